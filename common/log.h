@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Logging for every fleet process: levels, stderr or syslog, an optional
+ * context string (device id, request id). The sink is chosen once at
+ * start-up by log_setup() and only read afterwards; that write-once setting
+ * is the one piece of process state in common/. Never pass a secret (key,
+ * token, password) to these functions.
+ */
+#ifndef FLEET_COMMON_LOG_H
+#define FLEET_COMMON_LOG_H
+
+#include <stdbool.h>
+
+enum log_level {
+	LOG_LEVEL_ERROR = 0,
+	LOG_LEVEL_WARN,
+	LOG_LEVEL_INFO,
+	LOG_LEVEL_DEBUG,
+};
+
+/* ident names the process in each line; use_syslog sends lines to syslog. */
+void log_setup(const char *ident, enum log_level level, bool use_syslog);
+
+/* Parses "error", "warn", "info" or "debug". Returns 0, or -1 if unknown. */
+int log_level_parse(const char *name, enum log_level *out);
+
+enum log_level log_current_level(void);
+
+/* ctx may be NULL; otherwise it is printed in brackets, e.g. "device=..". */
+void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Logs and clears the OpenSSL error queue, each entry prefixed by what. */
+void log_openssl(enum log_level level, const char *what);
+
+#define log_error(...) log_write(LOG_LEVEL_ERROR, NULL, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_LEVEL_WARN, NULL, __VA_ARGS__)
+#define log_info(...) log_write(LOG_LEVEL_INFO, NULL, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_LEVEL_DEBUG, NULL, __VA_ARGS__)
+
+#endif

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* fleetd's configuration keys, their defaults and bounds. */
+#include "config.h"
+
+#include "conffile.h"
+#include "log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define KEY(n, t, f, lo, hi, d)                                            \
+	{                                                                  \
+		n, t, offsetof(struct fleetd_config, f), lo, hi, d         \
+	}
+
+static const struct config_key fleetd_keys[] = {
+	KEY("database", CONFIG_STRING, database, 0, 0, ""),
+	KEY("pki_dir", CONFIG_STRING, pki_dir, 0, 0, "/var/lib/fleetd/pki"),
+	KEY("api_bind", CONFIG_STRING, api_bind, 0, 0, "127.0.0.1"),
+	KEY("api_port", CONFIG_INT, api_port, 1, 65535, "8443"),
+	KEY("device_bind", CONFIG_STRING, device_bind, 0, 0, "127.0.0.1"),
+	KEY("device_port", CONFIG_INT, device_port, 1, 65535, "8444"),
+	KEY("public_host", CONFIG_STRING, public_host, 0, 0, "localhost"),
+	KEY("device_url", CONFIG_STRING, device_url, 0, 0, ""),
+	KEY("crl_url", CONFIG_STRING, crl_url, 0, 0, ""),
+	KEY("workers", CONFIG_INT, workers, 0, 64, "0"),
+	KEY("job_threads", CONFIG_INT, job_threads, 1, 64, "4"),
+	KEY("max_body", CONFIG_INT, max_body, 1024, 64 * 1024 * 1024,
+	    "1048576"),
+	KEY("cert_validity", CONFIG_DURATION, cert_validity, 3600,
+	    10L * 365 * 86400, "90d"),
+	KEY("heartbeat_interval", CONFIG_DURATION, heartbeat_interval, 1,
+	    3600, "30s"),
+	KEY("heartbeat_timeout", CONFIG_DURATION, heartbeat_timeout, 2, 7200,
+	    "90s"),
+	KEY("migrations_dir", CONFIG_STRING, migrations_dir, 0, 0,
+	    FLEET_MIGRATIONS_DIR),
+	KEY("log_level", CONFIG_STRING, log_level, 0, 0, "info"),
+	KEY("log_syslog", CONFIG_BOOL, log_syslog, 0, 0, "false"),
+};
+
+#define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))
+
+/* Derived values and checks that span keys. */
+static int
+fleetd_config_finish(const char *path, struct fleetd_config *cfg, char *err,
+		     size_t errlen)
+{
+	enum log_level level;
+	char url[512];
+
+	if (log_level_parse(cfg->log_level, &level) != 0) {
+		snprintf(err, errlen,
+			 "%s: bad value '%s' for 'log_level': expected error, "
+			 "warn, info or debug",
+			 path != NULL ? path : "environment", cfg->log_level);
+		return -1;
+	}
+	if (cfg->heartbeat_timeout <= cfg->heartbeat_interval) {
+		snprintf(err, errlen,
+			 "%s: heartbeat_timeout (%lds) must be longer than "
+			 "heartbeat_interval (%lds)",
+			 path != NULL ? path : "environment",
+			 cfg->heartbeat_timeout, cfg->heartbeat_interval);
+		return -1;
+	}
+	if (cfg->device_url[0] == '\0') {
+		snprintf(url, sizeof(url), "wss://%s:%ld/agent/v1",
+			 cfg->public_host, cfg->device_port);
+		free(cfg->device_url);
+		cfg->device_url = strdup(url);
+	}
+	if (cfg->crl_url[0] == '\0') {
+		snprintf(url, sizeof(url), "https://%s:%ld/pki/v1/crl",
+			 cfg->public_host, cfg->api_port);
+		free(cfg->crl_url);
+		cfg->crl_url = strdup(url);
+	}
+	if (cfg->device_url == NULL || cfg->crl_url == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+int
+fleetd_config_load(const char *path, struct fleetd_config *cfg, char *err,
+		   size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	if (config_load(path, fleetd_keys, NKEYS, "FLEETD_", cfg, err,
+			errlen) != 0)
+		return -1;
+	if (fleetd_config_finish(path, cfg, err, errlen) != 0) {
+		fleetd_config_free(cfg);
+		return -1;
+	}
+	return 0;
+}
+
+void
+fleetd_config_free(struct fleetd_config *cfg)
+{
+	config_free(fleetd_keys, NKEYS, cfg);
+}

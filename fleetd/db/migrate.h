@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Schema migrations: migrations/NNNN_name.sql applied in order, each in its
+ * own transaction, recorded with its SHA-256 in schema_migrations. An
+ * advisory lock makes concurrent runs queue instead of race.
+ */
+#ifndef FLEETD_DB_MIGRATE_H
+#define FLEETD_DB_MIGRATE_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+/*
+ * Applies the pending files of dir. Refuses, naming the file, when an
+ * applied file has changed or an applied version is missing from dir.
+ * Returns 0 (with the count applied) or -1 with a message in err.
+ */
+int migrate_apply(PGconn *conn, const char *dir, int *applied, char *err,
+		  size_t errlen);
+
+/*
+ * Checks that the database is at least at version `expected`. Returns 0, or
+ * -1 with a message telling the operator to run `fleetd migrate`.
+ */
+int migrate_check(PGconn *conn, long expected, char *err, size_t errlen);
+
+#endif
