@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers for the libfleetpki unit tests: a scratch directory per test,
+ * files, running the openssl binary as an external oracle, and a small CA
+ * fixture. Test code only; trusts everything.
+ */
+#ifndef FLEET_PKI_TEST_UTIL_H
+#define FLEET_PKI_TEST_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include "pki.h"
+
+struct tu_ca {
+	char *dir; /* scratch directory, test_malloc()ed */
+	EVP_PKEY *root_key;
+	EVP_PKEY *iss_key;
+	X509 *root;
+	X509 *iss;
+	char root_pem[4096]; /* paths in dir */
+	char iss_pem[4096];
+	char iss_key_path[4096];
+};
+
+/* mkdtemp under TMPDIR; returned string from test_malloc. */
+char *tu_tmpdir(void);
+/* rm -rf dir, then test_free(dir). */
+void tu_rmtree(char *dir);
+/* dir/name into a static-free buffer of cap bytes. */
+void tu_path(char *out, size_t cap, const char *dir, const char *name);
+void tu_write(const char *path, const void *data, size_t len);
+/* Read a whole file into test_malloc()ed memory, NUL terminated. */
+char *tu_read(const char *path, size_t *len);
+/* Run a shell command; returns its exit status (-1 if it did not exit). */
+int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run a command and capture stdout+stderr into test_malloc()ed text. */
+char *tu_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Write certs as PEM to path. */
+void tu_write_certs(const char *path, X509 *const *certs, size_t n);
+
+/* Root + issuing CA (P-256) in a fresh scratch dir, files written. */
+void tu_ca_setup(struct tu_ca *ca);
+void tu_ca_teardown(struct tu_ca *ca);
+
+#endif
