@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Small helpers shared by the per-domain query modules (db/tokens.c,
+ * db/devices.c, ...): bound-parameter queries with logging, and keyset
+ * pages. Documents are built by PostgreSQL (json_build_object) and parsed
+ * here with jansson, so one row is one round trip and one parse.
+ */
+#ifndef FLEETD_DB_QUERY_H
+#define FLEETD_DB_QUERY_H
+
+#include <jansson.h>
+#include <libpq-fe.h>
+
+enum db_rc {
+	DB_OK = 0,
+	DB_ERR = -1, /* query failed; see db_lost() */
+	DB_NOTFOUND = 1, /* no such row */
+	DB_CONFLICT = 2, /* state forbids it (e.g. already revoked) */
+	DB_PRECONDITION = 3, /* If-Match revision differs */
+};
+
+#define DB_CURSOR_MAX 96
+
+/* Where a page starts: after the row whose fleet_cursor() was given. */
+struct db_page {
+	int limit; /* 1..1000 */
+	const char *after; /* "<us> <uuid>" / "<id>", or NULL for the start */
+};
+
+/*
+ * Runs sql with n text parameters. Returns the result (caller PQclear()s)
+ * if it is COMMAND_OK or TUPLES_OK, else logs, clears and returns NULL.
+ */
+PGresult *db_query(PGconn *conn, const char *sql, int n,
+		   const char *const *params);
+
+/*
+ * Runs a page query whose rows are (document text, cursor text) and which
+ * asks for page->limit + 1 rows. *items is a new array (caller owns);
+ * next is the cursor of the page's last row when more rows follow, else "".
+ */
+int db_page_query(PGconn *conn, const char *sql, int n,
+		  const char *const *params, const struct db_page *page,
+		  json_t **items, char next[DB_CURSOR_MAX]);
+
+/*
+ * Runs a query whose first column of the first row is a JSON document.
+ * DB_OK and *out (caller owns), DB_NOTFOUND without rows, or DB_ERR.
+ */
+int db_query_doc(PGconn *conn, const char *sql, int n,
+		 const char *const *params, json_t **out);
+
+/* Parses one text column of JSON; NULL if SQL NULL or not JSON. */
+json_t *db_json(const PGresult *res, int row, int col);
+
+#endif
