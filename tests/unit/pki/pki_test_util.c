@@ -7,6 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
+
+#include <openssl/bn.h>
+#include <openssl/x509v3.h>
 
 #include "pki_test_util.h"
 
@@ -89,6 +93,7 @@ tu_sh(const char *fmt, ...)
 char *
 tu_sh_out(const char *fmt, ...)
 {
+	char body[8000];
 	char cmd[8192];
 	char *out = NULL;
 	size_t cap = 1 << 16, n = 0, got;
@@ -96,9 +101,9 @@ tu_sh_out(const char *fmt, ...)
 	FILE *p;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	vsnprintf(body, sizeof(body), fmt, ap);
 	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
+	snprintf(cmd, sizeof(cmd), "{ %s ; } 2>&1", body);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	out = test_malloc(cap);
@@ -167,4 +172,142 @@ tu_ca_teardown(struct tu_ca *ca)
 	EVP_PKEY_free(ca->root_key);
 	tu_rmtree(ca->dir);
 	memset(ca, 0, sizeof(*ca));
+}
+
+void
+tu_check_device_cert(X509 *x, X509 *issuer, const char *id, int64_t validity,
+		     const char *crl_url)
+{
+	char want_uri[128];
+	char cn[128];
+	BIGNUM *bn = NULL;
+	BASIC_CONSTRAINTS *bc = NULL;
+	ASN1_BIT_STRING *ku = NULL;
+	EXTENDED_KEY_USAGE *eku = NULL;
+	GENERAL_NAMES *san = NULL;
+	CRL_DIST_POINTS *dps = NULL;
+	const ASN1_OCTET_STRING *akid = NULL, *skid = NULL, *iss_skid = NULL;
+	const GENERAL_NAME *gn = NULL;
+	const ASN1_STRING *uri = NULL;
+	time_t now = time(NULL);
+	time_t nb, na;
+	int crit = -1, i;
+
+	/* Serial: positive, at most 128 bits, not tiny. */
+	bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(x), NULL);
+	assert_non_null(bn);
+	assert_false(BN_is_negative(bn));
+	assert_true(BN_num_bits(bn) <= 128 && BN_num_bits(bn) > 64);
+	BN_free(bn);
+
+	assert_int_equal(X509_get_version(x), X509_VERSION_3);
+	assert_true(X509_NAME_get_text_by_NID(X509_get_subject_name(x),
+					      NID_commonName, cn,
+					      sizeof(cn)) > 0);
+	assert_string_equal(cn, id);
+	assert_int_equal(X509_NAME_cmp(X509_get_issuer_name(x),
+				       X509_get_subject_name(issuer)),
+			 0);
+
+	bc = X509_get_ext_d2i(x, NID_basic_constraints, &crit, NULL);
+	assert_non_null(bc);
+	assert_int_equal(bc->ca, 0);
+	BASIC_CONSTRAINTS_free(bc);
+
+	ku = X509_get_ext_d2i(x, NID_key_usage, &crit, NULL);
+	assert_non_null(ku);
+	assert_int_equal(crit, 1);
+	assert_true(ASN1_BIT_STRING_get_bit(ku, 0));
+	for (i = 1; i < 9; i++)
+		assert_false(ASN1_BIT_STRING_get_bit(ku, i));
+	ASN1_BIT_STRING_free(ku);
+
+	eku = X509_get_ext_d2i(x, NID_ext_key_usage, &crit, NULL);
+	assert_non_null(eku);
+	assert_int_equal(sk_ASN1_OBJECT_num(eku), 1);
+	assert_int_equal(OBJ_obj2nid(sk_ASN1_OBJECT_value(eku, 0)),
+			 NID_client_auth);
+	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+
+	snprintf(want_uri, sizeof(want_uri), "urn:fleet:device:%s", id);
+	san = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+	assert_non_null(san);
+	assert_int_equal(sk_GENERAL_NAME_num(san), 1);
+	gn = sk_GENERAL_NAME_value(san, 0);
+	assert_int_equal(gn->type, GEN_URI);
+	uri = gn->d.uniformResourceIdentifier;
+	assert_int_equal(ASN1_STRING_length(uri), strlen(want_uri));
+	assert_memory_equal(ASN1_STRING_get0_data(uri), want_uri,
+			    strlen(want_uri));
+	GENERAL_NAMES_free(san);
+
+	akid = X509_get0_authority_key_id(x);
+	skid = X509_get0_subject_key_id(x);
+	iss_skid = X509_get0_subject_key_id(issuer);
+	assert_non_null(akid);
+	assert_non_null(skid);
+	assert_non_null(iss_skid);
+	assert_int_equal(ASN1_OCTET_STRING_cmp(akid, iss_skid), 0);
+
+	dps = X509_get_ext_d2i(x, NID_crl_distribution_points, &crit, NULL);
+	if (crl_url == NULL) {
+		assert_null(dps);
+	} else {
+		DIST_POINT *dp = NULL;
+
+		assert_non_null(dps);
+		assert_int_equal(sk_DIST_POINT_num(dps), 1);
+		dp = sk_DIST_POINT_value(dps, 0);
+		gn = sk_GENERAL_NAME_value(dp->distpoint->name.fullname, 0);
+		assert_int_equal(gn->type, GEN_URI);
+		uri = gn->d.uniformResourceIdentifier;
+		assert_int_equal(ASN1_STRING_length(uri), strlen(crl_url));
+		assert_memory_equal(ASN1_STRING_get0_data(uri), crl_url,
+				    strlen(crl_url));
+		sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+	}
+
+	/* Only the extensions of the profile, nothing else. */
+	assert_int_equal(X509_get_ext_count(x), crl_url != NULL ? 7 : 6);
+
+	nb = now;
+	na = now;
+	assert_int_equal(X509_cmp_time(X509_get0_notBefore(x), &nb), -1);
+	nb = now - PKI_BACKDATE_SECONDS - 60;
+	assert_int_equal(X509_cmp_time(X509_get0_notBefore(x), &nb), 1);
+	nb = now - PKI_BACKDATE_SECONDS + 60;
+	assert_int_equal(X509_cmp_time(X509_get0_notBefore(x), &nb), -1);
+	na = now + (time_t)validity - 60;
+	assert_int_equal(X509_cmp_time(X509_get0_notAfter(x), &na), 1);
+	na = now + (time_t)validity + 60;
+	assert_int_equal(X509_cmp_time(X509_get0_notAfter(x), &na), -1);
+}
+
+int
+tu_openssl_verify(const char *dir, X509 *root, X509 *issuing, X509 *leaf,
+		  const char *purpose, const char *extra, char **out)
+{
+	char rp[4096], ip[4096], lp[4096];
+	char *text = NULL;
+	int st;
+
+	tu_path(rp, sizeof(rp), dir, "verify-root.pem");
+	tu_path(ip, sizeof(ip), dir, "verify-issuing.pem");
+	tu_path(lp, sizeof(lp), dir, "verify-leaf.pem");
+	tu_write_certs(rp, &root, 1);
+	tu_write_certs(lp, &leaf, 1);
+	if (issuing != NULL)
+		tu_write_certs(ip, &issuing, 1);
+	text = tu_sh_out("openssl verify -x509_strict -purpose %s %s "
+			 "-CAfile '%s' %s%s%s '%s'; echo \"exit=$?\"",
+			 purpose, extra != NULL ? extra : "", rp,
+			 issuing != NULL ? "-untrusted '" : "",
+			 issuing != NULL ? ip : "", issuing != NULL ? "'" : "",
+			 lp);
+	st = strstr(text, "exit=0") != NULL ? 0 : 1;
+	if (out != NULL)
+		*out = text;
+	else
+		test_free(text);
+	return st;
 }

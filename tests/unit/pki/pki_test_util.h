@@ -46,4 +46,18 @@ void tu_write_certs(const char *path, X509 *const *certs, size_t n);
 void tu_ca_setup(struct tu_ca *ca);
 void tu_ca_teardown(struct tu_ca *ca);
 
+/* Assert that x follows the device profile of DESIGN.md §4 exactly:
+ * 128-bit positive serial, CN and SAN URI from id (and no other SAN),
+ * CA:false, KU digitalSignature only, EKU clientAuth only, AKI = issuer
+ * SKI, SKI present, CRL DP = crl_url (or none), validity backdated 300 s
+ * and validity seconds long (1 minute of slack for the test run). */
+void tu_check_device_cert(X509 *x, X509 *issuer, const char *id,
+			  int64_t validity, const char *crl_url);
+
+/* openssl verify -x509_strict -purpose <purpose> of leaf against root
+ * with issuing as untrusted; returns exit status, output in out (may be
+ * NULL; test_free it). */
+int tu_openssl_verify(const char *dir, X509 *root, X509 *issuing, X509 *leaf,
+		      const char *purpose, const char *extra, char **out);
+
 #endif

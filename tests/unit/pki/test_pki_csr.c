@@ -1,0 +1,314 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Unit tests for pki/csr.c: CSRs made by pki_csr_create pass the server
+ * check and openssl's own `req -verify`; broken signatures, disallowed or
+ * small keys, oversized, garbage, truncated and trailing-byte inputs are
+ * refused with the right code.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "pki_test_util.h"
+
+/* A CSR PEM for a freshly generated key described by alg/arg. */
+static char *
+make_csr(const char *alg, const char *arg, size_t bits, size_t *len)
+{
+	struct pki_error err;
+	EVP_PKEY *key = NULL;
+	char *pem = NULL;
+
+	if (bits > 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, bits);
+	else if (arg != NULL)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, arg);
+	else
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg);
+	assert_non_null(key);
+	assert_int_equal(pki_csr_create(key, "device", &pem, len, &err),
+			 PKI_OK);
+	EVP_PKEY_free(key);
+	return pem;
+}
+
+/* PEM to DER, test_malloc()ed. */
+static unsigned char *
+pem_to_der(const char *pem, size_t len, size_t *der_len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)len);
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL, *p;
+	int n;
+
+	assert_non_null(bio);
+	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	assert_non_null(req);
+	n = i2d_X509_REQ(req, NULL);
+	assert_true(n > 0);
+	der = test_malloc((size_t)n + 16);
+	p = der;
+	assert_int_equal(i2d_X509_REQ(req, &p), n);
+	X509_REQ_free(req);
+	BIO_free(bio);
+	*der_len = (size_t)n;
+	return der;
+}
+
+struct key_case {
+	const char *what;
+	const char *alg;
+	const char *arg;
+	size_t bits;
+	bool allow_rsa;
+	unsigned allowed;
+	enum pki_result want;
+};
+
+static const struct key_case key_cases[] = {
+	{"p256", "EC", "P-256", 0, false, 0, PKI_OK},
+	{"p384", "EC", "P-384", 0, false, 0, PKI_OK},
+	{"ed25519", "ED25519", NULL, 0, false, 0, PKI_OK},
+	{"secp256k1", "EC", "secp256k1", 0, false, 0, PKI_ERR_POLICY},
+	{"p521", "EC", "P-521", 0, false, 0, PKI_ERR_POLICY},
+	{"rsa1024", "RSA", NULL, 1024, false, 0, PKI_ERR_POLICY},
+	{"rsa1024 allowed", "RSA", NULL, 1024, true, 0, PKI_ERR_POLICY},
+	{"rsa2048 allowed", "RSA", NULL, 2048, true, 0, PKI_ERR_POLICY},
+	{"rsa3072 not allowed", "RSA", NULL, 3072, false, 0, PKI_ERR_POLICY},
+	{"rsa3072 allowed", "RSA", NULL, 3072, true, 0, PKI_OK},
+	{"ed25519 not in mask", "ED25519", NULL, 0, false, PKI_KEY_P256,
+	 PKI_ERR_POLICY},
+};
+
+static void
+test_key_policy(void **state)
+{
+	struct pki_policy pol;
+	struct pki_error err;
+	X509_REQ *req = NULL;
+	char *pem = NULL;
+	size_t len = 0, i;
+
+	(void)state;
+	for (i = 0; i < sizeof(key_cases) / sizeof(key_cases[0]); i++) {
+		const struct key_case *c = &key_cases[i];
+
+		pki_policy_default(&pol);
+		pol.allow_rsa = c->allow_rsa;
+		if (c->allowed != 0)
+			pol.allowed_keys = c->allowed;
+		pem = make_csr(c->alg, c->arg, c->bits, &len);
+		req = NULL;
+		err.msg[0] = '\0';
+		if (pki_csr_parse_check(pem, len, &pol, &req, &err) != c->want)
+			fail_msg("case %s: %s", c->what, err.msg);
+		if (c->want == PKI_OK) {
+			assert_non_null(req);
+			X509_REQ_free(req);
+		} else {
+			assert_null(req);
+			assert_true(strlen(err.msg) > 0);
+		}
+		free(pem);
+	}
+}
+
+static void
+test_openssl_accepts_our_csr(void **state)
+{
+	char *dir = tu_tmpdir();
+	char path[4096];
+	char *pem = NULL;
+	size_t len = 0;
+
+	(void)state;
+	pem = make_csr("EC", "P-256", 0, &len);
+	tu_path(path, sizeof(path), dir, "req.pem");
+	tu_write(path, pem, len);
+	assert_int_equal(tu_sh("openssl req -in '%s' -verify -noout "
+			       ">/dev/null 2>&1",
+			       path),
+			 0);
+	free(pem);
+	tu_rmtree(dir);
+}
+
+enum mangle {
+	M_NONE,
+	M_DER,
+	M_FLIP_SIG,
+	M_FLIP_SUBJECT,
+	M_TRUNC_DER,
+	M_TRUNC_PEM,
+	M_TRAILING,
+	M_GARBAGE,
+	M_EMPTY,
+	M_HUGE,
+	M_PEM_BODY_GARBAGE,
+};
+
+struct input_case {
+	const char *what;
+	enum mangle how;
+	enum pki_result want;
+};
+
+static const struct input_case input_cases[] = {
+	{"pem", M_NONE, PKI_OK},
+	{"der", M_DER, PKI_OK},
+	{"broken signature", M_FLIP_SIG, PKI_ERR_SIGNATURE},
+	{"changed subject", M_FLIP_SUBJECT, PKI_ERR_SIGNATURE},
+	{"truncated der", M_TRUNC_DER, PKI_ERR_PARSE},
+	{"truncated pem", M_TRUNC_PEM, PKI_ERR_PARSE},
+	{"trailing bytes", M_TRAILING, PKI_ERR_PARSE},
+	{"garbage", M_GARBAGE, PKI_ERR_PARSE},
+	{"empty", M_EMPTY, PKI_ERR_PARSE},
+	{"1 MiB", M_HUGE, PKI_ERR_TOO_LARGE},
+	{"pem with garbage body", M_PEM_BODY_GARBAGE, PKI_ERR_PARSE},
+};
+
+/* Build the input of case c from a good CSR; test_malloc()ed. */
+static unsigned char *
+mangle(const char *pem, size_t pem_len, enum mangle how, size_t *out_len)
+{
+	static const char garbage_pem[] =
+		"-----BEGIN CERTIFICATE REQUEST-----\n"
+		"bm90IGEgY3NyIGF0IGFsbA==\n"
+		"-----END CERTIFICATE REQUEST-----\n";
+	unsigned char *der = NULL, *buf = NULL;
+	size_t der_len = 0, i;
+	const unsigned char *cn = NULL;
+
+	der = pem_to_der(pem, pem_len, &der_len);
+	switch (how) {
+	case M_NONE:
+	case M_TRUNC_PEM:
+		buf = test_malloc(pem_len);
+		memcpy(buf, pem, pem_len);
+		*out_len = how == M_NONE ? pem_len : pem_len / 2;
+		break;
+	case M_DER:
+	case M_FLIP_SIG:
+	case M_FLIP_SUBJECT:
+	case M_TRUNC_DER:
+	case M_TRAILING:
+		buf = test_malloc(der_len + 4);
+		memcpy(buf, der, der_len);
+		*out_len = der_len;
+		if (how == M_FLIP_SIG)
+			buf[der_len - 1] ^= 0x01;
+		if (how == M_TRUNC_DER)
+			*out_len = der_len - 10;
+		if (how == M_TRAILING) {
+			memset(buf + der_len, 0, 4);
+			*out_len = der_len + 4;
+		}
+		if (how == M_FLIP_SUBJECT) {
+			for (i = 0; i + 6 <= der_len; i++) {
+				if (memcmp(buf + i, "device", 6) == 0) {
+					cn = buf + i;
+					break;
+				}
+			}
+			assert_non_null(cn);
+			buf[i] = 'D';
+		}
+		break;
+	case M_GARBAGE:
+		buf = test_malloc(512);
+		for (i = 0; i < 512; i++)
+			buf[i] = (unsigned char)(i * 131 + 7);
+		buf[0] = 0x30; /* looks like a SEQUENCE */
+		*out_len = 512;
+		break;
+	case M_EMPTY:
+		buf = test_malloc(1);
+		*out_len = 0;
+		break;
+	case M_HUGE:
+		*out_len = 1024 * 1024;
+		buf = test_malloc(*out_len);
+		memset(buf, 'A', *out_len);
+		memcpy(buf, pem, pem_len);
+		break;
+	case M_PEM_BODY_GARBAGE:
+		*out_len = sizeof(garbage_pem) - 1;
+		buf = test_malloc(*out_len);
+		memcpy(buf, garbage_pem, *out_len);
+		break;
+	}
+	test_free(der);
+	return buf;
+}
+
+static void
+test_inputs(void **state)
+{
+	struct pki_policy pol;
+	struct pki_error err;
+	X509_REQ *req = NULL;
+	unsigned char *in = NULL;
+	char *pem = NULL;
+	size_t len = 0, in_len = 0, i;
+
+	(void)state;
+	pki_policy_default(&pol);
+	pem = make_csr("EC", "P-256", 0, &len);
+	for (i = 0; i < sizeof(input_cases) / sizeof(input_cases[0]); i++) {
+		in = mangle(pem, len, input_cases[i].how, &in_len);
+		req = NULL;
+		err.msg[0] = '\0';
+		if (pki_csr_parse_check(in, in_len, &pol, &req, &err) !=
+		    input_cases[i].want)
+			fail_msg("case %s: %s", input_cases[i].what, err.msg);
+		if (input_cases[i].want != PKI_OK) {
+			assert_null(req);
+			assert_true(strlen(err.msg) > 0);
+		}
+		X509_REQ_free(req);
+		test_free(in);
+	}
+	free(pem);
+}
+
+static void
+test_arguments(void **state)
+{
+	struct pki_policy pol;
+	struct pki_error err;
+	X509_REQ *req = NULL;
+	char *pem = NULL;
+	size_t len = 0;
+
+	(void)state;
+	pki_policy_default(&pol);
+	assert_int_equal(pki_csr_parse_check(NULL, 10, &pol, &req, &err),
+			 PKI_ERR_ARG);
+	assert_int_equal(pki_csr_parse_check("x", 1, NULL, &req, &err),
+			 PKI_ERR_ARG);
+	assert_int_equal(pki_csr_create(NULL, "x", &pem, &len, &err),
+			 PKI_ERR_ARG);
+	/* A tighter size limit applies to otherwise valid CSRs. */
+	pem = make_csr("EC", "P-256", 0, &len);
+	pol.max_csr_bytes = len - 1;
+	assert_int_equal(pki_csr_parse_check(pem, len, &pol, &req, &err),
+			 PKI_ERR_TOO_LARGE);
+	assert_null(req);
+	free(pem);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_key_policy),
+		cmocka_unit_test(test_openssl_accepts_our_csr),
+		cmocka_unit_test(test_inputs),
+		cmocka_unit_test(test_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
