@@ -1,0 +1,287 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Worker side of the CA signer protocol (see signer_proto.h). Runs on job
+ * threads of a net worker; a mutex keeps one request in flight per worker.
+ * Answers come from our own ca process, but are still size- and
+ * shape-checked before use.
+ */
+#include "ca/signer_client.h"
+
+#include "ca/signer_proto.h"
+#include "clock.h"
+#include "log.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SIGNER_TIMEOUT_MS 5000
+
+struct signer_client {
+	pthread_mutex_t lock;
+	int fd;
+	unsigned char *buf; /* SIGNER_MSG_MAX + 1 bytes */
+};
+
+struct signer_client *
+signer_client_new(int fd)
+{
+	struct signer_client *sc = calloc(1, sizeof(*sc));
+
+	if (sc == NULL)
+		return NULL;
+	sc->buf = malloc(SIGNER_MSG_MAX + 1);
+	if (sc->buf == NULL) {
+		free(sc);
+		return NULL;
+	}
+	pthread_mutex_init(&sc->lock, NULL);
+	sc->fd = fd;
+	return sc;
+}
+
+void
+signer_client_free(struct signer_client *sc)
+{
+	if (sc == NULL)
+		return;
+	if (sc->fd >= 0)
+		close(sc->fd);
+	pthread_mutex_destroy(&sc->lock);
+	free(sc->buf);
+	free(sc);
+}
+
+void
+signer_client_set_fd(struct signer_client *sc, int fd)
+{
+	pthread_mutex_lock(&sc->lock);
+	if (sc->fd >= 0)
+		close(sc->fd);
+	sc->fd = fd;
+	pthread_mutex_unlock(&sc->lock);
+}
+
+/*
+ * Sends request (type, body) and waits for its answer. Returns the parsed
+ * answer object (caller decrefs) or NULL with err set (unavailable).
+ */
+static json_t *
+signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
+	    size_t errlen)
+{
+	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
+	uint64_t deadline = clock_mono_ms() + SIGNER_TIMEOUT_MS;
+	json_t *reply = NULL;
+	char *text = NULL;
+	size_t len;
+
+	text = json_dumps(body, JSON_COMPACT);
+	if (text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	len = strlen(text);
+	if (len + sizeof(hdr) > SIGNER_MSG_MAX) {
+		snprintf(err, errlen, "sign request too large (%zu bytes)",
+			 len);
+		goto out;
+	}
+	if (RAND_bytes((unsigned char *)&hdr.id, (int)sizeof(hdr.id)) != 1) {
+		snprintf(err, errlen, "RNG failure");
+		goto out;
+	}
+
+	pthread_mutex_lock(&sc->lock);
+	memcpy(sc->buf, &hdr, sizeof(hdr));
+	memcpy(sc->buf + sizeof(hdr), text, len);
+	if (send(sc->fd, sc->buf, sizeof(hdr) + len, MSG_NOSIGNAL) < 0) {
+		snprintf(err, errlen, "ca process unreachable: %s",
+			 strerror(errno));
+		goto unlock;
+	}
+	for (;;) {
+		struct pollfd pfd = {sc->fd, POLLIN, 0};
+		uint64_t now = clock_mono_ms();
+		struct signer_header got;
+		ssize_t n;
+
+		if (now >= deadline) {
+			snprintf(err, errlen,
+				 "ca process did not answer within %d ms",
+				 SIGNER_TIMEOUT_MS);
+			break;
+		}
+		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
+			continue;
+		n = recv(sc->fd, sc->buf, SIGNER_MSG_MAX + 1, MSG_DONTWAIT);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			continue;
+		if (n <= 0) {
+			snprintf(err, errlen, "ca process closed the channel");
+			break;
+		}
+		if ((size_t)n < sizeof(got) || (size_t)n > SIGNER_MSG_MAX)
+			continue;
+		memcpy(&got, sc->buf, sizeof(got));
+		/* Answers to requests of a worker that died before us. */
+		if (got.magic != SIGNER_MAGIC || got.id != hdr.id ||
+		    got.type != (type | SIGNER_MSG_REPLY))
+			continue;
+		reply = json_loadb((const char *)sc->buf + sizeof(got),
+				   (size_t)n - sizeof(got), 0, NULL);
+		if (reply == NULL || !json_is_object(reply)) {
+			json_decref(reply);
+			reply = NULL;
+			snprintf(err, errlen, "malformed answer from ca process");
+		}
+		break;
+	}
+unlock:
+	pthread_mutex_unlock(&sc->lock);
+out:
+	free(text);
+	return reply;
+}
+
+/* Maps the answer's status; copies its error message. */
+static enum signer_status
+signer_reply_status(json_t *reply, char *err, size_t errlen)
+{
+	const char *status = json_string_value(json_object_get(reply, "status"));
+	const char *msg = json_string_value(json_object_get(reply, "error"));
+
+	if (status != NULL && strcmp(status, "ok") == 0)
+		return SIGNER_OK;
+	snprintf(err, errlen, "%s", msg != NULL ? msg : "ca process error");
+	if (status != NULL && strcmp(status, "rejected") == 0)
+		return SIGNER_REJECTED;
+	return SIGNER_UNAVAILABLE;
+}
+
+enum signer_status
+signer_issue_device(struct signer_client *sc, const char *csr_pem,
+		    size_t csr_len, const char *device_id, long validity_s,
+		    struct signer_issued *out, char *err, size_t errlen)
+{
+	enum signer_status st = SIGNER_UNAVAILABLE;
+	json_t *req, *reply;
+	const char *cert, *serial;
+
+	req = json_pack("{s:s%, s:s, s:I}", "csr", csr_pem, csr_len,
+			"device_id", device_id, "validity",
+			(json_int_t)validity_s);
+	if (req == NULL) {
+		/* Not valid UTF-8 or out of memory: not a CSR either way. */
+		snprintf(err, errlen, "the CSR is not PEM text");
+		return SIGNER_REJECTED;
+	}
+	reply = signer_call(sc, SIGNER_MSG_ISSUE, req, err, errlen);
+	json_decref(req);
+	if (reply == NULL)
+		return SIGNER_UNAVAILABLE;
+	st = signer_reply_status(reply, err, errlen);
+	if (st != SIGNER_OK)
+		goto out;
+	cert = json_string_value(json_object_get(reply, "cert"));
+	serial = json_string_value(json_object_get(reply, "serial"));
+	if (cert == NULL || serial == NULL ||
+	    strlen(serial) >= sizeof(out->serial)) {
+		snprintf(err, errlen, "malformed answer from ca process");
+		st = SIGNER_UNAVAILABLE;
+		goto out;
+	}
+	out->cert_pem = strdup(cert);
+	if (out->cert_pem == NULL) {
+		snprintf(err, errlen, "out of memory");
+		st = SIGNER_UNAVAILABLE;
+		goto out;
+	}
+	snprintf(out->serial, sizeof(out->serial), "%s", serial);
+	out->not_before =
+		json_integer_value(json_object_get(reply, "not_before"));
+	out->not_after =
+		json_integer_value(json_object_get(reply, "not_after"));
+out:
+	json_decref(reply);
+	return st;
+}
+
+enum signer_status
+signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
+		size_t n, uint64_t crl_number, long next_update_s,
+		unsigned char **out_der, size_t *out_len, char *err,
+		size_t errlen)
+{
+	enum signer_status st = SIGNER_UNAVAILABLE;
+	json_t *list = json_array();
+	json_t *req = NULL, *reply = NULL;
+	const char *b64;
+	unsigned char *der = NULL;
+	int len;
+
+	for (size_t i = 0; list != NULL && i < n; i++)
+		json_array_append_new(list, json_pack("[s,I,i]",
+						      revoked[i].serial,
+						      (json_int_t)revoked[i]
+							      .revoked_at,
+						      revoked[i].reason));
+	req = json_pack("{s:o, s:I, s:I}", "revoked", list, "number",
+			(json_int_t)crl_number, "next_update",
+			(json_int_t)next_update_s);
+	if (req == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return SIGNER_UNAVAILABLE;
+	}
+	reply = signer_call(sc, SIGNER_MSG_CRL, req, err, errlen);
+	json_decref(req);
+	if (reply == NULL)
+		return SIGNER_UNAVAILABLE;
+	st = signer_reply_status(reply, err, errlen);
+	if (st != SIGNER_OK)
+		goto out;
+	b64 = json_string_value(json_object_get(reply, "crl"));
+	st = SIGNER_UNAVAILABLE;
+	if (b64 == NULL) {
+		snprintf(err, errlen, "malformed answer from ca process");
+		goto out;
+	}
+	der = malloc(strlen(b64) / 4 * 3 + 3);
+	if (der == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	len = EVP_DecodeBlock(der, (const unsigned char *)b64,
+			      (int)strlen(b64));
+	if (len < 0) {
+		free(der);
+		snprintf(err, errlen, "malformed CRL from ca process");
+		goto out;
+	}
+	/* EVP_DecodeBlock counts the padding as zero bytes. */
+	for (size_t i = strlen(b64); i > 0 && b64[i - 1] == '='; i--)
+		len--;
+	*out_der = der;
+	*out_len = (size_t)len;
+	st = SIGNER_OK;
+out:
+	json_decref(reply);
+	return st;
+}
+
+void
+signer_issued_free(struct signer_issued *issued)
+{
+	if (issued == NULL)
+		return;
+	free(issued->cert_pem);
+	issued->cert_pem = NULL;
+}

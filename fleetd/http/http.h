@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internals shared by the net worker's modules: the worker's state and the
+ * HTTP protocol callback of the api listener.
+ */
+#ifndef FLEETD_HTTP_HTTP_H
+#define FLEETD_HTTP_HTTP_H
+
+#include "api/api.h"
+
+#include <libwebsockets.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct fleetd_config;
+struct job_pool;
+
+struct worker {
+	int slot;
+	const struct fleetd_config *cfg;
+	struct lws_context *context;
+	struct job_pool *jobs;
+	struct signer_client *signer;
+	struct api_env env;
+	char *ca_bundle_pem;
+	uint64_t request_seq;
+	bool stopping;
+	lws_sorted_usec_list_t tick;
+};
+
+/* The api listener's HTTP callback (protocol "http"). */
+int http_api_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		      void *user, void *in, size_t len);
+
+/* Size of the per-connection state http_api_callback uses. */
+size_t http_session_size(void);
+
+#endif

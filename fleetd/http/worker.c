@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The net worker process: builds the lws context with the api listener
+ * (server TLS 1.2+, HTTP/1.1) and, from the device-channel issue on, the
+ * device listener; starts the job threads, each with its own PostgreSQL
+ * connection; serves until SIGTERM, then drains in-flight jobs and exits.
+ * Listen sockets are shared with the other workers through SO_REUSEPORT.
+ */
+#include "http/worker.h"
+
+#include "atomicfile.h"
+#include "ca/signer_client.h"
+#include "config.h"
+#include "db/db.h"
+#include "http/http.h"
+#include "http/jobs.h"
+#include "log.h"
+
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+
+#define WORKER_MAX_QUEUED 4096
+#define WORKER_TICK_US (200 * LWS_US_PER_MS)
+#define PEM_BUNDLE_MAX (256 * 1024)
+
+static volatile sig_atomic_t worker_stop_requested;
+
+static void
+worker_on_signal(int sig)
+{
+	(void)sig;
+	worker_stop_requested = 1;
+}
+
+static void *
+worker_thread_init(void *arg)
+{
+	struct worker *w = arg;
+	struct api_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL)
+		return NULL;
+	ctx->db = db_new(w->cfg->database);
+	if (ctx->db == NULL) {
+		free(ctx);
+		return NULL;
+	}
+	ctx->signer = w->signer;
+	ctx->env = &w->env;
+	return ctx;
+}
+
+static void
+worker_thread_fini(void *state)
+{
+	struct api_ctx *ctx = state;
+
+	db_free(ctx->db);
+	free(ctx);
+}
+
+static void
+worker_wake(void *arg)
+{
+	struct worker *w = arg;
+
+	lws_cancel_service(w->context);
+}
+
+/* Periodic check of the stop flag (signal handlers only set it). */
+static void
+worker_tick(lws_sorted_usec_list_t *sul)
+{
+	struct worker *w = lws_container_of(sul, struct worker, tick);
+
+	if (worker_stop_requested && !w->stopping) {
+		log_info("worker %d: stopping", w->slot);
+		w->stopping = true;
+	}
+	if (w->stopping && job_pool_pending(w->jobs) == 0) {
+		/* Nothing in flight: leave the loop (see worker_main). */
+		lws_cancel_service(w->context);
+		return;
+	}
+	lws_sul_schedule(w->context, 0, &w->tick, worker_tick, WORKER_TICK_US);
+}
+
+static int
+worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			 void *user, void *in, size_t len)
+{
+	struct worker *w = lws_context_user(lws_get_context(wsi));
+
+	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+		job_pool_drain(w->jobs);
+		return 0;
+	}
+	return http_api_callback(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols api_protocols[] = {
+	{"http", worker_protocol_callback, 0, 0, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static int
+worker_api_vhost(struct worker *w, char *cert, char *key)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "api";
+	info.port = (int)w->cfg->api_port;
+	info.iface = w->cfg->api_bind;
+	info.protocols = api_protocols;
+	info.ssl_cert_filepath = cert;
+	info.ssl_private_key_filepath = key;
+	info.alpn = "http/1.1";
+	info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
+			       SSL_OP_NO_TLSv1_1;
+	info.options = LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.keepalive_timeout = 30;
+	api_protocols[0].per_session_data_size = http_session_size();
+	if (lws_create_vhost(w->context, &info) == NULL) {
+		log_error("worker %d: cannot listen on %s:%ld (api)", w->slot,
+			  w->cfg->api_bind, w->cfg->api_port);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+worker_load_pki(struct worker *w, char *cert, size_t certlen, char *key,
+		size_t keylen)
+{
+	char path[4096];
+	char err[512];
+
+	snprintf(cert, certlen, "%s/server/server-chain.pem",
+		 w->cfg->pki_dir);
+	snprintf(key, keylen, "%s/server/server.key", w->cfg->pki_dir);
+	snprintf(path, sizeof(path), "%s/ca-bundle.pem", w->cfg->pki_dir);
+	if (read_file_bounded(path, PEM_BUNDLE_MAX, &w->ca_bundle_pem, NULL,
+			      err, sizeof(err)) != 0) {
+		log_error("worker %d: %s (run `fleetd pki init`?)", w->slot,
+			  err);
+		return -1;
+	}
+	w->env.ca_bundle_pem = w->ca_bundle_pem;
+	w->env.chain_pem = w->ca_bundle_pem;
+	w->env.device_server_url = w->cfg->device_url;
+	w->env.cert_validity_s = w->cfg->cert_validity;
+	w->env.heartbeat_timeout_s = w->cfg->heartbeat_timeout;
+	return 0;
+}
+
+static int
+worker_context(struct worker *w)
+{
+	struct lws_context_creation_info info;
+
+	memset(&info, 0, sizeof(info));
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.user = w;
+	w->context = lws_create_context(&info);
+	if (w->context == NULL) {
+		log_error("worker %d: cannot create lws context", w->slot);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+worker_lws_log(int level, const char *line)
+{
+	size_t len = strlen(line);
+
+	while (len > 0 && line[len - 1] == '\n')
+		len--;
+	log_write(level == LLL_ERR ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, "lws",
+		  "%.*s", (int)len, line);
+}
+
+int
+worker_main(int slot, int signer_fd, const struct fleetd_config *cfg)
+{
+	struct job_pool_ops ops = {worker_thread_init, worker_thread_fini,
+				   worker_wake, NULL};
+	struct sigaction sa;
+	struct worker w;
+	char cert[4096], key[4096];
+	int rc = 1;
+
+	memset(&w, 0, sizeof(w));
+	w.slot = slot;
+	w.cfg = cfg;
+	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
+	prctl(PR_SET_NAME, cert, 0, 0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = worker_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, worker_lws_log);
+	if (worker_load_pki(&w, cert, sizeof(cert), key, sizeof(key)) != 0)
+		goto out;
+	w.signer = signer_client_new(signer_fd);
+	if (w.signer == NULL)
+		goto out;
+	if (worker_context(&w) != 0)
+		goto out;
+	ops.arg = &w;
+	w.jobs = job_pool_new((size_t)cfg->job_threads, WORKER_MAX_QUEUED,
+			      &ops);
+	if (w.jobs == NULL)
+		goto out;
+	if (worker_api_vhost(&w, cert, key) != 0)
+		goto out;
+	lws_sul_schedule(w.context, 0, &w.tick, worker_tick, WORKER_TICK_US);
+	log_info("worker %d: serving api on %s:%ld", slot, cfg->api_bind,
+		 cfg->api_port);
+	while (!(w.stopping && job_pool_pending(w.jobs) == 0)) {
+		if (lws_service(w.context, 0) < 0)
+			break;
+	}
+	rc = 0;
+out:
+	/* Jobs first: their done() may still touch connections. */
+	job_pool_free(w.jobs);
+	if (w.context != NULL)
+		lws_context_destroy(w.context);
+	signer_client_free(w.signer);
+	free(w.ca_bundle_pem);
+	return rc;
+}

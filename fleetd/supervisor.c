@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleetd's supervisor process (DESIGN.md §2). It holds no keys, no
+ * database connection and no listener: it creates one SOCK_SEQPACKET
+ * socketpair per worker slot (the worker's end and the ca's end stay open
+ * here, so either side can be restarted alone), forks the children, and
+ * restarts any that die, with exponential backoff per child.
+ */
+#include "supervisor.h"
+
+#include "backoff.h"
+#include "ca/ca_process.h"
+#include "ca/signer_proto.h"
+#include "clock.h"
+#include "config.h"
+#include "http/worker.h"
+#include "log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define SUPERVISOR_MAX_WORKERS 64
+#define CHILD_STABLE_MS 30000 /* a child up this long resets its backoff */
+#define STOP_GRACE_MS 10000
+
+enum child_kind { CHILD_CA, CHILD_WORKER };
+
+struct child {
+	enum child_kind kind;
+	int slot; /* workers: 1..N */
+	pid_t pid;
+	uint64_t started_ms;
+	uint64_t restart_at_ms; /* when pid == 0 */
+	struct backoff backoff;
+};
+
+struct supervisor {
+	const struct fleetd_config *cfg;
+	int nworkers;
+	int ca_fds[SUPERVISOR_MAX_WORKERS];
+	int worker_fds[SUPERVISOR_MAX_WORKERS];
+	struct child children[SUPERVISOR_MAX_WORKERS + 1];
+	int nchildren;
+};
+
+static volatile sig_atomic_t got_stop, got_hup, got_child;
+
+static void
+supervisor_on_signal(int sig)
+{
+	if (sig == SIGTERM || sig == SIGINT)
+		got_stop = 1;
+	else if (sig == SIGHUP)
+		got_hup = 1;
+	else if (sig == SIGCHLD)
+		got_child = 1;
+}
+
+static void
+close_all_but(struct supervisor *sv, const int *keep, size_t nkeep)
+{
+	for (int i = 0; i < sv->nworkers; i++) {
+		int fds[2] = {sv->ca_fds[i], sv->worker_fds[i]};
+
+		for (int j = 0; j < 2; j++) {
+			bool kept = false;
+
+			for (size_t k = 0; k < nkeep; k++)
+				kept = kept || keep[k] == fds[j];
+			if (!kept)
+				close(fds[j]);
+		}
+	}
+}
+
+static void
+child_reset_signals(void)
+{
+	struct sigaction sa;
+	sigset_t none;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void
+child_start(struct supervisor *sv, struct child *c)
+{
+	pid_t pid = fork();
+	int rc;
+
+	if (pid < 0) {
+		log_error("supervisor: fork: %s", strerror(errno));
+		c->restart_at_ms = clock_mono_ms() + backoff_next(&c->backoff);
+		return;
+	}
+	if (pid > 0) {
+		c->pid = pid;
+		c->started_ms = clock_mono_ms();
+		log_info("supervisor: started %s%s%d (pid %ld)",
+			 c->kind == CHILD_CA ? "ca" : "net worker ",
+			 c->kind == CHILD_CA ? "" : "#",
+			 c->kind == CHILD_CA ? 0 : c->slot, (long)pid);
+		return;
+	}
+	child_reset_signals();
+	if (c->kind == CHILD_CA) {
+		close_all_but(sv, sv->ca_fds, (size_t)sv->nworkers);
+		rc = ca_process_main(sv->ca_fds, (size_t)sv->nworkers, sv->cfg);
+	} else {
+		int fd = sv->worker_fds[c->slot - 1];
+
+		close_all_but(sv, &fd, 1);
+		rc = worker_main(c->slot, fd, sv->cfg);
+	}
+	_exit(rc);
+}
+
+static struct child *
+child_by_pid(struct supervisor *sv, pid_t pid)
+{
+	for (int i = 0; i < sv->nchildren; i++) {
+		if (sv->children[i].pid == pid)
+			return &sv->children[i];
+	}
+	return NULL;
+}
+
+static void
+reap_children(struct supervisor *sv)
+{
+	int status;
+	pid_t pid;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		struct child *c = child_by_pid(sv, pid);
+		uint64_t now = clock_mono_ms();
+		uint32_t delay;
+
+		if (c == NULL)
+			continue;
+		if (now - c->started_ms >= CHILD_STABLE_MS)
+			backoff_reset(&c->backoff);
+		delay = backoff_next(&c->backoff);
+		c->pid = 0;
+		c->restart_at_ms = now + delay;
+		if (got_stop)
+			continue;
+		if (WIFSIGNALED(status))
+			log_warn("supervisor: pid %ld died of signal %d; "
+				 "restarting in %u ms",
+				 (long)pid, WTERMSIG(status), delay);
+		else
+			log_warn("supervisor: pid %ld exited with %d; "
+				 "restarting in %u ms",
+				 (long)pid, WEXITSTATUS(status), delay);
+	}
+}
+
+static void
+signal_children(struct supervisor *sv, int sig)
+{
+	for (int i = 0; i < sv->nchildren; i++) {
+		if (sv->children[i].pid > 0)
+			kill(sv->children[i].pid, sig);
+	}
+}
+
+static bool
+any_alive(struct supervisor *sv)
+{
+	for (int i = 0; i < sv->nchildren; i++) {
+		if (sv->children[i].pid > 0)
+			return true;
+	}
+	return false;
+}
+
+/* SIGTERM to all, wait for the drain, SIGKILL what is left. */
+static void
+stop_children(struct supervisor *sv)
+{
+	uint64_t deadline = clock_mono_ms() + STOP_GRACE_MS;
+
+	log_info("supervisor: stopping");
+	/* Workers first, so their in-flight sign requests still complete. */
+	for (int i = 0; i < sv->nchildren; i++) {
+		if (sv->children[i].kind == CHILD_WORKER &&
+		    sv->children[i].pid > 0)
+			kill(sv->children[i].pid, SIGTERM);
+	}
+	while (any_alive(sv) && clock_mono_ms() < deadline) {
+		bool workers_alive = false;
+
+		reap_children(sv);
+		for (int i = 0; i < sv->nchildren; i++)
+			workers_alive = workers_alive ||
+					(sv->children[i].kind == CHILD_WORKER &&
+					 sv->children[i].pid > 0);
+		if (!workers_alive)
+			signal_children(sv, SIGTERM);
+		clock_sleep_ms(20);
+	}
+	signal_children(sv, SIGKILL);
+	while (any_alive(sv)) {
+		reap_children(sv);
+		clock_sleep_ms(10);
+	}
+}
+
+static int
+make_channels(struct supervisor *sv)
+{
+	for (int i = 0; i < sv->nworkers; i++) {
+		int pair[2];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0,
+			       pair) != 0) {
+			log_error("supervisor: socketpair: %s",
+				  strerror(errno));
+			return -1;
+		}
+		sv->ca_fds[i] = pair[0];
+		sv->worker_fds[i] = pair[1];
+		/* Room for one SIGNER_MSG_MAX record each way. */
+		for (int j = 0; j < 2; j++) {
+			int size = SIGNER_SOCKBUF;
+
+			setsockopt(pair[j], SOL_SOCKET, SO_SNDBUF, &size,
+				   sizeof(size));
+			setsockopt(pair[j], SOL_SOCKET, SO_RCVBUF, &size,
+				   sizeof(size));
+		}
+	}
+	return 0;
+}
+
+static void
+install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = supervisor_on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGCHLD, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+}
+
+int
+supervisor_run(const struct fleetd_config *cfg)
+{
+	struct supervisor sv;
+	long ncores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(&sv, 0, sizeof(sv));
+	sv.cfg = cfg;
+	sv.nworkers = (int)(cfg->workers > 0 ? cfg->workers
+					     : (ncores > 0 ? ncores : 1));
+	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
+		sv.nworkers = SUPERVISOR_MAX_WORKERS;
+	if (make_channels(&sv) != 0)
+		return 1;
+	install_signals();
+
+	sv.children[0].kind = CHILD_CA;
+	for (int i = 0; i < sv.nworkers; i++) {
+		sv.children[i + 1].kind = CHILD_WORKER;
+		sv.children[i + 1].slot = i + 1;
+	}
+	sv.nchildren = sv.nworkers + 1;
+	for (int i = 0; i < sv.nchildren; i++) {
+		backoff_init(&sv.children[i].backoff, 100, 30000, 0);
+		child_start(&sv, &sv.children[i]);
+	}
+	log_info("supervisor: %d net workers, api %s:%ld, device %s:%ld",
+		 sv.nworkers, cfg->api_bind, cfg->api_port, cfg->device_bind,
+		 cfg->device_port);
+
+	while (!got_stop) {
+		uint64_t now;
+
+		/* Signals interrupt the sleep; the tick bounds restart lag. */
+		poll(NULL, 0, 50);
+		if (got_child) {
+			got_child = 0;
+			reap_children(&sv);
+		}
+		if (got_hup) {
+			got_hup = 0;
+			log_info("supervisor: SIGHUP: passing on to children");
+			signal_children(&sv, SIGHUP);
+		}
+		now = clock_mono_ms();
+		for (int i = 0; i < sv.nchildren && !got_stop; i++) {
+			struct child *c = &sv.children[i];
+
+			if (c->pid == 0 && now >= c->restart_at_ms)
+				child_start(&sv, c);
+		}
+	}
+	stop_children(&sv);
+	log_info("supervisor: stopped");
+	return 0;
+}

@@ -1,0 +1,220 @@
+# SPDX-License-Identifier: Apache-2.0
+# Integration test harness, sourced by tests/integration/test_*.sh.
+#
+#   harness_init              temp dir $T, a fresh database, migrations
+#   pki_init                  `fleetd pki init` into $T/pki
+#   fleetd_start [WORKERS]    fleetd on free loopback ports; waits for /healthz
+#   fleetd_stop               SIGTERM, waits
+#   admin_token ROLE          prints a new admin token (fleetd token create)
+#   api METHOD PATH [curl args...]   curl to the api listener with $TOKEN;
+#                             sets $STATUS, $BODY, $CTYPE
+#   ok/fail/check/assert_eq   results; harness_done prints the summary
+#   spawn NAME CMD...         runs CMD in the background, logged to $T/NAME.log,
+#                             stopped on exit
+#
+# Everything started is stopped on exit, the database is dropped and $T is
+# removed, also when the test fails. Traffic goes to 127.0.0.1 only.
+set -euo pipefail
+
+: "${FLEET_SOURCE_DIR:?run through ctest or tests/run.sh}"
+: "${FLEET_BUILD_DIR:?run through ctest or tests/run.sh}"
+: "${FLEET_TESTPG_FILE:?run through ctest or tests/run.sh}"
+. "$FLEET_TESTPG_FILE"
+. "$FLEET_SOURCE_DIR/tests/lib/pgcluster.sh"
+
+export PATH="$FLEET_BUILD_DIR/fleetd:$FLEET_BUILD_DIR/fleetd/ctl:$FLEET_BUILD_DIR/agent:$PATH"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+
+TEST_NAME=$(basename "$0" .sh)
+T=$(mktemp -d "/tmp/fleet-$TEST_NAME.XXXXXX")
+DB="t_${TEST_NAME}_$$"
+export FLEETD_DATABASE="host=$PGHOST user=postgres dbname=$DB connect_timeout=5"
+PASSED=0
+FAILED=0
+HARNESS_PIDS=()
+FLEETD_PID=
+
+harness_cleanup() {
+	local rc=$?
+	set +e
+	for pid in "${HARNESS_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${HARNESS_PIDS[@]}"; do
+		for _ in $(seq 1 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
+		for log in "$T"/*.log; do
+			[ -f "$log" ] || continue
+			echo "---- last lines of $(basename "$log") ----"
+			tail -n 40 "$log"
+		done
+	fi
+	# Leak or sanitizer reports in any log fail the test.
+	if grep -l -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log 2>/dev/null; then
+		echo "FAIL: sanitizer report in the logs above"
+		rc=1
+	fi
+	dropdb --if-exists "$DB" >/dev/null 2>&1
+	rm -rf "$T"
+	exit "$rc"
+}
+trap harness_cleanup EXIT
+
+ok() {
+	PASSED=$((PASSED + 1))
+	echo "ok - $*"
+}
+
+fail() {
+	FAILED=$((FAILED + 1))
+	echo "FAIL - $*"
+}
+
+# check DESCRIPTION COMMAND...: passes if COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+assert_eq() {
+	if [ "$1" = "$2" ]; then ok "$3"; else fail "$3 (expected '$2', got '$1')"; fi
+}
+
+harness_done() {
+	echo "$PASSED passed, $FAILED failed"
+	[ "$FAILED" = 0 ]
+}
+
+# A free TCP port on 127.0.0.1 (bounded tries).
+free_port() {
+	local port
+	for _ in $(seq 1 200); do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "no free port found" >&2
+	return 1
+}
+
+spawn() {
+	local name=$1
+	shift
+	"$@" >>"$T/$name.log" 2>&1 &
+	HARNESS_PIDS+=("$!")
+	LAST_PID=$!
+}
+
+psql_q() {
+	psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
+}
+
+harness_init() {
+	createdb "$DB"
+	fleetd migrate >"$T/migrate.log" 2>&1 || {
+		cat "$T/migrate.log"
+		return 1
+	}
+}
+
+pki_init() {
+	fleetd pki init --dir "$T/pki" --server-name localhost \
+		--server-name 127.0.0.1 >"$T/pki-init.log" 2>&1 || {
+		cat "$T/pki-init.log"
+		return 1
+	}
+	export FLEET_CA="$T/pki/ca-bundle.pem"
+}
+
+# fleetd_write_config [WORKERS]: writes $T/fleetd.conf with fresh ports.
+fleetd_write_config() {
+	local workers=${1:-2}
+	API_PORT=$(free_port)
+	DEVICE_PORT=$(free_port)
+	while [ "$DEVICE_PORT" = "$API_PORT" ]; do DEVICE_PORT=$(free_port); done
+	cat >"$T/fleetd.conf" <<EOT
+# written by tests/lib/harness.sh
+pki_dir = $T/pki
+api_bind = 127.0.0.1
+api_port = $API_PORT
+device_bind = 127.0.0.1
+device_port = $DEVICE_PORT
+public_host = localhost
+workers = $workers
+heartbeat_interval = ${HEARTBEAT_INTERVAL:-2s}
+heartbeat_timeout = ${HEARTBEAT_TIMEOUT:-6s}
+log_level = ${FLEETD_LOG_LEVEL:-info}
+EOT
+	export FLEET_SERVER="https://localhost:$API_PORT"
+	export FLEET_DEVICE_SERVER="wss://localhost:$DEVICE_PORT/agent/v1"
+}
+
+# Waits until /healthz answers 200 (bounded).
+wait_healthy() {
+	for _ in $(seq 1 200); do
+		if curl -sf --max-time 2 --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null 2>&1; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "fleetd did not become healthy" >&2
+	return 1
+}
+
+fleetd_start() {
+	[ -f "$T/fleetd.conf" ] || fleetd_write_config "${1:-2}"
+	spawn fleetd fleetd -c "$T/fleetd.conf" serve
+	FLEETD_PID=$LAST_PID
+	wait_healthy
+}
+
+fleetd_stop() {
+	[ -n "$FLEETD_PID" ] || return 0
+	kill -TERM "$FLEETD_PID" 2>/dev/null || true
+	for _ in $(seq 1 150); do
+		kill -0 "$FLEETD_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$FLEETD_PID" 2>/dev/null || true
+	FLEETD_PID=
+}
+
+# Child pids of the supervisor, by their process name (fleetd-ca, fleetd-net1).
+fleetd_child() {
+	local name=$1
+	for pid in $(pgrep -P "$FLEETD_PID" 2>/dev/null); do
+		if [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]; then
+			echo "$pid"
+			return 0
+		fi
+	done
+	return 1
+}
+
+admin_token() {
+	fleetd token create --role "$1" --name "${2:-test-$1}"
+}
+
+# api METHOD PATH [curl args...]: sets $STATUS, $BODY and $CTYPE (no
+# subshell needed: `api GET /api/v1/devices; echo "$BODY"`).
+api() {
+	local method=$1 path=$2
+	shift 2
+	local meta
+	meta=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -X "$method" \
+		-H "Authorization: Bearer ${TOKEN:-}" -o "$T/.body" \
+		-w '%{http_code} %{content_type}' "$@" "$FLEET_SERVER$path") || meta="000 "
+	STATUS=${meta%% *}
+	CTYPE=${meta#* }
+	BODY=$(cat "$T/.body" 2>/dev/null || true)
+}
