@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleetctl enroll: enrolls this host as a device by hand (the agent does
+ * the same at first start). Loads the device's private key (which never
+ * leaves the host), makes a CSR with libfleetpki, presents it with an
+ * enrollment token to POST /enroll/v1, checks that the certificate it gets
+ * back is for that key, and writes the certificate and chain atomically.
+ */
+#include <string.h>
+
+#include <openssl/x509.h>
+
+#include "atomicfile.h"
+#include "ctl.h"
+#include "pki.h"
+
+static const struct ctl_help enroll_help = {
+	"enroll",
+	"--token T --key KEY --out CERT [--chain FILE] [--label k=v]...\n"
+	"                [--model M] [--serial S]",
+	"Enrolls a device: makes a CSR for the private key KEY (see 'fleetctl\n"
+	"keys gen'), sends it with the enrollment token T and writes the\n"
+	"device certificate to CERT. Prints the new device id. No admin token\n"
+	"is needed or sent.\n"
+	"\n"
+	"Options:\n"
+	"  --token T         enrollment token (fle_...; env "
+	"FLEET_ENROLL_TOKEN)\n"
+	"  --key KEY         the device private key, PEM\n"
+	"  --out CERT        where to write the device certificate, PEM\n"
+	"  --chain FILE      where to write the CA chain (issuing CA, root)\n"
+	"  --label k=v       label asked for (the token's labels win;\n"
+	"                    repeatable)\n"
+	"  --model M         hardware model\n"
+	"  --serial S        serial number\n"};
+
+static int
+write_pem(const char *path, const char *pem, const char *what)
+{
+	char err[512];
+
+	if (pem == NULL || strstr(pem, "-----BEGIN CERTIFICATE-----") == NULL)
+		return ctl_fail("the server sent no %s", what);
+	if (atomic_write_file(path, pem, strlen(pem), 0644, err, sizeof(err)) !=
+	    0)
+		return ctl_fail("%s", err);
+	return 0;
+}
+
+/* The certificate must carry our public key, or it is useless. */
+static int
+check_cert_key(const char *pem, EVP_PKEY *key)
+{
+	struct pki_error perr;
+	X509 *cert = NULL;
+	int ok;
+
+	if (pem == NULL)
+		return ctl_fail("the server sent no certificate");
+	if (pki_cert_parse(pem, strlen(pem), &cert, &perr) != PKI_OK)
+		return ctl_fail("the server sent an unreadable certificate: %s",
+				perr.msg);
+	ok = X509_check_private_key(cert, key);
+	X509_free(cert);
+	if (ok != 1)
+		return ctl_fail("the server's certificate is not for the key "
+				"sent");
+	return 0;
+}
+
+int
+ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv)
+{
+	enum {
+		OPT_ETOKEN = CTL_OPT_FIRST_LOCAL,
+		OPT_KEY,
+		OPT_OUT,
+		OPT_CHAIN,
+		OPT_LABEL,
+		OPT_MODEL,
+		OPT_SERIAL
+	};
+	static const struct option opts[] = {
+		{"token", required_argument, NULL, OPT_ETOKEN},
+		{"key", required_argument, NULL, OPT_KEY},
+		{"out", required_argument, NULL, OPT_OUT},
+		{"chain", required_argument, NULL, OPT_CHAIN},
+		{"label", required_argument, NULL, OPT_LABEL},
+		{"model", required_argument, NULL, OPT_MODEL},
+		{"serial", required_argument, NULL, OPT_SERIAL},
+		CTL_LONGOPTS_BASE,
+		{0}};
+	const char *token = getenv("FLEET_ENROLL_TOKEN");
+	const char *key_path = NULL, *out = NULL, *chain = NULL;
+	const char *model = NULL, *serial = NULL;
+	json_t *labels = json_object(), *body = NULL, *resp = NULL;
+	struct pki_error perr;
+	EVP_PKEY *key = NULL;
+	char *csr = NULL;
+	size_t csr_len = 0;
+	int c, rc = CTL_EXIT_FAIL;
+
+	if (labels == NULL)
+		return ctl_fail("out of memory");
+	optind = 0;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ETOKEN:
+			token = optarg;
+			break;
+		case OPT_KEY:
+			key_path = optarg;
+			break;
+		case OPT_OUT:
+			out = optarg;
+			break;
+		case OPT_CHAIN:
+			chain = optarg;
+			break;
+		case OPT_LABEL:
+			if (ctl_parse_label(labels, optarg) != 0) {
+				rc = ctl_usage(&enroll_help,
+					       "--label must be key=value, not "
+					       "'%s'",
+					       optarg);
+				goto out;
+			}
+			break;
+		case OPT_MODEL:
+			model = optarg;
+			break;
+		case OPT_SERIAL:
+			serial = optarg;
+			break;
+		default:
+			rc = ctl_opt_common(ctl, c, &enroll_help, argv);
+			if (rc != CTL_CONTINUE)
+				goto out;
+		}
+	}
+	rc = ctl_want_args(&enroll_help, argc, argv, 0);
+	if (rc != 0)
+		goto out;
+	if (token == NULL || token[0] == '\0' || key_path == NULL ||
+	    out == NULL) {
+		rc = ctl_usage(&enroll_help, "%s is required",
+			       token == NULL || token[0] == '\0' ? "--token"
+			       : key_path == NULL		 ? "--key"
+								 : "--out");
+		goto out;
+	}
+	rc = CTL_EXIT_FAIL;
+	if (pki_key_load_private(key_path, &key, &perr) != PKI_OK) {
+		ctl_fail("%s", perr.msg);
+		goto out;
+	}
+	/* The server keeps only the public key; the subject is a hint. */
+	if (pki_csr_create(key, serial != NULL ? serial : "fleet-device", &csr,
+			   &csr_len, &perr) != PKI_OK) {
+		ctl_fail("CSR: %s", perr.msg);
+		goto out;
+	}
+	body = json_pack("{s:s, s:s, s:O}", "token", token, "csr", csr,
+			 "labels", labels);
+	if (body == NULL ||
+	    (model != NULL &&
+	     json_object_set_new(body, "model", json_string(model)) != 0) ||
+	    (serial != NULL &&
+	     json_object_set_new(body, "serial", json_string(serial)) != 0)) {
+		ctl_fail("--token, --model and --serial must be UTF-8 text");
+		goto out;
+	}
+	if (ctl_api(ctl, "POST", "/enroll/v1", body, NULL, false, &resp) != 0)
+		goto out;
+	if (!json_is_string(json_object_get(resp, "device_id"))) {
+		ctl_fail("the server's answer has no device_id");
+		goto out;
+	}
+	if (check_cert_key(
+		    json_string_value(json_object_get(resp, "certificate")),
+		    key) != 0 ||
+	    write_pem(out,
+		      json_string_value(json_object_get(resp, "certificate")),
+		      "certificate") != 0)
+		goto out;
+	if (chain != NULL &&
+	    write_pem(chain, json_string_value(json_object_get(resp, "chain")),
+		      "CA chain") != 0)
+		goto out;
+	if (ctl->output == CTL_OUT_JSON) {
+		ctl_print_json(resp);
+	} else {
+		char b[256];
+
+		ctl_print_field("DEVICE ID:",
+				ctl_text(resp, "device_id", b, sizeof(b)));
+		ctl_print_field("CERTIFICATE:", out);
+		if (chain != NULL)
+			ctl_print_field("CHAIN:", chain);
+		ctl_print_field("DEVICE SERVER:",
+				ctl_text(resp, "device_server", b, sizeof(b)));
+	}
+	rc = CTL_EXIT_OK;
+out:
+	if (body != NULL) {
+		/* The token is a secret: do not leave it in freed memory. */
+		json_object_del(body, "token");
+	}
+	json_decref(labels);
+	json_decref(body);
+	json_decref(resp);
+	EVP_PKEY_free(key);
+	free(csr);
+	return rc;
+}
