@@ -48,6 +48,6 @@ audit_list(PGconn *conn, const struct db_page *page, json_t **items,
 		"'actor', actor, 'action', action, 'target', target, "
 		"'details', details)::text, id::text FROM audit_log "
 		"WHERE $2::bigint IS NULL OR id < $2::bigint "
-		"ORDER BY id DESC LIMIT $1::int",
+		"ORDER BY audit_log.id DESC LIMIT $1::int",
 		2, params, page, items, next);
 }
