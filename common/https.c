@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -1094,6 +1095,9 @@ out:
 	if (fd >= 0)
 		close(fd);
 	ERR_clear_error();
+	/* The request may carry a bearer or enrollment token. */
+	if (out.data != NULL)
+		OPENSSL_cleanse(out.data, out.len);
 	buf_free(&out);
 	buf_free(&in);
 	return rc;

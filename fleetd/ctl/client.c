@@ -213,14 +213,20 @@ ctl_api_list(struct ctl *ctl, const char *path, const char *query, size_t max,
 {
 	json_t *all = json_array(), *page = NULL;
 	char *cursor = NULL;
+	long page_size = CTL_PAGE_SIZE;
 	struct buf url;
 	int rc = -1;
 
 	buf_init(&url, 8192);
 	if (all == NULL)
 		goto out;
+	/* FLEETCTL_PAGE_SIZE exists so that tests can exercise paging. */
+	if (getenv("FLEETCTL_PAGE_SIZE") != NULL &&
+	    ctl_parse_long(getenv("FLEETCTL_PAGE_SIZE"), 1, 1000, &page_size) !=
+		    0)
+		page_size = CTL_PAGE_SIZE;
 	for (size_t pages = 0; pages < CTL_MAX_PAGES; pages++) {
-		size_t want = CTL_PAGE_SIZE;
+		size_t want = (size_t)page_size;
 		json_t *list, *next;
 
 		if (max > 0 && max - json_array_size(all) < want)
