@@ -35,17 +35,10 @@ print_device(const json_t *d)
 
 		snprintf(certtext, sizeof(certtext),
 			 "serial %s, valid %s to %s, %s",
-			 ctl_text(cert, "serial", s, sizeof(s)) != NULL ? s
-									: "-",
-			 ctl_text(cert, "not_before", nb, sizeof(nb)) != NULL
-				 ? nb
-				 : "-",
-			 ctl_text(cert, "not_after", na, sizeof(na)) != NULL
-				 ? na
-				 : "-",
-			 ctl_text(cert, "status", st, sizeof(st)) != NULL
-				 ? st
-				 : "-");
+			 ctl_text_or_dash(cert, "serial", s, sizeof(s)),
+			 ctl_text_or_dash(cert, "not_before", nb, sizeof(nb)),
+			 ctl_text_or_dash(cert, "not_after", na, sizeof(na)),
+			 ctl_text_or_dash(cert, "status", st, sizeof(st)));
 		ctl_print_field("CERTIFICATE:", certtext);
 	} else {
 		ctl_print_field("CERTIFICATE:", NULL);

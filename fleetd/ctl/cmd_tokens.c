@@ -38,8 +38,8 @@ print_token(const json_t *t)
 	char b1[64], b2[64], labels[512], uses[160];
 
 	snprintf(uses, sizeof(uses), "%s of %s left",
-		 ctl_text(t, "uses_left", b1, sizeof(b1)) != NULL ? b1 : "-",
-		 ctl_text(t, "uses_total", b2, sizeof(b2)) != NULL ? b2 : "-");
+		 ctl_text_or_dash(t, "uses_left", b1, sizeof(b1)),
+		 ctl_text_or_dash(t, "uses_total", b2, sizeof(b2)));
 	ctl_print_field("ID:", ctl_text(t, "id", b1, sizeof(b1)));
 	ctl_print_field("STATUS:", token_status(t));
 	ctl_print_field("USES:", uses);
@@ -204,12 +204,8 @@ tokens_list(struct ctl *ctl, int argc, char **argv)
 		const char *row[6];
 
 		snprintf(uses, sizeof(uses), "%s/%s",
-			 ctl_text(tok, "uses_left", b1, sizeof(b1)) != NULL
-				 ? b1
-				 : "-",
-			 ctl_text(tok, "uses_total", b2, sizeof(b2)) != NULL
-				 ? b2
-				 : "-");
+			 ctl_text_or_dash(tok, "uses_left", b1, sizeof(b1)),
+			 ctl_text_or_dash(tok, "uses_total", b2, sizeof(b2)));
 		row[0] = ctl_text(tok, "id", b3, sizeof(b3));
 		row[1] = token_status(tok);
 		row[2] = uses;

@@ -170,6 +170,10 @@ void ctl_print_field(const char *label, const char *value);
 const char *ctl_text(const json_t *obj, const char *key, char *buf,
 		     size_t buflen);
 
+/* ctl_text, or "-" for null or missing. */
+const char *ctl_text_or_dash(const json_t *obj, const char *key, char *buf,
+			     size_t buflen);
+
 /* Labels object as "k=v,k2=v2" sorted by key (into buf, truncated). */
 const char *ctl_labels_text(json_t *labels, char *buf, size_t buflen);
 

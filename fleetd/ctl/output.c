@@ -157,6 +157,14 @@ ctl_text(const json_t *obj, const char *key, char *buf, size_t buflen)
 	}
 }
 
+const char *
+ctl_text_or_dash(const json_t *obj, const char *key, char *buf, size_t buflen)
+{
+	const char *s = ctl_text(obj, key, buf, buflen);
+
+	return s != NULL ? s : "-";
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {

@@ -42,7 +42,7 @@ expect_fail() {
 	shift 3
 	run "$@"
 	if [ "$RC" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] &&
-		grep -qE "$pattern" "$T/err" && [ -z "$OUT" ]; then
+		grep -qE -- "$pattern" "$T/err" && [ -z "$OUT" ]; then
 		ok "$what"
 	else
 		fail "$what (rc $RC, want $want; stderr: $ERR; stdout: $OUT)"
