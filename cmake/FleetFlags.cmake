@@ -8,7 +8,7 @@ target_compile_options(fleet_build_flags INTERFACE
 	-fstack-protector-strong)
 target_compile_definitions(fleet_build_flags INTERFACE
 	_POSIX_C_SOURCE=200809L _DEFAULT_SOURCE
-	OPENSSL_API_COMPAT=0x30000000L OPENSSL_NO_DEPRECATED)
+	OPENSSL_API_COMPAT=0x30000000L)
 if(FLEET_WERROR)
 	target_compile_options(fleet_build_flags INTERFACE -Werror)
 endif()

@@ -140,10 +140,11 @@ config_set(const struct config_key *key, const char *value, void *target,
 	case CONFIG_DURATION:
 		if (config_parse_duration(value, &v) != 0 || v < key->min ||
 		    v > key->max) {
-			snprintf(why, whylen,
-				 "bad value '%s' for '%s': expected a duration "
-				 "such as 30s, 5m, 2h or 90d, from %lds to %lds",
-				 value, key->name, key->min, key->max);
+			snprintf(
+				why, whylen,
+				"bad value '%s' for '%s': expected a duration "
+				"such as 30s, 5m, 2h or 90d, from %lds to %lds",
+				value, key->name, key->min, key->max);
 			return -1;
 		}
 		*(long *)field = v;
@@ -192,8 +193,8 @@ config_defaults(const struct config_key *keys, size_t nkeys, void *target,
 }
 
 static int
-config_read_file(const char *path, const struct config_key *keys,
-		 size_t nkeys, void *target, char *err, size_t errlen)
+config_read_file(const char *path, const struct config_key *keys, size_t nkeys,
+		 void *target, char *err, size_t errlen)
 {
 	char line[CONFIG_LINE_MAX];
 	char why[CONFIG_ERR_MAX];
@@ -213,8 +214,9 @@ config_read_file(const char *path, const struct config_key *keys,
 
 		lineno++;
 		if (strchr(line, '\n') == NULL && !feof(fp)) {
-			snprintf(err, errlen, "%s:%u: line longer than %d bytes",
-				 path, lineno, CONFIG_LINE_MAX - 2);
+			snprintf(err, errlen,
+				 "%s:%u: line longer than %d bytes", path,
+				 lineno, CONFIG_LINE_MAX - 2);
 			goto out;
 		}
 		hash = strchr(line, '#');
@@ -255,8 +257,8 @@ out:
 }
 
 static int
-config_read_env(const char *prefix, const struct config_key *keys,
-		size_t nkeys, void *target, char *err, size_t errlen)
+config_read_env(const char *prefix, const struct config_key *keys, size_t nkeys,
+		void *target, char *err, size_t errlen)
 {
 	char var[128];
 	char why[CONFIG_ERR_MAX];

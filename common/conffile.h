@@ -12,9 +12,9 @@
 #include <stddef.h>
 
 enum config_type {
-	CONFIG_STRING,	 /* char *, strdup'd; "" allowed */
-	CONFIG_INT,	 /* long, within [min, max] */
-	CONFIG_BOOL,	 /* int: true/false/yes/no/on/off/1/0 */
+	CONFIG_STRING, /* char *, strdup'd; "" allowed */
+	CONFIG_INT, /* long, within [min, max] */
+	CONFIG_BOOL, /* int: true/false/yes/no/on/off/1/0 */
 	CONFIG_DURATION, /* long seconds: 30, 30s, 5m, 2h, 90d */
 };
 
@@ -22,7 +22,7 @@ struct config_key {
 	const char *name;
 	enum config_type type;
 	size_t offset; /* offsetof(struct your_config, field) */
-	long min;      /* CONFIG_INT, CONFIG_DURATION */
+	long min; /* CONFIG_INT, CONFIG_DURATION */
 	long max;
 	const char *def; /* default as text, NULL: string NULL or 0 */
 };

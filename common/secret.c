@@ -86,7 +86,8 @@ secret_is_uuid(const char *s)
 		if (i == 8 || i == 13 || i == 18 || i == 23) {
 			if (c != '-')
 				return false;
-		} else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+		} else if (!((c >= '0' && c <= '9') ||
+			     (c >= 'a' && c <= 'f'))) {
 			return false;
 		}
 	}

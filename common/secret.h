@@ -10,8 +10,8 @@
 #include <stddef.h>
 
 #define SECRET_TOKEN_BYTES 32 /* 256 bits */
-#define SECRET_SHA256_HEX 65  /* 64 hex digits + NUL */
-#define SECRET_UUID_LEN 37    /* 36 + NUL */
+#define SECRET_SHA256_HEX 65 /* 64 hex digits + NUL */
+#define SECRET_UUID_LEN 37 /* 36 + NUL */
 
 /* Writes len bytes as lowercase hex plus NUL; out holds 2*len+1. */
 void hex_encode(const void *data, size_t len, char *out);

@@ -3,8 +3,9 @@
  * fleetd's supervisor process (DESIGN.md §2). It holds no keys, no
  * database connection and no listener: it creates one SOCK_SEQPACKET
  * socketpair per worker slot (the worker's end and the ca's end stay open
- * here, so either side can be restarted alone), forks the children, and
- * restarts any that die, with exponential backoff per child.
+ * here, so either side can be restarted alone), binds the listen sockets
+ * the workers inherit, forks the children, and restarts any that die, with
+ * exponential backoff per child.
  */
 #include "supervisor.h"
 
@@ -17,6 +18,8 @@
 #include "log.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -48,6 +51,8 @@ struct supervisor {
 	int worker_fds[SUPERVISOR_MAX_WORKERS];
 	struct child children[SUPERVISOR_MAX_WORKERS + 1];
 	int nchildren;
+	int api_fd; /* listen sockets, inherited by every net worker */
+	int device_fd;
 };
 
 static volatile sig_atomic_t got_stop, got_hup, got_child;
@@ -110,21 +115,26 @@ child_start(struct supervisor *sv, struct child *c)
 	if (pid > 0) {
 		c->pid = pid;
 		c->started_ms = clock_mono_ms();
-		log_info("supervisor: started %s%s%d (pid %ld)",
-			 c->kind == CHILD_CA ? "ca" : "net worker ",
-			 c->kind == CHILD_CA ? "" : "#",
-			 c->kind == CHILD_CA ? 0 : c->slot, (long)pid);
+		if (c->kind == CHILD_CA)
+			log_info("supervisor: started ca (pid %ld)", (long)pid);
+		else
+			log_info("supervisor: started net worker #%d (pid %ld)",
+				 c->slot, (long)pid);
 		return;
 	}
 	child_reset_signals();
 	if (c->kind == CHILD_CA) {
+		/* The ca process has no network at all. */
+		close(sv->api_fd);
+		close(sv->device_fd);
 		close_all_but(sv, sv->ca_fds, (size_t)sv->nworkers);
 		rc = ca_process_main(sv->ca_fds, (size_t)sv->nworkers, sv->cfg);
 	} else {
 		int fd = sv->worker_fds[c->slot - 1];
 
 		close_all_but(sv, &fd, 1);
-		rc = worker_main(c->slot, fd, sv->cfg);
+		rc = worker_main(c->slot, fd, sv->api_fd, sv->device_fd,
+				 sv->cfg);
 	}
 	_exit(rc);
 }
@@ -248,6 +258,43 @@ make_channels(struct supervisor *sv)
 	return 0;
 }
 
+/*
+ * Binds a listen socket that every net worker inherits and accepts on;
+ * binding here keeps the ports fixed while workers come and go.
+ */
+static int
+listen_socket(const char *host, long port)
+{
+	struct addrinfo hints, *res = NULL;
+	char service[16];
+	int fd = -1, one = 1, rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	snprintf(service, sizeof(service), "%ld", port);
+	rc = getaddrinfo(host, service, &hints, &res);
+	if (rc != 0) {
+		log_error("cannot listen on %s:%ld: %s", host, port,
+			  gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+	    listen(fd, 1024) != 0) {
+		log_error("cannot listen on %s:%ld: %s", host, port,
+			  strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
 static void
 install_signals(void)
 {
@@ -275,6 +322,12 @@ supervisor_run(const struct fleetd_config *cfg)
 					     : (ncores > 0 ? ncores : 1));
 	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
 		sv.nworkers = SUPERVISOR_MAX_WORKERS;
+	sv.api_fd = listen_socket(cfg->api_bind, cfg->api_port);
+	if (sv.api_fd < 0)
+		return 1;
+	sv.device_fd = listen_socket(cfg->device_bind, cfg->device_port);
+	if (sv.device_fd < 0)
+		return 1;
 	if (make_channels(&sv) != 0)
 		return 1;
 	install_signals();

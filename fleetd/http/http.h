@@ -19,6 +19,11 @@ struct worker {
 	int slot;
 	const struct fleetd_config *cfg;
 	struct lws_context *context;
+	struct lws_vhost *api_vhost;
+	struct lws_vhost *device_vhost;
+	int api_fd; /* listen sockets from the supervisor */
+	int device_fd;
+	struct lws *listeners[2]; /* their raw wsis on this loop */
 	struct job_pool *jobs;
 	struct signer_client *signer;
 	struct api_env env;

@@ -75,8 +75,7 @@ job_thread_main(void *arg)
 }
 
 struct job_pool *
-job_pool_new(size_t nthreads, size_t max_queued,
-	     const struct job_pool_ops *ops)
+job_pool_new(size_t nthreads, size_t max_queued, const struct job_pool_ops *ops)
 {
 	struct job_pool *pool = calloc(1, sizeof(*pool));
 

@@ -25,7 +25,7 @@
 struct http_job {
 	struct job job;
 	struct lws *wsi; /* NULL once the connection has closed */
-	bool in_pool;	 /* owned by the job pool until done() */
+	bool in_pool; /* owned by the job pool until done() */
 	struct worker *worker;
 	uint64_t started_ms;
 	char method[8];
@@ -104,8 +104,7 @@ http_header(struct lws *wsi, enum lws_token_indexes token, char *out,
 }
 
 static void
-http_custom_header(struct lws *wsi, const char *name, char *out,
-		   size_t outlen)
+http_custom_header(struct lws *wsi, const char *name, char *out, size_t outlen)
 {
 	int namelen = (int)strlen(name);
 	int len = lws_hdr_custom_length(wsi, name, namelen);
@@ -179,8 +178,8 @@ http_job_new(struct worker *w, struct lws *wsi, const char *path)
 		    sizeof(job->if_match));
 	http_custom_header(wsi, "idempotency-key:", job->idempotency_key,
 			   sizeof(job->idempotency_key));
-	snprintf(job->request_id, sizeof(job->request_id), "w%d-%llu",
-		 w->slot, (unsigned long long)++w->request_seq);
+	snprintf(job->request_id, sizeof(job->request_id), "w%d-%llu", w->slot,
+		 (unsigned long long)++w->request_seq);
 	lws_get_peer_simple(wsi, job->peer, sizeof(job->peer));
 	return job;
 }
@@ -194,8 +193,9 @@ http_job_run(struct job *j, void *state)
 		.method = job->method,
 		.path = job->path,
 		.query = job->query,
-		.authorization =
-			job->authorization[0] != '\0' ? job->authorization : NULL,
+		.authorization = job->authorization[0] != '\0'
+					 ? job->authorization
+					 : NULL,
 		.content_type =
 			job->content_type[0] != '\0' ? job->content_type : NULL,
 		.if_match = job->if_match[0] != '\0' ? job->if_match : NULL,
@@ -263,8 +263,8 @@ http_write_headers(struct lws *wsi, struct http_session *s)
 	char etag[80];
 
 	if (lws_add_http_common_headers(wsi, (unsigned)resp->status,
-					resp->content_type, resp->body_len,
-					&p, end) != 0)
+					resp->content_type, resp->body_len, &p,
+					end) != 0)
 		return -1;
 	if (resp->etag[0] != '\0') {
 		int n = snprintf(etag, sizeof(etag), "\"%s\"", resp->etag);
@@ -275,16 +275,15 @@ http_write_headers(struct lws *wsi, struct http_session *s)
 			return -1;
 	}
 	if (resp->location[0] != '\0' &&
-	    lws_add_http_header_by_name(
-		    wsi, (const unsigned char *)"location:",
-		    (const unsigned char *)resp->location,
-		    (int)strlen(resp->location), &p, end) != 0)
+	    lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
+					(const unsigned char *)resp->location,
+					(int)strlen(resp->location), &p,
+					end) != 0)
 		return -1;
 	if (resp->allow[0] != '\0' &&
 	    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 					(const unsigned char *)resp->allow,
-					(int)strlen(resp->allow), &p,
-					end) != 0)
+					(int)strlen(resp->allow), &p, end) != 0)
 		return -1;
 	if (lws_add_http_header_by_name(
 		    wsi, (const unsigned char *)"x-request-id:",
@@ -309,8 +308,8 @@ static void
 http_log_request(const struct http_job *job)
 {
 	log_write(job->resp.status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
-		  job->request_id, "%s %s -> %d (%llu ms) peer=%s",
-		  job->method, job->path, job->resp.status,
+		  job->request_id, "%s %s -> %d (%llu ms) peer=%s", job->method,
+		  job->path, job->resp.status,
 		  (unsigned long long)(clock_mono_ms() - job->started_ms),
 		  job->peer);
 }
@@ -422,8 +421,8 @@ http_begin(struct lws *wsi, struct worker *w, struct http_session *s,
 }
 
 int
-http_api_callback(struct lws *wsi, enum lws_callback_reasons reason,
-		  void *user, void *in, size_t len)
+http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+		  void *in, size_t len)
 {
 	struct http_session *s = user;
 	struct worker *w = lws_context_user(lws_get_context(wsi));

@@ -4,8 +4,11 @@
  * (server TLS 1.2+, HTTP/1.1) and, from the device-channel issue on, the
  * device listener; starts the job threads, each with its own PostgreSQL
  * connection; serves until SIGTERM, then drains in-flight jobs and exits.
- * Listen sockets are shared with the other workers through SO_REUSEPORT.
+ * The listen sockets come from the supervisor and are shared by all
+ * workers: each worker polls them and accepts what it can, then hands the
+ * connection to lws (lws_adopt_socket_vhost), which does the TLS.
  */
+#define _GNU_SOURCE /* accept4 */
 #include "http/worker.h"
 
 #include "atomicfile.h"
@@ -19,13 +22,17 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define WORKER_MAX_QUEUED 4096
 #define WORKER_TICK_US (200 * LWS_US_PER_MS)
 #define PEM_BUNDLE_MAX (256 * 1024)
+#define ACCEPT_BATCH 64
 
 static volatile sig_atomic_t worker_stop_requested;
 
@@ -80,6 +87,14 @@ worker_tick(lws_sorted_usec_list_t *sul)
 	if (worker_stop_requested && !w->stopping) {
 		log_info("worker %d: stopping", w->slot);
 		w->stopping = true;
+		/* Leave new connections to the other workers. */
+		for (int i = 0; i < 2; i++) {
+			if (w->listeners[i] != NULL)
+				lws_set_timeout(w->listeners[i],
+						PENDING_TIMEOUT_USER_OK,
+						LWS_TO_KILL_ASYNC);
+			w->listeners[i] = NULL;
+		}
 	}
 	if (w->stopping && job_pool_pending(w->jobs) == 0) {
 		/* Nothing in flight: leave the loop (see worker_main). */
@@ -102,10 +117,67 @@ worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return http_api_callback(wsi, reason, user, in, len);
 }
 
+/* A shared listen socket is readable: accept a batch, hand each to lws. */
+static int
+worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			 void *user, void *in, size_t len)
+{
+	struct worker *w = lws_context_user(lws_get_context(wsi));
+	int lfd = lws_get_socket_fd(wsi);
+	struct lws_vhost *vh;
+
+	(void)user;
+	(void)in;
+	(void)len;
+	if (reason != LWS_CALLBACK_RAW_RX_FILE)
+		return 0;
+	vh = lfd == w->api_fd ? w->api_vhost : w->device_vhost;
+	for (int i = 0; i < ACCEPT_BATCH && vh != NULL; i++) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK &&
+			    errno != EINTR && errno != ECONNABORTED)
+				log_warn("worker %d: accept: %s", w->slot,
+					 strerror(errno));
+			break;
+		}
+		/* On failure lws closes fd itself. */
+		if (lws_adopt_socket_vhost(vh, fd) == NULL)
+			log_warn("worker %d: cannot adopt a connection",
+				 w->slot);
+	}
+	return 0;
+}
+
 static struct lws_protocols api_protocols[] = {
 	{"http", worker_protocol_callback, 0, 0, 0, NULL, 0},
+	{"fleet-listener", worker_listener_callback, 0, 0, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
+
+static int
+worker_listen(struct worker *w)
+{
+	int fds[2] = {w->api_fd, w->device_fd};
+
+	for (int i = 0; i < 2; i++) {
+		lws_sock_file_fd_type desc;
+
+		if (fds[i] < 0)
+			continue;
+		desc.filefd = fds[i];
+		w->listeners[i] = lws_adopt_descriptor_vhost(
+			w->api_vhost, LWS_ADOPT_RAW_FILE_DESC, desc,
+			"fleet-listener", NULL);
+		if (w->listeners[i] == NULL) {
+			log_error("worker %d: cannot poll listen socket",
+				  w->slot);
+			return -1;
+		}
+	}
+	return 0;
+}
 
 static int
 worker_api_vhost(struct worker *w, char *cert, char *key)
@@ -114,21 +186,21 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 
 	memset(&info, 0, sizeof(info));
 	info.vhost_name = "api";
-	info.port = (int)w->cfg->api_port;
-	info.iface = w->cfg->api_bind;
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 	info.protocols = api_protocols;
 	info.ssl_cert_filepath = cert;
 	info.ssl_private_key_filepath = key;
 	info.alpn = "http/1.1";
-	info.ssl_options_set = SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 |
-			       SSL_OP_NO_TLSv1_1;
-	info.options = LWS_SERVER_OPTION_ALLOW_LISTEN_SHARE |
-		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.ssl_options_set =
+		SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.keepalive_timeout = 30;
 	api_protocols[0].per_session_data_size = http_session_size();
-	if (lws_create_vhost(w->context, &info) == NULL) {
-		log_error("worker %d: cannot listen on %s:%ld (api)", w->slot,
-			  w->cfg->api_bind, w->cfg->api_port);
+	w->api_vhost = lws_create_vhost(w->context, &info);
+	if (w->api_vhost == NULL) {
+		log_error("worker %d: cannot set up the api listener (TLS "
+			  "certificate %s)",
+			  w->slot, cert);
 		return -1;
 	}
 	return 0;
@@ -141,8 +213,7 @@ worker_load_pki(struct worker *w, char *cert, size_t certlen, char *key,
 	char path[4096];
 	char err[512];
 
-	snprintf(cert, certlen, "%s/server/server-chain.pem",
-		 w->cfg->pki_dir);
+	snprintf(cert, certlen, "%s/server/server-chain.pem", w->cfg->pki_dir);
 	snprintf(key, keylen, "%s/server/server.key", w->cfg->pki_dir);
 	snprintf(path, sizeof(path), "%s/ca-bundle.pem", w->cfg->pki_dir);
 	if (read_file_bounded(path, PEM_BUNDLE_MAX, &w->ca_bundle_pem, NULL,
@@ -188,7 +259,8 @@ worker_lws_log(int level, const char *line)
 }
 
 int
-worker_main(int slot, int signer_fd, const struct fleetd_config *cfg)
+worker_main(int slot, int signer_fd, int api_fd, int device_fd,
+	    const struct fleetd_config *cfg)
 {
 	struct job_pool_ops ops = {worker_thread_init, worker_thread_fini,
 				   worker_wake, NULL};
@@ -200,6 +272,8 @@ worker_main(int slot, int signer_fd, const struct fleetd_config *cfg)
 	memset(&w, 0, sizeof(w));
 	w.slot = slot;
 	w.cfg = cfg;
+	w.api_fd = api_fd;
+	w.device_fd = device_fd;
 	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
 	prctl(PR_SET_NAME, cert, 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
@@ -221,11 +295,11 @@ worker_main(int slot, int signer_fd, const struct fleetd_config *cfg)
 	if (worker_context(&w) != 0)
 		goto out;
 	ops.arg = &w;
-	w.jobs = job_pool_new((size_t)cfg->job_threads, WORKER_MAX_QUEUED,
-			      &ops);
+	w.jobs =
+		job_pool_new((size_t)cfg->job_threads, WORKER_MAX_QUEUED, &ops);
 	if (w.jobs == NULL)
 		goto out;
-	if (worker_api_vhost(&w, cert, key) != 0)
+	if (worker_api_vhost(&w, cert, key) != 0 || worker_listen(&w) != 0)
 		goto out;
 	lws_sul_schedule(w.context, 0, &w.tick, worker_tick, WORKER_TICK_US);
 	log_info("worker %d: serving api on %s:%ld", slot, cfg->api_bind,

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * A net worker process: one libwebsockets event loop serving the api and
- * device listeners (shared with the other workers via SO_REUSEPORT), plus
- * its job threads. Started and restarted by the supervisor.
+ * device listeners (listen sockets inherited from the supervisor and
+ * shared with the other workers), plus its job threads. Started and restarted by the supervisor.
  */
 #ifndef FLEETD_HTTP_WORKER_H
 #define FLEETD_HTTP_WORKER_H
 
 struct fleetd_config;
 
-/* slot numbers workers 1..N; signer_fd is this slot's ca socket. */
-int worker_main(int slot, int signer_fd, const struct fleetd_config *cfg);
+/*
+ * slot numbers workers 1..N; signer_fd is this slot's ca socket; api_fd and
+ * device_fd are the listen sockets the supervisor bound.
+ */
+int worker_main(int slot, int signer_fd, int api_fd, int device_fd,
+		const struct fleetd_config *cfg);
 
 #endif
