@@ -11,6 +11,7 @@ cd "$top"
 fleet_install_packages
 
 build=${FLEET_TEST_BUILD_DIR:-$top/build/test}
+mkdir -p "$(dirname "$build")"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DFLEET_WERROR=ON \
 	-DFLEET_SANITIZE='address;undefined' >"$build.configure.log" 2>&1 || {
 	mkdir -p "$(dirname "$build")"

@@ -1,0 +1,144 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Brings up the whole system on this machine: installs missing Debian
+# packages, builds, starts a private PostgreSQL under ./var, applies
+# migrations, creates the PKI, starts fleetd and three demo agents, and
+# writes var/env. Running it again while up is harmless; after down.sh it
+# starts again with the data kept.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$top"
+. deploy/packages.sh
+. tests/lib/pgcluster.sh
+fleet_install_packages
+
+var=$top/var
+mkdir -p "$var"
+build=$top/build/local
+mkdir -p "$top/build"
+api_port=${FLEET_API_PORT:-8443}
+device_port=${FLEET_DEVICE_PORT:-8444}
+
+echo "== building (log: $build.log)"
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=OFF >"$build.log" 2>&1 &&
+	cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1 || {
+	tail -n 30 "$build.log"
+	exit 1
+}
+export PATH="$build/fleetd:$build/fleetd/ctl:$build/agent:$PATH"
+
+# PostgreSQL refuses root: as root it runs as `postgres`, which must be able
+# to reach its directory. If it cannot reach ./var, use a directory it can.
+pgdir=$var/pg
+if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$var" 2>/dev/null; then
+	pgdir=/var/lib/fleetd-local/$(echo "$top" | sha256sum | cut -c1-12)/pg
+	mkdir -p "$(dirname "$pgdir")"
+	echo "note: user postgres cannot reach $var; the cluster lives in $pgdir"
+fi
+echo "== PostgreSQL in $pgdir"
+pgcluster_init "$pgdir"
+pgcluster_start "$pgdir"
+export PGHOST=$pgdir PGUSER=postgres
+psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'fleetd'" | grep -q 1 ||
+	createdb fleetd
+export FLEETD_DATABASE="host=$pgdir user=postgres dbname=fleetd"
+fleetd migrate
+
+if [ ! -f "$var/pki/ca-bundle.pem" ]; then
+	echo "== creating the PKI in $var/pki"
+	fleetd pki init --dir "$var/pki" --server-name localhost --server-name 127.0.0.1
+fi
+
+cat >"$var/fleetd.conf" <<EOT
+# written by deploy/local/up.sh
+database = $FLEETD_DATABASE
+pki_dir = $var/pki
+api_bind = 127.0.0.1
+api_port = $api_port
+device_bind = 127.0.0.1
+device_port = $device_port
+public_host = localhost
+EOT
+
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+if running "$var/fleetd.pid"; then
+	echo "== fleetd already running (pid $(cat "$var/fleetd.pid"))"
+else
+	echo "== starting fleetd (log: $var/fleetd.log)"
+	nohup fleetd -c "$var/fleetd.conf" serve >>"$var/fleetd.log" 2>&1 &
+	echo $! >"$var/fleetd.pid"
+fi
+export FLEET_SERVER=https://localhost:$api_port
+export FLEET_CA=$var/pki/ca-bundle.pem
+for _ in $(seq 1 100); do
+	curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null 2>&1 && break
+	sleep 0.1
+done
+curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null || {
+	echo "fleetd did not come up; last lines of $var/fleetd.log:" >&2
+	tail -n 20 "$var/fleetd.log" >&2
+	exit 1
+}
+
+if [ ! -s "$var/admin-token" ]; then
+	(umask 077 && fleetd token create --role admin --name local-admin >"$var/admin-token")
+fi
+export FLEET_TOKEN=$(cat "$var/admin-token")
+
+(
+	umask 077
+	cat >"$var/env" <<EOT
+# . var/env — written by deploy/local/up.sh
+export FLEET_SERVER=$FLEET_SERVER
+export FLEET_DEVICE_SERVER=wss://localhost:$device_port/agent/v1
+export FLEET_TOKEN=$FLEET_TOKEN
+export FLEET_CA=$FLEET_CA
+export FLEETD_DATABASE="$FLEETD_DATABASE"
+export PATH="$build/fleetd:$build/fleetd/ctl:$build/agent:\$PATH"
+EOT
+)
+
+agents=""
+if command -v fleet-agent >/dev/null 2>&1; then
+	for n in 1 2 3; do
+		dir=$var/agents/$n
+		mkdir -p "$dir"
+		if running "$dir/agent.pid"; then
+			continue
+		fi
+		if [ ! -f "$dir/identity.json" ] && [ ! -s "$dir/token" ]; then
+			fleetctl -o json tokens create --uses 1 --expires 1h --label demo=true --label site=local \
+				| python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])' >"$dir/token"
+		fi
+		cat >"$dir/agent.conf" <<EOT
+api_url = $FLEET_SERVER
+ca_file = $FLEET_CA
+state_dir = $dir
+token_file = $dir/token
+model = demo-plc-$n
+fw_version = 1.0.$n
+EOT
+		nohup fleet-agent -c "$dir/agent.conf" >>"$dir/agent.log" 2>&1 &
+		echo $! >"$dir/agent.pid"
+	done
+	agents="three demo agents (state and logs in var/agents/N/)"
+fi
+
+cat <<EOT
+
+fleetd is up.
+  api listener     $FLEET_SERVER   (CA bundle: $FLEET_CA)
+  device listener  wss://localhost:$device_port/agent/v1
+  database         $FLEETD_DATABASE
+  logs             $var/fleetd.log
+  ${agents:-no demo agents (fleet-agent is not built yet)}
+
+Use it:
+  . var/env
+  fleetctl devices list
+  fleetctl tokens create --uses 10 --expires 24h --label site=b7
+  fleetctl audit list
+
+Stop it with ./deploy/local/down.sh (data in var/ is kept).
+EOT
