@@ -1,0 +1,859 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * struct fleet_agent: one device's channel to fleetd over lws. Each agent
+ * owns a client vhost (its certificate, key and trusted CAs), one client
+ * connection at a time and two lws_sul timers: `connect` (the next attempt,
+ * scheduled with exponential backoff and full jitter) and `watchdog` (pings
+ * an idle server and hangs up on one silent for 2 x heartbeat + 10 s).
+ * Nothing runs while an agent waits: no polling, no busy loop.
+ *
+ * Runs on the thread servicing the lws context; no global state, so any
+ * number of agents share one context (fleet-sim). Frames from the server
+ * are untrusted: bounded reassembly, JSON checked field by field.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "agent_int.h"
+#include "atomicfile.h"
+#include "backoff.h"
+#include "buf.h"
+#include "clock.h"
+#include "fleetagent.h"
+#include "https.h"
+#include "log.h"
+
+#define BACKOFF_BASE_MS 1000u
+#define BACKOFF_CAP_MS (5u * 60u * 1000u)
+#define STABLE_MS 60000u /* up this long: backoff starts over */
+#define DEFAULT_HEARTBEAT_S 30 /* until welcome says otherwise */
+#define RX_MAX (256u * 1024u + 1u) /* config documents up to 256 KiB */
+#define FW_VERSION_MAX 128
+#define TOKEN_MAX 512
+
+struct fleet_agent {
+	/* configuration (owned copies) */
+	char *name, *api_url, *device_url, *ca_file, *state_dir;
+	char *token, *token_file, *model, *fw_version;
+	char boot_id[SECRET_UUID_LEN];
+	json_t *labels;
+	bool virtual_uptime, write_status;
+	uint64_t created_ms;
+	char logctx[64];
+
+	/* identity */
+	struct agent_identity id;
+	bool enrolled;
+	char key_path[AGENT_PATH_MAX], client_path[AGENT_PATH_MAX];
+
+	/* where to connect */
+	char host[256], address[256], path[512];
+	int port;
+
+	/* channel */
+	struct lws_context *ctx;
+	struct lws_vhost *vh;
+	struct lws *wsi;
+	lws_sorted_usec_list_t sul_connect, sul_watchdog;
+	struct backoff bo;
+	bool live; /* a connection exists or is being made */
+	bool welcomed; /* welcome received on the current one */
+	bool stopping;
+	bool ping_due;
+	uint64_t attempts;
+	uint64_t established_ms, last_rx_ms;
+	int heartbeat_s;
+	char *hello; /* pending hello frame, or NULL */
+	size_t hello_len;
+	struct buf rx;
+	uint64_t last_seq;
+	long queued;
+	char last_error[256];
+};
+
+static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
+			  void *user, void *in, size_t len);
+
+static const struct lws_protocols agent_protocols[] = {
+	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void
+agent_log_ctx(struct fleet_agent *a)
+{
+	if (a->enrolled)
+		snprintf(a->logctx, sizeof(a->logctx), "%s%sdevice=%s",
+			 a->name != NULL ? a->name : "",
+			 a->name != NULL ? " " : "", a->id.device_id);
+	else
+		snprintf(a->logctx, sizeof(a->logctx), "%s",
+			 a->name != NULL ? a->name : "agent");
+}
+
+/* The first line of a small file, trimmed. */
+static int
+read_line_file(const char *path, size_t max, char **out, char *err,
+	       size_t errlen)
+{
+	char *text = NULL;
+	size_t len;
+
+	if (read_file_bounded(path, max, &text, &len, err, errlen) != 0)
+		return -1;
+	len = strcspn(text, "\r\n");
+	text[len] = '\0';
+	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
+		text[--len] = '\0';
+	*out = text;
+	return 0;
+}
+
+/* wss://host[:port][/path] into host, address, port and path. */
+static int
+agent_parse_device_url(struct fleet_agent *a, const char *url, char *err,
+		       size_t errlen)
+{
+	struct https_url u;
+	char tmp[1024];
+	long port;
+	int n;
+
+	if (strncmp(url, "wss://", 6) != 0) {
+		snprintf(err, errlen, "device URL must start with wss://: %s",
+			 url);
+		return -1;
+	}
+	n = snprintf(tmp, sizeof(tmp), "https://%s", url + 6);
+	if (n < 0 || (size_t)n >= sizeof(tmp) ||
+	    https_url_parse(tmp, &u, err, errlen) != 0)
+		return -1;
+	port = strtol(u.port, NULL, 10);
+	if (port < 1 || port > 65535) {
+		snprintf(err, errlen, "bad port in %s", url);
+		return -1;
+	}
+	snprintf(a->host, sizeof(a->host), "%s", u.host);
+	/* Loopback by name means 127.0.0.1: lws 4.1 tries only the first
+	 * address getaddrinfo returns, which may be ::1. TLS still checks
+	 * the name (lws verifies against the Host header). */
+	snprintf(a->address, sizeof(a->address), "%s",
+		 strcmp(u.host, "localhost") == 0 ? "127.0.0.1" : u.host);
+	snprintf(a->path, sizeof(a->path), "%s",
+		 u.prefix[0] != '\0' ? u.prefix : "/agent/v1");
+	a->port = (int)port;
+	return 0;
+}
+
+static void
+agent_status_write(struct fleet_agent *a)
+{
+	char path[AGENT_PATH_MAX], err[256], now[32], exp[32];
+	char *text;
+	json_t *doc;
+
+	if (!a->write_status)
+		return;
+	clock_format_rfc3339((time_t)clock_wall_s(), now, sizeof(now));
+	clock_format_rfc3339((time_t)a->id.not_after, exp, sizeof(exp));
+	doc = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:i, s:s, s:s}",
+			"device_id", a->id.device_id, "cert_serial",
+			a->id.cert_serial, "cert_not_after",
+			a->enrolled ? exp : "", "connected", a->welcomed,
+			"attempts", (json_int_t)a->attempts, "queued",
+			(json_int_t)a->queued, "last_error", a->last_error,
+			"pid", (int)getpid(), "updated_at", now,
+			"agent_version", FLEET_AGENT_VERSION);
+	text = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	if (text == NULL ||
+	    agent_path(path, sizeof(path), a->state_dir, "status.json") != 0 ||
+	    atomic_write_file(path, text, strlen(text), 0644, err,
+			      sizeof(err)) != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx, "status file not written");
+	free(text);
+	json_decref(doc);
+}
+
+struct fleet_agent *
+fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
+{
+	struct fleet_agent *a = NULL;
+	char ierr[256];
+	int found;
+
+	if (cfg->state_dir == NULL || cfg->api_url == NULL ||
+	    cfg->ca_file == NULL) {
+		snprintf(err, errlen,
+			 "api_url, ca_file and state_dir are "
+			 "required");
+		return NULL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	a->name = dup_or_null(cfg->name);
+	a->api_url = dup_or_null(cfg->api_url);
+	a->device_url = dup_or_null(cfg->device_url);
+	a->ca_file = dup_or_null(cfg->ca_file);
+	a->state_dir = dup_or_null(cfg->state_dir);
+	a->token = dup_or_null(cfg->token);
+	a->token_file = dup_or_null(cfg->token_file);
+	a->model = strdup(cfg->model != NULL ? cfg->model : "generic");
+	a->virtual_uptime = cfg->virtual_uptime;
+	a->write_status = cfg->write_status;
+	a->created_ms = clock_mono_ms();
+	a->heartbeat_s = DEFAULT_HEARTBEAT_S;
+	buf_init(&a->rx, RX_MAX);
+	backoff_init(&a->bo, BACKOFF_BASE_MS, BACKOFF_CAP_MS, 0);
+	agent_log_ctx(a);
+	if (a->api_url == NULL || a->ca_file == NULL || a->state_dir == NULL ||
+	    a->model == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (cfg->fw_version != NULL) {
+		a->fw_version = strdup(cfg->fw_version);
+	} else if (cfg->fw_version_file != NULL) {
+		if (read_line_file(cfg->fw_version_file, FW_VERSION_MAX,
+				   &a->fw_version, err, errlen) != 0)
+			goto fail;
+	} else {
+		a->fw_version = strdup("unknown");
+	}
+	if (a->fw_version == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (agent_labels_parse(cfg->labels != NULL ? cfg->labels : "",
+			       &a->labels, err, errlen) != 0)
+		goto fail;
+	if (cfg->boot_id != NULL) {
+		if (!secret_is_uuid(cfg->boot_id)) {
+			snprintf(err, errlen, "boot id must be a UUID");
+			goto fail;
+		}
+		memcpy(a->boot_id, cfg->boot_id, SECRET_UUID_LEN);
+	} else if (agent_read_boot_id("/proc/sys/kernel/random/boot_id",
+				      a->boot_id) != 0 &&
+		   secret_uuid_v4(a->boot_id) != 0) {
+		snprintf(err, errlen, "no boot id");
+		goto fail;
+	}
+	if (mkdir(a->state_dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "%s: %s", a->state_dir, strerror(errno));
+		goto fail;
+	}
+	if (agent_path(a->key_path, sizeof(a->key_path), a->state_dir,
+		       AGENT_KEY_FILE) != 0 ||
+	    agent_path(a->client_path, sizeof(a->client_path), a->state_dir,
+		       AGENT_CLIENT_FILE) != 0) {
+		snprintf(err, errlen, "state directory path too long");
+		goto fail;
+	}
+	found = agent_identity_load(a->state_dir, &a->id, ierr, sizeof(ierr));
+	if (found < 0) {
+		snprintf(err, errlen, "%s", ierr);
+		goto fail;
+	}
+	if (found == 0 && strcmp(ierr, "not enrolled yet") != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "identity incomplete, enrolling again: %s", ierr);
+	a->enrolled = found == 1;
+	agent_log_ctx(a);
+	if (agent_seq_load(a->state_dir, &a->last_seq, err, errlen) != 0)
+		goto fail;
+	a->queued = agent_queue_count(a->state_dir);
+	return a;
+fail:
+	fleet_agent_free(a);
+	return NULL;
+}
+
+void
+fleet_agent_free(struct fleet_agent *a)
+{
+	if (a == NULL)
+		return;
+	if (a->token != NULL)
+		OPENSSL_cleanse(a->token, strlen(a->token));
+	free(a->name);
+	free(a->api_url);
+	free(a->device_url);
+	free(a->ca_file);
+	free(a->state_dir);
+	free(a->token);
+	free(a->token_file);
+	free(a->model);
+	free(a->fw_version);
+	free(a->hello);
+	json_decref(a->labels);
+	buf_free(&a->rx);
+	free(a);
+}
+
+bool
+fleet_agent_enrolled(const struct fleet_agent *a)
+{
+	return a->enrolled;
+}
+
+bool
+fleet_agent_online(const struct fleet_agent *a)
+{
+	return a->welcomed;
+}
+
+uint64_t
+fleet_agent_attempts(const struct fleet_agent *a)
+{
+	return a->attempts;
+}
+
+const char *
+fleet_agent_device_id(const struct fleet_agent *a)
+{
+	return a->id.device_id;
+}
+
+int
+fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
+		   size_t errlen)
+{
+	struct agent_enroll_request req;
+	struct agent_enroll_answer ans;
+	EVP_PKEY *key = NULL;
+	char *token = NULL;
+	bool perm = false;
+	int rc = -1;
+
+	memset(&ans, 0, sizeof(ans));
+	if (a->enrolled)
+		return 0;
+	if (a->token != NULL && a->token[0] != '\0') {
+		token = strdup(a->token);
+	} else if (a->token_file != NULL) {
+		if (read_line_file(a->token_file, TOKEN_MAX, &token, err,
+				   errlen) != 0) {
+			perm = true;
+			goto out;
+		}
+	}
+	if (token == NULL || token[0] == '\0') {
+		snprintf(err, errlen,
+			 "not enrolled and no enrollment token "
+			 "(token or token_file)");
+		perm = true;
+		goto out;
+	}
+	if (agent_identity_key(a->state_dir, &key, err, errlen) != 0)
+		goto out;
+	memset(&req, 0, sizeof(req));
+	req.api_url = a->api_url;
+	req.ca_file = a->ca_file;
+	req.token = token;
+	req.model = a->model;
+	req.labels = a->labels;
+	if (agent_enroll_request(&req, key, &ans, &perm, err, errlen) != 0)
+		goto out;
+	if (agent_identity_store(a->state_dir, key, ans.device_id,
+				 ans.device_server, ans.certificate, ans.chain,
+				 &a->id, err, errlen) != 0)
+		goto out;
+	a->enrolled = true;
+	agent_log_ctx(a);
+	log_write(LOG_LEVEL_INFO, a->logctx, "enrolled, certificate %s",
+		  a->id.cert_serial);
+	rc = 0;
+out:
+	if (token != NULL) {
+		OPENSSL_cleanse(token, strlen(token));
+		free(token);
+	}
+	if (permanent != NULL)
+		*permanent = perm;
+	agent_enroll_answer_clear(&ans);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+struct lws_context *
+fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
+{
+	struct lws_context_creation_info info;
+	struct lws_context *ctx;
+
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	info.gid = -1;
+	info.uid = -1;
+	if (max_conns > 0)
+		info.fd_limit_per_thread = max_conns + 64;
+	ctx = lws_create_context(&info);
+	if (ctx == NULL)
+		snprintf(err, errlen, "lws_create_context failed");
+	return ctx;
+}
+
+/* ---- the channel ----------------------------------------------------- */
+
+static void agent_connect_cb(lws_sorted_usec_list_t *sul);
+static void agent_watchdog_cb(lws_sorted_usec_list_t *sul);
+
+static void
+agent_schedule_retry(struct fleet_agent *a)
+{
+	uint32_t ms;
+
+	if (a->stopping)
+		return;
+	ms = backoff_next(&a->bo);
+	log_write(LOG_LEVEL_INFO, a->logctx,
+		  "reconnecting in %u ms (attempts so far %" PRIu64 ")", ms,
+		  a->attempts);
+	lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
+			 (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
+/* Called once per connection, whichever way it ended. */
+static void
+agent_disconnected(struct fleet_agent *a, const char *why)
+{
+	uint64_t now = clock_mono_ms();
+
+	if (!a->live)
+		return;
+	if (a->welcomed && now - a->established_ms >= STABLE_MS)
+		backoff_reset(&a->bo);
+	a->live = false;
+	a->wsi = NULL;
+	if (a->welcomed)
+		log_write(LOG_LEVEL_WARN, a->logctx, "offline: %s", why);
+	else
+		log_write(LOG_LEVEL_INFO, a->logctx, "connection failed: %s",
+			  why);
+	snprintf(a->last_error, sizeof(a->last_error), "%s", why);
+	a->welcomed = false;
+	a->ping_due = false;
+	free(a->hello);
+	a->hello = NULL;
+	buf_free(&a->rx);
+	lws_sul_cancel(&a->sul_watchdog);
+	agent_status_write(a);
+	agent_schedule_retry(a);
+}
+
+static void
+agent_connect_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_connect);
+	struct lws_client_connect_info i;
+	struct lws *wsi;
+
+	if (a->stopping || a->live)
+		return;
+	memset(&i, 0, sizeof(i));
+	i.context = a->ctx;
+	i.vhost = a->vh;
+	i.address = a->address;
+	i.port = a->port;
+	i.path = a->path;
+	i.host = a->host;
+	i.origin = a->host;
+	i.protocol = FLEET_AGENT_SUBPROTOCOL;
+	i.ssl_connection = LCCSCF_USE_SSL;
+	i.alpn = "http/1.1";
+	i.opaque_user_data = a;
+	i.pwsi = &a->wsi;
+	a->attempts++;
+	a->live = true;
+	a->welcomed = false;
+	log_write(LOG_LEVEL_DEBUG, a->logctx,
+		  "connecting to %s:%d (attempt %" PRIu64 ")", a->address,
+		  a->port, a->attempts);
+	agent_status_write(a);
+	wsi = lws_client_connect_via_info(&i);
+	if (wsi == NULL)
+		agent_disconnected(a, "connect failed");
+}
+
+static void
+agent_watchdog_arm(struct fleet_agent *a)
+{
+	int s = a->heartbeat_s / 2 > 1 ? a->heartbeat_s / 2 : 1;
+
+	lws_sul_schedule(a->ctx, 0, &a->sul_watchdog, agent_watchdog_cb,
+			 (lws_usec_t)s * LWS_US_PER_SEC);
+}
+
+static void
+agent_watchdog_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_watchdog);
+	uint64_t idle = clock_mono_ms() - a->last_rx_ms;
+	uint64_t hb_ms = (uint64_t)a->heartbeat_s * 1000u;
+
+	if (a->wsi == NULL || a->stopping)
+		return;
+	if (idle > 2 * hb_ms + 10000u) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "server silent for %" PRIu64 " s, reconnecting",
+			  idle / 1000u);
+		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+		return;
+	}
+	/* Ask for traffic: the server's pong (or anything) proves it
+	 * alive. lws gives no callback for pings it answers for us. */
+	if (idle >= hb_ms / 2) {
+		a->ping_due = true;
+		lws_callback_on_writable(a->wsi);
+	}
+	agent_watchdog_arm(a);
+}
+
+static int
+agent_send_hello(struct fleet_agent *a)
+{
+	struct agent_hello h;
+	json_t *addrs = agent_addresses();
+	char err[256];
+	uint64_t seq = a->last_seq + 1;
+
+	if (agent_seq_store(a->state_dir, seq, err, sizeof(err)) != 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+		json_decref(addrs);
+		return -1;
+	}
+	a->last_seq = seq;
+	memset(&h, 0, sizeof(h));
+	h.seq = seq;
+	h.agent_version = FLEET_AGENT_VERSION;
+	h.fw_version = a->fw_version;
+	h.model = a->model;
+	h.boot_id = a->boot_id;
+	h.uptime =
+		a->virtual_uptime
+			? (int64_t)((clock_mono_ms() - a->created_ms) / 1000u)
+			: agent_system_uptime();
+	h.addresses = addrs;
+	h.config_version = 0;
+	h.config_hash = "";
+	free(a->hello);
+	a->hello = agent_hello_build(&h, &a->hello_len);
+	json_decref(addrs);
+	if (a->hello == NULL)
+		return -1;
+	lws_callback_on_writable(a->wsi);
+	return 0;
+}
+
+static void
+agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
+{
+	json_error_t jerr;
+	json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	const char *type, *s;
+	json_int_t hb;
+
+	if (msg == NULL || !json_is_object(msg)) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "malformed message from server");
+		json_decref(msg);
+		return;
+	}
+	type = json_string_value(json_object_get(msg, "type"));
+	if (type == NULL) {
+		log_write(LOG_LEVEL_WARN, a->logctx, "message without type");
+	} else if (strcmp(type, "welcome") == 0) {
+		s = json_string_value(json_object_get(msg, "device_id"));
+		if (s != NULL && strcmp(s, a->id.device_id) != 0)
+			log_write(LOG_LEVEL_WARN, a->logctx,
+				  "server calls us %.40s", s);
+		hb = json_integer_value(
+			json_object_get(msg, "heartbeat_interval"));
+		if (hb >= 1 && hb <= 3600)
+			a->heartbeat_s = (int)hb;
+		if (!a->welcomed) {
+			a->welcomed = true;
+			a->last_error[0] = '\0';
+			log_write(LOG_LEVEL_INFO, a->logctx,
+				  "online (attempt %" PRIu64
+				  ", heartbeat %d s)",
+				  a->attempts, a->heartbeat_s);
+			agent_status_write(a);
+		}
+		agent_watchdog_arm(a);
+		if (a->queued > 0)
+			lws_callback_on_writable(a->wsi);
+	} else if (strcmp(type, "error") == 0) {
+		s = json_string_value(json_object_get(msg, "code"));
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "server error %.40s: %.200s", s != NULL ? s : "?",
+			  json_string_value(json_object_get(msg, "message")) !=
+					  NULL
+				  ? json_string_value(
+					    json_object_get(msg, "message"))
+				  : "");
+	} else {
+		log_write(LOG_LEVEL_DEBUG, a->logctx,
+			  "ignoring message type %.40s", type);
+	}
+	json_decref(msg);
+}
+
+/* Sends the oldest queued report; the file goes once lws has the frame. */
+static int
+agent_send_queued(struct fleet_agent *a, struct lws *wsi)
+{
+	char err[256], *text = NULL;
+	unsigned char *frame;
+	uint64_t seq;
+	size_t len;
+	int n;
+
+	n = agent_queue_oldest(a->state_dir, &seq, &text, &len, err,
+			       sizeof(err));
+	if (n <= 0) {
+		if (n < 0)
+			log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+		a->queued = 0;
+		return 0;
+	}
+	frame = malloc(LWS_PRE + len);
+	if (frame == NULL) {
+		free(text);
+		return -1;
+	}
+	memcpy(frame + LWS_PRE, text, len);
+	free(text);
+	n = lws_write(wsi, frame + LWS_PRE, len, LWS_WRITE_TEXT);
+	free(frame);
+	if (n < (int)len)
+		return -1;
+	if (agent_queue_remove(a->state_dir, seq, err, sizeof(err)) != 0)
+		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+	if (a->queued > 0)
+		a->queued--;
+	if (a->queued > 0)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int
+agent_writeable(struct fleet_agent *a, struct lws *wsi)
+{
+	unsigned char ping[LWS_PRE + 1];
+	unsigned char *frame;
+	int n;
+
+	if (a->hello != NULL) {
+		frame = malloc(LWS_PRE + a->hello_len);
+		if (frame == NULL)
+			return -1;
+		memcpy(frame + LWS_PRE, a->hello, a->hello_len);
+		n = lws_write(wsi, frame + LWS_PRE, a->hello_len,
+			      LWS_WRITE_TEXT);
+		free(frame);
+		if (n < (int)a->hello_len)
+			return -1;
+		free(a->hello);
+		a->hello = NULL;
+		if (a->ping_due)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (a->ping_due) {
+		a->ping_due = false;
+		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
+			return -1;
+		if (a->welcomed && a->queued > 0)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	if (a->welcomed && a->queued > 0)
+		return agent_send_queued(a, wsi);
+	return 0;
+}
+
+static int
+agent_receive(struct fleet_agent *a, struct lws *wsi, const void *in,
+	      size_t len)
+{
+	a->last_rx_ms = clock_mono_ms();
+	if (buf_append(&a->rx, in, len) != 0) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "message from server too big, closing");
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL,
+				 0);
+		return -1;
+	}
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	agent_handle_message(a, a->rx.data != NULL ? a->rx.data : "",
+			     a->rx.len);
+	/* Idle agents hold no receive buffer. */
+	buf_free(&a->rx);
+	return 0;
+}
+
+static int
+agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+	       void *in, size_t len)
+{
+	struct lws_vhost *vh = lws_get_vhost(wsi);
+	struct fleet_agent *a = vh != NULL ? lws_vhost_user(vh) : NULL;
+	char why[160];
+
+	if (a == NULL)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		/* in is lws's NUL-terminated reason, or NULL */
+		snprintf(why, sizeof(why), "%.120s",
+			 in != NULL ? (const char *)in : "connect error");
+		agent_disconnected(a, why);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		a->established_ms = a->last_rx_ms = clock_mono_ms();
+		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
+		if (agent_send_hello(a) != 0)
+			return -1;
+		agent_watchdog_arm(a);
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		return agent_receive(a, wsi, in, len);
+	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
+		a->last_rx_ms = clock_mono_ms();
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		return agent_writeable(a, wsi);
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		agent_disconnected(a, "connection closed");
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		/* Some failures end a connection with no other callback. */
+		if (a->live && (a->wsi == wsi || a->wsi == NULL))
+			agent_disconnected(a, "connection lost");
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+int
+fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
+		  size_t errlen)
+{
+	struct lws_context_creation_info info;
+	const char *url;
+
+	if (!a->enrolled) {
+		snprintf(err, errlen, "not enrolled");
+		return -1;
+	}
+	url = a->device_url != NULL && a->device_url[0] != '\0'
+		      ? a->device_url
+		      : a->id.device_server;
+	if (url[0] == '\0') {
+		snprintf(err, errlen,
+			 "no device_url configured and none "
+			 "received at enrollment");
+		return -1;
+	}
+	if (agent_parse_device_url(a, url, err, errlen) != 0)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = agent_protocols;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.vhost_name = a->id.device_id;
+	info.client_ssl_cert_filepath = a->client_path;
+	info.client_ssl_private_key_filepath = a->key_path;
+	info.client_ssl_ca_filepath = a->ca_file;
+	info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.user = a;
+	info.gid = -1;
+	info.uid = -1;
+	a->ctx = ctx;
+	a->vh = lws_create_vhost(ctx, &info);
+	if (a->vh == NULL) {
+		snprintf(err, errlen,
+			 "cannot create the client vhost "
+			 "(certificate, key or CA file?)");
+		return -1;
+	}
+	a->stopping = false;
+	agent_status_write(a);
+	lws_sul_schedule(ctx, 0, &a->sul_connect, agent_connect_cb, 1);
+	return 0;
+}
+
+void
+fleet_agent_stop(struct fleet_agent *a)
+{
+	if (a == NULL || a->ctx == NULL)
+		return;
+	a->stopping = true;
+	lws_sul_cancel(&a->sul_connect);
+	lws_sul_cancel(&a->sul_watchdog);
+	if (a->wsi != NULL)
+		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	a->welcomed = false;
+	agent_status_write(a);
+}
+
+int
+fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err, size_t errlen)
+{
+	uint64_t seq = a->last_seq + 1;
+	char *text;
+	int rc;
+
+	if (!json_is_object(msg) ||
+	    !json_is_string(json_object_get(msg, "type"))) {
+		snprintf(err, errlen, "a report is an object with a type");
+		return -1;
+	}
+	if (agent_seq_store(a->state_dir, seq, err, errlen) != 0)
+		return -1;
+	a->last_seq = seq;
+	if (json_object_set_new(msg, "seq", json_integer((json_int_t)seq)) !=
+	    0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	text = json_dumps(msg, JSON_COMPACT);
+	if (text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	rc = agent_queue_push(a->state_dir, seq, text, strlen(text), err,
+			      errlen);
+	free(text);
+	if (rc != 0)
+		return -1;
+	a->queued++;
+	if (a->welcomed && a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+	return 0;
+}

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Internal modules of libfleetagent, exported for the unit tests:
+ * identity store (identity.c), sequence numbers and the report queue
+ * (queue.c), the hello message (hello.c) and enrollment (enroll.c).
+ * None of them knows lws. All return 0 on success or -1 with a message.
+ */
+#ifndef FLEET_AGENT_INT_H
+#define FLEET_AGENT_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "pki.h"
+#include "secret.h"
+
+/* ---- identity store (identity.c) ------------------------------------- */
+
+#define AGENT_KEY_FILE "device.key" /* private key, 0600 */
+#define AGENT_CERT_FILE "cert.pem" /* device certificate */
+#define AGENT_CHAIN_FILE "chain.pem" /* issuing CA, root */
+#define AGENT_CLIENT_FILE "client.pem" /* cert + chain, presented in TLS */
+#define AGENT_IDENTITY_FILE "identity.json" /* written last: "complete" */
+#define AGENT_PATH_MAX 1024
+
+struct agent_identity {
+	char device_id[SECRET_UUID_LEN];
+	char device_server[512];
+	char cert_serial[PKI_SERIAL_HEX_MAX];
+	int64_t not_after; /* epoch seconds */
+};
+
+/* dir/name into out; -1 if it does not fit. */
+int agent_path(char *out, size_t cap, const char *dir, const char *name);
+
+/*
+ * Reads a complete identity: identity.json, and the key and certificate it
+ * names must load and belong together. Returns 1 (found, *out filled), 0
+ * (not enrolled or incomplete: enroll again, reason in err) or -1.
+ */
+int agent_identity_load(const char *dir, struct agent_identity *out, char *err,
+			size_t errlen);
+
+/* The device key: loaded when dir/device.key is readable, otherwise a new
+ * P-256 key written 0600. *out owned by the caller (EVP_PKEY_free). */
+int agent_identity_key(const char *dir, EVP_PKEY **out, char *err,
+		       size_t errlen);
+
+/*
+ * Stores an enrollment answer: checks that cert_pem carries key's public
+ * key, writes cert.pem, chain.pem and client.pem atomically, then
+ * identity.json atomically (the commit point). *out filled on success.
+ */
+int agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
+			 const char *device_server, const char *cert_pem,
+			 const char *chain_pem, struct agent_identity *out,
+			 char *err, size_t errlen);
+
+/* ---- sequence numbers and the report queue (queue.c) ------------------ */
+
+#define AGENT_QUEUE_DIR "queue"
+#define AGENT_SEQ_FILE "seq"
+#define AGENT_QUEUE_MAX 10000 /* reports kept while offline */
+#define AGENT_REPORT_MAX (256u * 1024u) /* one queued report */
+
+/*
+ * The last used seq: max(state_dir/seq, highest queued seq), 0 when new.
+ */
+int agent_seq_load(const char *dir, uint64_t *last, char *err, size_t errlen);
+
+/* Persists seq as the last used one (atomic write) before it is used. */
+int agent_seq_store(const char *dir, uint64_t seq, char *err, size_t errlen);
+
+/* Appends a report as dir/queue/<seq, 20 digits>.json (atomic). Refuses
+ * when AGENT_QUEUE_MAX reports are queued. */
+int agent_queue_push(const char *dir, uint64_t seq, const char *text,
+		     size_t len, char *err, size_t errlen);
+
+/* The oldest (lowest seq) report: 1 (*seq, *text (caller frees), *len
+ * set), 0 when the queue is empty, -1 on error. */
+int agent_queue_oldest(const char *dir, uint64_t *seq, char **text, size_t *len,
+		       char *err, size_t errlen);
+
+/* Removes the report seq (sent). Missing is not an error. */
+int agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen);
+
+/* Number of queued reports (bounded scan), or -1. */
+long agent_queue_count(const char *dir);
+
+/* ---- hello (hello.c) -------------------------------------------------- */
+
+struct agent_hello {
+	uint64_t seq;
+	const char *agent_version;
+	const char *fw_version;
+	const char *model;
+	const char *boot_id;
+	int64_t uptime; /* seconds */
+	json_t *addresses; /* borrowed array of strings, NULL: [] */
+	int64_t config_version;
+	const char *config_hash;
+	json_t *inventory; /* borrowed object, NULL: {} */
+};
+
+/* The hello frame as compact JSON; the caller frees it (*len set). */
+char *agent_hello_build(const struct agent_hello *h, size_t *len);
+
+/* Non-loopback interface addresses as a new JSON array (caller owns). */
+json_t *agent_addresses(void);
+
+/* Reads a boot id (UUID) from path into out; -1 if absent or malformed. */
+int agent_read_boot_id(const char *path, char out[SECRET_UUID_LEN]);
+
+/* Seconds since boot from /proc/uptime, or -1. */
+int64_t agent_system_uptime(void);
+
+/* Parses "k=v,k=v" into a new JSON object; -1 on a malformed list. */
+int agent_labels_parse(const char *text, json_t **out, char *err,
+		       size_t errlen);
+
+/* ---- enrollment (enroll.c) -------------------------------------------- */
+
+struct agent_enroll_request {
+	const char *api_url;
+	const char *ca_file;
+	const char *token;
+	const char *model;
+	json_t *labels; /* borrowed, may be NULL */
+};
+
+struct agent_enroll_answer {
+	char device_id[SECRET_UUID_LEN];
+	char *certificate; /* owned */
+	char *chain; /* owned */
+	char *device_server; /* owned, may be NULL */
+};
+
+void agent_enroll_answer_clear(struct agent_enroll_answer *a);
+
+/* POST /enroll/v1 with a CSR for key. *permanent: refused by the server. */
+int agent_enroll_request(const struct agent_enroll_request *r, EVP_PKEY *key,
+			 struct agent_enroll_answer *out, bool *permanent,
+			 char *err, size_t errlen);
+
+#endif

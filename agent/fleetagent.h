@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * libfleetagent: the device side of fleetd. One struct fleet_agent is one
+ * device: its identity in a state directory (key generated here, never
+ * sent), enrollment with a token over HTTPS (POST /enroll/v1), and its
+ * mutually authenticated websocket channel (fleet.v1, docs/protocol.md)
+ * with reconnects, a dead-server watchdog and an on-disk report queue.
+ *
+ * No global state: fleet-agent runs one agent in its own lws context;
+ * fleet-sim runs thousands in one process and one lws context. Each agent
+ * has its own client vhost, because with lws 4.1 a client connection takes
+ * its TLS identity (certificate, key, trusted CAs) from its vhost.
+ *
+ * Threads: fleet_agent_enroll() blocks (HTTPS) and may run on any thread,
+ * one call per agent at a time, before fleet_agent_start(). Everything else
+ * runs on the thread that services the lws context.
+ *
+ * Return values: 0 on success, -1 with a one-line message in err.
+ */
+#ifndef FLEET_AGENT_H
+#define FLEET_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define FLEET_AGENT_VERSION "0.1.0"
+#define FLEET_AGENT_SUBPROTOCOL "fleet.v1"
+#define FLEET_AGENT_ERR_MAX 512
+
+struct lws_context;
+struct fleet_agent;
+
+struct fleet_agent_config {
+	const char *name; /* log context ("sim-17"); NULL: none */
+	const char *api_url; /* https://host:port, for enrollment */
+	const char *device_url; /* wss://host:port/agent/v1; NULL: the
+					enrollment answer's device_server */
+	const char *ca_file; /* PEM bundle that signs the servers */
+	const char *state_dir; /* identity, seq, queue, status */
+	const char *token; /* enrollment token, or NULL */
+	const char *token_file; /* file holding the token, or NULL */
+	const char *model; /* hardware model; NULL: "generic" */
+	const char *fw_version; /* firmware version string, or NULL */
+	const char *fw_version_file; /* file to read it from, or NULL */
+	const char *labels; /* "k=v,k=v" asked for at enrollment */
+	const char *boot_id; /* NULL: /proc/sys/kernel/random/boot_id */
+	bool virtual_uptime; /* uptime counts from fleet_agent_new */
+	bool write_status; /* keep state_dir/status.json current */
+};
+
+/*
+ * Copies cfg, creates state_dir (0700) and reads the identity if one is
+ * complete. The caller owns the result (fleet_agent_free).
+ */
+struct fleet_agent *fleet_agent_new(const struct fleet_agent_config *cfg,
+				    char *err, size_t errlen);
+
+/* Frees the agent; accepts NULL. Call fleet_agent_stop() and destroy (or
+ * keep servicing) the context first if the agent was started. */
+void fleet_agent_free(struct fleet_agent *a);
+
+/* True when state_dir holds a complete identity. */
+bool fleet_agent_enrolled(const struct fleet_agent *a);
+
+/*
+ * Enrolls when there is no complete identity (no-op otherwise): key
+ * (reused or generated, 0600), CSR, POST /enroll/v1, then the identity is
+ * stored atomically. Blocking. *permanent (may be NULL) is set when the
+ * server refused (token or CSR) so that retrying the same request is
+ * pointless; otherwise the failure is transient (network, 5xx).
+ */
+int fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
+		       size_t errlen);
+
+/*
+ * A client context suitable for agents: TLS initialised, no listener, no
+ * default vhost. max_conns sizes lws's fd table (0: the process limit).
+ * The caller owns it (lws_context_destroy).
+ */
+struct lws_context *fleet_agent_context_new(unsigned max_conns, char *err,
+					    size_t errlen);
+
+/* Creates the agent's client vhost in ctx and connects (on the loop). */
+int fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
+		      size_t errlen);
+
+/* Stops reconnecting, cancels timers and closes the channel (async). */
+void fleet_agent_stop(struct fleet_agent *a);
+
+/*
+ * Queues a report (a JSON object with "type"; the agent adds "seq") on
+ * disk and sends it when the channel is up; reports go out in seq order,
+ * at least once. Takes a reference to msg only for the call.
+ */
+int fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err,
+		       size_t errlen);
+
+bool fleet_agent_online(const struct fleet_agent *a); /* welcome received */
+uint64_t fleet_agent_attempts(const struct fleet_agent *a);
+const char *fleet_agent_device_id(const struct fleet_agent *a); /* or "" */
+
+#endif

@@ -1,0 +1,316 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleet-agent: the device daemon. Reads its config file (env overrides
+ * FLEET_AGENT_<KEY>), enrolls on first start, then keeps its channel to
+ * fleetd in one lws context with one agent until SIGTERM. `fleet-agent
+ * status` reads the identity and the status file the daemon keeps.
+ * The config file is trusted (root-owned on a device).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libwebsockets.h>
+
+#include "agent_int.h"
+#include "atomicfile.h"
+#include "backoff.h"
+#include "clock.h"
+#include "conffile.h"
+#include "fleetagent.h"
+#include "log.h"
+
+struct agent_conf {
+	char *api_url;
+	char *device_url;
+	char *ca_file;
+	char *state_dir;
+	char *token;
+	char *token_file;
+	char *model;
+	char *fw_version;
+	char *fw_version_file;
+	char *labels;
+	char *log_level;
+};
+
+#define K(name) #name, CONFIG_STRING, offsetof(struct agent_conf, name), 0, 0
+static const struct config_key conf_keys[] = {
+	{K(api_url), NULL},	    {K(device_url), NULL},
+	{K(ca_file), NULL},	    {K(state_dir), "/var/lib/fleet-agent"},
+	{K(token), NULL},	    {K(token_file), NULL},
+	{K(model), NULL},	    {K(fw_version), NULL},
+	{K(fw_version_file), NULL}, {K(labels), NULL},
+	{K(log_level), "info"},
+};
+#undef K
+#define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+/* The signal handler's view of the process: main is the one owner. */
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *volatile running_ctx;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (running_ctx != NULL)
+		lws_cancel_service(running_ctx);
+}
+
+static void
+lws_log_emit(int level, const char *line)
+{
+	size_t n = strcspn(line, "\n");
+
+	log_write(level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws",
+		  "%.*s", (int)n, line);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: fleet-agent [-c FILE]          run the agent\n"
+		"       fleet-agent status [-c FILE]   show identity and "
+		"connection\n"
+		"       fleet-agent --help | --version\n"
+		"\n"
+		"Config keys (key = value; env FLEET_AGENT_<KEY> overrides):\n"
+		"  api_url          https://host:port of fleetd's api "
+		"listener\n"
+		"  device_url       wss://host:port/agent/v1 (default: from "
+		"enrollment)\n"
+		"  ca_file          CA bundle that signs fleetd's "
+		"certificates\n"
+		"  state_dir        identity, queue and status "
+		"(/var/lib/fleet-agent)\n"
+		"  token, token_file  enrollment token (first start only)\n"
+		"  model            hardware model\n"
+		"  fw_version, fw_version_file  firmware version (or a file "
+		"holding it)\n"
+		"  labels           k=v,k=v asked for at enrollment\n"
+		"  log_level        error, warn, info, debug\n");
+}
+
+static void
+sleep_interruptible(uint32_t ms)
+{
+	struct timespec ts = {0, 100 * 1000 * 1000};
+	uint32_t i;
+
+	for (i = 0; i < ms / 100 + 1 && !stop_requested; i++)
+		nanosleep(&ts, NULL);
+}
+
+static int
+run(const struct agent_conf *c)
+{
+	struct fleet_agent_config ac;
+	struct fleet_agent *a = NULL;
+	struct lws_context *ctx = NULL;
+	char err[FLEET_AGENT_ERR_MAX];
+	struct sigaction sa;
+	struct backoff bo;
+	bool permanent;
+	int rc = 1, n = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+
+	memset(&ac, 0, sizeof(ac));
+	ac.api_url = c->api_url;
+	ac.device_url = c->device_url;
+	ac.ca_file = c->ca_file;
+	ac.state_dir = c->state_dir;
+	ac.token = c->token;
+	ac.token_file = c->token_file;
+	ac.model = c->model;
+	ac.fw_version = c->fw_version;
+	ac.fw_version_file = c->fw_version_file;
+	ac.labels = c->labels;
+	ac.write_status = true;
+	a = fleet_agent_new(&ac, err, sizeof(err));
+	if (a == NULL) {
+		log_error("%s", err);
+		return 1;
+	}
+	/* Enrollment before the loop: nothing else to serve until then. */
+	backoff_init(&bo, 1000, 5 * 60 * 1000, 0);
+	while (!fleet_agent_enrolled(a) && !stop_requested) {
+		uint32_t ms;
+
+		if (fleet_agent_enroll(a, &permanent, err, sizeof(err)) == 0)
+			break;
+		ms = backoff_next(&bo);
+		/* A refused token will not work sooner by asking often. */
+		if (permanent && ms < 60000)
+			ms = 60000;
+		log_error("enrollment failed: %s; retrying in %u s", err,
+			  ms / 1000);
+		sleep_interruptible(ms);
+	}
+	if (stop_requested) {
+		rc = 0;
+		goto out;
+	}
+	ctx = fleet_agent_context_new(0, err, sizeof(err));
+	if (ctx == NULL) {
+		log_error("%s", err);
+		goto out;
+	}
+	if (fleet_agent_start(a, ctx, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		goto out;
+	}
+	running_ctx = ctx;
+	log_info("fleet-agent %s running, device %s", FLEET_AGENT_VERSION,
+		 fleet_agent_device_id(a));
+	while (n >= 0 && !stop_requested)
+		n = lws_service(ctx, 0);
+	rc = 0;
+	log_info("stopping");
+out:
+	running_ctx = NULL;
+	fleet_agent_stop(a);
+	if (ctx != NULL)
+		lws_context_destroy(ctx);
+	fleet_agent_free(a);
+	return rc;
+}
+
+static int
+status(const struct agent_conf *c)
+{
+	char path[AGENT_PATH_MAX], err[512], exp[32], *text = NULL;
+	struct agent_identity id;
+	json_t *st = NULL;
+	size_t len;
+	json_int_t pid;
+	bool alive = false, connected;
+	int found;
+
+	found = agent_identity_load(c->state_dir, &id, err, sizeof(err));
+	if (found <= 0) {
+		printf("device id:    (not enrolled: %s)\n", err);
+		return found < 0 ? 1 : 3;
+	}
+	clock_format_rfc3339((time_t)id.not_after, exp, sizeof(exp));
+	printf("device id:    %s\n", id.device_id);
+	printf("certificate:  serial %s, expires %s\n", id.cert_serial, exp);
+	printf("device url:   %s\n",
+	       c->device_url != NULL ? c->device_url : id.device_server);
+	if (agent_path(path, sizeof(path), c->state_dir, "status.json") == 0 &&
+	    read_file_bounded(path, 64 * 1024, &text, &len, err, sizeof(err)) ==
+		    0)
+		st = json_loadb(text, len, 0, NULL);
+	free(text);
+	if (st == NULL) {
+		printf("connected:    no (no status file: agent never ran)\n");
+		return 3;
+	}
+	pid = json_integer_value(json_object_get(st, "pid"));
+	alive = pid > 0 && kill((pid_t)pid, 0) == 0;
+	connected = alive && json_is_true(json_object_get(st, "connected"));
+	printf("connected:    %s%s\n", connected ? "yes" : "no",
+	       alive ? "" : " (agent not running)");
+	printf("attempts:     %" JSON_INTEGER_FORMAT "\n",
+	       json_integer_value(json_object_get(st, "attempts")));
+	printf("queued:       %" JSON_INTEGER_FORMAT "\n",
+	       json_integer_value(json_object_get(st, "queued")));
+	if (json_string_length(json_object_get(st, "last_error")) > 0)
+		printf("last error:   %s\n",
+		       json_string_value(json_object_get(st, "last_error")));
+	printf("updated at:   %s\n",
+	       json_string_value(json_object_get(st, "updated_at")) != NULL
+		       ? json_string_value(json_object_get(st, "updated_at"))
+		       : "");
+	json_decref(st);
+	return connected ? 0 : 3;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}};
+	const char *conf_path = "/etc/fleet-agent.conf", *cmd = "run";
+	char err[CONFIG_ERR_MAX];
+	struct agent_conf c;
+	enum log_level lvl;
+	int ch, rc;
+
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("fleet-agent %s\n", FLEET_AGENT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		cmd = argv[optind++];
+	/* "status -c FILE": options may follow the command. */
+	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
+		if (ch != 'c') {
+			usage(stderr);
+			return 2;
+		}
+		conf_path = optarg;
+	}
+	if (optind < argc ||
+	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0)) {
+		usage(stderr);
+		return 2;
+	}
+	memset(&c, 0, sizeof(c));
+	if (config_load(conf_path, conf_keys, NKEYS, "FLEET_AGENT_", &c, err,
+			sizeof(err)) != 0) {
+		fprintf(stderr, "fleet-agent: %s\n", err);
+		return 2;
+	}
+	if (log_level_parse(c.log_level, &lvl) != 0) {
+		fprintf(stderr, "fleet-agent: unknown log_level '%s'\n",
+			c.log_level);
+		config_free(conf_keys, NKEYS, &c);
+		return 2;
+	}
+	log_setup("fleet-agent", lvl, false);
+	if (strcmp(cmd, "status") == 0) {
+		rc = status(&c);
+	} else if (c.api_url == NULL || c.ca_file == NULL) {
+		fprintf(stderr, "fleet-agent: api_url and ca_file are "
+				"required\n");
+		rc = 2;
+	} else {
+		rc = run(&c);
+	}
+	if (c.token != NULL)
+		OPENSSL_cleanse(c.token, strlen(c.token));
+	config_free(conf_keys, NKEYS, &c);
+	return rc;
+}

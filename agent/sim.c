@@ -1,0 +1,402 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleet-sim: N virtual devices in one process, for tests and benchmarks.
+ * Each device is a struct fleet_agent with its own key, certificate, client
+ * vhost and session in DIR/<n>/, so a second run reuses the identities.
+ * Devices without an identity enroll first on a bounded thread pool; then
+ * all of them connect in one lws context and one event loop. Prints
+ * "fleet-sim: all N devices online in S s" when every device has had its
+ * welcome, and a progress line when the online count changes.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <libwebsockets.h>
+
+#include "agent_int.h"
+#include "atomicfile.h"
+#include "clock.h"
+#include "fleetagent.h"
+#include "log.h"
+
+#define SIM_MAX_DEVICES 100000
+#define SIM_MAX_THREADS 64
+#define SIM_ENROLL_TRIES 8
+
+struct sim {
+	struct fleet_agent **agents;
+	unsigned count;
+	unsigned next; /* next device to enroll (under lock) */
+	unsigned enroll_failed;
+	pthread_mutex_t lock;
+	struct lws_context *ctx;
+	lws_sorted_usec_list_t sul_tick;
+	uint64_t start_ms;
+	unsigned last_online;
+	bool all_online_reported;
+	bool exit_when_online;
+	const char *status_file;
+};
+
+static volatile sig_atomic_t stop_requested;
+static struct lws_context *volatile running_ctx;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+	if (running_ctx != NULL)
+		lws_cancel_service(running_ctx);
+}
+
+static void
+lws_log_emit(int level, const char *line)
+{
+	size_t n = strcspn(line, "\n");
+
+	log_write(level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws",
+		  "%.*s", (int)n, line);
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: fleet-sim --count N --token T --api URL --ca FILE "
+		   "--state DIR\n"
+		   "                 [--model M] [--fw V] [--device-url URL] "
+		   "[--labels k=v,..]\n"
+		   "                 [--threads K] [--status-file FILE] "
+		   "[--exit-when-online]\n"
+		   "                 [--log-level L]\n"
+		   "Runs N virtual devices (state in DIR/<n>/; a second run "
+		   "reuses them).\n");
+}
+
+static bool
+parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+static void *
+enroll_worker(void *arg)
+{
+	struct sim *s = arg;
+	char err[FLEET_AGENT_ERR_MAX];
+	struct timespec ts;
+	bool permanent;
+	unsigned i, t;
+
+	for (;;) {
+		pthread_mutex_lock(&s->lock);
+		i = s->next < s->count ? s->next++ : s->count;
+		pthread_mutex_unlock(&s->lock);
+		if (i >= s->count || stop_requested)
+			return NULL;
+		for (t = 0; t < SIM_ENROLL_TRIES && !stop_requested; t++) {
+			if (fleet_agent_enroll(s->agents[i], &permanent, err,
+					       sizeof(err)) == 0)
+				break;
+			log_warn("device %u: enrollment failed: %s", i, err);
+			if (permanent) {
+				t = SIM_ENROLL_TRIES;
+				break;
+			}
+			ts.tv_sec = (time_t)(1u << (t < 4 ? t : 4));
+			ts.tv_nsec = 0;
+			nanosleep(&ts, NULL);
+		}
+		if (t >= SIM_ENROLL_TRIES) {
+			pthread_mutex_lock(&s->lock);
+			s->enroll_failed++;
+			pthread_mutex_unlock(&s->lock);
+		}
+	}
+}
+
+static void
+sim_write_status(struct sim *s, unsigned online, uint64_t attempts)
+{
+	char text[256], err[256];
+	int n;
+
+	if (s->status_file == NULL)
+		return;
+	n = snprintf(text, sizeof(text),
+		     "{\"count\": %u, \"online\": %u, \"attempts\": %" PRIu64
+		     ", \"pid\": %d}\n",
+		     s->count, online, attempts, (int)getpid());
+	if (atomic_write_file(s->status_file, text, (size_t)n, 0644, err,
+			      sizeof(err)) != 0)
+		log_warn("%s", err);
+}
+
+static void
+sim_tick(lws_sorted_usec_list_t *sul)
+{
+	struct sim *s = lws_container_of(sul, struct sim, sul_tick);
+	uint64_t attempts = 0;
+	unsigned i, online = 0;
+
+	for (i = 0; i < s->count; i++) {
+		if (s->agents[i] == NULL)
+			continue;
+		online += fleet_agent_online(s->agents[i]);
+		attempts += fleet_agent_attempts(s->agents[i]);
+	}
+	if (online != s->last_online) {
+		printf("fleet-sim: online %u/%u attempts %" PRIu64 "\n", online,
+		       s->count, attempts);
+		fflush(stdout);
+		s->last_online = online;
+	}
+	if (online == s->count && !s->all_online_reported) {
+		uint64_t ms = clock_mono_ms() - s->start_ms;
+
+		printf("fleet-sim: all %u devices online in %" PRIu64
+		       ".%03" PRIu64 " s (attempts %" PRIu64 ")\n",
+		       s->count, ms / 1000u, ms % 1000u, attempts);
+		fflush(stdout);
+		s->all_online_reported = true;
+		if (s->exit_when_online)
+			stop_requested = 1;
+	}
+	if (online < s->count)
+		s->all_online_reported = false;
+	sim_write_status(s, online, attempts);
+	lws_sul_schedule(s->ctx, 0, &s->sul_tick, sim_tick,
+			 (lws_usec_t)200 * LWS_US_PER_MS);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"count", required_argument, NULL, 'n'},
+		{"token", required_argument, NULL, 't'},
+		{"api", required_argument, NULL, 'a'},
+		{"ca", required_argument, NULL, 'C'},
+		{"state", required_argument, NULL, 's'},
+		{"model", required_argument, NULL, 'm'},
+		{"fw", required_argument, NULL, 'f'},
+		{"device-url", required_argument, NULL, 'd'},
+		{"labels", required_argument, NULL, 'l'},
+		{"threads", required_argument, NULL, 'j'},
+		{"status-file", required_argument, NULL, 'S'},
+		{"exit-when-online", no_argument, NULL, 'x'},
+		{"log-level", required_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0}};
+	const char *token = NULL, *api = NULL, *ca = NULL, *state = NULL;
+	const char *model = "sim", *fw = "1.0.0", *device_url = NULL;
+	const char *labels = NULL, *log_level = "warn";
+	unsigned threads = 8, i;
+	char err[FLEET_AGENT_ERR_MAX], dir[AGENT_PATH_MAX], name[32];
+	char boot_id[SECRET_UUID_LEN];
+	pthread_t tids[SIM_MAX_THREADS];
+	struct fleet_agent_config ac;
+	struct sigaction sa;
+	struct rlimit rl;
+	enum log_level lvl;
+	struct sim s;
+	int ch, rc = 1, n = 0;
+
+	memset(&s, 0, sizeof(s));
+	pthread_mutex_init(&s.lock, NULL);
+	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'n':
+			if (!parse_uint(optarg, 1, SIM_MAX_DEVICES, &s.count)) {
+				fprintf(stderr, "fleet-sim: --count 1..%d\n",
+					SIM_MAX_DEVICES);
+				return 2;
+			}
+			break;
+		case 't':
+			token = optarg;
+			break;
+		case 'a':
+			api = optarg;
+			break;
+		case 'C':
+			ca = optarg;
+			break;
+		case 's':
+			state = optarg;
+			break;
+		case 'm':
+			model = optarg;
+			break;
+		case 'f':
+			fw = optarg;
+			break;
+		case 'd':
+			device_url = optarg;
+			break;
+		case 'l':
+			labels = optarg;
+			break;
+		case 'j':
+			if (!parse_uint(optarg, 1, SIM_MAX_THREADS, &threads)) {
+				fprintf(stderr, "fleet-sim: --threads 1..%d\n",
+					SIM_MAX_THREADS);
+				return 2;
+			}
+			break;
+		case 'S':
+			s.status_file = optarg;
+			break;
+		case 'x':
+			s.exit_when_online = true;
+			break;
+		case 'L':
+			log_level = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("fleet-sim %s\n", FLEET_AGENT_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (s.count == 0 || api == NULL || ca == NULL || state == NULL ||
+	    optind < argc || log_level_parse(log_level, &lvl) != 0) {
+		usage(stderr);
+		return 2;
+	}
+	log_setup("fleet-sim", lvl, false);
+	lws_set_log_level(LLL_ERR | (lvl >= LOG_LEVEL_DEBUG ? LLL_WARN : 0),
+			  lws_log_emit);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	/* One socket per device: take all the descriptors we may. */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (mkdir(state, 0700) != 0 && errno != EEXIST) {
+		fprintf(stderr, "fleet-sim: %s: %s\n", state, strerror(errno));
+		return 1;
+	}
+	s.agents = calloc(s.count, sizeof(*s.agents));
+	if (s.agents == NULL)
+		goto out;
+	for (i = 0; i < s.count; i++) {
+		snprintf(dir, sizeof(dir), "%s/%u", state, i);
+		snprintf(name, sizeof(name), "sim-%u", i);
+		/* A virtual device boots when the simulator starts. */
+		if (secret_uuid_v4(boot_id) != 0)
+			goto out;
+		memset(&ac, 0, sizeof(ac));
+		ac.name = name;
+		ac.api_url = api;
+		ac.device_url = device_url;
+		ac.ca_file = ca;
+		ac.state_dir = dir;
+		ac.token = token;
+		ac.model = model;
+		ac.fw_version = fw;
+		ac.labels = labels;
+		ac.boot_id = boot_id;
+		ac.virtual_uptime = true;
+		s.agents[i] = fleet_agent_new(&ac, err, sizeof(err));
+		if (s.agents[i] == NULL) {
+			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);
+			goto out;
+		}
+	}
+	s.start_ms = clock_mono_ms();
+	if (threads > s.count)
+		threads = s.count;
+	for (i = 0; i < threads; i++)
+		if (pthread_create(&tids[i], NULL, enroll_worker, &s) != 0)
+			break;
+	threads = i;
+	for (i = 0; i < threads; i++)
+		pthread_join(tids[i], NULL);
+	if (stop_requested) {
+		rc = 0;
+		goto out;
+	}
+	printf("fleet-sim: %u devices enrolled or reused in %.3f s, %u "
+	       "failed\n",
+	       s.count - s.enroll_failed,
+	       (double)(clock_mono_ms() - s.start_ms) / 1000.0,
+	       s.enroll_failed);
+	fflush(stdout);
+	if (s.enroll_failed == s.count)
+		goto out;
+	s.ctx = fleet_agent_context_new(s.count, err, sizeof(err));
+	if (s.ctx == NULL) {
+		fprintf(stderr, "fleet-sim: %s\n", err);
+		goto out;
+	}
+	/* Devices that failed to enroll are dropped, not waited for. */
+	for (i = 0, n = 0; i < s.count; i++) {
+		if (fleet_agent_enrolled(s.agents[i])) {
+			s.agents[n++] = s.agents[i];
+		} else {
+			fleet_agent_free(s.agents[i]);
+		}
+		if ((unsigned)n <= i)
+			s.agents[i] = NULL;
+	}
+	s.count = (unsigned)n;
+	s.start_ms = clock_mono_ms();
+	for (i = 0; i < s.count; i++) {
+		if (fleet_agent_start(s.agents[i], s.ctx, err, sizeof(err)) !=
+		    0) {
+			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);
+			goto out;
+		}
+	}
+	n = 0;
+	running_ctx = s.ctx;
+	lws_sul_schedule(s.ctx, 0, &s.sul_tick, sim_tick,
+			 (lws_usec_t)200 * LWS_US_PER_MS);
+	while (n >= 0 && !stop_requested)
+		n = lws_service(s.ctx, 0);
+	rc = s.enroll_failed > 0 ? 1 : 0;
+out:
+	running_ctx = NULL;
+	if (s.ctx != NULL) {
+		lws_sul_cancel(&s.sul_tick);
+		for (i = 0; i < s.count; i++)
+			fleet_agent_stop(s.agents[i]);
+		lws_context_destroy(s.ctx);
+	}
+	if (s.agents != NULL) {
+		for (i = 0; i < s.count; i++)
+			fleet_agent_free(s.agents[i]);
+	}
+	free(s.agents);
+	pthread_mutex_destroy(&s.lock);
+	return rc;
+}
