@@ -18,8 +18,8 @@ static const struct ctl_help enroll_help = {
 	"enroll",
 	"--token T --key KEY --out CERT [--chain FILE] [--label k=v]...\n"
 	"                [--model M] [--serial S]",
-	"Enrolls a device: makes a CSR for the private key KEY (see 'fleetctl\n"
-	"keys gen'), sends it with the enrollment token T and writes the\n"
+	"Enrolls a device: makes a CSR for the private key KEY (P-256, P-384\n"
+	"or Ed25519 PEM), sends it with the enrollment token T and writes the\n"
 	"device certificate to CERT. Prints the new device id. No admin token\n"
 	"is needed or sent.\n"
 	"\n"
