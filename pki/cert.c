@@ -13,9 +13,11 @@
 
 #include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
 #include "pki_int.h"
@@ -572,14 +574,25 @@ pki_cert_create_server(X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *server_key,
 
 /* ---- device profile, cached per issuer ------------------------------- */
 
+/*
+ * A device certificate is the same bytes every time except for the serial,
+ * the validity, the device id (subject CN and SAN URI), the key and its
+ * SKI. The profile holds everything else DER encoded, and issuing writes
+ * the TBSCertificate around the caller's SubjectPublicKeyInfo bytes: the
+ * key is never decoded and re-encoded. The layout is what the X509 API
+ * produced before (v3, serial, signature, issuer, validity, subject, key,
+ * then basicConstraints, keyUsage, EKU, AKI, CRL DP, SAN, SKI).
+ */
 struct pki_device_profile {
-	X509_NAME *issuer_name;
-	X509_EXTENSION *bc;
-	X509_EXTENSION *ku;
-	X509_EXTENSION *eku;
-	X509_EXTENSION *aki;
-	X509_EXTENSION *crldp; /* NULL without a CRL URL */
-	const EVP_MD *md;
+	unsigned char *issuer; /* DER Name */
+	size_t issuer_len;
+	unsigned char *sigalg; /* DER AlgorithmIdentifier of the signature */
+	size_t sigalg_len;
+	unsigned char *exts; /* DER Extensions the same in every cert */
+	size_t exts_len;
+	const EVP_MD *md; /* NULL for Ed25519 */
+	EVP_MD *sha1; /* for the SKI */
+	size_t sig_max;
 };
 
 void
@@ -587,13 +600,72 @@ pki_device_profile_free(struct pki_device_profile *p)
 {
 	if (p == NULL)
 		return;
-	X509_NAME_free(p->issuer_name);
-	X509_EXTENSION_free(p->bc);
-	X509_EXTENSION_free(p->ku);
-	X509_EXTENSION_free(p->eku);
-	X509_EXTENSION_free(p->aki);
-	X509_EXTENSION_free(p->crldp);
+	OPENSSL_free(p->issuer);
+	free(p->sigalg);
+	free(p->exts);
+	EVP_MD_free(p->sha1);
 	free(p);
+}
+
+/* The AlgorithmIdentifier X509_sign would write for issuer_key. */
+static enum pki_result
+profile_sigalg(struct pki_device_profile *p, EVP_PKEY *issuer_key,
+	       struct pki_error *err)
+{
+	unsigned char aid[256];
+	OSSL_PARAM params[2];
+	EVP_MD_CTX *md = NULL;
+	EVP_PKEY_CTX *pctx = NULL;
+	enum pki_result r = PKI_OK;
+
+	md = EVP_MD_CTX_new();
+	if (md == NULL)
+		return pki_err_ssl(err, PKI_ERR_NOMEM, "device profile");
+	params[0] = OSSL_PARAM_construct_octet_string(
+		OSSL_SIGNATURE_PARAM_ALGORITHM_ID, aid, sizeof(aid));
+	params[1] = OSSL_PARAM_construct_end();
+	if (EVP_DigestSignInit(md, &pctx, p->md, NULL, issuer_key) != 1 ||
+	    EVP_PKEY_CTX_get_params(pctx, params) != 1 ||
+	    !OSSL_PARAM_modified(&params[0]) || params[0].return_size == 0 ||
+	    params[0].return_size > sizeof(aid)) {
+		r = pki_err_ssl(err, PKI_ERR_CRYPTO,
+				"device profile: signature algorithm");
+		goto out;
+	}
+	p->sigalg = malloc(params[0].return_size);
+	if (p->sigalg == NULL) {
+		r = pki_err(err, PKI_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(p->sigalg, aid, params[0].return_size);
+	p->sigalg_len = params[0].return_size;
+out:
+	EVP_MD_CTX_free(md);
+	return r;
+}
+
+/* Append the DER of ext to p->exts and free ext. */
+static bool
+profile_add_ext(struct pki_device_profile *p, X509_EXTENSION *ext)
+{
+	unsigned char *grown = NULL, *q;
+	int n;
+
+	if (ext == NULL)
+		return false;
+	n = i2d_X509_EXTENSION(ext, NULL);
+	if (n > 0)
+		grown = realloc(p->exts, p->exts_len + (size_t)n);
+	if (grown != NULL) {
+		p->exts = grown;
+		q = grown + p->exts_len;
+		if (i2d_X509_EXTENSION(ext, &q) == n)
+			p->exts_len += (size_t)n;
+		else
+			grown = NULL;
+	}
+	X509_EXTENSION_free(ext);
+	return grown != NULL;
 }
 
 enum pki_result
@@ -604,6 +676,7 @@ pki_device_profile_new(X509 *issuer, EVP_PKEY *issuer_key, const char *crl_url,
 	struct pki_device_profile *p = NULL;
 	unsigned char akid[EVP_MAX_MD_SIZE];
 	size_t akid_len = 0;
+	int n;
 	enum pki_result r;
 
 	if (issuer == NULL || issuer_key == NULL)
@@ -617,24 +690,33 @@ pki_device_profile_new(X509 *issuer, EVP_PKEY *issuer_key, const char *crl_url,
 	if (p == NULL)
 		return pki_err(err, PKI_ERR_NOMEM, "out of memory");
 	r = pki_sign_md(issuer_key, &p->md, err);
+	if (r == PKI_OK)
+		r = profile_sigalg(p, issuer_key, err);
 	if (r != PKI_OK)
 		goto fail;
-	p->issuer_name = X509_NAME_dup(X509_get_subject_name(issuer));
-	p->bc = ext_basic_constraints(false, -1);
-	p->ku = ext_key_usage(ku_bits, 1);
-	p->eku = ext_eku(NID_client_auth);
-	p->aki = ext_aki(akid, akid_len);
-	if (p->issuer_name == NULL || p->bc == NULL || p->ku == NULL ||
-	    p->eku == NULL || p->aki == NULL) {
-		r = pki_err_ssl(err, PKI_ERR_NOMEM, "device profile");
+	n = EVP_PKEY_get_size(issuer_key);
+	p->sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	p->issuer = NULL;
+	p->issuer_len = 0;
+	if (n <= 0 || p->sha1 == NULL) {
+		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "device profile");
 		goto fail;
 	}
-	if (crl_url != NULL) {
-		p->crldp = ext_crldp(crl_url);
-		if (p->crldp == NULL) {
-			r = pki_err_ssl(err, PKI_ERR_CRYPTO, "CRL URL");
-			goto fail;
-		}
+	p->sig_max = (size_t)n;
+	n = i2d_X509_NAME(X509_get_subject_name(issuer), &p->issuer);
+	if (n <= 0) {
+		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "device profile: issuer");
+		goto fail;
+	}
+	p->issuer_len = (size_t)n;
+	if (!profile_add_ext(p, ext_basic_constraints(false, -1)) ||
+	    !profile_add_ext(p, ext_key_usage(ku_bits, 1)) ||
+	    !profile_add_ext(p, ext_eku(NID_client_auth)) ||
+	    !profile_add_ext(p, ext_aki(akid, akid_len)) ||
+	    (crl_url != NULL && !profile_add_ext(p, ext_crldp(crl_url)))) {
+		r = pki_err_ssl(err, PKI_ERR_CRYPTO,
+				"device profile: extensions");
+		goto fail;
 	}
 	*out = p;
 	return PKI_OK;
@@ -643,91 +725,256 @@ fail:
 	return r;
 }
 
-static X509_EXTENSION *
-ext_device_san(const char *device_id)
+/* A random positive serial of 128 bits as a minimal DER INTEGER content
+ * (into out[SERIAL_BYTES + 1]) and as lowercase hex without leading
+ * zeros, the way pki_cert_serial_hex prints it. */
+static enum pki_result
+random_serial(unsigned char *out, size_t *out_len, char hex[PKI_SERIAL_HEX_MAX],
+	      struct pki_error *err)
 {
-	char uri[64];
-	GENERAL_NAMES *gens = NULL;
-	GENERAL_NAME *gn = NULL;
-	ASN1_IA5STRING *s = NULL;
-	X509_EXTENSION *ext = NULL;
+	unsigned char buf[SERIAL_BYTES];
+	size_t i = 0, n = 0;
+	const char *h;
 
-	snprintf(uri, sizeof(uri), "urn:fleet:device:%s", device_id);
-	gens = GENERAL_NAMES_new();
-	gn = GENERAL_NAME_new();
-	s = ASN1_IA5STRING_new();
-	if (gens == NULL || gn == NULL || s == NULL ||
-	    ASN1_STRING_set(s, uri, -1) != 1)
-		goto out;
-	GENERAL_NAME_set0_value(gn, GEN_URI, s);
-	s = NULL;
-	if (sk_GENERAL_NAME_push(gens, gn) <= 0)
-		goto out;
-	gn = NULL;
-	ext = X509V3_EXT_i2d(NID_subject_alt_name, 0, gens);
-out:
-	ASN1_IA5STRING_free(s);
-	GENERAL_NAME_free(gn);
-	GENERAL_NAMES_free(gens);
-	return ext;
+	do {
+		if (RAND_bytes(buf, sizeof(buf)) != 1)
+			return pki_err_ssl(err, PKI_ERR_CRYPTO, "serial");
+		for (i = 0; i < sizeof(buf) && buf[i] == 0; i++)
+			;
+	} while (i == sizeof(buf));
+	if (buf[i] & 0x80)
+		out[n++] = 0;
+	memcpy(out + n, buf + i, sizeof(buf) - i);
+	*out_len = n + sizeof(buf) - i;
+	pki_hex(buf + i, sizeof(buf) - i, hex);
+	h = hex[0] == '0' ? hex + 1 : hex;
+	memmove(hex, h, strlen(h) + 1);
+	return PKI_OK;
+}
+
+/* UTCTime for 1950..2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5, as
+ * ASN1_TIME_set chooses). */
+static bool
+put_time(struct pki_der_w *w, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[64];
+	int year, n;
+
+	if (OPENSSL_gmtime(&tt, &tm) == NULL)
+		return false;
+	year = tm.tm_year + 1900;
+	if (year >= 1950 && year < 2050) {
+		n = snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ",
+			     year % 100, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+			     tm.tm_min, tm.tm_sec);
+		if (n != 13)
+			return false;
+		pki_der_put_tlv(w, 0x17, s, 13);
+	} else {
+		n = snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", year,
+			     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+			     tm.tm_sec);
+		if (year < 0 || n != 15)
+			return false;
+		pki_der_put_tlv(w, 0x18, s, 15);
+	}
+	return true;
+}
+
+/* The subjectPublicKey bits of a DER SubjectPublicKeyInfo. */
+static bool
+spki_key_bits(const unsigned char *spki, size_t len, struct pki_der *bits)
+{
+	struct pki_der in = {spki, len}, seq, v;
+
+	if (!pki_der_get(&in, 0x30, &seq, NULL) || in.len != 0 ||
+	    !pki_der_get(&seq, 0x30, NULL, NULL) ||
+	    !pki_der_get(&seq, 0x03, &v, NULL) || seq.len != 0 || v.len < 1)
+		return false;
+	bits->p = v.p + 1;
+	bits->len = v.len - 1;
+	return true;
+}
+
+/* Sizes of the variable parts, to write each length before its content. */
+struct device_sizes {
+	size_t serial, validity, atv, rdn, name, uri, gn, gns, san, ski, exts,
+		exts_seq, tbs;
+};
+
+static const unsigned char oid_cn[] = {0x06, 0x03, 0x55, 0x04, 0x03};
+static const unsigned char oid_san[] = {0x06, 0x03, 0x55, 0x1d, 0x11};
+static const unsigned char oid_ski[] = {0x06, 0x03, 0x55, 0x1d, 0x0e};
+static const char uri_prefix[] = "urn:fleet:device:";
+
+#define TIME_MAX 17 /* GeneralizedTime element */
+
+static void
+device_sizes(const struct pki_device_profile *p, size_t serial_len,
+	     size_t id_len, size_t spki_len, struct device_sizes *z)
+{
+	z->serial = pki_der_tl_len(serial_len) + serial_len;
+	z->atv = sizeof(oid_cn) + pki_der_tl_len(id_len) + id_len;
+	z->rdn = pki_der_tl_len(z->atv) + z->atv;
+	z->name = pki_der_tl_len(z->rdn) + z->rdn;
+	z->uri = sizeof(uri_prefix) - 1 + id_len;
+	z->gn = pki_der_tl_len(z->uri) + z->uri;
+	z->gns = pki_der_tl_len(z->gn) + z->gn;
+	z->san = sizeof(oid_san) + pki_der_tl_len(z->gns) + z->gns;
+	z->ski = sizeof(oid_ski) + 2 + 2 + SHA_DIGEST_LENGTH;
+	z->exts_seq = p->exts_len + pki_der_tl_len(z->san) + z->san +
+		      pki_der_tl_len(z->ski) + z->ski;
+	z->exts = pki_der_tl_len(z->exts_seq) + z->exts_seq;
+	/* version, serial, signature, issuer, validity (upper bound),
+	 * subject, key, extensions */
+	z->validity = 2 + 2 * TIME_MAX;
+	z->tbs = 5 + z->serial + p->sigalg_len + p->issuer_len + z->validity +
+		 pki_der_tl_len(z->name) + z->name + spki_len +
+		 pki_der_tl_len(z->exts) + z->exts;
+}
+
+/* TBSCertificate into w; the validity is written at its exact size, so the
+ * outer length is fixed up once it is known. */
+static enum pki_result
+write_tbs(struct pki_der_w *w, const struct pki_device_profile *p,
+	  const unsigned char *serial, size_t serial_len,
+	  const unsigned char *spki, size_t spki_len, const char *device_id,
+	  int64_t not_before, int64_t not_after, struct pki_error *err)
+{
+	static const unsigned char version[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
+	struct device_sizes z;
+	struct pki_der bits;
+	unsigned char ski[SHA_DIGEST_LENGTH], times[2 * TIME_MAX];
+	struct pki_der_w tw = {times, 0, sizeof(times), false};
+	size_t id_len = strlen(device_id);
+	unsigned int md_len = 0;
+
+	if (!spki_key_bits(spki, spki_len, &bits))
+		return pki_err(err, PKI_ERR_ARG,
+			       "device certificate: key is not a DER "
+			       "SubjectPublicKeyInfo");
+	if (EVP_Digest(bits.p, bits.len, ski, &md_len, p->sha1, NULL) != 1 ||
+	    md_len != sizeof(ski))
+		return pki_err_ssl(err, PKI_ERR_CRYPTO, "key identifier");
+	if (!put_time(&tw, not_before) || !put_time(&tw, not_after) ||
+	    tw.overflow)
+		return pki_err(err, PKI_ERR_ARG, "validity out of range");
+	device_sizes(p, serial_len, id_len, spki_len, &z);
+	z.tbs = z.tbs - z.validity + pki_der_tl_len(tw.len) + tw.len;
+
+	pki_der_put_tl(w, 0x30, z.tbs);
+	pki_der_put(w, version, sizeof(version));
+	pki_der_put_tlv(w, 0x02, serial, serial_len);
+	pki_der_put(w, p->sigalg, p->sigalg_len);
+	pki_der_put(w, p->issuer, p->issuer_len);
+	pki_der_put_tlv(w, 0x30, times, tw.len);
+	/* subject: CN = device id, UTF8String */
+	pki_der_put_tl(w, 0x30, z.name);
+	pki_der_put_tl(w, 0x31, z.rdn);
+	pki_der_put_tl(w, 0x30, z.atv);
+	pki_der_put(w, oid_cn, sizeof(oid_cn));
+	pki_der_put_tlv(w, 0x0c, device_id, id_len);
+	pki_der_put(w, spki, spki_len);
+	/* [3] { SEQUENCE { fixed..., SAN, SKI } } */
+	pki_der_put_tl(w, 0xa3, z.exts);
+	pki_der_put_tl(w, 0x30, z.exts_seq);
+	pki_der_put(w, p->exts, p->exts_len);
+	pki_der_put_tl(w, 0x30, z.san);
+	pki_der_put(w, oid_san, sizeof(oid_san));
+	pki_der_put_tl(w, 0x04, z.gns);
+	pki_der_put_tl(w, 0x30, z.gn);
+	pki_der_put_tl(w, 0x86, z.uri);
+	pki_der_put(w, uri_prefix, sizeof(uri_prefix) - 1);
+	pki_der_put(w, device_id, id_len);
+	pki_der_put_tl(w, 0x30, z.ski);
+	pki_der_put(w, oid_ski, sizeof(oid_ski));
+	pki_der_put_tl(w, 0x04, 2 + sizeof(ski));
+	pki_der_put_tlv(w, 0x04, ski, sizeof(ski));
+	if (w->overflow)
+		return pki_err(err, PKI_ERR_CRYPTO,
+			       "device certificate: encoding");
+	return PKI_OK;
 }
 
 enum pki_result
 pki_device_profile_issue(const struct pki_device_profile *p,
-			 EVP_PKEY *issuer_key, EVP_PKEY *pubkey,
-			 const char *device_id, int64_t not_before,
-			 int64_t not_after, X509 **out, struct pki_error *err)
+			 EVP_PKEY *issuer_key, const unsigned char *spki,
+			 size_t spki_len, const char *device_id,
+			 int64_t not_before, int64_t not_after,
+			 unsigned char **der, size_t *der_len,
+			 char serial_hex[PKI_SERIAL_HEX_MAX],
+			 struct pki_error *err)
 {
 	enum pki_result r;
-	X509 *x = NULL;
-	X509_NAME *name = NULL;
-	unsigned char ski[EVP_MAX_MD_SIZE];
-	unsigned int ski_len = 0;
+	struct device_sizes z;
+	struct pki_der_w tbs = {NULL, 0, 0, false};
+	struct pki_der_w cert = {NULL, 0, 0, false};
+	unsigned char serial[SERIAL_BYTES + 1];
+	char hex[PKI_SERIAL_HEX_MAX];
+	unsigned char *sig = NULL;
+	size_t serial_len = 0, sig_len = 0, body;
+	EVP_MD_CTX *md = NULL;
 
+	if (p == NULL || issuer_key == NULL || spki == NULL || spki_len == 0 ||
+	    spki_len > 65535 || der == NULL || der_len == NULL ||
+	    serial_hex == NULL)
+		return pki_err(err, PKI_ERR_ARG, "device certificate: no key");
 	if (!pki_device_id_valid(device_id))
 		return pki_err(err, PKI_ERR_ARG,
 			       "device id is not a canonical lowercase UUID");
-	x = X509_new();
-	name = name_cn(device_id);
-	if (x == NULL || name == NULL) {
-		r = pki_err_ssl(err, PKI_ERR_NOMEM, "certificate");
-		goto fail;
-	}
-	if (X509_set_version(x, X509_VERSION_3) != 1 ||
-	    X509_set_subject_name(x, name) != 1 ||
-	    X509_set_issuer_name(x, p->issuer_name) != 1 ||
-	    X509_set_pubkey(x, pubkey) != 1) {
-		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "certificate fields");
-		goto fail;
-	}
-	r = set_random_serial(x, err);
-	if (r == PKI_OK)
-		r = set_validity(x, not_before, not_after, err);
+	r = random_serial(serial, &serial_len, hex, err);
 	if (r != PKI_OK)
-		goto fail;
-	if (X509_add_ext(x, p->bc, -1) != 1 ||
-	    X509_add_ext(x, p->ku, -1) != 1 ||
-	    X509_add_ext(x, p->eku, -1) != 1 ||
-	    X509_add_ext(x, p->aki, -1) != 1 ||
-	    (p->crldp != NULL && X509_add_ext(x, p->crldp, -1) != 1)) {
-		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "extensions");
-		goto fail;
+		return r;
+	device_sizes(p, serial_len, strlen(device_id), spki_len, &z);
+	tbs.cap = pki_der_tl_len(z.tbs) + z.tbs;
+	tbs.p = malloc(tbs.cap);
+	sig = malloc(p->sig_max);
+	md = EVP_MD_CTX_new();
+	if (tbs.p == NULL || sig == NULL || md == NULL) {
+		r = pki_err(err, PKI_ERR_NOMEM, "out of memory");
+		goto out;
 	}
-	r = add_owned_ext(x, ext_device_san(device_id), "subjectAltName", err);
-	if (r == PKI_OK)
-		r = add_ski(x, ski, &ski_len, err);
+	r = write_tbs(&tbs, p, serial, serial_len, spki, spki_len, device_id,
+		      not_before, not_after, err);
 	if (r != PKI_OK)
-		goto fail;
-	if (X509_sign(x, issuer_key, p->md) <= 0) {
+		goto out;
+	sig_len = p->sig_max;
+	if (EVP_DigestSignInit(md, NULL, p->md, NULL, issuer_key) != 1 ||
+	    EVP_DigestSign(md, sig, &sig_len, tbs.p, tbs.len) != 1) {
 		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "signing certificate");
-		goto fail;
+		goto out;
 	}
-	X509_NAME_free(name);
-	*out = x;
-	return PKI_OK;
-fail:
-	X509_NAME_free(name);
-	X509_free(x);
+	/* Certificate ::= SEQUENCE { tbs, signatureAlgorithm, BIT STRING } */
+	body = tbs.len + p->sigalg_len + pki_der_tl_len(sig_len + 1) + sig_len +
+	       1;
+	cert.cap = pki_der_tl_len(body) + body;
+	cert.p = malloc(cert.cap);
+	if (cert.p == NULL) {
+		r = pki_err(err, PKI_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	pki_der_put_tl(&cert, 0x30, body);
+	pki_der_put(&cert, tbs.p, tbs.len);
+	pki_der_put(&cert, p->sigalg, p->sigalg_len);
+	pki_der_put_tl(&cert, 0x03, sig_len + 1);
+	pki_der_put(&cert, "", 1);
+	pki_der_put(&cert, sig, sig_len);
+	if (cert.overflow || cert.len != cert.cap) {
+		r = pki_err(err, PKI_ERR_CRYPTO,
+			    "device certificate: encoding");
+		goto out;
+	}
+	*der = cert.p;
+	*der_len = cert.len;
+	cert.p = NULL;
+	memcpy(serial_hex, hex, sizeof(hex));
+out:
+	EVP_MD_CTX_free(md);
+	free(cert.p);
+	free(sig);
+	free(tbs.p);
 	return r;
 }
 
@@ -739,16 +986,39 @@ pki_cert_issue_device(X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY *pubkey,
 	struct pki_device_profile *p = NULL;
 	enum pki_result r;
 	int64_t now = (int64_t)time(NULL);
+	unsigned char *spki = NULL, *der = NULL;
+	const unsigned char *q;
+	char serial[PKI_SERIAL_HEX_MAX];
+	size_t der_len = 0;
+	X509 *x = NULL;
+	int n;
 
 	if (pubkey == NULL || out == NULL || validity_seconds <= 0)
 		return pki_err(err, PKI_ERR_ARG,
 			       "device certificate: no key or validity");
+	n = i2d_PUBKEY(pubkey, &spki);
+	if (n <= 0)
+		return pki_err_ssl(err, PKI_ERR_ARG,
+				   "device certificate: encoding the key");
 	r = pki_device_profile_new(issuer, issuer_key, crl_url, &p, err);
-	if (r != PKI_OK)
-		return r;
-	r = pki_device_profile_issue(p, issuer_key, pubkey, device_id,
-				     now - PKI_BACKDATE_SECONDS,
-				     now + validity_seconds, out, err);
+	if (r == PKI_OK)
+		r = pki_device_profile_issue(
+			p, issuer_key, spki, (size_t)n, device_id,
+			now - PKI_BACKDATE_SECONDS, now + validity_seconds,
+			&der, &der_len, serial, err);
+	if (r == PKI_OK) {
+		q = der;
+		x = d2i_X509(NULL, &q, (long)der_len);
+		if (x == NULL || q != der + der_len) {
+			X509_free(x);
+			r = pki_err_ssl(err, PKI_ERR_CRYPTO,
+					"device certificate: decoding");
+		} else {
+			*out = x;
+		}
+	}
+	free(der);
+	OPENSSL_free(spki);
 	pki_device_profile_free(p);
 	return r;
 }

@@ -25,6 +25,7 @@ struct pki_signer {
 	struct pki_policy policy;
 	char *crl_url;
 	struct pki_device_profile *profile;
+	struct pki_csr_cache *csr_cache;
 };
 
 void
@@ -33,6 +34,7 @@ pki_signer_free(struct pki_signer *s)
 	if (s == NULL)
 		return;
 	pki_device_profile_free(s->profile);
+	pki_csr_cache_free(s->csr_cache);
 	EVP_PKEY_free(s->key); /* OpenSSL clears private key material */
 	X509_free(s->cert);
 	free(s->crl_url);
@@ -79,6 +81,8 @@ pki_signer_new(X509 *cert, EVP_PKEY *key, const struct pki_policy *policy,
 	}
 	s->policy.crl_url = s->crl_url;
 	r = pki_device_profile_new(cert, key, s->crl_url, &s->profile, err);
+	if (r == PKI_OK)
+		r = pki_csr_cache_new(&s->csr_cache, err);
 	if (r != PKI_OK)
 		goto fail;
 	if (X509_up_ref(cert) != 1 || EVP_PKEY_up_ref(key) != 1) {
@@ -124,35 +128,32 @@ pki_issued_clear(struct pki_issued *r)
 	memset(r, 0, sizeof(*r));
 }
 
+/* PEM of the DER certificate, as PEM_write_bio writes it: base64 in lines
+ * of 64 characters between the BEGIN and END lines. */
 static enum pki_result
-encode(X509 *x, struct pki_issued *res, struct pki_error *err)
+encode_pem(struct pki_issued *res, struct pki_error *err)
 {
-	enum pki_result r;
-	unsigned char *p = NULL;
-	BIO *bio = NULL;
-	int len;
+	static const char begin[] = "-----BEGIN CERTIFICATE-----\n";
+	static const char end[] = "-----END CERTIFICATE-----\n";
+	size_t lines = (res->cert_der_len + 47) / 48, cap, i, n, len = 0;
+	char *pem = NULL;
 
-	len = i2d_X509(x, NULL);
-	if (len <= 0)
-		return pki_err_ssl(err, PKI_ERR_CRYPTO, "encoding certificate");
-	res->cert_der = malloc((size_t)len);
-	if (res->cert_der == NULL)
+	cap = sizeof(begin) - 1 + lines * 65 + sizeof(end);
+	pem = malloc(cap);
+	if (pem == NULL)
 		return pki_err(err, PKI_ERR_NOMEM, "out of memory");
-	p = res->cert_der;
-	if (i2d_X509(x, &p) != len)
-		return pki_err_ssl(err, PKI_ERR_CRYPTO, "encoding certificate");
-	res->cert_der_len = (size_t)len;
-	bio = BIO_new(BIO_s_mem());
-	if (bio == NULL)
-		return pki_err_ssl(err, PKI_ERR_NOMEM, "BIO_new");
-	if (PEM_write_bio(bio, "CERTIFICATE", "", res->cert_der, len) <= 0) {
-		r = pki_err_ssl(err, PKI_ERR_CRYPTO, "encoding certificate");
-		goto out;
+	memcpy(pem, begin, sizeof(begin) - 1);
+	len = sizeof(begin) - 1;
+	for (i = 0; i < res->cert_der_len; i += 48) {
+		n = res->cert_der_len - i < 48 ? res->cert_der_len - i : 48;
+		len += (size_t)EVP_EncodeBlock((unsigned char *)pem + len,
+					       res->cert_der + i, (int)n);
+		pem[len++] = '\n';
 	}
-	r = pki_bio_take(bio, &res->cert_pem, &res->cert_pem_len, err);
-out:
-	BIO_free(bio);
-	return r;
+	memcpy(pem + len, end, sizeof(end)); /* with its NUL */
+	res->cert_pem = pem;
+	res->cert_pem_len = len + sizeof(end) - 1;
+	return PKI_OK;
 }
 
 enum pki_result
@@ -162,8 +163,8 @@ pki_signer_issue_device(struct pki_signer *s, const void *csr, size_t csr_len,
 {
 	enum pki_result r;
 	struct pki_issued res;
-	X509_REQ *req = NULL;
-	X509 *x = NULL;
+	unsigned char *spki = NULL;
+	size_t spki_len = 0;
 	int64_t now;
 
 	memset(&res, 0, sizeof(res));
@@ -179,31 +180,26 @@ pki_signer_issue_device(struct pki_signer *s, const void *csr, size_t csr_len,
 			       "validity of %lld s is outside 1..%lld s",
 			       (long long)validity_seconds,
 			       (long long)s->policy.max_validity);
-	r = pki_csr_parse_check(csr, csr_len, &s->policy, &req, err);
+	r = pki_csr_check_spki(csr, csr_len, &s->policy, s->csr_cache, &spki,
+			       &spki_len, err);
 	if (r != PKI_OK)
 		return r;
 	now = (int64_t)time(NULL);
 	res.not_before = now - PKI_BACKDATE_SECONDS;
 	res.not_after = now + validity_seconds;
-	r = pki_device_profile_issue(s->profile, s->key,
-				     X509_REQ_get0_pubkey(req), device_id,
-				     res.not_before, res.not_after, &x, err);
-	if (r != PKI_OK)
-		goto fail;
-	r = pki_cert_serial_hex(x, res.serial_hex, sizeof(res.serial_hex), err);
+	r = pki_device_profile_issue(s->profile, s->key, spki, spki_len,
+				     device_id, res.not_before, res.not_after,
+				     &res.cert_der, &res.cert_der_len,
+				     res.serial_hex, err);
 	if (r == PKI_OK)
-		r = encode(x, &res, err);
-	if (r != PKI_OK)
-		goto fail;
-	X509_free(x);
-	X509_REQ_free(req);
+		r = encode_pem(&res, err);
+	free(spki);
+	if (r != PKI_OK) {
+		pki_issued_clear(&res);
+		return r;
+	}
 	*out = res;
 	return PKI_OK;
-fail:
-	pki_issued_clear(&res);
-	X509_free(x);
-	X509_REQ_free(req);
-	return r;
 }
 
 enum pki_result

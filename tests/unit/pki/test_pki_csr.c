@@ -13,6 +13,7 @@
 #include <openssl/x509.h>
 
 #include "pki_test_util.h"
+#include "pki_int.h"
 
 /* A CSR PEM for a freshly generated key described by alg/arg. */
 static char *
@@ -300,6 +301,70 @@ test_arguments(void **state)
 	free(pem);
 }
 
+struct der_case {
+	const char *what;
+	unsigned char in[8];
+	size_t len;
+	bool ok;
+	size_t content_len; /* when ok */
+};
+
+/* The strict DER reader the signer's CSR walk uses: short and long
+ * lengths in shortest form only, never past the end of the input. */
+static const struct der_case der_cases[] = {
+	{"empty", {0}, 0, false, 0},
+	{"tag only", {0x30}, 1, false, 0},
+	{"wrong tag", {0x31, 0x00}, 2, false, 0},
+	{"empty sequence", {0x30, 0x00}, 2, true, 0},
+	{"short form", {0x30, 0x02, 0x05, 0x00}, 4, true, 2},
+	{"content missing", {0x30, 0x03, 0x05, 0x00}, 4, false, 0},
+	{"indefinite", {0x30, 0x80, 0x00, 0x00}, 4, false, 0},
+	{"long form for 2", {0x30, 0x81, 0x02, 0x05, 0x00}, 5, false, 0},
+	{"long form length cut", {0x30, 0x82, 0x01}, 3, false, 0},
+	{"leading zero length", {0x30, 0x82, 0x00, 0x80}, 4, false, 0},
+	{"5 length octets", {0x30, 0x85, 1, 0, 0, 0, 0}, 7, false, 0},
+	{"long length, short input", {0x30, 0x81, 0x80, 0x00}, 4, false, 0},
+};
+
+static void
+test_der_reader(void **state)
+{
+	struct pki_der in, val, tlv;
+	unsigned char big[3 + 200];
+	size_t i, n;
+
+	(void)state;
+	for (i = 0; i < sizeof(der_cases) / sizeof(der_cases[0]); i++) {
+		const struct der_case *c = &der_cases[i];
+
+		in.p = c->in;
+		in.len = c->len;
+		if (pki_der_get(&in, 0x30, &val, &tlv) != c->ok)
+			fail_msg("case %s", c->what);
+		if (!c->ok) {
+			assert_ptr_equal(in.p, c->in); /* untouched */
+			assert_int_equal(in.len, c->len);
+			continue;
+		}
+		assert_int_equal(val.len, c->content_len);
+		assert_int_equal(tlv.len, c->len);
+		assert_int_equal(in.len, 0);
+	}
+	/* 200 octets in the long form, then every truncation of it. */
+	memset(big, 0, sizeof(big));
+	big[0] = 0x04;
+	big[1] = 0x81;
+	big[2] = 200;
+	for (n = 0; n <= sizeof(big); n++) {
+		in.p = big;
+		in.len = n;
+		assert_int_equal(pki_der_get(&in, 0x04, &val, NULL),
+				 n == sizeof(big));
+	}
+	assert_int_equal(val.len, 200);
+	assert_ptr_equal(val.p, big + 3);
+}
+
 int
 main(void)
 {
@@ -308,6 +373,7 @@ main(void)
 		cmocka_unit_test(test_openssl_accepts_our_csr),
 		cmocka_unit_test(test_inputs),
 		cmocka_unit_test(test_arguments),
+		cmocka_unit_test(test_der_reader),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

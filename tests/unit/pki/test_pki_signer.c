@@ -364,6 +364,227 @@ test_open_failures(void **state)
 	pki_signer_free(NULL);
 }
 
+/* DER of a PEM CSR, test_malloc()ed with room for 8 more bytes. */
+static unsigned char *
+csr_der(const char *pem, size_t pem_len, size_t *len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL, *p;
+	int n;
+
+	assert_non_null(bio);
+	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	assert_non_null(req);
+	n = i2d_X509_REQ(req, NULL);
+	assert_true(n > 0);
+	der = test_malloc((size_t)n + 8);
+	p = der;
+	assert_int_equal(i2d_X509_REQ(req, &p), n);
+	X509_REQ_free(req);
+	BIO_free(bio);
+	*len = (size_t)n;
+	return der;
+}
+
+/*
+ * The signer walks common CSRs itself instead of using OpenSSL's parser.
+ * Whatever the input, it must reach the verdict pki_csr_parse_check
+ * reaches, and on success certify exactly the key OpenSSL decodes from the
+ * CSR, encoded as X509_set_pubkey would encode it. Returns the result.
+ */
+static enum pki_result
+same_as_parser(struct pki_signer *s, const struct pki_policy *pol,
+	       const unsigned char *in, size_t len, const char *what)
+{
+	struct pki_error err;
+	struct pki_issued res;
+	X509_REQ *req = NULL;
+	X509 *x = NULL;
+	unsigned char *want = NULL, *got = NULL;
+	enum pki_result r_parse, r_issue;
+	int n_want, n_got;
+
+	memset(&res, 0, sizeof(res));
+	r_parse = pki_csr_parse_check(in, len, pol, &req, &err);
+	r_issue = pki_signer_issue_device(s, in, len, DEVICE_ID, 0, &res, &err);
+	if (r_parse != r_issue)
+		fail_msg("%s: parser says %s, signer %s (%s)", what,
+			 pki_result_str(r_parse), pki_result_str(r_issue),
+			 err.msg);
+	if (r_issue == PKI_OK) {
+		assert_int_equal(pki_cert_parse(res.cert_der, res.cert_der_len,
+						&x, &err),
+				 PKI_OK);
+		n_want = i2d_PUBKEY(X509_REQ_get0_pubkey(req), &want);
+		n_got = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &got);
+		assert_true(n_want > 0);
+		assert_int_equal(n_got, n_want);
+		assert_memory_equal(got, want, (size_t)n_want);
+		OPENSSL_free(want);
+		OPENSSL_free(got);
+		X509_free(x);
+	}
+	X509_REQ_free(req);
+	pki_issued_clear(&res);
+	return r_issue;
+}
+
+struct walk_case {
+	const char *what;
+	const char *alg;
+	const char *arg;
+	size_t bits;
+};
+
+static const struct walk_case walk_cases[] = {
+	{"p256", "EC", "P-256", 0},
+	{"p384", "EC", "P-384", 0},
+	{"ed25519", "ED25519", NULL, 0},
+	{"rsa3072 (parser path)", "RSA", NULL, 3072},
+	{"secp256k1 (parser path)", "EC", "secp256k1", 0},
+};
+
+/* Good CSRs (PEM and DER) of every key type, under policies that allow and
+ * refuse them; the evil CSR; a BER length form; off-curve points. */
+static void
+test_walk_matches_parser(void **state)
+{
+	struct fixture *f = *state;
+	struct pki_policy pol, narrow;
+	struct pki_error err;
+	struct pki_signer *rsa = NULL, *ed_only = NULL;
+	unsigned char *der = NULL, *ber = NULL;
+	char *pem = NULL;
+	size_t len = 0, der_len = 0, i;
+
+	pki_policy_default(&pol);
+	pol.crl_url = CRL_URL;
+	pol.allow_rsa = true;
+	narrow = pol;
+	narrow.allow_rsa = false;
+	narrow.allowed_keys = PKI_KEY_ED25519;
+	assert_int_equal(
+		pki_signer_new(f->ca.iss, f->ca.iss_key, &pol, &rsa, &err),
+		PKI_OK);
+	assert_int_equal(pki_signer_new(f->ca.iss, f->ca.iss_key, &narrow,
+					&ed_only, &err),
+			 PKI_OK);
+	for (i = 0; i < sizeof(walk_cases) / sizeof(walk_cases[0]); i++) {
+		const struct walk_case *c = &walk_cases[i];
+		enum pki_result want_narrow = strcmp(c->alg, "ED25519") == 0
+						      ? PKI_OK
+						      : PKI_ERR_POLICY;
+
+		pem = good_csr(c->alg, c->arg, c->bits, &len);
+		der = csr_der(pem, len, &der_len);
+		(void)same_as_parser(rsa, &pol, (unsigned char *)pem, len,
+				     c->what);
+		(void)same_as_parser(rsa, &pol, der, der_len, c->what);
+		assert_int_equal(
+			same_as_parser(ed_only, &narrow, der, der_len, c->what),
+			want_narrow);
+		test_free(der);
+		test_free(pem);
+	}
+	pem = evil_csr(&len);
+	assert_int_equal(same_as_parser(f->signer, &pol, (unsigned char *)pem,
+					len, "evil"),
+			 PKI_OK);
+	test_free(pem);
+
+	/* The outer length in a needless 3-octet form: not DER, the walk
+	 * leaves it to OpenSSL, whatever OpenSSL decides stands. */
+	pem = good_csr("EC", "P-256", 0, &len);
+	der = csr_der(pem, len, &der_len);
+	assert_true(der[1] == 0x81 || der[1] == 0x82);
+	ber = test_malloc(der_len + 2);
+	ber[0] = 0x30;
+	ber[1] = 0x83;
+	ber[2] = 0;
+	ber[3] = der[1] == 0x82 ? der[2] : 0;
+	ber[4] = der[1] == 0x82 ? der[3] : der[2];
+	memcpy(ber + 5, der + (der[1] == 0x82 ? 4 : 3),
+	       der_len - (der[1] == 0x82 ? 4u : 3u));
+	(void)same_as_parser(f->signer, &pol, ber,
+			     der_len + (der[1] == 0x82 ? 1 : 2), "ber length");
+	test_free(ber);
+
+	/* The last octet of the point changed: no longer on the curve. */
+	for (i = 0; i + 3 < der_len; i++)
+		if (der[i] == 0x03 && der[i + 1] == 0x42 && der[i + 2] == 0 &&
+		    der[i + 3] == 0x04)
+			break;
+	assert_true(i + 3 < der_len);
+	der[i + 3 + 64] ^= 0x01;
+	assert_int_equal(same_as_parser(f->signer, &pol, der, der_len,
+					"point off the curve"),
+			 PKI_ERR_PARSE);
+	test_free(der);
+	test_free(pem);
+	pki_signer_free(ed_only);
+	pki_signer_free(rsa);
+}
+
+/* Every truncation and every extension of a DER CSR is PKI_ERR_PARSE,
+ * and every single-octet change gets the parser's verdict. */
+static void
+test_walk_mutations(void **state)
+{
+	static const unsigned char masks[] = {0x01, 0x80, 0xff};
+	struct fixture *f = *state;
+	struct pki_policy pol;
+	unsigned char *der = NULL, *buf = NULL;
+	char *pem = NULL, what[64];
+	size_t len = 0, der_len = 0, i, m, k;
+	size_t seen[PKI_ERR_CRYPTO + 1];
+	enum pki_result r;
+
+	pki_policy_default(&pol);
+	for (k = 0; k < 3; k++) {
+		memset(seen, 0, sizeof(seen));
+		pem = k == 2 ? good_csr("ED25519", NULL, 0, &len)
+			     : good_csr("EC", k == 0 ? "P-256" : "P-384", 0,
+					&len);
+		der = csr_der(pem, len, &der_len);
+		buf = test_malloc(der_len + 8);
+		for (i = 0; i < der_len; i++) {
+			snprintf(what, sizeof(what), "key %zu, first %zu", k,
+				 i);
+			assert_int_equal(
+				same_as_parser(f->signer, &pol, der, i, what),
+				PKI_ERR_PARSE);
+		}
+		for (i = 1; i <= 8; i++) {
+			memcpy(buf, der, der_len);
+			memset(buf + der_len, (int)(i * 37), i);
+			snprintf(what, sizeof(what), "key %zu, %zu more", k, i);
+			assert_int_equal(same_as_parser(f->signer, &pol, buf,
+							der_len + i, what),
+					 PKI_ERR_PARSE);
+		}
+		for (i = 0; i < der_len; i++) {
+			for (m = 0; m < sizeof(masks); m++) {
+				memcpy(buf, der, der_len);
+				buf[i] ^= masks[m];
+				snprintf(what, sizeof(what),
+					 "key %zu, octet %zu ^ %#x", k, i,
+					 masks[m]);
+				r = same_as_parser(f->signer, &pol, buf,
+						   der_len, what);
+				assert_true(r != PKI_OK);
+				seen[r]++;
+			}
+		}
+		/* The mutations reached the parse and the signature checks. */
+		assert_true(seen[PKI_ERR_PARSE] > 0);
+		assert_true(seen[PKI_ERR_SIGNATURE] > 0);
+		test_free(buf);
+		test_free(der);
+		test_free(pem);
+	}
+}
+
 int
 main(void)
 {
@@ -371,6 +592,8 @@ main(void)
 		cmocka_unit_test(test_issue),
 		cmocka_unit_test(test_crl_revokes),
 		cmocka_unit_test(test_open_failures),
+		cmocka_unit_test(test_walk_matches_parser),
+		cmocka_unit_test(test_walk_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
