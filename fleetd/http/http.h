@@ -26,6 +26,7 @@ struct worker {
 	struct lws *listeners[2]; /* their raw wsis on this loop */
 	struct job_pool *jobs;
 	struct signer_client *signer;
+	struct channel *channel;
 	struct api_env env;
 	char *ca_bundle_pem;
 	uint64_t request_seq;

@@ -47,6 +47,8 @@ struct http_session {
 	struct buf body;
 	bool too_large;
 	bool answered; /* an early answer (413, 405, 503) is queued */
+	bool started; /* the job was handed out (lws may still report a
+			  body completion for Content-Length: 0) */
 	bool headers_sent;
 	bool close_after;
 	size_t sent;
@@ -230,6 +232,9 @@ http_start_job(struct worker *w, struct http_session *s)
 {
 	struct http_job *job = s->job;
 
+	if (s->started)
+		return;
+	s->started = true;
 	job->body = buf_detach(&s->body, &job->body_len);
 	job->job.run = http_job_run;
 	job->job.done = http_job_done;

@@ -13,6 +13,7 @@
 
 #include "atomicfile.h"
 #include "ca/signer_client.h"
+#include "channel/channel.h"
 #include "config.h"
 #include "db/db.h"
 #include "http/http.h"
@@ -112,6 +113,7 @@ worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		job_pool_drain(w->jobs);
+		channel_on_wake(w->channel);
 		return 0;
 	}
 	return http_api_callback(wsi, reason, user, in, len);
@@ -150,9 +152,16 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return 0;
 }
 
+/*
+ * lws re-picks the vhost of an adopted connection by port after parsing the
+ * request, and both our vhosts have the same (none): every upgrade lands on
+ * the first vhost. So fleet.v1 is listed here too; channel_callback only
+ * accepts connections whose TLS was done by the device listener.
+ */
 static struct lws_protocols api_protocols[] = {
 	{"http", worker_protocol_callback, 0, 0, 0, NULL, 0},
 	{"fleet-listener", worker_listener_callback, 0, 0, 0, NULL, 0},
+	{"fleet.v1", channel_callback, 0, 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -195,12 +204,52 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 		SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.keepalive_timeout = 30;
+	info.retry_and_idle_policy = channel_idle_policy(w->channel);
 	api_protocols[0].per_session_data_size = http_session_size();
+	api_protocols[2].per_session_data_size = channel_session_size();
 	w->api_vhost = lws_create_vhost(w->context, &info);
 	if (w->api_vhost == NULL) {
 		log_error("worker %d: cannot set up the api listener (TLS "
 			  "certificate %s)",
 			  w->slot, cert);
+		return -1;
+	}
+	return 0;
+}
+
+static struct lws_protocols device_protocols[] = {
+	{"fleet.v1", channel_callback, 0, 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* The device listener: mutual TLS against the fleet's CA bundle. */
+static int
+worker_device_vhost(struct worker *w, char *cert, char *key)
+{
+	struct lws_context_creation_info info;
+	char ca[4096];
+
+	snprintf(ca, sizeof(ca), "%s/ca-bundle.pem", w->cfg->pki_dir);
+	memset(&info, 0, sizeof(info));
+	info.vhost_name = "device";
+	info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
+	info.protocols = device_protocols;
+	info.ssl_cert_filepath = cert;
+	info.ssl_private_key_filepath = key;
+	info.ssl_ca_filepath = ca;
+	info.alpn = "http/1.1";
+	info.ssl_options_set =
+		SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
+	info.retry_and_idle_policy = channel_idle_policy(w->channel);
+	info.user = w->channel;
+	info.timeout_secs = 10;
+	device_protocols[0].per_session_data_size = channel_session_size();
+	w->device_vhost = lws_create_vhost(w->context, &info);
+	if (w->device_vhost == NULL) {
+		log_error("worker %d: cannot set up the device listener",
+			  w->slot);
 		return -1;
 	}
 	return 0;
@@ -286,7 +335,10 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	sigaction(SIGPIPE, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 
-	lws_set_log_level(LLL_ERR | LLL_WARN, worker_lws_log);
+	lws_set_log_level(log_current_level() >= LOG_LEVEL_DEBUG
+				  ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
+				  : LLL_ERR | LLL_WARN,
+			  worker_lws_log);
 	if (worker_load_pki(&w, cert, sizeof(cert), key, sizeof(key)) != 0)
 		goto out;
 	w.signer = signer_client_new(signer_fd);
@@ -299,21 +351,29 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 		job_pool_new((size_t)cfg->job_threads, WORKER_MAX_QUEUED, &ops);
 	if (w.jobs == NULL)
 		goto out;
-	if (worker_api_vhost(&w, cert, key) != 0 || worker_listen(&w) != 0)
+	w.channel = channel_new(w.context, w.jobs, cfg, slot);
+	if (w.channel == NULL)
+		goto out;
+	if (worker_api_vhost(&w, cert, key) != 0 ||
+	    worker_device_vhost(&w, cert, key) != 0 || worker_listen(&w) != 0)
 		goto out;
 	lws_sul_schedule(w.context, 0, &w.tick, worker_tick, WORKER_TICK_US);
-	log_info("worker %d: serving api on %s:%ld", slot, cfg->api_bind,
-		 cfg->api_port);
+	log_info("worker %d: serving api on %s:%ld, devices on %s:%ld", slot,
+		 cfg->api_bind, cfg->api_port, cfg->device_bind,
+		 cfg->device_port);
 	while (!(w.stopping && job_pool_pending(w.jobs) == 0)) {
 		if (lws_service(w.context, 0) < 0)
 			break;
 	}
 	rc = 0;
 out:
-	/* Jobs first: their done() may still touch connections. */
+	/* Listener thread and jobs first: they may still wake the loop or
+	 * touch connections. */
+	channel_stop(w.channel);
 	job_pool_free(w.jobs);
 	if (w.context != NULL)
 		lws_context_destroy(w.context);
+	channel_free(w.channel);
 	signer_client_free(w.signer);
 	free(w.ca_bundle_pem);
 	return rc;

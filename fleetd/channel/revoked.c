@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The revoked-serial set of a net worker; see revoked.h. */
+#include "channel/revoked.h"
+
+#include "db/presence.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct revoked_set {
+	pthread_mutex_t lock;
+	char **serials;
+	size_t n;
+	bool loaded;
+};
+
+struct revoked_set *
+revoked_set_new(void)
+{
+	struct revoked_set *set = calloc(1, sizeof(*set));
+
+	if (set != NULL)
+		pthread_mutex_init(&set->lock, NULL);
+	return set;
+}
+
+void
+revoked_set_free(struct revoked_set *set)
+{
+	if (set == NULL)
+		return;
+	db_serials_free(set->serials, set->n);
+	pthread_mutex_destroy(&set->lock);
+	free(set);
+}
+
+void
+revoked_set_replace(struct revoked_set *set, char **serials, size_t n)
+{
+	char **old;
+	size_t oldn;
+
+	pthread_mutex_lock(&set->lock);
+	old = set->serials;
+	oldn = set->n;
+	set->serials = serials;
+	set->n = n;
+	set->loaded = true;
+	pthread_mutex_unlock(&set->lock);
+	db_serials_free(old, oldn);
+}
+
+static int
+serial_cmp(const void *key, const void *elem)
+{
+	return strcmp(key, *(char *const *)elem);
+}
+
+bool
+revoked_set_contains(struct revoked_set *set, const char *serial)
+{
+	bool found;
+
+	pthread_mutex_lock(&set->lock);
+	found = set->n > 0 &&
+		bsearch(serial, set->serials, set->n, sizeof(*set->serials),
+			serial_cmp) != NULL;
+	pthread_mutex_unlock(&set->lock);
+	return found;
+}
+
+bool
+revoked_set_loaded(struct revoked_set *set)
+{
+	bool loaded;
+
+	pthread_mutex_lock(&set->lock);
+	loaded = set->loaded;
+	pthread_mutex_unlock(&set->lock);
+	return loaded;
+}
