@@ -1,0 +1,274 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The fleetd process model under failure (the "fleetd service" acceptance):
+# a SIGKILLed net worker is restarted and the API keeps answering; a
+# SIGKILLed (or stopped) ca process makes enrollments fail cleanly with 503
+# problem+json, never hang or 500, and nothing is half-written; a
+# PostgreSQL restart under fleetd gives 503 during the outage and normal
+# answers afterwards; SIGTERM exits 0 and leaves no children; a SIGKILLed
+# supervisor leaves no orphan workers. Clients are curl and openssl.
+. "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+
+harness_init
+pki_init
+fleetd_start 2
+
+ADMIN=$(admin_token admin)
+ENROLLED=0 # successful enrollments, to compare with the devices table
+
+TOKEN=$ADMIN api POST /api/v1/tokens -H 'Content-Type: application/json' \
+	--data '{"uses": 500, "expires_in": "1h", "labels": {"test": "service"}}'
+assert_eq "$STATUS" 201 "an enrollment token is made"
+ENROLL_TOKEN=$(jq -r .token <<<"$BODY")
+ENROLL_TOKEN_ID=$(jq -r .id <<<"$BODY")
+
+# Enrollment requests, prepared up front: a P-256 key and CSR each.
+NCSR=12
+for i in $(seq 1 "$NCSR"); do
+	openssl ecparam -name prime256v1 -genkey -noout -out "$T/key$i.pem"
+	openssl req -new -key "$T/key$i.pem" -subj "/CN=device-$i" -out "$T/csr$i.pem"
+	jq -n --arg t "$ENROLL_TOKEN" --rawfile c "$T/csr$i.pem" \
+		'{token: $t, csr: $c, model: "svc-test"}' >"$T/enroll$i.json"
+done
+
+# enroll_bg TAG I: one enrollment in the background; writes
+# "$T/res-TAG.meta" as "STATUS CONTENT-TYPE SECONDS" and the body beside it.
+enroll_bg() {
+	local tag=$1 i=$2
+	curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/res-$tag.body" \
+		-w '%{http_code} %{content_type} %{time_total}' \
+		-H 'Content-Type: application/json' \
+		--data-binary @"$T/enroll$i.json" "$FLEET_SERVER/enroll/v1" \
+		>"$T/res-$tag.meta" 2>/dev/null &
+}
+
+# classify TAGS...: counts 201s into OK201 and clean 503s into OK503;
+# anything else (500, 000 = hang or reset, a 503 that is not
+# problem+json service-unavailable) goes to BAD with a description.
+classify() {
+	OK201=0 OK503=0 BAD=
+	local tag st ct secs
+	for tag in "$@"; do
+		st= ct= secs=
+		# curl's -w output has no newline: read fails at EOF but reads
+		read -r st ct secs <"$T/res-$tag.meta" || true
+		st=${st:-000}
+		case $st in
+		201)
+			OK201=$((OK201 + 1))
+			ENROLLED=$((ENROLLED + 1))
+			;;
+		503)
+			if [ "$ct" = application/problem+json ] &&
+				[ "$(jq -r .type "$T/res-$tag.body")" = urn:fleet:problem:service-unavailable ]; then
+				OK503=$((OK503 + 1))
+			else
+				BAD="$BAD $tag:503($ct)"
+			fi
+			;;
+		*) BAD="$BAD $tag:$st(${secs:-?}s)" ;;
+		esac
+	done
+}
+
+# enroll_batch TAG N: N enrollments in parallel, waits, classifies.
+enroll_batch() {
+	local tag=$1 n=$2 tags=()
+	for k in $(seq 1 "$n"); do
+		enroll_bg "$tag-$k" $(((k - 1) % NCSR + 1))
+		tags+=("$tag-$k")
+	done
+	wait_bg
+	classify "${tags[@]}"
+}
+
+# Waits for the background curls (not for fleetd, a harness child too).
+wait_bg() {
+	local pid
+	for pid in $(jobs -pr); do
+		[ "$pid" = "$FLEETD_PID" ] && continue
+		case " ${HARNESS_PIDS[*]} " in *" $pid "*) continue ;; esac
+		wait "$pid" 2>/dev/null || true
+	done
+}
+
+# get_batch N PATH: N GETs in parallel (admin token, 10 s limit each);
+# prints the number that answered 200.
+get_batch() {
+	local n=$1 path=$2
+	for k in $(seq 1 "$n"); do
+		curl -s --max-time 10 --cacert "$FLEET_CA" -o /dev/null \
+			-H "Authorization: Bearer $ADMIN" -w '%{http_code}\n' \
+			"$FLEET_SERVER$path" >"$T/get-$k.code" 2>/dev/null &
+	done
+	wait_bg
+	cat "$T"/get-*.code | grep -c '^200$' || true
+	rm -f "$T"/get-*.code
+}
+
+# wait_new_child NAME OLDPID: waits (10 s at most) for a NAME child of the
+# supervisor with another pid; prints it.
+wait_new_child() {
+	local pid
+	for _ in $(seq 1 100); do
+		pid=$(fleetd_child "$1" || true)
+		if [ -n "$pid" ] && [ "$pid" != "$2" ]; then
+			echo "$pid"
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+devices() { psql_q "SELECT count(*) FROM devices"; }
+
+# --- baseline -------------------------------------------------------------------
+enroll_batch base 2
+assert_eq "$OK201/$BAD" "2/" "enrollment works before anything is killed"
+
+# --- a net worker is SIGKILLed ----------------------------------------------------
+NET1=$(fleetd_child fleetd-net1)
+NET2=$(fleetd_child fleetd-net2)
+check "two net workers run (pids $NET1 $NET2)" [ -n "$NET1" ] && [ -n "$NET2" ]
+kill -KILL "$NET1"
+assert_eq "$(get_batch 20 /api/v1/devices)" 20 \
+	"while net1 is down, all 20 requests are answered (net2 accepts on the shared socket)"
+NEW1=$(wait_new_child fleetd-net1 "$NET1" || true)
+check "the supervisor restarts net1 (new pid ${NEW1:-none})" [ -n "$NEW1" ]
+check "the supervisor logs the death" grep -q "pid $NET1 died of signal 9" "$T/fleetd.log"
+assert_eq "$(fleetd_child fleetd-net2)" "$NET2" "net2 was left alone"
+sleep 1 # let the new worker get to its loop
+t0=$(date +%s%N)
+assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after the restart, all of 40 parallel requests succeed"
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "and none hangs (batch took ${ms} ms)" [ "$ms" -lt 10000 ]
+# Both workers really serve: kill net2, and the restarted net1 alone answers.
+kill -KILL "$NET2"
+assert_eq "$(get_batch 10 /healthz)" 10 "the restarted net1 serves alone while net2 is down"
+NEW2=$(wait_new_child fleetd-net2 "$NET2" || true)
+check "the supervisor restarts net2 too" [ -n "$NEW2" ]
+enroll_batch after-net 4
+assert_eq "$OK201/$BAD" "4/" "enrollments succeed after the worker restarts"
+
+# --- the ca process is SIGKILLed --------------------------------------------------
+CA=$(fleetd_child fleetd-ca)
+check "the ca process runs (pid $CA)" [ -n "$CA" ]
+kill -KILL "$CA"
+enroll_batch ca-kill 8
+check "with the ca killed, enrollments end in 201 or 503 problem+json, never 500 or a hang:${BAD:- none bad}" [ -z "$BAD" ]
+echo "# ca SIGKILL: $OK201 enrolled, $OK503 refused with 503"
+NEWCA=$(wait_new_child fleetd-ca "$CA" || true)
+check "the supervisor restarts the ca process (new pid ${NEWCA:-none})" [ -n "$NEWCA" ]
+check "the supervisor logs the ca's death" grep -q "pid $CA died of signal 9" "$T/fleetd.log"
+ok_after=0
+for _ in $(seq 1 20); do
+	enroll_batch ca-back 2
+	if [ "$OK201" = 2 ]; then
+		ok_after=1
+		break
+	fi
+	sleep 0.5
+done
+assert_eq "$ok_after" 1 "enrollments succeed again once the ca is back"
+
+# --- the ca process hangs (SIGSTOP): a clean 503 within the signer timeout ------
+CA=$(fleetd_child fleetd-ca)
+kill -STOP "$CA"
+t0=$(date +%s%N)
+enroll_batch ca-stop 3
+ms=$((($(date +%s%N) - t0) / 1000000))
+kill -CONT "$CA"
+assert_eq "$OK201/$OK503/$BAD" "0/3/" "with the ca stopped, all 3 enrollments get 503 service-unavailable"
+# Enrollments on one token queue on its row lock while each waits for the
+# signer's 5 s timeout, so 3 of them take up to 15 s.
+check "and they end within 20 s (took ${ms} ms)" [ "$ms" -lt 20000 ]
+enroll_batch ca-cont 3
+assert_eq "$OK201/$BAD" "3/" "after SIGCONT the ca signs again"
+
+# --- nothing half-written --------------------------------------------------------
+assert_eq "$(devices)" "$ENROLLED" "devices in the database = successful enrollments ($ENROLLED)"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates")" "$ENROLLED" \
+	"certificates in the database = successful enrollments"
+assert_eq "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'device.enroll'")" "$ENROLLED" \
+	"device.enroll audit rows = successful enrollments"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$ENROLL_TOKEN_ID'")" \
+	"$((500 - ENROLLED))" "refused enrollments gave their token use back"
+
+# --- PostgreSQL restarts under fleetd ----------------------------------------------
+FLEETD_BEFORE=$FLEETD_PID
+pgcluster_stop "$FLEET_TESTPG_DIR" fast
+hz=$(curl -s --max-time 15 --cacert "$FLEET_CA" -o "$T/hz.body" -w '%{http_code} %{content_type}' \
+	"$FLEET_SERVER/healthz" || echo "000 -")
+assert_eq "${hz%% *}" 503 "/healthz answers 503 while PostgreSQL is down"
+check "as problem+json" [ "${hz#* }" = application/problem+json ]
+api_codes=
+for _ in 1 2 3 4 5 6 7 8 9 10; do
+	TOKEN=$ADMIN api GET /api/v1/devices
+	api_codes="$api_codes$STATUS,"
+done
+assert_eq "$api_codes" "503,503,503,503,503,503,503,503,503,503," "API calls answer 503 during the outage"
+enroll_batch pg-down 4
+assert_eq "$OK201/$OK503/$BAD" "0/4/" "enrollments answer 503 during the outage"
+pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+healthy=0
+for _ in $(seq 1 100); do
+	if curl -sf --max-time 5 --cacert "$FLEET_CA" -o /dev/null "$FLEET_SERVER/healthz"; then
+		healthy=1
+		break
+	fi
+	sleep 0.1
+done
+assert_eq "$healthy" 1 "/healthz is 200 again after PostgreSQL is back"
+assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after PostgreSQL is back, all of 40 requests succeed"
+enroll_batch pg-back 4
+assert_eq "$OK201/$BAD" "4/" "enrollments succeed after PostgreSQL is back"
+assert_eq "$FLEETD_PID" "$FLEETD_BEFORE" "fleetd was not restarted"
+check "the supervisor is still the same process" kill -0 "$FLEETD_BEFORE"
+assert_eq "$(devices)" "$ENROLLED" "devices still = successful enrollments"
+
+# --- SIGTERM: exit 0, within seconds, no children left ----------------------------
+children=$(pgrep -P "$FLEETD_PID" | tr '\n' ' ')
+check "fleetd has 3 children (ca + 2 workers): $children" [ "$(wc -w <<<"$children")" = 3 ]
+kill -TERM "$FLEETD_PID"
+t0=$(date +%s%N)
+for _ in $(seq 1 150); do
+	kill -0 "$FLEETD_PID" 2>/dev/null || break
+	sleep 0.1
+done
+rc=0
+if kill -0 "$FLEETD_PID" 2>/dev/null; then
+	rc=timeout
+else
+	wait "$FLEETD_PID" || rc=$?
+fi
+ms=$((($(date +%s%N) - t0) / 1000000))
+assert_eq "$rc" 0 "SIGTERM: fleetd exits 0"
+check "within 5 s (took ${ms} ms)" [ "$ms" -lt 5000 ]
+left=
+for pid in $children; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+assert_eq "$left" "" "SIGTERM leaves no child processes"
+check "the api port is closed" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$API_PORT) 2>/dev/null"
+FLEETD_PID=
+
+# --- SIGKILL of the supervisor: no orphans ----------------------------------------
+fleetd_start 2
+children=$(pgrep -P "$FLEETD_PID" | tr '\n' ' ')
+check "the new fleetd has 3 children: $children" [ "$(wc -w <<<"$children")" = 3 ]
+kill -KILL "$FLEETD_PID"
+wait "$FLEETD_PID" 2>/dev/null || true
+FLEETD_PID=
+gone=0
+for _ in $(seq 1 100); do
+	left=
+	for pid in $children; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
+	if [ -z "$left" ]; then
+		gone=1
+		break
+	fi
+	sleep 0.1
+done
+check "a SIGKILLed supervisor leaves no orphan workers or ca (left:${left:- none})" [ "$gone" = 1 ]
+check "nothing listens on the api port" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$API_PORT) 2>/dev/null"
+
+harness_done
