@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define KEY(n, t, f, lo, hi, d)                                            \
-	{                                                                  \
-		n, t, offsetof(struct fleetd_config, f), lo, hi, d         \
+#define KEY(n, t, f, lo, hi, d)                                    \
+	{                                                          \
+		n, t, offsetof(struct fleetd_config, f), lo, hi, d \
 	}
 
 static const struct config_key fleetd_keys[] = {
@@ -30,8 +30,8 @@ static const struct config_key fleetd_keys[] = {
 	    "1048576"),
 	KEY("cert_validity", CONFIG_DURATION, cert_validity, 3600,
 	    10L * 365 * 86400, "90d"),
-	KEY("heartbeat_interval", CONFIG_DURATION, heartbeat_interval, 1,
-	    3600, "30s"),
+	KEY("heartbeat_interval", CONFIG_DURATION, heartbeat_interval, 1, 3600,
+	    "30s"),
 	KEY("heartbeat_timeout", CONFIG_DURATION, heartbeat_timeout, 2, 7200,
 	    "90s"),
 	KEY("migrations_dir", CONFIG_STRING, migrations_dir, 0, 0,

@@ -10,19 +10,19 @@
 #include <stddef.h>
 
 struct fleetd_config {
-	char *database;	       /* libpq connection string */
-	char *pki_dir;	       /* from `fleetd pki init` */
-	char *api_bind;	       /* address the api listener binds */
+	char *database; /* libpq connection string */
+	char *pki_dir; /* from `fleetd pki init` */
+	char *api_bind; /* address the api listener binds */
 	long api_port;
 	char *device_bind;
 	long device_port;
-	char *public_host;     /* host name in URLs handed to devices */
-	char *device_url;      /* default wss://public_host:device_port/agent/v1 */
-	char *crl_url;	       /* CRL distribution point in certificates */
-	long workers;	       /* net workers; 0 = number of cores */
-	long job_threads;      /* per net worker */
-	long max_body;	       /* bytes */
-	long cert_validity;    /* seconds */
+	char *public_host; /* host name in URLs handed to devices */
+	char *device_url; /* default wss://public_host:device_port/agent/v1 */
+	char *crl_url; /* CRL distribution point in certificates */
+	long workers; /* net workers; 0 = number of cores */
+	long job_threads; /* per net worker */
+	long max_body; /* bytes */
+	long cert_validity; /* seconds */
 	long heartbeat_interval;
 	long heartbeat_timeout;
 	char *migrations_dir;

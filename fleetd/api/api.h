@@ -17,41 +17,41 @@ struct signer_client;
 /* Read-only facts the handlers need; owned by the worker, outlive jobs. */
 struct api_env {
 	const char *device_server_url; /* "wss://host:8444/agent/v1" */
-	const char *ca_bundle_pem;     /* issuing CA + root */
-	const char *chain_pem;	       /* issuing CA then root */
-	long cert_validity_s;	       /* device certificate lifetime */
-	long heartbeat_timeout_s;      /* presence: online if seen since */
+	const char *ca_bundle_pem; /* issuing CA + root */
+	const char *chain_pem; /* issuing CA then root */
+	long cert_validity_s; /* device certificate lifetime */
+	long heartbeat_timeout_s; /* presence: online if seen since */
 };
 
 /* One job thread's resources. */
 struct api_ctx {
-	struct db *db;			/* this thread's own connection */
-	struct signer_client *signer;	/* shared by the worker's threads */
+	struct db *db; /* this thread's own connection */
+	struct signer_client *signer; /* shared by the worker's threads */
 	const struct api_env *env;
 };
 
 struct api_request {
 	const char *method; /* "GET", "POST", "PATCH", "DELETE", ... */
-	const char *path;   /* decoded path without the query */
-	const char *query;  /* raw query string without '?', or "" */
-	const char *authorization;   /* header values or NULL */
+	const char *path; /* decoded path without the query */
+	const char *query; /* raw query string without '?', or "" */
+	const char *authorization; /* header values or NULL */
 	const char *content_type;
 	const char *if_match;
 	const char *idempotency_key;
 	const char *request_id; /* for logs and problem+json "instance" */
-	const char *peer;	/* remote address, for the audit details */
-	const char *body;	/* not NUL-terminated; body_len bytes */
+	const char *peer; /* remote address, for the audit details */
+	const char *body; /* not NUL-terminated; body_len bytes */
 	size_t body_len;
 };
 
 struct api_response {
 	int status;
 	const char *content_type; /* static string */
-	char *body;		  /* malloc'd, owned by the response */
+	char *body; /* malloc'd, owned by the response */
 	size_t body_len;
-	char etag[64];	     /* "" when none; sent quoted */
-	char location[256];  /* "" when none */
-	char allow[64];	     /* for 405, "" when none */
+	char etag[64]; /* "" when none; sent quoted */
+	char location[256]; /* "" when none */
+	char allow[64]; /* for 405, "" when none */
 };
 
 /* Fills resp (which the caller zeroed); always sets a status. */

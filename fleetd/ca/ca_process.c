@@ -82,8 +82,8 @@ ca_crl(struct pki_signer *signer, json_t *req)
 {
 	json_t *list = json_object_get(req, "revoked");
 	json_int_t number = json_integer_value(json_object_get(req, "number"));
-	json_int_t next = json_integer_value(json_object_get(req,
-							     "next_update"));
+	json_int_t next =
+		json_integer_value(json_object_get(req, "next_update"));
 	struct pki_revoked *revoked = NULL;
 	struct pki_error err;
 	unsigned char *der = NULL;

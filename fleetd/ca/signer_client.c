@@ -141,7 +141,8 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
 		if (reply == NULL || !json_is_object(reply)) {
 			json_decref(reply);
 			reply = NULL;
-			snprintf(err, errlen, "malformed answer from ca process");
+			snprintf(err, errlen,
+				 "malformed answer from ca process");
 		}
 		break;
 	}
@@ -156,7 +157,8 @@ out:
 static enum signer_status
 signer_reply_status(json_t *reply, char *err, size_t errlen)
 {
-	const char *status = json_string_value(json_object_get(reply, "status"));
+	const char *status =
+		json_string_value(json_object_get(reply, "status"));
 	const char *msg = json_string_value(json_object_get(reply, "error"));
 
 	if (status != NULL && strcmp(status, "ok") == 0)
@@ -229,11 +231,10 @@ signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
 	int len;
 
 	for (size_t i = 0; list != NULL && i < n; i++)
-		json_array_append_new(list, json_pack("[s,I,i]",
-						      revoked[i].serial,
-						      (json_int_t)revoked[i]
-							      .revoked_at,
-						      revoked[i].reason));
+		json_array_append_new(
+			list, json_pack("[s,I,i]", revoked[i].serial,
+					(json_int_t)revoked[i].revoked_at,
+					revoked[i].reason));
 	req = json_pack("{s:o, s:I, s:I}", "revoked", list, "number",
 			(json_int_t)crl_number, "next_update",
 			(json_int_t)next_update_s);

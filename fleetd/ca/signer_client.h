@@ -12,13 +12,13 @@
 
 enum signer_status {
 	SIGNER_OK = 0,
-	SIGNER_REJECTED,    /* policy refused the request: a 4xx */
+	SIGNER_REJECTED, /* policy refused the request: a 4xx */
 	SIGNER_UNAVAILABLE, /* the ca process is down or timed out: a 503 */
 };
 
 struct signer_issued {
-	char *cert_pem;	  /* malloc'd; free with signer_issued_free() */
-	char serial[64];  /* lowercase hex */
+	char *cert_pem; /* malloc'd; free with signer_issued_free() */
+	char serial[64]; /* lowercase hex */
 	int64_t not_before; /* epoch seconds */
 	int64_t not_after;
 };
@@ -26,7 +26,7 @@ struct signer_issued {
 struct signer_revoked {
 	const char *serial; /* hex */
 	int64_t revoked_at;
-	int reason;	    /* RFC 5280 CRLReason */
+	int reason; /* RFC 5280 CRLReason */
 };
 
 struct signer_client;
@@ -40,8 +40,7 @@ void signer_client_set_fd(struct signer_client *sc, int fd);
 
 enum signer_status signer_issue_device(struct signer_client *sc,
 				       const char *csr_pem, size_t csr_len,
-				       const char *device_id,
-				       long validity_s,
+				       const char *device_id, long validity_s,
 				       struct signer_issued *out, char *err,
 				       size_t errlen);
 

@@ -121,8 +121,8 @@ exec_ok(PGconn *conn, const char *sql, char *err, size_t errlen)
 
 /* Looks up the recorded SHA-256 of version; "" when not applied. */
 static int
-applied_sha256(PGconn *conn, long version, char *sha, size_t shalen,
-	       char *err, size_t errlen)
+applied_sha256(PGconn *conn, long version, char *sha, size_t shalen, char *err,
+	       size_t errlen)
 {
 	char vbuf[32];
 	const char *params[1] = {vbuf};
@@ -213,8 +213,8 @@ out:
 }
 
 static int
-apply_all(PGconn *conn, const char *dir, const struct migration *list,
-	  size_t n, int *applied, char *err, size_t errlen)
+apply_all(PGconn *conn, const char *dir, const struct migration *list, size_t n,
+	  int *applied, char *err, size_t errlen)
 {
 	char path[4096];
 	char sha[SECRET_SHA256_HEX];
