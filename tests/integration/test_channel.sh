@@ -1,0 +1,215 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The device channel from the server side, with clients we did not write or
+# that do only what we tell them (openssl s_client, tests/integration/
+# wsclient.py, fleet-sim): the device listener refuses a missing, foreign,
+# expired or decommissioned certificate and upgrades a valid one; hello gets
+# welcome with the certificate's device id; oversized frames close with
+# 1009; bad messages get `error` and the session lives on; presence follows
+# connections (closed: offline at once; silent: dropped within the
+# heartbeat timeout); decommissioning closes the session within 1 s on
+# whichever worker holds it; after SIGKILL of a net worker its devices come
+# back and no device stays online without a live connection.
+# (Agent restart and reconnect backoff are covered by test_agent.sh.)
+. "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+
+WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
+
+harness_init
+pki_init
+fleetd_start 2
+
+TOKEN=$(admin_token operator)
+api POST /api/v1/tokens -H 'Content-Type: application/json' \
+	--data '{"uses": 100, "expires_in": "1h", "labels": {"site": "t-chan"}}'
+assert_eq "$STATUS" 201 "enrollment token created"
+ENROLL=$(jq -r .token <<<"$BODY")
+mkdir -p "$T/dev"
+
+# enroll NAME: key made here, CSR through openssl, POST /enroll/v1 with curl;
+# leaves $T/dev/NAME.{key,pem,id}.
+enroll() {
+	local d="$T/dev/$1" body status
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$d.key" 2>/dev/null
+	openssl req -new -key "$d.key" -subj "/CN=$1" -out "$d.csr" 2>/dev/null
+	body=$(jq -n --arg t "$ENROLL" --rawfile c "$d.csr" --arg s "$1" \
+		'{token: $t, csr: $c, model: "chan-test", serial: $s}')
+	status=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -o "$d.json" \
+		-w '%{http_code}' -H 'Content-Type: application/json' \
+		--data "$body" "$FLEET_SERVER/enroll/v1")
+	[ "$status" = 201 ] || { echo "enroll $1: $status $(cat "$d.json")" >&2; return 1; }
+	jq -r .certificate "$d.json" >"$d.pem"
+	jq -r .device_id "$d.json" >"$d.id"
+}
+
+id_of() { cat "$T/dev/$1.id"; }
+
+# ws NAME ACTIONS...: wsclient.py as device NAME (cert and key of NAME).
+ws() {
+	local name=$1
+	shift
+	$WS --port "$DEVICE_PORT" --ca "$FLEET_CA" --cert "$T/dev/$name.pem" \
+		--key "$T/dev/$name.key" "$@"
+}
+
+# ws_bg NAME LOG ACTIONS...: the same in the background, output in $T/LOG.log.
+ws_bg() {
+	local name=$1 log=$2
+	shift 2
+	spawn "$log" $WS --port "$DEVICE_PORT" --ca "$FLEET_CA" \
+		--cert "$T/dev/$name.pem" --key "$T/dev/$name.key" "$@"
+}
+
+# s_client_upgrade [s_client args...]: a websocket upgrade through openssl
+# s_client on the device listener; prints everything s_client says.
+UPGRADE_REQ='GET /agent/v1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: fleet.v1\r\n\r\n'
+s_client_upgrade() {
+	(printf "$UPGRADE_REQ"; sleep 2) | timeout 10 openssl s_client \
+		-connect "127.0.0.1:$DEVICE_PORT" -servername localhost \
+		-CAfile "$FLEET_CA" -quiet "$@" 2>&1 | tr -d '\0' || true
+}
+
+# device_field ID FIELD: a field of GET /api/v1/devices/ID.
+device_field() {
+	api GET "/api/v1/devices/$1"
+	jq -r ".$2" <<<"$BODY"
+}
+
+# wait_field ID FIELD VALUE SECONDS: until the field has the value (bounded).
+wait_field() {
+	local tries=$(($4 * 10))
+	for _ in $(seq 1 "$tries"); do
+		[ "$(device_field "$1" "$2")" = "$3" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+for n in a b c d e; do
+	check "device $n enrolled (curl + openssl CSR)" enroll "$n"
+done
+
+# ---- handshake refusals (openssl s_client as the outside client) ---------
+out=$(s_client_upgrade -cert "$T/dev/a.pem" -key "$T/dev/a.key")
+check "valid certificate: HTTP/1.1 101" grep -q 'HTTP/1.1 101' <<<"$out"
+check "valid certificate: subprotocol fleet.v1" \
+	grep -qi 'Sec-WebSocket-Protocol: fleet.v1' <<<"$out"
+
+out=$(s_client_upgrade)
+check "no client certificate: no 101" bash -c "! grep -q ' 101' <<<'$out'"
+check "no client certificate: alert certificate required" \
+	grep -q 'certificate required' <<<"$out"
+
+# A foreign CA issuing a certificate that names a real device.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	-keyout "$T/foreign-ca.key" -out "$T/foreign-ca.pem" -days 30 \
+	-subj "/CN=Foreign CA" 2>/dev/null
+openssl req -new -key "$T/dev/b.key" -subj "/CN=$(id_of b)" \
+	-out "$T/foreign.csr" 2>/dev/null
+openssl x509 -req -in "$T/foreign.csr" -CA "$T/foreign-ca.pem" \
+	-CAkey "$T/foreign-ca.key" -CAcreateserial -days 30 \
+	-out "$T/foreign.pem" 2>/dev/null
+out=$(s_client_upgrade -cert "$T/foreign.pem" -key "$T/dev/b.key")
+check "foreign CA: no 101" bash -c "! grep -q ' 101' <<<'$out'"
+check "foreign CA: alert unknown ca" grep -q 'unknown ca' <<<"$out"
+
+# An expired certificate from the fleet's own issuing CA (openssl ca, dates
+# in the past), naming a real device.
+mkdir -p "$T/oldca"
+: >"$T/oldca/index.txt"
+cat >"$T/oldca/ca.cnf" <<EOT
+[ca]
+default_ca = old
+[old]
+database = $T/oldca/index.txt
+new_certs_dir = $T/oldca
+serial = $T/oldca/serial
+default_md = sha256
+policy = any
+unique_subject = no
+x509_extensions = leaf
+[any]
+commonName = supplied
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+EOT
+echo 01 >"$T/oldca/serial"
+openssl ca -batch -config "$T/oldca/ca.cnf" -cert "$T/pki/issuing/issuing.pem" \
+	-keyfile "$T/pki/issuing/issuing.key" -in "$T/foreign.csr" \
+	-startdate 20200101000000Z -enddate 20200201000000Z \
+	-out "$T/expired.pem" >"$T/oldca.log" 2>&1 || cat "$T/oldca.log"
+check "expired certificate is from the fleet CA (openssl verify says expired)" \
+	bash -c "openssl verify -CAfile '$FLEET_CA' '$T/expired.pem' 2>&1 | grep -q 'expired'"
+out=$(s_client_upgrade -cert "$T/expired.pem" -key "$T/dev/b.key")
+check "expired certificate: no 101" bash -c "! grep -q ' 101' <<<'$out'"
+check "expired certificate: alert certificate expired" \
+	grep -q 'certificate expired' <<<"$out"
+
+# ---- hello, welcome, presence ---------------------------------------------
+A=$(id_of a)
+B=$(id_of b)
+HELLO='{"type":"hello","seq":1,"agent_version":"0.9.9","fw_version":"2.0.1","model":"chan-x","boot_id":"b0","uptime":5,"addresses":["127.0.0.1"],"config_version":0,"config_hash":"","inventory":{"cpu":"test","ram_mb":64}}'
+assert_eq "$(device_field "$A" online)" false "device a offline before connecting"
+ws_bg a wsa "send $HELLO" "read 5" "drain 30"
+check "device a online after hello" wait_field "$A" online true 5
+check "device a inventory stored" wait_field "$A" inventory.reported.ram_mb 64 5
+assert_eq "$(device_field "$A" fw_version)" 2.0.1 "device a fw_version from hello"
+assert_eq "$(device_field "$A" model)" chan-x "device a model from hello"
+welcome=$(grep -m1 '^TEXT ' "$T/wsa.log" | cut -c6-)
+assert_eq "$(jq -r .type <<<"$welcome")" welcome "hello gets welcome"
+assert_eq "$(jq -r .device_id <<<"$welcome")" "$A" "welcome names the certificate's device"
+assert_eq "$(jq -r .heartbeat_interval <<<"$welcome")" 2 "welcome carries heartbeat_interval"
+assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$A'")" 1 \
+	"one session row for device a"
+
+# Closing the client: offline at once (row gone), not after a timeout.
+kill -TERM "$LAST_PID"
+start=$(date +%s%N)
+check "closed client: offline within 1 s" wait_field "$A" online false 1
+echo "# offline $((($(date +%s%N) - start) / 1000000)) ms after the client went"
+assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$A'")" 0 \
+	"closed client: session row deleted"
+
+# ---- bad input: errors, and the session stays open ----------------------
+out=$(ws a "send $HELLO" "read 5" "send {nope" "read 5" \
+	'send {"type":"frobnicate"}' "read 5" "binary {\"type\":\"hello\"}" \
+	"read 5" 'send [1,2]' "read 5" "send $HELLO" "read 5" "close")
+errors=$(grep '^TEXT ' <<<"$out" | cut -c6- | jq -r 'select(.type=="error") | .code' | tr '\n' ' ')
+assert_eq "$errors" "malformed unknown-type malformed malformed " \
+	"invalid JSON, unknown type, binary frame, non-object: error messages"
+assert_eq "$(grep '^TEXT ' <<<"$out" | cut -c6- | jq -r .type | tail -n1)" welcome \
+	"the session stays open: a hello after the errors still gets welcome"
+check "clean close answered with 1000" grep -q '^CLOSE 1000' <<<"$out"
+
+out=$(ws a "send $HELLO" "read 5" "big 70000" "wait-close 5")
+check "frame over 64 KiB closes with 1009" grep -q '^CLOSE 1009' <<<"$out"
+out=$(ws a "big 65000" "read 5" "send $HELLO" "read 5" "close")
+check "a 65000-byte frame is under the limit (session stays open)" \
+	grep -q '"type":"welcome"' <<<"$out"
+out=$(ws a "garbage 101" "wait-close 10")
+check "a peer that keeps sending garbage is closed with 1008" \
+	grep -q '^CLOSE 1008' <<<"$out"
+
+# hello naming another device: bad-hello, and b's inventory is untouched.
+before=$(device_field "$B" inventory)
+out=$(ws a "send {\"type\":\"hello\",\"device_id\":\"$B\",\"inventory\":{\"evil\":1}}" \
+	"read 5" "close")
+assert_eq "$(grep -m1 '^TEXT ' <<<"$out" | cut -c6- | jq -r .code)" bad-hello \
+	"hello with another device's id: error bad-hello"
+sleep 0.5
+assert_eq "$(device_field "$B" inventory)" "$before" "device b's inventory unchanged"
+check "device a's inventory not overwritten by the bad hello" \
+	test "$(device_field "$A" inventory.reported.evil)" = null
+
+# A websocket upgrade on the api listener (no client certificate) is refused.
+out=$($WS --port "$API_PORT" --ca "$FLEET_CA" "send $HELLO" "read 2" || true)
+check "upgrade on the api listener refused" grep -q '^REFUSED' <<<"$out"
+out=$($WS --port "$API_PORT" --ca "$FLEET_CA" --cert "$T/dev/a.pem" \
+	--key "$T/dev/a.key" "send $HELLO" "read 2" || true)
+check "upgrade on the api listener refused also with a device certificate" \
+	grep -q '^REFUSED' <<<"$out"
+
+harness_done
