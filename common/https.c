@@ -390,6 +390,12 @@ parse_head(const char *block, size_t len, struct https_response *r, char *err,
 	char *p, *line, *next;
 	long status;
 
+	/* A NUL would end the C strings below early (found by fuzzing). */
+	if (memchr(block, '\0', len) != NULL) {
+		snprintf(err, errlen,
+			 "malformed response: NUL byte in headers");
+		return -1;
+	}
 	r->hdrbuf = malloc(len + 1);
 	if (r->hdrbuf == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -1022,9 +1028,13 @@ https_request(struct https_client *c, const struct https_url *url,
 			goto out;
 		}
 	} else {
+		/* The SNI macro casts its argument to void *. */
+		char sni[sizeof(url->host)];
+
+		memcpy(sni, url->host, sizeof(sni));
 		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
 		if (SSL_set1_host(ssl, url->host) != 1 ||
-		    SSL_set_tlsext_host_name(ssl, url->host) != 1) {
+		    SSL_set_tlsext_host_name(ssl, sni) != 1) {
 			snprintf(err, errlen, "TLS: cannot check host %s",
 				 url->host);
 			goto out;

@@ -20,6 +20,29 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Debug -DFLEET_WERROR=ON \
 }
 cmake --build "$build" -j"$(nproc)"
 
+# Fuzz smoke: build the libFuzzer harnesses with clang and run each briefly
+# on its seed corpus (a crash fails the run). Long runs: see tests/fuzz/.
+fuzz=$build-fuzz
+cmake -S . -B "$fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+	-DFLEET_WERROR=ON -DFLEET_FUZZ=ON -DFLEET_SANITIZE='address;undefined' \
+	>"$fuzz.configure.log" 2>&1 || {
+	cat "$fuzz.configure.log"
+	exit 1
+}
+for t in conffile csr dsse http_response; do
+	cmake --build "$fuzz" -j"$(nproc)" --target "fuzz_$t" >/dev/null
+	work=$(mktemp -d)
+	cp tests/fuzz/corpus/$t/* "$work/"
+	(cd "$work" && "$fuzz/tests/fuzz/fuzz_$t" -max_total_time=${FLEET_FUZZ_SECONDS:-10} \
+		-rss_limit_mb=4096 "$work" >"$work/log" 2>&1) || {
+		tail -n 40 "$work/log"
+		echo "fuzz_$t found a crash"
+		exit 1
+	}
+	echo "fuzz_$t: $(grep -Eo 'Done [0-9]+ runs' "$work/log" || echo ran)"
+	rm -rf "$work"
+done
+
 # Always remove the test cluster, also when ctest is interrupted.
 trap 'bash tests/lib/testpg.sh stop "$build/testpg.env" >/dev/null 2>&1 || true' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

@@ -290,6 +290,22 @@ test_bad_responses(void **state)
 	}
 }
 
+/* Found by fuzz_http_response: a NUL inside the header block. */
+static void
+test_nul_in_headers(void **state)
+{
+	static const char text[] = "HTTP/1.1 200 OK\r\nA: b\0c\r\n\r\n";
+	struct https_response r = {0};
+	char err[HTTPS_ERR_MAX] = "";
+
+	(void)state;
+	assert_int_equal(https_response_parse(text, sizeof(text) - 1, true,
+					      false, 100, &r, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "NUL"));
+	https_response_free(&r);
+}
+
 static void
 test_header_limits(void **state)
 {
@@ -380,6 +396,7 @@ main(void)
 		cmocka_unit_test(test_until_close),
 		cmocka_unit_test(test_no_body),
 		cmocka_unit_test(test_bad_responses),
+		cmocka_unit_test(test_nul_in_headers),
 		cmocka_unit_test(test_header_limits),
 		cmocka_unit_test(test_many_chunks),
 		cmocka_unit_test(test_client_errors),
