@@ -1,0 +1,236 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The JSON API end to end: real PostgreSQL, real fleetd (ca process + net
+# workers), curl and openssl as outside clients. Enrollment with an openssl
+# CSR verified by `openssl verify`, token use counts under concurrency,
+# refusals as problem+json with nothing written, roles, audit rows,
+# selectors, pagination, If-Match and Idempotency-Key.
+. "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+
+harness_init
+pki_init
+# one net worker: this test is about the API, not listener sharing
+fleetd_start 1
+
+ADMIN=$(admin_token admin)
+OPERATOR=$(admin_token operator)
+VIEWER=$(admin_token viewer)
+
+count() { psql_q "SELECT count(*) FROM $1"; }
+
+# new_token USES [EXTRA JSON MEMBERS]: prints "id token".
+new_token() {
+	TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' \
+		--data "{\"uses\": $1${2:+, $2}}"
+	[ "$STATUS" = 201 ] || { echo "token create: $STATUS $BODY" >&2; return 1; }
+	jq -r '.id + " " + .token' <<<"$BODY"
+}
+
+csr_new() { # csr_new DIR [openssl genpkey args]: writes DIR/key.pem DIR/csr.pem
+	mkdir -p "$1"
+	local d=$1
+	shift
+	if [ $# = 0 ]; then
+		set -- -algorithm EC -pkeyopt ec_paramgen_curve:P-256
+	fi
+	openssl genpkey "$@" -out "$d/key.pem" 2>/dev/null
+	openssl req -new -key "$d/key.pem" -subj "/CN=enrolling" -out "$d/csr.pem"
+}
+
+# enroll TOKEN CSRFILE [LABELS JSON]: sets STATUS/BODY/CTYPE
+enroll() {
+	jq -n --arg t "$1" --rawfile c "$2" --argjson l "${3:-{\}}" \
+		'{token: $t, csr: $c, labels: $l, model: "plc-x", serial: "SN1"}' >"$T/enroll.json"
+	TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data-binary @"$T/enroll.json"
+}
+
+is_problem() { # is_problem STATUS SLUG
+	[ "$STATUS" = "$1" ] && [ "$CTYPE" = application/problem+json ] &&
+		[ "$(jq -r .type <<<"$BODY")" = "urn:fleet:problem:$2" ] &&
+		[ "$(jq -r .status <<<"$BODY")" = "$1" ]
+}
+
+# --- enrollment and the chain -------------------------------------------
+curl -sS --cacert "$FLEET_CA" -o "$T/ca.pem" "$FLEET_SERVER/pki/v1/ca.pem"
+check "ca.pem holds two certificates" [ "$(grep -c 'BEGIN CERTIFICATE' "$T/ca.pem")" = 2 ]
+
+read -r TID3 TOK3 < <(new_token 3 '"labels": {"site": "b7"}')
+csr_new "$T/d1"
+enroll "$TOK3" "$T/d1/csr.pem" '{"site": "evil", "room": "12"}'
+assert_eq "$STATUS" 201 "enrollment answers 201"
+DEV1=$(jq -r .device_id <<<"$BODY")
+jq -r .certificate <<<"$BODY" >"$T/d1/cert.pem"
+jq -r .chain <<<"$BODY" >"$T/d1/chain.pem"
+check "device_server is the device listener" [ "$(jq -r .device_server <<<"$BODY")" = "$FLEET_DEVICE_SERVER" ]
+check "openssl verify accepts the certificate and chain against ca.pem" \
+	openssl verify -CAfile "$T/ca.pem" -untrusted "$T/d1/chain.pem" -purpose sslclient "$T/d1/cert.pem"
+check "certificate subject is the device id" \
+	grep -q "CN *= *$DEV1" <(openssl x509 -in "$T/d1/cert.pem" -noout -subject)
+check "certificate holds the CSR's key" [ \
+	"$(openssl x509 -in "$T/d1/cert.pem" -noout -pubkey)" = "$(openssl pkey -in "$T/d1/key.pem" -pubout)" ]
+TOKEN=$VIEWER api GET "/api/v1/devices/$DEV1"
+assert_eq "$(jq -c .labels <<<"$BODY")" '{"room":"12","site":"b7"}' "the token's labels win over the request's"
+assert_eq "$(psql_q "SELECT count(*) FROM audit_log WHERE action='device.enroll' AND target='$DEV1'")" 1 "enrollment has its audit row"
+
+csr_new "$T/d2"
+enroll "$TOK3" "$T/d2/csr.pem"
+assert_eq "$STATUS" 201 "second use"
+enroll "$TOK3" "$T/d2/csr.pem"
+assert_eq "$STATUS" 201 "third use"
+enroll "$TOK3" "$T/d2/csr.pem"
+check "a 3-use token refuses the 4th enrollment (token-exhausted)" is_problem 401 token-exhausted
+assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with='$TID3'")" 3 "3 devices from the 3-use token"
+
+read -r TIDX TOKX < <(new_token 5 '"expires_in": 1')
+sleep 1.5
+enroll "$TOKX" "$T/d2/csr.pem"
+check "an expired token is refused (token-expired)" is_problem 401 token-expired
+
+read -r TIDR TOKR < <(new_token 5)
+TOKEN=$OPERATOR api POST "/api/v1/tokens/$TIDR/revoke"
+assert_eq "$STATUS" 200 "revoking a token"
+check "revoked token has revoked_at" [ "$(jq -r .revoked_at <<<"$BODY")" != null ]
+enroll "$TOKR" "$T/d2/csr.pem"
+check "a revoked token is refused (token-revoked)" is_problem 401 token-revoked
+enroll "fle_$(printf '%064d' 0)" "$T/d2/csr.pem"
+check "an unknown token is refused (token-invalid)" is_problem 401 token-invalid
+
+# --- concurrency: 20 enrollments on a 10-use token ------------------------
+read -r TID10 TOK10 < <(new_token 10)
+jq -n --arg t "$TOK10" --rawfile c "$T/d2/csr.pem" '{token: $t, csr: $c}' >"$T/e10.json"
+pids=()
+for i in $(seq 1 20); do
+	curl -sS --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}\n' \
+		-H 'Content-Type: application/json' --data-binary @"$T/e10.json" \
+		"$FLEET_SERVER/enroll/v1" >"$T/c$i.code" &
+	pids+=("$!")
+done
+wait "${pids[@]}" # not a bare wait: fleetd runs in the background too
+assert_eq "$(cat "$T"/c*.code | grep -c '^201$')" 10 "exactly 10 of 20 concurrent enrollments succeed"
+assert_eq "$(cat "$T"/c*.code | grep -c '^401$')" 10 "the other 10 are refused"
+assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with='$TID10'")" 10 "10 device rows for the 10-use token"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TID10'")" 0 "no uses left"
+
+# --- refusals write nothing ----------------------------------------------
+read -r TIDB TOKB < <(new_token 100)
+before="$(count devices) $(count certificates) $(count audit_log) $(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDB'")"
+# bad signature: flip a byte inside the signature of a DER CSR
+openssl req -in "$T/d2/csr.pem" -outform DER -out "$T/bad.der"
+python3 - "$T/bad.der" <<'PY'
+import sys
+p = sys.argv[1]; b = bytearray(open(p, 'rb').read()); b[-5] ^= 0x55
+open(p, 'wb').write(b)
+PY
+openssl base64 -in "$T/bad.der" | { echo '-----BEGIN CERTIFICATE REQUEST-----'; cat; echo '-----END CERTIFICATE REQUEST-----'; } >"$T/bad.pem"
+enroll "$TOKB" "$T/bad.pem"
+check "a CSR with a bad signature is refused (csr-rejected)" is_problem 400 csr-rejected
+csr_new "$T/weak" -algorithm RSA -pkeyopt rsa_keygen_bits:1024
+enroll "$TOKB" "$T/weak/csr.pem"
+check "an RSA-1024 CSR is refused (csr-rejected)" is_problem 400 csr-rejected
+head -c 1048577 /dev/zero | tr '\0' 'a' >"$T/big.json"
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data-binary @"$T/big.json"
+check "a body over 1 MiB is refused (payload-too-large)" is_problem 413 payload-too-large
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data '{"token": "'"$TOKB"'", "csr": '
+check "malformed JSON is refused (malformed-json)" is_problem 400 malformed-json
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data '{"token": 5, "csr": "x"}'
+check "a wrongly typed field is refused (invalid-field)" is_problem 400 invalid-field
+TOKEN= api POST /enroll/v1 -H 'Content-Type: text/plain' --data '{}'
+check "another content type is refused (415)" is_problem 415 unsupported-media-type
+after="$(count devices) $(count certificates) $(count audit_log) $(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDB'")"
+assert_eq "$after" "$before" "refused enrollments wrote nothing and used no token use"
+
+# --- auth and roles -------------------------------------------------------
+TOKEN= api GET /api/v1/devices
+check "no token -> 401" is_problem 401 unauthorized
+TOKEN="fla_$(printf '%064d' 1)" api GET /api/v1/devices
+check "unknown token -> 401" is_problem 401 unauthorized
+TOKEN=$VIEWER api POST /api/v1/tokens -H 'Content-Type: application/json' --data '{"uses": 1}'
+check "viewer on a mutation -> 403" is_problem 403 forbidden
+TOKEN=$OPERATOR api GET /api/v1/admin-tokens
+check "operator on admin tokens -> 403" is_problem 403 forbidden
+TOKEN=$OPERATOR api DELETE /api/v1/devices
+check "DELETE on the device list -> 405" is_problem 405 method-not-allowed
+TOKEN=$VIEWER api GET /api/v1/nothing
+check "unknown path -> 404" is_problem 404 not-found
+TOKEN=$ADMIN api POST /api/v1/admin-tokens -H 'Content-Type: application/json' --data '{"role": "viewer", "name": "ci"}'
+assert_eq "$STATUS" 201 "admin creates an admin token"
+NEWTOK=$(jq -r .token <<<"$BODY")
+NEWID=$(jq -r .id <<<"$BODY")
+TOKEN=$NEWTOK api GET /api/v1/devices
+assert_eq "$STATUS" 200 "the new viewer token works"
+TOKEN=$ADMIN api POST "/api/v1/admin-tokens/$NEWID/revoke"
+TOKEN=$NEWTOK api GET /api/v1/devices
+check "a revoked admin token -> 401" is_problem 401 unauthorized
+check "admin tokens are stored hashed" [ "$(psql_q "SELECT count(*) FROM admin_tokens WHERE token_sha256 = '$NEWTOK'")" = 0 ]
+
+# --- devices: selectors, pagination, If-Match, decommission ---------------
+TOKEN=$VIEWER api GET '/api/v1/devices?selector=site%3Db7,room%20in%20(12,13)'
+assert_eq "$(jq '.items | length' <<<"$BODY")" 1 "selector site=b7,room in (12,13) finds one device"
+assert_eq "$(jq -r '.items[0].id' <<<"$BODY")" "$DEV1" "... the right one"
+TOKEN=$VIEWER api GET '/api/v1/devices?selector=site%3Db7,!room'
+assert_eq "$(jq '.items | length' <<<"$BODY")" 2 "selector site=b7,!room"
+TOKEN=$VIEWER api GET '/api/v1/devices?selector=site%20in%20(b7'
+check "a bad selector is refused with its column" bash -c \
+	'[ "$1" = 400 ] && jq -r .detail <<<"$2" | grep -q "column"' _ "$STATUS" "$BODY"
+total=$(count devices)
+seen=0 cursor= pages=0
+while :; do
+	TOKEN=$VIEWER api GET "/api/v1/devices?limit=4${cursor:+&cursor=$cursor}"
+	[ "$STATUS" = 200 ] || break
+	seen=$((seen + $(jq '.items | length' <<<"$BODY")))
+	pages=$((pages + 1))
+	cursor=$(jq -r '.next_cursor // empty' <<<"$BODY")
+	[ -n "$cursor" ] && [ "$pages" -lt 50 ] || break
+done
+assert_eq "$seen" "$total" "pagination with limit=4 visits every device once"
+TOKEN=$VIEWER api GET '/api/v1/devices?limit=0'
+check "limit=0 -> invalid-field" is_problem 400 invalid-field
+
+curl -sS --cacert "$FLEET_CA" -D "$T/h" -o /dev/null -H "Authorization: Bearer $VIEWER" "$FLEET_SERVER/api/v1/devices/$DEV1"
+ETAG=$(grep -i '^etag:' "$T/h" | tr -d '\r' | cut -d' ' -f2)
+check "GET device has an ETag" [ -n "$ETAG" ]
+TOKEN=$OPERATOR api PATCH "/api/v1/devices/$DEV1" -H 'Content-Type: application/merge-patch+json' \
+	-H 'If-Match: "999"' --data '{"labels": {"room": null}}'
+check "PATCH with a stale If-Match -> 412" is_problem 412 precondition-failed
+TOKEN=$OPERATOR api PATCH "/api/v1/devices/$DEV1" -H 'Content-Type: application/merge-patch+json' \
+	-H "If-Match: $ETAG" --data '{"labels": {"room": null, "floor": "2"}}'
+assert_eq "$STATUS" 200 "PATCH with the current If-Match"
+assert_eq "$(jq -c .labels <<<"$BODY")" '{"site":"b7","floor":"2"}' "merge patch applied"
+TOKEN=$OPERATOR api PATCH "/api/v1/devices/$DEV1" -H 'Content-Type: application/json' \
+	-H "If-Match: $ETAG" --data '{"labels": {"x": "y"}}'
+check "the old ETag no longer matches" is_problem 412 precondition-failed
+TOKEN=$OPERATOR api PATCH "/api/v1/devices/$DEV1" -H 'Content-Type: application/json' --data '{"labels": {"bad key": "y"}}'
+check "a bad label key -> invalid-field" is_problem 400 invalid-field
+
+SERIAL1=$(openssl x509 -in "$T/d1/cert.pem" -noout -serial | cut -d= -f2 | tr A-F a-f)
+TOKEN=$OPERATOR api POST "/api/v1/devices/$DEV1/decommission"
+assert_eq "$STATUS" 200 "decommission"
+assert_eq "$(jq -r .status <<<"$BODY")" decommissioned "status decommissioned"
+assert_eq "$(psql_q "SELECT status || ' ' || revoke_reason FROM certificates WHERE device_id='$DEV1'")" "revoked 5" "its certificate is revoked (cessationOfOperation)"
+curl -sS --cacert "$FLEET_CA" -o "$T/crl.der" "$FLEET_SERVER/pki/v1/crl"
+check "the CRL verifies against the issuing CA and lists the serial" sh -c \
+	'openssl crl -inform DER -in "$1" -CAfile "$2" -noout -text 2>&1 | grep -qi "verify OK" &&
+	 openssl crl -inform DER -in "$1" -noout -text | tr A-F a-f | grep -q "$3"' _ "$T/crl.der" "$T/ca.pem" "${SERIAL1#0}"
+
+for a in token.create token.revoke admin_token.create admin_token.revoke device.update device.decommission device.enroll; do
+	check "audit row for $a" [ "$(psql_q "SELECT count(*) FROM audit_log WHERE action='$a'")" -ge 1 ]
+done
+TOKEN=$VIEWER api GET '/api/v1/audit?limit=2'
+check "audit list is newest first" [ "$(jq '.items[0].id > .items[1].id' <<<"$BODY")" = true ]
+
+# --- Idempotency-Key --------------------------------------------------------
+n0=$(count enrollment_tokens)
+TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' -H 'Idempotency-Key: k-1' --data '{"uses": 2}'
+first_id=$(jq -r .id <<<"$BODY")
+TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' -H 'Idempotency-Key: k-1' --data '{"uses": 2}'
+assert_eq "$STATUS $(jq -r .id <<<"$BODY")" "201 $first_id" "the same key and body replay the first answer"
+assert_eq "$(jq -r .token <<<"$BODY")" null "a replay does not show the secret again"
+TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' -H 'Idempotency-Key: k-1' --data '{"uses": 3}'
+check "the same key with another body -> 409" is_problem 409 conflict
+assert_eq "$(count enrollment_tokens)" "$((n0 + 1))" "one token for three requests"
+
+curl -sS --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' "$FLEET_SERVER/healthz" >"$T/hz"
+assert_eq "$(cat "$T/hz")" 200 "healthz"
+
+fleetd_stop
+harness_done
