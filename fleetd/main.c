@@ -94,7 +94,7 @@ out:
 }
 
 static int
-cmd_serve(const struct fleetd_config *cfg)
+cmd_serve(struct fleetd_config *cfg, const char *config_path)
 {
 	char err[1024];
 	PGconn *conn = connect_db(cfg);
@@ -108,7 +108,7 @@ cmd_serve(const struct fleetd_config *cfg)
 		fprintf(stderr, "fleetd: %s\n", err);
 		return 1;
 	}
-	return supervisor_run(cfg);
+	return supervisor_run(cfg, config_path);
 }
 
 int
@@ -181,7 +181,7 @@ main(int argc, char **argv)
 		rc = cmd_token(argc - cmd_index, argv + cmd_index,
 			       cfg.database);
 	} else {
-		rc = cmd_serve(&cfg);
+		rc = cmd_serve(&cfg, config_path);
 	}
 	fleetd_config_free(&cfg);
 	return rc;

@@ -42,10 +42,13 @@ struct child {
 	uint64_t started_ms;
 	uint64_t restart_at_ms; /* when pid == 0 */
 	struct backoff backoff;
+	bool reload_wanted; /* SIGHUP: replace this child in turn */
+	bool reloading; /* SIGTERM sent for a reload */
 };
 
 struct supervisor {
-	const struct fleetd_config *cfg;
+	struct fleetd_config *cfg;
+	const char *config_path;
 	int nworkers;
 	int ca_fds[SUPERVISOR_MAX_WORKERS];
 	int worker_fds[SUPERVISOR_MAX_WORKERS];
@@ -164,11 +167,15 @@ reap_children(struct supervisor *sv)
 			continue;
 		if (now - c->started_ms >= CHILD_STABLE_MS)
 			backoff_reset(&c->backoff);
-		delay = backoff_next(&c->backoff);
+		delay = c->reloading ? 0 : backoff_next(&c->backoff);
 		c->pid = 0;
 		c->restart_at_ms = now + delay;
 		if (got_stop)
 			continue;
+		if (c->reloading) {
+			c->reloading = false;
+			continue;
+		}
 		if (WIFSIGNALED(status))
 			log_warn("supervisor: pid %ld died of signal %d; "
 				 "restarting in %u ms",
@@ -295,6 +302,68 @@ listen_socket(const char *host, long port)
 	return fd;
 }
 
+/*
+ * SIGHUP: read the config file again and, if it is valid, replace the
+ * children one at a time so they start with it (the listen sockets stay
+ * open here, so the other workers serve meanwhile). Listen addresses and
+ * the number of workers need a restart.
+ */
+static void
+supervisor_reload(struct supervisor *sv)
+{
+	struct fleetd_config next;
+	enum log_level level = LOG_LEVEL_INFO;
+	char err[1024];
+
+	if (sv->config_path == NULL) {
+		log_info("supervisor: SIGHUP: no config file; replacing "
+			 "children with the same settings");
+	} else if (fleetd_config_load(sv->config_path, &next, err,
+				      sizeof(err)) != 0) {
+		log_error("supervisor: SIGHUP: %s; keeping the running "
+			  "configuration",
+			  err);
+		return;
+	} else {
+		if (strcmp(next.api_bind, sv->cfg->api_bind) != 0 ||
+		    next.api_port != sv->cfg->api_port ||
+		    strcmp(next.device_bind, sv->cfg->device_bind) != 0 ||
+		    next.device_port != sv->cfg->device_port ||
+		    next.workers != sv->cfg->workers)
+			log_warn("supervisor: SIGHUP: listen addresses and "
+				 "workers change only with a restart");
+		fleetd_config_free(sv->cfg);
+		*sv->cfg = next;
+		(void)log_level_parse(sv->cfg->log_level, &level);
+		log_setup("fleetd", level, sv->cfg->log_syslog != 0);
+		log_info("supervisor: SIGHUP: configuration reloaded");
+	}
+	for (int i = 0; i < sv->nchildren; i++)
+		sv->children[i].reload_wanted = true;
+}
+
+/* Starts the next replacement once the previous one is back. */
+static void
+reload_step(struct supervisor *sv)
+{
+	for (int i = 0; i < sv->nchildren; i++) {
+		struct child *c = &sv->children[i];
+
+		if (c->reloading || (c->pid == 0 && c->reload_wanted))
+			return;
+	}
+	for (int i = 0; i < sv->nchildren; i++) {
+		struct child *c = &sv->children[i];
+
+		if (c->reload_wanted && c->pid > 0) {
+			c->reload_wanted = false;
+			c->reloading = true;
+			kill(c->pid, SIGTERM);
+			return;
+		}
+	}
+}
+
 static void
 install_signals(void)
 {
@@ -311,13 +380,14 @@ install_signals(void)
 }
 
 int
-supervisor_run(const struct fleetd_config *cfg)
+supervisor_run(struct fleetd_config *cfg, const char *config_path)
 {
 	struct supervisor sv;
 	long ncores = sysconf(_SC_NPROCESSORS_ONLN);
 
 	memset(&sv, 0, sizeof(sv));
 	sv.cfg = cfg;
+	sv.config_path = config_path;
 	sv.nworkers = (int)(cfg->workers > 0 ? cfg->workers
 					     : (ncores > 0 ? ncores : 1));
 	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
@@ -357,9 +427,9 @@ supervisor_run(const struct fleetd_config *cfg)
 		}
 		if (got_hup) {
 			got_hup = 0;
-			log_info("supervisor: SIGHUP: passing on to children");
-			signal_children(&sv, SIGHUP);
+			supervisor_reload(&sv);
 		}
+		reload_step(&sv);
 		now = clock_mono_ms();
 		for (int i = 0; i < sv.nchildren && !got_stop; i++) {
 			struct child *c = &sv.children[i];
