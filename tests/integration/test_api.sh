@@ -9,8 +9,8 @@
 
 harness_init
 pki_init
-# one net worker: this test is about the API, not listener sharing
-fleetd_start 1
+# two net workers, as fleetd runs on this machine by default
+fleetd_start 2
 
 ADMIN=$(admin_token admin)
 OPERATOR=$(admin_token operator)
