@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -109,6 +110,7 @@ child_reset_signals(void)
 static void
 child_start(struct supervisor *sv, struct child *c)
 {
+	pid_t parent = getpid();
 	pid_t pid = fork();
 	int rc;
 
@@ -127,6 +129,10 @@ child_start(struct supervisor *sv, struct child *c)
 				 c->slot, (long)pid);
 		return;
 	}
+	/* Die with the supervisor; if it is already gone, do not start. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() != parent)
+		_exit(0);
 	child_reset_signals();
 	if (c->kind == CHILD_CA) {
 		/* The ca process has no network at all. */

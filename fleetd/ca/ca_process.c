@@ -213,7 +213,6 @@ ca_process_main(const int *fds, size_t nfds, const struct fleetd_config *cfg)
 	int rc = 1;
 
 	prctl(PR_SET_NAME, "fleetd-ca", 0, 0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = ca_on_signal;
 	sigaction(SIGTERM, &sa, NULL);

@@ -103,7 +103,9 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
 	pthread_mutex_lock(&sc->lock);
 	memcpy(sc->buf, &hdr, sizeof(hdr));
 	memcpy(sc->buf + sizeof(hdr), text, len);
-	if (send(sc->fd, sc->buf, sizeof(hdr) + len, MSG_NOSIGNAL) < 0) {
+	/* Never block: a full socket means the ca is stopped or far behind. */
+	if (send(sc->fd, sc->buf, sizeof(hdr) + len,
+		 MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
 		snprintf(err, errlen, "ca process unreachable: %s",
 			 strerror(errno));
 		goto unlock;

@@ -325,7 +325,6 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.device_fd = device_fd;
 	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
 	prctl(PR_SET_NAME, cert, 0, 0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_on_signal;
