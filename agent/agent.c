@@ -442,7 +442,9 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 		backoff_reset(&a->bo);
 	a->live = false;
 	a->wsi = NULL;
-	if (a->welcomed)
+	if (a->stopping)
+		log_write(LOG_LEVEL_INFO, a->logctx, "channel closed");
+	else if (a->welcomed)
 		log_write(LOG_LEVEL_WARN, a->logctx, "offline: %s", why);
 	else
 		log_write(LOG_LEVEL_INFO, a->logctx, "connection failed: %s",
@@ -534,12 +536,14 @@ agent_send_hello(struct fleet_agent *a)
 {
 	struct agent_hello h;
 	json_t *addrs = agent_addresses();
+	json_t *inv = agent_inventory(a->virtual_uptime);
 	char err[256];
 	uint64_t seq = a->last_seq + 1;
 
 	if (agent_seq_store(a->state_dir, seq, err, sizeof(err)) != 0) {
 		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
 		json_decref(addrs);
+		json_decref(inv);
 		return -1;
 	}
 	a->last_seq = seq;
@@ -554,11 +558,13 @@ agent_send_hello(struct fleet_agent *a)
 			? (int64_t)((clock_mono_ms() - a->created_ms) / 1000u)
 			: agent_system_uptime();
 	h.addresses = addrs;
+	h.inventory = inv;
 	h.config_version = 0;
 	h.config_hash = "";
 	free(a->hello);
 	a->hello = agent_hello_build(&h, &a->hello_len);
 	json_decref(addrs);
+	json_decref(inv);
 	if (a->hello == NULL)
 		return -1;
 	lws_callback_on_writable(a->wsi);
@@ -818,7 +824,6 @@ fleet_agent_stop(struct fleet_agent *a)
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);
-	a->welcomed = false;
 	agent_status_write(a);
 }
 

@@ -112,6 +112,10 @@ char *agent_hello_build(const struct agent_hello *h, size_t *len);
 /* Non-loopback interface addresses as a new JSON array (caller owns). */
 json_t *agent_addresses(void);
 
+/* Inventory of this host (hostname, os, kernel, arch) as a new object;
+ * simulated adds "simulated": true. Caller owns it. */
+json_t *agent_inventory(bool simulated);
+
 /* Reads a boot id (UUID) from path into out; -1 if absent or malformed. */
 int agent_read_boot_id(const char *path, char out[SECRET_UUID_LEN]);
 

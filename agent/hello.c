@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/utsname.h>
 
 #include "agent_int.h"
 #include "atomicfile.h"
@@ -78,6 +79,25 @@ agent_addresses(void)
 	}
 	freeifaddrs(ifs);
 	return arr;
+}
+
+json_t *
+agent_inventory(bool simulated)
+{
+	struct utsname u;
+	json_t *inv = json_object();
+
+	if (inv == NULL)
+		return NULL;
+	if (uname(&u) == 0) {
+		json_object_set_new(inv, "hostname", json_string(u.nodename));
+		json_object_set_new(inv, "os", json_string(u.sysname));
+		json_object_set_new(inv, "kernel", json_string(u.release));
+		json_object_set_new(inv, "arch", json_string(u.machine));
+	}
+	if (simulated)
+		json_object_set_new(inv, "simulated", json_true());
+	return inv;
 }
 
 int
