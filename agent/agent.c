@@ -790,7 +790,10 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = agent_protocols;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* Trust the fleet CA only, not the OS store (which would also cost
+	 * ~1 MiB per vhost). */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
 	info.vhost_name = a->id.device_id;
 	info.client_ssl_cert_filepath = a->client_path;
 	info.client_ssl_private_key_filepath = a->key_path;
