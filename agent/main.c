@@ -274,14 +274,7 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv[optind++];
-	/* "status -c FILE": options may follow the command. */
-	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
-		if (ch != 'c') {
-			usage(stderr);
-			return 2;
-		}
-		conf_path = optarg;
-	}
+	/* glibc's getopt permutes argv: "status -c FILE" works too. */
 	if (optind < argc ||
 	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0)) {
 		usage(stderr);

@@ -115,6 +115,14 @@ assert_eq "$(jq -r .online <<<"$BODY")" false "device 2 offline after $(($(date 
 check "fleet-agent status of a stopped agent says not connected" bash -c \
 	"! fleet-agent status -c $T/a2.conf >/dev/null"
 
+# ---- a frozen agent (no close frame) goes offline by heartbeat timeout --
+kill -STOP "${AGENT_PID[3]}"
+start=$(date +%s)
+check "frozen agent offline within heartbeat timeout (6 s + slack)" wait_online 1 12
+echo "# frozen agent offline after $(($(date +%s) - start)) s"
+kill -CONT "${AGENT_PID[3]}"
+check "thawed agent reconnects by itself" wait_online 2 30
+
 # ---- fleetd restart: agents come back by themselves --------------------
 a1=$(attempts 1)
 a3=$(attempts 3)
