@@ -11,6 +11,7 @@
  */
 #include "channel/channel.h"
 
+#include "buf.h"
 #include "channel/revoked.h"
 #include "clock.h"
 #include "config.h"
@@ -58,6 +59,10 @@ struct channel_session {
 	unsigned errors;
 	int close_code; /* nonzero: close at the next writeable */
 	const char *close_reason;
+	bool offline; /* the session row's removal is submitted */
+	uint64_t last_rx_ms; /* any frame or pong from the peer */
+	uint64_t last_ping_ms;
+	bool ping_due;
 };
 
 struct channel {
@@ -97,6 +102,7 @@ struct channel_job {
 	char serial[PKI_SERIAL_HEX_MAX];
 	char peer[64];
 	json_t *hello;
+	char *live; /* JOB_TICK: uuid[] literal of the worker's sessions */
 	bool ok;
 	bool allowed;
 };
@@ -111,9 +117,44 @@ channel_find(struct channel *ch, uint64_t session_id)
 	return NULL;
 }
 
-static void
-session_close(struct channel_session *s, int code, const char *reason)
+static void channel_submit(struct channel *ch, enum channel_job_kind kind,
+			   const struct channel_session *s, json_t *hello);
+
+/* Whether another session of device_id, not on its way out, lives here. */
+static bool
+channel_device_live(struct channel *ch, const char *device_id,
+		    const struct channel_session *except)
 {
+	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
+		if (o != except && !o->offline && o->close_code == 0 &&
+		    strcmp(o->device_id, device_id) == 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The device goes offline the moment the session is over for us, not when
+ * lws frees the connection: a TLS close to a peer that does not answer can
+ * linger for seconds. The row is left alone while a newer session of the
+ * device on this worker owns it.
+ */
+static void
+session_offline(struct channel *ch, struct channel_session *s)
+{
+	if (s->offline || s->device_id[0] == '\0')
+		return;
+	s->offline = true;
+	if (!atomic_load(&ch->stopping) &&
+	    !channel_device_live(ch, s->device_id, s))
+		channel_submit(ch, JOB_CLOSE, s, NULL);
+}
+
+static void
+session_close(struct channel *ch, struct channel_session *s, int code,
+	      const char *reason)
+{
+	session_offline(ch, s);
 	if (s->close_code != 0)
 		return;
 	s->close_code = code;
@@ -146,7 +187,7 @@ channel_job_run(struct job *j, void *state)
 			  0;
 		break;
 	case JOB_TICK:
-		job->ok = db_presence_tick(conn, ch->worker_id,
+		job->ok = db_presence_tick(conn, ch->worker_id, job->live,
 					   ch->cfg->heartbeat_timeout) == 0;
 		break;
 	}
@@ -163,17 +204,34 @@ channel_job_done(struct job *j)
 	if (job->kind == JOB_OPEN) {
 		s = channel_find(job->ch, job->session_id);
 		if (s != NULL && !job->ok)
-			session_close(s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+			session_close(job->ch, s,
+				      LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
 				      "database unavailable");
 		else if (s != NULL && !job->allowed) {
 			log_write(LOG_LEVEL_INFO, job->device_id,
 				  "session refused: device not active or "
 				  "certificate revoked");
-			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			session_close(job->ch, s,
+				      LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				      "device not active");
+		} else if (job->ok && job->allowed &&
+			   (s == NULL || s->offline) &&
+			   !atomic_load(&job->ch->stopping) &&
+			   !channel_device_live(job->ch, job->device_id,
+						NULL)) {
+			/* The session ended while its row was being written
+			 * (a close job may have run first on another
+			 * thread): take the row away again, after it. */
+			struct channel_session gone;
+
+			memset(&gone, 0, sizeof(gone));
+			memcpy(gone.device_id, job->device_id,
+			       sizeof(gone.device_id));
+			channel_submit(job->ch, JOB_CLOSE, &gone, NULL);
 		}
 	}
 	json_decref(job->hello);
+	free(job->live);
 	free(job);
 }
 
@@ -243,7 +301,7 @@ session_error(struct channel *ch, struct channel_session *s, const char *code,
 	log_write(LOG_LEVEL_INFO, s->device_id, "channel: %s: %s", code,
 		  message);
 	if (s->errors > CHANNEL_ERRORS_MAX) {
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		session_close(ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 			      "too many bad messages");
 		return;
 	}
@@ -408,6 +466,8 @@ session_established(struct channel *ch, struct channel_session *s,
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
 	s->id = ++ch->next_session_id;
+	s->last_rx_ms = clock_mono_ms();
+	s->last_ping_ms = s->last_rx_ms;
 	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
 	s->next = ch->sessions;
 	if (ch->sessions != NULL)
@@ -416,14 +476,14 @@ session_established(struct channel *ch, struct channel_session *s,
 	if (session_identity(s) != 0) {
 		log_warn("channel: peer %s: certificate without a device id",
 			 s->peer);
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		session_close(ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 			      "certificate names no device");
 		return;
 	}
 	/* A device has one session here: a new one replaces the old. */
 	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
 		if (o != s && strcmp(o->device_id, s->device_id) == 0)
-			session_close(o, LWS_CLOSE_STATUS_NORMAL,
+			session_close(ch, o, LWS_CLOSE_STATUS_NORMAL,
 				      "replaced by a new session");
 	}
 	log_write(LOG_LEVEL_INFO, s->device_id,
@@ -439,6 +499,9 @@ session_closed(struct channel *ch, struct channel_session *s)
 
 	if (s->wsi == NULL)
 		return; /* never established */
+	if (s->device_id[0] != '\0')
+		log_write(LOG_LEVEL_INFO, s->device_id, "channel: closed");
+	session_offline(ch, s);
 	if (s->prev != NULL)
 		s->prev->next = s->next;
 	else
@@ -452,13 +515,6 @@ session_closed(struct channel *ch, struct channel_session *s)
 		m = next;
 	}
 	free(s->rx);
-	if (s->device_id[0] != '\0') {
-		log_write(LOG_LEVEL_INFO, s->device_id, "channel: closed");
-		/* Another session of the device may own the row now; the
-		 * query only deletes rows this worker owns. */
-		if (!atomic_load(&ch->stopping))
-			channel_submit(ch, JOB_CLOSE, s, NULL);
-	}
 	memset(s, 0, sizeof(*s));
 }
 
@@ -472,6 +528,19 @@ session_writeable(struct channel_session *s)
 				 (unsigned char *)(uintptr_t)s->close_reason,
 				 strlen(s->close_reason));
 		return -1;
+	}
+	if (s->ping_due) {
+		/* lws's own pings are empty, and lws does not pass empty pongs
+		 * up; ours carry a payload so the answer is seen here. */
+		unsigned char ping[LWS_PRE + 8];
+
+		s->ping_due = false;
+		memcpy(ping + LWS_PRE, "fleet.v1", 8);
+		if (lws_write(s->wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 8)
+			return -1;
+		if (m != NULL)
+			lws_callback_on_writable(s->wsi);
+		return 0;
 	}
 	if (m == NULL)
 		return 0;
@@ -508,6 +577,13 @@ channel_verify(X509_STORE_CTX *store, SSL *ssl, int preverify_ok)
 	cert = X509_STORE_CTX_get_current_cert(store);
 	if (ch == NULL || cert == NULL)
 		return 1;
+	/* Fail closed until the worker knows which serials are revoked. */
+	if (!revoked_set_loaded(ch->revoked)) {
+		X509_STORE_CTX_set_error(store, X509_V_ERR_UNSPECIFIED);
+		log_info("channel: revocations not loaded yet; refusing a "
+			 "handshake");
+		return 1;
+	}
 	if (pki_cert_serial_hex(cert, serial, sizeof(serial), &err) != PKI_OK ||
 	    revoked_set_contains(ch->revoked, serial)) {
 		X509_STORE_CTX_set_error(store, X509_V_ERR_CERT_REVOKED);
@@ -599,9 +675,16 @@ channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		session_established(ch, s, wsi);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
+		if (ch == NULL || s->wsi == NULL)
+			return -1;
+		s->last_rx_ms = clock_mono_ms();
 		if (s->close_code != 0)
 			return 0;
 		return session_receive(ch, s, in, len);
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (s->wsi != NULL)
+			s->last_rx_ms = clock_mono_ms();
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return session_writeable(s);
 	case LWS_CALLBACK_CLOSED:
@@ -639,20 +722,81 @@ channel_on_wake(struct channel *ch)
 			log_write(LOG_LEVEL_INFO, s->device_id,
 				  "channel: certificate %s revoked; closing",
 				  s->serial);
-			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			session_close(ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				      "certificate revoked");
 		}
 	}
 }
 
+/*
+ * Once per half heartbeat interval: ping every heartbeat_interval; a peer
+ * silent for heartbeat_timeout is offline at once and its connection
+ * killed (lws's own idle hang-up would wait seconds more for the peer to
+ * close, and only then say CLOSED). The job refreshes exactly the rows of
+ * the sessions this loop holds, so a row whose session is gone (a lost or
+ * reordered close) stops counting as online within heartbeat_timeout.
+ */
 static void
 channel_tick(lws_sorted_usec_list_t *sul)
 {
 	struct channel *ch = lws_container_of(sul, struct channel, tick);
+	uint64_t now = clock_mono_ms();
+	uint64_t interval = (uint64_t)ch->cfg->heartbeat_interval * 1000u;
+	uint64_t timeout = (uint64_t)ch->cfg->heartbeat_timeout * 1000u;
+	struct channel_job *job;
+	struct buf live;
+	bool first = true;
+	int rc;
 
+	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (s->offline || s->close_code != 0)
+			continue;
+		if (now - s->last_rx_ms >= timeout) {
+			log_write(LOG_LEVEL_INFO, s->device_id,
+				  "channel: silent for %llu ms; dropping",
+				  (unsigned long long)(now - s->last_rx_ms));
+			session_offline(ch, s);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+		} else if (now - s->last_ping_ms >= interval) {
+			s->last_ping_ms = now;
+			s->ping_due = true;
+			lws_callback_on_writable(s->wsi);
+		}
+	}
 	if (!ch->tick_in_flight && !atomic_load(&ch->stopping)) {
-		ch->tick_in_flight = true;
-		channel_submit(ch, JOB_TICK, NULL, NULL);
+		buf_init(&live, 64u * 1024 * 1024);
+		rc = buf_append(&live, "{", 1);
+
+		for (struct channel_session *s = ch->sessions;
+		     s != NULL && rc == 0; s = s->next) {
+			if (s->offline || s->device_id[0] == '\0')
+				continue;
+			rc = buf_printf(&live, "%s%s", first ? "" : ",",
+					s->device_id);
+			first = false;
+		}
+		if (rc == 0)
+			rc = buf_append(&live, "}", 1);
+		job = calloc(1, sizeof(*job));
+		if (rc == 0 && job != NULL) {
+			job->job.run = channel_job_run;
+			job->job.done = channel_job_done;
+			job->ch = ch;
+			job->kind = JOB_TICK;
+			job->live = buf_detach(&live, NULL);
+			ch->tick_in_flight = true;
+			if (!job_pool_submit(ch->jobs, &job->job)) {
+				log_warn("channel: job queue full; presence "
+					 "tick skipped");
+				job->job.done(&job->job);
+			}
+		} else {
+			free(job);
+			log_warn("channel: out of memory; presence tick "
+				 "skipped");
+		}
+		buf_free(&live);
 	}
 	lws_sul_schedule(ch->context, 0, &ch->tick, channel_tick,
 			 ch->cfg->heartbeat_interval * LWS_US_PER_SEC / 2);

@@ -44,10 +44,13 @@ db_presence_register(PGconn *conn, const char *worker_id, const char *host,
 }
 
 int
-db_presence_tick(PGconn *conn, const char *worker_id, long timeout_s)
+db_presence_tick(PGconn *conn, const char *worker_id, const char *live,
+		 long timeout_s)
 {
 	char timeout[32];
 	const char *one[1] = {worker_id};
+	const char *held[2] = {worker_id, live};
+	const char *stale[3] = {worker_id, live, timeout};
 	const char *sweep[1] = {timeout};
 
 	snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
@@ -56,8 +59,13 @@ db_presence_tick(PGconn *conn, const char *worker_id, long timeout_s)
 			1, one) != 0 ||
 	    exec_params(conn,
 			"UPDATE device_sessions SET last_seen = now() "
-			"WHERE worker_id = $1",
-			1, one) != 0)
+			"WHERE worker_id = $1 AND device_id = ANY($2::uuid[])",
+			2, held) != 0 ||
+	    exec_params(conn,
+			"DELETE FROM device_sessions WHERE worker_id = $1 "
+			"AND device_id <> ALL($2::uuid[]) AND last_seen < "
+			"now() - $3::double precision * interval '1 second'",
+			3, stale) != 0)
 		return -1;
 	/* Sessions of dead workers go with them (ON DELETE CASCADE). */
 	return exec_params(conn,
@@ -168,7 +176,8 @@ db_presence_hello(PGconn *conn, const char *device_id, const json_t *hello)
 			 "UPDATE devices SET fw_version = $2, "
 			 "agent_version = $3, model = coalesce($4, model), "
 			 "boot_id = $5, inventory = $6::jsonb, "
-			 "last_seen = now() WHERE id = $1::uuid",
+			 "last_seen = now() WHERE id = $1::uuid "
+			 "AND status = 'active'",
 			 6, params);
 out:
 	free(inv_text);

@@ -18,9 +18,15 @@
 int db_presence_register(PGconn *conn, const char *worker_id, const char *host,
 			 long pid, int slot);
 
-/* One tick: refresh the worker and all its sessions, drop workers silent
- * for longer than timeout_s (with their sessions). 0 or -1. */
-int db_presence_tick(PGconn *conn, const char *worker_id, long timeout_s);
+/*
+ * One tick: refresh the worker and the sessions it holds (live: a uuid[]
+ * literal of their device ids, "{}" for none); rows of this worker for
+ * other devices are not refreshed and go once older than timeout_s (a lost
+ * or reordered close); drop workers silent for longer than timeout_s (with
+ * their sessions). 0 or -1.
+ */
+int db_presence_tick(PGconn *conn, const char *worker_id, const char *live,
+		     long timeout_s);
 
 /* Removes the worker and its sessions (clean shutdown). */
 int db_presence_unregister(PGconn *conn, const char *worker_id);

@@ -15,6 +15,18 @@
 
 WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
 
+# The harness's free_port only checks that nothing listens; a port still in
+# TIME-WAIT as some client's local port (this test makes thousands of
+# connections) cannot be bound by fleetd. Let the kernel pick a port that
+# can be bound.
+free_port() {
+	python3 -c 'import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
 harness_init
 pki_init
 fleetd_start 2
@@ -78,15 +90,16 @@ device_field() {
 
 # wait_field ID FIELD VALUE SECONDS: until the field has the value (bounded).
 wait_field() {
-	local tries=$(($4 * 10))
-	for _ in $(seq 1 "$tries"); do
+	local end=$(($(date +%s%N) + $4 * 1000000000))
+	for _ in $(seq 1 1000); do
 		[ "$(device_field "$1" "$2")" = "$3" ] && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
 		sleep 0.1
 	done
 	return 1
 }
 
-for n in a b c d e; do
+for n in a b c d e f g h i j; do
 	check "device $n enrolled (curl + openssl CSR)" enroll "$n"
 done
 
@@ -211,5 +224,86 @@ out=$($WS --port "$API_PORT" --ca "$FLEET_CA" --cert "$T/dev/a.pem" \
 	--key "$T/dev/a.key" "send $HELLO" "read 2" || true)
 check "upgrade on the api listener refused also with a device certificate" \
 	grep -q '^REFUSED' <<<"$out"
+
+# ---- a peer that stops answering pings is dropped -------------------------
+C=$(id_of c)
+ws_bg a wsa2 "send $HELLO" "drain 30" "close"
+ALIVE_PID=$LAST_PID
+ws_bg c wsc "send $HELLO" "read 5" "sleep 40"
+check "device c online" wait_field "$C" online true 5
+start=$(date +%s%N)
+wait_field "$C" online false 12 || true
+ms=$((($(date +%s%N) - start) / 1000000))
+# heartbeat_timeout 6 s + one presence tick (1 s) + polling slack.
+check "silent peer (reads nothing, answers no ping) offline within heartbeat_timeout + tick (${ms} ms)" \
+	test "$ms" -le 7800
+check "silent peer: the server says why it dropped it" \
+	grep -q "$C.*silent for" "$T/fleetd.log"
+assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$C'")" 0 \
+	"silent peer: session row deleted"
+kill -TERM "$LAST_PID"
+check "a peer answering pings stays online past the heartbeat timeout" \
+	test "$(device_field "$A" online)" = true
+check "a peer answering pings was not closed" bash -c "! grep -q '^CLOSE\|^EOF' '$T/wsa2.log'"
+kill -TERM "$ALIVE_PID"
+
+# ---- decommission closes the session within 1 s on either worker --------
+NET1=$(fleetd_child fleetd-net1)
+NET2=$(fleetd_child fleetd-net2)
+declare -A WSPID
+DECOM=()
+for n in b d e f g h i j; do
+	ws_bg "$n" "ws-$n" "send $HELLO" "read 5" "wait-close 300"
+	WSPID[$n]=$LAST_PID
+done
+for n in b d e f g h i j; do wait_field "$(id_of "$n")" online true 5 || true; done
+worker_of() { # worker_of NAME: 1 or 2, the net worker holding the session
+	local w
+	w=$(psql_q "SELECT worker_id FROM device_sessions WHERE device_id = '$(id_of "$1")'")
+	case "$w" in
+	*":1:$NET1") echo 1 ;;
+	*":2:$NET2") echo 2 ;;
+	*) echo "?$w" ;;
+	esac
+}
+declare -A ON
+for n in b d e f g h i j; do
+	ON[$n]=$(worker_of "$n")
+	echo "# device $n on worker ${ON[$n]}"
+done
+# Take one device from each worker (as far as the accept race allowed).
+victims=()
+for w in 1 2; do
+	for n in b d e f g h i j; do
+		if [ "${ON[$n]}" = "$w" ]; then victims+=("$n"); break; fi
+	done
+done
+check "sessions spread over both workers (${#victims[@]} of 2)" test "${#victims[@]}" = 2
+for n in "${victims[@]}"; do
+	t0=$(date +%s.%N)
+	api POST "/api/v1/devices/$(id_of "$n")/decommission"
+	assert_eq "$STATUS" 200 "decommission device $n (worker ${ON[$n]})"
+	for _ in $(seq 1 30); do
+		grep -q '^CLOSE\|^EOF' "$T/ws-$n.log" && break
+		sleep 0.1
+	done
+	line=$(grep -m1 '^CLOSE\|^EOF' "$T/ws-$n.log" || echo "none t=99999999999")
+	t1=${line##*t=}
+	t1=${t1%% *}
+	ms=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", (b - a) * 1000 }')
+	echo "# device $n: '$line' ${ms} ms after the decommission call"
+	check "decommissioned device $n (worker ${ON[$n]}): session closed within 1 s (${ms} ms)" \
+		test "$ms" -lt 1000
+	check "decommissioned device $n: close code 1008" grep -q '^CLOSE 1008' "$T/ws-$n.log"
+	assert_eq "$(device_field "$(id_of "$n")" online)" false "decommissioned device $n offline"
+	out=$(s_client_upgrade -cert "$T/dev/$n.pem" -key "$T/dev/$n.key")
+	check "decommissioned device $n: reconnect gets no 101" \
+		bash -c "! grep -q ' 101' <<<'$out'"
+	check "decommissioned device $n: alert certificate revoked" \
+		grep -q 'certificate revoked' <<<"$out"
+	out=$(ws "$n" "send $HELLO" "read 3" || true)
+	check "decommissioned device $n: wsclient refused too" grep -q '^REFUSED' <<<"$out"
+	DECOM+=("$n")
+done
 
 harness_done
