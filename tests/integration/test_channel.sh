@@ -306,4 +306,45 @@ for n in "${victims[@]}"; do
 	DECOM+=("$n")
 done
 
+# ---- SIGKILL of a net worker ----------------------------------------------
+# fleet-sim devices reconnect by themselves; the wsclient sessions that are
+# still open (f g h i j d minus the decommissioned) do not. Afterwards every
+# device shown online must really have a live connection.
+spawn sim fleet-sim --count 6 --token "$ENROLL" --api "$FLEET_SERVER" \
+	--ca "$FLEET_CA" --state "$T/sim" --status-file "$T/sim.json" \
+	--model sim-x --log-level info
+sim_online() { jq -r .online "$T/sim.json" 2>/dev/null || echo 0; }
+for _ in $(seq 1 300); do [ "$(sim_online)" = 6 ] && break; sleep 0.1; done
+assert_eq "$(sim_online)" 6 "fleet-sim: 6 devices online"
+SIM_IDS=$(for n in 0 1 2 3 4 5; do jq -r .device_id "$T/sim/$n/identity.json"; done | sort)
+on1=$(psql_q "SELECT count(*) FROM device_sessions WHERE worker_id LIKE '%:1:$NET1'")
+echo "# sessions on net1 before SIGKILL: $on1"
+check "net1 holds sessions before the kill" test "$on1" -ge 1
+a0=$(jq -r .attempts "$T/sim.json")
+kill -KILL "$NET1"
+sleep 1
+for _ in $(seq 1 300); do [ "$(sim_online)" = 6 ] && break; sleep 0.1; done
+assert_eq "$(sim_online)" 6 "fleet-sim devices back online after SIGKILL of net1"
+echo "# fleet-sim attempts for the reconnect: $(($(jq -r .attempts "$T/sim.json") - a0))"
+# Past the heartbeat timeout nothing stale may be left.
+sleep 7
+live=$(
+	echo "$SIM_IDS"
+	for n in b d e f g h i j; do
+		grep -q '^CLOSE\|^EOF' "$T/ws-$n.log" || id_of "$n"
+	done
+)
+api GET '/api/v1/devices?online=true&limit=1000'
+shown=$(jq -r '.items[].id' <<<"$BODY" | sort)
+assert_eq "$shown" "$(sort <<<"$live")" \
+	"devices shown online are exactly the ones with a live connection"
+for id in $SIM_IDS; do
+	api GET "/api/v1/devices/$id"
+	[ "$(jq -r .online <<<"$BODY")" = true ] || fail "sim device $id not online"
+done
+dead=$(psql_q "SELECT count(*) FROM device_sessions s WHERE NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = s.worker_id AND w.heartbeat_at > now() - interval '6 seconds')")
+assert_eq "$dead" 0 "no session row names a dead worker"
+NEWNET1=$(fleetd_child fleetd-net1 || echo none)
+check "the supervisor restarted net1 ($NEWNET1)" test "$NEWNET1" != "$NET1" -a "$NEWNET1" != none
+
 harness_done
