@@ -15,18 +15,6 @@
 
 WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
 
-# The harness's free_port only checks that nothing listens; a port still in
-# TIME-WAIT as some client's local port (this test makes thousands of
-# connections) cannot be bound by fleetd. Let the kernel pick a port that
-# can be bound.
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
-}
-
 harness_init
 pki_init
 fleetd_start 2

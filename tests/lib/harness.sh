@@ -93,18 +93,14 @@ harness_done() {
 	[ "$FAILED" = 0 ]
 }
 
-# A free TCP port on 127.0.0.1 (bounded tries).
+# A TCP port on 127.0.0.1 that can be bound now: the kernel picks it, with
+# SO_REUSEADDR as fleetd binds, so ports in TIME-WAIT are no obstacle.
 free_port() {
-	local port
-	for _ in $(seq 1 200); do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return 0
-		fi
-	done
-	echo "no free port found" >&2
-	return 1
+	python3 -c 'import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
 }
 
 spawn() {
