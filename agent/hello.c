@@ -13,6 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/utsname.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "agent_int.h"
 #include "atomicfile.h"
@@ -100,37 +102,55 @@ agent_inventory(bool simulated)
 	return inv;
 }
 
+/*
+ * Reads a small file into buf. Files in /proc report size 0, so this reads
+ * until EOF instead of trusting st_size (read_file_bounded does).
+ */
+static int
+read_proc(const char *path, char *buf, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), i;
+
+	if (fd < 0)
+		return -1;
+	for (i = 0; i < 16 && len + 1 < cap; i++) {
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return len > 0 ? 0 : -1;
+}
+
 int
 agent_read_boot_id(const char *path, char out[SECRET_UUID_LEN])
 {
-	char *text = NULL, err[128];
+	char text[128];
 	size_t len;
 
-	if (read_file_bounded(path, 128, &text, &len, err, sizeof(err)) != 0)
+	if (read_proc(path, text, sizeof(text)) != 0)
 		return -1;
-	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
-		text[--len] = '\0';
-	if (!secret_is_uuid(text)) {
-		free(text);
+	len = strcspn(text, "\r\n ");
+	text[len] = '\0';
+	if (!secret_is_uuid(text))
 		return -1;
-	}
 	memcpy(out, text, SECRET_UUID_LEN);
-	free(text);
 	return 0;
 }
 
 int64_t
 agent_system_uptime(void)
 {
-	char *text = NULL, err[128], *end;
+	char text[128], *end;
 	double up;
-	size_t len;
 
-	if (read_file_bounded("/proc/uptime", 256, &text, &len, err,
-			      sizeof(err)) != 0)
+	if (read_proc("/proc/uptime", text, sizeof(text)) != 0)
 		return -1;
 	up = strtod(text, &end);
-	free(text);
 	return end == text || up < 0 ? -1 : (int64_t)up;
 }
 
