@@ -8,6 +8,7 @@
  */
 #include "db/db.h"
 
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,9 +73,31 @@ db_quiet_notices(void *arg, const char *message)
 	log_debug("postgresql: %s", message);
 }
 
+/*
+ * An idle connection whose server went away (restart, failover) still says
+ * CONNECTION_OK until it is used. The server's goodbye makes the socket
+ * readable: consume it without blocking, so the status tells the truth and
+ * the request that follows a PostgreSQL restart gets a fresh connection
+ * instead of a 503.
+ */
+static void
+db_notice_hangup(PGconn *conn)
+{
+	/* The goodbye message and the end of the stream may come apart. */
+	for (int i = 0; i < 4 && PQstatus(conn) == CONNECTION_OK; i++) {
+		struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+		if (pfd.fd < 0 || poll(&pfd, 1, 0) <= 0 ||
+		    PQconsumeInput(conn) == 0)
+			break;
+	}
+}
+
 PGconn *
 db_conn(struct db *db)
 {
+	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
+		db_notice_hangup(db->conn);
 	if (db->conn == NULL) {
 		db->conn = PQconnectdb(db->conninfo);
 		if (db->conn != NULL)
