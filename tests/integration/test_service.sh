@@ -227,6 +227,12 @@ assert_eq "$FLEETD_PID" "$FLEETD_BEFORE" "fleetd was not restarted"
 check "the supervisor is still the same process" kill -0 "$FLEETD_BEFORE"
 assert_eq "$(devices)" "$ENROLLED" "devices still = successful enrollments"
 
+# A quick restart while nobody calls: idle pooled connections must notice
+# the server went away, so not even the first request afterwards fails.
+pgcluster_stop "$FLEET_TESTPG_DIR" fast
+pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after an unobserved PostgreSQL restart, all of 40 requests succeed"
+
 # --- SIGTERM: exit 0, within seconds, no children left ----------------------------
 children=$(pgrep -P "$FLEETD_PID" | tr '\n' ' ')
 check "fleetd has 3 children (ca + 2 workers): $children" [ "$(wc -w <<<"$children")" = 3 ]
