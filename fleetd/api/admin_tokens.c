@@ -106,54 +106,15 @@ admin_tokens_revoke(struct api_call *c, const char *id)
 	api_json(c->resp, 200, doc);
 }
 
+static const struct api_token_ops api_admin_tokens_ops = {
+	.create = admin_tokens_create,
+	.list = db_admin_token_list,
+	.get = db_admin_token_get,
+	.revoke = admin_tokens_revoke,
+};
+
 void
 api_admin_tokens(struct api_call *c, const char *rest)
 {
-	const char *m = c->req->method, *tail = NULL;
-	char id[SECRET_UUID_LEN], after[DB_CURSOR_MAX], next[DB_CURSOR_MAX];
-	struct db_page page;
-	json_t *doc = NULL;
-	int rc;
-
-	if (rest[0] == '\0') {
-		if (strcmp(m, "POST") == 0) {
-			admin_tokens_create(c);
-		} else if (strcmp(m, "GET") == 0) {
-			if (api_page(c, false, &page, after) != 0)
-				return;
-			if (db_admin_token_list(c->conn, &page, &doc, next) !=
-			    DB_OK) {
-				api_db_failed(c);
-				return;
-			}
-			api_list(c, doc, next);
-		} else {
-			api_method_not_allowed(c->resp, "GET, POST");
-		}
-		return;
-	}
-	if (api_path_id(rest, id, &tail) != 0) {
-		api_problem(c->resp, 404, "not-found", NULL);
-		return;
-	}
-	if (tail[0] == '\0') {
-		if (strcmp(m, "GET") != 0) {
-			api_method_not_allowed(c->resp, "GET");
-			return;
-		}
-		rc = db_admin_token_get(c->conn, id, &doc);
-		if (rc == DB_NOTFOUND)
-			api_problem(c->resp, 404, "not-found", NULL);
-		else if (rc != DB_OK)
-			api_db_failed(c);
-		else
-			api_json(c->resp, 200, doc);
-	} else if (strcmp(tail, "/revoke") == 0) {
-		if (strcmp(m, "POST") != 0)
-			api_method_not_allowed(c->resp, "POST");
-		else
-			admin_tokens_revoke(c, id);
-	} else {
-		api_problem(c->resp, 404, "not-found", NULL);
-	}
+	api_token_collection(c, rest, &api_admin_tokens_ops);
 }

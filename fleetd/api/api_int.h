@@ -89,6 +89,20 @@ int api_if_match(struct api_call *c, int64_t *revision);
 /* "/<uuid>" + rest: copies the id, points *rest after it; -1 if none. */
 int api_path_id(const char *path, char id[SECRET_UUID_LEN], const char **rest);
 
+/* A token collection (enrollment or admin tokens): create, list, show and
+ * revoke share one shape of routes. */
+struct api_token_ops {
+	void (*create)(struct api_call *c);
+	int (*list)(PGconn *conn, const struct db_page *page, json_t **items,
+		    char next[DB_CURSOR_MAX]);
+	int (*get)(PGconn *conn, const char *id, json_t **out);
+	void (*revoke)(struct api_call *c, const char *id);
+};
+
+/* Routes "", "/{id}" and "/{id}/revoke" under the collection. */
+void api_token_collection(struct api_call *c, const char *rest,
+			  const struct api_token_ops *ops);
+
 /*
  * Idempotency-Key for creating POSTs. api_idem_begin: 0 to go on (hash
  * filled, or "" without a key), 1 when it has answered (replay, 409, 400).
