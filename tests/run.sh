@@ -29,7 +29,8 @@ cmake -S . -B "$fuzz" -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 	cat "$fuzz.configure.log"
 	exit 1
 }
-for t in conffile csr dsse http_response; do
+for corpus in tests/fuzz/corpus/*/; do
+	t=$(basename "$corpus")
 	cmake --build "$fuzz" -j"$(nproc)" --target "fuzz_$t" >/dev/null
 	work=$(mktemp -d)
 	cp tests/fuzz/corpus/$t/* "$work/"

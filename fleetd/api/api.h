@@ -13,6 +13,7 @@
 
 struct db;
 struct signer_client;
+struct store;
 
 /* Read-only facts the handlers need; owned by the worker, outlive jobs. */
 struct api_env {
@@ -25,7 +26,9 @@ struct api_env {
 
 /* One job thread's resources. */
 struct api_ctx {
-	struct db *db; /* this thread's own connection */
+	struct store *store; /* this thread's own store (core/store.h) */
+	struct db *db; /* transitional: store's connection, goes away once
+			* every handler calls core through the store port */
 	struct signer_client *signer; /* shared by the worker's threads */
 	const struct api_env *env;
 };

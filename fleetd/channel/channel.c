@@ -10,6 +10,7 @@
  * lost notification is made up at the next reconnect of the listener.
  */
 #include "channel/channel.h"
+#include "channel/channel_int.h"
 
 #include "buf.h"
 #include "channel/revoked.h"
@@ -35,9 +36,7 @@
 #include <unistd.h>
 
 #define CHANNEL_FRAME_MAX (64 * 1024)
-#define CHANNEL_INVENTORY_MAX (32 * 1024)
 #define CHANNEL_ERRORS_MAX 100
-#define CHANNEL_TEXT_MAX 255
 
 struct channel_msg {
 	struct channel_msg *next;
@@ -89,7 +88,7 @@ struct channel {
 enum channel_job_kind {
 	JOB_OPEN,
 	JOB_CLOSE,
-	JOB_HELLO,
+	JOB_WORK, /* a message handler's work (channel_submit_work) */
 	JOB_TICK,
 };
 
@@ -101,7 +100,7 @@ struct channel_job {
 	char device_id[SECRET_UUID_LEN];
 	char serial[PKI_SERIAL_HEX_MAX];
 	char peer[64];
-	json_t *hello;
+	struct channel_work work; /* JOB_WORK */
 	char *live; /* JOB_TICK: uuid[] literal of the worker's sessions */
 	bool ok;
 	bool allowed;
@@ -118,7 +117,7 @@ channel_find(struct channel *ch, uint64_t session_id)
 }
 
 static void channel_submit(struct channel *ch, enum channel_job_kind kind,
-			   const struct channel_session *s, json_t *hello);
+			   const struct channel_session *s);
 
 /* Whether another session of device_id, not on its way out, lives here. */
 static bool
@@ -147,7 +146,7 @@ session_offline(struct channel *ch, struct channel_session *s)
 	s->offline = true;
 	if (!atomic_load(&ch->stopping) &&
 	    !channel_device_live(ch, s->device_id, s))
-		channel_submit(ch, JOB_CLOSE, s, NULL);
+		channel_submit(ch, JOB_CLOSE, s);
 }
 
 static void
@@ -167,9 +166,14 @@ channel_job_run(struct job *j, void *state)
 {
 	struct channel_job *job = (struct channel_job *)j;
 	struct api_ctx *ctx = state;
-	PGconn *conn = db_conn(ctx->db);
+	PGconn *conn;
 	struct channel *ch = job->ch;
 
+	if (job->kind == JOB_WORK) {
+		job->work.run(ctx->store, job->device_id, job->work.arg);
+		return;
+	}
+	conn = db_conn(ctx->db);
 	if (conn == NULL)
 		return;
 	switch (job->kind) {
@@ -182,9 +186,7 @@ channel_job_run(struct job *j, void *state)
 		job->ok = db_presence_close(conn, job->device_id,
 					    ch->worker_id) == 0;
 		break;
-	case JOB_HELLO:
-		job->ok = db_presence_hello(conn, job->device_id, job->hello) ==
-			  0;
+	case JOB_WORK:
 		break;
 	case JOB_TICK:
 		job->ok = db_presence_tick(conn, ch->worker_id, job->live,
@@ -201,6 +203,14 @@ channel_job_done(struct job *j)
 
 	if (job->kind == JOB_TICK)
 		job->ch->tick_in_flight = false;
+	if (job->kind == JOB_WORK) {
+		s = channel_find(job->ch, job->session_id);
+		if (s != NULL && (s->offline || s->close_code != 0))
+			s = NULL;
+		job->work.done(job->ch, s, job->work.arg);
+		free(job);
+		return;
+	}
 	if (job->kind == JOB_OPEN) {
 		s = channel_find(job->ch, job->session_id);
 		if (s != NULL && !job->ok)
@@ -227,45 +237,68 @@ channel_job_done(struct job *j)
 			memset(&gone, 0, sizeof(gone));
 			memcpy(gone.device_id, job->device_id,
 			       sizeof(gone.device_id));
-			channel_submit(job->ch, JOB_CLOSE, &gone, NULL);
+			channel_submit(job->ch, JOB_CLOSE, &gone);
 		}
 	}
-	json_decref(job->hello);
 	free(job->live);
 	free(job);
 }
 
-static void
-channel_submit(struct channel *ch, enum channel_job_kind kind,
-	       const struct channel_session *s, json_t *hello)
+static struct channel_job *
+channel_job_new(struct channel *ch, enum channel_job_kind kind,
+		const struct channel_session *s)
 {
 	struct channel_job *job = calloc(1, sizeof(*job));
 
-	if (job == NULL) {
-		json_decref(hello);
-		return;
-	}
+	if (job == NULL)
+		return NULL;
 	job->job.run = channel_job_run;
 	job->job.done = channel_job_done;
 	job->ch = ch;
 	job->kind = kind;
-	job->hello = hello;
 	if (s != NULL) {
 		job->session_id = s->id;
 		memcpy(job->device_id, s->device_id, sizeof(job->device_id));
 		memcpy(job->serial, s->serial, sizeof(job->serial));
 		memcpy(job->peer, s->peer, sizeof(job->peer));
 	}
+	return job;
+}
+
+static void
+channel_submit(struct channel *ch, enum channel_job_kind kind,
+	       const struct channel_session *s)
+{
+	struct channel_job *job = channel_job_new(ch, kind, s);
+
+	if (job == NULL)
+		return;
 	if (!job_pool_submit(ch->jobs, &job->job)) {
 		log_warn("channel: job queue full; dropped a presence update");
 		job->job.done(&job->job);
 	}
 }
 
+bool
+channel_submit_work(struct channel *ch, struct channel_session *s,
+		    const struct channel_work *work)
+{
+	struct channel_job *job = channel_job_new(ch, JOB_WORK, s);
+
+	if (job == NULL)
+		return false;
+	job->work = *work;
+	if (!job_pool_submit(ch->jobs, &job->job)) {
+		free(job);
+		return false;
+	}
+	return true;
+}
+
 /* ---- outgoing messages ---------------------------------------------- */
 
-static void
-session_send(struct channel_session *s, json_t *msg)
+void
+channel_send(struct channel_session *s, json_t *msg)
 {
 	char *text = json_dumps(msg, JSON_COMPACT);
 	struct channel_msg *m;
@@ -292,9 +325,9 @@ session_send(struct channel_session *s, json_t *msg)
 	lws_callback_on_writable(s->wsi);
 }
 
-static void
-session_error(struct channel *ch, struct channel_session *s, const char *code,
-	      const char *message)
+void
+channel_send_error(struct channel *ch, struct channel_session *s,
+		   const char *code, const char *message)
 {
 	ch->bad_messages++;
 	s->errors++;
@@ -305,99 +338,23 @@ session_error(struct channel *ch, struct channel_session *s, const char *code,
 			      "too many bad messages");
 		return;
 	}
-	session_send(s, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+	channel_send(s, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
 				  code, "message", message));
 }
 
-/* ---- incoming messages ---------------------------------------------- */
-
-static bool
-text_field_ok(const json_t *msg, const char *key)
+const char *
+channel_session_device_id(const struct channel_session *s)
 {
-	const json_t *v = json_object_get(msg, key);
-
-	return v == NULL ||
-	       (json_is_string(v) && json_string_length(v) <= CHANNEL_TEXT_MAX);
+	return s->device_id;
 }
 
-/* Checks a hello's fields; returns NULL or what is wrong. */
-static const char *
-hello_problem(const struct channel_session *s, const json_t *msg)
+long
+channel_heartbeat_interval(const struct channel *ch)
 {
-	static const char *const texts[] = {"agent_version", "fw_version",
-					    "model", "boot_id", "config_hash"};
-	const json_t *claimed = json_object_get(msg, "device_id");
-	const json_t *inventory = json_object_get(msg, "inventory");
-	const json_t *addresses = json_object_get(msg, "addresses");
-	char *dumped;
-	size_t size;
-
-	if (claimed != NULL &&
-	    (!json_is_string(claimed) ||
-	     strcmp(json_string_value(claimed), s->device_id) != 0))
-		return "hello names another device; the device id is the "
-		       "certificate's";
-	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-		if (!text_field_ok(msg, texts[i]))
-			return "a text field is not a string of at most 255 "
-			       "bytes";
-	}
-	if (addresses != NULL && !json_is_array(addresses))
-		return "addresses is not an array";
-	if (inventory == NULL)
-		return NULL;
-	if (!json_is_object(inventory))
-		return "inventory is not an object";
-	dumped = json_dumps(inventory, JSON_COMPACT);
-	size = dumped != NULL ? strlen(dumped) : SIZE_MAX;
-	free(dumped);
-	if (size > CHANNEL_INVENTORY_MAX)
-		return "inventory is larger than 32 KiB";
-	return NULL;
+	return ch->cfg->heartbeat_interval;
 }
 
-static void
-session_hello(struct channel *ch, struct channel_session *s, json_t *msg)
-{
-	const char *problem = hello_problem(s, msg);
-	char now[32];
-
-	if (problem != NULL) {
-		session_error(ch, s, "bad-hello", problem);
-		return;
-	}
-	channel_submit(ch, JOB_HELLO, s, json_incref(msg));
-	clock_format_rfc3339(time(NULL), now, sizeof(now));
-	session_send(s,
-		     json_pack("{s:s, s:s, s:I, s:s}", "type", "welcome",
-			       "device_id", s->device_id, "heartbeat_interval",
-			       (json_int_t)ch->cfg->heartbeat_interval,
-			       "server_time", now));
-}
-
-static void
-session_message(struct channel *ch, struct channel_session *s)
-{
-	json_error_t jerr;
-	json_t *msg = json_loadb(s->rx, s->rx_len, 0, &jerr);
-	const char *type;
-
-	if (!json_is_object(msg)) {
-		session_error(ch, s, "malformed",
-			      "a message is one JSON object");
-		goto out;
-	}
-	type = json_string_value(json_object_get(msg, "type"));
-	if (type == NULL)
-		session_error(ch, s, "malformed", "the message has no type");
-	else if (strcmp(type, "hello") == 0)
-		session_hello(ch, s, msg);
-	else
-		session_error(ch, s, "unknown-type",
-			      "this server does not handle that message type");
-out:
-	json_decref(msg);
-}
+/* ---- incoming frames ------------------------------------------------ */
 
 static int
 session_receive(struct channel *ch, struct channel_session *s, const void *in,
@@ -406,7 +363,8 @@ session_receive(struct channel *ch, struct channel_session *s, const void *in,
 	if (lws_frame_is_binary(s->wsi)) {
 		s->rx_too_big = false;
 		s->rx_len = 0;
-		session_error(ch, s, "malformed", "binary frames are not used");
+		channel_send_error(ch, s, "malformed",
+				   "binary frames are not used");
 		return 0;
 	}
 	if (len > CHANNEL_FRAME_MAX - s->rx_len) {
@@ -427,7 +385,7 @@ session_receive(struct channel *ch, struct channel_session *s, const void *in,
 	if (!lws_is_final_fragment(s->wsi) ||
 	    lws_remaining_packet_payload(s->wsi) > 0)
 		return 0;
-	session_message(ch, s);
+	channel_dispatch(ch, s, s->rx, s->rx_len);
 	s->rx_len = 0;
 	/* Idle sessions keep no receive buffer. */
 	free(s->rx);
@@ -489,7 +447,7 @@ session_established(struct channel *ch, struct channel_session *s,
 	log_write(LOG_LEVEL_INFO, s->device_id,
 		  "channel: connected from %s (certificate %s)", s->peer,
 		  s->serial);
-	channel_submit(ch, JOB_OPEN, s, NULL);
+	channel_submit(ch, JOB_OPEN, s);
 }
 
 static void

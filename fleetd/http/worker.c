@@ -16,6 +16,7 @@
 #include "channel/channel.h"
 #include "config.h"
 #include "db/db.h"
+#include "db/store.h"
 #include "http/http.h"
 #include "http/jobs.h"
 #include "log.h"
@@ -52,11 +53,12 @@ worker_thread_init(void *arg)
 
 	if (ctx == NULL)
 		return NULL;
-	ctx->db = db_new(w->cfg->database);
-	if (ctx->db == NULL) {
+	ctx->store = store_new(w->cfg->database);
+	if (ctx->store == NULL) {
 		free(ctx);
 		return NULL;
 	}
+	ctx->db = store_db(ctx->store);
 	ctx->signer = w->signer;
 	ctx->env = &w->env;
 	return ctx;
@@ -67,7 +69,7 @@ worker_thread_fini(void *state)
 {
 	struct api_ctx *ctx = state;
 
-	db_free(ctx->db);
+	store_free(ctx->store);
 	free(ctx);
 }
 

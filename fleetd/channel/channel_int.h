@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The seam inside the device channel: channel.c owns sessions (TLS,
+ * websocket frames, presence, revocation, job threads); dispatch.c turns
+ * one complete text frame into a fleet.v1 message and hands it to its
+ * handler. Everything here runs on the worker's event loop unless a
+ * comment says otherwise.
+ */
+#ifndef FLEETD_CHANNEL_INT_H
+#define FLEETD_CHANNEL_INT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct channel;
+struct channel_session;
+struct store;
+
+/* ---- channel.c --------------------------------------------------------- */
+
+/* Queues msg (a JSON object; stolen) for the session's next writeable. */
+void channel_send(struct channel_session *s, json_t *msg);
+
+/* Counts a bad message and answers `error`; closes with 1008 after too
+ * many. */
+void channel_send_error(struct channel *ch, struct channel_session *s,
+			const char *code, const char *message);
+
+/* The device id of the session, from its verified certificate. */
+const char *channel_session_device_id(const struct channel_session *s);
+
+/* The heartbeat interval in seconds (sent in `welcome`). */
+long channel_heartbeat_interval(const struct channel *ch);
+
+/*
+ * Work of a message handler that needs storage. run() is called on a job
+ * thread with that thread's store and the session's device id; done() is
+ * called afterwards on the loop with the session, or NULL if the session
+ * ended meanwhile, and must release arg.
+ */
+struct channel_work {
+	void (*run)(struct store *st, const char *device_id, void *arg);
+	void (*done)(struct channel *ch, struct channel_session *s, void *arg);
+	void *arg;
+};
+
+/* Queues work for s. false when the job queue is full (nothing called;
+ * the caller still owns arg). */
+bool channel_submit_work(struct channel *ch, struct channel_session *s,
+			 const struct channel_work *work);
+
+/* ---- dispatch.c -------------------------------------------------------- */
+
+/* One complete text frame of len bytes (untrusted, not NUL-terminated). */
+void channel_dispatch(struct channel *ch, struct channel_session *s,
+		      const char *text, size_t len);
+
+#endif

@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store port: how fleetd/core reaches durable state without knowing
+ * PostgreSQL. A port is a set of plain C functions declared here and in
+ * core/store_<resource>.h; fleetd/db implements them (the adapter), and
+ * the core unit tests link an in-memory fake instead (tests/unit/core).
+ * Every store function is one atomic unit of work: it commits everything
+ * it writes (including the audit row of a mutation) or nothing.
+ *
+ * A struct store belongs to one thread (a job thread of a net worker, the
+ * channel's listener, a CLI command); it is never shared.
+ */
+#ifndef FLEETD_CORE_STORE_H
+#define FLEETD_CORE_STORE_H
+
+#include <stdbool.h>
+
+struct store;
+
+/* What every store function returns. */
+enum store_rc {
+	STORE_OK = 0,
+	STORE_ERR = -1, /* storage failed; see store_unavailable() */
+	STORE_NOTFOUND = 1, /* no such record */
+	STORE_CONFLICT = 2, /* the record's state forbids it */
+	STORE_PRECONDITION = 3, /* the If-Match revision differs */
+};
+
+/* After STORE_ERR: true when storage is unreachable (a 503, retry later)
+ * rather than a failed statement (a 500). */
+bool store_unavailable(struct store *st);
+
+#endif

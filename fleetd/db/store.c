@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The store port on PostgreSQL (see db/store.h): one connection per
+ * thread, reconnected on demand by db/db.c.
+ */
+#include "db/store.h"
+
+#include <stdlib.h>
+
+#include "db/db.h"
+
+struct store {
+	struct db *db;
+};
+
+struct store *
+store_new(const char *conninfo)
+{
+	struct store *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->db = db_new(conninfo);
+	if (st->db == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+void
+store_free(struct store *st)
+{
+	if (st == NULL)
+		return;
+	db_free(st->db);
+	free(st);
+}
+
+PGconn *
+store_conn(struct store *st)
+{
+	return db_conn(st->db);
+}
+
+struct db *
+store_db(struct store *st)
+{
+	return st->db;
+}
+
+bool
+store_unavailable(struct store *st)
+{
+	return db_lost(st->db);
+}

@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The PostgreSQL adapter of the store port (core/store.h): a struct store
+ * is one thread's database connection. The db modules implement the
+ * store_* functions of core/store_*.h on it.
+ */
+#ifndef FLEETD_DB_STORE_H
+#define FLEETD_DB_STORE_H
+
+#include <libpq-fe.h>
+
+#include "core/store.h"
+
+struct db;
+
+/* conninfo is a libpq connection string (copied); does not connect yet.
+ * NULL when out of memory. */
+struct store *store_new(const char *conninfo);
+void store_free(struct store *st);
+
+/* A healthy connection, or NULL when PostgreSQL is unreachable. */
+PGconn *store_conn(struct store *st);
+
+/* The underlying connection holder (owned by st). */
+struct db *store_db(struct store *st);
+
+#endif
