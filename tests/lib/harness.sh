@@ -11,6 +11,16 @@
 #   ok/fail/check/assert_eq   results; harness_done prints the summary
 #   spawn NAME CMD...         runs CMD in the background, logged to $T/NAME.log,
 #                             stopped on exit
+#   wait_for DESCRIPTION TIMEOUT_S CMD...
+#                             bounded polling: runs CMD every 0.1 s until it
+#                             succeeds (returns 0) or TIMEOUT_S seconds
+#                             (fractions allowed) have passed; then prints
+#                             "timed out after TIMEOUT_S s: DESCRIPTION" to
+#                             stderr and returns 1. CMD's output is discarded.
+#                             Use it instead of fixed sleeps:
+#                               wait_for "agent online" 20 device_online "$ID"
+#                               wait_for "fleetd exited" 15 not kill -0 "$PID"
+#   not CMD...                succeeds when CMD fails (for wait_for/check)
 #
 # Everything started is stopped on exit, the database is dropped and $T is
 # removed, also when the test fails. Traffic goes to 127.0.0.1 only.
@@ -82,6 +92,32 @@ check() {
 	local what=$1
 	shift
 	if "$@"; then ok "$what"; else fail "$what"; fi
+}
+
+# wait_for DESCRIPTION TIMEOUT_S CMD...: see the header. The deadline is
+# measured on the monotonic clock of bash ($SECONDS is too coarse), so a
+# slow CMD shortens the number of tries, not the bound.
+wait_for() {
+	local what=$1 timeout=$2
+	shift 2
+	local deadline now
+	deadline=$(awk -v t="$timeout" -v n="$(cut -d' ' -f1 /proc/uptime)" \
+		'BEGIN { printf "%.2f", n + t }')
+	while :; do
+		if "$@" >/dev/null 2>&1; then
+			return 0
+		fi
+		now=$(cut -d' ' -f1 /proc/uptime)
+		if awk -v n="$now" -v d="$deadline" 'BEGIN { exit !(n >= d) }'; then
+			echo "timed out after ${timeout} s: $what" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+not() {
+	! "$@"
 }
 
 assert_eq() {
