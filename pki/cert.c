@@ -70,36 +70,15 @@ pki_cert_serial_hex(const X509 *cert, char *out, size_t cap,
 		    struct pki_error *err)
 {
 	const ASN1_INTEGER *ai = NULL;
-	BIGNUM *bn = NULL;
-	char *hex = NULL;
-	const char *p;
-	size_t i, n;
-	enum pki_result r = PKI_OK;
 
 	if (cert == NULL || out == NULL)
 		return pki_err(err, PKI_ERR_ARG, "no certificate");
 	ai = X509_get0_serialNumber(cert);
-	bn = ASN1_INTEGER_to_BN(ai, NULL);
-	if (bn == NULL)
-		return pki_err_ssl(err, PKI_ERR_CRYPTO, "serial");
-	hex = BN_bn2hex(bn);
-	BN_free(bn);
-	if (hex == NULL)
-		return pki_err_ssl(err, PKI_ERR_NOMEM, "serial");
-	p = hex;
-	while (p[0] == '0' && p[1] != '\0')
-		p++;
-	n = strlen(p);
-	if (n + 1 > cap) {
-		r = pki_err(err, PKI_ERR_ARG, "serial buffer too small");
-		goto out;
-	}
-	for (i = 0; i <= n; i++)
-		out[i] =
-			(p[i] >= 'A' && p[i] <= 'F') ? (char)(p[i] + 32) : p[i];
-out:
-	OPENSSL_free(hex);
-	return r;
+	/* RFC 5280 4.1.2.2: positive; a negative one is not ours. */
+	if (ai == NULL || ASN1_STRING_type(ai) != V_ASN1_INTEGER)
+		return pki_err(err, PKI_ERR_ARG, "negative or missing serial");
+	return pki_serial_hex(ASN1_STRING_get0_data(ai),
+			      (size_t)ASN1_STRING_length(ai), out, cap, err);
 }
 
 static enum pki_result
@@ -726,15 +705,14 @@ fail:
 }
 
 /* A random positive serial of 128 bits as a minimal DER INTEGER content
- * (into out[SERIAL_BYTES + 1]) and as lowercase hex without leading
- * zeros, the way pki_cert_serial_hex prints it. */
+ * (into out[SERIAL_BYTES + 1]) and as hex the way pki_cert_serial_hex
+ * prints it (the same function writes both). */
 static enum pki_result
 random_serial(unsigned char *out, size_t *out_len, char hex[PKI_SERIAL_HEX_MAX],
 	      struct pki_error *err)
 {
 	unsigned char buf[SERIAL_BYTES];
 	size_t i = 0, n = 0;
-	const char *h;
 
 	do {
 		if (RAND_bytes(buf, sizeof(buf)) != 1)
@@ -746,10 +724,8 @@ random_serial(unsigned char *out, size_t *out_len, char hex[PKI_SERIAL_HEX_MAX],
 		out[n++] = 0;
 	memcpy(out + n, buf + i, sizeof(buf) - i);
 	*out_len = n + sizeof(buf) - i;
-	pki_hex(buf + i, sizeof(buf) - i, hex);
-	h = hex[0] == '0' ? hex + 1 : hex;
-	memmove(hex, h, strlen(h) + 1);
-	return PKI_OK;
+	return pki_serial_hex(buf + i, sizeof(buf) - i, hex, PKI_SERIAL_HEX_MAX,
+			      err);
 }
 
 /* UTCTime for 1950..2049, GeneralizedTime otherwise (RFC 5280 4.1.2.5, as

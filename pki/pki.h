@@ -213,7 +213,11 @@ enum pki_result pki_cert_load(const char *path, X509 **out,
 enum pki_result pki_cert_parse(const void *buf, size_t len, X509 **out,
 			       struct pki_error *err);
 
-/* Serial number as lowercase hex without leading zeros into out[cap]. */
+/* Serial number exactly as `openssl x509 -serial` prints it: uppercase
+ * hex, two digits per octet of the minimal encoding, so a leading zero
+ * digit is kept ("06AFAD95..."). The one format fleetd uses everywhere
+ * (API, audit, database, logs, revoked-serial set); out[cap], at most
+ * PKI_SERIAL_HEX_MAX. PKI_ERR_ARG for a negative serial or a short out. */
 enum pki_result pki_cert_serial_hex(const X509 *cert, char *out, size_t cap,
 				    struct pki_error *err);
 

@@ -32,6 +32,13 @@ enum pki_result pki_sign_md(const EVP_PKEY *key, const EVP_MD **md,
 /* Lowercase hex of in[0..len) into out[2 * len + 1]. */
 void pki_hex(const unsigned char *in, size_t len, char *out);
 
+/* The one serial format (see pki_cert_serial_hex): the big-endian
+ * magnitude mag[0..len) as openssl prints it, uppercase hex, two digits per
+ * octet, leading zero octets dropped ("00" for zero). PKI_ERR_ARG when
+ * out[cap] is too small. */
+enum pki_result pki_serial_hex(const unsigned char *mag, size_t len, char *out,
+			       size_t cap, struct pki_error *err);
+
 /* Copy a BIO memory buffer into a malloc()ed NUL terminated string. */
 enum pki_result pki_bio_take(BIO *bio, char **out, size_t *len,
 			     struct pki_error *err);

@@ -130,6 +130,35 @@ pki_hex(const unsigned char *in, size_t len, char *out)
 }
 
 enum pki_result
+pki_serial_hex(const unsigned char *mag, size_t len, char *out, size_t cap,
+	       struct pki_error *err)
+{
+	static const char digits[] = "0123456789ABCDEF";
+	size_t i, n;
+
+	/* i2a_ASN1_INTEGER (openssl x509 -serial, openssl crl -text) prints
+	 * the content octets of the minimal encoding, so a leading 0x0X
+	 * octet keeps its zero digit. */
+	while (len > 0 && mag[0] == 0) {
+		mag++;
+		len--;
+	}
+	n = len == 0 ? 1 : len;
+	if (out == NULL || cap < 2 * n + 1)
+		return pki_err(err, PKI_ERR_ARG, "serial buffer too small");
+	if (len == 0) {
+		memcpy(out, "00", 3);
+		return PKI_OK;
+	}
+	for (i = 0; i < len; i++) {
+		out[2 * i] = digits[mag[i] >> 4];
+		out[2 * i + 1] = digits[mag[i] & 0x0f];
+	}
+	out[2 * len] = '\0';
+	return PKI_OK;
+}
+
+enum pki_result
 pki_bio_take(BIO *bio, char **out, size_t *len, struct pki_error *err)
 {
 	char *data = NULL;

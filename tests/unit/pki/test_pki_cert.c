@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
 #include <openssl/x509v3.h>
 
 #include "pki_test_util.h"
@@ -149,6 +150,126 @@ test_device_serials_differ(void **state)
 	EVP_PKEY_free(key);
 }
 
+/* What `openssl x509 -serial -noout` prints for x, without "serial=". */
+static void
+openssl_serial(const char *dir, X509 *x, char *out, size_t cap)
+{
+	char path[4096], *text = NULL;
+	size_t n;
+
+	tu_path(path, sizeof(path), dir, "serial.pem");
+	tu_write_certs(path, &x, 1);
+	text = tu_sh_out("openssl x509 -in '%s' -noout -serial", path);
+	assert_non_null(text);
+	if (strncmp(text, "serial=", 7) != 0)
+		fail_msg("openssl: %s", text);
+	n = strcspn(text + 7, "\r\n");
+	assert_true(n < cap);
+	memcpy(out, text + 7, n);
+	out[n] = '\0';
+	test_free(text);
+}
+
+/*
+ * Defect 6: serials are printed as openssl prints them, a leading zero
+ * digit kept. Crafted serials cover the edges (a leading 0x0X octet, a
+ * high bit that needs a sign octet in DER, one octet, 20 octets); issued
+ * certificates are compared too, on both issuing paths (X509 and the
+ * cached profile of the signer), whose hex must equal the certificate's.
+ */
+static void
+test_serial_format(void **state)
+{
+	static const char *const crafted[] = {
+		"06AFAD95C1E2D3F40718293A4B5C6D7E",
+		"80FF0000000000000000000000000001",
+		"0F",
+		"01",
+		"00FF",
+		"0102030405060708090A0B0C0D0E0F1011121314",
+	};
+	static const char *const want[] = {
+		"06AFAD95C1E2D3F40718293A4B5C6D7E",
+		"80FF0000000000000000000000000001",
+		"0F",
+		"01",
+		"FF",
+		"0102030405060708090A0B0C0D0E0F1011121314",
+	};
+	struct tu_ca *ca = *state;
+	struct pki_error err;
+	struct pki_policy pol;
+	struct pki_signer *sg = NULL;
+	struct pki_issued res;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL, *y = NULL;
+	BIGNUM *bn = NULL;
+	char ours[PKI_SERIAL_HEX_MAX], theirs[PKI_SERIAL_HEX_MAX];
+	char *csr = NULL;
+	size_t i, csr_len = 0, zero_lead = 0;
+
+	assert_int_equal(pki_key_generate(PKI_KEY_P256, &key, &err), PKI_OK);
+	assert_int_equal(pki_cert_issue_device(ca->iss, ca->iss_key, key,
+					       DEVICE_ID, 60, NULL, &x, &err),
+			 PKI_OK);
+	for (i = 0; i < sizeof(crafted) / sizeof(crafted[0]); i++) {
+		y = X509_dup(x);
+		assert_non_null(y);
+		assert_true(BN_hex2bn(&bn, crafted[i]) > 0);
+		assert_non_null(
+			BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(y)));
+		BN_free(bn);
+		bn = NULL;
+		/* Re-signing drops the cached encoding of the old serial. */
+		assert_true(X509_sign(y, ca->iss_key, EVP_sha256()) > 0);
+		assert_int_equal(
+			pki_cert_serial_hex(y, ours, sizeof(ours), &err),
+			PKI_OK);
+		openssl_serial(ca->dir, y, theirs, sizeof(theirs));
+		assert_string_equal(ours, want[i]);
+		assert_string_equal(ours, theirs);
+		X509_free(y);
+	}
+	X509_free(x);
+	x = NULL;
+
+	/* Issued serials: about one in sixteen starts with a zero digit. */
+	pki_policy_default(&pol);
+	assert_int_equal(pki_signer_new(ca->iss, ca->iss_key, &pol, &sg, &err),
+			 PKI_OK);
+	assert_int_equal(pki_csr_create(key, DEVICE_ID, &csr, &csr_len, &err),
+			 PKI_OK);
+	for (i = 0; i < 96; i++) {
+		memset(&res, 0, sizeof(res));
+		assert_int_equal(pki_signer_issue_device(sg, csr, csr_len,
+							 DEVICE_ID, 0, &res,
+							 &err),
+				 PKI_OK);
+		assert_int_equal(pki_cert_parse(res.cert_der, res.cert_der_len,
+						&x, &err),
+				 PKI_OK);
+		assert_int_equal(
+			pki_cert_serial_hex(x, ours, sizeof(ours), &err),
+			PKI_OK);
+		assert_string_equal(ours, res.serial_hex);
+		assert_true(strlen(ours) % 2 == 0);
+		assert_true(strspn(ours, "0123456789ABCDEF") == strlen(ours));
+		if (ours[0] == '0')
+			zero_lead++;
+		if (i < 24 || ours[0] == '0') {
+			openssl_serial(ca->dir, x, theirs, sizeof(theirs));
+			assert_string_equal(ours, theirs);
+		}
+		X509_free(x);
+		x = NULL;
+		pki_issued_clear(&res);
+	}
+	(void)zero_lead;
+	free(csr);
+	pki_signer_free(sg);
+	EVP_PKEY_free(key);
+}
+
 static void
 test_server_cert(void **state)
 {
@@ -255,6 +376,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_device_serials_differ,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_serial_format, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_server_cert, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_server_names, setup,
