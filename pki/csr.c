@@ -4,7 +4,8 @@
  * server-side check run by the `ca` process before anything is issued. The
  * CSR comes from the network and is trusted for nothing: it is size-limited,
  * must parse completely, must carry a valid self-signature (proof of
- * possession) and a key type the policy allows. Its subject, attributes and
+ * possession) made with SHA-256 or better (or Ed25519), and a key type the
+ * policy allows, on a named curve for EC. Its subject, attributes and
  * requested extensions are never used.
  */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 #include <openssl/bio.h>
 #include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/objects.h>
 #include <openssl/params.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -153,6 +155,69 @@ parse_req(const unsigned char *buf, size_t len, X509_REQ **out,
 	return PKI_OK;
 }
 
+/*
+ * Issue 14: an EC key must name its curve (RFC 5480 2.1.1: namedCurve
+ * only). OpenSSL maps explicit parameters of a known curve back to it, so
+ * the key type alone would pass, and the certificate would then carry the
+ * explicit parameters and fail `openssl verify -x509_strict`.
+ */
+static enum pki_result
+check_named_curve(X509_REQ *req, struct pki_error *err)
+{
+	X509_PUBKEY *pub = X509_REQ_get_X509_PUBKEY(req);
+	const ASN1_OBJECT *alg = NULL;
+	const void *pval = NULL;
+	X509_ALGOR *algor = NULL;
+	int ptype = 0;
+
+	if (pub == NULL ||
+	    X509_PUBKEY_get0_param(NULL, NULL, NULL, &algor, pub) != 1)
+		return pki_err_ssl(err, PKI_ERR_PARSE, "CSR: no public key");
+	X509_ALGOR_get0(&alg, &ptype, &pval, algor);
+	if (OBJ_obj2nid(alg) == NID_X9_62_id_ecPublicKey &&
+	    ptype != V_ASN1_OBJECT)
+		return pki_err(err, PKI_ERR_POLICY,
+			       "CSR: EC key with explicit curve parameters "
+			       "(only named curves are allowed)");
+	return PKI_OK;
+}
+
+/* Issue 14: the self-signature uses SHA-256 or better (or is Ed25519);
+ * SHA-1 and MD5 are refused. */
+static enum pki_result
+check_signature_digest(const X509_REQ *req, struct pki_error *err)
+{
+	const X509_ALGOR *sigalg = NULL;
+	const ASN1_OBJECT *oid = NULL;
+	int md = NID_undef, pk = NID_undef;
+
+	X509_REQ_get0_signature(req, NULL, &sigalg);
+	if (sigalg == NULL)
+		return pki_err(err, PKI_ERR_PARSE, "CSR: no signature");
+	X509_ALGOR_get0(&oid, NULL, NULL, sigalg);
+	if (OBJ_find_sigid_algs(OBJ_obj2nid(oid), &md, &pk) != 1)
+		return pki_err(err, PKI_ERR_POLICY,
+			       "CSR: unknown signature algorithm");
+	switch (md) {
+	case NID_sha256:
+	case NID_sha384:
+	case NID_sha512:
+	case NID_sha3_256:
+	case NID_sha3_384:
+	case NID_sha3_512:
+		return PKI_OK;
+	case NID_undef:
+		if (pk == NID_ED25519 || pk == NID_ED448)
+			return PKI_OK;
+		break;
+	default:
+		break;
+	}
+	return pki_err(err, PKI_ERR_POLICY,
+		       "CSR: signed with %s (SHA-256 or better is required)",
+		       md != NID_undef ? OBJ_nid2sn(md) : "an unknown digest");
+}
+
 enum pki_result
 pki_csr_parse_check(const void *buf, size_t len,
 		    const struct pki_policy *policy, X509_REQ **out,
@@ -181,6 +246,10 @@ pki_csr_parse_check(const void *buf, size_t len,
 	}
 	/* Policy first: it is cheap and refuses keys we would not verify. */
 	r = pki_policy_check_key(policy, key, err);
+	if (r == PKI_OK)
+		r = check_named_curve(req, err);
+	if (r == PKI_OK)
+		r = check_signature_digest(req, err);
 	if (r != PKI_OK)
 		goto fail;
 	if (X509_REQ_verify(req, key) != 1) {

@@ -152,7 +152,9 @@ enum pki_result pki_csr_create(EVP_PKEY *key, const char *cn, char **pem,
 
 /* Server side: parse a PEM or DER CSR of at most policy->max_csr_bytes and
  * check it: well formed with no trailing bytes, signature valid (proof of
- * possession), key type allowed by policy. Attributes and requested
+ * possession) and made with SHA-256 or better (or EdDSA), key type allowed
+ * by policy, EC keys on a named curve (explicit curve parameters are
+ * refused: PKI_ERR_POLICY, as is a SHA-1 signature). Attributes and requested
  * extensions are ignored: nothing from the CSR but the public key is ever
  * used. *out is owned by the caller (X509_REQ_free). */
 enum pki_result pki_csr_parse_check(const void *buf, size_t len,

@@ -301,6 +301,121 @@ test_arguments(void **state)
 	free(pem);
 }
 
+struct weak_case {
+	const char *what;
+	const char *make; /* shell: writes csr.pem (and key.pem) in cwd */
+	enum pki_result want;
+};
+
+/*
+ * Issue 14: CSRs that openssl itself happily makes but that we refuse on
+ * every path (pki_csr_parse_check, the signer's pki_csr_check_spki and so
+ * pki_signer_issue_device in the ca process), next to controls that pass
+ * and whose certificate passes `openssl verify -x509_strict`.
+ */
+static const struct weak_case weak_cases[] = {
+	{"explicit P-256 parameters",
+	 "openssl ecparam -name prime256v1 -param_enc explicit -genkey "
+	 "-noout -out key.pem && openssl req -new -key key.pem -sha256 "
+	 "-subj /CN=x -out csr.pem",
+	 PKI_ERR_POLICY},
+	{"explicit P-384 parameters",
+	 "openssl ecparam -name secp384r1 -param_enc explicit -genkey "
+	 "-noout -out key.pem && openssl req -new -key key.pem -sha384 "
+	 "-subj /CN=x -out csr.pem",
+	 PKI_ERR_POLICY},
+	{"SHA-1 signature (P-256)",
+	 "openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
+	 "openssl req -new -key key.pem -sha1 -subj /CN=x -out csr.pem",
+	 PKI_ERR_POLICY},
+	{"SHA-224 signature (P-256)",
+	 "openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
+	 "openssl req -new -key key.pem -sha224 -subj /CN=x -out csr.pem",
+	 PKI_ERR_POLICY},
+	{"control: named P-256, SHA-256",
+	 "openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
+	 "openssl req -new -key key.pem -sha256 -subj /CN=x -out csr.pem",
+	 PKI_OK},
+	{"control: named P-256, SHA-512",
+	 "openssl ecparam -name prime256v1 -genkey -noout -out key.pem && "
+	 "openssl req -new -key key.pem -sha512 -subj /CN=x -out csr.pem",
+	 PKI_OK},
+	{"control: Ed25519",
+	 "openssl genpkey -algorithm ed25519 -out key.pem && openssl req -new "
+	 "-key key.pem -subj /CN=x -out csr.pem",
+	 PKI_OK},
+};
+
+#define WEAK_DEVICE "5a0e2b4c-1d3f-4e6a-8b9c-0d1e2f3a4b5c"
+
+static void
+test_weak_csrs(void **state)
+{
+	struct tu_ca ca;
+	struct pki_policy pol;
+	struct pki_error err;
+	struct pki_signer *sg = NULL;
+	struct pki_issued res;
+	X509_REQ *req = NULL;
+	X509 *leaf = NULL;
+	unsigned char *spki = NULL;
+	char path[4096], *pem = NULL, *out = NULL;
+	size_t i, len = 0, spki_len = 0;
+
+	(void)state;
+	tu_ca_setup(&ca);
+	pki_policy_default(&pol);
+	assert_int_equal(pki_signer_new(ca.iss, ca.iss_key, &pol, &sg, &err),
+			 PKI_OK);
+	tu_path(path, sizeof(path), ca.dir, "csr.pem");
+	for (i = 0; i < sizeof(weak_cases) / sizeof(weak_cases[0]); i++) {
+		const struct weak_case *c = &weak_cases[i];
+
+		if (tu_sh("cd '%s' && rm -f key.pem csr.pem && (%s) "
+			  ">/dev/null 2>&1",
+			  ca.dir, c->make) != 0)
+			fail_msg("%s: openssl could not make it", c->what);
+		pem = tu_read(path, &len);
+		err.msg[0] = '\0';
+		req = NULL;
+		if (pki_csr_parse_check(pem, len, &pol, &req, &err) != c->want)
+			fail_msg("%s: parse_check: %s", c->what, err.msg);
+		X509_REQ_free(req);
+		err.msg[0] = '\0';
+		spki = NULL;
+		if (pki_csr_check_spki(pem, len, &pol, NULL, &spki, &spki_len,
+				       &err) != c->want)
+			fail_msg("%s: check_spki: %s", c->what, err.msg);
+		free(spki);
+		memset(&res, 0, sizeof(res));
+		err.msg[0] = '\0';
+		if (pki_signer_issue_device(sg, pem, len, WEAK_DEVICE, 0, &res,
+					    &err) != c->want)
+			fail_msg("%s: signer: %s", c->what, err.msg);
+		if (c->want != PKI_OK) {
+			assert_null(res.cert_pem);
+			assert_true(strlen(err.msg) > 0);
+		} else {
+			assert_int_equal(pki_cert_parse(res.cert_der,
+							res.cert_der_len, &leaf,
+							&err),
+					 PKI_OK);
+			out = NULL;
+			if (tu_openssl_verify(ca.dir, ca.root, ca.iss, leaf,
+					      "sslclient", NULL, &out) != 0)
+				fail_msg("%s: verify -x509_strict: %s", c->what,
+					 out);
+			test_free(out);
+			X509_free(leaf);
+			leaf = NULL;
+		}
+		pki_issued_clear(&res);
+		test_free(pem);
+	}
+	pki_signer_free(sg);
+	tu_ca_teardown(&ca);
+}
+
 struct der_case {
 	const char *what;
 	unsigned char in[8];
@@ -374,6 +489,7 @@ main(void)
 		cmocka_unit_test(test_inputs),
 		cmocka_unit_test(test_arguments),
 		cmocka_unit_test(test_der_reader),
+		cmocka_unit_test(test_weak_csrs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
