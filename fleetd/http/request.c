@@ -1,57 +1,93 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP requests on the api listener, inside a net worker's event loop.
- * Headers and body are collected on the loop (bounded: max_body), the
- * request is handed to a job thread that runs api_handle(), and the answer
- * is written back in LWS_CALLBACK_HTTP_WRITEABLE. All input is untrusted.
- * A connection that closes while its job runs orphans the job; the loop
- * frees it when it comes back.
+ * lws parses the request head; this file checks it against our rules
+ * before anything runs: HTTP/1.1 framing (RFC 9112: one numeric
+ * Content-Length or none, no Transfer-Encoding), the methods we serve,
+ * the size of every field we copy (a field over its limit is refused with
+ * 414/431/400, never cut or dropped), and never a websocket. The body is
+ * collected on the loop (bounded: max_body), the request is handed to a
+ * job thread that runs api_handle(), and the answer is written back in
+ * LWS_CALLBACK_HTTP_WRITEABLE. A refused request is answered with
+ * problem+json and the connection is closed, so nothing after it on the
+ * connection (a smuggled body, a pipelined request) is ever read as a
+ * request. All input is untrusted. A connection that closes while its job
+ * runs orphans the job; the loop frees it when it comes back. Buffers that
+ * held an Authorization header or a body are wiped before they are freed.
+ * docs/internals/threat-model.md has the limits table and what lws itself
+ * refuses before this file sees a request.
  */
 #include "http/http.h"
 
-#include "api/api_int.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
 #include "http/jobs.h"
 #include "log.h"
 
+#include <openssl/crypto.h>
+#include <openssl/ssl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define HTTP_CHUNK 16384
+
+/* Limits of what we copy out of lws's header table (threat-model.md). */
+#define HTTP_PATH_MAX 1024 /* decoded path, with its NUL */
+#define HTTP_QUERY_DECODED_MAX 8192 /* all parameters, decoded */
+#define HTTP_QUERY_PARAMS_MAX 64
+#define HTTP_AUTHORIZATION_MAX 512 /* with the NUL */
+#define HTTP_CONTENT_TYPE_MAX 128
+#define HTTP_IF_MATCH_MAX 128
+#define HTTP_IDEMPOTENCY_KEY_MAX 256
+#define HTTP_CONTENT_LENGTH_DIGITS 18 /* no overflow in a long long */
 
 struct http_job {
 	struct job job;
 	struct lws *wsi; /* NULL once the connection has closed */
 	bool in_pool; /* owned by the job pool until done() */
+	bool head; /* HEAD: run as GET, answer without the body */
 	struct worker *worker;
 	uint64_t started_ms;
 	char method[8];
-	char path[1024];
-	char query[2048];
-	char authorization[512];
-	char content_type[128];
-	char if_match[128];
-	char idempotency_key[256];
+	char path[HTTP_PATH_MAX];
+	char *query; /* re-encoded, malloc'd; never NULL once filled */
+	char authorization[HTTP_AUTHORIZATION_MAX];
+	char content_type[HTTP_CONTENT_TYPE_MAX];
+	char if_match[HTTP_IF_MATCH_MAX];
+	char idempotency_key[HTTP_IDEMPOTENCY_KEY_MAX];
 	char request_id[32];
 	char peer[64];
-	char *body;
+	char *body; /* body_cap bytes, wiped before free */
 	size_t body_len;
+	size_t body_cap;
 	struct api_response resp;
 };
 
 struct http_session {
 	struct http_job *job; /* being collected, in the pool, or answering */
-	struct buf body;
-	bool too_large;
-	bool answered; /* an early answer (413, 405, 503) is queued */
+	char *body; /* exactly Content-Length + 1 bytes, never realloc'd */
+	size_t body_len;
+	size_t body_cap;
+	bool answered; /* an early answer (4xx, 503) is queued */
 	bool started; /* the job was handed out (lws may still report a
 			  body completion for Content-Length: 0) */
 	bool headers_sent;
 	bool close_after;
 	size_t sent;
+	/* A CONNECT request: lws hands the connection to us as a raw socket
+	 * (protocols[0] is also the vhost's raw protocol). */
+	bool raw_answered;
+};
+
+/* Why a request is refused before it reaches the API. */
+struct http_refusal {
+	int status;
+	const char *slug;
+	char detail[192];
 };
 
 size_t
@@ -60,15 +96,145 @@ http_session_size(void)
 	return sizeof(struct http_session);
 }
 
+/* Frees a body buffer after wiping it: it may hold an enrollment token. */
+static void
+http_body_free(char *body, size_t cap)
+{
+	if (body == NULL)
+		return;
+	OPENSSL_cleanse(body, cap);
+	free(body);
+}
+
 static void
 http_job_free(struct http_job *job)
 {
 	if (job == NULL)
 		return;
-	free(job->body);
+	http_body_free(job->body, job->body_cap);
+	free(job->query);
+	/* Responses that carry a new token are wiped by their producer;
+	 * the body here is only freed. */
 	api_response_free(&job->resp);
+	OPENSSL_cleanse(job, sizeof(*job)); /* the Authorization copy */
 	free(job);
 }
+
+/* ---- problem+json answers made here --------------------------------- */
+
+static const struct {
+	int status;
+	const char *reason;
+	const char *title;
+} http_statuses[] = {
+	{400, "Bad Request", "Bad request"},
+	{404, "Not Found", "Not found"},
+	{411, "Length Required", "Length required"},
+	{413, "Payload Too Large", "Payload too large"},
+	{414, "URI Too Long", "URI too long"},
+	{431, "Request Header Fields Too Large",
+	 "Request header fields too large"},
+	{501, "Not Implemented", "Not implemented"},
+	{503, "Service Unavailable", "Service unavailable"},
+};
+
+static const char *
+http_title(int status, bool reason)
+{
+	for (size_t i = 0; i < sizeof(http_statuses) / sizeof(http_statuses[0]);
+	     i++)
+		if (http_statuses[i].status == status)
+			return reason ? http_statuses[i].reason
+				      : http_statuses[i].title;
+	return reason ? "Error" : "Error";
+}
+
+/* The problem document of RFC 7807; detail is ours (no secrets). Returns a
+ * malloc'd NUL-terminated string or NULL. */
+static char *
+http_problem_json(int status, const char *slug, const char *detail)
+{
+	struct buf b;
+
+	buf_init(&b, 1024);
+	if (buf_printf(&b,
+		       "{\"type\":\"urn:fleet:problem:%s\",\"title\":\"%s\","
+		       "\"status\":%d",
+		       slug, http_title(status, false), status) != 0)
+		goto fail;
+	if (detail != NULL) {
+		if (buf_append(&b, ",\"detail\":\"", 11) != 0)
+			goto fail;
+		for (const char *p = detail; *p != '\0'; p++) {
+			unsigned char c = (unsigned char)*p;
+			int rc;
+
+			if (c == '"' || c == '\\')
+				rc = buf_printf(&b, "\\%c", c);
+			else if (c < 0x20)
+				rc = buf_printf(&b, "\\u%04x", c);
+			else
+				rc = buf_append(&b, p, 1);
+			if (rc != 0)
+				goto fail;
+		}
+		if (buf_append(&b, "\"", 1) != 0)
+			goto fail;
+	}
+	if (buf_append(&b, "}", 1) != 0)
+		goto fail;
+	return buf_detach(&b, NULL);
+fail:
+	buf_free(&b);
+	return NULL;
+}
+
+static void
+http_problem(struct api_response *resp, int status, const char *slug,
+	     const char *detail)
+{
+	api_response_free(resp);
+	memset(resp, 0, sizeof(*resp));
+	resp->status = status;
+	resp->content_type = "application/problem+json";
+	resp->body = http_problem_json(status, slug, detail);
+	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
+}
+
+static void refuse(struct http_refusal *r, int status, const char *slug,
+		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void
+refuse(struct http_refusal *r, int status, const char *slug, const char *fmt,
+       ...)
+{
+	va_list ap;
+
+	r->status = status;
+	r->slug = slug;
+	va_start(ap, fmt);
+	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
+	va_end(ap);
+}
+
+/* ---- which listener ---------------------------------------------------- */
+
+/*
+ * lws may move a connection to the first vhost after parsing its head
+ * (vhosts are picked by port and adopted sockets have none), so the vhost
+ * does not say which listener accepted it. The TLS context does: the
+ * device listener is the one that requires a client certificate.
+ */
+static bool
+http_from_device_listener(struct lws *wsi)
+{
+	SSL *ssl = lws_get_ssl(wsi);
+
+	return ssl != NULL && (SSL_CTX_get_verify_mode(SSL_get_SSL_CTX(ssl)) &
+			       SSL_VERIFY_FAIL_IF_NO_PEER_CERT) != 0;
+}
+
+/* ---- copying the request head out of lws, within limits ------------- */
 
 static const struct {
 	enum lws_token_indexes token;
@@ -91,77 +257,297 @@ http_method(struct lws *wsi)
 	return NULL;
 }
 
-/* Copies a header; "" when absent or too long (the API then refuses it). */
-static void
-http_header(struct lws *wsi, enum lws_token_indexes token, char *out,
-	    size_t outlen)
+/* The methods some route of the API serves; the others get 501. */
+static bool
+http_method_served(const char *method)
+{
+	static const char *const served[] = {"GET", "HEAD", "POST", "PATCH",
+					     "DELETE"};
+
+	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
+		if (strcmp(method, served[i]) == 0)
+			return true;
+	return false;
+}
+
+/* lws keeps a repeated header as a chain of fragments; every fragment
+ * after the first starts with the space lws inserts, so it is never
+ * empty. */
+static bool
+http_header_repeated(struct lws *wsi, enum lws_token_indexes token)
+{
+	return lws_hdr_fragment_length(wsi, token, 1) > 0;
+}
+
+/*
+ * Copies a single-valued header into out. Absent: "" and 0. Repeated: 400.
+ * Longer than outlen - 1: 431. Returns 0 or -1 with r filled.
+ */
+static int
+http_header(struct lws *wsi, enum lws_token_indexes token, const char *name,
+	    char *out, size_t outlen, struct http_refusal *r)
 {
 	int len = lws_hdr_total_length(wsi, token);
 
 	out[0] = '\0';
-	if (len <= 0 || (size_t)len >= outlen)
-		return;
-	if (lws_hdr_copy(wsi, out, (int)outlen, token) < 0)
-		out[0] = '\0';
+	if (len <= 0)
+		return 0; /* lws keeps no empty value either */
+	if (http_header_repeated(wsi, token)) {
+		refuse(r, 400, "bad-request", "%s is sent more than once",
+		       name);
+		return -1;
+	}
+	if (len < 0 || (size_t)len >= outlen) {
+		refuse(r, 431, "header-too-large", "%s is limited to %zu bytes",
+		       name, outlen - 1);
+		return -1;
+	}
+	if (len > 0 && lws_hdr_copy(wsi, out, (int)outlen, token) < 0) {
+		refuse(r, 400, "bad-request", "%s cannot be read", name);
+		return -1;
+	}
+	return 0;
 }
 
-static void
-http_custom_header(struct lws *wsi, const char *name, char *out, size_t outlen)
+/* The same for a header lws does not know (name lower case, with ':'). */
+static int
+http_custom_header(struct lws *wsi, const char *name, const char *display,
+		   char *out, size_t outlen, struct http_refusal *r)
 {
 	int namelen = (int)strlen(name);
 	int len = lws_hdr_custom_length(wsi, name, namelen);
 
 	out[0] = '\0';
-	if (len <= 0 || (size_t)len >= outlen)
-		return;
-	if (lws_hdr_custom_copy(wsi, out, (int)outlen, name, namelen) < 0)
-		out[0] = '\0';
+	if (len < 0)
+		return 0;
+	if ((size_t)len >= outlen) {
+		refuse(r, 431, "header-too-large", "%s is limited to %zu bytes",
+		       display, outlen - 1);
+		return -1;
+	}
+	if (lws_hdr_custom_copy(wsi, out, (int)outlen, name, namelen) < 0) {
+		refuse(r, 400, "bad-request", "%s cannot be read", display);
+		return -1;
+	}
+	return 0;
 }
 
-/* lws has already percent-decoded each "name=value"; encode it again. */
-static void
-http_query(struct lws *wsi, char *out, size_t outlen)
+static bool
+http_unreserved(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
+	       c == '~';
+}
+
+/*
+ * lws has already percent-decoded each "name=value" and split them at
+ * '&'; encode them again so that the API sees one raw query string (an
+ * encoded '&' or '=' inside a value stays a value). Every parameter is
+ * kept whole: over the limits the request is refused (414, 400), never
+ * cut. Returns 0 with *out malloc'd ("" without a query) or -1 with r.
+ */
+static int
+http_query(struct lws *wsi, char **out, struct http_refusal *r)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	char frag[1024];
-	size_t o = 0;
+	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+	char *frag = NULL, *q = NULL;
+	size_t o = 0, cap;
+	int i;
 
-	out[0] = '\0';
-	for (int i = 0; i < 32; i++) {
-		int n = lws_hdr_copy_fragment(wsi, frag, (int)sizeof(frag),
-					      WSI_TOKEN_HTTP_URI_ARGS, i);
+	*out = NULL;
+	if (total < 0 || total > HTTP_QUERY_DECODED_MAX) {
+		refuse(r, 414, "uri-too-long",
+		       "query parameters are limited to %d bytes (decoded)",
+		       HTTP_QUERY_DECODED_MAX);
+		return -1;
+	}
+	/* Each byte becomes at most three, plus one '&' per parameter. */
+	cap = (size_t)total * 3 + HTTP_QUERY_PARAMS_MAX + 1;
+	frag = malloc((size_t)total + 1);
+	q = malloc(cap);
+	if (frag == NULL || q == NULL)
+		goto oom;
+	q[0] = '\0';
+	for (i = 0;; i++) {
 		bool in_value = false;
+		int n = lws_hdr_copy_fragment(wsi, frag, total + 1,
+					      WSI_TOKEN_HTTP_URI_ARGS, i);
 
 		if (n < 0)
-			break;
-		if (o > 0 && o + 1 < outlen)
-			out[o++] = '&';
-		for (int j = 0; j < n && o + 4 < outlen; j++) {
+			break; /* no more: the buffer holds any fragment */
+		if (i >= HTTP_QUERY_PARAMS_MAX) {
+			refuse(r, 400, "bad-request",
+			       "at most %d query parameters",
+			       HTTP_QUERY_PARAMS_MAX);
+			goto fail;
+		}
+		if (i > 0)
+			q[o++] = '&';
+		for (int j = 0; j < n; j++) {
 			unsigned char c = (unsigned char)frag[j];
 
 			if (c == '=' && !in_value) {
 				in_value = true;
-				out[o++] = '=';
-			} else if ((c >= 'a' && c <= 'z') ||
-				   (c >= 'A' && c <= 'Z') ||
-				   (c >= '0' && c <= '9') || c == '-' ||
-				   c == '_' || c == '.' || c == '~') {
-				out[o++] = (char)c;
+				q[o++] = '=';
+			} else if (http_unreserved(c)) {
+				q[o++] = (char)c;
 			} else {
-				out[o++] = '%';
-				out[o++] = hex[c >> 4];
-				out[o++] = hex[c & 15];
+				q[o++] = '%';
+				q[o++] = hex[c >> 4];
+				q[o++] = hex[c & 15];
 			}
 		}
-		out[o] = '\0';
+		q[o] = '\0';
 	}
+	free(frag);
+	*out = q;
+	return 0;
+oom:
+	refuse(r, 503, "service-unavailable", "out of memory");
+fail:
+	free(frag);
+	free(q);
+	return -1;
+}
+
+/* Decoded path: bounded, and no control bytes (they would reach logs). */
+static int
+http_path(const char *path, size_t len, char *out, size_t outlen,
+	  struct http_refusal *r)
+{
+	if (len >= outlen) {
+		refuse(r, 414, "uri-too-long", "paths are limited to %zu bytes",
+		       outlen - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)path[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			refuse(r, 400, "bad-request",
+			       "control characters in the path");
+			return -1;
+		}
+	}
+	memcpy(out, path, len);
+	out[len] = '\0';
+	return 0;
+}
+
+/*
+ * RFC 9112 §6: the body's length is one Content-Length of digits only, or
+ * nothing. Transfer-Encoding (chunked or any other) is not accepted: lws
+ * 4.1 does not decode chunked request bodies, and with Content-Length it
+ * is the classic smuggling pair. lws files a header written with a space
+ * before the colon under a custom name; such a framing header would mean
+ * one thing to a proxy and another to us, so it is refused too.
+ * Returns the length (0 when absent), -2 when absent but a body is due
+ * (POST, PATCH: lws would then read up to 100 MB as the body), or -1 with
+ * r filled.
+ */
+static long long
+http_framing(struct lws *wsi, const char *method, struct http_refusal *r)
+{
+	static const char *const spaced[] = {
+		"content-length :", "content-length\t:", "transfer-encoding :",
+		"transfer-encoding\t:"};
+	char text[HTTP_CONTENT_LENGTH_DIGITS + 8];
+	int len;
+	size_t n;
+	long long v = 0;
+
+	for (size_t i = 0; i < sizeof(spaced) / sizeof(spaced[0]); i++) {
+		if (lws_hdr_custom_length(wsi, spaced[i],
+					  (int)strlen(spaced[i])) >= 0) {
+			refuse(r, 400, "bad-request",
+			       "whitespace between a header name and its "
+			       "colon");
+			return -1;
+		}
+	}
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+		refuse(r, 400, "bad-request",
+		       "Transfer-Encoding is not accepted; send the body "
+		       "with one Content-Length");
+		return -1;
+	}
+	len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	if (len <= 0) {
+		if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0)
+			return -2;
+		return 0;
+	}
+	if (http_header_repeated(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) {
+		refuse(r, 400, "bad-request",
+		       "Content-Length is sent more than once");
+		return -1;
+	}
+	if ((size_t)len >= sizeof(text) ||
+	    lws_hdr_copy(wsi, text, (int)sizeof(text),
+			 WSI_TOKEN_HTTP_CONTENT_LENGTH) != len)
+		goto invalid;
+	n = (size_t)len;
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
+		n--; /* trailing OWS; lws dropped the leading one */
+	if (n == 0 || n > HTTP_CONTENT_LENGTH_DIGITS)
+		goto invalid;
+	for (size_t i = 0; i < n; i++) {
+		if (text[i] < '0' || text[i] > '9')
+			goto invalid;
+		v = v * 10 + (text[i] - '0');
+	}
+	return v;
+invalid:
+	refuse(r, 400, "bad-request",
+	       "Content-Length must be one decimal number");
+	return -1;
+}
+
+/* HTTP/1.1 needs exactly one Host (RFC 9112 §3.2). */
+static int
+http_host(struct lws *wsi, struct http_refusal *r)
+{
+	char version[16];
+	bool v11 = lws_hdr_copy(wsi, version, (int)sizeof(version),
+				WSI_TOKEN_HTTP) > 0 &&
+		   strcmp(version, "HTTP/1.1") == 0;
+
+	if (http_header_repeated(wsi, WSI_TOKEN_HOST)) {
+		refuse(r, 400, "bad-request", "Host is sent more than once");
+		return -1;
+	}
+	if (v11 && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0) {
+		refuse(r, 400, "bad-request", "HTTP/1.1 requires Host");
+		return -1;
+	}
+	return 0;
+}
+
+/* Copies what the API needs; -1 with r filled when something is refused. */
+static int
+http_job_fill(struct http_job *job, struct lws *wsi, struct http_refusal *r)
+{
+	if (http_query(wsi, &job->query, r) != 0 || http_host(wsi, r) != 0 ||
+	    http_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, "Authorization",
+			job->authorization, sizeof(job->authorization),
+			r) != 0 ||
+	    http_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "Content-Type",
+			job->content_type, sizeof(job->content_type), r) != 0 ||
+	    http_header(wsi, WSI_TOKEN_HTTP_IF_MATCH, "If-Match", job->if_match,
+			sizeof(job->if_match), r) != 0 ||
+	    http_custom_header(wsi, "idempotency-key:", "Idempotency-Key",
+			       job->idempotency_key,
+			       sizeof(job->idempotency_key), r) != 0)
+		return -1;
+	return 0;
 }
 
 static struct http_job *
-http_job_new(struct worker *w, struct lws *wsi, const char *path)
+http_job_new(struct worker *w, struct lws *wsi, const char *method)
 {
 	struct http_job *job = calloc(1, sizeof(*job));
-	const char *method = http_method(wsi);
 
 	if (job == NULL)
 		return NULL;
@@ -169,22 +555,14 @@ http_job_new(struct worker *w, struct lws *wsi, const char *path)
 	job->worker = w;
 	job->started_ms = clock_mono_ms();
 	snprintf(job->method, sizeof(job->method), "%s",
-		 method != NULL ? method : "");
-	snprintf(job->path, sizeof(job->path), "%s", path);
-	http_query(wsi, job->query, sizeof(job->query));
-	http_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, job->authorization,
-		    sizeof(job->authorization));
-	http_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, job->content_type,
-		    sizeof(job->content_type));
-	http_header(wsi, WSI_TOKEN_HTTP_IF_MATCH, job->if_match,
-		    sizeof(job->if_match));
-	http_custom_header(wsi, "idempotency-key:", job->idempotency_key,
-			   sizeof(job->idempotency_key));
+		 method != NULL ? method : "-");
 	snprintf(job->request_id, sizeof(job->request_id), "w%d-%llu", w->slot,
 		 (unsigned long long)++w->request_seq);
 	lws_get_peer_simple(wsi, job->peer, sizeof(job->peer));
 	return job;
 }
+
+/* ---- the job ---------------------------------------------------------- */
 
 static void
 http_job_run(struct job *j, void *state)
@@ -192,9 +570,9 @@ http_job_run(struct job *j, void *state)
 	struct http_job *job = (struct http_job *)j;
 	struct api_ctx *ctx = state;
 	struct api_request req = {
-		.method = job->method,
+		.method = job->head ? "GET" : job->method,
 		.path = job->path,
-		.query = job->query,
+		.query = job->query != NULL ? job->query : "",
 		.authorization = job->authorization[0] != '\0'
 					 ? job->authorization
 					 : NULL,
@@ -235,28 +613,34 @@ http_start_job(struct worker *w, struct http_session *s)
 	if (s->started)
 		return;
 	s->started = true;
-	job->body = buf_detach(&s->body, &job->body_len);
+	job->body = s->body;
+	job->body_len = s->body_len;
+	job->body_cap = s->body_cap;
+	s->body = NULL;
+	s->body_len = s->body_cap = 0;
 	job->job.run = http_job_run;
 	job->job.done = http_job_done;
 	job->in_pool = true;
-	if (job->body == NULL || !job_pool_submit(w->jobs, &job->job)) {
+	if (!job_pool_submit(w->jobs, &job->job)) {
 		job->in_pool = false;
-		api_problem(&job->resp, 503, "service-unavailable",
-			    "this worker is overloaded; retry later");
+		http_problem(&job->resp, 503, "service-unavailable",
+			     "this worker is overloaded; retry later");
 		lws_callback_on_writable(job->wsi);
 	}
 }
 
-/* Answers at once, without a job (413, 405 and the like). */
+/* Answers at once, without a job, and closes the connection after. */
 static void
 http_answer_now(struct http_session *s, struct lws *wsi, int status,
 		const char *slug, const char *detail)
 {
-	api_problem(&s->job->resp, status, slug, detail);
+	http_problem(&s->job->resp, status, slug, detail);
 	s->answered = true;
 	s->close_after = true;
 	lws_callback_on_writable(wsi);
 }
+
+/* ---- writing the answer ---------------------------------------------- */
 
 static int
 http_write_headers(struct lws *wsi, struct http_session *s)
@@ -314,7 +698,7 @@ http_log_request(const struct http_job *job)
 {
 	log_write(job->resp.status >= 500 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO,
 		  job->request_id, "%s %s -> %d (%llu ms) peer=%s", job->method,
-		  job->path, job->resp.status,
+		  job->path[0] != '\0' ? job->path : "-", job->resp.status,
 		  (unsigned long long)(clock_mono_ms() - job->started_ms),
 		  job->peer);
 }
@@ -325,30 +709,35 @@ http_writeable(struct lws *wsi, struct http_session *s)
 {
 	struct api_response *resp = &s->job->resp;
 	unsigned char buf[LWS_PRE + HTTP_CHUNK];
-	size_t n;
+	size_t n, body_len = s->job->head ? 0 : resp->body_len;
 	enum lws_write_protocol mode = LWS_WRITE_HTTP;
 	bool close_after = s->close_after;
 
 	if (!s->headers_sent) {
 		if (http_write_headers(wsi, s) != 0)
 			return -1;
-		if (resp->body_len > 0) {
+		if (body_len > 0) {
 			lws_callback_on_writable(wsi);
 			return 0;
 		}
 	}
-	n = resp->body_len - s->sent;
+	n = body_len - s->sent;
 	if (n > HTTP_CHUNK)
 		n = HTTP_CHUNK;
-	if (s->sent + n == resp->body_len)
+	if (s->sent + n == body_len)
 		mode = LWS_WRITE_HTTP_FINAL;
 	if (n > 0) {
+		int wrote;
+
 		memcpy(buf + LWS_PRE, resp->body + s->sent, n);
-		if (lws_write(wsi, buf + LWS_PRE, n, mode) != (int)n)
+		wrote = lws_write(wsi, buf + LWS_PRE, n, mode);
+		/* the copy may hold a new token */
+		OPENSSL_cleanse(buf + LWS_PRE, n);
+		if (wrote != (int)n)
 			return -1;
 		s->sent += n;
 	}
-	if (s->sent < resp->body_len) {
+	if (s->sent < body_len) {
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -360,56 +749,73 @@ http_writeable(struct lws *wsi, struct http_session *s)
 	return lws_http_transaction_completed(wsi) != 0 ? -1 : 0;
 }
 
+/* ---- request life cycle ---------------------------------------------- */
+
 static void
-http_session_reset(struct http_session *s, size_t max_body)
+http_session_reset(struct http_session *s)
 {
-	buf_free(&s->body);
+	http_body_free(s->body, s->body_cap);
 	memset(s, 0, sizeof(*s));
-	buf_init(&s->body, max_body);
 }
 
-/* Past the limit the rest is read and dropped, then 413 is answered. */
+/* Body bytes: the buffer was sized from Content-Length, so more than that
+ * cannot arrive (lws stops at it); copies, then wipes lws's buffer. */
 static void
-http_body(struct http_session *s, const void *in, size_t len)
+http_body(struct http_session *s, void *in, size_t len)
 {
-	if (!s->too_large && buf_append(&s->body, in, len) != 0) {
-		s->too_large = true;
-		buf_free(&s->body);
+	if (s->body != NULL && len <= s->body_cap - 1 - s->body_len) {
+		memcpy(s->body + s->body_len, in, len);
+		s->body_len += len;
+		s->body[s->body_len] = '\0';
 	}
-}
-
-static long
-http_content_length(struct lws *wsi)
-{
-	char text[32];
-
-	http_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, text, sizeof(text));
-	if (text[0] == '\0')
-		return -1;
-	return strtol(text, NULL, 10);
+	if (in != NULL && len > 0)
+		OPENSSL_cleanse(in, len);
 }
 
 static int
 http_begin(struct lws *wsi, struct worker *w, struct http_session *s,
-	   const char *path)
+	   const char *path, size_t pathlen)
 {
-	long content_length;
+	const char *method = http_method(wsi);
+	struct http_refusal r = {0};
+	long long content_length;
 
-	http_session_reset(s, (size_t)w->cfg->max_body);
-	s->job = http_job_new(w, wsi, path);
+	http_session_reset(s);
+	s->job = http_job_new(w, wsi, method);
 	if (s->job == NULL)
 		return -1;
+	if (http_from_device_listener(wsi)) {
+		/* The device listener serves the agent channel only. */
+		http_answer_now(s, wsi, 404, "not-found",
+				"the device listener serves only /agent/v1");
+		return 0;
+	}
 	if (w->stopping) {
 		http_answer_now(s, wsi, 503, "service-unavailable",
 				"fleetd is stopping");
 		return 0;
 	}
-	if (s->job->method[0] == '\0') {
-		http_answer_now(s, wsi, 405, "method-not-allowed",
-				"this method is not supported");
+	if (method == NULL || !http_method_served(method)) {
+		http_answer_now(s, wsi, 501, "not-implemented",
+				"the API serves GET, HEAD, POST, PATCH and "
+				"DELETE");
 		return 0;
 	}
-	content_length = http_content_length(wsi);
+	s->job->head = strcmp(method, "HEAD") == 0;
+	if (http_path(path, pathlen, s->job->path, sizeof(s->job->path), &r) !=
+	    0)
+		goto refused;
+	content_length = http_framing(wsi, method, &r);
+	if (content_length == -1)
+		goto refused;
+	if (http_job_fill(s->job, wsi, &r) != 0)
+		goto refused;
+	if (content_length == -2) {
+		/* No body (RFC 9112 §6.3), but lws reads what follows as one:
+		 * nothing more is read as a request on this connection. */
+		s->close_after = true;
+		content_length = 0;
+	}
 	if (content_length > w->cfg->max_body) {
 		char detail[128];
 
@@ -419,10 +825,125 @@ http_begin(struct lws *wsi, struct worker *w, struct http_session *s,
 		http_answer_now(s, wsi, 413, "payload-too-large", detail);
 		return 0;
 	}
-	/* Requests with a body continue in HTTP_BODY_COMPLETION. */
-	if (content_length <= 0)
-		http_start_job(w, s);
+	if (content_length > 0) {
+		/* Sized once from the checked length: never realloc'd, so
+		 * no stale copy of a token is left behind in the heap. */
+		s->body_cap = (size_t)content_length + 1;
+		s->body = calloc(1, s->body_cap);
+		if (s->body == NULL) {
+			s->body_cap = 0;
+			http_answer_now(s, wsi, 503, "service-unavailable",
+					"out of memory");
+			return 0;
+		}
+		/* It continues in HTTP_BODY_COMPLETION. */
+		return 0;
+	}
+	http_start_job(w, s);
 	return 0;
+refused:
+	http_answer_now(s, wsi, r.status, r.slug, r.detail);
+	return 0;
+}
+
+/*
+ * An Upgrade request. The api listener never upgrades: it answers 400 at
+ * once and closes. lws has answered an Upgrade other than websocket or h2c
+ * itself (403) before this is called, so those are only closed. Upgrades
+ * on the device listener are the channel's to accept or refuse.
+ */
+static int
+http_confirm_upgrade(struct lws *wsi, const char *upgrade)
+{
+	unsigned char buf[LWS_PRE + 1024];
+	unsigned char *start = buf + LWS_PRE, *p = start;
+	unsigned char *end = buf + sizeof(buf) - 1;
+	char *body;
+	size_t body_len;
+
+	if (http_from_device_listener(wsi))
+		return 0;
+	if (upgrade == NULL || (strcasecmp(upgrade, "websocket") != 0 &&
+				strcasecmp(upgrade, "h2c") != 0))
+		return -1;
+	body = http_problem_json(400, "upgrade-refused",
+				 "the api listener does not upgrade "
+				 "connections; websockets are served on the "
+				 "device listener");
+	if (body == NULL)
+		return -1;
+	body_len = strlen(body);
+	/* No writeable callback comes for a connection about to upgrade, so
+	 * this small answer is written here, as lws_return_http_status
+	 * does, and the connection is closed after it. */
+	if (lws_add_http_common_headers(wsi, 400, "application/problem+json",
+					body_len, &p, end) == 0 &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+					 (const unsigned char *)"close", 5, &p,
+					 end) == 0 &&
+	    lws_finalize_write_http_header(wsi, start, &p, end) == 0 &&
+	    body_len < sizeof(buf) - LWS_PRE) {
+		memcpy(start, body, body_len);
+		(void)lws_write(wsi, start, body_len, LWS_WRITE_HTTP_FINAL);
+	}
+	log_write(LOG_LEVEL_INFO, "http", "upgrade to %.16s refused", upgrade);
+	free(body);
+	return -1;
+}
+
+/*
+ * A CONNECT request: lws gives the connection up as a raw socket with the
+ * request bytes, bound to protocols[0] (this callback). Answer 501 as
+ * plain HTTP/1.1 and close; nothing of what was sent is read.
+ */
+static int
+http_raw(struct lws *wsi, enum lws_callback_reasons reason,
+	 struct http_session *s)
+{
+	char head[256];
+	char *body;
+	unsigned char *buf;
+	size_t body_len, len;
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_RAW_RX:
+		if (!s->raw_answered) {
+			s->raw_answered = true;
+			lws_callback_on_writable(wsi);
+		}
+		return 0;
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		break;
+	default:
+		return 0;
+	}
+	body = http_problem_json(501, "not-implemented",
+				 "the API serves GET, HEAD, POST, PATCH and "
+				 "DELETE");
+	if (body == NULL)
+		return -1;
+	body_len = strlen(body);
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 501 %s\r\n"
+		     "content-type: application/problem+json\r\n"
+		     "content-length: %zu\r\n"
+		     "cache-control: no-store\r\n"
+		     "connection: close\r\n\r\n",
+		     http_title(501, true), body_len);
+	len = (size_t)n + body_len;
+	buf = malloc(LWS_PRE + len);
+	if (n > 0 && (size_t)n < sizeof(head) && buf != NULL) {
+		memcpy(buf + LWS_PRE, head, (size_t)n);
+		memcpy(buf + LWS_PRE + n, body, body_len);
+		if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_RAW) ==
+		    (int)len)
+			log_write(LOG_LEVEL_INFO, "http",
+				  "CONNECT -> 501, closed");
+	}
+	free(buf);
+	free(body);
+	return -1;
 }
 
 int
@@ -434,34 +955,41 @@ http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
-		return http_begin(wsi, w, s, in);
+		return http_begin(wsi, w, s, in, len);
 	case LWS_CALLBACK_HTTP_BODY:
 		if (s->job == NULL)
 			return -1;
 		if (!s->answered)
 			http_body(s, in, len);
+		else if (in != NULL && len > 0)
+			OPENSSL_cleanse(in, len);
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
 		if (s->job == NULL)
 			return -1;
 		if (s->answered)
 			return 0;
-		if (s->too_large) {
-			char detail[128];
-
-			snprintf(detail, sizeof(detail),
-				 "request bodies are limited to %ld bytes",
-				 w->cfg->max_body);
-			http_answer_now(s, wsi, 413, "payload-too-large",
-					detail);
-			return 0;
-		}
 		http_start_job(w, s);
 		return 0;
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (s->job == NULL || s->job->in_pool)
 			return 0;
 		return http_writeable(wsi, s);
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+		return http_confirm_upgrade(wsi, in);
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_ESTABLISHED:
+		/* A websocket that fell back to this protocol (an unknown
+		 * subprotocol): never. */
+		return -1;
+	case LWS_CALLBACK_RAW_ADOPT:
+	case LWS_CALLBACK_RAW_RX:
+	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (s == NULL)
+			return -1;
+		return http_raw(wsi, reason, s);
+	case LWS_CALLBACK_RAW_CLOSE:
+		return 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (s != NULL && s->job != NULL) {
@@ -472,8 +1000,11 @@ http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 				http_job_free(s->job);
 			s->job = NULL;
 		}
-		if (s != NULL)
-			buf_free(&s->body);
+		if (s != NULL) {
+			http_body_free(s->body, s->body_cap);
+			s->body = NULL;
+			s->body_len = s->body_cap = 0;
+		}
 		return 0;
 	default:
 		break;
