@@ -4,11 +4,19 @@
  * "time ident[pid] level [ctx] message" or to syslog with the matching
  * priority. Messages are formatted into a bounded stack buffer, so one line
  * is written with one call and lines from threads do not interleave.
+ *
+ * Repeated lines are rate-limited, so that a peer that makes fleetd log on
+ * every message cannot fill the disk: lines of one call site (format) and
+ * context (device id, request id) are written at most `burst` times per
+ * window; the rest are counted, and once the window is over a line says
+ * how many were suppressed. Errors are never suppressed.
  */
 #include "log.h"
 
 #include <openssl/err.h>
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
@@ -18,6 +26,24 @@
 static char log_ident[32] = "fleet";
 static enum log_level log_level_max = LOG_LEVEL_INFO;
 static bool log_to_syslog;
+
+#define LOG_SLOTS 64
+#define LOG_SAMPLE_MAX 160
+
+/* One rate-limited kind of line: a call site in one context. */
+struct log_slot {
+	uint64_t key; /* 0 = free */
+	uint64_t window_start_ms;
+	unsigned lines; /* written in this window */
+	unsigned long suppressed;
+	enum log_level level;
+	char sample[LOG_SAMPLE_MAX]; /* the first line, for the summary */
+};
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_slot log_slots[LOG_SLOTS];
+static unsigned log_burst = 20;
+static unsigned log_window_ms = 10000;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int level_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO,
@@ -78,6 +104,98 @@ log_emit(enum log_level level, const char *ctx, const char *msg)
 }
 
 void
+log_set_rate_limit(unsigned burst, unsigned window_ms)
+{
+	pthread_mutex_lock(&log_lock);
+	log_burst = burst;
+	log_window_ms = window_ms;
+	memset(log_slots, 0, sizeof(log_slots));
+	pthread_mutex_unlock(&log_lock);
+}
+
+static uint64_t
+log_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* FNV-1a over the call site, the level and the context. */
+static uint64_t
+log_key(enum log_level level, const char *ctx, const char *fmt)
+{
+	uint64_t h = 1469598103934665603ull;
+	uintptr_t site = (uintptr_t)fmt;
+
+	for (size_t i = 0; i < sizeof(site); i++) {
+		h ^= (site >> (8 * i)) & 0xff;
+		h *= 1099511628211ull;
+	}
+	h ^= (uint64_t)level;
+	h *= 1099511628211ull;
+	for (const char *c = ctx != NULL ? ctx : ""; *c != '\0'; c++) {
+		h ^= (unsigned char)*c;
+		h *= 1099511628211ull;
+	}
+	return h != 0 ? h : 1;
+}
+
+/* Under log_lock: the summary of a slot's suppressed lines, if any. */
+static void
+log_flush_slot(struct log_slot *slot)
+{
+	char msg[LOG_SAMPLE_MAX + 64];
+
+	if (slot->suppressed == 0)
+		return;
+	snprintf(msg, sizeof(msg), "suppressed %lu similar lines: %s",
+		 slot->suppressed, slot->sample);
+	slot->suppressed = 0;
+	log_emit(slot->level, NULL, msg);
+}
+
+/* Under log_lock: whether a line of this kind may be written now. Closes
+ * the windows that are over, with their summaries first. */
+static bool
+log_admit(enum log_level level, const char *ctx, const char *fmt,
+	  const char *msg)
+{
+	uint64_t now = log_now_ms();
+	uint64_t key = log_key(level, ctx, fmt);
+	struct log_slot *slot = &log_slots[key % LOG_SLOTS];
+
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		struct log_slot *s = &log_slots[i];
+
+		if (s->key != 0 && now - s->window_start_ms >= log_window_ms) {
+			log_flush_slot(s);
+			s->key = 0;
+		}
+	}
+	if (level == LOG_LEVEL_ERROR || log_burst == 0)
+		return true;
+	if (slot->key != key) {
+		/* A new kind of line (or another one in the same slot). */
+		log_flush_slot(slot);
+		slot->key = key;
+		slot->window_start_ms = now;
+		slot->lines = 0;
+		slot->level = level;
+		snprintf(slot->sample, sizeof(slot->sample), "%s%.64s%s%.80s",
+			 ctx != NULL ? "[" : "", ctx != NULL ? ctx : "",
+			 ctx != NULL ? "] " : "", msg);
+	}
+	if (slot->lines < log_burst) {
+		slot->lines++;
+		return true;
+	}
+	slot->suppressed++;
+	return false;
+}
+
+void
 log_write(enum log_level level, const char *ctx, const char *fmt, ...)
 {
 	char msg[1536];
@@ -88,7 +206,10 @@ log_write(enum log_level level, const char *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	log_emit(level, ctx, msg);
+	pthread_mutex_lock(&log_lock);
+	if (log_admit(level, ctx, fmt, msg))
+		log_emit(level, ctx, msg);
+	pthread_mutex_unlock(&log_lock);
 }
 
 void

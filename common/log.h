@@ -3,7 +3,8 @@
  * Logging for every fleet process: levels, stderr or syslog, an optional
  * context string (device id, request id). The sink is chosen once at
  * start-up by log_setup() and only read afterwards; that write-once setting
- * is the one piece of process state in common/. Never pass a secret (key,
+ * and the rate limiter's table of recent lines (behind a mutex) are the
+ * process state of common/. Never pass a secret (key,
  * token, password) to these functions.
  */
 #ifndef FLEET_COMMON_LOG_H
@@ -29,6 +30,14 @@ enum log_level log_current_level(void);
 /* ctx may be NULL; otherwise it is printed in brackets, e.g. "device=..". */
 void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Repeated lines: at most burst lines of one call site (format) and context
+ * per window_ms; the rest are counted and summarised ("suppressed N similar
+ * lines: ...") when the window is over. Errors always pass. burst 0 turns
+ * the limit off. Defaults: 20 lines per 10 s. Thread-safe.
+ */
+void log_set_rate_limit(unsigned burst, unsigned window_ms);
 
 /* Logs and clears the OpenSSL error queue, each entry prefixed by what. */
 void log_openssl(enum log_level level, const char *what);

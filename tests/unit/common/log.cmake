@@ -1,0 +1,2 @@
+# SPDX-License-Identifier: Apache-2.0
+fleet_add_unit_test(test_log SOURCES test_log.c LIBS fleetcommon)
