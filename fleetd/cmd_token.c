@@ -1,23 +1,50 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `fleetd token create --role admin|operator|viewer [--name N]`: inserts an
- * admin token straight into PostgreSQL (no running fleetd needed), with
- * its audit row (actor "local:fleetd-cli") in the same transaction, and
- * prints the token once on stdout, alone on one line, so a script can
- * capture it. Runs in the fleetd binary as a one-shot command; whoever
- * can reach the database can run it.
+ * `fleetd token create --role admin|operator|viewer [--name N]`: makes an
+ * admin token through the same core code as POST /api/v1/admin-tokens
+ * (core/token.c), stored straight into PostgreSQL through the store port
+ * (no running fleetd needed) with its audit row (actor "local:fleetd-cli")
+ * in the same transaction, and prints the token once on stdout, alone on
+ * one line, so a script can capture it. Runs in the fleetd binary as a
+ * one-shot command; whoever can reach the database can run it.
  */
 #include "cmd_token.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
-#include "db/admin_tokens.h"
-#include "db/audit.h"
-#include "db/db.h"
+#include "core/store_audit.h"
+#include "core/store_enroll.h"
+#include "core/store_idempotency.h"
+#include "core/store_tokens.h"
+#include "core/token.h"
+#include "db/store.h"
 #include "secret.h"
+
+/*
+ * Link-time binding of the store port, until fleetd/CMakeLists.txt links
+ * the adapter library after fleetd_core: core (a static library scanned
+ * after fleetd_lib) calls store_* functions that fleetd/db implements, and
+ * the linker only pulls an archive member for symbols it already misses.
+ * Naming the adapters here, in the executable, pulls them in.
+ */
+void *const fleetd_store_port_binding[] = {
+	(void *)(uintptr_t)store_token_create,
+	(void *)(uintptr_t)store_token_get,
+	(void *)(uintptr_t)store_token_list,
+	(void *)(uintptr_t)store_token_revoke,
+	(void *)(uintptr_t)store_admin_token_authenticate,
+	(void *)(uintptr_t)store_enroll_token_reserve,
+	(void *)(uintptr_t)store_enroll_token_find,
+	(void *)(uintptr_t)store_enroll_token_release,
+	(void *)(uintptr_t)store_enroll_record,
+	(void *)(uintptr_t)store_audit_list,
+	(void *)(uintptr_t)store_idempotency_get,
+};
 
 #define CLI_ACTOR "local:fleetd-cli"
 
@@ -31,48 +58,46 @@ token_usage(FILE *f)
 }
 
 static int
-token_create(const char *conninfo, const char *role, const char *name)
+token_create(const char *conninfo, enum token_role role, const char *name)
 {
-	char token[80] = "", hash[SECRET_SHA256_HEX], id[SECRET_UUID_LEN];
-	struct db *db = NULL;
-	PGconn *conn;
-	json_t *doc = NULL, *details = NULL;
+	char text[TOKEN_TEXT_MAX] = "", sha256[SECRET_SHA256_HEX];
+	struct store *st = NULL;
+	struct token_spec spec;
+	struct token tok;
 	int rc = 1;
 
-	db = db_new(conninfo);
-	if (db == NULL)
-		goto out;
-	conn = db_conn(db);
-	if (conn == NULL) {
+	memset(&tok, 0, sizeof(tok));
+	token_spec_init(&spec, TOKEN_ADMIN);
+	spec.role = role;
+	spec.name = name;
+	if (token_spec_check(&spec) != TOKEN_OK) {
+		fprintf(stderr, "fleetd token: --name is at most 255 bytes "
+				"of text\n");
+		return 2;
+	}
+	st = store_new(conninfo);
+	if (st == NULL || store_conn(st) == NULL) {
 		fprintf(stderr, "fleetd token: cannot connect to PostgreSQL\n");
 		goto out;
 	}
-	if (secret_uuid_v4(id) != 0 ||
-	    secret_token_new("fla_", token, sizeof(token)) != 0) {
+	if (token_make(&spec, (int64_t)time(NULL), &tok, text, sha256) !=
+	    TOKEN_OK) {
 		fprintf(stderr, "fleetd token: no randomness\n");
 		goto out;
 	}
-	secret_sha256_hex(token, strlen(token), hash);
-	details = json_pack("{s:s, s:s}", "role", role, "name", name);
-	if (db_exec(conn, "BEGIN") != 0 ||
-	    db_admin_token_create(conn, id, hash, role, name, CLI_ACTOR,
-				  &doc) != DB_OK ||
-	    audit_write(conn, CLI_ACTOR, "admin_token.create", id, details) !=
-		    DB_OK ||
-	    db_exec(conn, "COMMIT") != 0) {
+	if (token_store(st, &tok, sha256, CLI_ACTOR, NULL) != TOKEN_OK) {
 		fprintf(stderr, "fleetd token: could not store the token "
 				"(is the database migrated?)\n");
 		goto out;
 	}
-	printf("%s\n", token);
+	printf("%s\n", text);
 	if (fflush(stdout) != 0)
 		goto out;
 	rc = 0;
 out:
-	OPENSSL_cleanse(token, sizeof(token));
-	json_decref(doc);
-	json_decref(details);
-	db_free(db);
+	OPENSSL_cleanse(text, sizeof(text));
+	token_clear(&tok);
+	store_free(st);
 	return rc;
 }
 
@@ -109,16 +134,10 @@ cmd_token(int argc, char **argv, const char *conninfo)
 			return 2;
 		}
 	}
-	if (role == NULL ||
-	    (strcmp(role, "admin") != 0 && strcmp(role, "operator") != 0 &&
-	     strcmp(role, "viewer") != 0)) {
+	if (token_role_parse(role) == TOKEN_ROLE_NONE) {
 		fprintf(stderr, "fleetd token: --role admin|operator|viewer "
 				"is required\n");
 		return 2;
 	}
-	if (strlen(name) > 255) {
-		fprintf(stderr, "fleetd token: --name is at most 255 bytes\n");
-		return 2;
-	}
-	return token_create(conninfo, role, name);
+	return token_create(conninfo, token_role_parse(role), name);
 }

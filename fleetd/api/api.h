@@ -55,12 +55,14 @@ struct api_response {
 	char etag[64]; /* "" when none; sent quoted */
 	char location[256]; /* "" when none */
 	char allow[64]; /* for 405, "" when none */
+	int secret; /* the body holds a secret: wiped when freed */
 };
 
 /* Fills resp (which the caller zeroed); always sets a status. */
 void api_handle(struct api_ctx *ctx, const struct api_request *req,
 		struct api_response *resp);
 
+/* Frees the body (wiped first: it may carry a new token). */
 void api_response_free(struct api_response *resp);
 
 #endif

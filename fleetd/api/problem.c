@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "api/api_int.h"
-#include "db/db.h"
 
 static const struct {
 	const char *slug;
@@ -46,9 +45,7 @@ problem_fill(struct api_response *resp, int status, const char *slug,
 		if (strcmp(titles[i].slug, slug) == 0)
 			title = titles[i].title;
 	snprintf(type, sizeof(type), "urn:fleet:problem:%s", slug);
-	free(resp->body);
-	resp->body = NULL;
-	resp->body_len = 0;
+	api_response_free(resp);
 	resp->etag[0] = '\0';
 	resp->location[0] = '\0';
 	doc = json_pack("{s:s, s:s, s:i}", "type", type, "title", title,
@@ -87,9 +84,9 @@ api_method_not_allowed(struct api_response *resp, const char *allow)
 }
 
 void
-api_db_failed(struct api_call *c)
+api_store_failed(struct api_call *c)
 {
-	if (c->conn == NULL || db_lost(c->ctx->db))
+	if (c->ctx->store == NULL || store_unavailable(c->ctx->store))
 		api_problem(c->resp, 503, "service-unavailable",
 			    "the database is unreachable");
 	else

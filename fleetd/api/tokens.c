@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * /api/v1/tokens: enrollment tokens (operator). The token text ("fle_" +
- * 64 hex digits) is made here, returned once and stored as SHA-256 only.
- * Runs on job threads; bodies are untrusted.
+ * /api/v1/tokens (enrollment tokens, operator) and /api/v1/admin-tokens
+ * (admin tokens, admin only): one implementation for both collections.
+ * They differ only in the fields of a create request and of the document
+ * (read_spec and token_doc below); create, list, show and revoke are the
+ * same calls into core/token.c. The token text is made by core, shown
+ * once here and stored as SHA-256 only. Runs on job threads; bodies are
+ * untrusted.
  */
-#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,171 +16,327 @@
 #include <openssl/crypto.h>
 
 #include "api/api_int.h"
-#include "db/audit.h"
-#include "db/tokens.h"
+#include "core/idempotency.h"
+#include "core/token.h"
 
-#define TOKEN_USES_MAX 1000000
-#define TOKEN_EXPIRES_MAX (366L * 86400)
-#define TOKEN_EXPIRES_DEFAULT 86400L
+struct token_collection {
+	enum token_kind kind;
+	const char *path; /* for Location */
+	const char *const *fields; /* the members a create may send */
+	int (*read_spec)(struct api_call *c, const json_t *body,
+			 struct token_spec *spec);
+};
 
-/* 86400 or "24h" / "30m" / "7d" / "90s" / "3600". -1 when invalid. */
-static long
-duration_parse(const json_t *v)
+static int
+enroll_read_spec(struct api_call *c, const json_t *body,
+		 struct token_spec *spec)
 {
-	const char *s, *end = NULL;
-	long long n;
-	long unit = 1;
+	json_t *v;
+	json_int_t n;
 
-	if (json_is_integer(v)) {
-		n = json_integer_value(v);
-		return n >= 1 && n <= TOKEN_EXPIRES_MAX ? (long)n : -1;
-	}
-	if (!json_is_string(v))
-		return -1;
-	s = json_string_value(v);
-	if (*s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	n = strtoll(s, (char **)(uintptr_t)&end, 10);
-	if (errno != 0 || n > TOKEN_EXPIRES_MAX)
-		return -1;
-	if (strcmp(end, "d") == 0)
-		unit = 86400;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600;
-	else if (strcmp(end, "m") == 0)
-		unit = 60;
-	else if (strcmp(end, "s") != 0 && *end != '\0')
-		return -1;
-	n *= unit;
-	return n >= 1 && n <= TOKEN_EXPIRES_MAX ? (long)n : -1;
-}
-
-static void
-tokens_create(struct api_call *c)
-{
-	json_t *body = NULL, *v, *doc = NULL, *details = NULL;
-	const char *profile = NULL, *key;
-	char token[80] = "", hash[SECRET_SHA256_HEX], idem[SECRET_SHA256_HEX];
-	char id[SECRET_UUID_LEN], *labels_text = NULL;
-	long long uses = 1;
-	long expires = TOKEN_EXPIRES_DEFAULT;
-	int rc;
-
-	if (api_body_object(c, &body) != 0)
-		return;
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "uses") != 0 &&
-		    strcmp(key, "expires_in") != 0 &&
-		    strcmp(key, "labels") != 0 && strcmp(key, "profile") != 0) {
-			api_problem_field(c->resp, key, "unknown field");
-			goto out;
-		}
-	}
 	v = json_object_get(body, "uses");
 	if (v != NULL) {
-		uses = json_is_integer(v) ? json_integer_value(v) : 0;
-		if (uses < 1 || uses > TOKEN_USES_MAX) {
-			api_problem_field(c->resp, "uses",
-					  "uses must be an integer 1..1000000");
-			goto out;
-		}
+		n = json_is_integer(v) ? json_integer_value(v) : 0;
+		spec->uses = n >= 1 && n <= TOKEN_USES_MAX ? (long)n : 0;
 	}
 	v = json_object_get(body, "expires_in");
 	if (v != NULL) {
-		expires = duration_parse(v);
-		if (expires < 0) {
-			api_problem_field(
-				c->resp, "expires_in",
-				"seconds or \"24h\", \"30m\", \"7d\"; "
-				"at most 366 days");
-			goto out;
-		}
+		n = json_is_integer(v) ? json_integer_value(v) : 0;
+		if (json_is_string(v))
+			spec->expires_in =
+				token_duration_parse(json_string_value(v));
+		else
+			spec->expires_in =
+				n >= 1 && n <= TOKEN_EXPIRES_MAX ? (long)n : 0;
 	}
 	v = json_object_get(body, "labels");
-	if (v != NULL && api_labels_check(c, v, "labels", false) != 0)
-		goto out;
-	if (api_opt_string(c, body, "profile", API_TEXT_MAX, &profile) != 0)
-		goto out;
-	labels_text = v ? json_dumps(v, JSON_COMPACT) : strdup("{}");
-	if (labels_text == NULL || secret_uuid_v4(id) != 0 ||
-	    secret_token_new("fle_", token, sizeof(token)) != 0) {
-		api_problem(c->resp, 500, "internal-error", NULL);
-		goto out;
-	}
-	secret_sha256_hex(token, strlen(token), hash);
-	if (api_begin(c) != 0 || api_idem_begin(c, idem) != 0)
-		goto out;
-	rc = db_enroll_token_create(c->conn, id, hash, (long)uses, expires,
-				    labels_text, profile, c->actor, &doc);
-	if (rc != DB_OK) {
-		api_db_failed(c);
-		goto out;
-	}
-	details = json_pack("{s:I, s:I, s:O, s:s?}", "uses", (json_int_t)uses,
-			    "expires_in", (json_int_t)expires, "labels",
-			    json_object_get(doc, "labels"), "profile", profile);
-	if (audit_write(c->conn, c->actor, "token.create", id, details) !=
-	    DB_OK) {
-		api_db_failed(c);
-		goto out;
-	}
-	json_object_set_new(doc, "token", json_string(token));
-	if (api_idem_finish(c, idem, 201, doc) != 0 || api_commit(c) != 0)
-		goto out;
-	snprintf(c->resp->location, sizeof(c->resp->location),
-		 "/api/v1/tokens/%s", id);
-	api_json(c->resp, 201, doc);
-	doc = NULL;
-out:
-	OPENSSL_cleanse(token, sizeof(token));
-	json_decref(body);
-	json_decref(doc);
-	json_decref(details);
-	free(labels_text);
+	if (v != NULL && api_labels_read(c, v, "labels", &spec->labels) != 0)
+		return -1;
+	return api_opt_string(c, body, "profile", TOKEN_TEXT_FIELD_MAX,
+			      &spec->profile);
+}
+
+static int
+admin_read_spec(struct api_call *c, const json_t *body, struct token_spec *spec)
+{
+	spec->role = token_role_parse(
+		json_string_value(json_object_get(body, "role")));
+	return api_opt_string(c, body, "name", TOKEN_TEXT_FIELD_MAX,
+			      &spec->name);
+}
+
+static const char *const enroll_fields[] = {"uses", "expires_in", "labels",
+					    "profile", NULL};
+static const char *const admin_fields[] = {"role", "name", NULL};
+
+static const struct token_collection collections[] = {
+	[TOKEN_ENROLL] = {TOKEN_ENROLL, "/api/v1/tokens", enroll_fields,
+			  enroll_read_spec},
+	[TOKEN_ADMIN] = {TOKEN_ADMIN, "/api/v1/admin-tokens", admin_fields,
+			 admin_read_spec},
+};
+
+/* The document of docs/api.md (without the secret). */
+static json_t *
+token_doc(const struct token *t)
+{
+	json_t *doc, *labels;
+	size_t i;
+
+	if (t->kind == TOKEN_ADMIN)
+		return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", t->id,
+				 "role", token_role_name(t->role), "name",
+				 t->name ? t->name : "", "created_at",
+				 api_time(t->created_at), "last_used_at",
+				 api_time(t->last_used_at), "revoked_at",
+				 api_time(t->revoked_at));
+	labels = json_object();
+	for (i = 0; labels != NULL && i < t->labels.n; i++)
+		json_object_set_new(labels, t->labels.items[i].key,
+				    json_string(t->labels.items[i].value));
+	doc = json_pack("{s:s, s:I, s:I, s:o, s:o, s:o, s:o, s:o}", "id", t->id,
+			"uses_total", (json_int_t)t->uses_total, "uses_left",
+			(json_int_t)t->uses_left, "expires_at",
+			api_time(t->expires_at), "labels",
+			labels ? labels : json_null(), "profile",
+			t->profile ? json_string(t->profile) : json_null(),
+			"created_at", api_time(t->created_at), "revoked_at",
+			api_time(t->revoked_at));
+	return doc;
 }
 
 static void
-tokens_revoke(struct api_call *c, const char *id)
+spec_refused(struct api_call *c, enum token_kind kind, enum token_rc rc)
 {
-	json_t *doc = NULL;
-	int rc;
+	switch (rc) {
+	case TOKEN_ERR_USES:
+		api_problem_field(c->resp, "uses",
+				  "uses must be an integer 1..1000000");
+		break;
+	case TOKEN_ERR_EXPIRES:
+		api_problem_field(c->resp, "expires_in",
+				  "seconds or \"24h\", \"30m\", \"7d\"; "
+				  "at most 366 days");
+		break;
+	case TOKEN_ERR_ROLE:
+		api_problem_field(c->resp, "role",
+				  "role must be admin, operator or viewer");
+		break;
+	default:
+		api_problem_field(c->resp,
+				  kind == TOKEN_ADMIN ? "name" : "profile",
+				  "a string up to 255 bytes");
+	}
+}
 
-	if (api_begin(c) != 0)
+/*
+ * Idempotency-Key: 0 to go on (rec filled, or rec->key NULL without a
+ * key), 1 when answered (replay, 409, 400, 503).
+ */
+static int
+token_idem_begin(struct api_call *c, struct idem_record *rec)
+{
+	const char *key = c->req->idempotency_key;
+	char *body = NULL;
+	int status = 0;
+	enum idem_rc rc;
+
+	memset(rec, 0, sizeof(*rec));
+	if (key == NULL)
+		return 0;
+	if (!idem_key_valid(key)) {
+		api_problem_field(c->resp, "Idempotency-Key",
+				  "1..255 visible characters");
+		return 1;
+	}
+	rec->actor = c->actor;
+	rec->key = key;
+	rec->status = 201;
+	idem_request_hash(c->req->method, c->req->path, c->req->body,
+			  c->req->body_len, rec->request_sha256);
+	rc = idem_lookup(c->ctx->store, rec, &status, &body);
+	if (rc == IDEM_NEW)
+		return 0;
+	if (rc == IDEM_MISMATCH)
+		api_problem(c->resp, 409, "conflict",
+			    "Idempotency-Key was used with another request");
+	else if (rc == IDEM_ERR)
+		api_store_failed(c);
+	if (rc != IDEM_REPLAY)
+		return 1;
+	api_response_free(c->resp);
+	c->resp->body = body;
+	c->resp->body_len = strlen(body);
+	c->resp->status = status;
+	c->resp->content_type = "application/json";
+	return 1;
+}
+
+static void
+token_create(struct api_call *c, const struct token_collection *tc)
+{
+	json_t *body = NULL, *doc = NULL;
+	char text[TOKEN_TEXT_MAX] = "", sha256[SECRET_SHA256_HEX];
+	struct token_spec spec;
+	struct idem_record rec;
+	struct token tok;
+	enum token_rc rc;
+
+	token_spec_init(&spec, tc->kind);
+	memset(&tok, 0, sizeof(tok));
+	memset(&rec, 0, sizeof(rec));
+	if (api_body_object(c, &body) != 0)
 		return;
-	rc = db_enroll_token_revoke(c->conn, id, &doc);
-	if (rc == DB_NOTFOUND) {
+	if (api_only_fields(c, body, tc->fields) != 0 ||
+	    tc->read_spec(c, body, &spec) != 0)
+		goto out;
+	rc = token_spec_check(&spec);
+	if (rc != TOKEN_OK) {
+		spec_refused(c, tc->kind, rc);
+		goto out;
+	}
+	if (token_idem_begin(c, &rec) != 0)
+		goto out;
+	if (token_make(&spec, api_now(), &tok, text, sha256) != TOKEN_OK ||
+	    (doc = token_doc(&tok)) == NULL) {
+		api_problem(c->resp, 500, "internal-error", NULL);
+		goto out;
+	}
+	/* A replay shows the document with "token": null: shown once. */
+	json_object_set_new(doc, "token", json_null());
+	if (rec.key != NULL &&
+	    (rec.body = json_dumps(doc, JSON_COMPACT)) == NULL) {
+		api_problem(c->resp, 500, "internal-error", NULL);
+		goto out;
+	}
+	rc = token_store(c->ctx->store, &tok, sha256, c->actor,
+			 rec.key != NULL ? &rec : NULL);
+	if (rc == TOKEN_IDEM_TAKEN) {
+		api_problem(c->resp, 409, "conflict",
+			    "a concurrent request used this Idempotency-Key");
+		goto out;
+	}
+	if (rc != TOKEN_OK) {
+		api_store_failed(c);
+		goto out;
+	}
+	json_object_set_new(doc, "token", json_string(text));
+	snprintf(c->resp->location, sizeof(c->resp->location), "%s/%s",
+		 tc->path, tok.id);
+	api_json_secret(c->resp, 201, doc);
+	doc = NULL;
+out:
+	OPENSSL_cleanse(text, sizeof(text));
+	free(rec.body);
+	json_decref(body);
+	json_decref(doc);
+	token_clear(&tok);
+	token_spec_clear(&spec);
+}
+
+static void
+token_answer(struct api_call *c, enum token_rc rc, struct token *tok)
+{
+	if (rc == TOKEN_NOTFOUND)
+		api_problem(c->resp, 404, "not-found", NULL);
+	else if (rc == TOKEN_ALREADY_REVOKED)
+		api_problem(c->resp, 409, "conflict",
+			    "the token is already revoked");
+	else if (rc != TOKEN_OK)
+		api_store_failed(c);
+	else
+		api_json(c->resp, 200, token_doc(tok));
+	token_clear(tok);
+}
+
+static void
+token_list_answer(struct api_call *c, const struct token_collection *tc)
+{
+	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX];
+	struct token *items = NULL;
+	struct page page;
+	json_t *arr;
+	size_t i, n = 0;
+	enum token_rc rc;
+
+	if (api_page_parse(c, PAGE_CURSOR_TIME_ID, &page, after) != 0)
+		return;
+	rc = token_list(c->ctx->store, tc->kind, &page, &items, &n, next);
+	if (rc == TOKEN_NOTFOUND) {
+		api_problem_field(c->resp, "cursor",
+				  "not a cursor of this list");
+		return;
+	}
+	if (rc != TOKEN_OK) {
+		api_store_failed(c);
+		return;
+	}
+	arr = json_array();
+	for (i = 0; arr != NULL && i < n; i++)
+		if (json_array_append_new(arr, token_doc(&items[i])) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	tokens_free(items, n);
+	if (arr == NULL) {
+		api_problem(c->resp, 500, "internal-error", "out of memory");
+		return;
+	}
+	api_list(c, arr, next);
+}
+
+/* Routes "", "/{id}" and "/{id}/revoke" under a collection. */
+static void
+token_collection(struct api_call *c, const char *rest,
+		 const struct token_collection *tc)
+{
+	const char *m = c->req->method, *tail = NULL;
+	char id[SECRET_UUID_LEN];
+	struct token tok;
+	enum token_rc rc;
+
+	memset(&tok, 0, sizeof(tok));
+	if (rest[0] == '\0') {
+		if (strcmp(m, "POST") == 0)
+			token_create(c, tc);
+		else if (strcmp(m, "GET") == 0)
+			token_list_answer(c, tc);
+		else
+			api_method_not_allowed(c->resp, "GET, POST");
+		return;
+	}
+	if (api_path_id(rest, id, &tail) != 0) {
 		api_problem(c->resp, 404, "not-found", NULL);
 		return;
 	}
-	if (rc == DB_CONFLICT) {
-		api_problem(c->resp, 409, "conflict",
-			    "the token is already revoked");
+	if (tail[0] == '\0') {
+		if (strcmp(m, "GET") != 0) {
+			api_method_not_allowed(c->resp, "GET");
+			return;
+		}
+		rc = token_get(c->ctx->store, tc->kind, id, &tok);
+	} else if (strcmp(tail, "/revoke") == 0) {
+		if (strcmp(m, "POST") != 0) {
+			api_method_not_allowed(c->resp, "POST");
+			return;
+		}
+		rc = token_revoke(c->ctx->store, tc->kind, id, c->actor,
+				  api_now(), &tok);
+	} else {
+		api_problem(c->resp, 404, "not-found", NULL);
 		return;
 	}
-	if (rc != DB_OK ||
-	    audit_write(c->conn, c->actor, "token.revoke", id, NULL) != DB_OK) {
-		json_decref(doc);
-		api_db_failed(c);
-		return;
-	}
-	if (api_commit(c) != 0) {
-		json_decref(doc);
-		return;
-	}
-	api_json(c->resp, 200, doc);
+	token_answer(c, rc, &tok);
 }
-
-static const struct api_token_ops api_tokens_ops = {
-	.create = tokens_create,
-	.list = db_enroll_token_list,
-	.get = db_enroll_token_get,
-	.revoke = tokens_revoke,
-};
 
 void
 api_tokens(struct api_call *c, const char *rest)
 {
-	api_token_collection(c, rest, &api_tokens_ops);
+	token_collection(c, rest, &collections[TOKEN_ENROLL]);
+}
+
+void
+api_admin_tokens(struct api_call *c, const char *rest)
+{
+	token_collection(c, rest, &collections[TOKEN_ADMIN]);
 }

@@ -1,23 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The audit log: written inside the mutating transaction, read by GET. */
+/*
+ * The audit log on PostgreSQL: rows are written inside the mutating
+ * transaction (so a row exists exactly when its change does), read by
+ * store_audit_list (core/store_audit.h).
+ */
 #ifndef FLEETD_DB_AUDIT_H
 #define FLEETD_DB_AUDIT_H
 
 #include <jansson.h>
 #include <libpq-fe.h>
 
+#include "core/audit.h"
+#include "core/store_audit.h"
 #include "db/query.h"
 
+/* Appends the entry (details rendered as a JSON object) inside the
+ * caller's transaction. DB_OK or DB_ERR. */
+int db_audit_insert(PGconn *conn, const struct audit_entry *e);
+
 /*
- * Appends an audit row. Call it inside the caller's transaction, so the
- * row exists exactly when the change does. target and details may be NULL;
- * details is borrowed. Returns DB_OK or DB_ERR.
+ * Transitional, for handlers not yet on the store port: the same with a
+ * jansson details object (borrowed; may be NULL) and target (may be NULL).
  */
 int audit_write(PGconn *conn, const char *actor, const char *action,
 		const char *target, const json_t *details);
-
-/* Newest first; page->after is an audit id. *items owned by the caller. */
-int audit_list(PGconn *conn, const struct db_page *page, json_t **items,
-	       char next[DB_CURSOR_MAX]);
 
 #endif

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "clock.h"
 #include "log.h"
 
@@ -46,7 +48,7 @@ db_free(struct db *db)
 	if (db->conn != NULL)
 		PQfinish(db->conn);
 	/* the conninfo may hold a password */
-	memset(db->conninfo, 0, strlen(db->conninfo));
+	OPENSSL_cleanse(db->conninfo, strlen(db->conninfo));
 	free(db->conninfo);
 	free(db);
 }

@@ -6,8 +6,11 @@
 #include "db/query.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "db/db.h"
+#include "db/store.h"
 #include "log.h"
 
 PGresult *
@@ -85,4 +88,91 @@ db_query_doc(PGconn *conn, const char *sql, int n, const char *const *params,
 		return DB_ERR;
 	*out = doc;
 	return DB_OK;
+}
+
+enum store_rc
+db_unit(struct store *st, enum store_rc (*fn)(PGconn *conn, void *arg),
+	void *arg)
+{
+	PGconn *conn = store_conn(st);
+	enum store_rc rc;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	if (db_exec(conn, "BEGIN") != 0)
+		return STORE_ERR;
+	rc = fn(conn, arg);
+	if (rc == STORE_OK) {
+		if (db_exec(conn, "COMMIT") != 0)
+			rc = STORE_ERR;
+		return rc;
+	}
+	(void)db_exec(conn, "ROLLBACK");
+	return rc;
+}
+
+int64_t
+db_int(const PGresult *res, int row, int col)
+{
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return (int64_t)strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+char *
+db_text(const PGresult *res, int row, int col, int *failed)
+{
+	char *s;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	s = strdup(PQgetvalue(res, row, col));
+	if (s == NULL)
+		*failed = 1;
+	return s;
+}
+
+char *
+db_labels_json(const struct label_set *labels)
+{
+	json_t *obj = json_object();
+	char *text = NULL;
+	size_t i;
+
+	if (obj == NULL)
+		return NULL;
+	for (i = 0; i < labels->n; i++)
+		if (json_object_set_new(obj, labels->items[i].key,
+					json_string(labels->items[i].value)) !=
+		    0)
+			goto out;
+	text = json_dumps(obj, JSON_COMPACT);
+out:
+	json_decref(obj);
+	return text;
+}
+
+enum store_rc
+db_labels_parse(const char *text, struct label_set *out)
+{
+	struct label_set set = {0, NULL};
+	json_t *obj = json_loads(text, 0, NULL), *v;
+	const char *key;
+
+	if (!json_is_object(obj))
+		goto fail;
+	json_object_foreach(obj, key, v)
+	{
+		if (!json_is_string(v) ||
+		    label_set_put(&set, key, json_string_value(v)) != LABEL_OK)
+			goto fail;
+	}
+	json_decref(obj);
+	*out = set;
+	return STORE_OK;
+fail:
+	log_warn("postgresql: a stored label set is not valid");
+	json_decref(obj);
+	label_set_clear(&set);
+	return STORE_ERR;
 }

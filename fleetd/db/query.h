@@ -10,6 +10,10 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <stdint.h>
+
+#include "core/label_set.h"
+#include "core/store.h"
 
 enum db_rc {
 	DB_OK = 0,
@@ -52,5 +56,25 @@ int db_query_doc(PGconn *conn, const char *sql, int n,
 
 /* Parses one text column of JSON; NULL if SQL NULL or not JSON. */
 json_t *db_json(const PGresult *res, int row, int col);
+
+/*
+ * One unit of work of the store port: BEGIN, fn(conn, arg), then COMMIT
+ * when fn returned STORE_OK, else ROLLBACK, and fn's answer (STORE_ERR
+ * when COMMIT failed). STORE_ERR without a connection.
+ */
+enum store_rc db_unit(struct store *st,
+		      enum store_rc (*fn)(PGconn *conn, void *arg), void *arg);
+
+/* The PostgreSQL side of plain values: epoch seconds of a timestamptz
+ * column (NULL -> 0), and "to_timestamp" parameters. */
+#define DB_EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"
+int64_t db_int(const PGresult *res, int row, int col);
+/* A malloc'd copy of a text column, or NULL when SQL NULL. *failed is set
+ * when out of memory. */
+char *db_text(const PGresult *res, int row, int col, int *failed);
+
+/* A label set as a JSON object text (malloc'd) and back. */
+char *db_labels_json(const struct label_set *labels);
+enum store_rc db_labels_parse(const char *json, struct label_set *out);
 
 #endif

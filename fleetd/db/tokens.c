@@ -1,154 +1,367 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Enrollment token queries. Runs on job threads. Token hashes arrive as
- * hex computed by the caller; the plaintext token never reaches SQL.
+ * Tokens on PostgreSQL: the store port functions of core/store_tokens.h
+ * and the token half of core/store_enroll.h (reserve, find, release).
+ * Both token tables go through one set of functions; a kind selects the
+ * table's SQL. Runs on API job threads and in `fleetd token create`.
+ * Every mutation commits its audit row (and Idempotency-Key record) in
+ * the same transaction (db_unit).
  */
 #include "db/tokens.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN_DOC                                                      \
-	"json_build_object('id', id, 'uses_total', uses_total, "       \
-	"'uses_left', uses_left, 'expires_at', fleet_ts(expires_at), " \
-	"'labels', labels, 'profile', profile, "                       \
-	"'created_at', fleet_ts(created_at), "                         \
-	"'revoked_at', fleet_ts(revoked_at))::text"
+#include "db/audit.h"
+#include "db/idempotency.h"
+#include "db/query.h"
+#include "db/store.h"
 
-int
-db_enroll_token_create(PGconn *conn, const char *id, const char *token_sha256,
-		       long uses, long expires_in_s, const char *labels_json,
-		       const char *profile, const char *created_by,
-		       json_t **out)
+/* Columns 0..3 are common; 4.. depend on the kind (see token_row). */
+#define TOKEN_COMMON_COLS                            \
+	"id, " DB_EPOCH("created_at") ", " DB_EPOCH( \
+		"revoked_at") ", fleet_cursor(created_at, id)"
+#define ENROLL_COLS                                             \
+	TOKEN_COMMON_COLS ", uses_total, uses_left, " DB_EPOCH( \
+		"expires_at") ", labels::text, profile"
+#define ADMIN_COLS TOKEN_COMMON_COLS ", role, name, " DB_EPOCH("last_used_at")
+
+#define PAGE_WHERE                                                     \
+	" WHERE $2::text IS NULL OR (created_at, id) > "               \
+	"(fleet_cursor_ts(split_part($2, ' ', 1)::bigint), "           \
+	"split_part($2, ' ', 2)::uuid) ORDER BY created_at, id LIMIT " \
+	"$1::int"
+
+static const struct token_sql {
+	const char *insert;
+	int insert_params;
+	const char *get;
+	const char *list;
+	const char *revoke;
+	const char *exists;
+} token_sql[] = {
+	[TOKEN_ENROLL] =
+		{
+			"INSERT INTO enrollment_tokens (id, token_sha256, "
+			"uses_total, uses_left, expires_at, labels, profile, "
+			"created_by, created_at) VALUES ($1, $2, $3::int, "
+			"$3::int, to_timestamp($4::bigint), $5::jsonb, $6, "
+			"$7, to_timestamp($8::bigint))",
+			8,
+			"SELECT " ENROLL_COLS
+			" FROM enrollment_tokens WHERE id = $1::uuid",
+			"SELECT " ENROLL_COLS
+			" FROM enrollment_tokens" PAGE_WHERE,
+			"UPDATE enrollment_tokens SET revoked_at = "
+			"to_timestamp($2::bigint) WHERE id = $1::uuid AND "
+			"revoked_at IS NULL RETURNING " ENROLL_COLS,
+			"SELECT 1 FROM enrollment_tokens WHERE id = $1::uuid",
+		},
+	[TOKEN_ADMIN] =
+		{
+			"INSERT INTO admin_tokens (id, token_sha256, role, "
+			"name, created_by, created_at) VALUES ($1, $2, $3, "
+			"$4, $5, to_timestamp($6::bigint))",
+			6,
+			"SELECT " ADMIN_COLS
+			" FROM admin_tokens WHERE id = $1::uuid",
+			"SELECT " ADMIN_COLS " FROM admin_tokens" PAGE_WHERE,
+			"UPDATE admin_tokens SET revoked_at = "
+			"to_timestamp($2::bigint) WHERE id = $1::uuid AND "
+			"revoked_at IS NULL RETURNING " ADMIN_COLS,
+			"SELECT 1 FROM admin_tokens WHERE id = $1::uuid",
+		},
+};
+
+/* Fills out from a row of ENROLL_COLS / ADMIN_COLS; *cursor points into
+ * res (column 3). */
+static enum store_rc
+token_row(const PGresult *res, int row, enum token_kind kind, struct token *out)
 {
-	char uses_s[24], exp_s[24];
-	const char *params[7];
+	struct token tok;
+	int failed = 0;
 
-	snprintf(uses_s, sizeof(uses_s), "%ld", uses);
-	snprintf(exp_s, sizeof(exp_s), "%ld", expires_in_s);
-	params[0] = id;
-	params[1] = token_sha256;
-	params[2] = uses_s;
-	params[3] = exp_s;
-	params[4] = labels_json;
-	params[5] = profile;
-	params[6] = created_by;
-	return db_query_doc(
-		conn,
-		"INSERT INTO enrollment_tokens (id, token_sha256, "
-		"uses_total, uses_left, expires_at, labels, profile, "
-		"created_by) VALUES ($1, $2, $3::int, $3::int, "
-		"now() + $4::bigint * interval '1 second', $5::jsonb, "
-		"$6, $7) RETURNING " TOKEN_DOC,
-		7, params, out);
-}
-
-int
-db_enroll_token_get(PGconn *conn, const char *id, json_t **out)
-{
-	const char *params[1] = {id};
-
-	return db_query_doc(conn,
-			    "SELECT " TOKEN_DOC
-			    " FROM enrollment_tokens WHERE id = $1::uuid",
-			    1, params, out);
-}
-
-int
-db_enroll_token_list(PGconn *conn, const struct db_page *page, json_t **items,
-		     char next[DB_CURSOR_MAX])
-{
-	char limit[16];
-	const char *params[2];
-
-	snprintf(limit, sizeof(limit), "%d", page->limit + 1);
-	params[0] = limit;
-	params[1] = page->after;
-	return db_page_query(
-		conn,
-		"SELECT " TOKEN_DOC ", fleet_cursor(created_at, id) "
-		"FROM enrollment_tokens WHERE $2::text IS NULL OR "
-		"(created_at, id) > (fleet_cursor_ts(split_part($2, ' ', "
-		"1)::bigint), split_part($2, ' ', 2)::uuid) "
-		"ORDER BY created_at, id LIMIT $1::int",
-		2, params, page, items, next);
-}
-
-int
-db_enroll_token_revoke(PGconn *conn, const char *id, json_t **out)
-{
-	const char *params[1] = {id};
-	json_t *doc = NULL;
-	int rc;
-
-	rc = db_query_doc(conn,
-			  "UPDATE enrollment_tokens SET revoked_at = now() "
-			  "WHERE id = $1::uuid AND revoked_at IS NULL "
-			  "RETURNING " TOKEN_DOC,
-			  1, params, out);
-	if (rc != DB_NOTFOUND)
-		return rc;
-	rc = db_enroll_token_get(conn, id, &doc);
-	json_decref(doc);
-	return rc == DB_OK ? DB_CONFLICT : rc;
-}
-
-void
-enroll_grant_clear(struct enroll_grant *grant)
-{
-	free(grant->labels_json);
-	free(grant->profile);
-	memset(grant, 0, sizeof(*grant));
-}
-
-int
-db_enroll_token_consume(PGconn *conn, const char *token_sha256,
-			struct enroll_grant *grant)
-{
-	const char *params[1] = {token_sha256};
-	PGresult *res = NULL;
-	int rc = DB_ERR;
-
-	memset(grant, 0, sizeof(*grant));
-	res = db_query(conn,
-		       "UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-		       "WHERE token_sha256 = $1 AND uses_left > 0 AND "
-		       "expires_at > now() AND revoked_at IS NULL "
-		       "RETURNING id, labels::text, profile",
-		       1, params);
-	if (res == NULL)
-		return DB_ERR;
-	if (PQntuples(res) == 1) {
-		snprintf(grant->id, sizeof(grant->id), "%s",
-			 PQgetvalue(res, 0, 0));
-		grant->labels_json = strdup(PQgetvalue(res, 0, 1));
-		if (!PQgetisnull(res, 0, 2))
-			grant->profile = strdup(PQgetvalue(res, 0, 2));
-		PQclear(res);
-		if (grant->labels_json == NULL) {
-			enroll_grant_clear(grant);
-			return DB_ERR;
-		}
-		return DB_OK;
+	memset(&tok, 0, sizeof(tok));
+	tok.kind = kind;
+	snprintf(tok.id, sizeof(tok.id), "%s", PQgetvalue(res, row, 0));
+	tok.created_at = db_int(res, row, 1);
+	tok.revoked_at = db_int(res, row, 2);
+	if (kind == TOKEN_ENROLL) {
+		tok.uses_total = (long)db_int(res, row, 4);
+		tok.uses_left = (long)db_int(res, row, 5);
+		tok.expires_at = db_int(res, row, 6);
+		tok.profile = db_text(res, row, 8, &failed);
+		if (!failed && db_labels_parse(PQgetvalue(res, row, 7),
+					       &tok.labels) != STORE_OK)
+			failed = 1;
+	} else {
+		tok.role = token_role_parse(PQgetvalue(res, row, 4));
+		tok.name = db_text(res, row, 5, &failed);
+		tok.last_used_at = db_int(res, row, 6);
 	}
-	PQclear(res);
-	/* The slow path: only refused enrollments pay for it. */
-	res = db_query(conn,
-		       "SELECT revoked_at IS NOT NULL, expires_at <= now(), "
-		       "uses_left <= 0 FROM enrollment_tokens "
-		       "WHERE token_sha256 = $1",
-		       1, params);
+	if (failed) {
+		token_clear(&tok);
+		return STORE_ERR;
+	}
+	*out = tok;
+	return STORE_OK;
+}
+
+/* Runs a query expected to return at most one token row. */
+static enum store_rc
+token_query_one(PGconn *conn, enum token_kind kind, const char *sql, int n,
+		const char *const *params, struct token *out)
+{
+	PGresult *res = db_query(conn, sql, n, params);
+	enum store_rc rc;
+
 	if (res == NULL)
-		return DB_ERR;
-	if (PQntuples(res) == 0)
-		rc = ENROLL_TOKEN_UNKNOWN;
-	else if (PQgetvalue(res, 0, 0)[0] == 't')
-		rc = ENROLL_TOKEN_REVOKED;
-	else if (PQgetvalue(res, 0, 1)[0] == 't')
-		rc = ENROLL_TOKEN_EXPIRED;
-	else
-		rc = ENROLL_TOKEN_EXHAUSTED;
+		return STORE_ERR;
+	rc = PQntuples(res) == 1 ? token_row(res, 0, kind, out)
+				 : STORE_NOTFOUND;
 	PQclear(res);
 	return rc;
+}
+
+struct token_create_args {
+	const struct token *tok;
+	const char *sha256;
+	const struct audit_entry *audit;
+	const struct idem_record *idem;
+};
+
+static enum store_rc
+token_create_tx(PGconn *conn, void *arg)
+{
+	const struct token_create_args *a = arg;
+	const struct token *t = a->tok;
+	char n1[24], n2[24], created[24];
+	char *labels = NULL;
+	const char *params[8];
+	enum store_rc rc = STORE_ERR;
+	PGresult *res;
+
+	if (a->idem != NULL) {
+		rc = (enum store_rc)db_idem_insert(conn, a->idem);
+		if (rc != STORE_OK)
+			return rc;
+	}
+	snprintf(created, sizeof(created), "%" PRId64, t->created_at);
+	params[0] = t->id;
+	params[1] = a->sha256;
+	if (t->kind == TOKEN_ENROLL) {
+		labels = db_labels_json(&t->labels);
+		if (labels == NULL)
+			return STORE_ERR;
+		snprintf(n1, sizeof(n1), "%ld", t->uses_total);
+		snprintf(n2, sizeof(n2), "%" PRId64, t->expires_at);
+		params[2] = n1;
+		params[3] = n2;
+		params[4] = labels;
+		params[5] = t->profile;
+		params[6] = a->audit->actor;
+		params[7] = created;
+	} else {
+		params[2] = token_role_name(t->role);
+		params[3] = t->name ? t->name : "";
+		params[4] = a->audit->actor;
+		params[5] = created;
+	}
+	res = db_query(conn, token_sql[t->kind].insert,
+		       token_sql[t->kind].insert_params, params);
+	free(labels);
+	if (res == NULL)
+		return STORE_ERR;
+	PQclear(res);
+	return db_audit_insert(conn, a->audit) == DB_OK ? STORE_OK : STORE_ERR;
+}
+
+enum store_rc
+store_token_create(struct store *st, const struct token *tok,
+		   const char *sha256, const struct audit_entry *audit,
+		   const struct idem_record *idem)
+{
+	struct token_create_args a = {tok, sha256, audit, idem};
+
+	return db_unit(st, token_create_tx, &a);
+}
+
+enum store_rc
+store_token_get(struct store *st, enum token_kind kind, const char *id,
+		struct token *out)
+{
+	const char *params[1] = {id};
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL)
+		return STORE_ERR;
+	return token_query_one(conn, kind, token_sql[kind].get, 1, params, out);
+}
+
+enum store_rc
+store_token_list(struct store *st, enum token_kind kind,
+		 const struct page *page, struct token **items, size_t *n,
+		 char next[PAGE_CURSOR_MAX])
+{
+	char limit[16];
+	const char *params[2] = {limit, page->after};
+	struct token *arr = NULL;
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	int i, rows;
+
+	next[0] = '\0';
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(limit, sizeof(limit), "%d", page->limit + 1);
+	res = db_query(conn, token_sql[kind].list, 2, params);
+	if (res == NULL)
+		return STORE_ERR;
+	rows = PQntuples(res);
+	if (rows > page->limit) {
+		snprintf(next, PAGE_CURSOR_MAX, "%s",
+			 PQgetvalue(res, page->limit - 1, 3));
+		rows = page->limit;
+	}
+	arr = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*arr));
+	for (i = 0; arr != NULL && i < rows; i++) {
+		if (token_row(res, i, kind, &arr[i]) != STORE_OK) {
+			tokens_free(arr, (size_t)i);
+			arr = NULL;
+		}
+	}
+	PQclear(res);
+	if (arr == NULL)
+		return STORE_ERR;
+	*items = arr;
+	*n = (size_t)rows;
+	return STORE_OK;
+}
+
+struct token_revoke_args {
+	enum token_kind kind;
+	const char *id;
+	int64_t now;
+	const struct audit_entry *audit;
+	struct token *out;
+};
+
+static enum store_rc
+token_revoke_tx(PGconn *conn, void *arg)
+{
+	struct token_revoke_args *a = arg;
+	char now[24];
+	const char *params[2] = {a->id, now};
+	enum store_rc rc;
+	PGresult *res;
+
+	snprintf(now, sizeof(now), "%" PRId64, a->now);
+	rc = token_query_one(conn, a->kind, token_sql[a->kind].revoke, 2,
+			     params, a->out);
+	if (rc == STORE_NOTFOUND) {
+		/* Unknown, or already revoked? */
+		res = db_query(conn, token_sql[a->kind].exists, 1, params);
+		if (res == NULL)
+			return STORE_ERR;
+		rc = PQntuples(res) == 1 ? STORE_CONFLICT : STORE_NOTFOUND;
+		PQclear(res);
+		return rc;
+	}
+	if (rc != STORE_OK)
+		return rc;
+	if (db_audit_insert(conn, a->audit) != DB_OK) {
+		token_clear(a->out);
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
+enum store_rc
+store_token_revoke(struct store *st, enum token_kind kind, const char *id,
+		   int64_t now, const struct audit_entry *audit,
+		   struct token *out)
+{
+	struct token_revoke_args a = {kind, id, now, audit, out};
+
+	return db_unit(st, token_revoke_tx, &a);
+}
+
+enum store_rc
+store_admin_token_authenticate(struct store *st, const char *sha256,
+			       int64_t now, struct token *out)
+{
+	char ts[24];
+	const char *params[2] = {sha256, ts};
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(ts, sizeof(ts), "%" PRId64, now);
+	/* One round trip: find it and note the use at most once a minute. */
+	return token_query_one(
+		conn, TOKEN_ADMIN,
+		"WITH t AS (SELECT * FROM admin_tokens WHERE token_sha256 = $1 "
+		"AND revoked_at IS NULL), u AS (UPDATE admin_tokens a SET "
+		"last_used_at = to_timestamp($2::bigint) FROM t WHERE "
+		"a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < "
+		"to_timestamp($2::bigint) - interval '60 seconds')) "
+		"SELECT " ADMIN_COLS " FROM t",
+		2, params, out);
+}
+
+enum store_rc
+store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
+			   struct token *out)
+{
+	char ts[24];
+	const char *params[2] = {sha256, ts};
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(ts, sizeof(ts), "%" PRId64, now);
+	/* Autocommit: the row lock lasts for this statement only, and the
+	 * guard is the atomic form of token_enroll_refusal() == TOKEN_OK. */
+	return token_query_one(
+		conn, TOKEN_ENROLL,
+		"UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
+		"WHERE token_sha256 = $1 AND uses_left > 0 AND expires_at > "
+		"to_timestamp($2::bigint) AND revoked_at IS NULL "
+		"RETURNING " ENROLL_COLS,
+		2, params, out);
+}
+
+enum store_rc
+store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
+{
+	const char *params[1] = {sha256};
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL)
+		return STORE_ERR;
+	return token_query_one(conn, TOKEN_ENROLL,
+			       "SELECT " ENROLL_COLS " FROM enrollment_tokens "
+			       "WHERE token_sha256 = $1",
+			       1, params, out);
+}
+
+enum store_rc
+store_enroll_token_release(struct store *st, const char *token_id)
+{
+	const char *params[1] = {token_id};
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	res = db_query(conn,
+		       "UPDATE enrollment_tokens SET uses_left = uses_left + 1 "
+		       "WHERE id = $1::uuid AND uses_left < uses_total",
+		       1, params);
+	if (res == NULL)
+		return STORE_ERR;
+	PQclear(res);
+	return STORE_OK;
 }
