@@ -1,12 +1,27 @@
 # SPDX-License-Identifier: Apache-2.0
 # Installs the Debian 12 packages fleetd needs to build, test and run, when
-# any is missing. Sourced by tests/run.sh and deploy/local/up.sh.
+# any is missing, and (as root) creates the system user fleetd's children
+# run as (docs/internals/privsep.md). Sourced by tests/run.sh,
+# deploy/local/up.sh and tests/lib/testpg.sh.
+FLEET_USER=${FLEET_USER:-fleetd}
 FLEET_PACKAGES="build-essential cmake pkg-config clang clang-format
 libclang-rt-14-dev libssl-dev libwebsockets-dev libpq-dev libjansson-dev
 libcmocka-dev postgresql postgresql-contrib curl openssl procps iproute2
 python3 ca-certificates"
 
+# fleet_create_user: as root, makes the system user and group $FLEET_USER
+# (no home, no login) when it is missing. A no-op for other users: fleetd
+# started without root drops nothing and needs no such user.
+fleet_create_user() {
+	[ "$(id -u)" = 0 ] || return 0
+	getent passwd "$FLEET_USER" >/dev/null && return 0
+	echo "creating system user $FLEET_USER"
+	useradd --system --user-group --no-create-home --home-dir /nonexistent \
+		--shell /usr/sbin/nologin "$FLEET_USER"
+}
+
 fleet_install_packages() {
+	fleet_create_user
 	local missing=()
 	for p in $FLEET_PACKAGES; do
 		if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -5,8 +5,10 @@
 #ifndef FLEETD_CMD_PKI_H
 #define FLEETD_CMD_PKI_H
 
-/* argv[0] = "pki"; handles `init` and `--help`. Returns the process exit
+/* argv[0] = "pki"; handles `init` and `--help`. user is the config's
+ * `user` (the net workers' user when fleetd runs as root): as root, init
+ * makes the server key readable to its group. Returns the process exit
  * code; errors are printed as one line on stderr. */
-int cmd_pki(int argc, char **argv);
+int cmd_pki(int argc, char **argv, const char *user);
 
 #endif

@@ -38,6 +38,7 @@ static const struct config_key fleetd_keys[] = {
 	    FLEET_MIGRATIONS_DIR),
 	KEY("log_level", CONFIG_STRING, log_level, 0, 0, "info"),
 	KEY("log_syslog", CONFIG_BOOL, log_syslog, 0, 0, "false"),
+	KEY("user", CONFIG_STRING, user, 0, 0, "fleetd"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))
@@ -55,6 +56,13 @@ fleetd_config_finish(const char *path, struct fleetd_config *cfg, char *err,
 			 "%s: bad value '%s' for 'log_level': expected error, "
 			 "warn, info or debug",
 			 path != NULL ? path : "environment", cfg->log_level);
+		return -1;
+	}
+	if (cfg->user[0] == '\0') {
+		snprintf(err, errlen,
+			 "%s: 'user' must name the unprivileged user fleetd's "
+			 "children run as when it is started as root",
+			 path != NULL ? path : "environment");
 		return -1;
 	}
 	if (cfg->heartbeat_timeout <= cfg->heartbeat_interval) {

@@ -28,6 +28,7 @@ struct fleetd_config {
 	char *migrations_dir;
 	char *log_level;
 	int log_syslog;
+	char *user; /* started as root: the children run as this user */
 };
 
 /* 0, or -1 with "file:line: ..." in err. Free with fleetd_config_free(). */

@@ -156,8 +156,14 @@ main(int argc, char **argv)
 		}
 	}
 
-	if (strcmp(command, "pki") == 0)
-		return cmd_pki(argc - cmd_index, argv + cmd_index);
+	if (strcmp(command, "pki") == 0) {
+		/* Only for `user` (who gets the server key when root). */
+		if (load_config(config_path, &cfg) != 0)
+			return 1;
+		rc = cmd_pki(argc - cmd_index, argv + cmd_index, cfg.user);
+		fleetd_config_free(&cfg);
+		return rc;
+	}
 
 	if (strcmp(command, "check-config") == 0 && config_path == NULL) {
 		fprintf(stderr, "fleetd: check-config needs -c FILE\n");

@@ -6,7 +6,13 @@
  * here, so either side can be restarted alone), binds the listen sockets
  * the workers inherit, forks the children, and restarts any that die, with
  * exponential backoff per child.
+ *
+ * Started as root, it stays root (to bind, and to start a ca that opens
+ * the issuing-CA key) and every child drops to the unprivileged `user` of
+ * the config for good: net workers at once, the ca after it has loaded
+ * its key (docs/internals/privsep.md).
  */
+#define _GNU_SOURCE /* setresuid, getresuid */
 #include "supervisor.h"
 
 #include "backoff.h"
@@ -18,11 +24,14 @@
 #include "log.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <stdio.h>
 #include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -49,8 +58,21 @@ struct child {
 	bool reloading; /* SIGTERM sent for a reload */
 };
 
+/*
+ * Who the children run as. drop is false when fleetd was not started as
+ * root: then nothing changes hands.
+ */
+struct privsep {
+	bool drop;
+	uid_t uid;
+	gid_t gid;
+	char user[64];
+	pid_t supervisor; /* the children die with it */
+};
+
 struct supervisor {
 	struct fleetd_config *cfg;
+	struct privsep privsep;
 	const char *config_path;
 	int nworkers;
 	int ca_fds[SUPERVISOR_MAX_WORKERS];
@@ -89,6 +111,171 @@ close_all_but(struct supervisor *sv, const int *keep, size_t nkeep)
 				close(fds[j]);
 		}
 	}
+}
+
+/*
+ * Looks up the unprivileged user when running as root. Refuses uid 0 and
+ * a missing user: running the children as root by default is what this
+ * exists to prevent.
+ */
+static int
+privsep_init(struct privsep *ps, const char *user)
+{
+	struct passwd *pw;
+
+	memset(ps, 0, sizeof(ps[0]));
+	ps->supervisor = getpid();
+	if (geteuid() != 0)
+		return 0;
+	if (strlen(user) >= sizeof(ps->user)) {
+		log_error("user name '%s' is too long", user);
+		return -1;
+	}
+	errno = 0;
+	pw = getpwnam(user);
+	if (pw == NULL) {
+		log_error("fleetd is started as root and runs its children as "
+			  "user '%s', which does not exist%s%s: create it "
+			  "(useradd --system --user-group --no-create-home "
+			  "--shell /usr/sbin/nologin %s) or set 'user' in the "
+			  "config; refusing to run the children as root",
+			  user, errno != 0 ? ": " : "",
+			  errno != 0 ? strerror(errno) : "", user);
+		return -1;
+	}
+	if (pw->pw_uid == 0 || pw->pw_gid == 0) {
+		log_error("user '%s' has uid or gid 0: fleetd's children must "
+			  "run as an unprivileged user; refusing to start",
+			  user);
+		return -1;
+	}
+	ps->drop = true;
+	ps->uid = pw->pw_uid;
+	ps->gid = pw->pw_gid;
+	snprintf(ps->user, sizeof(ps->user), "%s", user);
+	return 0;
+}
+
+/*
+ * In a child: becomes ps->user for good (supplementary groups cleared,
+ * real, effective and saved ids set, then checked, including that root
+ * cannot be regained). 0, or -1 after logging why; the caller exits.
+ */
+static int
+privsep_drop(const struct privsep *ps)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+
+	if (!ps->drop)
+		return 0;
+	if (setgroups(0, NULL) != 0 ||
+	    setresgid(ps->gid, ps->gid, ps->gid) != 0 ||
+	    setresuid(ps->uid, ps->uid, ps->uid) != 0) {
+		log_error("cannot drop privileges to user %s: %s", ps->user,
+			  strerror(errno));
+		return -1;
+	}
+	if (getresuid(&ruid, &euid, &suid) != 0 ||
+	    getresgid(&rgid, &egid, &sgid) != 0 || ruid != ps->uid ||
+	    euid != ps->uid || suid != ps->uid || rgid != ps->gid ||
+	    egid != ps->gid || sgid != ps->gid || getgroups(0, NULL) != 0 ||
+	    setuid(0) == 0 || setgid(0) == 0) {
+		log_error("privileges were not fully dropped to user %s",
+			  ps->user);
+		return -1;
+	}
+	/*
+	 * Not dumpable (the kernel already made it so on the uid change; say
+	 * it): a sibling of the same uid can neither ptrace this process nor
+	 * read its memory or its /proc/<pid>/fd, so a compromised net worker
+	 * cannot take the key out of the ca.
+	 */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* A change of credentials cleared the parent-death signal. */
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() != ps->supervisor)
+		_exit(0);
+	return 0;
+}
+
+/* ca_process_main's hook: called once the issuing-CA key is loaded. */
+static int
+privsep_drop_hook(void *arg)
+{
+	return privsep_drop(arg);
+}
+
+/* Opens path as the current user, for reading; the errno, or 0. */
+static int
+try_read(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return errno;
+	close(fd);
+	return 0;
+}
+
+/*
+ * Before any child starts: a probe process drops to the user and checks
+ * that what a net worker opens is readable to it and that the issuing-CA
+ * key is not, so a wrong file mode is one clear message at start instead
+ * of workers that fail in a loop (or a key that privilege separation no
+ * longer protects).
+ */
+static int
+privsep_check_files(const struct privsep *ps, const char *pki_dir)
+{
+	static const char *const need[] = {
+		"server/server-chain.pem",
+		"server/server.key",
+		"ca-bundle.pem",
+	};
+	char path[4096];
+	int status = 0, bad = 0, e;
+	pid_t pid;
+
+	if (!ps->drop)
+		return 0;
+	pid = fork();
+	if (pid < 0) {
+		log_error("supervisor: fork: %s", strerror(errno));
+		return -1;
+	}
+	if (pid == 0) {
+		if (privsep_drop(ps) != 0)
+			_exit(1);
+		for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
+			snprintf(path, sizeof(path), "%s/%s", pki_dir, need[i]);
+			e = try_read(path);
+			if (e != 0) {
+				log_error("user %s cannot read %s (%s), which "
+					  "the net workers need: give it to "
+					  "group %s (chgrp %s FILE; chmod "
+					  "0640 FILE) and make its "
+					  "directories searchable",
+					  ps->user, path, strerror(e), ps->user,
+					  ps->user);
+				bad = 1;
+			}
+		}
+		snprintf(path, sizeof(path), "%s/issuing/issuing.key", pki_dir);
+		if (try_read(path) == 0) {
+			log_error("user %s can read the issuing-CA key %s: "
+				  "only root may (chown root:root FILE; chmod "
+				  "0600 FILE)",
+				  ps->user, path);
+			bad = 1;
+		}
+		_exit(bad);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 static void
@@ -139,11 +326,16 @@ child_start(struct supervisor *sv, struct child *c)
 		close(sv->api_fd);
 		close(sv->device_fd);
 		close_all_but(sv, sv->ca_fds, (size_t)sv->nworkers);
-		rc = ca_process_main(sv->ca_fds, (size_t)sv->nworkers, sv->cfg);
+		/* It drops once it holds the key (privsep_drop_hook). */
+		rc = ca_process_main(sv->ca_fds, (size_t)sv->nworkers, sv->cfg,
+				     privsep_drop_hook, &sv->privsep);
 	} else {
 		int fd = sv->worker_fds[c->slot - 1];
 
 		close_all_but(sv, &fd, 1);
+		/* The listen sockets are bound: nothing needs root now. */
+		if (privsep_drop(&sv->privsep) != 0)
+			_exit(1);
 		rc = worker_main(c->slot, fd, sv->api_fd, sv->device_fd,
 				 sv->cfg);
 	}
@@ -342,9 +534,11 @@ supervisor_reload(struct supervisor *sv)
 		    next.api_port != sv->cfg->api_port ||
 		    strcmp(next.device_bind, sv->cfg->device_bind) != 0 ||
 		    next.device_port != sv->cfg->device_port ||
-		    next.workers != sv->cfg->workers)
-			log_warn("supervisor: SIGHUP: listen addresses and "
-				 "workers change only with a restart");
+		    next.workers != sv->cfg->workers ||
+		    strcmp(next.user, sv->cfg->user) != 0)
+			log_warn("supervisor: SIGHUP: listen addresses, "
+				 "workers and user change only with a "
+				 "restart");
 		fleetd_config_free(sv->cfg);
 		*sv->cfg = next;
 		(void)log_level_parse(sv->cfg->log_level, &level);
@@ -405,6 +599,9 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 					     : (ncores > 0 ? ncores : 1));
 	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
 		sv.nworkers = SUPERVISOR_MAX_WORKERS;
+	if (privsep_init(&sv.privsep, cfg->user) != 0 ||
+	    privsep_check_files(&sv.privsep, cfg->pki_dir) != 0)
+		return 1;
 	sv.api_fd = listen_socket(cfg->api_bind, cfg->api_port);
 	if (sv.api_fd < 0)
 		return 1;
@@ -425,9 +622,10 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		backoff_init(&sv.children[i].backoff, 100, 30000, 0);
 		child_start(&sv, &sv.children[i]);
 	}
-	log_info("supervisor: %d net workers, api %s:%ld, device %s:%ld",
+	log_info("supervisor: %d net workers, api %s:%ld, device %s:%ld%s%s",
 		 sv.nworkers, cfg->api_bind, cfg->api_port, cfg->device_bind,
-		 cfg->device_port);
+		 cfg->device_port, sv.privsep.drop ? ", children run as " : "",
+		 sv.privsep.drop ? sv.privsep.user : "");
 
 	while (!got_stop) {
 		uint64_t now;

@@ -27,14 +27,20 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=OFF >"$bu
 }
 export PATH="$build/fleetd:$build/fleetd/ctl:$build/agent:$PATH"
 
-# PostgreSQL refuses root: as root it runs as `postgres`, which must be able
-# to reach its directory. If it cannot reach ./var, use a directory it can.
-pgdir=$var/pg
-if [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$var" 2>/dev/null; then
-	pgdir=/var/lib/fleetd-local/$(echo "$top" | sha256sum | cut -c1-12)/pg
-	mkdir -p "$(dirname "$pgdir")"
-	echo "note: user postgres cannot reach $var; the cluster lives in $pgdir"
+# PostgreSQL refuses root: as root it runs as `postgres`; fleetd started as
+# root runs its children as `fleetd` (docs/internals/privsep.md). Both must
+# reach their files: the cluster's socket and the PKI. If either cannot
+# reach ./var (a parent directory closed to them), use a directory they can.
+state=$var
+if [ "$(id -u)" = 0 ] && ! { runuser -u postgres -- test -x "$var" &&
+	runuser -u "$FLEET_USER" -- test -x "$var"; } 2>/dev/null; then
+	state=/var/lib/fleetd-local/$(echo "$top" | sha256sum | cut -c1-12)
+	mkdir -p "$state"
+	chmod 0755 "$state"
+	echo "note: user postgres or $FLEET_USER cannot reach $var; the cluster and the PKI live in $state"
 fi
+pgdir=$state/pg
+pkidir=$state/pki
 echo "== PostgreSQL in $pgdir"
 pgcluster_init "$pgdir"
 pgcluster_start "$pgdir"
@@ -44,15 +50,22 @@ psql -X -q -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'fleetd'"
 export FLEETD_DATABASE="host=$pgdir user=postgres dbname=fleetd"
 fleetd migrate
 
-if [ ! -f "$var/pki/ca-bundle.pem" ]; then
-	echo "== creating the PKI in $var/pki"
-	fleetd pki init --dir "$var/pki" --server-name localhost --server-name 127.0.0.1
+if [ ! -f "$pkidir/ca-bundle.pem" ]; then
+	echo "== creating the PKI in $pkidir"
+	FLEETD_USER=$FLEET_USER fleetd pki init --dir "$pkidir" --server-name localhost --server-name 127.0.0.1
+elif [ "$(id -u)" = 0 ]; then
+	# A PKI made before fleetd dropped privileges: its net workers (user
+	# $FLEET_USER) need the server key; the issuing key stays root's.
+	chgrp "$FLEET_USER" "$pkidir/server" "$pkidir/server/server.key"
+	chmod 0750 "$pkidir/server"
+	chmod 0640 "$pkidir/server/server.key"
 fi
 
 cat >"$var/fleetd.conf" <<EOT
 # written by deploy/local/up.sh
 database = $FLEETD_DATABASE
-pki_dir = $var/pki
+pki_dir = $pkidir
+user = $FLEET_USER
 api_bind = 127.0.0.1
 api_port = $api_port
 device_bind = 127.0.0.1
@@ -70,9 +83,10 @@ else
 	echo $! >"$var/fleetd.pid"
 fi
 export FLEET_SERVER=https://localhost:$api_port
-export FLEET_CA=$var/pki/ca-bundle.pem
-for _ in $(seq 1 100); do
+export FLEET_CA=$pkidir/ca-bundle.pem
+for _ in $(seq 1 300); do
 	curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null 2>&1 && break
+	running "$var/fleetd.pid" || break
 	sleep 0.1
 done
 curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null || {

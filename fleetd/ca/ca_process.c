@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The ca process (DESIGN.md §2): loads the issuing-CA key, then serves
- * ISSUE and CRL requests from the net workers over SOCK_SEQPACKET sockets.
+ * The ca process (DESIGN.md §2): loads the issuing-CA key, drops its
+ * privileges (when started as root), then serves ISSUE and CRL requests
+ * from the net workers over SOCK_SEQPACKET sockets.
  * It opens no network socket and no database. Requests are untrusted as
  * far as content goes: every CSR is re-checked against the policy by
  * pki_signer_issue_device() before anything is signed.
@@ -204,7 +205,8 @@ ca_open_signer(const struct fleetd_config *cfg)
 }
 
 int
-ca_process_main(const int *fds, size_t nfds, const struct fleetd_config *cfg)
+ca_process_main(const int *fds, size_t nfds, const struct fleetd_config *cfg,
+		int (*drop)(void *arg), void *drop_arg)
 {
 	struct pollfd pfds[64];
 	struct pki_signer *signer = NULL;
@@ -223,9 +225,13 @@ ca_process_main(const int *fds, size_t nfds, const struct fleetd_config *cfg)
 
 	if (nfds > sizeof(pfds) / sizeof(pfds[0]))
 		nfds = sizeof(pfds) / sizeof(pfds[0]);
+	/* The key is opened with the privileges we started with, and then
+	 * never again: after the drop nothing here can open it. */
 	signer = ca_open_signer(cfg);
+	if (signer == NULL || (drop != NULL && drop(drop_arg) != 0))
+		goto out;
 	buf = malloc(SIGNER_MSG_MAX + 1);
-	if (signer == NULL || buf == NULL)
+	if (buf == NULL)
 		goto out;
 	log_info("ca: ready, serving %zu workers", nfds);
 	while (!ca_stop) {

@@ -14,9 +14,12 @@ struct fleetd_config;
 
 /*
  * Runs the ca process until SIGTERM or until every fd is closed. fds are
- * the ca ends of the workers' socketpairs. Returns the exit code.
+ * the ca ends of the workers' socketpairs. Once the issuing-CA key is
+ * loaded, drop(drop_arg) is called (if not NULL) to give up privileges; if
+ * it fails the process ends. Returns the exit code.
  */
 int ca_process_main(const int *fds, size_t nfds,
-		    const struct fleetd_config *cfg);
+		    const struct fleetd_config *cfg, int (*drop)(void *arg),
+		    void *drop_arg);
 
 #endif

@@ -7,6 +7,10 @@
 # PostgreSQL restart under fleetd gives 503 during the outage and normal
 # answers afterwards; SIGTERM exits 0 and leaves no children; a SIGKILLed
 # supervisor leaves no orphan workers. Clients are curl and openssl.
+# Started as root (as on CI), the children run as the user fleetd: the ca
+# only after it loaded the issuing-CA key, which no worker can open, also
+# after restarts and SIGHUP; a missing user or wrong key modes refuse to
+# start (docs/internals/privsep.md).
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -106,26 +110,98 @@ get_batch() {
 	rm -f "$T"/get-*.code
 }
 
-# wait_new_child NAME OLDPID: waits (10 s at most) for a NAME child of the
-# supervisor with another pid; prints it.
-wait_new_child() {
-	local pid
-	for _ in $(seq 1 100); do
-		pid=$(fleetd_child "$1" || true)
-		if [ -n "$pid" ] && [ "$pid" != "$2" ]; then
-			echo "$pid"
-			return 0
-		fi
-		sleep 0.1
-	done
-	return 1
+devices() { psql_q "SELECT count(*) FROM devices"; }
+
+ROOT=0
+[ "$(id -u)" = 0 ] && ROOT=1
+if [ "$ROOT" = 1 ]; then
+	FUID=$(id -u fleetd)
+	FGID=$(id -g fleetd)
+	FLEETD_IDS="uid:$FUID $FUID $FUID $FUID gid:$FGID $FGID $FGID $FGID groups:"
+fi
+KEY=$T/pki/issuing/issuing.key
+
+uid_is() { [ "$(proc_uid "$1" 2>/dev/null)" = "$2" ]; }
+
+# serving N SLOT: the log shows worker SLOT ready at least N times.
+serving() { [ "$(grep -c "worker $2: serving api" "$T/fleetd.log")" -ge "$1" ]; }
+
+# enroll_ok TAG N: a batch of N enrollments all succeed.
+enroll_ok() {
+	enroll_batch "$1" "$2"
+	[ "$OK201" = "$2" ]
 }
 
-devices() { psql_q "SELECT count(*) FROM devices"; }
+# gone PIDS...: none of them runs any more.
+gone() {
+	local pid
+	for pid in "$@"; do
+		! kill -0 "$pid" 2>/dev/null || return 1
+	done
+}
+
+# children_dropped WHAT: as root, every child of the supervisor runs as
+# fleetd (all ids, no groups, no capabilities) and holds no key file open.
+children_dropped() {
+	[ "$ROOT" = 1 ] || return 0
+	local name pid
+	for name in fleetd-ca fleetd-net1 fleetd-net2; do
+		pid=$(fleetd_child "$name" || true)
+		if [ -z "$pid" ]; then
+			fail "$1: $name is not running"
+			continue
+		fi
+		# The ca drops once it has loaded the key: wait for that.
+		wait_for "$name drops to uid $FUID" 10 uid_is "$pid" "$FUID" || true
+		assert_eq "$(proc_ids "$pid")" "$FLEETD_IDS" "$1: $name runs as fleetd"
+		assert_eq "$(awk '/^Cap(Prm|Eff|Amb):/ { printf "%s ", $2 }' "/proc/$pid/status")" \
+			"0000000000000000 0000000000000000 0000000000000000 " \
+			"$1: $name has no capabilities"
+		check "$1: $name holds no key of the issuing CA open" not fd_open "$pid" 'issuing\.key'
+	done
+}
 
 # --- baseline -------------------------------------------------------------------
 enroll_batch base 2
 assert_eq "$OK201/$BAD" "2/" "enrollment works before anything is killed"
+
+# --- privilege separation -------------------------------------------------------
+if [ "$ROOT" = 1 ]; then
+	assert_eq "$(proc_uid "$FLEETD_PID")" 0 "the supervisor stays root (to bind and restart)"
+	children_dropped "at start"
+	check "the issuing-CA key is 0600 and root's" [ "$(stat -c '%a %U' "$KEY")" = "600 root" ]
+	check "user fleetd (a net worker) cannot read the issuing-CA key" \
+		not runuser -u fleetd -- cat "$KEY"
+	check "user fleetd can read the server key the workers need" \
+		runuser -u fleetd -- cat "$T/pki/server/server.key"
+	CA=$(fleetd_child fleetd-ca)
+	check "a worker's user cannot read the ca's memory or environment (not dumpable)" \
+		not runuser -u fleetd -- cat "/proc/$CA/environ"
+
+	# Refusals happen before anything binds, so the running fleetd's ports
+	# are no obstacle and a refusal is all these can show.
+	refused() { # refused LOG PATTERN [ENV=VALUE...]
+		local log=$1 pattern=$2 rc=0
+		shift 2
+		env "$@" timeout 30 fleetd -c "$T/fleetd.conf" serve >"$T/$log.log" 2>&1 || rc=$?
+		[ "$rc" = 1 ] && grep -Eq -- "$pattern" "$T/$log.log"
+	}
+	check "as root with a user that does not exist, fleetd refuses to start" \
+		refused nouser "user 'fleetd-nosuchuser', which does not exist" FLEETD_USER=fleetd-nosuchuser
+	check "a root user is refused too" refused rootuser "must run as an unprivileged user" FLEETD_USER=root
+	chmod 0755 "$(dirname "$KEY")"
+	chmod 0644 "$KEY"
+	check "an issuing-CA key readable by fleetd refuses the start" \
+		refused keymode "user fleetd can read the issuing-CA key"
+	chmod 0600 "$KEY"
+	chmod 0700 "$(dirname "$KEY")"
+	chmod 0600 "$T/pki/server/server.key"
+	check "a server key fleetd cannot read refuses the start, naming it" \
+		refused srvkey "user fleetd cannot read .*/server/server.key"
+	chmod 0640 "$T/pki/server/server.key"
+else
+	echo "# not root: privilege separation is not exercised (fleetd drops nothing)"
+fi
 
 # --- a net worker is SIGKILLed ----------------------------------------------------
 NET1=$(fleetd_child fleetd-net1)
@@ -134,11 +210,11 @@ check "two net workers run (pids $NET1 $NET2)" [ -n "$NET1" ] && [ -n "$NET2" ]
 kill -KILL "$NET1"
 assert_eq "$(get_batch 20 /api/v1/devices)" 20 \
 	"while net1 is down, all 20 requests are answered (net2 accepts on the shared socket)"
-NEW1=$(wait_new_child fleetd-net1 "$NET1" || true)
+NEW1=$(fleetd_new_child fleetd-net1 "$NET1" || true)
 check "the supervisor restarts net1 (new pid ${NEW1:-none})" [ -n "$NEW1" ]
 check "the supervisor logs the death" grep -q "pid $NET1 died of signal 9" "$T/fleetd.log"
 assert_eq "$(fleetd_child fleetd-net2)" "$NET2" "net2 was left alone"
-sleep 1 # let the new worker get to its loop
+check "the new net1 gets to its loop" wait_for "net1 serving again" 20 serving 2 1
 t0=$(date +%s%N)
 assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after the restart, all of 40 parallel requests succeed"
 ms=$((($(date +%s%N) - t0) / 1000000))
@@ -146,10 +222,25 @@ check "and none hangs (batch took ${ms} ms)" [ "$ms" -lt 10000 ]
 # Both workers really serve: kill net2, and the restarted net1 alone answers.
 kill -KILL "$NET2"
 assert_eq "$(get_batch 10 /healthz)" 10 "the restarted net1 serves alone while net2 is down"
-NEW2=$(wait_new_child fleetd-net2 "$NET2" || true)
+NEW2=$(fleetd_new_child fleetd-net2 "$NET2" || true)
 check "the supervisor restarts net2 too" [ -n "$NEW2" ]
 enroll_batch after-net 4
 assert_eq "$OK201/$BAD" "4/" "enrollments succeed after the worker restarts"
+children_dropped "after the worker restarts"
+
+# --- SIGHUP: every child is replaced, and drops again ---------------------------
+OLD_CA=$(fleetd_child fleetd-ca)
+OLD1=$(fleetd_child fleetd-net1)
+OLD2=$(fleetd_child fleetd-net2)
+kill -HUP "$FLEETD_PID"
+HUP_CA=$(fleetd_new_child fleetd-ca "$OLD_CA" 30 || true)
+HUP1=$(fleetd_new_child fleetd-net1 "$OLD1" 30 || true)
+HUP2=$(fleetd_new_child fleetd-net2 "$OLD2" 30 || true)
+check "SIGHUP replaces the ca and both workers (${HUP_CA:-none} ${HUP1:-none} ${HUP2:-none})" \
+	[ -n "$HUP_CA" ] && [ -n "$HUP1" ] && [ -n "$HUP2" ]
+children_dropped "after SIGHUP"
+enroll_batch after-hup 2
+assert_eq "$OK201/$BAD" "2/" "after SIGHUP the new ca (which reopened the key before dropping) signs"
 
 # --- the ca process is SIGKILLed --------------------------------------------------
 CA=$(fleetd_child fleetd-ca)
@@ -158,19 +249,11 @@ kill -KILL "$CA"
 enroll_batch ca-kill 8
 check "with the ca killed, enrollments end in 201 or 503 problem+json, never 500 or a hang:${BAD:- none bad}" [ -z "$BAD" ]
 echo "# ca SIGKILL: $OK201 enrolled, $OK503 refused with 503"
-NEWCA=$(wait_new_child fleetd-ca "$CA" || true)
+NEWCA=$(fleetd_new_child fleetd-ca "$CA" || true)
 check "the supervisor restarts the ca process (new pid ${NEWCA:-none})" [ -n "$NEWCA" ]
 check "the supervisor logs the ca's death" grep -q "pid $CA died of signal 9" "$T/fleetd.log"
-ok_after=0
-for _ in $(seq 1 20); do
-	enroll_batch ca-back 2
-	if [ "$OK201" = 2 ]; then
-		ok_after=1
-		break
-	fi
-	sleep 0.5
-done
-assert_eq "$ok_after" 1 "enrollments succeed again once the ca is back"
+check "enrollments succeed again once the ca is back" \
+	wait_for "enrollments after the ca restart" 20 enroll_ok ca-back 2
 
 # --- the ca process hangs (SIGSTOP): a clean 503 within the signer timeout ------
 CA=$(fleetd_child fleetd-ca)
@@ -211,15 +294,7 @@ assert_eq "$api_codes" "503,503,503,503,503,503,503,503,503,503," "API calls ans
 enroll_batch pg-down 4
 assert_eq "$OK201/$OK503/$BAD" "0/4/" "enrollments answer 503 during the outage"
 pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-healthy=0
-for _ in $(seq 1 100); do
-	if curl -sf --max-time 5 --cacert "$FLEET_CA" -o /dev/null "$FLEET_SERVER/healthz"; then
-		healthy=1
-		break
-	fi
-	sleep 0.1
-done
-assert_eq "$healthy" 1 "/healthz is 200 again after PostgreSQL is back"
+check "/healthz is 200 again after PostgreSQL is back" wait_healthy
 assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after PostgreSQL is back, all of 40 requests succeed"
 enroll_batch pg-back 4
 assert_eq "$OK201/$BAD" "4/" "enrollments succeed after PostgreSQL is back"
@@ -238,15 +313,11 @@ children=$(pgrep -P "$FLEETD_PID" | tr '\n' ' ')
 check "fleetd has 3 children (ca + 2 workers): $children" [ "$(wc -w <<<"$children")" = 3 ]
 kill -TERM "$FLEETD_PID"
 t0=$(date +%s%N)
-for _ in $(seq 1 150); do
-	kill -0 "$FLEETD_PID" 2>/dev/null || break
-	sleep 0.1
-done
 rc=0
-if kill -0 "$FLEETD_PID" 2>/dev/null; then
-	rc=timeout
-else
+if wait_for "fleetd exits after SIGTERM" 15 gone "$FLEETD_PID"; then
 	wait "$FLEETD_PID" || rc=$?
+else
+	rc=timeout
 fi
 ms=$((($(date +%s%N) - t0) / 1000000))
 assert_eq "$rc" 0 "SIGTERM: fleetd exits 0"
@@ -264,17 +335,9 @@ check "the new fleetd has 3 children: $children" [ "$(wc -w <<<"$children")" = 3
 kill -KILL "$FLEETD_PID"
 wait "$FLEETD_PID" 2>/dev/null || true
 FLEETD_PID=
-gone=0
-for _ in $(seq 1 100); do
-	left=
-	for pid in $children; do kill -0 "$pid" 2>/dev/null && left="$left $pid"; done
-	if [ -z "$left" ]; then
-		gone=1
-		break
-	fi
-	sleep 0.1
-done
-check "a SIGKILLed supervisor leaves no orphan workers or ca (left:${left:- none})" [ "$gone" = 1 ]
+# shellcheck disable=SC2086 # a list of pids
+check "a SIGKILLed supervisor leaves no orphan workers or ca ($children)" \
+	wait_for "the children of a SIGKILLed supervisor exit" 10 gone $children
 check "nothing listens on the api port" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$API_PORT) 2>/dev/null"
 
 harness_done

@@ -21,6 +21,19 @@
 #                               wait_for "agent online" 20 device_online "$ID"
 #                               wait_for "fleetd exited" 15 not kill -0 "$PID"
 #   not CMD...                succeeds when CMD fails (for wait_for/check)
+#   proc_uid PID              real uid of PID (from /proc/PID/status)
+#   proc_ids PID              "uid:R E S FS gid:R E S FS groups:..." of PID
+#   fd_open PID PATTERN       succeeds if PID holds a file matching PATTERN
+#                             (an ERE on the /proc/PID/fd link targets) open
+#   fleetd_new_child NAME OLDPID [TIMEOUT_S]
+#                             waits for a NAME child of the supervisor whose
+#                             pid is not OLDPID (a restart); prints its pid
+#
+# As root, fleetd runs its children as the user `fleetd`
+# (docs/internals/privsep.md): $T is made 0711 so that they reach
+# $T/pki (`fleetd pki init` gives them the server key) without being able
+# to list $T; put nothing there that a worker must read unless it is
+# world-readable.
 #
 # Everything started is stopped on exit, the database is dropped and $T is
 # removed, also when the test fails. Traffic goes to 127.0.0.1 only.
@@ -38,6 +51,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/fleet-$TEST_NAME.XXXXXX")
+[ "$(id -u)" != 0 ] || chmod 0711 "$T"
 DB="t_${TEST_NAME}_$$"
 export FLEETD_DATABASE="host=$PGHOST user=postgres dbname=$DB connect_timeout=5"
 PASSED=0
@@ -52,11 +66,8 @@ harness_cleanup() {
 		kill -TERM "$pid" 2>/dev/null
 	done
 	for pid in "${HARNESS_PIDS[@]}"; do
-		for _ in $(seq 1 100); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null
+		wait_for "pid $pid exits after SIGTERM" 10 not kill -0 "$pid" ||
+			kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 	done
 	if [ "$rc" != 0 ] || [ "$FAILED" != 0 ]; then
@@ -193,14 +204,8 @@ EOT
 
 # Waits until /healthz answers 200 (bounded).
 wait_healthy() {
-	for _ in $(seq 1 200); do
-		if curl -sf --max-time 2 --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null 2>&1; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "fleetd did not become healthy" >&2
-	return 1
+	wait_for "fleetd healthy ($FLEET_SERVER/healthz answers 200)" 30 \
+		curl -sf --max-time 2 --cacert "$FLEET_CA" "$FLEET_SERVER/healthz"
 }
 
 fleetd_start() {
@@ -213,10 +218,8 @@ fleetd_start() {
 fleetd_stop() {
 	[ -n "$FLEETD_PID" ] || return 0
 	kill -TERM "$FLEETD_PID" 2>/dev/null || true
-	for _ in $(seq 1 150); do
-		kill -0 "$FLEETD_PID" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_for "fleetd (pid $FLEETD_PID) exits after SIGTERM" 15 \
+		not kill -0 "$FLEETD_PID" || true
 	wait "$FLEETD_PID" 2>/dev/null || true
 	FLEETD_PID=
 }
@@ -231,6 +234,37 @@ fleetd_child() {
 		fi
 	done
 	return 1
+}
+
+proc_uid() {
+	awk '/^Uid:/ { print $2 }' "/proc/$1/status"
+}
+
+proc_ids() {
+	awk '/^Uid:/ { u = $2 " " $3 " " $4 " " $5 }
+	     /^Gid:/ { g = $2 " " $3 " " $4 " " $5 }
+	     /^Groups:/ { $1 = ""; sub(/^ +/, ""); s = $0 }
+	     END { print "uid:" u " gid:" g " groups:" s }' "/proc/$1/status"
+}
+
+fd_open() {
+	local fd
+	for fd in "/proc/$1/fd/"*; do
+		readlink "$fd" 2>/dev/null
+	done | grep -Eq -- "$2"
+}
+
+# _new_child NAME OLDPID: one try of fleetd_new_child.
+_new_child() {
+	local pid
+	pid=$(fleetd_child "$1") || return 1
+	[ "$pid" != "$2" ] || return 1
+	echo "$pid"
+}
+
+fleetd_new_child() {
+	wait_for "a new $1 (the old pid was $2)" "${3:-10}" _new_child "$1" "$2" &&
+		_new_child "$1" "$2"
 }
 
 admin_token() {

@@ -2,6 +2,9 @@
 # A private PostgreSQL cluster: initdb in a directory, a Unix socket inside
 # it, no TCP, trust auth. PostgreSQL refuses to run as root, so as root the
 # cluster runs as the `postgres` user and the directory belongs to it.
+# The directory (the socket's) is 0711: fleetd's net workers, which run as
+# an unprivileged user when fleetd is started as root, must reach the
+# socket; they cannot list the directory, and data/ stays 0700.
 # Sourced by tests/lib/testpg.sh and deploy/local/up.sh.
 
 PG_BINDIR=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
@@ -21,7 +24,7 @@ pgcluster_init() {
 	if [ "$(id -u)" = 0 ]; then
 		chown postgres:postgres "$dir"
 	fi
-	chmod 0700 "$dir"
+	chmod 0711 "$dir"
 	if [ ! -f "$dir/data/PG_VERSION" ]; then
 		pg_as_owner "$PG_BINDIR/initdb" -D "$dir/data" -A trust \
 			-U postgres --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 || {

@@ -8,11 +8,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pgcluster.sh"
+. "$here/../../deploy/packages.sh"
 
 action=$1 envfile=$2
 
 case $action in
 start)
+	# As root, fleetd runs its children as this user: every integration
+	# test needs it, also when ctest is run without tests/run.sh.
+	fleet_create_user
 	if [ -f "$envfile" ]; then
 		. "$envfile"
 		pgcluster_stop "$FLEET_TESTPG_DIR" immediate
