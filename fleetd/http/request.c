@@ -505,15 +505,27 @@ invalid:
 	return -1;
 }
 
-/* HTTP/1.1 needs exactly one Host (RFC 9112 §3.2). */
+/*
+ * The request line ends in HTTP/1.1 or HTTP/1.0, and HTTP/1.1 needs
+ * exactly one Host (RFC 9112 §3.2). lws ends the request line at a
+ * decoded %0A or %0D in the URL and reads the rest as headers: the
+ * version is then missing, and such a request is refused here.
+ */
 static int
-http_host(struct lws *wsi, struct http_refusal *r)
+http_version_host(struct lws *wsi, struct http_refusal *r)
 {
 	char version[16];
-	bool v11 = lws_hdr_copy(wsi, version, (int)sizeof(version),
-				WSI_TOKEN_HTTP) > 0 &&
-		   strcmp(version, "HTTP/1.1") == 0;
+	bool v11;
 
+	if (lws_hdr_copy(wsi, version, (int)sizeof(version), WSI_TOKEN_HTTP) <=
+		    0 ||
+	    (strcmp(version, "HTTP/1.1") != 0 &&
+	     strcmp(version, "HTTP/1.0") != 0)) {
+		refuse(r, 400, "bad-request",
+		       "the request line must end in HTTP/1.1");
+		return -1;
+	}
+	v11 = strcmp(version, "HTTP/1.1") == 0;
 	if (http_header_repeated(wsi, WSI_TOKEN_HOST)) {
 		refuse(r, 400, "bad-request", "Host is sent more than once");
 		return -1;
@@ -529,7 +541,8 @@ http_host(struct lws *wsi, struct http_refusal *r)
 static int
 http_job_fill(struct http_job *job, struct lws *wsi, struct http_refusal *r)
 {
-	if (http_query(wsi, &job->query, r) != 0 || http_host(wsi, r) != 0 ||
+	if (http_query(wsi, &job->query, r) != 0 ||
+	    http_version_host(wsi, r) != 0 ||
 	    http_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, "Authorization",
 			job->authorization, sizeof(job->authorization),
 			r) != 0 ||
@@ -892,9 +905,12 @@ http_confirm_upgrade(struct lws *wsi, const char *upgrade)
 }
 
 /*
- * A CONNECT request: lws gives the connection up as a raw socket with the
- * request bytes, bound to protocols[0] (this callback). Answer 501 as
- * plain HTTP/1.1 and close; nothing of what was sent is read.
+ * A CONNECT request, or (when the vhost has
+ * LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG) a method lws
+ * does not know: lws gives the connection up as a raw socket with the
+ * request bytes, bound to the vhost's raw protocol, which is protocols[0]
+ * (this callback). Answer 501 as plain HTTP/1.1 and close; nothing of
+ * what was sent is read.
  */
 static int
 http_raw(struct lws *wsi, enum lws_callback_reasons reason,
@@ -906,6 +922,10 @@ http_raw(struct lws *wsi, enum lws_callback_reasons reason,
 	size_t body_len, len;
 	int n;
 
+	/* Without TLS (lws gives up a plaintext client this way when the
+	 * vhost falls back to raw): nothing is answered in the clear. */
+	if (lws_get_ssl(wsi) == NULL)
+		return -1;
 	switch (reason) {
 	case LWS_CALLBACK_RAW_RX:
 		if (!s->raw_answered) {
