@@ -4,7 +4,9 @@
 # workers), curl and openssl as outside clients. Enrollment with an openssl
 # CSR verified by `openssl verify`, token use counts under concurrency,
 # refusals as problem+json with nothing written, roles, audit rows,
-# selectors, pagination, If-Match and Idempotency-Key.
+# selectors, pagination, If-Match and Idempotency-Key (also on /enroll/v1);
+# enrollment holds no lock while the ca signs (a stopped ca costs no use and
+# no serialised waits); strict JSON bodies and server-made cursors only.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -228,6 +230,105 @@ assert_eq "$(jq -r .token <<<"$BODY")" null "a replay does not show the secret a
 TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' -H 'Idempotency-Key: k-1' --data '{"uses": 3}'
 check "the same key with another body -> 409" is_problem 409 conflict
 assert_eq "$(count enrollment_tokens)" "$((n0 + 1))" "one token for three requests"
+
+# --- enrollment with a stopped ca: no lock held while signing ----------------
+# Each enrollment reserves its use (committed), signs, and gives the use back
+# when the ca does not answer; so N enrollments on one token wait for the
+# signer in parallel, each about one signer timeout (5 s), never N x 5 s
+# behind the token's row lock, and the token keeps all of its uses. N = 4:
+# one worker's job threads (job_threads = 4), so that no request waits
+# for a free thread whichever worker accepts them.
+read -r TIDS TOKS < <(new_token 4)
+jq -n --arg t "$TOKS" --rawfile c "$T/d2/csr.pem" '{token: $t, csr: $c}' >"$T/es.json"
+CA=$(fleetd_child fleetd-ca)
+check "the ca process runs (pid $CA)" [ -n "$CA" ]
+kill -STOP "$CA"
+pids=()
+for i in $(seq 1 4); do
+	curl -sS --max-time 60 --cacert "$FLEET_CA" -o /dev/null \
+		-w '%{http_code} %{time_total}\n' -H 'Content-Type: application/json' \
+		--data-binary @"$T/es.json" "$FLEET_SERVER/enroll/v1" >"$T/s$i.out" &
+	pids+=("$!")
+done
+wait "${pids[@]}"
+kill -CONT "$CA"
+assert_eq "$(cat "$T"/s*.out | grep -c '^503 ')" 4 "4 concurrent enrollments with the ca stopped all answer 503"
+slowest=$(cat "$T"/s*.out | awk '{ if ($2 > m) m = $2 } END { print m }')
+check "... each within about one signer timeout, in parallel (slowest ${slowest}s < 8s)" \
+	awk -v m="$slowest" 'BEGIN { exit !(m < 8) }'
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDS'")" 4 "... and the token kept all 4 uses"
+assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with='$TIDS'")" 0 "... and no device was written"
+wait_for "enrollment works again after SIGCONT" 15 bash -c \
+	'curl -sS --cacert "$1" -o /dev/null -w "%{http_code}" -H "Content-Type: application/json" \
+		--data-binary @"$2" "$3/enroll/v1" | grep -q 201' _ "$FLEET_CA" "$T/es.json" "$FLEET_SERVER"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDS'")" 3 "the enrollment after the ca came back took one use"
+
+# --- Idempotency-Key on /enroll/v1: a lost answer costs no second use ------
+read -r TIDI TOKI < <(new_token 3)
+jq -n --arg t "$TOKI" --rawfile c "$T/d2/csr.pem" '{token: $t, csr: $c}' >"$T/ei.json"
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' -H 'Idempotency-Key: boot-1' --data-binary @"$T/ei.json"
+assert_eq "$STATUS" 201 "enrollment with an Idempotency-Key"
+EDEV=$(jq -r .device_id <<<"$BODY")
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' -H 'Idempotency-Key: boot-1' --data-binary @"$T/ei.json"
+assert_eq "$STATUS $(jq -r .device_id <<<"$BODY")" "201 $EDEV" "a retry with the same key answers the same device"
+check "... with its certificate" grep -q 'BEGIN CERTIFICATE' <<<"$(jq -r .certificate <<<"$BODY")"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDI'")" 2 "... and used one use for two requests"
+jq -n --arg t "$TOKI" --rawfile c "$T/d1/csr.pem" '{token: $t, csr: $c}' >"$T/ei2.json"
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' -H 'Idempotency-Key: boot-1' --data-binary @"$T/ei2.json"
+check "the same key with another body -> 409" is_problem 409 conflict
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id='$TIDI'")" 2 "... which used no use"
+
+# --- strict JSON bodies (RFC 8259, UTF-8) -----------------------------------
+n0=$(count enrollment_tokens)
+bad_body() { # bad_body DESCRIPTION PRINTF-FORMAT: POSTs the bytes to /api/v1/tokens
+	printf "$2" >"$T/bad.json"
+	TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' --data-binary @"$T/bad.json"
+	check "$1 -> 400 malformed-json" is_problem 400 malformed-json
+}
+bad_body "a raw NUL byte between tokens" '{"uses": 1,\000 "labels": {}}'
+bad_body "a raw NUL byte after the object" '{"uses": 1}\000'
+bad_body "invalid UTF-8 in a string" '{"uses": 1, "profile": "\377\376"}'
+bad_body "an overlong UTF-8 form" '{"uses": 1, "profile": "\300\257"}'
+bad_body "a UTF-8 encoded surrogate" '{"uses": 1, "profile": "\355\240\200"}'
+bad_body "an unpaired surrogate escape" '{"uses": 1, "profile": "\\ud800"}'
+bad_body "a low surrogate escape first" '{"uses": 1, "profile": "\\udc00\\ud800"}'
+bad_body "a \\u0000 escape" '{"uses": 1, "profile": "a\\u0000b"}'
+bad_body "trailing garbage" '{"uses": 1} x'
+bad_body "two JSON texts" '{"uses": 1}{"uses": 2}'
+bad_body "a duplicate member name" '{"uses": 1, "uses": 2}'
+bad_body "a byte order mark" '\357\273\277{"uses": 1}'
+bad_body "a raw control character in a string" '{"uses": 1, "profile": "a\001b"}'
+bad_body "a leading-zero number" '{"uses": 01}'
+bad_body "single quotes" "{'uses': 1}"
+bad_body "nesting deeper than 32" "{\"uses\": 1, \"labels\": $(printf '%.0s[' $(seq 1 40))1$(printf '%.0s]' $(seq 1 40))}"
+printf '{"uses": 1, "profile": "caf\303\251 \\u00e9 \\ud83d\\ude00"}' >"$T/good.json"
+TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' --data-binary @"$T/good.json"
+assert_eq "$STATUS $(jq -r .profile <<<"$BODY")" "201 café é 😀" "valid UTF-8 and escaped surrogate pairs are accepted"
+assert_eq "$(count enrollment_tokens)" "$((n0 + 1))" "the refused bodies created nothing"
+printf '{"token": "%s",\000 "csr": "x"}' "$TOKB" >"$T/bad.json"
+TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data-binary @"$T/bad.json"
+check "enrollment: a raw NUL byte -> 400 malformed-json" is_problem 400 malformed-json
+
+# --- pagination cursors: only what the server made, 400 otherwise ----------
+b64u() { printf '%s' "$1" | basenc --base64url -w0 | tr -d '='; }
+UUID0=00000000-0000-4000-8000-000000000000
+for list in /api/v1/audit /api/v1/devices /api/v1/tokens /api/v1/admin-tokens; do
+	for cur in "$(b64u 9999999999999999999)" "$(b64u "9999999999999999999 $UUID0")" \
+		"$(b64u "999999999999999999 $UUID0")" "$(b64u "01 $UUID0")" "$(b64u 0)" \
+		"$(b64u "-1 $UUID0")" "$(b64u "1 0000000A-0000-4000-8000-000000000000")" \
+		"$(b64u "1  $UUID0")" "$(b64u "1 $UUID0 ")" "!!" "$(b64u 1)="; do
+		TOKEN=$ADMIN api GET "$list?cursor=$cur"
+		[ "$STATUS" = 400 ] || { fail "$list?cursor=$cur -> $STATUS (want 400): $BODY"; continue 2; }
+		is_problem 400 invalid-field || { fail "$list?cursor=$cur is not an invalid-field problem"; continue 2; }
+	done
+	ok "$list: crafted cursors (19-digit numbers, out-of-range times, non-canonical) -> 400"
+	TOKEN=$ADMIN api GET "$list?limit=1"
+	cur=$(jq -r '.next_cursor // empty' <<<"$BODY")
+	TOKEN=$ADMIN api GET "$list?limit=1&cursor=$cur"
+	assert_eq "$STATUS" 200 "$list: the server's own cursor still works"
+	TOKEN=$ADMIN api GET "$list?limit=1&limit=2"
+	check "$list: a repeated parameter -> 400" is_problem 400 invalid-field
+done
 
 curl -sS --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' "$FLEET_SERVER/healthz" >"$T/hz"
 assert_eq "$(cat "$T/hz")" 200 "healthz"
