@@ -1,33 +1,37 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Device websocket sessions inside a net worker. Input is untrusted: the
- * device id comes from the verified client certificate, never from a
- * message; frames are bounded (64 KiB: larger closes with 1009); malformed
- * or unknown messages get an `error` answer and are counted. Database work
- * (presence, inventory) runs on job threads; a listener thread LISTENs for
- * `fleet_devices` and reloads the revoked-serial set, after which the loop
- * closes every session whose certificate is revoked. Level-triggered: a
- * lost notification is made up at the next reconnect of the listener.
+ * device id comes from a client certificate that a device issuing CA (not
+ * the root) signed, never from a message; nothing a session sends is read
+ * until its identity and revocation checks (JOB_OPEN) have passed; frames
+ * are bounded (64 KiB: larger closes with 1009), messages are rate-limited
+ * per session (a token bucket; a persistent flooder is closed with 1008)
+ * and so is each session's output queue (1008 when a peer does not read);
+ * malformed or unknown messages get an `error` answer and are counted.
+ * Storage work runs on the channel's own job threads through the store
+ * port (core/store_presence.h); presence ticks have a thread of their own,
+ * so no device can hold up the worker's heartbeat. A listener thread
+ * learns revocations and reloads the revoked-serial set, after which the
+ * loop closes every session whose certificate is revoked. Level-triggered:
+ * a lost notification is made up at the next reconnect of the listener.
+ * docs/internals/channel.md has the rules and the reasons.
  */
 #include "channel/channel.h"
 #include "channel/channel_int.h"
 
-#include "buf.h"
 #include "channel/revoked.h"
 #include "clock.h"
 #include "config.h"
-#include "db/db.h"
-#include "db/presence.h"
+#include "core/store_presence.h"
 #include "http/jobs.h"
-#include "api/api.h"
 #include "log.h"
 #include "pki.h"
 #include "secret.h"
 
 #include <jansson.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +41,25 @@
 
 #define CHANNEL_FRAME_MAX (64 * 1024)
 #define CHANNEL_ERRORS_MAX 100
+/* Per-session message rate: a bucket of RATE_BURST messages refilled at
+ * RATE_PER_S; a message that finds it empty is refused, and a session
+ * refused RATE_REFUSED_MAX times since its bucket was last full is closed
+ * (1008). Generous for an agent (a hello, then reports), cheap to enforce
+ * (checked before the frame is parsed). */
+#define CHANNEL_RATE_PER_S 50
+#define CHANNEL_RATE_BURST 200
+#define CHANNEL_RATE_REFUSED_MAX 100
+/* What may wait for a peer to read: past either bound the session closes
+ * with 1008 (a config document is at most 256 KiB). */
+#define CHANNEL_OUT_MAX_BYTES (1024 * 1024)
+#define CHANNEL_OUT_MAX_MSGS 256
+/* A session being closed whose peer does not take the close frame is cut
+ * after this long. */
+#define CHANNEL_CLOSE_GRACE_S 3
+/* The close code of a session replaced by a newer one of its device. */
+#define CHANNEL_CLOSE_REPLACED 4000
+/* RFC 6455 1013 "try again later" (not in lws 4.1's enum). */
+#define CHANNEL_CLOSE_TRY_AGAIN 1013
 
 struct channel_msg {
 	struct channel_msg *next;
@@ -46,6 +69,7 @@ struct channel_msg {
 
 struct channel_session {
 	struct channel_session *prev, *next; /* the worker's sessions */
+	struct channel *ch;
 	struct lws *wsi;
 	uint64_t id;
 	char device_id[SECRET_UUID_LEN];
@@ -55,6 +79,11 @@ struct channel_session {
 	size_t rx_len;
 	bool rx_too_big;
 	struct channel_msg *out_head, *out_tail;
+	size_t out_bytes, out_msgs;
+	bool opened; /* JOB_OPEN allowed it: frames are read from now on */
+	double tokens; /* rate limit bucket */
+	uint64_t tokens_ms;
+	unsigned refused;
 	unsigned errors;
 	int close_code; /* nonzero: close at the next writeable */
 	const char *close_reason;
@@ -66,10 +95,16 @@ struct channel_session {
 
 struct channel {
 	struct lws_context *context;
-	struct job_pool *jobs;
+	struct job_pool *jobs; /* channel work; thread state: struct store */
+	struct job_pool *presence_jobs; /* ticks only */
+	struct store *store; /* the loop thread's: register, unregister */
+	struct store *listener_store;
 	const struct fleetd_config *cfg;
 	int slot;
 	char worker_id[128];
+	char host[64];
+	long pid;
+	uint64_t tick_ok_since_ms; /* start of the run of good ticks, or 0 */
 	struct revoked_set *revoked;
 	struct channel_session *sessions;
 	uint64_t next_session_id;
@@ -100,8 +135,17 @@ struct channel_job {
 	char device_id[SECRET_UUID_LEN];
 	char serial[PKI_SERIAL_HEX_MAX];
 	char peer[64];
+	uint64_t idle_ms; /* JOB_CLOSE: since the device's last frame */
+	uint64_t submitted_ms;
 	struct channel_work work; /* JOB_WORK */
-	char *live; /* JOB_TICK: uuid[] literal of the worker's sessions */
+	struct presence_session *live; /* JOB_TICK: the worker's sessions */
+	char (*live_ids)[SECRET_UUID_LEN];
+	char (*live_serials)[PKI_SERIAL_HEX_MAX];
+	char (*live_peers)[64];
+	size_t nlive;
+	bool sweep;
+	char **lost; /* JOB_TICK result */
+	size_t nlost;
 	bool ok;
 	bool allowed;
 };
@@ -158,40 +202,95 @@ session_close(struct channel *ch, struct channel_session *s, int code,
 		return;
 	s->close_code = code;
 	s->close_reason = reason;
+	/* A peer that does not take the close frame (it does not read) is
+	 * cut after a grace period; what it sends meanwhile is ignored. */
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, CHANNEL_CLOSE_GRACE_S);
 	lws_callback_on_writable(s->wsi);
+}
+
+static uint64_t
+elapsed_ms(uint64_t since)
+{
+	uint64_t now = clock_mono_ms();
+
+	return now > since ? now - since : 0;
 }
 
 static void
 channel_job_run(struct job *j, void *state)
 {
 	struct channel_job *job = (struct channel_job *)j;
-	struct api_ctx *ctx = state;
-	PGconn *conn;
+	struct store *st = state;
 	struct channel *ch = job->ch;
+	struct presence_worker w = {ch->worker_id, ch->host, ch->pid, ch->slot};
+	struct presence_session ps = {job->device_id, job->serial, job->peer,
+				      0};
+	/* Ages were taken on the loop; add the time spent in the queue. */
+	uint64_t queued = elapsed_ms(job->submitted_ms);
 
-	if (job->kind == JOB_WORK) {
-		job->work.run(ctx->store, job->device_id, job->work.arg);
-		return;
-	}
-	conn = db_conn(ctx->db);
-	if (conn == NULL)
-		return;
 	switch (job->kind) {
+	case JOB_WORK:
+		job->work.run(st, job->device_id, job->work.arg);
+		break;
 	case JOB_OPEN:
-		job->ok = db_presence_open(conn, job->device_id, ch->worker_id,
-					   job->serial, job->peer,
-					   &job->allowed) == 0;
+		job->ok = store_presence_open(st, ch->worker_id, &ps,
+					      &job->allowed) == STORE_OK;
 		break;
 	case JOB_CLOSE:
-		job->ok = db_presence_close(conn, job->device_id,
-					    ch->worker_id) == 0;
-		break;
-	case JOB_WORK:
+		job->ok =
+			store_presence_close(st, ch->worker_id, job->device_id,
+					     job->idle_ms + queued) == STORE_OK;
 		break;
 	case JOB_TICK:
-		job->ok = db_presence_tick(conn, ch->worker_id, job->live,
-					   ch->cfg->heartbeat_timeout) == 0;
+		for (size_t i = 0; i < job->nlive; i++)
+			job->live[i].idle_ms += queued;
+		job->ok = store_presence_tick(st, &w, job->live, job->nlive,
+					      ch->cfg->heartbeat_timeout,
+					      job->sweep, &job->lost,
+					      &job->nlost) == STORE_OK;
 		break;
+	}
+}
+
+static void
+channel_job_free(struct channel_job *job)
+{
+	for (size_t i = 0; i < job->nlost; i++)
+		free(job->lost[i]);
+	free(job->lost);
+	free(job->live);
+	free(job->live_ids);
+	free(job->live_serials);
+	free(job->live_peers);
+	free(job);
+}
+
+/* A tick came back: note the run of good ticks, close lost sessions. */
+static void
+channel_tick_done(struct channel *ch, struct channel_job *job)
+{
+	ch->tick_in_flight = false;
+	if (!job->ok) {
+		ch->tick_ok_since_ms = 0;
+		return;
+	}
+	if (ch->tick_ok_since_ms == 0)
+		ch->tick_ok_since_ms = clock_mono_ms();
+	for (size_t i = 0; i < job->nlost; i++) {
+		for (struct channel_session *s = ch->sessions; s != NULL;
+		     s = s->next) {
+			if (!s->opened || s->close_code != 0 ||
+			    strcmp(s->device_id, job->lost[i]) != 0)
+				continue;
+			log_write(LOG_LEVEL_INFO, s->device_id,
+				  "channel: a newer session of the device "
+				  "owns its presence, or it may no longer "
+				  "connect; closing");
+			/* Not ours to delete: keep the other's row. */
+			s->offline = true;
+			session_close(ch, s, CHANNEL_CLOSE_REPLACED,
+				      "replaced by a newer session");
+		}
 	}
 }
 
@@ -201,8 +300,11 @@ channel_job_done(struct job *j)
 	struct channel_job *job = (struct channel_job *)j;
 	struct channel_session *s;
 
-	if (job->kind == JOB_TICK)
-		job->ch->tick_in_flight = false;
+	if (job->kind == JOB_TICK) {
+		channel_tick_done(job->ch, job);
+		channel_job_free(job);
+		return;
+	}
 	if (job->kind == JOB_WORK) {
 		s = channel_find(job->ch, job->session_id);
 		if (s != NULL && (s->offline || s->close_code != 0))
@@ -214,18 +316,22 @@ channel_job_done(struct job *j)
 	if (job->kind == JOB_OPEN) {
 		s = channel_find(job->ch, job->session_id);
 		if (s != NULL && !job->ok)
-			session_close(job->ch, s,
-				      LWS_CLOSE_STATUS_UNEXPECTED_CONDITION,
+			session_close(job->ch, s, CHANNEL_CLOSE_TRY_AGAIN,
 				      "database unavailable");
 		else if (s != NULL && !job->allowed) {
 			log_write(LOG_LEVEL_INFO, job->device_id,
 				  "session refused: device not active or "
-				  "certificate revoked");
+				  "certificate revoked or unknown");
 			session_close(job->ch, s,
 				      LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				      "device not active");
+		} else if (s != NULL && !s->offline && s->close_code == 0) {
+			/* Identity and revocation checked: read from now on
+			 * (frames that came early were held by lws). */
+			s->opened = true;
+			s->last_rx_ms = clock_mono_ms();
+			lws_rx_flow_control(s->wsi, 1);
 		} else if (job->ok && job->allowed &&
-			   (s == NULL || s->offline) &&
 			   !atomic_load(&job->ch->stopping) &&
 			   !channel_device_live(job->ch, job->device_id,
 						NULL)) {
@@ -237,11 +343,11 @@ channel_job_done(struct job *j)
 			memset(&gone, 0, sizeof(gone));
 			memcpy(gone.device_id, job->device_id,
 			       sizeof(gone.device_id));
+			gone.last_rx_ms = clock_mono_ms();
 			channel_submit(job->ch, JOB_CLOSE, &gone);
 		}
 	}
-	free(job->live);
-	free(job);
+	channel_job_free(job);
 }
 
 static struct channel_job *
@@ -256,11 +362,13 @@ channel_job_new(struct channel *ch, enum channel_job_kind kind,
 	job->job.done = channel_job_done;
 	job->ch = ch;
 	job->kind = kind;
+	job->submitted_ms = clock_mono_ms();
 	if (s != NULL) {
 		job->session_id = s->id;
 		memcpy(job->device_id, s->device_id, sizeof(job->device_id));
 		memcpy(job->serial, s->serial, sizeof(job->serial));
 		memcpy(job->peer, s->peer, sizeof(job->peer));
+		job->idle_ms = elapsed_ms(s->last_rx_ms);
 	}
 	return job;
 }
@@ -297,17 +405,52 @@ channel_submit_work(struct channel *ch, struct channel_session *s,
 
 /* ---- outgoing messages ---------------------------------------------- */
 
+static void
+session_out_free(struct channel_session *s)
+{
+	struct channel_msg *m = s->out_head;
+
+	while (m != NULL) {
+		struct channel_msg *next = m->next;
+
+		free(m);
+		m = next;
+	}
+	s->out_head = NULL;
+	s->out_tail = NULL;
+	s->out_bytes = 0;
+	s->out_msgs = 0;
+}
+
 void
 channel_send(struct channel_session *s, json_t *msg)
 {
-	char *text = json_dumps(msg, JSON_COMPACT);
+	char *text = NULL;
 	struct channel_msg *m;
 	size_t len;
 
+	if (s->close_code != 0) {
+		json_decref(msg);
+		return;
+	}
+	text = json_dumps(msg, JSON_COMPACT);
 	json_decref(msg);
 	if (text == NULL)
 		return;
 	len = strlen(text);
+	if (s->out_msgs >= CHANNEL_OUT_MAX_MSGS ||
+	    len > CHANNEL_OUT_MAX_BYTES - s->out_bytes) {
+		free(text);
+		log_write(LOG_LEVEL_INFO, s->device_id,
+			  "channel: the peer does not read (%zu messages, "
+			  "%zu bytes waiting); closing",
+			  s->out_msgs, s->out_bytes);
+		/* Nothing queued will be sent any more. */
+		session_out_free(s);
+		session_close(s->ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			      "output queue full");
+		return;
+	}
 	m = malloc(sizeof(*m) + LWS_PRE + len);
 	if (m == NULL) {
 		free(text);
@@ -322,6 +465,8 @@ channel_send(struct channel_session *s, json_t *msg)
 	else
 		s->out_head = m;
 	s->out_tail = m;
+	s->out_bytes += len;
+	s->out_msgs++;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -356,6 +501,50 @@ channel_heartbeat_interval(const struct channel *ch)
 
 /* ---- incoming frames ------------------------------------------------ */
 
+/* Takes a token from the session's bucket; false when it is empty. */
+static bool
+session_rate_take(struct channel_session *s)
+{
+	uint64_t now = clock_mono_ms();
+
+	s->tokens += (double)(now - s->tokens_ms) * CHANNEL_RATE_PER_S / 1000.0;
+	s->tokens_ms = now;
+	if (s->tokens >= CHANNEL_RATE_BURST) {
+		s->tokens = CHANNEL_RATE_BURST;
+		s->refused = 0;
+	}
+	if (s->tokens < 1.0)
+		return false;
+	s->tokens -= 1.0;
+	return true;
+}
+
+/* A complete message arrived: dispatch it unless over the rate. */
+static void
+session_message(struct channel *ch, struct channel_session *s)
+{
+	if (session_rate_take(s)) {
+		channel_dispatch(ch, s, s->rx, s->rx_len);
+		return;
+	}
+	s->refused++;
+	if (s->refused == 1)
+		log_write(LOG_LEVEL_INFO, s->device_id,
+			  "channel: over %d messages/s; refusing messages",
+			  CHANNEL_RATE_PER_S);
+	if (s->refused > CHANNEL_RATE_REFUSED_MAX) {
+		log_write(LOG_LEVEL_INFO, s->device_id,
+			  "channel: keeps flooding; closing");
+		session_close(ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			      "message rate exceeded");
+		return;
+	}
+	channel_send(s, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
+				  "rate-limited",
+				  "message refused: too many messages; slow "
+				  "down"));
+}
+
 static int
 session_receive(struct channel *ch, struct channel_session *s, const void *in,
 		size_t len)
@@ -385,7 +574,7 @@ session_receive(struct channel *ch, struct channel_session *s, const void *in,
 	if (!lws_is_final_fragment(s->wsi) ||
 	    lws_remaining_packet_payload(s->wsi) > 0)
 		return 0;
-	channel_dispatch(ch, s, s->rx, s->rx_len);
+	session_message(ch, s);
 	s->rx_len = 0;
 	/* Idle sessions keep no receive buffer. */
 	free(s->rx);
@@ -404,7 +593,7 @@ session_identity(struct channel_session *s)
 	struct pki_error err;
 	char cn[64];
 
-	if (peer == NULL)
+	if (peer == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
 		return -1;
 	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
 				      NID_commonName, cn, sizeof(cn)) <= 0 ||
@@ -422,10 +611,16 @@ session_established(struct channel *ch, struct channel_session *s,
 		    struct lws *wsi)
 {
 	memset(s, 0, sizeof(*s));
+	s->ch = ch;
 	s->wsi = wsi;
 	s->id = ++ch->next_session_id;
 	s->last_rx_ms = clock_mono_ms();
 	s->last_ping_ms = s->last_rx_ms;
+	s->tokens = CHANNEL_RATE_BURST;
+	s->tokens_ms = s->last_rx_ms;
+	/* Nothing of the session is read before JOB_OPEN has checked the
+	 * device and its certificate in PostgreSQL (channel_job_done). */
+	lws_rx_flow_control(wsi, 0);
 	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
 	s->next = ch->sessions;
 	if (ch->sessions != NULL)
@@ -438,11 +633,14 @@ session_established(struct channel *ch, struct channel_session *s,
 			      "certificate names no device");
 		return;
 	}
-	/* A device has one session here: a new one replaces the old. */
+	/* A device has one session: the newest wins (here at once; on
+	 * another worker at its next presence tick). */
 	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
-		if (o != s && strcmp(o->device_id, s->device_id) == 0)
-			session_close(ch, o, LWS_CLOSE_STATUS_NORMAL,
-				      "replaced by a new session");
+		if (o != s && strcmp(o->device_id, s->device_id) == 0) {
+			o->offline = true; /* the new session owns the row */
+			session_close(ch, o, CHANNEL_CLOSE_REPLACED,
+				      "replaced by a newer session");
+		}
 	}
 	log_write(LOG_LEVEL_INFO, s->device_id,
 		  "channel: connected from %s (certificate %s)", s->peer,
@@ -453,8 +651,6 @@ session_established(struct channel *ch, struct channel_session *s,
 static void
 session_closed(struct channel *ch, struct channel_session *s)
 {
-	struct channel_msg *m = s->out_head;
-
 	if (s->wsi == NULL)
 		return; /* never established */
 	if (s->device_id[0] != '\0')
@@ -466,12 +662,7 @@ session_closed(struct channel *ch, struct channel_session *s)
 		ch->sessions = s->next;
 	if (s->next != NULL)
 		s->next->prev = s->prev;
-	while (m != NULL) {
-		struct channel_msg *next = m->next;
-
-		free(m);
-		m = next;
-	}
+	session_out_free(s);
 	free(s->rx);
 	memset(s, 0, sizeof(*s));
 }
@@ -481,6 +672,8 @@ session_writeable(struct channel_session *s)
 {
 	struct channel_msg *m = s->out_head;
 
+	if (s->wsi == NULL)
+		return 0;
 	if (s->close_code != 0) {
 		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
 				 (unsigned char *)(uintptr_t)s->close_reason,
@@ -508,6 +701,8 @@ session_writeable(struct channel_session *s)
 	s->out_head = m->next;
 	if (s->out_head == NULL)
 		s->out_tail = NULL;
+	s->out_bytes -= m->len;
+	s->out_msgs--;
 	free(m);
 	if (s->out_head != NULL)
 		lws_callback_on_writable(s->wsi);
@@ -565,16 +760,86 @@ channel_servername(SSL *ssl, int *alert, void *arg)
 	return SSL_TLSEXT_ERR_OK;
 }
 
-static void
+/*
+ * The trust anchors of the device listener: the device issuing CA(s) of
+ * the bundle, i.e. its CA certificates that are not self-signed. The root
+ * is left out, so a certificate the root signed directly is refused, and
+ * PARTIAL_CHAIN lets a chain end at an issuing CA. NULL on failure.
+ */
+static X509_STORE *
+channel_issuing_store(const char *bundle, STACK_OF(X509_NAME) * *names)
+{
+	X509_STORE *store = X509_STORE_new();
+	BIO *bio = BIO_new_file(bundle, "r");
+	STACK_OF(X509_NAME) *list = sk_X509_NAME_new_null();
+	X509 *cert;
+	int anchors = 0;
+
+	if (store == NULL || bio == NULL || list == NULL)
+		goto fail;
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		uint32_t flags = X509_get_extension_flags(cert);
+
+		if ((flags & EXFLAG_CA) != 0 && (flags & EXFLAG_SS) == 0) {
+			X509_NAME *name =
+				X509_NAME_dup(X509_get_subject_name(cert));
+
+			if (X509_STORE_add_cert(store, cert) != 1 ||
+			    name == NULL ||
+			    sk_X509_NAME_push(list, name) <= 0) {
+				X509_NAME_free(name);
+				X509_free(cert);
+				goto fail;
+			}
+			anchors++;
+		}
+		X509_free(cert);
+	}
+	ERR_clear_error(); /* the end of the file */
+	if (anchors == 0) {
+		log_error("channel: %s holds no device issuing CA", bundle);
+		goto fail;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN |
+					    X509_V_FLAG_X509_STRICT);
+	X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
+	BIO_free(bio);
+	*names = list;
+	return store;
+fail:
+	log_openssl(LOG_LEVEL_ERROR, "channel: device trust anchors");
+	sk_X509_NAME_pop_free(list, X509_NAME_free);
+	BIO_free(bio);
+	X509_STORE_free(store);
+	return NULL;
+}
+
+static int
 channel_ssl_setup(SSL_CTX *ctx, struct channel *ch)
 {
+	char bundle[4096];
+	STACK_OF(X509_NAME) *names = NULL;
+	X509_STORE *store;
+
+	snprintf(bundle, sizeof(bundle), "%s/ca-bundle.pem", ch->cfg->pki_dir);
+	store = channel_issuing_store(bundle, &names);
+	if (store == NULL)
+		return 1;
+	SSL_CTX_set_cert_store(ctx, store);
+	SSL_CTX_set_client_CA_list(ctx, names);
 	SSL_CTX_set_tlsext_servername_callback(ctx, channel_servername);
 	if (channel_ssl_index < 0)
 		channel_ssl_index =
 			SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	SSL_CTX_set_ex_data(ctx, channel_ssl_index, ch);
+	/* No resumption: every handshake verifies the certificate chain and
+	 * the revoked set again (no session cache, no tickets). */
+	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+	SSL_CTX_set_num_tickets(ctx, 0);
 	/* Idle connections should not hold TLS record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+	return 0;
 }
 
 /* ---- the protocol callback ------------------------------------------- */
@@ -596,12 +861,22 @@ channel_of(struct lws *wsi)
 	return SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), channel_ssl_index);
 }
 
+bool
+channel_owns(struct lws *wsi)
+{
+	return wsi != NULL && channel_of(wsi) != NULL;
+}
+
 static bool
 channel_path_ok(struct lws *wsi)
 {
 	char uri[64];
 
-	if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 ||
+	    lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) >= (int)sizeof(uri) ||
+	    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+		return false;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0)
 		return false;
 	return strcmp(uri, "/agent/v1") == 0;
 }
@@ -615,10 +890,8 @@ channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 
 	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION)
 		return channel_verify(user, in, (int)len);
-	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS) {
-		channel_ssl_setup(user, lws_vhost_user(in));
-		return 0;
-	}
+	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS)
+		return channel_ssl_setup(user, lws_vhost_user(in));
 	if (wsi != NULL)
 		ch = channel_of(wsi);
 	switch (reason) {
@@ -635,12 +908,19 @@ channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RECEIVE:
 		if (ch == NULL || s->wsi == NULL)
 			return -1;
+		if (!s->opened) {
+			/* Held frames must not get here; never read them. */
+			log_write(LOG_LEVEL_WARN, s->device_id,
+				  "channel: frame before the session was "
+				  "checked; closing");
+			return -1;
+		}
 		s->last_rx_ms = clock_mono_ms();
 		if (s->close_code != 0)
 			return 0;
 		return session_receive(ch, s, in, len);
 	case LWS_CALLBACK_RECEIVE_PONG:
-		if (s->wsi != NULL)
+		if (s->wsi != NULL && s->opened)
 			s->last_rx_ms = clock_mono_ms();
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
@@ -686,13 +966,58 @@ channel_on_wake(struct channel *ch)
 	}
 }
 
+/* The tick job: a snapshot of the sessions whose row this worker owns. */
+static struct channel_job *
+channel_tick_job(struct channel *ch, uint64_t now)
+{
+	struct channel_job *job = channel_job_new(ch, JOB_TICK, NULL);
+	size_t n = 0, i = 0;
+
+	if (job == NULL)
+		return NULL;
+	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next)
+		n++;
+	job->live = calloc(n + 1, sizeof(*job->live));
+	job->live_ids = calloc(n + 1, sizeof(*job->live_ids));
+	job->live_serials = calloc(n + 1, sizeof(*job->live_serials));
+	job->live_peers = calloc(n + 1, sizeof(*job->live_peers));
+	if (job->live == NULL || job->live_ids == NULL ||
+	    job->live_serials == NULL || job->live_peers == NULL) {
+		channel_job_free(job);
+		return NULL;
+	}
+	for (struct channel_session *s = ch->sessions; s != NULL && i < n;
+	     s = s->next) {
+		if (!s->opened || s->offline || s->close_code != 0)
+			continue;
+		memcpy(job->live_ids[i], s->device_id, sizeof(s->device_id));
+		memcpy(job->live_serials[i], s->serial, sizeof(s->serial));
+		memcpy(job->live_peers[i], s->peer, sizeof(s->peer));
+		job->live[i].device_id = job->live_ids[i];
+		job->live[i].serial = job->live_serials[i];
+		job->live[i].peer = job->live_peers[i];
+		job->live[i].idle_ms =
+			now > s->last_rx_ms ? now - s->last_rx_ms : 0;
+		i++;
+	}
+	job->nlive = i;
+	/* Sweep other workers only after a run of good ticks as long as the
+	 * timeout: right after a PostgreSQL outage every worker is "silent",
+	 * and the first to tick must not delete the others. */
+	job->sweep = ch->tick_ok_since_ms != 0 &&
+		     now - ch->tick_ok_since_ms >=
+			     (uint64_t)ch->cfg->heartbeat_timeout * 1000u;
+	return job;
+}
+
 /*
  * Once per half heartbeat interval: ping every heartbeat_interval; a peer
  * silent for heartbeat_timeout is offline at once and its connection
  * killed (lws's own idle hang-up would wait seconds more for the peer to
  * close, and only then say CLOSED). The job refreshes exactly the rows of
- * the sessions this loop holds, so a row whose session is gone (a lost or
- * reordered close) stops counting as online within heartbeat_timeout.
+ * the sessions this loop holds, on the presence thread (never behind
+ * device work), so a row whose session is gone (a lost or reordered
+ * close) stops counting as online within heartbeat_timeout.
  */
 static void
 channel_tick(lws_sorted_usec_list_t *sul)
@@ -702,9 +1027,6 @@ channel_tick(lws_sorted_usec_list_t *sul)
 	uint64_t interval = (uint64_t)ch->cfg->heartbeat_interval * 1000u;
 	uint64_t timeout = (uint64_t)ch->cfg->heartbeat_timeout * 1000u;
 	struct channel_job *job;
-	struct buf live;
-	bool first = true;
-	int rc;
 
 	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
 		if (s->offline || s->close_code != 0)
@@ -716,57 +1038,37 @@ channel_tick(lws_sorted_usec_list_t *sul)
 			session_offline(ch, s);
 			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
 					LWS_TO_KILL_ASYNC);
-		} else if (now - s->last_ping_ms >= interval) {
+		} else if (s->opened && now - s->last_ping_ms >= interval) {
 			s->last_ping_ms = now;
 			s->ping_due = true;
 			lws_callback_on_writable(s->wsi);
 		}
 	}
 	if (!ch->tick_in_flight && !atomic_load(&ch->stopping)) {
-		buf_init(&live, 64u * 1024 * 1024);
-		rc = buf_append(&live, "{", 1);
-
-		for (struct channel_session *s = ch->sessions;
-		     s != NULL && rc == 0; s = s->next) {
-			if (s->offline || s->device_id[0] == '\0')
-				continue;
-			rc = buf_printf(&live, "%s%s", first ? "" : ",",
-					s->device_id);
-			first = false;
-		}
-		if (rc == 0)
-			rc = buf_append(&live, "}", 1);
-		job = calloc(1, sizeof(*job));
-		if (rc == 0 && job != NULL) {
-			job->job.run = channel_job_run;
-			job->job.done = channel_job_done;
-			job->ch = ch;
-			job->kind = JOB_TICK;
-			job->live = buf_detach(&live, NULL);
-			ch->tick_in_flight = true;
-			if (!job_pool_submit(ch->jobs, &job->job)) {
-				log_warn("channel: job queue full; presence "
-					 "tick skipped");
-				job->job.done(&job->job);
-			}
-		} else {
-			free(job);
+		job = channel_tick_job(ch, now);
+		if (job == NULL) {
 			log_warn("channel: out of memory; presence tick "
 				 "skipped");
+		} else {
+			ch->tick_in_flight = true;
+			if (!job_pool_submit(ch->presence_jobs, &job->job)) {
+				log_warn("channel: presence queue full; tick "
+					 "skipped");
+				job->job.done(&job->job);
+			}
 		}
-		buf_free(&live);
 	}
 	lws_sul_schedule(ch->context, 0, &ch->tick, channel_tick,
 			 ch->cfg->heartbeat_interval * LWS_US_PER_SEC / 2);
 }
 
 static int
-channel_reload(struct channel *ch, PGconn *conn)
+channel_reload(struct channel *ch)
 {
 	char **serials = NULL;
 	size_t n = 0;
 
-	if (db_revoked_serials(conn, &serials, &n) != 0)
+	if (store_revoked_serials(ch->listener_store, &serials, &n) != STORE_OK)
 		return -1;
 	revoked_set_replace(ch->revoked, serials, n);
 	atomic_store(&ch->sweep_wanted, true);
@@ -774,73 +1076,62 @@ channel_reload(struct channel *ch, PGconn *conn)
 	return 0;
 }
 
-/* The LISTEN thread: one connection per worker, reloads on every change. */
+/* The listener thread: its own store, reloads on every change. */
 static void *
 channel_listener(void *arg)
 {
 	struct channel *ch = arg;
-	struct db *db = db_new(ch->cfg->database);
 	uint32_t delay_ms = 100;
 
-	while (db != NULL && !atomic_load(&ch->stopping)) {
-		PGconn *conn = db_conn(db);
-		struct pollfd pfd;
-		PGnotify *note;
+	while (!atomic_load(&ch->stopping)) {
+		long token = 0;
 		bool changed = false;
 
-		if (conn == NULL ||
-		    db_exec(conn, "LISTEN fleet_devices") != 0 ||
-		    channel_reload(ch, conn) != 0) {
+		if (store_presence_listen(ch->listener_store, &token) !=
+			    STORE_OK ||
+		    channel_reload(ch) != 0) {
 			clock_sleep_ms(delay_ms);
 			delay_ms = delay_ms < 5000 ? delay_ms * 2 : 5000;
 			continue;
 		}
 		delay_ms = 100;
-		while (!atomic_load(&ch->stopping) &&
-		       PQstatus(conn) == CONNECTION_OK) {
-			pfd.fd = PQsocket(conn);
-			pfd.events = POLLIN;
-			if (poll(&pfd, 1, 500) <= 0)
-				continue;
-			if (PQconsumeInput(conn) == 0)
+		while (!atomic_load(&ch->stopping)) {
+			if (store_presence_wait(ch->listener_store, token, 500,
+						&changed) != STORE_OK)
 				break;
-			while ((note = PQnotifies(conn)) != NULL) {
-				changed = true;
-				PQfreemem(note);
-			}
-			if (changed && channel_reload(ch, conn) != 0)
+			if (changed && channel_reload(ch) != 0)
 				break;
-			changed = false;
 		}
 	}
-	db_free(db);
 	return NULL;
 }
 
 static int
 channel_register(struct channel *ch)
 {
-	char host[64] = "localhost";
-	PGconn *conn;
-	int rc;
+	struct presence_worker w;
 
-	gethostname(host, sizeof(host) - 1);
-	snprintf(ch->worker_id, sizeof(ch->worker_id), "%s:%d:%ld", host,
-		 ch->slot, (long)getpid());
-	conn = PQconnectdb(ch->cfg->database);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		log_error("channel: database: %s", PQerrorMessage(conn));
-		PQfinish(conn);
+	snprintf(ch->host, sizeof(ch->host), "localhost");
+	if (gethostname(ch->host, sizeof(ch->host) - 1) != 0)
+		snprintf(ch->host, sizeof(ch->host), "localhost");
+	ch->host[sizeof(ch->host) - 1] = '\0';
+	ch->pid = (long)getpid();
+	snprintf(ch->worker_id, sizeof(ch->worker_id), "%s:%d:%ld", ch->host,
+		 ch->slot, ch->pid);
+	w.id = ch->worker_id;
+	w.host = ch->host;
+	w.pid = ch->pid;
+	w.slot = ch->slot;
+	if (store_presence_register(ch->store, &w) != STORE_OK) {
+		log_error("channel: cannot register worker %s in the database",
+			  ch->worker_id);
 		return -1;
 	}
-	rc = db_presence_register(conn, ch->worker_id, host, (long)getpid(),
-				  ch->slot);
-	PQfinish(conn);
-	return rc;
+	return 0;
 }
 
 struct channel *
-channel_new(struct lws_context *context, struct job_pool *jobs,
+channel_new(struct lws_context *context, const struct channel_deps *deps,
 	    const struct fleetd_config *cfg, int slot)
 {
 	struct channel *ch = calloc(1, sizeof(*ch));
@@ -848,7 +1139,10 @@ channel_new(struct lws_context *context, struct job_pool *jobs,
 	if (ch == NULL)
 		return NULL;
 	ch->context = context;
-	ch->jobs = jobs;
+	ch->jobs = deps->jobs;
+	ch->presence_jobs = deps->presence_jobs;
+	ch->store = deps->store;
+	ch->listener_store = deps->listener_store;
 	ch->cfg = cfg;
 	ch->slot = slot;
 	ch->idle_policy.secs_since_valid_ping =
@@ -884,18 +1178,12 @@ channel_stop(struct channel *ch)
 void
 channel_free(struct channel *ch)
 {
-	PGconn *conn;
-
 	if (ch == NULL)
 		return;
 	channel_stop(ch);
 	/* A clean stop takes this worker's sessions offline at once. */
-	if (ch->worker_id[0] != '\0') {
-		conn = PQconnectdb(ch->cfg->database);
-		if (PQstatus(conn) == CONNECTION_OK)
-			(void)db_presence_unregister(conn, ch->worker_id);
-		PQfinish(conn);
-	}
+	if (ch->worker_id[0] != '\0')
+		(void)store_presence_unregister(ch->store, ch->worker_id);
 	revoked_set_free(ch->revoked);
 	free(ch);
 }

@@ -9,16 +9,37 @@
 #define FLEETD_CHANNEL_H
 
 #include <libwebsockets.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 struct fleetd_config;
 struct job_pool;
+struct store;
 struct channel;
 
-/* Registers the worker in PostgreSQL (blocking: call before serving) and
- * starts the listener thread. NULL on failure (logged). */
-struct channel *channel_new(struct lws_context *context, struct job_pool *jobs,
+/* What the worker gives its channel; all outlive it. */
+struct channel_deps {
+	/* Sessions' storage work (open, close, message handlers); each
+	 * thread's state is its own struct store (core/store.h). Separate
+	 * from the API's pool, so devices cannot starve the API. */
+	struct job_pool *jobs;
+	/* Presence ticks only (one thread, state struct store): the worker's
+	 * heartbeat never waits behind device work. */
+	struct job_pool *presence_jobs;
+	struct store *store; /* the loop thread's: register, unregister */
+	struct store *listener_store; /* the listener thread's */
+};
+
+/* Registers the worker (blocking: call before serving) and starts the
+ * listener thread. NULL on failure (logged). */
+struct channel *channel_new(struct lws_context *context,
+			    const struct channel_deps *deps,
 			    const struct fleetd_config *cfg, int slot);
+
+/* Whether wsi came in on the device listener (its TLS context is the
+ * device vhost's). Such a connection may only become a fleet.v1 session:
+ * the worker answers any other request on it with 404/405. */
+bool channel_owns(struct lws *wsi);
 
 /* Stops the listener thread and new work; call before the job pool and
  * the lws context go. Accepts NULL. */

@@ -2,8 +2,6 @@
 /* The revoked-serial set of a net worker; see revoked.h. */
 #include "channel/revoked.h"
 
-#include "db/presence.h"
-
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,16 @@ struct revoked_set {
 	size_t n;
 	bool loaded;
 };
+
+static void
+serials_free(char **serials, size_t n)
+{
+	if (serials == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(serials[i]);
+	free(serials);
+}
 
 struct revoked_set *
 revoked_set_new(void)
@@ -30,7 +38,7 @@ revoked_set_free(struct revoked_set *set)
 {
 	if (set == NULL)
 		return;
-	db_serials_free(set->serials, set->n);
+	serials_free(set->serials, set->n);
 	pthread_mutex_destroy(&set->lock);
 	free(set);
 }
@@ -48,7 +56,7 @@ revoked_set_replace(struct revoked_set *set, char **serials, size_t n)
 	set->n = n;
 	set->loaded = true;
 	pthread_mutex_unlock(&set->lock);
-	db_serials_free(old, oldn);
+	serials_free(old, oldn);
 }
 
 static int

@@ -17,7 +17,7 @@ struct revoked_set;
 struct revoked_set *revoked_set_new(void);
 void revoked_set_free(struct revoked_set *set);
 
-/* Takes ownership of serials (sorted, as db_revoked_serials returns). */
+/* Takes ownership of serials (sorted, as store_revoked_serials returns). */
 void revoked_set_replace(struct revoked_set *set, char **serials, size_t n);
 
 bool revoked_set_contains(struct revoked_set *set, const char *serial);

@@ -1,13 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Presence queries (see presence.h). Every parameter is bound. A device
+ * Presence on PostgreSQL: the store_presence_* functions of
+ * core/store_presence.h (see there), plus db_presence_hello until the
+ * dispatch table stores hellos through core. Runs on the channel's job
+ * threads and its listener thread. Every parameter is bound. A device
  * shows online only while a live worker refreshes its session row: the
- * API's online test is "session row seen within heartbeat_timeout".
+ * API's online test is "session row seen within heartbeat_timeout", and
+ * the row's last_seen is the time of the device's last frame.
  */
 #include "db/presence.h"
 
+#include "core/store_presence.h"
+#include "db/db.h"
 #include "db/query.h"
+#include "db/store.h"
 
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,117 +30,282 @@ exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
 	return rc;
 }
 
-int
-db_presence_register(PGconn *conn, const char *worker_id, const char *host,
-		     long pid, int slot)
+static enum store_rc
+rollback(PGconn *conn)
 {
+	if (PQstatus(conn) == CONNECTION_OK)
+		(void)db_exec(conn, "ROLLBACK");
+	return STORE_ERR;
+}
+
+enum store_rc
+store_presence_register(struct store *st, const struct presence_worker *w)
+{
+	PGconn *conn = store_conn(st);
 	char pidtext[32], slottext[16];
-	const char *del[2] = {host, slottext};
-	const char *ins[4] = {worker_id, host, pidtext, slottext};
+	const char *del[3] = {w->host, slottext, w->id};
+	const char *ins[4] = {w->id, w->host, pidtext, slottext};
 
-	snprintf(pidtext, sizeof(pidtext), "%ld", pid);
-	snprintf(slottext, sizeof(slottext), "%d", slot);
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(pidtext, sizeof(pidtext), "%ld", w->pid);
+	snprintf(slottext, sizeof(slottext), "%d", w->slot);
+	if (db_exec(conn, "BEGIN") != 0)
+		return STORE_ERR;
 	if (exec_params(conn,
-			"DELETE FROM workers WHERE host = $1 AND slot = $2", 2,
-			del) != 0)
-		return -1;
-	return exec_params(conn,
-			   "INSERT INTO workers (id, host, pid, slot) "
-			   "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
-			   "UPDATE SET heartbeat_at = now()",
-			   4, ins);
+			"DELETE FROM workers WHERE host = $1 AND slot = $2 "
+			"AND id <> $3",
+			3, del) != 0 ||
+	    exec_params(conn,
+			"INSERT INTO workers (id, host, pid, slot) "
+			"VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
+			"UPDATE SET heartbeat_at = now()",
+			4, ins) != 0 ||
+	    db_exec(conn, "COMMIT") != 0)
+		return rollback(conn);
+	return STORE_OK;
 }
 
-int
-db_presence_tick(PGconn *conn, const char *worker_id, const char *live,
-		 long timeout_s)
+enum store_rc
+store_presence_unregister(struct store *st, const char *worker_id)
 {
-	char timeout[32];
-	const char *one[1] = {worker_id};
-	const char *held[2] = {worker_id, live};
-	const char *stale[3] = {worker_id, live, timeout};
-	const char *sweep[1] = {timeout};
-
-	snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
-	if (exec_params(conn,
-			"UPDATE workers SET heartbeat_at = now() WHERE id = $1",
-			1, one) != 0 ||
-	    exec_params(conn,
-			"UPDATE device_sessions SET last_seen = now() "
-			"WHERE worker_id = $1 AND device_id = ANY($2::uuid[])",
-			2, held) != 0 ||
-	    exec_params(conn,
-			"DELETE FROM device_sessions WHERE worker_id = $1 "
-			"AND device_id <> ALL($2::uuid[]) AND last_seen < "
-			"now() - $3::double precision * interval '1 second'",
-			3, stale) != 0)
-		return -1;
-	/* Sessions of dead workers go with them (ON DELETE CASCADE). */
-	return exec_params(conn,
-			   "DELETE FROM workers WHERE heartbeat_at < now() - "
-			   "$1::double precision * interval '1 second'",
-			   1, sweep);
-}
-
-int
-db_presence_unregister(PGconn *conn, const char *worker_id)
-{
+	PGconn *conn = store_conn(st);
 	const char *one[1] = {worker_id};
 
-	return exec_params(conn, "DELETE FROM workers WHERE id = $1", 1, one);
+	if (conn == NULL)
+		return STORE_ERR;
+	return exec_params(conn, "DELETE FROM workers WHERE id = $1", 1, one) ==
+			       0
+		       ? STORE_OK
+		       : STORE_ERR;
 }
 
-int
-db_presence_open(PGconn *conn, const char *device_id, const char *worker_id,
-		 const char *serial, const char *peer, bool *allowed)
+enum store_rc
+store_presence_open(struct store *st, const char *worker_id,
+		    const struct presence_session *s, bool *allowed)
 {
-	const char *params[4] = {device_id, worker_id, serial, peer};
+	PGconn *conn = store_conn(st);
+	const char *params[4] = {s->device_id, worker_id, s->serial, s->peer};
 	PGresult *res;
+	bool ok;
 
-	/* One statement: the row appears only for an active device whose
-	 * certificate is still good. */
-	res = db_query(conn,
-		       "INSERT INTO device_sessions (device_id, worker_id, "
-		       "cert_serial, peer) "
-		       "SELECT d.id, $2, $3, $4 FROM devices d "
-		       "JOIN certificates c ON c.device_id = d.id "
-		       "WHERE d.id = $1::uuid AND d.status = 'active' "
-		       "AND c.serial = $3 AND c.status <> 'revoked' "
-		       "ON CONFLICT (device_id) DO UPDATE SET "
-		       "worker_id = EXCLUDED.worker_id, "
-		       "cert_serial = EXCLUDED.cert_serial, "
-		       "peer = EXCLUDED.peer, connected_at = now(), "
-		       "last_seen = now() RETURNING device_id",
-		       4, params);
+	if (conn == NULL)
+		return STORE_ERR;
+	/* One statement: the row appears only for an active device whose own
+	 * certificate is still good; it replaces the row of an older session
+	 * of the device, wherever that is (the newest session wins). */
+	res = db_query(
+		conn,
+		"WITH opened AS ("
+		"INSERT INTO device_sessions (device_id, worker_id, "
+		"cert_serial, peer) "
+		"SELECT d.id, $2, $3, $4 FROM devices d "
+		"JOIN certificates c ON c.device_id = d.id "
+		"WHERE d.id = $1::uuid AND d.status = 'active' "
+		"AND c.serial = $3 AND c.status <> 'revoked' "
+		"ON CONFLICT (device_id) DO UPDATE SET "
+		"worker_id = EXCLUDED.worker_id, "
+		"cert_serial = EXCLUDED.cert_serial, "
+		"peer = EXCLUDED.peer, connected_at = now(), "
+		"last_seen = now() RETURNING device_id) "
+		"UPDATE devices SET last_seen = now() FROM opened "
+		"WHERE devices.id = opened.device_id RETURNING devices.id",
+		4, params);
 	if (res == NULL)
-		return -1;
-	*allowed = PQntuples(res) == 1;
+		return STORE_ERR;
+	ok = PQntuples(res) == 1;
 	PQclear(res);
-	if (*allowed) {
-		const char *one[1] = {device_id};
+	*allowed = ok;
+	return STORE_OK;
+}
 
-		return exec_params(conn,
-				   "UPDATE devices SET last_seen = now() "
-				   "WHERE id = $1::uuid",
-				   1, one);
+enum store_rc
+store_presence_close(struct store *st, const char *worker_id,
+		     const char *device_id, uint64_t idle_ms)
+{
+	PGconn *conn = store_conn(st);
+	char idle[32];
+	const char *params[3] = {device_id, worker_id, idle};
+
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(idle, sizeof(idle), "%llu", (unsigned long long)idle_ms);
+	/* The device's last_seen is its last frame, not this moment: a
+	 * frozen device dropped for silence was last seen before. */
+	return exec_params(conn,
+			   "WITH gone AS (DELETE FROM device_sessions WHERE "
+			   "device_id = $1::uuid AND worker_id = $2) "
+			   "UPDATE devices SET last_seen = greatest(last_seen, "
+			   "now() - $3::bigint * interval '1 millisecond') "
+			   "WHERE id = $1::uuid",
+			   3, params) == 0
+		       ? STORE_OK
+		       : STORE_ERR;
+}
+
+/* The sessions as one JSON parameter: [{"d":, "s":, "p":, "i":}, ...]. */
+static char *
+sessions_json(const struct presence_session *sessions, size_t n)
+{
+	json_t *list = json_array();
+	char *text = NULL;
+
+	if (list == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const struct presence_session *s = &sessions[i];
+
+		if (json_array_append_new(
+			    list, json_pack("{s:s, s:s, s:s, s:I}", "d",
+					    s->device_id, "s", s->serial, "p",
+					    s->peer != NULL ? s->peer : "", "i",
+					    (json_int_t)s->idle_ms)) != 0)
+			goto out;
 	}
+	text = json_dumps(list, JSON_COMPACT);
+out:
+	json_decref(list);
+	return text;
+}
+
+static int
+collect_lost(PGresult *res, char ***lost, size_t *nlost)
+{
+	size_t count = (size_t)PQntuples(res);
+	char **list;
+
+	*lost = NULL;
+	*nlost = 0;
+	if (count == 0)
+		return 0;
+	list = calloc(count, sizeof(*list));
+	if (list == NULL)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		list[i] = strdup(PQgetvalue(res, (int)i, 0));
+		if (list[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(list[j]);
+			free(list);
+			return -1;
+		}
+	}
+	*lost = list;
+	*nlost = count;
 	return 0;
 }
 
-int
-db_presence_close(PGconn *conn, const char *device_id, const char *worker_id)
-{
-	const char *params[2] = {device_id, worker_id};
+#define TICK_SESSIONS                                             \
+	"WITH s AS (SELECT * FROM jsonb_to_recordset($2::jsonb) " \
+	"AS x(d uuid, s text, p text, i bigint)) "
 
+enum store_rc
+store_presence_tick(struct store *st, const struct presence_worker *w,
+		    const struct presence_session *sessions, size_t n,
+		    long timeout_s, bool sweep, char ***lost, size_t *nlost)
+{
+	PGconn *conn = store_conn(st);
+	char pidtext[32], slottext[16], timeout[32];
+	char *json = NULL;
+	const char *worker[4] = {w->id, w->host, pidtext, slottext};
+	const char *held[3] = {w->id, NULL, timeout};
+	const char *sweepp[2] = {timeout, w->id};
+	PGresult *res = NULL;
+	enum store_rc rc = STORE_ERR;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	json = sessions_json(sessions, n);
+	if (json == NULL)
+		return STORE_ERR;
+	held[1] = json;
+	snprintf(pidtext, sizeof(pidtext), "%ld", w->pid);
+	snprintf(slottext, sizeof(slottext), "%d", w->slot);
+	snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
+	if (db_exec(conn, "BEGIN") != 0)
+		goto out;
+	/* Upsert: after an outage another worker may have swept this one. */
 	if (exec_params(conn,
-			"DELETE FROM device_sessions WHERE device_id = "
-			"$1::uuid AND worker_id = $2",
-			2, params) != 0)
-		return -1;
-	return exec_params(conn,
-			   "UPDATE devices SET last_seen = now() WHERE id = "
-			   "$1::uuid",
-			   1, params);
+			"INSERT INTO workers (id, host, pid, slot) "
+			"VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
+			"UPDATE SET heartbeat_at = now()",
+			4, worker) != 0)
+		goto fail;
+	/* Held sessions: their rows say when the device last sent a frame;
+	 * rows swept meanwhile come back (unless another session of the
+	 * device owns the row now, or the device may no longer connect). */
+	if (exec_params(conn,
+			TICK_SESSIONS
+			"UPDATE device_sessions ds SET last_seen = now() - "
+			"s.i * interval '1 millisecond' FROM s "
+			"WHERE ds.device_id = s.d AND ds.worker_id = $1",
+			2, held) != 0 ||
+	    exec_params(conn,
+			TICK_SESSIONS
+			"INSERT INTO device_sessions (device_id, worker_id, "
+			"cert_serial, peer, last_seen) "
+			"SELECT s.d, $1, s.s, s.p, now() - s.i * "
+			"interval '1 millisecond' FROM s "
+			"JOIN devices d ON d.id = s.d "
+			"JOIN certificates c ON c.serial = s.s "
+			"AND c.device_id = s.d WHERE d.status = 'active' "
+			"AND c.status <> 'revoked' "
+			"ON CONFLICT (device_id) DO NOTHING",
+			2, held) != 0 ||
+	    /* devices.last_seen follows, written at most once per timeout
+	     * per device (it is read when no session row is left). */
+	    exec_params(conn,
+			TICK_SESSIONS
+			"UPDATE devices d SET last_seen = now() - s.i * "
+			"interval '1 millisecond' FROM s WHERE d.id = s.d "
+			"AND (d.last_seen IS NULL OR d.last_seen < now() - "
+			"s.i * interval '1 millisecond' - $3::double "
+			"precision * interval '1 second') AND EXISTS (SELECT 1 "
+			"FROM device_sessions ds WHERE ds.device_id = s.d AND "
+			"ds.worker_id = $1)",
+			3, held) != 0)
+		goto fail;
+	res = db_query(conn,
+		       TICK_SESSIONS
+		       "SELECT s.d FROM s WHERE NOT EXISTS (SELECT 1 FROM "
+		       "device_sessions ds WHERE ds.device_id = s.d AND "
+		       "ds.worker_id = $1)",
+		       2, held);
+	if (res == NULL || collect_lost(res, lost, nlost) != 0)
+		goto fail;
+	/* Rows of this worker for sessions it no longer holds (a lost or
+	 * reordered close) go once stale. */
+	if (exec_params(conn,
+			TICK_SESSIONS
+			"DELETE FROM device_sessions ds WHERE ds.worker_id = "
+			"$1 AND NOT EXISTS (SELECT 1 FROM s WHERE s.d = "
+			"ds.device_id) AND ds.last_seen < now() - "
+			"$3::double precision * interval '1 second'",
+			3, held) != 0)
+		goto fail_lost;
+	/* Sessions of dead workers go with them (ON DELETE CASCADE). */
+	if (sweep && exec_params(conn,
+				 "DELETE FROM workers WHERE heartbeat_at < "
+				 "now() - $1::double precision * interval "
+				 "'1 second' AND id <> $2",
+				 2, sweepp) != 0)
+		goto fail_lost;
+	if (db_exec(conn, "COMMIT") != 0)
+		goto fail_lost;
+	rc = STORE_OK;
+	goto out;
+fail_lost:
+	for (size_t i = 0; i < *nlost; i++)
+		free((*lost)[i]);
+	free(*lost);
+	*lost = NULL;
+	*nlost = 0;
+fail:
+	(void)rollback(conn);
+out:
+	PQclear(res);
+	free(json);
+	return rc;
 }
 
 static const char *
@@ -185,20 +358,23 @@ out:
 	return rc;
 }
 
-int
-db_revoked_serials(PGconn *conn, char ***serials, size_t *n)
+enum store_rc
+store_revoked_serials(struct store *st, char ***serials, size_t *n)
 {
+	PGconn *conn = store_conn(st);
 	PGresult *res;
 	char **list = NULL;
-	size_t count;
+	size_t count = 0;
 
+	if (conn == NULL)
+		return STORE_ERR;
 	res = db_query(conn,
 		       "SELECT serial FROM certificates WHERE status = "
 		       "'revoked' AND not_after > now() "
 		       "ORDER BY serial COLLATE \"C\"",
 		       0, NULL);
 	if (res == NULL)
-		return -1;
+		return STORE_ERR;
 	count = (size_t)PQntuples(res);
 	list = calloc(count + 1, sizeof(*list));
 	if (list == NULL)
@@ -211,19 +387,60 @@ db_revoked_serials(PGconn *conn, char ***serials, size_t *n)
 	PQclear(res);
 	*serials = list;
 	*n = count;
-	return 0;
+	return STORE_OK;
 fail:
-	db_serials_free(list, count);
+	if (list != NULL) {
+		for (size_t i = 0; i < count; i++)
+			free(list[i]);
+	}
+	free(list);
 	PQclear(res);
-	return -1;
+	return STORE_ERR;
 }
 
-void
-db_serials_free(char **serials, size_t n)
+enum store_rc
+store_presence_listen(struct store *st, long *token)
 {
-	if (serials == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(serials[i]);
-	free(serials);
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL || db_exec(conn, "LISTEN fleet_devices") != 0)
+		return STORE_ERR;
+	/* A reconnect (store_conn resets a broken connection) gives another
+	 * backend, which does not listen: the token tells them apart. */
+	*token = PQbackendPID(conn);
+	return STORE_OK;
+}
+
+enum store_rc
+store_presence_wait(struct store *st, long token, int timeout_ms, bool *changed)
+{
+	PGconn *conn = store_conn(st);
+	struct pollfd pfd;
+	PGnotify *note;
+
+	*changed = false;
+	if (conn == NULL || PQbackendPID(conn) != token)
+		return STORE_ERR;
+	if (PQconsumeInput(conn) == 0)
+		return STORE_ERR;
+	while ((note = PQnotifies(conn)) != NULL) {
+		*changed = true;
+		PQfreemem(note);
+	}
+	if (*changed)
+		return STORE_OK;
+	pfd.fd = PQsocket(conn);
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	if (pfd.fd < 0)
+		return STORE_ERR;
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return STORE_OK;
+	if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
+		return STORE_ERR;
+	while ((note = PQnotifies(conn)) != NULL) {
+		*changed = true;
+		PQfreemem(note);
+	}
+	return STORE_OK;
 }

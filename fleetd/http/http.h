@@ -24,7 +24,11 @@ struct worker {
 	int api_fd; /* listen sockets from the supervisor */
 	int device_fd;
 	struct lws *listeners[2]; /* their raw wsis on this loop */
-	struct job_pool *jobs;
+	struct job_pool *jobs; /* API requests (thread state: api_ctx) */
+	struct job_pool *channel_jobs; /* device work (state: store) */
+	struct job_pool *presence_jobs; /* presence ticks (state: store) */
+	struct store *store; /* the loop thread's own */
+	struct store *listener_store; /* the channel listener's own */
 	struct signer_client *signer;
 	struct channel *channel;
 	struct api_env env;

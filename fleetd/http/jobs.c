@@ -126,6 +126,8 @@ job_pool_drain(struct job_pool *pool)
 {
 	struct job *job;
 
+	if (pool == NULL)
+		return;
 	pthread_mutex_lock(&pool->lock);
 	job = pool->done_head;
 	pool->done_head = NULL;
@@ -144,6 +146,8 @@ job_pool_pending(struct job_pool *pool)
 {
 	size_t n;
 
+	if (pool == NULL)
+		return 0;
 	pthread_mutex_lock(&pool->lock);
 	n = pool->queued + pool->running;
 	pthread_mutex_unlock(&pool->lock);

@@ -35,10 +35,10 @@ struct job_pool *job_pool_new(size_t nthreads, size_t max_queued,
 /* Queues job; false when the queue is full (answer 503) or stopping. */
 bool job_pool_submit(struct job_pool *pool, struct job *job);
 
-/* On the loop thread: calls done() of every finished job. */
+/* On the loop thread: calls done() of every finished job. NULL ok. */
 void job_pool_drain(struct job_pool *pool);
 
-/* Number of jobs queued or running. */
+/* Number of jobs queued or running (0 for NULL). */
 size_t job_pool_pending(struct job_pool *pool);
 
 /* Finishes queued jobs, joins the threads, calls done() of the rest. */

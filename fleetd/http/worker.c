@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The net worker process: builds the lws context with the api listener
- * (server TLS 1.2+, HTTP/1.1) and, from the device-channel issue on, the
- * device listener; starts the job threads, each with its own PostgreSQL
- * connection; serves until SIGTERM, then drains in-flight jobs and exits.
+ * (server TLS) and the device listener (mutual TLS; only the fleet.v1
+ * websocket); both allow TLS 1.3 and TLS 1.2 with ECDHE and AEAD ciphers
+ * only. Starts three job pools, each thread with its own store (its own
+ * PostgreSQL connection): API requests, device work, and presence ticks,
+ * so that devices cannot starve the API nor stop the worker's heartbeat.
+ * Serves until SIGTERM, then drains in-flight jobs and exits.
  * The listen sockets come from the supervisor and are shared by all
  * workers: each worker polls them and accepts what it can, then hands the
  * connection to lws (lws_adopt_socket_vhost), which does the TLS.
@@ -32,6 +35,17 @@
 #include <unistd.h>
 
 #define WORKER_MAX_QUEUED 4096
+#define WORKER_CHANNEL_QUEUED 4096
+#define WORKER_PRESENCE_QUEUED 4
+/* TLS 1.2: forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no RSA
+ * key exchange); TLS 1.3 suites are all AEAD. */
+#define WORKER_TLS12_CIPHERS                                         \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:" \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:" \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define WORKER_TLS_OPTIONS                                       \
+	(SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | \
+	 SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION)
 #define WORKER_TICK_US (200 * LWS_US_PER_MS)
 #define PEM_BUNDLE_MAX (256 * 1024)
 #define ACCEPT_BATCH 64
@@ -73,6 +87,28 @@ worker_thread_fini(void *state)
 	free(ctx);
 }
 
+/* Thread state of the channel's pools: a store of its own. */
+static void *
+worker_store_init(void *arg)
+{
+	struct worker *w = arg;
+
+	return store_new(w->cfg->database);
+}
+
+static void
+worker_store_fini(void *state)
+{
+	store_free(state);
+}
+
+static size_t
+worker_pending(struct worker *w)
+{
+	return job_pool_pending(w->jobs) + job_pool_pending(w->channel_jobs) +
+	       job_pool_pending(w->presence_jobs);
+}
+
 static void
 worker_wake(void *arg)
 {
@@ -99,12 +135,46 @@ worker_tick(lws_sorted_usec_list_t *sul)
 			w->listeners[i] = NULL;
 		}
 	}
-	if (w->stopping && job_pool_pending(w->jobs) == 0) {
+	if (w->stopping && worker_pending(w) == 0) {
 		/* Nothing in flight: leave the loop (see worker_main). */
 		lws_cancel_service(w->context);
 		return;
 	}
 	lws_sul_schedule(w->context, 0, &w->tick, worker_tick, WORKER_TICK_US);
+}
+
+/*
+ * HTTP that came in on the device listener: it serves the fleet.v1
+ * websocket only (channel.c), so any other request gets 404 (GET) or 405
+ * and the connection closes; it never reaches the API or enrollment. An
+ * upgrade without the fleet.v1 subprotocol lands here too and is refused.
+ */
+static int
+worker_device_http(struct lws *wsi, enum lws_callback_reasons reason,
+		   void *user, void *in, size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return -1;
+	case LWS_CALLBACK_FILTER_HTTP_CONNECTION:
+	case LWS_CALLBACK_HTTP:
+		lws_return_http_status(
+			wsi,
+			lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0
+				? HTTP_STATUS_NOT_FOUND
+				: HTTP_STATUS_METHOD_NOT_ALLOWED,
+			NULL);
+		return -1;
+	case LWS_CALLBACK_HTTP_BODY:
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_RECEIVE:
+		return -1;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 static int
@@ -114,10 +184,15 @@ worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	struct worker *w = lws_context_user(lws_get_context(wsi));
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+		job_pool_drain(w->presence_jobs);
 		job_pool_drain(w->jobs);
+		job_pool_drain(w->channel_jobs);
 		channel_on_wake(w->channel);
 		return 0;
 	}
+	/* lws hands HTTP of both listeners to this (the first) vhost. */
+	if (channel_owns(wsi))
+		return worker_device_http(wsi, reason, user, in, len);
 	return http_api_callback(wsi, reason, user, in, len);
 }
 
@@ -202,8 +277,8 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 	info.ssl_cert_filepath = cert;
 	info.ssl_private_key_filepath = key;
 	info.alpn = "http/1.1";
-	info.ssl_options_set =
-		SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.ssl_options_set = WORKER_TLS_OPTIONS;
+	info.ssl_cipher_list = WORKER_TLS12_CIPHERS;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 	info.keepalive_timeout = 30;
 	info.retry_and_idle_policy = channel_idle_policy(w->channel);
@@ -224,7 +299,8 @@ static struct lws_protocols device_protocols[] = {
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
-/* The device listener: mutual TLS against the fleet's CA bundle. */
+/* The device listener: mutual TLS; the channel narrows the trust anchors
+ * to the device issuing CA(s) of the bundle and turns resumption off. */
 static int
 worker_device_vhost(struct worker *w, char *cert, char *key)
 {
@@ -240,8 +316,8 @@ worker_device_vhost(struct worker *w, char *cert, char *key)
 	info.ssl_private_key_filepath = key;
 	info.ssl_ca_filepath = ca;
 	info.alpn = "http/1.1";
-	info.ssl_options_set =
-		SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.ssl_options_set = WORKER_TLS_OPTIONS;
+	info.ssl_cipher_list = WORKER_TLS12_CIPHERS;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
 	info.retry_and_idle_policy = channel_idle_policy(w->channel);
@@ -315,6 +391,10 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 {
 	struct job_pool_ops ops = {worker_thread_init, worker_thread_fini,
 				   worker_wake, NULL};
+	struct job_pool_ops store_ops = {worker_store_init, worker_store_fini,
+					 worker_wake, NULL};
+	struct channel_deps deps;
+	size_t channel_threads;
 	struct sigaction sa;
 	struct worker w;
 	char cert[4096], key[4096];
@@ -348,11 +428,26 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	if (worker_context(&w) != 0)
 		goto out;
 	ops.arg = &w;
+	store_ops.arg = &w;
+	/* Separate capacity: API requests, device work, presence ticks. */
+	channel_threads =
+		cfg->job_threads > 2 ? (size_t)cfg->job_threads / 2 : 1;
 	w.jobs =
 		job_pool_new((size_t)cfg->job_threads, WORKER_MAX_QUEUED, &ops);
-	if (w.jobs == NULL)
+	w.channel_jobs = job_pool_new(channel_threads, WORKER_CHANNEL_QUEUED,
+				      &store_ops);
+	w.presence_jobs = job_pool_new(1, WORKER_PRESENCE_QUEUED, &store_ops);
+	w.store = store_new(cfg->database);
+	w.listener_store = store_new(cfg->database);
+	if (w.jobs == NULL || w.channel_jobs == NULL ||
+	    w.presence_jobs == NULL || w.store == NULL ||
+	    w.listener_store == NULL)
 		goto out;
-	w.channel = channel_new(w.context, w.jobs, cfg, slot);
+	deps.jobs = w.channel_jobs;
+	deps.presence_jobs = w.presence_jobs;
+	deps.store = w.store;
+	deps.listener_store = w.listener_store;
+	w.channel = channel_new(w.context, &deps, cfg, slot);
 	if (w.channel == NULL)
 		goto out;
 	if (worker_api_vhost(&w, cert, key) != 0 ||
@@ -362,7 +457,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	log_info("worker %d: serving api on %s:%ld, devices on %s:%ld", slot,
 		 cfg->api_bind, cfg->api_port, cfg->device_bind,
 		 cfg->device_port);
-	while (!(w.stopping && job_pool_pending(w.jobs) == 0)) {
+	while (!(w.stopping && worker_pending(&w) == 0)) {
 		if (lws_service(w.context, 0) < 0)
 			break;
 	}
@@ -371,10 +466,14 @@ out:
 	/* Listener thread and jobs first: they may still wake the loop or
 	 * touch connections. */
 	channel_stop(w.channel);
+	job_pool_free(w.presence_jobs);
+	job_pool_free(w.channel_jobs);
 	job_pool_free(w.jobs);
 	if (w.context != NULL)
 		lws_context_destroy(w.context);
 	channel_free(w.channel);
+	store_free(w.listener_store);
+	store_free(w.store);
 	signer_client_free(w.signer);
 	free(w.ca_bundle_pem);
 	return rc;

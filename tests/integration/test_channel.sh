@@ -87,7 +87,7 @@ wait_field() {
 	return 1
 }
 
-for n in a b c d e f g h i j; do
+for n in a b c d e f g h i j k l; do
 	check "device $n enrolled (curl + openssl CSR)" enroll "$n"
 done
 
@@ -225,15 +225,72 @@ ms=$((($(date +%s%N) - start) / 1000000))
 # heartbeat_timeout 6 s + one presence tick (1 s) + polling slack.
 check "silent peer (reads nothing, answers no ping) offline within heartbeat_timeout + tick (${ms} ms)" \
 	test "$ms" -le 7800
+# Offline (its row's last frame is older than the timeout) comes first;
+# the loop drops the session at its next tick.
 check "silent peer: the server says why it dropped it" \
-	grep -q "$C.*silent for" "$T/fleetd.log"
-assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$C'")" 0 \
-	"silent peer: session row deleted"
+	wait_for "silent-for line" 3 grep -q "$C.*silent for" "$T/fleetd.log"
+session_rows() { test "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$1'")" = "$2"; }
+check "silent peer: session row deleted" \
+	wait_for "no session row of c" 3 session_rows "$C" 0
 kill -TERM "$LAST_PID"
 check "a peer answering pings stays online past the heartbeat timeout" \
 	test "$(device_field "$A" online)" = true
 check "a peer answering pings was not closed" bash -c "! grep -q '^CLOSE\|^EOF' '$T/wsa2.log'"
 kill -TERM "$ALIVE_PID"
+
+# ---- two sessions of one device: the newest wins -------------------------
+L=$(id_of l)
+ws_bg l wsl1 "send $HELLO" "read 5" "wait-close 30"
+check "device l online (first session)" wait_field "$L" online true 5
+ws_bg l wsl2 "send $HELLO" "read 5" "drain 25"
+L2_PID=$LAST_PID
+check "second session of l gets welcome" \
+	wait_for "welcome on wsl2" 5 grep -q '"type":"welcome"' "$T/wsl2.log"
+# Same worker: at once; the other worker: at its next presence tick.
+check "the older session of l is closed with 4000" \
+	wait_for "CLOSE 4000 on wsl1" 5 grep -q '^CLOSE 4000' "$T/wsl1.log"
+sleep 1.5 # a presence tick of both workers
+assert_eq "$(device_field "$L" online)" true \
+	"device l stays online after its older session was closed"
+assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$L'")" 1 \
+	"one session row for device l"
+check "the newer session of l is still open" \
+	bash -c "! grep -q '^CLOSE\|^EOF' '$T/wsl2.log'"
+kill -TERM "$L2_PID"
+check "device l offline once its last session closed" wait_field "$L" online false 2
+
+# ---- last_seen is the last frame from the device ---------------------------
+K=$(id_of k)
+ws_bg k wsk "send $HELLO" "read 5" "drain 60"
+K_PID=$LAST_PID
+check "device k online" wait_field "$K" online true 5
+sleep 2.5 # a ping and its pong
+# last_seen_of ID: the API's last_seen in epoch seconds (with fraction).
+last_seen_of() {
+	local v
+	v=$(device_field "$1" last_seen)
+	date -d "$v" +%s.%N
+}
+kill -STOP "$K_PID"
+FROZEN=$(date +%s.%N)
+seen_before_freeze() {
+	awk -v a="$(last_seen_of "$K")" -v b="$FROZEN" 'BEGIN { exit !(a <= b + 0.05) }'
+}
+frozen_ok=1
+for _ in 1 2 3 4 5 6 7 8; do
+	seen_before_freeze || frozen_ok=0
+	sleep 0.5
+done
+check "frozen device k: last_seen does not advance while it is online (SIGSTOP)" \
+	test "$frozen_ok" = 1
+check "frozen device k goes offline (heartbeat timeout)" wait_field "$K" online false 8
+check "frozen device k: last_seen after the drop is still its last frame" \
+	seen_before_freeze
+dbseen=$(psql_q "SELECT extract(epoch FROM last_seen) FROM devices WHERE id = '$K'")
+check "frozen device k: devices.last_seen is before the freeze ($dbseen <= $FROZEN)" \
+	awk -v a="$dbseen" -v b="$FROZEN" 'BEGIN { exit !(a <= b + 0.05) }'
+kill -CONT "$K_PID"
+kill -TERM "$K_PID"
 
 # ---- decommission closes the session within 1 s on either worker --------
 NET1=$(fleetd_child fleetd-net1)
@@ -334,5 +391,37 @@ dead=$(psql_q "SELECT count(*) FROM device_sessions s WHERE NOT EXISTS (SELECT 1
 assert_eq "$dead" 0 "no session row names a dead worker"
 NEWNET1=$(fleetd_child fleetd-net1 || echo none)
 check "the supervisor restarted net1 ($NEWNET1)" test "$NEWNET1" != "$NET1" -a "$NEWNET1" != none
+
+# ---- PostgreSQL outage longer than heartbeat_timeout -------------------------
+# Before: the first worker to tick after the outage deleted the other's row
+# (with its sessions), which never registered again.
+NET1=$(fleetd_child fleetd-net1)
+NET2=$(fleetd_child fleetd-net2)
+sim_all_online_api() {
+	local id
+	for id in $SIM_IDS; do
+		api GET "/api/v1/devices/$id"
+		[ "$(jq -r .online <<<"$BODY")" = true ] || return 1
+	done
+}
+check "before the outage: every fleet-sim device online" \
+	wait_for "sim devices online" 10 sim_all_online_api
+pgcluster_stop "$FLEET_TESTPG_DIR" fast
+sleep 8 # the outage: longer than heartbeat_timeout (6 s)
+pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+check "after the outage: every fleet-sim device online again" \
+	wait_for "sim devices online after the outage" 20 sim_all_online_api
+live_workers() {
+	test "$(psql_q "SELECT count(*) FROM workers WHERE heartbeat_at > now() - interval '6 seconds' AND (id LIKE '%:1:$NET1' OR id LIKE '%:2:$NET2')")" = 2
+}
+check "after the outage: both workers registered again (no restart)" \
+	wait_for "both workers registered" 10 live_workers
+assert_eq "$(fleetd_child fleetd-net1)/$(fleetd_child fleetd-net2)" "$NET1/$NET2" \
+	"the net workers were not restarted"
+sleep 7 # past the sweep: nobody deletes a live worker
+check "still every fleet-sim device online after heartbeat_timeout" sim_all_online_api
+check "still both workers registered" live_workers
+out=$(ws a "send $HELLO" "read 5" "close")
+check "after the outage: a new session gets welcome" grep -q '"type":"welcome"' <<<"$out"
 
 harness_done
