@@ -202,7 +202,10 @@ out:
 	if (auth)
 		OPENSSL_cleanse(bearer, sizeof(bearer));
 	json_decref(doc);
-	free(text);
+	/* The body may hold an enrollment token, the answer a new token. */
+	ctl_free_wiped(text);
+	if (resp.body != NULL)
+		OPENSSL_cleanse(resp.body, resp.body_len);
 	https_response_free(&resp);
 	return rc;
 }

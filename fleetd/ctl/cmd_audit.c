@@ -14,73 +14,54 @@ static const struct ctl_help list_help = {
 	"Options:\n"
 	"  --limit N         at most N entries (default: all)\n"};
 
+static const char *
+details_cell(const json_t *e, char *buf, size_t buflen)
+{
+	/* Details are shown up to 80 bytes; "{}" says nothing. */
+	const char *text = ctl_json_text(json_object_get(e, "details"), buf,
+					 buflen < 81 ? buflen : 81);
+
+	return text != NULL && strcmp(text, "{}") == 0 ? NULL : text;
+}
+
+static const struct ctl_column list_cols[] = {
+	{"AT", "at", NULL},
+	{"ACTOR", "actor", NULL},
+	{"ACTION", "action", NULL},
+	{"TARGET", "target", NULL},
+	{"DETAILS", NULL, details_cell},
+};
+
+static const struct ctl_list list = {&list_help, "/api/v1/audit", list_cols,
+				     sizeof(list_cols) / sizeof(list_cols[0])};
+
+static int
+limit_opt(void *arg, int c, const char *val)
+{
+	(void)c;
+	if (ctl_parse_long(val, 1, 100000000, arg) != 0)
+		return ctl_usage(&list_help,
+				 "--limit must be a positive number, not '%s'",
+				 val);
+	return CTL_CONTINUE;
+}
+
 static int
 audit_list(struct ctl *ctl, int argc, char **argv)
 {
-	enum { OPT_LIMIT = CTL_OPT_FIRST_LOCAL };
 	static const struct option opts[] = {
-		{"limit", required_argument, NULL, OPT_LIMIT},
-		CTL_LONGOPTS_GLOBAL,
-		{0}};
-	static const char *const headers[] = {"AT", "ACTOR", "ACTION", "TARGET",
-					      "DETAILS"};
-	struct ctl_table *t = NULL;
-	json_t *items = NULL;
+		{"limit", required_argument, NULL, CTL_OPT_FIRST_LOCAL}, {0}};
 	long limit = 0;
-	int c, rc;
+	struct ctl_optset local = {opts, limit_opt, &limit};
+	int rc = ctl_parse(ctl, &list_help, argc, argv, &local, 0);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		if (c == OPT_LIMIT) {
-			if (ctl_parse_long(optarg, 1, 100000000, &limit) != 0)
-				return ctl_usage(&list_help,
-						 "--limit must be a positive "
-						 "number, not '%s'",
-						 optarg);
-			continue;
-		}
-		rc = ctl_opt_common(ctl, c, &list_help, argv);
-		if (rc != CTL_CONTINUE)
-			return rc;
-	}
-	rc = ctl_want_args(&list_help, argc, argv, 0);
-	if (rc != 0)
+	if (rc != CTL_CONTINUE)
 		return rc;
-	if (ctl_api_list(ctl, "/api/v1/audit", "", (size_t)limit, &items) != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON) {
-		ctl_print_json(items);
-		json_decref(items);
-		return CTL_EXIT_OK;
-	}
-	t = ctl_table_new(5, headers);
-	rc = t != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
-	for (size_t i = 0; t != NULL && i < json_array_size(items); i++) {
-		const json_t *e = json_array_get(items, i);
-		char b[4][128], details[81];
-		const char *row[5];
-
-		row[0] = ctl_text(e, "at", b[0], sizeof(b[0]));
-		row[1] = ctl_text(e, "actor", b[1], sizeof(b[1]));
-		row[2] = ctl_text(e, "action", b[2], sizeof(b[2]));
-		row[3] = ctl_text(e, "target", b[3], sizeof(b[3]));
-		row[4] = ctl_json_text(json_object_get(e, "details"), details,
-				       sizeof(details));
-		if (row[4] != NULL && strcmp(row[4], "{}") == 0)
-			row[4] = NULL;
-		if (ctl_table_add(t, row) != 0)
-			rc = CTL_EXIT_FAIL;
-	}
-	if (t != NULL)
-		ctl_table_print(t, stdout);
-	ctl_table_free(t);
-	json_decref(items);
-	return rc == CTL_EXIT_OK ? rc : ctl_fail("out of memory");
+	return ctl_list_items(ctl, &list, "", (size_t)limit);
 }
 
 static const struct ctl_subcmd subs[] = {
-	{"list", "list audit entries, newest first", audit_list},
+	{"list", "list audit entries, newest first", audit_list, NULL, NULL},
 };
 
 int

@@ -58,127 +58,85 @@ static const struct ctl_help list_help = {
 	"  --online          only devices connected now\n"
 	"  --offline         only devices not connected now\n"};
 
+static const char *
+online_cell(const json_t *d, char *buf, size_t buflen)
+{
+	const char *status = json_string_value(json_object_get(d, "status"));
+
+	if (status != NULL && strcmp(status, "decommissioned") == 0)
+		return "decom";
+	return ctl_text(d, "online", buf, buflen);
+}
+
+static const struct ctl_column list_cols[] = {
+	{"ID", "id", NULL},
+	{"ONLINE", NULL, online_cell},
+	{"MODEL", "model", NULL},
+	{"FW", "fw_version", NULL},
+	{"LABELS", NULL, ctl_cell_labels},
+	{"LAST SEEN", "last_seen", NULL},
+};
+
+static const struct ctl_list list = {&list_help, "/api/v1/devices", list_cols,
+				     sizeof(list_cols) / sizeof(list_cols[0])};
+
+enum { OPT_SELECTOR = CTL_OPT_FIRST_LOCAL, OPT_ONLINE, OPT_OFFLINE };
+
+struct list_args {
+	const char *selector, *online;
+};
+
+static int
+list_opt(void *arg, int c, const char *val)
+{
+	struct list_args *a = arg;
+
+	if (c == OPT_SELECTOR) {
+		a->selector = val;
+		return CTL_CONTINUE;
+	}
+	if (a->online != NULL)
+		return ctl_usage(&list_help, "give --online or --offline once");
+	a->online = c == OPT_ONLINE ? "true" : "false";
+	return CTL_CONTINUE;
+}
+
 static int
 devices_list(struct ctl *ctl, int argc, char **argv)
 {
-	enum { OPT_SELECTOR = CTL_OPT_FIRST_LOCAL, OPT_ONLINE, OPT_OFFLINE };
 	static const struct option opts[] = {
 		{"selector", required_argument, NULL, OPT_SELECTOR},
 		{"online", no_argument, NULL, OPT_ONLINE},
 		{"offline", no_argument, NULL, OPT_OFFLINE},
-		CTL_LONGOPTS_GLOBAL,
 		{0}};
-	static const char *const headers[] = {"ID", "ONLINE", "MODEL",
-					      "FW", "LABELS", "LAST SEEN"};
-	const char *selector = NULL, *online = NULL;
-	struct ctl_table *t = NULL;
-	json_t *items = NULL;
+	struct list_args a = {NULL, NULL};
+	struct ctl_optset local = {opts, list_opt, &a};
 	struct buf query;
-	int c, rc;
+	int rc = ctl_parse(ctl, &list_help, argc, argv, &local, 0);
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_SELECTOR:
-			selector = optarg;
-			break;
-		case OPT_ONLINE:
-		case OPT_OFFLINE:
-			if (online != NULL)
-				return ctl_usage(&list_help,
-						 "give --online or --offline "
-						 "once");
-			online = c == OPT_ONLINE ? "true" : "false";
-			break;
-		default:
-			rc = ctl_opt_common(ctl, c, &list_help, argv);
-			if (rc != CTL_CONTINUE)
-				return rc;
-		}
-	}
-	rc = ctl_want_args(&list_help, argc, argv, 0);
-	if (rc != 0)
+	if (rc != CTL_CONTINUE)
 		return rc;
 	buf_init(&query, 4096);
-	if ((selector != NULL && (buf_printf(&query, "selector=") != 0 ||
-				  ctl_urlencode(&query, selector) != 0)) ||
-	    (online != NULL &&
+	if ((a.selector != NULL && (buf_printf(&query, "selector=") != 0 ||
+				    ctl_urlencode(&query, a.selector) != 0)) ||
+	    (a.online != NULL &&
 	     buf_printf(&query, "%sonline=%s", query.len > 0 ? "&" : "",
-			online) != 0)) {
+			a.online) != 0)) {
 		buf_free(&query);
 		return ctl_usage(&list_help, "--selector is too long");
 	}
-	rc = ctl_api_list(ctl, "/api/v1/devices",
-			  query.data != NULL ? query.data : "", 0, &items);
+	rc = ctl_list_items(ctl, &list, query.data != NULL ? query.data : "",
+			    0);
 	buf_free(&query);
-	if (rc != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON) {
-		ctl_print_json(items);
-		json_decref(items);
-		return CTL_EXIT_OK;
-	}
-	t = ctl_table_new(6, headers);
-	rc = t != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
-	for (size_t i = 0; t != NULL && i < json_array_size(items); i++) {
-		const json_t *d = json_array_get(items, i);
-		char b[5][128], labels[256];
-		const char *row[6];
-		const char *status =
-			json_string_value(json_object_get(d, "status"));
-
-		row[0] = ctl_text(d, "id", b[0], sizeof(b[0]));
-		row[1] = ctl_text(d, "online", b[1], sizeof(b[1]));
-		if (status != NULL && strcmp(status, "decommissioned") == 0)
-			row[1] = "decom";
-		row[2] = ctl_text(d, "model", b[2], sizeof(b[2]));
-		row[3] = ctl_text(d, "fw_version", b[3], sizeof(b[3]));
-		row[4] = ctl_labels_text(json_object_get(d, "labels"), labels,
-					 sizeof(labels));
-		row[5] = ctl_text(d, "last_seen", b[4], sizeof(b[4]));
-		if (ctl_table_add(t, row) != 0)
-			rc = CTL_EXIT_FAIL;
-	}
-	if (t != NULL)
-		ctl_table_print(t, stdout);
-	ctl_table_free(t);
-	json_decref(items);
-	return rc == CTL_EXIT_OK ? rc : ctl_fail("out of memory");
+	return rc;
 }
 
 static const struct ctl_help show_help = {
 	"devices show", "ID",
 	"Shows one device: state, labels, versions, certificate.\n"};
 
-static int
-devices_show(struct ctl *ctl, int argc, char **argv)
-{
-	static const struct option opts[] = {CTL_LONGOPTS_GLOBAL, {0}};
-	char path[512];
-	json_t *d = NULL;
-	int c, rc;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		rc = ctl_opt_common(ctl, c, &show_help, argv);
-		if (rc != CTL_CONTINUE)
-			return rc;
-	}
-	rc = ctl_want_args(&show_help, argc, argv, 1);
-	if (rc != 0)
-		return rc;
-	if (ctl_path_id(path, sizeof(path), "devices", argv[optind], "") != 0 ||
-	    ctl_api(ctl, "GET", path, NULL, NULL, true, &d) != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON)
-		ctl_print_json(d);
-	else
-		print_device(d);
-	json_decref(d);
-	return CTL_EXIT_OK;
-}
+static const struct ctl_action show = {&show_help, "GET", "devices",
+				       "",	   NULL,  print_device};
 
 static const struct ctl_help label_help = {
 	"devices label", "ID [k=v]... [--remove k]...",
@@ -190,38 +148,32 @@ static const struct ctl_help label_help = {
 	"  --remove k        remove label k (repeatable)\n"};
 
 static int
+remove_opt(void *arg, int c, const char *val)
+{
+	(void)c;
+	if (val[0] == '\0' || strchr(val, '=') != NULL)
+		return ctl_usage(&label_help,
+				 "--remove takes a label key, not '%s'", val);
+	json_object_set_new(arg, val, json_null());
+	return CTL_CONTINUE;
+}
+
+static int
 devices_label(struct ctl *ctl, int argc, char **argv)
 {
-	enum { OPT_REMOVE = CTL_OPT_FIRST_LOCAL };
 	static const struct option opts[] = {
-		{"remove", required_argument, NULL, OPT_REMOVE},
-		CTL_LONGOPTS_GLOBAL,
-		{0}};
+		{"remove", required_argument, NULL, CTL_OPT_FIRST_LOCAL}, {0}};
 	json_t *labels = json_object(), *patch = NULL, *d = NULL;
+	struct ctl_optset local = {opts, remove_opt, labels};
 	char path[512];
 	const char *id;
-	int c, rc = CTL_EXIT_FAIL;
+	int rc;
 
 	if (labels == NULL)
 		return ctl_fail("out of memory");
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		if (c == OPT_REMOVE) {
-			if (optarg[0] == '\0' || strchr(optarg, '=') != NULL) {
-				rc = ctl_usage(&label_help,
-					       "--remove takes a label key, "
-					       "not '%s'",
-					       optarg);
-				goto out;
-			}
-			json_object_set_new(labels, optarg, json_null());
-			continue;
-		}
-		rc = ctl_opt_common(ctl, c, &label_help, argv);
-		if (rc != CTL_CONTINUE)
-			goto out;
-	}
+	rc = ctl_parse(ctl, &label_help, argc, argv, &local, -1);
+	if (rc != CTL_CONTINUE)
+		goto out;
 	if (optind >= argc) {
 		rc = ctl_usage(&label_help, "missing device ID");
 		goto out;
@@ -265,43 +217,21 @@ static const struct ctl_help decom_help = {
 	"session is closed and the CRL is re-signed. It cannot be undone; the\n"
 	"device must enroll again to come back.\n"};
 
-static int
-devices_decommission(struct ctl *ctl, int argc, char **argv)
-{
-	static const struct option opts[] = {CTL_LONGOPTS_GLOBAL, {0}};
-	char path[512];
-	json_t *d = NULL;
-	int c, rc;
-
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		rc = ctl_opt_common(ctl, c, &decom_help, argv);
-		if (rc != CTL_CONTINUE)
-			return rc;
-	}
-	rc = ctl_want_args(&decom_help, argc, argv, 1);
-	if (rc != 0)
-		return rc;
-	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
-			"/decommission") != 0 ||
-	    ctl_api(ctl, "POST", path, NULL, NULL, true, &d) != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON)
-		ctl_print_json(d);
-	else
-		printf("decommissioned device %s\n",
-		       ctl_sanitize(argv[optind]));
-	json_decref(d);
-	return CTL_EXIT_OK;
-}
+static const struct ctl_action decommission = {&decom_help,
+					       "POST",
+					       "devices",
+					       "/decommission",
+					       "decommissioned device",
+					       NULL};
 
 static const struct ctl_subcmd subs[] = {
-	{"list", "list devices, optionally by selector", devices_list},
-	{"show", "show one device", devices_show},
-	{"label", "set or remove labels of a device", devices_label},
-	{"decommission", "revoke a device and close its session",
-	 devices_decommission},
+	{"list", "list devices, optionally by selector", devices_list, NULL,
+	 NULL},
+	{"show", "show one device", NULL, NULL, &show},
+	{"label", "set or remove labels of a device", devices_label, NULL,
+	 NULL},
+	{"decommission", "revoke a device and close its session", NULL, NULL,
+	 &decommission},
 };
 
 int

@@ -68,18 +68,57 @@ check_cert_key(const char *pem, EVP_PKEY *key)
 	return 0;
 }
 
+enum {
+	OPT_ETOKEN = CTL_OPT_FIRST_LOCAL,
+	OPT_KEY,
+	OPT_OUT,
+	OPT_CHAIN,
+	OPT_LABEL,
+	OPT_MODEL,
+	OPT_SERIAL
+};
+
+struct enroll_args {
+	const char *token, *key_path, *out, *chain, *model, *serial;
+	json_t *labels;
+};
+
+static int
+enroll_opt(void *arg, int c, const char *val)
+{
+	struct enroll_args *a = arg;
+
+	switch (c) {
+	case OPT_ETOKEN:
+		a->token = val;
+		break;
+	case OPT_KEY:
+		a->key_path = val;
+		break;
+	case OPT_OUT:
+		a->out = val;
+		break;
+	case OPT_CHAIN:
+		a->chain = val;
+		break;
+	case OPT_LABEL:
+		if (ctl_parse_label(a->labels, val) != 0)
+			return ctl_usage(&enroll_help,
+					 "--label must be key=value, not '%s'",
+					 val);
+		break;
+	case OPT_MODEL:
+		a->model = val;
+		break;
+	default:
+		a->serial = val;
+	}
+	return CTL_CONTINUE;
+}
+
 int
 ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv)
 {
-	enum {
-		OPT_ETOKEN = CTL_OPT_FIRST_LOCAL,
-		OPT_KEY,
-		OPT_OUT,
-		OPT_CHAIN,
-		OPT_LABEL,
-		OPT_MODEL,
-		OPT_SERIAL
-	};
 	static const struct option opts[] = {
 		{"token", required_argument, NULL, OPT_ETOKEN},
 		{"key", required_argument, NULL, OPT_KEY},
@@ -88,86 +127,53 @@ ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv)
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"model", required_argument, NULL, OPT_MODEL},
 		{"serial", required_argument, NULL, OPT_SERIAL},
-		CTL_LONGOPTS_BASE,
 		{0}};
-	const char *token = getenv("FLEET_ENROLL_TOKEN");
-	const char *key_path = NULL, *out = NULL, *chain = NULL;
-	const char *model = NULL, *serial = NULL;
-	json_t *labels = json_object(), *body = NULL, *resp = NULL;
+	struct enroll_args a = {getenv("FLEET_ENROLL_TOKEN"),
+				NULL,
+				NULL,
+				NULL,
+				NULL,
+				NULL,
+				json_object()};
+	struct ctl_optset local = {opts, enroll_opt, &a};
+	json_t *body = NULL, *resp = NULL;
 	struct pki_error perr;
 	EVP_PKEY *key = NULL;
 	char *csr = NULL;
 	size_t csr_len = 0;
-	int c, rc = CTL_EXIT_FAIL;
+	int rc;
 
-	if (labels == NULL)
+	if (a.labels == NULL)
 		return ctl_fail("out of memory");
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_ETOKEN:
-			token = optarg;
-			break;
-		case OPT_KEY:
-			key_path = optarg;
-			break;
-		case OPT_OUT:
-			out = optarg;
-			break;
-		case OPT_CHAIN:
-			chain = optarg;
-			break;
-		case OPT_LABEL:
-			if (ctl_parse_label(labels, optarg) != 0) {
-				rc = ctl_usage(&enroll_help,
-					       "--label must be key=value, not "
-					       "'%s'",
-					       optarg);
-				goto out;
-			}
-			break;
-		case OPT_MODEL:
-			model = optarg;
-			break;
-		case OPT_SERIAL:
-			serial = optarg;
-			break;
-		default:
-			rc = ctl_opt_common(ctl, c, &enroll_help, argv);
-			if (rc != CTL_CONTINUE)
-				goto out;
-		}
-	}
-	rc = ctl_want_args(&enroll_help, argc, argv, 0);
-	if (rc != 0)
+	rc = ctl_parse(ctl, &enroll_help, argc, argv, &local, 0);
+	if (rc != CTL_CONTINUE)
 		goto out;
-	if (token == NULL || token[0] == '\0' || key_path == NULL ||
-	    out == NULL) {
+	if (a.token == NULL || a.token[0] == '\0' || a.key_path == NULL ||
+	    a.out == NULL) {
 		rc = ctl_usage(&enroll_help, "%s is required",
-			       token == NULL || token[0] == '\0' ? "--token"
-			       : key_path == NULL		 ? "--key"
-								 : "--out");
+			       a.token == NULL || a.token[0] == '\0' ? "--token"
+			       : a.key_path == NULL		     ? "--key"
+								     : "--out");
 		goto out;
 	}
 	rc = CTL_EXIT_FAIL;
-	if (pki_key_load_private(key_path, &key, &perr) != PKI_OK) {
+	if (pki_key_load_private(a.key_path, &key, &perr) != PKI_OK) {
 		ctl_fail("%s", perr.msg);
 		goto out;
 	}
 	/* The server keeps only the public key; the subject is a hint. */
-	if (pki_csr_create(key, serial != NULL ? serial : "fleet-device", &csr,
-			   &csr_len, &perr) != PKI_OK) {
+	if (pki_csr_create(key, a.serial != NULL ? a.serial : "fleet-device",
+			   &csr, &csr_len, &perr) != PKI_OK) {
 		ctl_fail("CSR: %s", perr.msg);
 		goto out;
 	}
-	body = json_pack("{s:s, s:s, s:O}", "token", token, "csr", csr,
-			 "labels", labels);
+	body = json_pack("{s:s, s:s, s:O}", "token", a.token, "csr", csr,
+			 "labels", a.labels);
 	if (body == NULL ||
-	    (model != NULL &&
-	     json_object_set_new(body, "model", json_string(model)) != 0) ||
-	    (serial != NULL &&
-	     json_object_set_new(body, "serial", json_string(serial)) != 0)) {
+	    (a.model != NULL &&
+	     json_object_set_new(body, "model", json_string(a.model)) != 0) ||
+	    (a.serial != NULL &&
+	     json_object_set_new(body, "serial", json_string(a.serial)) != 0)) {
 		ctl_fail("--token, --model and --serial must be UTF-8 text");
 		goto out;
 	}
@@ -180,12 +186,13 @@ ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv)
 	if (check_cert_key(
 		    json_string_value(json_object_get(resp, "certificate")),
 		    key) != 0 ||
-	    write_pem(out,
+	    write_pem(a.out,
 		      json_string_value(json_object_get(resp, "certificate")),
 		      "certificate") != 0)
 		goto out;
-	if (chain != NULL &&
-	    write_pem(chain, json_string_value(json_object_get(resp, "chain")),
+	if (a.chain != NULL &&
+	    write_pem(a.chain,
+		      json_string_value(json_object_get(resp, "chain")),
 		      "CA chain") != 0)
 		goto out;
 	if (ctl->output == CTL_OUT_JSON) {
@@ -195,19 +202,17 @@ ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv)
 
 		ctl_print_field("DEVICE ID:",
 				ctl_text(resp, "device_id", b, sizeof(b)));
-		ctl_print_field("CERTIFICATE:", out);
-		if (chain != NULL)
-			ctl_print_field("CHAIN:", chain);
+		ctl_print_field("CERTIFICATE:", a.out);
+		if (a.chain != NULL)
+			ctl_print_field("CHAIN:", a.chain);
 		ctl_print_field("DEVICE SERVER:",
 				ctl_text(resp, "device_server", b, sizeof(b)));
 	}
 	rc = CTL_EXIT_OK;
 out:
-	if (body != NULL) {
-		/* The token is a secret: do not leave it in freed memory. */
-		json_object_del(body, "token");
-	}
-	json_decref(labels);
+	/* body holds the enrollment token and key the private key: jansson
+	 * and OpenSSL wipe them as they free them (secmem.c). */
+	json_decref(a.labels);
 	json_decref(body);
 	json_decref(resp);
 	EVP_PKEY_free(key);

@@ -66,82 +66,69 @@ static const struct ctl_help create_help = {
 	"  --label k=v       a label for enrolled devices (repeatable)\n"
 	"  --profile P       configuration profile for enrolled devices\n"};
 
+enum { OPT_USES = CTL_OPT_FIRST_LOCAL, OPT_EXPIRES, OPT_LABEL, OPT_PROFILE };
+
+struct create_args {
+	json_t *labels;
+	const char *profile;
+	long uses, expires;
+};
+
+static int
+create_opt(void *arg, int c, const char *val)
+{
+	struct create_args *a = arg;
+
+	if (c == OPT_USES && ctl_parse_long(val, 1, 1000000, &a->uses) != 0)
+		return ctl_usage(&create_help,
+				 "--uses must be a number from 1 to 1000000, "
+				 "not '%s'",
+				 val);
+	if (c == OPT_EXPIRES &&
+	    (config_parse_duration(val, &a->expires) != 0 || a->expires <= 0))
+		return ctl_usage(&create_help,
+				 "--expires must be a duration such as 30m, "
+				 "24h or 7d, not '%s'",
+				 val);
+	if (c == OPT_LABEL && ctl_parse_label(a->labels, val) != 0)
+		return ctl_usage(&create_help,
+				 "--label must be key=value, not '%s'", val);
+	if (c == OPT_PROFILE)
+		a->profile = val;
+	return CTL_CONTINUE;
+}
+
 static int
 tokens_create(struct ctl *ctl, int argc, char **argv)
 {
-	enum {
-		OPT_USES = CTL_OPT_FIRST_LOCAL,
-		OPT_EXPIRES,
-		OPT_LABEL,
-		OPT_PROFILE
-	};
 	static const struct option opts[] = {
 		{"uses", required_argument, NULL, OPT_USES},
 		{"expires", required_argument, NULL, OPT_EXPIRES},
 		{"label", required_argument, NULL, OPT_LABEL},
 		{"profile", required_argument, NULL, OPT_PROFILE},
-		CTL_LONGOPTS_GLOBAL,
 		{0}};
-	json_t *labels = json_object(), *body = NULL, *tok = NULL;
-	const char *profile = NULL;
-	long uses = -1, expires = -1;
-	int c, rc = CTL_EXIT_FAIL;
+	struct create_args a = {json_object(), NULL, -1, -1};
+	struct ctl_optset local = {opts, create_opt, &a};
+	json_t *body = NULL, *tok = NULL;
+	int rc;
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		switch (c) {
-		case OPT_USES:
-			if (ctl_parse_long(optarg, 1, 1000000, &uses) != 0) {
-				rc = ctl_usage(&create_help,
-					       "--uses must be a number from 1 "
-					       "to 1000000, not '%s'",
-					       optarg);
-				goto out;
-			}
-			break;
-		case OPT_EXPIRES:
-			if (config_parse_duration(optarg, &expires) != 0 ||
-			    expires <= 0) {
-				rc = ctl_usage(&create_help,
-					       "--expires must be a duration "
-					       "such as 30m, 24h or 7d, not "
-					       "'%s'",
-					       optarg);
-				goto out;
-			}
-			break;
-		case OPT_LABEL:
-			if (ctl_parse_label(labels, optarg) != 0) {
-				rc = ctl_usage(&create_help,
-					       "--label must be key=value, not "
-					       "'%s'",
-					       optarg);
-				goto out;
-			}
-			break;
-		case OPT_PROFILE:
-			profile = optarg;
-			break;
-		default:
-			rc = ctl_opt_common(ctl, c, &create_help, argv);
-			if (rc != CTL_CONTINUE)
-				goto out;
-		}
-	}
-	rc = ctl_want_args(&create_help, argc, argv, 0);
-	if (rc != 0)
+	if (a.labels == NULL)
+		return ctl_fail("out of memory");
+	rc = ctl_parse(ctl, &create_help, argc, argv, &local, 0);
+	if (rc != CTL_CONTINUE)
 		goto out;
-	if (uses < 0 || expires < 0) {
+	if (a.uses < 0 || a.expires < 0) {
 		rc = ctl_usage(&create_help, "%s is required",
-			       uses < 0 ? "--uses" : "--expires");
+			       a.uses < 0 ? "--uses" : "--expires");
 		goto out;
 	}
-	body = json_pack("{s:I, s:I, s:O}", "uses", (json_int_t)uses,
-			 "expires_in", (json_int_t)expires, "labels", labels);
+	body = json_pack("{s:I, s:I, s:O}", "uses", (json_int_t)a.uses,
+			 "expires_in", (json_int_t)a.expires, "labels",
+			 a.labels);
 	if (body == NULL ||
-	    (profile != NULL &&
-	     json_object_set_new(body, "profile", json_string(profile)) != 0)) {
+	    (a.profile != NULL &&
+	     json_object_set_new(body, "profile", json_string(a.profile)) !=
+		     0)) {
 		rc = ctl_fail("out of memory");
 		goto out;
 	}
@@ -158,10 +145,29 @@ tokens_create(struct ctl *ctl, int argc, char **argv)
 	}
 	rc = CTL_EXIT_OK;
 out:
-	json_decref(labels);
+	json_decref(a.labels);
 	json_decref(body);
 	json_decref(tok);
 	return rc;
+}
+
+static const char *
+status_cell(const json_t *t, char *buf, size_t buflen)
+{
+	(void)buf;
+	(void)buflen;
+	return token_status(t);
+}
+
+static const char *
+uses_cell(const json_t *t, char *buf, size_t buflen)
+{
+	char left[64], total[64];
+
+	snprintf(buf, buflen, "%s/%s",
+		 ctl_text_or_dash(t, "uses_left", left, sizeof(left)),
+		 ctl_text_or_dash(t, "uses_total", total, sizeof(total)));
+	return buf;
 }
 
 static const struct ctl_help list_help = {
@@ -169,105 +175,37 @@ static const struct ctl_help list_help = {
 	"Lists enrollment tokens (all pages). Their secrets are never shown\n"
 	"again.\n"};
 
-static int
-tokens_list(struct ctl *ctl, int argc, char **argv)
-{
-	static const struct option opts[] = {CTL_LONGOPTS_GLOBAL, {0}};
-	static const char *const headers[] = {"ID",	 "STATUS",  "USES",
-					      "EXPIRES", "PROFILE", "LABELS"};
-	struct ctl_table *t = NULL;
-	json_t *items = NULL;
-	int c, rc;
+static const struct ctl_column list_cols[] = {
+	{"ID", "id", NULL},	      {"STATUS", NULL, status_cell},
+	{"USES", NULL, uses_cell},    {"EXPIRES", "expires_at", NULL},
+	{"PROFILE", "profile", NULL}, {"LABELS", NULL, ctl_cell_labels},
+};
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		rc = ctl_opt_common(ctl, c, &list_help, argv);
-		if (rc != CTL_CONTINUE)
-			return rc;
-	}
-	rc = ctl_want_args(&list_help, argc, argv, 0);
-	if (rc != 0)
-		return rc;
-	if (ctl_api_list(ctl, "/api/v1/tokens", "", 0, &items) != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON) {
-		ctl_print_json(items);
-		json_decref(items);
-		return CTL_EXIT_OK;
-	}
-	t = ctl_table_new(6, headers);
-	rc = t != NULL ? CTL_EXIT_OK : CTL_EXIT_FAIL;
-	for (size_t i = 0; t != NULL && i < json_array_size(items); i++) {
-		const json_t *tok = json_array_get(items, i);
-		char b1[64], b2[64], b3[64], b4[64], uses[160], labels[256];
-		const char *row[6];
-
-		snprintf(uses, sizeof(uses), "%s/%s",
-			 ctl_text_or_dash(tok, "uses_left", b1, sizeof(b1)),
-			 ctl_text_or_dash(tok, "uses_total", b2, sizeof(b2)));
-		row[0] = ctl_text(tok, "id", b3, sizeof(b3));
-		row[1] = token_status(tok);
-		row[2] = uses;
-		row[3] = ctl_text(tok, "expires_at", b4, sizeof(b4));
-		row[4] = ctl_text(tok, "profile", b1, sizeof(b1));
-		row[5] = ctl_labels_text(json_object_get(tok, "labels"), labels,
-					 sizeof(labels));
-		if (ctl_table_add(t, row) != 0)
-			rc = CTL_EXIT_FAIL;
-	}
-	if (t != NULL)
-		ctl_table_print(t, stdout);
-	ctl_table_free(t);
-	json_decref(items);
-	return rc == CTL_EXIT_OK ? rc : ctl_fail("out of memory");
-}
+static const struct ctl_list list = {&list_help, "/api/v1/tokens", list_cols,
+				     sizeof(list_cols) / sizeof(list_cols[0])};
 
 static const struct ctl_help revoke_help = {
 	"tokens revoke", "ID",
 	"Revokes an enrollment token at once: no device can enroll with it\n"
 	"any more. Devices that enrolled with it are not affected.\n"};
 
-static int
-tokens_revoke(struct ctl *ctl, int argc, char **argv)
+static void
+print_revoked(const json_t *tok)
 {
-	static const struct option opts[] = {CTL_LONGOPTS_GLOBAL, {0}};
-	char path[512];
-	json_t *tok = NULL;
-	int c, rc;
+	char b[64];
 
-	optind = 0;
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, CTL_SHORTOPTS, opts, NULL)) != -1) {
-		rc = ctl_opt_common(ctl, c, &revoke_help, argv);
-		if (rc != CTL_CONTINUE)
-			return rc;
-	}
-	rc = ctl_want_args(&revoke_help, argc, argv, 1);
-	if (rc != 0)
-		return rc;
-	if (ctl_path_id(path, sizeof(path), "tokens", argv[optind],
-			"/revoke") != 0 ||
-	    ctl_api(ctl, "POST", path, NULL, NULL, true, &tok) != 0)
-		return CTL_EXIT_FAIL;
-	if (ctl->output == CTL_OUT_JSON) {
-		ctl_print_json(tok);
-	} else {
-		char b[64];
-
-		printf("revoked enrollment token %s\n",
-		       ctl_sanitize(argv[optind]));
-		ctl_print_field("REVOKED:",
-				ctl_text(tok, "revoked_at", b, sizeof(b)));
-	}
-	json_decref(tok);
-	return CTL_EXIT_OK;
+	ctl_print_field("REVOKED:", ctl_text(tok, "revoked_at", b, sizeof(b)));
 }
 
+static const struct ctl_action revoke = {
+	&revoke_help, "POST", "tokens", "/revoke", "revoked enrollment token",
+	print_revoked};
+
 static const struct ctl_subcmd subs[] = {
-	{"create", "create an enrollment token (shown once)", tokens_create},
-	{"list", "list enrollment tokens", tokens_list},
-	{"revoke", "revoke an enrollment token", tokens_revoke},
+	{"create", "create an enrollment token (shown once)", tokens_create,
+	 NULL, NULL},
+	{"list", "list enrollment tokens", NULL, &list, NULL},
+	{"revoke", "revoke an enrollment token", NULL, NULL, &revoke},
 };
 
 int

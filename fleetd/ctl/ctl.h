@@ -98,11 +98,18 @@ int ctl_parse_long(const char *s, long min, long max, long *out);
 /* Adds "k=v" to the JSON object labels; 0 or -1 (no '=' or empty key). */
 int ctl_parse_label(json_t *labels, const char *kv);
 
-/* One group of subcommands ("tokens" -> create, list, revoke). */
+struct ctl_list;
+struct ctl_action;
+
+/* One group of subcommands ("tokens" -> create, list, revoke). Each is a
+ * function (run), or a list or an action for the command runner
+ * (runner.c): exactly one of run, list and action is set. */
 struct ctl_subcmd {
 	const char *name;
 	const char *summary;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
+	const struct ctl_list *list;
+	const struct ctl_action *action;
 };
 
 /* Dispatches argv[1] among subs (argv[0] is the group). */
@@ -143,6 +150,89 @@ int ctl_api_list(struct ctl *ctl, const char *path, const char *query,
 /* Builds "/api/v1/<collection>/<id-encoded><suffix>" into out. */
 int ctl_path_id(char *out, size_t outlen, const char *collection,
 		const char *id, const char *suffix);
+
+/* ---- runner.c --------------------------------------------------------- */
+
+/* A command's own options: getopt_long entries numbered from
+ * CTL_OPT_FIRST_LOCAL (ending with {0}), and what to do with each. on_opt
+ * returns CTL_CONTINUE, or the exit code (a usage error, say). */
+struct ctl_optset {
+	const struct option *opts;
+	int (*on_opt)(void *arg, int c, const char *optarg);
+	void *arg;
+};
+
+/*
+ * Parses a command's argv: its own options (local, may be NULL), the
+ * global options, --help and usage errors; then checks that exactly nargs
+ * positional arguments follow (nargs < 0: any number; they start at
+ * argv[optind]). Returns CTL_CONTINUE to run the command, or the exit
+ * code to return.
+ */
+int ctl_parse(struct ctl *ctl, const struct ctl_help *h, int argc, char **argv,
+	      const struct ctl_optset *local, int nargs);
+
+#define CTL_MAX_COLUMNS 8
+#define CTL_CELL_MAX 256
+
+/* A table column: the member key shown as text, or (key NULL) a cell
+ * function that writes into buf or returns a static string or NULL. */
+struct ctl_column {
+	const char *header;
+	const char *key;
+	const char *(*cell)(const json_t *item, char *buf, size_t buflen);
+};
+
+/* Cell: the item's labels as "k=v,k2=v2". */
+const char *ctl_cell_labels(const json_t *item, char *buf, size_t buflen);
+
+/* Prints a JSON array as JSON (-o json) or as a table. An exit code. */
+int ctl_print_items(struct ctl *ctl, const json_t *items,
+		    const struct ctl_column *cols, size_t ncols);
+
+/* A list command: GET path (every page), printed with cols. */
+struct ctl_list {
+	const struct ctl_help *help;
+	const char *path; /* "/api/v1/tokens" */
+	const struct ctl_column *cols;
+	size_t ncols;
+};
+
+/* Fetches and prints the list (query "" or encoded "a=b&c=d"; max 0 =
+ * all). An exit code. */
+int ctl_list_items(struct ctl *ctl, const struct ctl_list *l, const char *query,
+		   size_t max);
+
+/* A list command without options of its own, argv and all. */
+int ctl_run_list(struct ctl *ctl, const struct ctl_list *l, int argc,
+		 char **argv);
+
+/* An action on one resource: `<cmd> ID` calls METHOD
+ * /api/v1/<collection>/<ID><suffix>; table output prints "<done> ID" and
+ * then print(answer), each if not NULL. */
+struct ctl_action {
+	const struct ctl_help *help;
+	const char *method;
+	const char *collection;
+	const char *suffix;
+	const char *done;
+	void (*print)(const json_t *doc);
+};
+
+int ctl_run_action(struct ctl *ctl, const struct ctl_action *a, int argc,
+		   char **argv);
+
+/* ---- secmem.c -------------------------------------------------------- */
+
+/*
+ * Makes jansson and OpenSSL wipe every block they free (call first in
+ * main, before either allocates). Secrets fleetctl holds itself are freed
+ * with ctl_free_wiped().
+ */
+void ctl_secmem_init(void);
+
+/* Overwrites the whole heap block p (from malloc; may be NULL), frees it. */
+void ctl_free_wiped(void *p);
 
 /* ---- output.c --------------------------------------------------------- */
 
@@ -191,6 +281,7 @@ int ctl_cmd_admin_tokens(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_devices(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_keys(struct ctl *ctl, int argc, char **argv);
 
 /* Prints a newly created secret so that it cannot be missed. */
 void ctl_print_secret(const char *what, const char *secret);

@@ -14,10 +14,6 @@
 
 #include "ctl.h"
 
-#ifdef FLEETCTL_HAVE_KEYS
-#include "cmd_keys.h"
-#endif
-
 static const char main_usage[] =
 	"usage: fleetctl [global options] <command> [<args>]\n"
 	"\n"
@@ -27,9 +23,7 @@ static const char main_usage[] =
 	"  devices       devices: list, show, label, decommission\n"
 	"  audit         the audit log: list\n"
 	"  enroll        enroll this host: CSR from a key, certificate back\n"
-#ifdef FLEETCTL_HAVE_KEYS
-	"  keys          key management: gen\n"
-#endif
+	"  keys          update-signing keys: gen (offline)\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --server URL     API base URL, https://host:port[/prefix]\n"
@@ -181,8 +175,15 @@ ctl_dispatch(struct ctl *ctl, const char *group, const char *summary,
 
 	if (sub != NULL && !help) {
 		for (size_t i = 0; i < n; i++) {
-			if (strcmp(sub, subs[i].name) == 0)
-				return subs[i].run(ctl, argc - 1, argv + 1);
+			if (strcmp(sub, subs[i].name) != 0)
+				continue;
+			if (subs[i].list != NULL)
+				return ctl_run_list(ctl, subs[i].list, argc - 1,
+						    argv + 1);
+			if (subs[i].action != NULL)
+				return ctl_run_action(ctl, subs[i].action,
+						      argc - 1, argv + 1);
+			return subs[i].run(ctl, argc - 1, argv + 1);
 		}
 	}
 	if (sub != NULL && !help) {
@@ -207,25 +208,13 @@ ctl_dispatch(struct ctl *ctl, const char *group, const char *summary,
 	return CTL_EXIT_OK;
 }
 
-#ifdef FLEETCTL_HAVE_KEYS
-static int
-run_keys(struct ctl *ctl, int argc, char **argv)
-{
-	(void)ctl;
-	return ctl_cmd_keys(argc, argv);
-}
-#endif
-
 static const struct {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 } commands[] = {
 	{"tokens", ctl_cmd_tokens},   {"admin-tokens", ctl_cmd_admin_tokens},
 	{"devices", ctl_cmd_devices}, {"audit", ctl_cmd_audit},
-	{"enroll", ctl_cmd_enroll},
-#ifdef FLEETCTL_HAVE_KEYS
-	{"keys", run_keys},
-#endif
+	{"enroll", ctl_cmd_enroll},   {"keys", ctl_cmd_keys},
 };
 
 static const struct ctl_help main_help = {"", "", ""};
@@ -273,6 +262,8 @@ main(int argc, char **argv)
 	const char *cmd;
 	int rc;
 
+	/* Before jansson or OpenSSL allocates anything. */
+	ctl_secmem_init();
 	/* A server that closes early must give an error, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&ctl, 0, sizeof(ctl));

@@ -67,12 +67,29 @@ for cmd in "tokens create" "tokens list" "tokens revoke" \
 	"admin-tokens create" "admin-tokens list" "admin-tokens revoke" \
 	"audit list" "devices list" "devices show" "devices label" \
 	"devices decommission" "enroll" "tokens" "admin-tokens" "devices" \
-	"audit"; do
+	"audit" "keys" "keys gen"; do
 	# shellcheck disable=SC2086
 	expect_ok "fleetctl $cmd --help" $cmd --help
 	out_has "^usage: fleetctl $cmd" "fleetctl $cmd --help names the command"
 done
 expect_fail "no command is a usage error" 2 '' devices
+
+# ---- keys (offline; parsed like every other command) ---------------------
+expect_ok "keys gen" keys gen --out "$T/rel.key"
+out_has '^[0-9a-f]{64}$' "keys gen prints the key id"
+KEYID=$OUT
+assert_eq "$(stat -c %a "$T/rel.key")" 600 "the private key is 0600"
+check "the key id is the SHA-256 of the public key's DER (openssl)" bash -c \
+	"[ \"\$(openssl pkey -pubin -in '$T/rel.key.pub' -outform DER | sha256sum | cut -c1-64)\" = '$KEYID' ]"
+expect_ok "keys gen --type ed25519 (global options accepted too)" \
+	keys gen --type ed25519 --out "$T/rel2.key" -o json
+check "an Ed25519 key (openssl)" bash -c "openssl pkey -in '$T/rel2.key' -noout -text | grep -q ED25519"
+expect_fail "keys gen refuses to overwrite" 1 '^fleetctl: keys gen: .*exists' keys gen --out "$T/rel.key"
+expect_fail "keys gen without --out" 2 '^fleetctl: keys gen: --out FILE is required' keys gen
+expect_fail "keys gen with a bad type" 2 "--type must be p256 or ed25519, not 'rsa'" \
+	keys gen --type rsa --out "$T/x.key"
+expect_fail "keys gen with an unknown option" 2 "unknown option '--bogus'" keys gen --bogus
+expect_fail "keys with an unknown subcommand" 2 "^fleetctl: keys: unknown command 'frob'" keys frob
 expect_fail "unknown subcommand" 2 "^fleetctl: devices: unknown command 'frob'" devices frob
 expect_fail "unknown option" 2 "unknown option '--bogus'" devices list --bogus
 expect_fail "bad -o" 2 "table or json" -o yaml devices list
@@ -177,7 +194,7 @@ expect_ok "devices show (table)" devices show "$DEV1"
 out_has "^ID: +$DEV1$" "devices show id"
 out_has '^MODEL: +plc-x$' "devices show model"
 out_has '^SERIAL: +SN1$' "devices show serial"
-out_has '^CERTIFICATE: +serial [0-9a-f]+, valid ' "devices show certificate"
+out_has '^CERTIFICATE: +serial [0-9A-Fa-f]+, valid ' "devices show certificate"
 expect_ok "devices show (json)" devices show "$DEV1" -o json
 json_is '.labels.role' gw "device keeps the requested label"
 json_is '.labels.site' b7 "the token's label wins over the requested one"
