@@ -4,6 +4,7 @@
 #   harness_init              temp dir $T, a fresh database, migrations
 #   pki_init                  `fleetd pki init` into $T/pki
 #   fleetd_start [WORKERS]    fleetd on free loopback ports; waits for /healthz
+#   free_port                 a free port on 127.0.0.1 (tests/lib/net.sh)
 #   fleetd_stop               SIGTERM, waits
 #   admin_token ROLE          prints a new admin token (fleetd token create)
 #   api METHOD PATH [curl args...]   curl to the api listener with $TOKEN;
@@ -44,6 +45,7 @@ set -euo pipefail
 : "${FLEET_TESTPG_FILE:?run through ctest or tests/run.sh}"
 . "$FLEET_TESTPG_FILE"
 . "$FLEET_SOURCE_DIR/tests/lib/pgcluster.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/net.sh"
 
 export PATH="$FLEET_BUILD_DIR/fleetd:$FLEET_BUILD_DIR/fleetd/ctl:$FLEET_BUILD_DIR/agent:$PATH"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -138,16 +140,6 @@ assert_eq() {
 harness_done() {
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]
-}
-
-# A TCP port on 127.0.0.1 that can be bound now: the kernel picks it, with
-# SO_REUSEADDR as fleetd binds, so ports in TIME-WAIT are no obstacle.
-free_port() {
-	python3 -c 'import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
 }
 
 spawn() {

@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: Apache-2.0
+# The setup the benchmark scripts share (sourced by conn_bench.sh and
+# enroll_bench.sh): a temporary directory, a private PostgreSQL in it with a
+# migrated database, a fresh PKI, fleetd on free loopback ports, an admin
+# token and an enrollment token; everything is stopped and removed on exit.
+#
+#   bench_setup NAME BUILD_DIR [POSTGRES_OPTIONS]
+#                        $T, $FLEETD_DATABASE, $PGHOST, PATH, cleanup trap
+#   bench_start_fleetd [CONFIG_LINES]
+#                        fleetd with fresh free ports (three tries); sets
+#                        $FLEETD_PID and $url; CONFIG_LINES are appended to
+#                        the config (e.g. "workers = 4")
+#   bench_enroll_token USES
+#                        prints a new enrollment token good for USES devices
+#   bench_spawn CMD...   runs CMD in the background, stopped on exit; $LAST_PID
+#   bench_db_count TABLE rows in TABLE
+#
+# Started as root, fleetd's children run as the user fleetd
+# (docs/internals/privsep.md); bench_setup creates it when it is missing.
+here_bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here_bench/../lib/pgcluster.sh"
+. "$here_bench/../lib/net.sh"
+. "$here_bench/../../deploy/packages.sh"
+
+BENCH_PIDS=()
+FLEETD_PID=
+
+bench_stop_pid() {
+	local pid=$1
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+}
+
+bench_cleanup() {
+	set +e
+	local i
+	for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
+		bench_stop_pid "${BENCH_PIDS[i]}"
+	done
+	[ -n "$FLEETD_PID" ] && bench_stop_pid "$FLEETD_PID"
+	pgcluster_stop "$T/pg" immediate
+	rm -rf "$T"
+}
+
+bench_spawn() {
+	"$@" &
+	LAST_PID=$!
+	BENCH_PIDS+=("$LAST_PID")
+}
+
+bench_setup() {
+	local name=$1 build=$2 pgopts=${3:-}
+	export PATH="$build/fleetd:$build/agent:$PATH"
+	fleet_create_user
+	T=$(mktemp -d "/tmp/fleet-$name.XXXXXX")
+	# The cluster runs as postgres and fleetd's children as fleetd when we
+	# are root: both must reach their files in $T.
+	chmod 0711 "$T"
+	trap bench_cleanup EXIT
+	pgcluster_init "$T/pg"
+	pgcluster_start "$T/pg" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off $pgopts"
+	export PGHOST=$T/pg PGUSER=postgres
+	createdb fleet_bench
+	export FLEETD_DATABASE="host=$T/pg user=postgres dbname=fleet_bench"
+	fleetd migrate >/dev/null
+	fleetd pki init --dir "$T/pki" --server-name localhost --server-name 127.0.0.1 >/dev/null
+}
+
+# One try: fails when fleetd exits or does not become healthy in 20 s.
+bench_try_fleetd() {
+	local api_port device_port
+	api_port=$(free_port)
+	device_port=$(free_port)
+	while [ "$device_port" = "$api_port" ]; do device_port=$(free_port); done
+	cat >"$T/fleetd.conf" <<EOT
+pki_dir = $T/pki
+api_bind = 127.0.0.1
+api_port = $api_port
+device_bind = 127.0.0.1
+device_port = $device_port
+public_host = localhost
+log_level = warn
+$1
+EOT
+	fleetd -c "$T/fleetd.conf" serve >"$T/fleetd.log" 2>&1 &
+	FLEETD_PID=$!
+	url=https://127.0.0.1:$api_port
+	for _ in $(seq 1 200); do
+		kill -0 "$FLEETD_PID" 2>/dev/null || break
+		curl -sf --max-time 2 --cacert "$T/pki/ca-bundle.pem" "$url/healthz" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	bench_stop_pid "$FLEETD_PID"
+	FLEETD_PID=
+	return 1
+}
+
+bench_start_fleetd() {
+	# A port found free can be taken by someone else before fleetd binds it.
+	for _ in 1 2 3; do
+		bench_try_fleetd "${1:-}" && return 0
+	done
+	echo "fleetd did not start:" >&2
+	tail -n 20 "$T/fleetd.log" >&2
+	return 1
+}
+
+bench_enroll_token() {
+	local admin
+	admin=$(fleetd token create --role admin --name bench)
+	curl -sf --cacert "$T/pki/ca-bundle.pem" -H "Authorization: Bearer $admin" \
+		-H 'Content-Type: application/json' \
+		--data "{\"uses\": $1, \"expires_in\": \"1h\"}" \
+		"$url/api/v1/tokens" | jq -r .token
+}
+
+bench_db_count() {
+	psql -X -q -t -A -d fleet_bench -c "SELECT count(*) FROM $1" 2>/dev/null || echo "?"
+}
