@@ -42,10 +42,7 @@ agent_start() {
 
 agent_stop() {
 	kill -TERM "${AGENT_PID[$1]}"
-	for _ in $(seq 1 100); do
-		kill -0 "${AGENT_PID[$1]}" 2>/dev/null || break
-		sleep 0.1
-	done
+	wait_for "agent $1 exits after SIGTERM" 10 not kill -0 "${AGENT_PID[$1]}"
 	wait "${AGENT_PID[$1]}" 2>/dev/null
 }
 
@@ -56,29 +53,24 @@ online_count() {
 	jq '.items | length' <<<"$BODY"
 }
 
+online_is() { [ "$(online_count)" = "$1" ]; }
+
 # wait_online N SECONDS: until exactly N devices are online (bounded).
 wait_online() {
-	local want=$1 tries=$(($2 * 5)) n
-	for _ in $(seq 1 "$tries"); do
-		n=$(online_count)
-		[ "$n" = "$want" ] && return 0
-		sleep 0.2
-	done
-	echo "online: $n, wanted $want" >&2
-	return 1
+	wait_for "$1 devices online" "$2" online_is "$1"
 }
 
 attempts() { jq -r .attempts "$T/a$1/status.json"; }
+
+# retried N BEFORE: agent N has tried to connect since it had BEFORE tries.
+retried() { [ "$(attempts "$1")" -gt "$2" ]; }
 
 for n in 1 2 3; do agent_start "$n"; done
 
 # ---- enrollment and identity -------------------------------------------
 for n in 1 2 3; do
-	for _ in $(seq 1 150); do
-		[ -f "$T/a$n/identity.json" ] && break
-		sleep 0.2
-	done
-	check "agent $n stored an identity" test -f "$T/a$n/identity.json"
+	check "agent $n stored an identity" \
+		wait_for "agent $n identity" 30 test -f "$T/a$n/identity.json"
 	assert_eq "$(stat -c %a "$T/a$n/device.key")" 600 "agent $n key is 0600"
 	check "agent $n certificate verifies against the fleet CA (openssl)" \
 		openssl verify -CAfile "$FLEET_CA" -untrusted "$T/a$n/chain.pem" \
@@ -127,7 +119,9 @@ check "thawed agent reconnects by itself" wait_online 2 30
 a1=$(attempts 1)
 a3=$(attempts 3)
 fleetd_stop
-sleep 3
+# Down until both agents have noticed and tried again at least once.
+check "agents retry while fleetd is down" \
+	wait_for "agents 1 and 3 retry" 20 eval 'retried 1 "$a1" && retried 3 "$a3"'
 fleetd_start
 start=$(date +%s)
 check "agents reconnect after fleetd restart" wait_online 2 60
