@@ -97,12 +97,3 @@ report_answer_status(enum report_answer a)
 		return NULL;
 	}
 }
-
-int
-report_hello(struct store *st, const char *device_id,
-	     const struct device_hello *h)
-{
-	if (device_id == NULL || h == NULL)
-		return -1;
-	return store_device_hello(st, device_id, h) == STORE_OK ? 0 : -1;
-}

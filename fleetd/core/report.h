@@ -76,7 +76,9 @@ enum report_answer report_submit(struct store *st, const char *device_id,
  * answer is not an ack. */
 const char *report_answer_status(enum report_answer a);
 
-/* What a hello reports (borrowed strings; NULL or -1 when absent). */
+/* What a hello reports (borrowed strings; NULL or -1 when absent). A hello
+ * has no rule beyond the protocol's: the channel stores it directly with
+ * store_device_hello() (core/store_reports.h); the latest hello wins. */
 struct device_hello {
 	const char *agent_version;
 	const char *fw_version;
@@ -89,10 +91,5 @@ struct device_hello {
 	const char *config_hash;
 	const char *inventory; /* JSON object text, or NULL */
 };
-
-/* Stores a hello (the device's current facts; the latest one wins).
- * 0, or -1 when storage failed. */
-int report_hello(struct store *st, const char *device_id,
-		 const struct device_hello *h);
 
 #endif

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "core/report.h"
+#include "core/store_reports.h"
 #include "fake_store_reports.h"
 
 #define DEV "0b6f4c1e-8f0a-4a51-9d3c-2f1e0a9b7c11"
@@ -177,11 +178,10 @@ test_hello(void **state)
 	memset(&h, 0, sizeof(h));
 	h.fw_version = "1.2.3";
 	h.uptime = -1;
-	assert_int_equal(report_hello(st, DEV, &h), 0);
+	assert_int_equal(store_device_hello(st, DEV, &h), STORE_OK);
 	assert_string_equal(fake_store_hello(st, DEV)->fw_version, "1.2.3");
 	fake_store_fail_next(st, 1);
-	assert_int_equal(report_hello(st, DEV, &h), -1);
-	assert_int_equal(report_hello(st, NULL, &h), -1);
+	assert_int_equal(store_device_hello(st, DEV, &h), STORE_ERR);
 	fake_store_free(st);
 }
 
