@@ -4,12 +4,13 @@
  * owns a client vhost (its certificate, key and trusted CAs), one client
  * connection at a time and two lws_sul timers: `connect` (the next attempt,
  * scheduled with exponential backoff and full jitter) and `watchdog` (pings
- * an idle server and hangs up on one silent for 2 x heartbeat + 10 s).
- * Nothing runs while an agent waits: no polling, no busy loop.
+ * an idle server and hangs up on one silent for 2 x heartbeat + 10 s; it
+ * also re-sends reports the server has not acknowledged in time). Nothing
+ * runs while an agent waits: no polling, no busy loop.
  *
  * Runs on the thread servicing the lws context; no global state, so any
  * number of agents share one context (fleet-sim). Frames from the server
- * are untrusted: bounded reassembly, JSON checked field by field.
+ * are untrusted: bounded reassembly, decoded and validated by common/proto.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -34,7 +35,8 @@
 #define BACKOFF_CAP_MS (5u * 60u * 1000u)
 #define STABLE_MS 60000u /* up this long: backoff starts over */
 #define DEFAULT_HEARTBEAT_S 30 /* until welcome says otherwise */
-#define RX_MAX (256u * 1024u + 1u) /* config documents up to 256 KiB */
+#define RX_MAX PROTO_RX_MAX /* config.apply: documents up to 256 KiB */
+#define RESEND_MIN_MS 5000u /* unacknowledged this long: send again */
 #define FW_VERSION_MAX 128
 #define TOKEN_MAX 512
 
@@ -73,7 +75,8 @@ struct fleet_agent {
 	char *hello; /* pending hello frame, or NULL */
 	size_t hello_len;
 	struct buf rx;
-	uint64_t last_seq;
+	struct agent_outbox outbox;
+	uint64_t progress_ms; /* last report sent or acknowledged */
 	long queued;
 	char last_error[256];
 };
@@ -274,8 +277,7 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 			  "identity incomplete, enrolling again: %s", ierr);
 	a->enrolled = found == 1;
 	agent_log_ctx(a);
-	if (agent_seq_load(a->state_dir, &a->last_seq, err, errlen) != 0)
-		goto fail;
+	agent_outbox_init(&a->outbox, a->state_dir);
 	a->queued = agent_queue_count(a->state_dir);
 	return a;
 fail:
@@ -452,6 +454,8 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 	snprintf(a->last_error, sizeof(a->last_error), "%s", why);
 	a->welcomed = false;
 	a->ping_due = false;
+	/* Whatever was not acknowledged goes again on the next connection. */
+	agent_outbox_reset(&a->outbox);
 	free(a->hello);
 	a->hello = NULL;
 	buf_free(&a->rx);
@@ -504,6 +508,31 @@ agent_watchdog_arm(struct fleet_agent *a)
 			 (lws_usec_t)s * LWS_US_PER_SEC);
 }
 
+/*
+ * Once per watchdog period while online: reports the server did not
+ * answer for a while, or asked us to retry, go again (the server applies
+ * a seq once, so a second copy is harmless); and reports queued by
+ * `fleet-agent report` while we run are picked up.
+ */
+static void
+agent_reports_tick(struct fleet_agent *a)
+{
+	uint64_t wait = (uint64_t)a->heartbeat_s * 3000u;
+	uint64_t now = clock_mono_ms();
+
+	if (wait < RESEND_MIN_MS)
+		wait = RESEND_MIN_MS;
+	if (a->outbox.retry_due ||
+	    (a->outbox.ninflight > 0 && now - a->progress_ms >= wait)) {
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "sending unacknowledged reports again");
+		agent_outbox_reset(&a->outbox);
+		a->progress_ms = now;
+	}
+	if (a->outbox.ninflight < AGENT_INFLIGHT_MAX)
+		lws_callback_on_writable(a->wsi);
+}
+
 static void
 agent_watchdog_cb(lws_sorted_usec_list_t *sul)
 {
@@ -528,6 +557,8 @@ agent_watchdog_cb(lws_sorted_usec_list_t *sul)
 		a->ping_due = true;
 		lws_callback_on_writable(a->wsi);
 	}
+	if (a->welcomed)
+		agent_reports_tick(a);
 	agent_watchdog_arm(a);
 }
 
@@ -537,18 +568,8 @@ agent_send_hello(struct fleet_agent *a)
 	struct agent_hello h;
 	json_t *addrs = agent_addresses();
 	json_t *inv = agent_inventory(a->virtual_uptime);
-	char err[256];
-	uint64_t seq = a->last_seq + 1;
 
-	if (agent_seq_store(a->state_dir, seq, err, sizeof(err)) != 0) {
-		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
-		json_decref(addrs);
-		json_decref(inv);
-		return -1;
-	}
-	a->last_seq = seq;
 	memset(&h, 0, sizeof(h));
-	h.seq = seq;
 	h.agent_version = FLEET_AGENT_VERSION;
 	h.fw_version = a->fw_version;
 	h.model = a->model;
@@ -565,67 +586,111 @@ agent_send_hello(struct fleet_agent *a)
 	a->hello = agent_hello_build(&h, &a->hello_len);
 	json_decref(addrs);
 	json_decref(inv);
-	if (a->hello == NULL)
+	if (a->hello == NULL) {
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "hello does not fit the protocol's limits");
 		return -1;
+	}
 	lws_callback_on_writable(a->wsi);
 	return 0;
 }
 
 static void
-agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
+agent_welcome(struct fleet_agent *a, const struct proto_msg *m)
 {
-	json_error_t jerr;
-	json_t *msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	const char *type, *s;
-	json_int_t hb;
+	const char *id = proto_str(m, "device_id");
 
-	if (msg == NULL || !json_is_object(msg)) {
-		log_write(LOG_LEVEL_WARN, a->logctx,
-			  "malformed message from server");
-		json_decref(msg);
-		return;
+	if (strcmp(id, a->id.device_id) != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx, "server calls us %s", id);
+	a->heartbeat_s = (int)proto_int(m, "heartbeat_interval", 30);
+	if (!a->welcomed) {
+		a->welcomed = true;
+		a->last_error[0] = '\0';
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "online (attempt %" PRIu64 ", heartbeat %d s)",
+			  a->attempts, a->heartbeat_s);
+		agent_status_write(a);
 	}
-	type = json_string_value(json_object_get(msg, "type"));
-	if (type == NULL) {
-		log_write(LOG_LEVEL_WARN, a->logctx, "message without type");
-	} else if (strcmp(type, "welcome") == 0) {
-		s = json_string_value(json_object_get(msg, "device_id"));
-		if (s != NULL && strcmp(s, a->id.device_id) != 0)
-			log_write(LOG_LEVEL_WARN, a->logctx,
-				  "server calls us %.40s", s);
-		hb = json_integer_value(
-			json_object_get(msg, "heartbeat_interval"));
-		if (hb >= 1 && hb <= 3600)
-			a->heartbeat_s = (int)hb;
-		if (!a->welcomed) {
-			a->welcomed = true;
-			a->last_error[0] = '\0';
-			log_write(LOG_LEVEL_INFO, a->logctx,
-				  "online (attempt %" PRIu64
-				  ", heartbeat %d s)",
-				  a->attempts, a->heartbeat_s);
-			agent_status_write(a);
-		}
-		agent_watchdog_arm(a);
-		if (a->queued > 0)
-			lws_callback_on_writable(a->wsi);
-	} else if (strcmp(type, "error") == 0) {
-		s = json_string_value(json_object_get(msg, "code"));
-		log_write(LOG_LEVEL_WARN, a->logctx,
-			  "server error %.40s: %.200s", s != NULL ? s : "?",
-			  json_string_value(json_object_get(msg, "message")) !=
-					  NULL
-				  ? json_string_value(
-					    json_object_get(msg, "message"))
-				  : "");
-	} else {
-		log_write(LOG_LEVEL_DEBUG, a->logctx,
-			  "ignoring message type %.40s", type);
-	}
-	json_decref(msg);
+	agent_watchdog_arm(a);
+	/* Queued reports go out oldest first, acknowledged or not before. */
+	agent_outbox_reset(&a->outbox);
+	a->progress_ms = clock_mono_ms();
+	lws_callback_on_writable(a->wsi);
 }
 
-/* Sends the oldest queued report; the file goes once lws has the frame. */
+static void
+agent_ack(struct fleet_agent *a, const struct proto_msg *m)
+{
+	const char *status = proto_str(m, "status");
+	char err[256];
+	long before = a->queued;
+
+	if (strcmp(status, "rejected") == 0)
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "server rejected report %" PRIu64 "; dropped",
+			  m->seq);
+	else
+		log_write(LOG_LEVEL_DEBUG, a->logctx,
+			  "report %" PRIu64 " acknowledged (%s)", m->seq,
+			  status);
+	if (agent_outbox_ack(&a->outbox, m->seq, err, sizeof(err)) != 0)
+		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+	a->progress_ms = clock_mono_ms();
+	a->queued = agent_queue_count(a->state_dir);
+	if (a->queued < 0)
+		a->queued = 0;
+	if (a->queued == 0 && before > 0)
+		agent_status_write(a);
+	lws_callback_on_writable(a->wsi);
+}
+
+static void
+agent_error(struct fleet_agent *a, const struct proto_msg *m)
+{
+	const char *code = proto_str(m, "code");
+	uint64_t seq = (uint64_t)proto_int(m, "seq", 0);
+
+	log_write(LOG_LEVEL_WARN, a->logctx, "server error %s: %s", code,
+		  proto_str(m, "message"));
+	/* "bad-<type>" comes with an ack "rejected"; any other error about
+	 * a report means "not now": it stays queued for the next retry. */
+	if (seq > 0 && strncmp(code, "bad-", 4) != 0)
+		agent_outbox_nack(&a->outbox, seq);
+}
+
+static void
+agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
+{
+	struct proto_error err;
+	struct proto_msg m;
+
+	memset(&m, 0, sizeof(m));
+	if (proto_decode(text, len, PROTO_TO_AGENT, &m, &err) != PROTO_OK) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "message from server refused (%s): %s", err.code,
+			  err.message);
+		return;
+	}
+	switch (m.def->type) {
+	case PROTO_WELCOME:
+		agent_welcome(a, &m);
+		break;
+	case PROTO_ACK:
+		agent_ack(a, &m);
+		break;
+	case PROTO_ERROR:
+		agent_error(a, &m);
+		break;
+	default:
+		/* config.apply, update.offer, cert.*, cmd: later issues */
+		log_write(LOG_LEVEL_DEBUG, a->logctx,
+			  "ignoring message type %s", m.def->name);
+		break;
+	}
+	proto_msg_clear(&m);
+}
+
+/* Sends the next queued report; it stays queued until acknowledged. */
 static int
 agent_send_queued(struct fleet_agent *a, struct lws *wsi)
 {
@@ -635,12 +700,10 @@ agent_send_queued(struct fleet_agent *a, struct lws *wsi)
 	size_t len;
 	int n;
 
-	n = agent_queue_oldest(a->state_dir, &seq, &text, &len, err,
-			       sizeof(err));
+	n = agent_outbox_next(&a->outbox, &seq, &text, &len, err, sizeof(err));
 	if (n <= 0) {
 		if (n < 0)
 			log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
-		a->queued = 0;
 		return 0;
 	}
 	frame = malloc(LWS_PRE + len);
@@ -654,12 +717,11 @@ agent_send_queued(struct fleet_agent *a, struct lws *wsi)
 	free(frame);
 	if (n < (int)len)
 		return -1;
-	if (agent_queue_remove(a->state_dir, seq, err, sizeof(err)) != 0)
-		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
-	if (a->queued > 0)
-		a->queued--;
-	if (a->queued > 0)
-		lws_callback_on_writable(wsi);
+	log_write(LOG_LEVEL_DEBUG, a->logctx, "report %" PRIu64 " sent", seq);
+	if (a->outbox.ninflight == 1)
+		a->progress_ms = clock_mono_ms();
+	/* Fill the window: the next writable finds the next report. */
+	lws_callback_on_writable(wsi);
 	return 0;
 }
 
@@ -690,11 +752,11 @@ agent_writeable(struct fleet_agent *a, struct lws *wsi)
 		a->ping_due = false;
 		if (lws_write(wsi, ping + LWS_PRE, 0, LWS_WRITE_PING) < 0)
 			return -1;
-		if (a->welcomed && a->queued > 0)
+		if (a->welcomed)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
-	if (a->welcomed && a->queued > 0)
+	if (a->welcomed)
 		return agent_send_queued(a, wsi);
 	return 0;
 }
@@ -833,32 +895,7 @@ fleet_agent_stop(struct fleet_agent *a)
 int
 fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err, size_t errlen)
 {
-	uint64_t seq = a->last_seq + 1;
-	char *text;
-	int rc;
-
-	if (!json_is_object(msg) ||
-	    !json_is_string(json_object_get(msg, "type"))) {
-		snprintf(err, errlen, "a report is an object with a type");
-		return -1;
-	}
-	if (agent_seq_store(a->state_dir, seq, err, errlen) != 0)
-		return -1;
-	a->last_seq = seq;
-	if (json_object_set_new(msg, "seq", json_integer((json_int_t)seq)) !=
-	    0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	text = json_dumps(msg, JSON_COMPACT);
-	if (text == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	rc = agent_queue_push(a->state_dir, seq, text, strlen(text), err,
-			      errlen);
-	free(text);
-	if (rc != 0)
+	if (agent_report_enqueue(a->state_dir, msg, NULL, err, errlen) != 0)
 		return -1;
 	a->queued++;
 	if (a->welcomed && a->wsi != NULL)

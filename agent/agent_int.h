@@ -2,7 +2,8 @@
 /*
  * Internal modules of libfleetagent, exported for the unit tests:
  * identity store (identity.c), sequence numbers and the report queue
- * (queue.c), the hello message (hello.c) and enrollment (enroll.c).
+ * (queue.c), the outbox that sends queued reports until acknowledged
+ * (outbox.c), the hello message (hello.c) and enrollment (enroll.c).
  * None of them knows lws. All return 0 on success or -1 with a message.
  */
 #ifndef FLEET_AGENT_INT_H
@@ -16,6 +17,7 @@
 #include <openssl/evp.h>
 
 #include "pki.h"
+#include "proto/proto.h"
 #include "secret.h"
 
 /* ---- identity store (identity.c) ------------------------------------- */
@@ -64,8 +66,9 @@ int agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
 
 #define AGENT_QUEUE_DIR "queue"
 #define AGENT_SEQ_FILE "seq"
+#define AGENT_SEQ_LOCK "seq.lock" /* flock: one seq allocator at a time */
 #define AGENT_QUEUE_MAX 10000 /* reports kept while offline */
-#define AGENT_REPORT_MAX (256u * 1024u) /* one queued report */
+#define AGENT_REPORT_MAX PROTO_FRAME_MAX /* one report: one frame */
 
 /*
  * The last used seq: max(state_dir/seq, highest queued seq), 0 when new.
@@ -88,13 +91,67 @@ int agent_queue_oldest(const char *dir, uint64_t *seq, char **text, size_t *len,
 /* Removes the report seq (sent). Missing is not an error. */
 int agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen);
 
+/* The queued report with the lowest seq above after: 1 (*seq, *text
+ * (caller frees), *len set), 0 when there is none, -1 on error. */
+int agent_queue_next(const char *dir, uint64_t after, uint64_t *seq,
+		     char **text, size_t *len, char *err, size_t errlen);
+
 /* Number of queued reports (bounded scan), or -1. */
 long agent_queue_count(const char *dir);
 
+/*
+ * Queues a report: msg is a JSON object with "type" naming a fleet.v1
+ * report (docs/protocol.md); it gets the next seq (persisted first, under
+ * an flock on dir/seq.lock, so the daemon and `fleet-agent report` never
+ * hand out the same number), is validated by common/proto and written to
+ * the queue. *seq (may be NULL) set on success. msg is not stolen.
+ */
+int agent_report_enqueue(const char *dir, json_t *msg, uint64_t *seq, char *err,
+			 size_t errlen);
+
+/* ---- the outbox (outbox.c) ---------------------------------------------- */
+
+#define AGENT_INFLIGHT_MAX 8 /* reports sent and not yet acknowledged */
+
+/*
+ * Which queued reports are on the wire. Reports go out oldest first, at
+ * most AGENT_INFLIGHT_MAX unacknowledged; a report leaves the queue only
+ * when the server acknowledges its seq; after a reconnect (or a retry)
+ * everything still queued is sent again, oldest first. The server applies
+ * each seq once, so sending one twice is harmless.
+ */
+struct agent_outbox {
+	const char *dir; /* the state directory (borrowed) */
+	uint64_t sent_upto; /* highest seq sent since the last reset */
+	uint64_t inflight[AGENT_INFLIGHT_MAX];
+	int ninflight;
+	bool retry_due; /* the server asked for a retry */
+};
+
+void agent_outbox_init(struct agent_outbox *o, const char *dir);
+
+/* A new connection, or a retry: all queued reports count as unsent. */
+void agent_outbox_reset(struct agent_outbox *o);
+
+/* The next report to send now: 1 (*seq, *text (caller frees), *len;
+ * counted in flight), 0 when the window is full or all are sent, -1. */
+int agent_outbox_next(struct agent_outbox *o, uint64_t *seq, char **text,
+		      size_t *len, char *err, size_t errlen);
+
+/* The server acknowledged seq (applied, duplicate, stale or rejected):
+ * it leaves the queue. 0 or -1. */
+int agent_outbox_ack(struct agent_outbox *o, uint64_t seq, char *err,
+		     size_t errlen);
+
+/* The server could not take seq now: it stays queued, to be sent again at
+ * the next retry (retry_due set). */
+void agent_outbox_nack(struct agent_outbox *o, uint64_t seq);
+
 /* ---- hello (hello.c) -------------------------------------------------- */
 
+/* The hello is not a report: it carries no seq, is never queued and is
+ * answered by welcome (docs/protocol.md). */
 struct agent_hello {
-	uint64_t seq;
 	const char *agent_version;
 	const char *fw_version;
 	const char *model;
@@ -106,7 +163,8 @@ struct agent_hello {
 	json_t *inventory; /* borrowed object, NULL: {} */
 };
 
-/* The hello frame as compact JSON; the caller frees it (*len set). */
+/* The hello frame as compact JSON, built by common/proto; the caller
+ * frees it (*len set). NULL if a field breaks the protocol's limits. */
 char *agent_hello_build(const struct agent_hello *h, size_t *len);
 
 /* Non-loopback interface addresses as a new JSON array (caller owns). */

@@ -91,9 +91,12 @@ int fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 void fleet_agent_stop(struct fleet_agent *a);
 
 /*
- * Queues a report (a JSON object with "type"; the agent adds "seq") on
- * disk and sends it when the channel is up; reports go out in seq order,
- * at least once. Takes a reference to msg only for the call.
+ * Queues a report (a JSON object whose "type" is a fleet.v1 report, with
+ * that type's fields; the agent adds "seq") on disk and sends it when the
+ * channel is up. Reports go out oldest first and stay queued until the
+ * server acknowledges their seq (at least once; the server applies each
+ * seq once). Refuses a report that breaks docs/protocol.md. msg is not
+ * stolen (its "seq" is set).
  */
 int fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err,
 		       size_t errlen);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * The hello message (docs/protocol.md) and the facts it carries: boot id,
- * uptime, interface addresses, labels. Runs in the agent; reads only local
+ * The hello message (docs/protocol.md; built by common/proto) and the facts
+ * it carries: boot id, uptime, interface addresses, labels. Runs in the agent; reads only local
  * files of the kernel.
  */
 #include <arpa/inet.h>
@@ -25,15 +25,14 @@
 char *
 agent_hello_build(const struct agent_hello *h, size_t *len)
 {
-	json_t *msg, *addrs, *inv;
-	char *text;
+	struct proto_error err;
+	json_t *fields, *addrs, *inv;
 
 	addrs = h->addresses != NULL ? json_incref(h->addresses) : json_array();
 	inv = h->inventory != NULL ? json_incref(h->inventory) : json_object();
-	msg = json_pack(
-		"{s:s, s:I, s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:s, "
-		"s:o}",
-		"type", "hello", "seq", (json_int_t)h->seq, "agent_version",
+	fields = json_pack(
+		"{s:s, s:s, s:s, s:s, s:I, s:o, s:I, s:s, s:o}",
+		"agent_version",
 		h->agent_version != NULL ? h->agent_version : "", "fw_version",
 		h->fw_version != NULL ? h->fw_version : "", "model",
 		h->model != NULL ? h->model : "", "boot_id",
@@ -41,13 +40,9 @@ agent_hello_build(const struct agent_hello *h, size_t *len)
 		(json_int_t)(h->uptime < 0 ? 0 : h->uptime), "addresses", addrs,
 		"config_version", (json_int_t)h->config_version, "config_hash",
 		h->config_hash != NULL ? h->config_hash : "", "inventory", inv);
-	if (msg == NULL)
+	if (fields == NULL)
 		return NULL; /* json_pack released the "o" references */
-	text = json_dumps(msg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(msg);
-	if (text != NULL)
-		*len = strlen(text);
-	return text;
+	return proto_encode(PROTO_HELLO, fields, len, &err);
 }
 
 json_t *

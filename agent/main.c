@@ -3,7 +3,9 @@
  * fleet-agent: the device daemon. Reads its config file (env overrides
  * FLEET_AGENT_<KEY>), enrolls on first start, then keeps its channel to
  * fleetd in one lws context with one agent until SIGTERM. `fleet-agent
- * status` reads the identity and the status file the daemon keeps.
+ * status` reads the identity and the status file the daemon keeps;
+ * `fleet-agent report JSON` queues a report (hooks and scripts use it; the
+ * running daemon sends it, or the next one after a restart).
  * The config file is trusted (root-owned on a device).
  */
 #include <errno.h>
@@ -82,6 +84,8 @@ usage(FILE *f)
 		"usage: fleet-agent [-c FILE]          run the agent\n"
 		"       fleet-agent status [-c FILE]   show identity and "
 		"connection\n"
+		"       fleet-agent report [-c FILE] JSON|-  queue a report "
+		"(docs/protocol.md)\n"
 		"       fleet-agent --help | --version\n"
 		"\n"
 		"Config keys (key = value; env FLEET_AGENT_<KEY> overrides):\n"
@@ -242,6 +246,49 @@ status(const struct agent_conf *c)
 	return connected ? 0 : 3;
 }
 
+/* Queues one report (JSON text, or "-": read from stdin). */
+static int
+report(const struct agent_conf *c, const char *arg)
+{
+	char err[FLEET_AGENT_ERR_MAX], *text = NULL;
+	json_error_t jerr;
+	json_t *msg;
+	uint64_t seq;
+	size_t len = 0;
+	int rc = 1;
+
+	if (strcmp(arg, "-") == 0) {
+		text = malloc(AGENT_REPORT_MAX + 1);
+		if (text == NULL)
+			return 1;
+		len = fread(text, 1, AGENT_REPORT_MAX + 1, stdin);
+		if (len > AGENT_REPORT_MAX) {
+			fprintf(stderr, "fleet-agent: report too large\n");
+			free(text);
+			return 2;
+		}
+		msg = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+		free(text);
+	} else {
+		msg = json_loads(arg, JSON_REJECT_DUPLICATES, &jerr);
+	}
+	if (msg == NULL) {
+		fprintf(stderr, "fleet-agent: report is not JSON: %s\n",
+			jerr.text);
+		return 2;
+	}
+	if (agent_report_enqueue(c->state_dir, msg, &seq, err, sizeof(err)) !=
+	    0) {
+		fprintf(stderr, "fleet-agent: %s\n", err);
+		rc = 2;
+	} else {
+		printf("queued report seq %" PRIu64 "\n", seq);
+		rc = 0;
+	}
+	json_decref(msg);
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -251,6 +298,7 @@ main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
 	const char *conf_path = "/etc/fleet-agent.conf", *cmd = "run";
+	const char *report_arg = NULL;
 	char err[CONFIG_ERR_MAX];
 	struct agent_conf c;
 	enum log_level lvl;
@@ -274,9 +322,13 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv[optind++];
+	if (strcmp(cmd, "report") == 0 && optind < argc)
+		report_arg = argv[optind++];
 	/* glibc's getopt permutes argv: "status -c FILE" works too. */
 	if (optind < argc ||
-	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0)) {
+	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0 &&
+	     strcmp(cmd, "report") != 0) ||
+	    (strcmp(cmd, "report") == 0 && report_arg == NULL)) {
 		usage(stderr);
 		return 2;
 	}
@@ -295,6 +347,8 @@ main(int argc, char **argv)
 	log_setup("fleet-agent", lvl, false);
 	if (strcmp(cmd, "status") == 0) {
 		rc = status(&c);
+	} else if (strcmp(cmd, "report") == 0) {
+		rc = report(&c, report_arg);
 	} else if (c.api_url == NULL || c.ca_file == NULL) {
 		fprintf(stderr, "fleet-agent: api_url and ca_file are "
 				"required\n");

@@ -3,17 +3,22 @@
  * Per-device sequence numbers and the on-disk report queue: reports that
  * cannot be sent now wait in state_dir/queue/<seq>.json (one file each,
  * written atomically, names zero-padded so that name order is seq order)
- * and go out oldest first after the next welcome. The seq file is written
- * before a number is used, so a crash never hands out a number twice.
+ * and go out oldest first after the next welcome; each stays until the
+ * server acknowledges its seq (outbox.c). The seq file is written before a
+ * number is used, so a crash never hands out a number twice, and numbers
+ * are handed out under an flock so that `fleet-agent report` and the
+ * daemon can queue at the same time.
  * Runs in the agent's event loop; the files are our own but are still
  * read with size bounds.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -58,13 +63,15 @@ parse_name(const char *name, uint64_t *seq)
 	return 0;
 }
 
-/* One bounded pass over the queue: count, lowest and highest seq. */
+/* One bounded pass over the queue: count, lowest and highest seq, and the
+ * lowest seq above after (0: none). */
 static int
-queue_scan(const char *dir, long *count, uint64_t *lowest, uint64_t *highest)
+queue_scan_after(const char *dir, uint64_t after, long *count, uint64_t *lowest,
+		 uint64_t *highest, uint64_t *next)
 {
 	char qdir[AGENT_PATH_MAX], err[64];
 	struct dirent *de;
-	uint64_t lo = 0, hi = 0, s;
+	uint64_t lo = 0, hi = 0, nx = 0, s;
 	long n = 0, seen = 0;
 	DIR *d;
 
@@ -75,7 +82,7 @@ queue_scan(const char *dir, long *count, uint64_t *lowest, uint64_t *highest)
 		if (errno != ENOENT)
 			return -1;
 		*count = 0;
-		*lowest = *highest = 0;
+		*lowest = *highest = *next = 0;
 		return 0;
 	}
 	while ((de = readdir(d)) != NULL && seen++ < QUEUE_SCAN_MAX) {
@@ -86,12 +93,23 @@ queue_scan(const char *dir, long *count, uint64_t *lowest, uint64_t *highest)
 			lo = s;
 		if (s > hi)
 			hi = s;
+		if (s > after && (nx == 0 || s < nx))
+			nx = s;
 	}
 	closedir(d);
 	*count = n;
 	*lowest = lo;
 	*highest = hi;
+	*next = nx;
 	return 0;
+}
+
+static int
+queue_scan(const char *dir, long *count, uint64_t *lowest, uint64_t *highest)
+{
+	uint64_t next;
+
+	return queue_scan_after(dir, 0, count, lowest, highest, &next);
 }
 
 int
@@ -206,6 +224,29 @@ agent_queue_oldest(const char *dir, uint64_t *seq, char **text, size_t *len,
 }
 
 int
+agent_queue_next(const char *dir, uint64_t after, uint64_t *seq, char **text,
+		 size_t *len, char *err, size_t errlen)
+{
+	char path[AGENT_PATH_MAX];
+	uint64_t lo, hi, next;
+	long n;
+
+	if (queue_scan_after(dir, after, &n, &lo, &hi, &next) != 0) {
+		snprintf(err, errlen, "%s: cannot read the queue", dir);
+		return -1;
+	}
+	if (next == 0)
+		return 0;
+	if (report_path(dir, next, path, sizeof(path), false, err, errlen) !=
+		    0 ||
+	    read_file_bounded(path, AGENT_REPORT_MAX, text, len, err, errlen) !=
+		    0)
+		return -1;
+	*seq = next;
+	return 1;
+}
+
+int
 agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen)
 {
 	char path[AGENT_PATH_MAX];
@@ -226,4 +267,60 @@ agent_queue_count(const char *dir)
 	long n;
 
 	return queue_scan(dir, &n, &lo, &hi) != 0 ? -1 : n;
+}
+
+int
+agent_report_enqueue(const char *dir, json_t *msg, uint64_t *seq, char *err,
+		     size_t errlen)
+{
+	const struct proto_def *def;
+	struct proto_error perr;
+	char path[AGENT_PATH_MAX], *text = NULL;
+	uint64_t next;
+	size_t len;
+	int fd = -1, rc = -1;
+
+	def = proto_lookup(json_string_value(json_object_get(msg, "type")),
+			   PROTO_TO_SERVER);
+	if (!json_is_object(msg) || def == NULL || !def->report) {
+		snprintf(err, errlen,
+			 "a report is an object whose type is a fleet.v1 "
+			 "report (config.status, update.status, cert.csr, "
+			 "cert.installed, cmd.result)");
+		return -1;
+	}
+	if (agent_path(path, sizeof(path), dir, AGENT_SEQ_LOCK) != 0) {
+		snprintf(err, errlen, "state directory path too long");
+		return -1;
+	}
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (agent_seq_load(dir, &next, err, errlen) != 0)
+		goto out;
+	next++;
+	if (json_object_set_new(msg, "seq", json_integer((json_int_t)next)) !=
+	    0) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	text = proto_encode(def->type, json_deep_copy(msg), &len, &perr);
+	if (text == NULL) {
+		snprintf(err, errlen, "%s", perr.message);
+		goto out;
+	}
+	/* The number is used up before anything carries it. */
+	if (agent_seq_store(dir, next, err, errlen) != 0 ||
+	    agent_queue_push(dir, next, text, len, err, errlen) != 0)
+		goto out;
+	if (seq != NULL)
+		*seq = next;
+	rc = 0;
+out:
+	free(text);
+	if (fd >= 0)
+		close(fd); /* releases the lock */
+	return rc;
 }

@@ -27,7 +27,6 @@ test_hello_fields(void **state)
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
-	h.seq = 7;
 	h.agent_version = "0.1.0";
 	h.fw_version = "1.4.2";
 	h.model = "plc-x";
@@ -41,7 +40,7 @@ test_hello_fields(void **state)
 	assert_int_equal(len, strlen(text));
 	assert_string_equal(
 		text,
-		"{\"type\":\"hello\",\"seq\":7,\"agent_version\":\"0.1.0\","
+		"{\"type\":\"hello\",\"agent_version\":\"0.1.0\","
 		"\"fw_version\":\"1.4.2\",\"model\":\"plc-x\",\"boot_id\":"
 		"\"3f1c2a9e-8d7b-4c6a-9e5f-1a2b3c4d5e6f\",\"uptime\":1234,"
 		"\"addresses\":[\"10.0.0.5\"],\"config_version\":0,"
@@ -49,7 +48,8 @@ test_hello_fields(void **state)
 		"\"x86_64\"}}");
 	msg = json_loads(text, 0, NULL);
 	assert_non_null(msg);
-	assert_true(json_is_integer(json_object_get(msg, "seq")));
+	/* hello is not a report: no seq (docs/protocol.md) */
+	assert_null(json_object_get(msg, "seq"));
 	json_decref(msg);
 	free(text);
 	/* the caller's references survive */
@@ -69,7 +69,6 @@ test_hello_defaults(void **state)
 
 	(void)state;
 	memset(&h, 0, sizeof(h));
-	h.seq = 1;
 	h.uptime = -1; /* unknown */
 	text = agent_hello_build(&h, &len);
 	assert_non_null(text);
