@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Audit entries (core/audit.h) and page cursors (core/page.h). Pure. */
+/* Audit entries (core/audit.h) and the audit list over the store port. */
 #include "core/audit.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/store_audit.h"
-#include "secret.h"
 
 static struct audit_field *
 audit_next(struct audit_entry *e, const char *key, enum audit_kind kind)
@@ -64,41 +63,6 @@ audit_rows_free(struct audit_row *rows, size_t n)
 		free(rows[i].details_json);
 	}
 	free(rows);
-}
-
-/* Canonical decimal of len bytes, value in [lo, hi]. */
-static bool
-decimal_in(const char *s, size_t len, uint64_t lo, uint64_t hi)
-{
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
-		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0'); /* < 10^19 < 2^64 */
-	}
-	return v >= lo && v <= hi;
-}
-
-/* 9999-12-31T23:59:59.999999Z in microseconds since 1970. */
-#define PAGE_TIME_MAX_US 253402300799999999ULL
-
-bool
-page_cursor_valid(const char *text, enum page_cursor_kind kind)
-{
-	const char *sp;
-
-	if (text == NULL)
-		return false;
-	if (kind == PAGE_CURSOR_ID)
-		return decimal_in(text, strlen(text), 1, INT64_MAX);
-	sp = strchr(text, ' ');
-	return sp != NULL &&
-	       decimal_in(text, (size_t)(sp - text), 0, PAGE_TIME_MAX_US) &&
-	       secret_is_uuid(sp + 1);
 }
 
 int
