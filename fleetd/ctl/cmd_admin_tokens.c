@@ -96,25 +96,17 @@ admin_tokens_create(struct ctl *ctl, int argc, char **argv)
 	return CTL_EXIT_OK;
 }
 
-static const char *
-status_cell(const json_t *t, char *buf, size_t buflen)
-{
-	(void)buf;
-	(void)buflen;
-	return admin_token_status(t);
-}
-
 static const struct ctl_help list_help = {
 	"admin-tokens list", "",
 	"Lists API tokens (all pages): id, name, role, when last used.\n"};
 
 static const struct ctl_column list_cols[] = {
-	{"ID", "id", NULL},
-	{"NAME", "name", NULL},
-	{"ROLE", "role", NULL},
-	{"STATUS", NULL, status_cell},
-	{"CREATED", "created_at", NULL},
-	{"LAST USED", "last_used_at", NULL},
+	CTL_COL_KEY("ID", "id"),
+	CTL_COL_KEY("NAME", "name"),
+	CTL_COL_KEY("ROLE", "role"),
+	CTL_COL_WORD("STATUS", admin_token_status),
+	CTL_COL_KEY("CREATED", "created_at"),
+	CTL_COL_KEY("LAST USED", "last_used_at"),
 };
 
 static const struct ctl_list list = {&list_help, "/api/v1/admin-tokens",

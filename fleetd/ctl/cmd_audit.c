@@ -25,11 +25,11 @@ details_cell(const json_t *e, char *buf, size_t buflen)
 }
 
 static const struct ctl_column list_cols[] = {
-	{"AT", "at", NULL},
-	{"ACTOR", "actor", NULL},
-	{"ACTION", "action", NULL},
-	{"TARGET", "target", NULL},
-	{"DETAILS", NULL, details_cell},
+	CTL_COL_KEY("AT", "at"),
+	CTL_COL_KEY("ACTOR", "actor"),
+	CTL_COL_KEY("ACTION", "action"),
+	CTL_COL_KEY("TARGET", "target"),
+	CTL_COL_CELL("DETAILS", details_cell),
 };
 
 static const struct ctl_list list = {&list_help, "/api/v1/audit", list_cols,

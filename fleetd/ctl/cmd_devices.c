@@ -69,12 +69,12 @@ online_cell(const json_t *d, char *buf, size_t buflen)
 }
 
 static const struct ctl_column list_cols[] = {
-	{"ID", "id", NULL},
-	{"ONLINE", NULL, online_cell},
-	{"MODEL", "model", NULL},
-	{"FW", "fw_version", NULL},
-	{"LABELS", NULL, ctl_cell_labels},
-	{"LAST SEEN", "last_seen", NULL},
+	CTL_COL_KEY("ID", "id"),
+	CTL_COL_CELL("ONLINE", online_cell),
+	CTL_COL_KEY("MODEL", "model"),
+	CTL_COL_KEY("FW", "fw_version"),
+	CTL_COL_CELL("LABELS", ctl_cell_labels),
+	CTL_COL_KEY("LAST SEEN", "last_seen"),
 };
 
 static const struct ctl_list list = {&list_help, "/api/v1/devices", list_cols,

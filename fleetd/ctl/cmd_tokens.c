@@ -152,14 +152,6 @@ out:
 }
 
 static const char *
-status_cell(const json_t *t, char *buf, size_t buflen)
-{
-	(void)buf;
-	(void)buflen;
-	return token_status(t);
-}
-
-static const char *
 uses_cell(const json_t *t, char *buf, size_t buflen)
 {
 	char left[64], total[64];
@@ -176,9 +168,12 @@ static const struct ctl_help list_help = {
 	"again.\n"};
 
 static const struct ctl_column list_cols[] = {
-	{"ID", "id", NULL},	      {"STATUS", NULL, status_cell},
-	{"USES", NULL, uses_cell},    {"EXPIRES", "expires_at", NULL},
-	{"PROFILE", "profile", NULL}, {"LABELS", NULL, ctl_cell_labels},
+	CTL_COL_KEY("ID", "id"),
+	CTL_COL_WORD("STATUS", token_status),
+	CTL_COL_CELL("USES", uses_cell),
+	CTL_COL_KEY("EXPIRES", "expires_at"),
+	CTL_COL_KEY("PROFILE", "profile"),
+	CTL_COL_CELL("LABELS", ctl_cell_labels),
 };
 
 static const struct ctl_list list = {&list_help, "/api/v1/tokens", list_cols,

@@ -175,13 +175,28 @@ int ctl_parse(struct ctl *ctl, const struct ctl_help *h, int argc, char **argv,
 #define CTL_MAX_COLUMNS 8
 #define CTL_CELL_MAX 256
 
-/* A table column: the member key shown as text, or (key NULL) a cell
- * function that writes into buf or returns a static string or NULL. */
+/* A table column: the member key shown as text; or a cell function that
+ * writes into buf (or returns a static string or NULL); or a word for the
+ * item (a status). Exactly one of key, cell and word is set. */
 struct ctl_column {
 	const char *header;
 	const char *key;
 	const char *(*cell)(const json_t *item, char *buf, size_t buflen);
+	const char *(*word)(const json_t *item);
 };
+
+#define CTL_COL_KEY(h, k)                 \
+	{                                 \
+		.header = (h), .key = (k) \
+	}
+#define CTL_COL_CELL(h, f)                 \
+	{                                  \
+		.header = (h), .cell = (f) \
+	}
+#define CTL_COL_WORD(h, f)                 \
+	{                                  \
+		.header = (h), .word = (f) \
+	}
 
 /* Cell: the item's labels as "k=v,k2=v2". */
 const char *ctl_cell_labels(const json_t *item, char *buf, size_t buflen);

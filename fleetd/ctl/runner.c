@@ -89,12 +89,16 @@ ctl_print_items(struct ctl *ctl, const json_t *items,
 		char bufs[CTL_MAX_COLUMNS][CTL_CELL_MAX];
 		const char *row[CTL_MAX_COLUMNS];
 
-		for (size_t j = 0; j < ncols; j++)
-			row[j] = cols[j].key != NULL
-					 ? ctl_text(item, cols[j].key, bufs[j],
-						    sizeof(bufs[j]))
-					 : cols[j].cell(item, bufs[j],
-							sizeof(bufs[j]));
+		for (size_t j = 0; j < ncols; j++) {
+			if (cols[j].key != NULL)
+				row[j] = ctl_text(item, cols[j].key, bufs[j],
+						  sizeof(bufs[j]));
+			else if (cols[j].cell != NULL)
+				row[j] = cols[j].cell(item, bufs[j],
+						      sizeof(bufs[j]));
+			else
+				row[j] = cols[j].word(item);
+		}
 		if (ctl_table_add(t, row) != 0)
 			rc = CTL_EXIT_FAIL;
 	}
