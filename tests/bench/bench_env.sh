@@ -73,23 +73,11 @@ bench_setup() {
 
 # One try: fails when fleetd exits or does not become healthy in 20 s.
 bench_try_fleetd() {
-	local api_port device_port
-	api_port=$(free_port)
-	device_port=$(free_port)
-	while [ "$device_port" = "$api_port" ]; do device_port=$(free_port); done
-	cat >"$T/fleetd.conf" <<EOT
-pki_dir = $T/pki
-api_bind = 127.0.0.1
-api_port = $api_port
-device_bind = 127.0.0.1
-device_port = $device_port
-public_host = localhost
-log_level = warn
-$1
-EOT
+	fleetd_conf_write "$T/fleetd.conf" "$T/pki" "log_level = warn
+$1"
 	fleetd -c "$T/fleetd.conf" serve >"$T/fleetd.log" 2>&1 &
 	FLEETD_PID=$!
-	url=https://127.0.0.1:$api_port
+	url=https://127.0.0.1:$API_PORT
 	for _ in $(seq 1 200); do
 		kill -0 "$FLEETD_PID" 2>/dev/null || break
 		curl -sf --max-time 2 --cacert "$T/pki/ca-bundle.pem" "$url/healthz" >/dev/null 2>&1 && return 0

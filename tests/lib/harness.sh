@@ -173,23 +173,11 @@ pki_init() {
 
 # fleetd_write_config [WORKERS]: writes $T/fleetd.conf with fresh ports.
 fleetd_write_config() {
-	local workers=${1:-2}
-	API_PORT=$(free_port)
-	DEVICE_PORT=$(free_port)
-	while [ "$DEVICE_PORT" = "$API_PORT" ]; do DEVICE_PORT=$(free_port); done
-	cat >"$T/fleetd.conf" <<EOT
-# written by tests/lib/harness.sh
-pki_dir = $T/pki
-api_bind = 127.0.0.1
-api_port = $API_PORT
-device_bind = 127.0.0.1
-device_port = $DEVICE_PORT
-public_host = localhost
-workers = $workers
+	fleetd_conf_write "$T/fleetd.conf" "$T/pki" "# written by tests/lib/harness.sh
+workers = ${1:-2}
 heartbeat_interval = ${HEARTBEAT_INTERVAL:-2s}
 heartbeat_timeout = ${HEARTBEAT_TIMEOUT:-6s}
-log_level = ${FLEETD_LOG_LEVEL:-info}
-EOT
+log_level = ${FLEETD_LOG_LEVEL:-info}"
 	export FLEET_SERVER="https://localhost:$API_PORT"
 	export FLEET_DEVICE_SERVER="wss://localhost:$DEVICE_PORT/agent/v1"
 }

@@ -10,3 +10,21 @@ s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
 }
+
+# fleetd_conf_write FILE PKI_DIR [LINES]: a fleetd config listening on two
+# fresh free ports of 127.0.0.1 (sets API_PORT and DEVICE_PORT); LINES (more
+# `key = value` lines) are appended.
+fleetd_conf_write() {
+	API_PORT=$(free_port)
+	DEVICE_PORT=$(free_port)
+	while [ "$DEVICE_PORT" = "$API_PORT" ]; do DEVICE_PORT=$(free_port); done
+	cat >"$1" <<EOT
+pki_dir = $2
+api_bind = 127.0.0.1
+api_port = $API_PORT
+device_bind = 127.0.0.1
+device_port = $DEVICE_PORT
+public_host = localhost
+${3:-}
+EOT
+}
