@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * /api/v1/devices: list with selectors, read with ETag, label merge patch
- * with If-Match, decommission (revokes certificates, closes the session
- * through NOTIFY, makes the CRL stale). Runs on job threads; query strings
- * and bodies are untrusted; selectors reach SQL as bound parameters only.
+ * with If-Match, decommission (revokes certificates, closes the session,
+ * moves the CRL's revocation generation on). JSON in, core calls
+ * (core/device.h, core/selector.h) and the store port, JSON out. Runs on
+ * job threads; query strings and bodies are untrusted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -11,31 +12,120 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "core/device.h"
 #include "core/selector.h"
-#include "db/audit.h"
-#include "db/devices.h"
+#include "core/store_devices.h"
 
-static const struct selector_columns device_columns = {
-	.id = DB_DEVICE_COL_ID,
-	.model = DB_DEVICE_COL_MODEL,
-	.fw_version = DB_DEVICE_COL_FW_VERSION,
-	.online = DB_DEVICE_COL_ONLINE,
-	.labels = DB_DEVICE_COL_LABELS,
-};
+/* The certificate part of a device document; null when it has none. */
+static json_t *
+cert_json(const struct cert_info *cert)
+{
+	if (cert->serial[0] == '\0')
+		return json_null();
+	return json_pack("{s:s, s:o, s:o, s:s}", "serial", cert->serial,
+			 "not_before", api_time(cert->not_before), "not_after",
+			 api_time(cert->not_after), "status", cert->status);
+}
+
+static json_t *
+opt_string(const char *s)
+{
+	return s != NULL ? json_string(s) : json_null();
+}
+
+static json_t *
+labels_json(const struct label_set *labels)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; o != NULL && i < labels->n; i++)
+		json_object_set_new(o, labels->items[i].key,
+				    json_string(labels->items[i].value));
+	return o;
+}
+
+/* The device document of docs/api.md. NULL when out of memory. */
+static json_t *
+device_json(const struct device *d, long heartbeat_timeout_s)
+{
+	json_t *inventory = NULL;
+
+	if (d->inventory_json != NULL)
+		inventory = json_loads(d->inventory_json, 0, NULL);
+	return json_pack(
+		"{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
+		"s:o, s:I, s:o}",
+		"id", d->id, "status", d->active ? "active" : "decommissioned",
+		"labels", labels_json(&d->labels), "online",
+		device_online(d->session_age_us, heartbeat_timeout_s),
+		"last_seen", api_time(d->last_seen), "connected_at",
+		api_time(d->connected_at), "model", opt_string(d->model),
+		"serial", opt_string(d->serial), "fw_version",
+		opt_string(d->fw_version), "agent_version",
+		opt_string(d->agent_version), "inventory",
+		inventory != NULL ? inventory : json_object(), "created_at",
+		api_time(d->created_at), "decommissioned_at",
+		api_time(d->decommissioned_at), "revision",
+		(json_int_t)d->revision, "certificate", cert_json(&d->cert));
+}
+
+/* 200 with the document and its ETag. */
+static void
+device_send(struct api_call *c, const struct device *d)
+{
+	json_t *doc = device_json(d, c->ctx->env->heartbeat_timeout_s);
+
+	if (doc == NULL) {
+		api_problem(c->resp, 500, "internal-error", NULL);
+		return;
+	}
+	api_json(c->resp, 200, doc);
+	snprintf(c->resp->etag, sizeof(c->resp->etag), "%" PRId64, d->revision);
+}
+
+/* The answer for a device_rc other than DEVICE_OK. */
+static void
+device_refused(struct api_call *c, enum device_rc rc, const char *conflict)
+{
+	switch (rc) {
+	case DEVICE_NOTFOUND:
+		api_problem(c->resp, 404, "not-found", NULL);
+		return;
+	case DEVICE_PRECONDITION:
+		api_problem(c->resp, 412, "precondition-failed",
+			    "the device changed; GET it again");
+		return;
+	case DEVICE_CONFLICT:
+		api_problem(c->resp, 409, "conflict", conflict);
+		return;
+	case DEVICE_TOO_MANY_LABELS:
+		api_problem_field(c->resp, "labels",
+				  "a device has at most 64 labels");
+		return;
+	case DEVICE_ERR_STORE:
+		api_store_failed(c);
+		return;
+	case DEVICE_OK:
+	case DEVICE_ERR_NOMEM:
+		break;
+	}
+	api_problem(c->resp, 500, "internal-error", NULL);
+}
 
 static void
 devices_list(struct api_call *c)
 {
 	char text[SELECTOR_MAX_LEN + 1], err[200];
-	char after[DB_CURSOR_MAX], next[DB_CURSOR_MAX];
+	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX];
 	struct selector *sel = NULL;
-	struct selector_sql q;
-	struct db_page page;
-	json_t *items = NULL;
+	struct device *items = NULL;
+	struct page page;
+	json_t *arr = NULL, *doc;
+	size_t i, n = 0;
 	int online = -1, rc;
 
-	memset(&q, 0, sizeof(q));
-	if (api_page(c, false, &page, after) != 0)
+	if (api_page_parse(c, PAGE_CURSOR_TIME_ID, &page, after) != 0)
 		return;
 	rc = api_query_param(c->req->query, "online", text, sizeof(text));
 	if (rc != 0) {
@@ -49,146 +139,143 @@ devices_list(struct api_call *c)
 			return;
 		}
 	}
+	/* Up to SELECTOR_MAX_LEN (4096) bytes after percent-decoding. */
 	rc = api_query_param(c->req->query, "selector", text, sizeof(text));
 	if (rc < 0) {
 		api_problem_field(c->resp, "selector",
-				  "selector too long or badly encoded");
+				  "selector longer than 4096 bytes or badly "
+				  "encoded");
 		return;
 	}
 	if (rc == 0)
 		text[0] = '\0';
-	if (selector_parse(text, &sel, err, sizeof(err)) != 0 ||
-	    selector_to_sql(sel, &device_columns, DB_DEVICE_FIRST_PARAM, &q,
-			    err, sizeof(err)) != 0) {
+	if (selector_parse(text, &sel, err, sizeof(err)) != 0) {
 		api_problem_field(c->resp, "selector", err);
+		return;
+	}
+	if (online >= 0 && selector_and_online(sel, online == 1) != 0) {
+		api_problem(c->resp, 500, "internal-error", NULL);
 		goto out;
 	}
-	if (db_device_list(c->conn, c->ctx->env->heartbeat_timeout_s, q.where,
-			   (const char *const *)q.params, (int)q.nparams,
-			   online, &page, &items, next) != DB_OK) {
-		api_db_failed(c);
+	if (store_device_list(c->ctx->store, sel,
+			      c->ctx->env->heartbeat_timeout_s, &page, &items,
+			      &n, next) != STORE_OK) {
+		api_store_failed(c);
 		goto out;
 	}
-	api_list(c, items, next);
+	arr = json_array();
+	for (i = 0; arr != NULL && i < n; i++) {
+		doc = device_json(&items[i], c->ctx->env->heartbeat_timeout_s);
+		if (doc == NULL || json_array_append_new(arr, doc) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	if (arr == NULL) {
+		api_problem(c->resp, 500, "internal-error", NULL);
+		goto out;
+	}
+	api_list(c, arr, next);
 out:
-	selector_sql_free(&q);
+	devices_free(items, n);
 	selector_free(sel);
 }
 
-/* Answers 200 with the device document and its ETag. */
 static void
-device_answer(struct api_call *c, const char *id)
+device_show(struct api_call *c, const char *id)
 {
-	json_t *doc = NULL;
-	int64_t rev = 0;
-	int rc;
+	struct device d;
+	enum store_rc rc;
 
-	rc = db_device_get(c->conn, id, c->ctx->env->heartbeat_timeout_s, &doc,
-			   &rev);
-	if (rc == DB_NOTFOUND) {
+	memset(&d, 0, sizeof(d));
+	rc = store_device_get(c->ctx->store, id, &d);
+	if (rc == STORE_OK)
+		device_send(c, &d);
+	else if (rc == STORE_NOTFOUND)
 		api_problem(c->resp, 404, "not-found", NULL);
-		return;
-	}
-	if (rc != DB_OK) {
-		api_db_failed(c);
-		return;
-	}
-	api_json(c->resp, 200, doc);
-	snprintf(c->resp->etag, sizeof(c->resp->etag), "%" PRId64, rev);
+	else
+		api_store_failed(c);
+	device_clear(&d);
 }
 
-/* The answer for a refused mutation. */
-static void
-device_refused(struct api_call *c, int rc, const char *what)
+/* The "labels" member of a merge patch: strings set, nulls remove. */
+static int
+patch_read(struct api_call *c, const json_t *labels, struct label_patch *p)
 {
-	if (rc == DB_NOTFOUND)
-		api_problem(c->resp, 404, "not-found", NULL);
-	else if (rc == DB_PRECONDITION)
-		api_problem(c->resp, 412, "precondition-failed",
-			    "the device changed; GET it again");
-	else if (rc == DB_CONFLICT)
-		api_problem(c->resp, 409, "conflict", what);
-	else
-		api_db_failed(c);
+	const char *key;
+	json_t *v;
+
+	if (api_labels_check(c, labels, "labels", true) != 0)
+		return -1;
+	json_object_foreach((json_t *)(uintptr_t)labels, key, v)
+	{
+		enum label_rc rc =
+			json_is_null(v) ? label_patch_remove(p, key)
+					: label_set_put(&p->set, key,
+							json_string_value(v));
+
+		if (rc != LABEL_OK) {
+			api_problem_field(c->resp, "labels",
+					  "labels must map keys to strings");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static void
 devices_patch(struct api_call *c, const char *id)
 {
-	json_t *body = NULL, *labels, *v;
-	const char *key;
-	char *patch = NULL;
+	static const char *const fields[] = {"labels", NULL};
+	struct label_patch patch;
+	struct device d;
+	json_t *body = NULL, *labels;
 	int64_t if_match;
-	int rc;
+	enum device_rc rc;
 
+	memset(&patch, 0, sizeof(patch));
+	memset(&d, 0, sizeof(d));
 	if (api_if_match(c, &if_match) != 0 || api_body_object(c, &body) != 0)
 		return;
-	json_object_foreach(body, key, v)
-	{
-		if (strcmp(key, "labels") != 0) {
-			api_problem_field(c->resp, key,
-					  "only labels may be changed");
-			goto out;
-		}
-	}
+	if (api_only_fields(c, body, fields) != 0)
+		goto out;
 	labels = json_object_get(body, "labels");
 	if (labels == NULL) {
 		api_problem_field(c->resp, "labels", "nothing to change");
 		goto out;
 	}
-	if (api_labels_check(c, labels, "labels", true) != 0)
+	if (patch_read(c, labels, &patch) != 0)
 		goto out;
-	patch = json_dumps(labels, JSON_COMPACT);
-	if (patch == NULL) {
-		api_problem(c->resp, 500, "internal-error", NULL);
-		goto out;
-	}
-	if (api_begin(c) != 0)
-		goto out;
-	rc = db_device_patch_labels(c->conn, id, if_match, patch);
-	if (rc != DB_OK) {
+	rc = device_patch_labels(c->ctx->store, id, if_match, &patch, c->actor,
+				 &d);
+	if (rc != DEVICE_OK) {
 		device_refused(c, rc, "the device is decommissioned");
 		goto out;
 	}
-	if (audit_write(c->conn, c->actor, "device.update", id, body) !=
-	    DB_OK) {
-		api_db_failed(c);
-		goto out;
-	}
-	if (api_commit(c) != 0)
-		goto out;
-	device_answer(c, id);
+	device_send(c, &d);
 out:
-	free(patch);
+	device_clear(&d);
+	label_patch_clear(&patch);
 	json_decref(body);
 }
 
 static void
 devices_decommission(struct api_call *c, const char *id)
 {
-	json_t *revoked = NULL, *details = NULL;
+	struct device d;
 	int64_t if_match;
-	int rc;
+	enum device_rc rc;
 
-	if (api_if_match(c, &if_match) != 0 || api_begin(c) != 0)
+	memset(&d, 0, sizeof(d));
+	if (api_if_match(c, &if_match) != 0)
 		return;
-	rc = db_device_decommission(c->conn, id, if_match, &revoked);
-	if (rc != DB_OK) {
+	rc = device_decommission(c->ctx->store, id, if_match, c->actor, &d);
+	if (rc != DEVICE_OK) {
 		device_refused(c, rc, "the device is already decommissioned");
 		return;
 	}
-	details = json_pack("{s:o, s:i}", "revoked_certificates", revoked,
-			    "reason", 5);
-	if (audit_write(c->conn, c->actor, "device.decommission", id,
-			details) != DB_OK) {
-		api_db_failed(c);
-		goto out;
-	}
-	if (api_commit(c) != 0)
-		goto out;
-	device_answer(c, id);
-out:
-	json_decref(details);
+	device_send(c, &d);
+	device_clear(&d);
 }
 
 void
@@ -210,7 +297,7 @@ api_devices(struct api_call *c, const char *rest)
 	}
 	if (tail[0] == '\0') {
 		if (strcmp(m, "GET") == 0)
-			device_answer(c, id);
+			device_show(c, id);
 		else if (strcmp(m, "PATCH") == 0)
 			devices_patch(c, id);
 		else

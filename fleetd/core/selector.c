@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Selector parser and SQL translator (DESIGN.md §9). Runs in net workers on
- * job threads; the text comes straight from a query string and is
+ * Selector parser and in-memory match (DESIGN.md §9). Runs in net workers
+ * on job threads; the text comes straight from a query string and is
  * untrusted. A hand-written scanner over the bytes: no allocations beyond
  * the result, every length checked against the limits in selector.h. The
- * SQL it writes contains only the caller's column expressions, fixed
- * operators and $n placeholders; values travel as parameters.
+ * SQL translation lives in the store (db/selector_sql.c).
  */
 #include "core/selector.h"
 
@@ -13,8 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "buf.h"
 
 struct scanner {
 	const char *s;
@@ -289,6 +286,32 @@ selector_free(struct selector *sel)
 	free(sel);
 }
 
+/* online compares only with true and false. */
+static int
+check_online(const struct selector *sel, char *err, size_t errlen)
+{
+	const struct selector_term *t;
+	size_t i, j;
+
+	for (i = 0; i < sel->nterms; i++) {
+		t = &sel->terms[i];
+		if (strcmp(t->key, "online") != 0)
+			continue;
+		for (j = 0; j < t->nvalues; j++) {
+			if (strcmp(t->values[j], "true") == 0 ||
+			    strcmp(t->values[j], "false") == 0)
+				continue;
+			if (err != NULL && errlen > 0)
+				snprintf(err, errlen,
+					 "selector key 'online' takes true or "
+					 "false, not '%s'",
+					 t->values[j]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int
 selector_parse(const char *text, struct selector **out, char *err,
 	       size_t errlen)
@@ -333,6 +356,8 @@ selector_parse(const char *text, struct selector **out, char *err,
 		}
 		sc.pos++;
 	}
+	if (check_online(sel, err, errlen) != 0)
+		goto fail;
 	*out = sel;
 	return 0;
 fail:
@@ -340,244 +365,110 @@ fail:
 	return -1;
 }
 
-/* SQL generation ------------------------------------------------------ */
-
-struct sqlgen {
-	struct buf where;
-	struct selector_sql *out;
-	int next;
-	int failed;
-};
-
-static int
-gen_param(struct sqlgen *g, const char *value)
-{
-	char **np;
-	char *copy;
-
-	np = realloc(g->out->params, (g->out->nparams + 1) * sizeof(*np));
-	if (np == NULL) {
-		g->failed = 1;
-		return 0;
-	}
-	g->out->params = np;
-	copy = strdup(value);
-	if (copy == NULL) {
-		g->failed = 1;
-		return 0;
-	}
-	g->out->params[g->out->nparams++] = copy;
-	return g->next++;
-}
-
-static void gen(struct sqlgen *g, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void
-gen(struct sqlgen *g, const char *fmt, ...)
-{
-	char tmp[1024];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(tmp) ||
-	    buf_append(&g->where, tmp, (size_t)n) != 0)
-		g->failed = 1;
-}
-
-/* "($3, $4, $5)" for the term's values. */
-static void
-gen_list(struct sqlgen *g, const struct selector_term *t)
-{
-	size_t i;
-
-	gen(g, "(");
-	for (i = 0; i < t->nvalues; i++)
-		gen(g, "%s$%d", i ? ", " : "", gen_param(g, t->values[i]));
-	gen(g, ")");
-}
-
-static int
-parse_bool(const char *v, int *out)
-{
-	if (strcmp(v, "true") == 0)
-		*out = 1;
-	else if (strcmp(v, "false") == 0)
-		*out = 0;
-	else
-		return -1;
-	return 0;
-}
-
-static int
-gen_online(struct sqlgen *g, const struct selector_term *t, const char *online,
-	   char *err, size_t errlen)
-{
-	int want_true = 0, want_false = 0, b;
-	size_t i;
-
-	switch (t->op) {
-	case SELECTOR_EXISTS:
-		want_true = 1;
-		break;
-	case SELECTOR_NOT_EXISTS:
-		want_false = 1;
-		break;
-	default:
-		for (i = 0; i < t->nvalues; i++) {
-			if (parse_bool(t->values[i], &b) != 0) {
-				snprintf(err, errlen,
-					 "selector key 'online' takes true or "
-					 "false, not '%s'",
-					 t->values[i]);
-				return -1;
-			}
-			if (b)
-				want_true = 1;
-			else
-				want_false = 1;
-		}
-		/* != and notin match the complement of the named set */
-		if (t->op == SELECTOR_NE || t->op == SELECTOR_NOTIN) {
-			want_true = !want_true;
-			want_false = !want_false;
-		}
-	}
-	if (want_true && want_false)
-		gen(g, "TRUE");
-	else if (want_true)
-		gen(g, "(%s)", online);
-	else if (want_false)
-		gen(g, "NOT (%s)", online);
-	else
-		gen(g, "FALSE");
-	return 0;
-}
-
-/* A built-in text column: NULL means "no such key" for this device. */
-static void
-gen_column(struct sqlgen *g, const struct selector_term *t, const char *col)
-{
-	switch (t->op) {
-	case SELECTOR_EQ:
-		gen(g, "%s = $%d", col, gen_param(g, t->values[0]));
-		break;
-	case SELECTOR_NE:
-		gen(g, "%s IS DISTINCT FROM $%d", col,
-		    gen_param(g, t->values[0]));
-		break;
-	case SELECTOR_IN:
-		gen(g, "%s IN ", col);
-		gen_list(g, t);
-		break;
-	case SELECTOR_NOTIN:
-		gen(g, "NOT coalesce(%s IN ", col);
-		gen_list(g, t);
-		gen(g, ", false)");
-		break;
-	case SELECTOR_EXISTS:
-		gen(g, "%s IS NOT NULL", col);
-		break;
-	case SELECTOR_NOT_EXISTS:
-		gen(g, "%s IS NULL", col);
-		break;
-	}
-}
-
-/* Labels: equality as jsonb containment so the GIN index can serve it. */
-static void
-gen_label(struct sqlgen *g, const struct selector_term *t, const char *lab)
-{
-	int k;
-
-	switch (t->op) {
-	case SELECTOR_EQ:
-		k = gen_param(g, t->key);
-		gen(g, "%s @> jsonb_build_object($%d::text, $%d::text)", lab, k,
-		    gen_param(g, t->values[0]));
-		break;
-	case SELECTOR_NE:
-		k = gen_param(g, t->key);
-		gen(g, "NOT (%s @> jsonb_build_object($%d::text, $%d::text))",
-		    lab, k, gen_param(g, t->values[0]));
-		break;
-	case SELECTOR_IN:
-		gen(g, "(%s ->> $%d::text) IN ", lab, gen_param(g, t->key));
-		gen_list(g, t);
-		break;
-	case SELECTOR_NOTIN:
-		gen(g, "NOT coalesce((%s ->> $%d::text) IN ", lab,
-		    gen_param(g, t->key));
-		gen_list(g, t);
-		gen(g, ", false)");
-		break;
-	case SELECTOR_EXISTS:
-		gen(g, "%s ? $%d::text", lab, gen_param(g, t->key));
-		break;
-	case SELECTOR_NOT_EXISTS:
-		gen(g, "NOT (%s ? $%d::text)", lab, gen_param(g, t->key));
-		break;
-	}
-}
-
-void
-selector_sql_free(struct selector_sql *q)
-{
-	size_t i;
-
-	if (q == NULL)
-		return;
-	free(q->where);
-	for (i = 0; i < q->nparams; i++)
-		free(q->params[i]);
-	free(q->params);
-	memset(q, 0, sizeof(*q));
-}
-
 int
-selector_to_sql(const struct selector *sel, const struct selector_columns *cols,
-		int first_param, struct selector_sql *out, char *err,
-		size_t errlen)
+selector_and_online(struct selector *sel, bool online)
 {
-	struct sqlgen g;
-	const struct selector_term *t;
+	struct selector_term *nt, t;
+
+	memset(&t, 0, sizeof(t));
+	t.op = SELECTOR_EQ;
+	t.key = strdup("online");
+	t.values = malloc(sizeof(*t.values));
+	if (t.values != NULL) {
+		t.values[0] = strdup(online ? "true" : "false");
+		t.nvalues = t.values[0] != NULL ? 1 : 0;
+	}
+	nt = realloc(sel->terms, (sel->nterms + 1) * sizeof(*nt));
+	if (t.key == NULL || t.nvalues != 1 || nt == NULL) {
+		if (nt != NULL)
+			sel->terms = nt;
+		term_clear(&t);
+		return -1;
+	}
+	sel->terms = nt;
+	sel->terms[sel->nterms++] = t;
+	return 0;
+}
+
+/* Matching ------------------------------------------------------------ */
+
+static bool
+value_in(const struct selector_term *t, const char *v)
+{
 	size_t i;
 
-	memset(out, 0, sizeof(*out));
-	memset(&g, 0, sizeof(g));
-	buf_init(&g.where, 64 * 1024);
-	g.out = out;
-	g.next = first_param;
-	if (sel->nterms == 0)
-		gen(&g, "TRUE");
+	for (i = 0; i < t->nvalues; i++)
+		if (strcmp(t->values[i], v) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * One term against one value of the device (NULL: the device has no such
+ * key). Absent keys: =, in and "key" fail; !=, notin and "!key" hold. The
+ * SQL of db/selector_sql.c mirrors each case.
+ */
+static bool
+term_holds(const struct selector_term *t, const char *v)
+{
+	switch (t->op) {
+	case SELECTOR_EQ:
+		return v != NULL && strcmp(v, t->values[0]) == 0;
+	case SELECTOR_NE:
+		return v == NULL || strcmp(v, t->values[0]) != 0;
+	case SELECTOR_IN:
+		return v != NULL && value_in(t, v);
+	case SELECTOR_NOTIN:
+		return v == NULL || !value_in(t, v);
+	case SELECTOR_EXISTS:
+		return v != NULL;
+	case SELECTOR_NOT_EXISTS:
+		return v == NULL;
+	}
+	return false;
+}
+
+/* online is a key every device has, with the value "true" or "false";
+ * "online" alone means online=true and "!online" online=false. */
+static bool
+online_holds(const struct selector_term *t, bool online)
+{
+	switch (t->op) {
+	case SELECTOR_EXISTS:
+		return online;
+	case SELECTOR_NOT_EXISTS:
+		return !online;
+	default:
+		return term_holds(t, online ? "true" : "false");
+	}
+}
+
+bool
+selector_match(const struct selector *sel, const struct selector_target *t)
+{
+	const struct selector_term *term;
+	const char *v;
+	size_t i;
+
 	for (i = 0; i < sel->nterms; i++) {
-		t = &sel->terms[i];
-		gen(&g, "%s(", i ? " AND " : "");
-		if (strcmp(t->key, "online") == 0) {
-			if (gen_online(&g, t, cols->online, err, errlen) != 0)
-				goto fail;
-		} else if (strcmp(t->key, "id") == 0) {
-			gen_column(&g, t, cols->id);
-		} else if (strcmp(t->key, "model") == 0) {
-			gen_column(&g, t, cols->model);
-		} else if (strcmp(t->key, "fw_version") == 0) {
-			gen_column(&g, t, cols->fw_version);
-		} else {
-			gen_label(&g, t, cols->labels);
+		term = &sel->terms[i];
+		if (strcmp(term->key, "online") == 0) {
+			if (!online_holds(term, t->online))
+				return false;
+			continue;
 		}
-		gen(&g, ")");
+		if (strcmp(term->key, "id") == 0)
+			v = t->id;
+		else if (strcmp(term->key, "model") == 0)
+			v = t->model;
+		else if (strcmp(term->key, "fw_version") == 0)
+			v = t->fw_version;
+		else
+			v = t->labels != NULL
+				    ? label_set_get(t->labels, term->key)
+				    : NULL;
+		if (!term_holds(term, v))
+			return false;
 	}
-	if (g.failed) {
-		snprintf(err, errlen, "selector too large");
-		goto fail;
-	}
-	out->where = buf_detach(&g.where, NULL);
-	return 0;
-fail:
-	buf_free(&g.where);
-	selector_sql_free(out);
-	return -1;
+	return true;
 }

@@ -1,17 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Device selectors (DESIGN.md §9): "site=b7,model in (a,b),!retired".
- * Parsed into terms, then translated into an SQL WHERE fragment that uses
- * $n placeholders and a parameter array: selector text never becomes SQL
- * text. Transport-free and database-free; the caller says which SQL
- * expressions stand for the built-in keys. Input is untrusted (a query
- * string) and bounded here: at most SELECTOR_MAX_TERMS terms and
- * SELECTOR_MAX_VALUES values per in-list.
+ * Parsed into terms and matched against a device in memory; the store
+ * translates the same terms into SQL with bound parameters only
+ * (db/selector_sql.c). Transport-free and database-free. Input is
+ * untrusted (a query string) and bounded here: at most SELECTOR_MAX_LEN
+ * bytes, SELECTOR_MAX_TERMS terms and SELECTOR_MAX_VALUES values per
+ * in-list. The built-in keys id, model, fw_version and online shadow
+ * labels of the same name; online takes only true or false.
  */
 #ifndef FLEETD_CORE_SELECTOR_H
 #define FLEETD_CORE_SELECTOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+#include "core/label_set.h"
 
 #define SELECTOR_MAX_LEN 4096
 #define SELECTOR_MAX_TERMS 32
@@ -43,41 +47,43 @@ struct selector {
 /*
  * Parses text (NUL-terminated). An empty or all-blank text is a selector
  * with no terms, which matches everything. Returns 0 and *out (free with
- * selector_free), or -1 with a message naming the 1-based column in err.
+ * selector_free), or -1 with a message in err (naming the 1-based column
+ * for syntax errors; "online" compared with anything but true/false is
+ * refused here too, so matching never fails).
  */
 int selector_parse(const char *text, struct selector **out, char *err,
 		   size_t errlen);
 void selector_free(struct selector *sel);
 
+/* Adds the term online=true or online=false (a filter beside the
+ * selector, e.g. ?online=); may pass SELECTOR_MAX_TERMS. 0, or -1 when
+ * out of memory. */
+int selector_and_online(struct selector *sel, bool online);
+
 /* True if key is a syntactically valid key (label keys share the rule). */
 int selector_key_valid(const char *key, size_t len);
 
 /*
- * SQL expressions for the built-in keys and the labels column. online is a
- * boolean expression; it may use placeholders below first_param.
+ * What a selector is matched against: a device's labels and built-ins.
+ * NULL model or fw_version means the device has none (so "model" does not
+ * hold, "!model" and "model!=x" do). online comes from device_online()
+ * (core/device.h), the one definition of presence.
  */
-struct selector_columns {
-	const char *id; /* text expression, e.g. "d.id::text" */
-	const char *model; /* text, nullable */
-	const char *fw_version; /* text, nullable */
-	const char *online; /* boolean */
-	const char *labels; /* jsonb object of string values */
-};
-
-struct selector_sql {
-	char *where; /* malloc'd; "TRUE" when there are no terms */
-	char **params; /* malloc'd copies; nparams entries */
-	size_t nparams; /* placeholders are $first_param..$first_param+n-1 */
+struct selector_target {
+	const char *id; /* canonical lowercase uuid */
+	const char *model; /* NULL when unknown */
+	const char *fw_version; /* NULL when unknown */
+	bool online;
+	const struct label_set *labels;
 };
 
 /*
- * Translates sel into out (free with selector_sql_free). Returns 0, or -1
- * with a message in err (e.g. "online" compared with something other than
- * true/false).
+ * True if every term holds for t. This is the definition of selector
+ * semantics; db/selector_sql.c translates the same terms into SQL and
+ * tests/integration/test_devices.sh (selector_contract) checks that both
+ * give the same answers on a table of devices.
  */
-int selector_to_sql(const struct selector *sel,
-		    const struct selector_columns *cols, int first_param,
-		    struct selector_sql *out, char *err, size_t errlen);
-void selector_sql_free(struct selector_sql *q);
+bool selector_match(const struct selector *sel,
+		    const struct selector_target *t);
 
 #endif

@@ -1,202 +1,416 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Device queries: documents, lists with selectors, enrollment inserts,
- * label patches and decommissioning. Runs on job threads. WHERE fragments
- * come from the selector translator and hold only placeholders.
+ * Devices on PostgreSQL, the adapter of core/store_devices.h. Runs on job
+ * threads. Every store function is one transaction that writes its audit
+ * row with its change; WHERE fragments come from db/selector_sql.c and
+ * hold only placeholders.
  */
 #include "db/devices.h"
 
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "buf.h"
 #include "db/certificates.h"
+#include "db/db.h"
+#include "db/query.h"
+#include "db/selector_sql.h"
+#include "db/store.h"
 
-#define DEVICE_DOC                                                          \
-	"json_build_object('id', d.id, 'status', d.status, "                \
-	"'labels', d.labels, 'online', " DB_DEVICE_COL_ONLINE ", "          \
-	"'last_seen', fleet_ts(coalesce(s.last_seen, d.last_seen)), "       \
-	"'connected_at', fleet_ts(s.connected_at), 'model', d.model, "      \
-	"'serial', d.serial, 'fw_version', d.fw_version, "                  \
-	"'agent_version', d.agent_version, 'inventory', d.inventory, "      \
-	"'created_at', fleet_ts(d.created_at), "                            \
-	"'decommissioned_at', fleet_ts(d.decommissioned_at), "              \
-	"'revision', d.revision, 'certificate', (SELECT "                   \
-	"json_build_object('serial', c.serial, 'not_before', "              \
-	"fleet_ts(c.not_before), 'not_after', fleet_ts(c.not_after), "      \
-	"'status', c.status) FROM certificates c WHERE c.device_id = d.id " \
-	"ORDER BY c.status = 'active' DESC, c.created_at DESC LIMIT 1))::text"
+/*
+ * The SQL mirror of device_online() (core/device.c), the one definition
+ * of presence: a session row refreshed less than $1 seconds ago. The two
+ * must agree; test_devices.sh (selector_contract) checks them on both
+ * sides of the boundary.
+ */
+#define DB_DEVICE_ONLINE_SQL                                     \
+	"coalesce(s.last_seen > now() - $1::double precision * " \
+	"interval '1 second', false)"
 
-#define DEVICE_FROM \
-	" FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id "
+/* Placeholders of a selector's WHERE fragment start after
+ * $1 heartbeat, $2 limit, $3 cursor. */
+#define DB_DEVICE_FIRST_PARAM 4
 
-int
-db_device_get(PGconn *conn, const char *id, long heartbeat_s, json_t **out,
-	      int64_t *revision)
+static const struct selector_columns device_columns = {
+	.id = "d.id::text",
+	.model = "d.model",
+	.fw_version = "d.fw_version",
+	.online = DB_DEVICE_ONLINE_SQL,
+	.labels = "d.labels",
+};
+
+/* Epoch seconds of a timestamptz column. */
+#define EPOCH(x) "floor(extract(epoch FROM " x "))::bigint"
+
+/* The columns read_device() parses, in this order. The session age is
+ * clamped at 0: a row refreshed by a transaction that started after this
+ * one is as fresh as can be (and online on both sides of the rule). */
+/* clang-format off */
+#define DEVICE_COLS \
+	"d.id::text, d.status, d.labels::text, d.model, d.serial, " \
+	"d.fw_version, d.agent_version, d.inventory::text, " \
+	EPOCH("d.created_at") ", " \
+	EPOCH("d.decommissioned_at") ", " \
+	EPOCH("coalesce(s.last_seen, d.last_seen)") ", " \
+	EPOCH("s.connected_at") ", " \
+	"CASE WHEN s.device_id IS NULL THEN -1 ELSE greatest(0, " \
+	"floor(extract(epoch FROM now() - s.last_seen) * 1000000))::bigint " \
+	"END, d.revision, c.serial, " \
+	EPOCH("c.not_before") ", " EPOCH("c.not_after") ", c.status"
+/* clang-format on */
+
+#define DEVICE_FROM                                                          \
+	" FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id " \
+	"LEFT JOIN LATERAL (SELECT serial, not_before, not_after, status "   \
+	"FROM certificates WHERE device_id = d.id ORDER BY status = "        \
+	"'active' DESC, created_at DESC LIMIT 1) c ON true "
+
+static int64_t
+col_int(const PGresult *res, int row, int col)
 {
-	char hb[24];
-	const char *params[2] = {hb, id};
-	json_t *doc = NULL;
-	int rc;
-
-	snprintf(hb, sizeof(hb), "%ld", heartbeat_s);
-	rc = db_query_doc(
-		conn, "SELECT " DEVICE_DOC DEVICE_FROM "WHERE d.id = $2::uuid",
-		2, params, &doc);
-	if (rc != DB_OK)
-		return rc;
-	if (revision != NULL)
-		*revision = (int64_t)json_integer_value(
-			json_object_get(doc, "revision"));
-	*out = doc;
-	return DB_OK;
+	if (PQgetisnull(res, row, col))
+		return 0;
+	return strtoll(PQgetvalue(res, row, col), NULL, 10);
 }
 
-int
-db_device_list(PGconn *conn, long heartbeat_s, const char *where,
-	       const char *const *params, int nparams, int online,
-	       const struct db_page *page, json_t **items,
-	       char next[DB_CURSOR_MAX])
+/* A malloc'd copy, NULL for SQL NULL; *failed on out of memory. */
+static char *
+col_text(const PGresult *res, int row, int col, int *failed)
 {
-	char hb[24], limit[16];
-	const char **all = NULL;
-	struct buf sql;
-	int i, rc = DB_ERR;
+	char *s;
 
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	s = strdup(PQgetvalue(res, row, col));
+	if (s == NULL)
+		*failed = 1;
+	return s;
+}
+
+/* Stored labels into a set, without the API's limits: an enrollment may
+ * have merged more than LABELS_MAX. */
+static int
+labels_from_json(const char *text, struct label_set *out)
+{
+	json_t *obj = json_loads(text, 0, NULL), *v;
+	const char *key;
+	size_t n = 0;
+
+	if (obj == NULL || !json_is_object(obj))
+		goto fail;
+	out->items = calloc(json_object_size(obj) + 1, sizeof(*out->items));
+	if (out->items == NULL)
+		goto fail;
+	json_object_foreach(obj, key, v)
+	{
+		if (!json_is_string(v))
+			continue;
+		out->items[n].key = strdup(key);
+		out->items[n].value = strdup(json_string_value(v));
+		if (out->items[n].key == NULL || out->items[n].value == NULL) {
+			out->n = n + 1;
+			goto fail;
+		}
+		n++;
+	}
+	out->n = n;
+	json_decref(obj);
+	return 0;
+fail:
+	json_decref(obj);
+	label_set_clear(out);
+	return -1;
+}
+
+static int
+read_device(const PGresult *res, int row, struct device *d)
+{
+	int failed = 0;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(d->id, sizeof(d->id), "%s", PQgetvalue(res, row, 0));
+	d->active = strcmp(PQgetvalue(res, row, 1), "active") == 0;
+	if (labels_from_json(PQgetvalue(res, row, 2), &d->labels) != 0)
+		failed = 1;
+	d->model = col_text(res, row, 3, &failed);
+	d->serial = col_text(res, row, 4, &failed);
+	d->fw_version = col_text(res, row, 5, &failed);
+	d->agent_version = col_text(res, row, 6, &failed);
+	d->inventory_json = col_text(res, row, 7, &failed);
+	d->created_at = col_int(res, row, 8);
+	d->decommissioned_at = col_int(res, row, 9);
+	d->last_seen = col_int(res, row, 10);
+	d->connected_at = col_int(res, row, 11);
+	d->session_age_us = col_int(res, row, 12);
+	d->revision = col_int(res, row, 13);
+	if (!PQgetisnull(res, row, 14)) {
+		snprintf(d->cert.serial, sizeof(d->cert.serial), "%s",
+			 PQgetvalue(res, row, 14));
+		d->cert.not_before = col_int(res, row, 15);
+		d->cert.not_after = col_int(res, row, 16);
+		snprintf(d->cert.status, sizeof(d->cert.status), "%s",
+			 PQgetvalue(res, row, 17));
+	}
+	if (failed) {
+		device_clear(d);
+		return -1;
+	}
+	return 0;
+}
+
+enum store_rc
+store_device_get(struct store *st, const char *id, struct device *out)
+{
+	const char *params[1] = {id};
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	enum store_rc rc = STORE_ERR;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	res = db_query(
+		conn, "SELECT " DEVICE_COLS DEVICE_FROM "WHERE d.id = $1::uuid",
+		1, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) == 0)
+		rc = STORE_NOTFOUND;
+	else if (read_device(res, 0, out) == 0)
+		rc = STORE_OK;
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_device_list(struct store *st, const struct selector *sel,
+		  long heartbeat_timeout_s, const struct page *page,
+		  struct device **items, size_t *n, char next[PAGE_CURSOR_MAX])
+{
+	char hb[24], limit[16], err[160];
+	const char **all = NULL;
+	struct selector_sql q;
+	struct device *list = NULL;
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL;
+	struct buf sql;
+	enum store_rc rc = STORE_ERR;
+	int i, rows, count = 0;
+
+	memset(&q, 0, sizeof(q));
 	buf_init(&sql, 128 * 1024);
-	all = calloc((size_t)nparams + 3, sizeof(*all));
+	if (conn == NULL)
+		goto out;
+	if (selector_to_sql(sel, &device_columns, DB_DEVICE_FIRST_PARAM, &q,
+			    err, sizeof(err)) != 0)
+		goto out;
+	all = calloc(q.nparams + 3, sizeof(*all));
 	if (all == NULL)
 		goto out;
-	snprintf(hb, sizeof(hb), "%ld", heartbeat_s);
+	snprintf(hb, sizeof(hb), "%ld", heartbeat_timeout_s);
 	snprintf(limit, sizeof(limit), "%d", page->limit + 1);
 	all[0] = hb;
 	all[1] = limit;
 	all[2] = page->after;
-	for (i = 0; i < nparams; i++)
-		all[3 + i] = params[i];
-	if (buf_printf(&sql,
-		       "SELECT " DEVICE_DOC
-		       ", fleet_cursor(d.created_at, d.id)" DEVICE_FROM
-		       "WHERE ($3::text IS NULL OR "
-		       "(d.created_at, d.id) > (fleet_cursor_ts(split_part("
-		       "$3, ' ', 1)::bigint), split_part($3, ' ', 2)::uuid)) "
-		       "AND %s%s ORDER BY d.created_at, d.id LIMIT $2::int",
-		       where,
-		       online < 0 ? ""
-		       : online	  ? " AND " DB_DEVICE_COL_ONLINE
-				  : " AND NOT " DB_DEVICE_COL_ONLINE) != 0)
+	for (i = 0; i < (int)q.nparams; i++)
+		all[3 + i] = q.params[i];
+	if (buf_printf(
+		    &sql,
+		    "SELECT " DEVICE_COLS
+		    ", fleet_cursor(d.created_at, d.id), " DB_DEVICE_ONLINE_SQL
+			    DEVICE_FROM "WHERE ($3::text IS NULL OR "
+		    "(d.created_at, d.id) > (fleet_cursor_ts(split_part("
+		    "$3, ' ', 1)::bigint), split_part($3, ' ', 2)::uuid)) "
+		    "AND %s ORDER BY d.created_at, d.id LIMIT $2::int",
+		    q.where) != 0)
 		goto out;
-	rc = db_page_query(conn, sql.data, nparams + 3, all, page, items, next);
+	res = db_query(conn, sql.data, (int)q.nparams + 3, all);
+	if (res == NULL)
+		goto out;
+	rows = PQntuples(res);
+	list = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*list));
+	if (list == NULL)
+		goto out;
+	for (i = 0; i < rows && i < page->limit; i++) {
+		if (read_device(res, i, &list[i]) != 0)
+			goto out;
+		list[i].store_online = strcmp(PQgetvalue(res, i, 19), "t") == 0;
+		count++;
+	}
+	next[0] = '\0';
+	if (rows > page->limit)
+		snprintf(next, PAGE_CURSOR_MAX, "%s",
+			 PQgetvalue(res, page->limit - 1, 18));
+	*items = list;
+	*n = (size_t)count;
+	list = NULL;
+	rc = STORE_OK;
 out:
+	devices_free(list, (size_t)count);
+	PQclear(res);
 	buf_free(&sql);
 	free(all);
+	selector_sql_free(&q);
 	return rc;
 }
 
-int
-db_device_enroll(PGconn *conn, const struct device_enrollment *e)
+/* One transaction of a store function. */
+static int
+tx(PGconn *conn, const char *what)
 {
-	char nb[24], na[24];
-	const char *params[12];
+	return db_exec(conn, what) == 0 ? 0 : -1;
+}
+
+static enum store_rc
+rollback(PGconn *conn, enum store_rc rc)
+{
+	(void)db_exec(conn, "ROLLBACK");
+	return rc;
+}
+
+static int
+audit_insert(PGconn *conn, const char *actor, const char *action,
+	     const char *target, const json_t *details)
+{
+	char *text = json_dumps(details, JSON_COMPACT);
+	const char *params[4] = {actor, action, target, text};
 	PGresult *res;
 
-	snprintf(nb, sizeof(nb), "%" PRId64, e->not_before);
-	snprintf(na, sizeof(na), "%" PRId64, e->not_after);
-	params[0] = e->id;
-	params[1] = e->token_labels_json;
-	params[2] = e->request_labels_json;
-	params[3] = e->model;
-	params[4] = e->serial;
-	params[5] = e->profile;
-	params[6] = e->token_id;
-	params[7] = e->cert_serial;
-	params[8] = nb;
-	params[9] = na;
-	params[10] = e->audit_actor;
-	params[11] = e->audit_details_json;
-	/* The certificate's FK is checked at the end of the statement, when
-	 * the device row of the first CTE exists. */
-	res = db_query(
-		conn,
-		"WITH dev AS (INSERT INTO devices (id, labels, model, serial, "
-		"profile, enrolled_with) VALUES ($1::uuid, $3::jsonb || "
-		"$2::jsonb, $4, $5, $6, $7::uuid) RETURNING id), "
-		"cert AS (INSERT INTO certificates (serial, device_id, "
-		"not_before, not_after) SELECT $8, id, "
-		"to_timestamp($9::bigint), to_timestamp($10::bigint) FROM dev "
-		"RETURNING serial) "
-		"INSERT INTO audit_log (actor, action, target, details) "
-		"SELECT $11, 'device.enroll', $1, $12::jsonb FROM cert",
-		12, params);
+	if (text == NULL)
+		return -1;
+	res = db_query(conn,
+		       "INSERT INTO audit_log (actor, action, target, details) "
+		       "VALUES ($1, $2, $3, $4::jsonb)",
+		       4, params);
+	free(text);
 	if (res == NULL)
-		return DB_ERR;
+		return -1;
 	PQclear(res);
-	return DB_OK;
+	return 0;
 }
 
 /* Why an UPDATE ... WHERE id AND status AND revision matched nothing. */
-static int
+static enum store_rc
 device_refusal(PGconn *conn, const char *id, int64_t if_match)
 {
 	const char *params[1] = {id};
 	PGresult *res;
-	int rc;
+	enum store_rc rc;
 
 	res = db_query(
 		conn,
 		"SELECT status, revision FROM devices WHERE id = $1::uuid", 1,
 		params);
 	if (res == NULL)
-		return DB_ERR;
+		return STORE_ERR;
 	if (PQntuples(res) == 0)
-		rc = DB_NOTFOUND;
+		rc = STORE_NOTFOUND;
+	else if (strcmp(PQgetvalue(res, 0, 0), "active") != 0)
+		rc = STORE_CONFLICT;
 	else if (if_match >= 0 &&
 		 strtoll(PQgetvalue(res, 0, 1), NULL, 10) != if_match)
-		rc = DB_PRECONDITION;
+		rc = STORE_PRECONDITION;
 	else
-		rc = DB_CONFLICT;
+		rc = STORE_CONFLICT;
 	PQclear(res);
 	return rc;
 }
 
-int
-db_device_patch_labels(PGconn *conn, const char *id, int64_t if_match,
-		       const char *patch_json)
+/* "UPDATE ... WHERE" matched one row? */
+static int
+updated_one(PGresult *res)
 {
-	char rev[24];
-	const char *params[3] = {id, if_match >= 0 ? rev : NULL, patch_json};
-	PGresult *res;
-	int n;
-
-	snprintf(rev, sizeof(rev), "%" PRId64, if_match);
-	/* Labels never hold nulls, so stripping them applies the removals
-	 * of the merge patch (RFC 7386). */
-	res = db_query(
-		conn,
-		"UPDATE devices SET labels = jsonb_strip_nulls(labels || "
-		"$3::jsonb), revision = revision + 1 "
-		"WHERE id = $1::uuid AND status = 'active' AND "
-		"($2::bigint IS NULL OR revision = $2::bigint)",
-		3, params);
-	if (res == NULL)
-		return DB_ERR;
-	n = (int)strtol(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	return n == 1 ? DB_OK : device_refusal(conn, id, if_match);
+	return strtol(PQcmdTuples(res), NULL, 10) == 1;
 }
 
-int
-db_device_decommission(PGconn *conn, const char *id, int64_t if_match,
-		       json_t **revoked)
+static json_t *
+labels_object(const struct label_set *labels)
+{
+	json_t *o = json_object();
+	size_t i;
+
+	for (i = 0; o != NULL && i < labels->n; i++)
+		if (json_object_set_new(o, labels->items[i].key,
+					json_string(labels->items[i].value)) !=
+		    0) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+enum store_rc
+store_device_set_labels(struct store *st, const char *id, int64_t revision,
+			const struct label_set *labels,
+			const struct label_patch *patch, const char *actor)
+{
+	char rev[24], *text = NULL;
+	const char *params[3] = {id, rev, NULL};
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL;
+	json_t *obj = NULL, *details = NULL, *pj = NULL;
+	enum store_rc rc = STORE_ERR;
+	size_t i;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	obj = labels_object(labels);
+	pj = labels_object(&patch->set);
+	for (i = 0; pj != NULL && i < patch->nremove; i++)
+		json_object_set_new(pj, patch->remove[i], json_null());
+	details = pj ? json_pack("{s:O}", "labels", pj) : NULL;
+	text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
+	if (text == NULL || details == NULL)
+		goto out;
+	snprintf(rev, sizeof(rev), "%" PRId64, revision);
+	params[2] = text;
+	if (tx(conn, "BEGIN") != 0)
+		goto out;
+	res = db_query(conn,
+		       "UPDATE devices SET labels = $3::jsonb, "
+		       "revision = revision + 1 WHERE id = $1::uuid AND "
+		       "status = 'active' AND revision = $2::bigint",
+		       3, params);
+	if (res == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	if (!updated_one(res)) {
+		rc = rollback(conn, device_refusal(conn, id, revision));
+		goto out;
+	}
+	if (audit_insert(conn, actor, "device.update", id, details) != 0) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	rc = tx(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+out:
+	PQclear(res);
+	free(text);
+	json_decref(obj);
+	json_decref(pj);
+	json_decref(details);
+	return rc;
+}
+
+enum store_rc
+store_device_decommission(struct store *st, const char *id, int64_t if_match,
+			  int reason, const char *actor)
 {
 	char rev[24];
 	const char *params[2] = {id, if_match >= 0 ? rev : NULL};
-	PGresult *res;
-	int n;
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL;
+	json_t *revoked = NULL, *details = NULL;
+	enum store_rc rc = STORE_ERR;
 
+	if (conn == NULL)
+		return STORE_ERR;
 	snprintf(rev, sizeof(rev), "%" PRId64, if_match);
+	if (tx(conn, "BEGIN") != 0)
+		return STORE_ERR;
 	res = db_query(conn,
 		       "UPDATE devices SET status = 'decommissioned', "
 		       "decommissioned_at = now(), revision = revision + 1 "
@@ -204,19 +418,32 @@ db_device_decommission(PGconn *conn, const char *id, int64_t if_match,
 		       "($2::bigint IS NULL OR revision = $2::bigint)",
 		       2, params);
 	if (res == NULL)
-		return DB_ERR;
-	n = (int)strtol(PQcmdTuples(res), NULL, 10);
+		return rollback(conn, STORE_ERR);
+	if (!updated_one(res)) {
+		PQclear(res);
+		return rollback(conn, device_refusal(conn, id, if_match));
+	}
 	PQclear(res);
-	if (n != 1)
-		return device_refusal(conn, id, if_match);
-	if (db_certificates_revoke_device(conn, id, CRL_REASON_CESSATION,
-					  revoked) != DB_OK)
-		return DB_ERR;
-	/* The device channel closes the device's session on this. */
+	if (db_certificates_revoke_device(conn, id, reason, &revoked) != DB_OK)
+		return rollback(conn, STORE_ERR);
+	details = json_pack("{s:o, s:i}", "revoked_certificates", revoked,
+			    "reason", reason);
+	if (details == NULL || audit_insert(conn, actor, "device.decommission",
+					    id, details) != 0) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	/* The device channel closes the device's sessions on this and
+	 * reloads its revoked-serial set. */
 	res = db_query(conn, "SELECT pg_notify('fleet_devices', $1)", 1,
 		       params);
-	if (res == NULL)
-		return DB_ERR;
+	if (res == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
 	PQclear(res);
-	return DB_OK;
+	rc = tx(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+out:
+	json_decref(details);
+	return rc;
 }

@@ -1,98 +1,95 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Selector parser and SQL translator: table-driven vectors. Good selectors
- * must give exactly the expected SQL and parameters; bad ones must fail
- * with a message that names the column where the problem is.
+ * Selector semantics: the table of devices and selectors in
+ * selector_cases.h is matched in memory and each selector must select
+ * exactly the devices a user expects (the same table runs against
+ * PostgreSQL in the contract test). Bad selectors must fail with a
+ * message that names the column; limits hold at their edges, including
+ * a selector of exactly SELECTOR_MAX_LEN bytes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "core/device.h"
+#include "core/label_set.h"
 #include "core/selector.h"
+#include "selector_cases.h"
 
-static const struct selector_columns cols = {
-	.id = "d.id::text",
-	.model = "d.model",
-	.fw_version = "d.fw_version",
-	.online = "ONLINE($1)",
-	.labels = "d.labels",
-};
+/* The letters of the devices sel matches, in table order. */
+static void
+match_all(const struct selector *sel, char *out)
+{
+	struct selector_target t;
+	struct label_set labels;
+	size_t i, j, n = 0;
 
-struct good_case {
-	const char *text;
-	const char *where;
-	const char *params[8]; /* NULL-terminated */
-};
+	for (i = 0; i < SC_NDEVICES; i++) {
+		const struct sc_device *d = &sc_devices[i];
 
-static const struct good_case good[] = {
-	{"", "TRUE", {NULL}},
-	{"   ", "TRUE", {NULL}},
-	{"site=b7",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"site", "b7", NULL}},
-	{"site==b7",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"site", "b7", NULL}},
-	{" site = b7 ",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"site", "b7", NULL}},
-	{"site!=b7",
-	 "(NOT (d.labels @> jsonb_build_object($2::text, $3::text)))",
-	 {"site", "b7", NULL}},
-	{"site=",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"site", "", NULL}},
-	{"retired", "(d.labels ? $2::text)", {"retired", NULL}},
-	{"!retired", "(NOT (d.labels ? $2::text))", {"retired", NULL}},
-	{"! retired", "(NOT (d.labels ? $2::text))", {"retired", NULL}},
-	{"site in (a,b)",
-	 "((d.labels ->> $2::text) IN ($3, $4))",
-	 {"site", "a", "b", NULL}},
-	{"site in(a , b)",
-	 "((d.labels ->> $2::text) IN ($3, $4))",
-	 {"site", "a", "b", NULL}},
-	{"site notin (a)",
-	 "(NOT coalesce((d.labels ->> $2::text) IN ($3), false))",
-	 {"site", "a", NULL}},
-	{"model=plc-x", "(d.model = $2)", {"plc-x", NULL}},
-	{"model!=plc-x", "(d.model IS DISTINCT FROM $2)", {"plc-x", NULL}},
-	{"fw_version in (1.0,1.1)",
-	 "(d.fw_version IN ($2, $3))",
-	 {"1.0", "1.1", NULL}},
-	{"model notin (a,b)",
-	 "(NOT coalesce(d.model IN ($2, $3), false))",
-	 {"a", "b", NULL}},
-	{"!model", "(d.model IS NULL)", {NULL}},
-	{"model", "(d.model IS NOT NULL)", {NULL}},
-	{"id=0b0e1c9a-8d7e-4c6b-9a8f-1e2d3c4b5a69",
-	 "(d.id::text = $2)",
-	 {"0b0e1c9a-8d7e-4c6b-9a8f-1e2d3c4b5a69", NULL}},
-	{"online", "((ONLINE($1)))", {NULL}},
-	{"online=true", "((ONLINE($1)))", {NULL}},
-	{"online=false", "(NOT (ONLINE($1)))", {NULL}},
-	{"online!=true", "(NOT (ONLINE($1)))", {NULL}},
-	{"!online", "(NOT (ONLINE($1)))", {NULL}},
-	{"online in (true,false)", "(TRUE)", {NULL}},
-	{"online notin (true,false)", "(FALSE)", {NULL}},
-	/* a label may be called "in"; values may hold UTF-8 and ':' */
-	{"in", "(d.labels ? $2::text)", {"in", NULL}},
-	{"k8s.io/zone=\xc3\xa9t\xc3\xa9:1",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"k8s.io/zone", "\xc3\xa9t\xc3\xa9:1", NULL}},
-	{"site=b7,model in (a,b),!retired",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text)) AND "
-	 "(d.model IN ($4, $5)) AND (NOT (d.labels ? $6::text))",
-	 {"site", "b7", "a", "b", "retired", NULL}},
-	/* SQL in a value stays a value */
-	{"site=';DROP",
-	 "(d.labels @> jsonb_build_object($2::text, $3::text))",
-	 {"site", "';DROP", NULL}},
-};
+		memset(&labels, 0, sizeof(labels));
+		for (j = 0; j < SC_LABELS && d->labels[j][0] != NULL; j++)
+			assert_int_equal(label_set_put(&labels, d->labels[j][0],
+						       d->labels[j][1]),
+					 LABEL_OK);
+		t.id = d->id;
+		t.model = d->model;
+		t.fw_version = d->fw_version;
+		t.online = device_online(
+			d->session_age_ms < 0 ? -1 : d->session_age_ms * 1000,
+			SELECTOR_CASES_HEARTBEAT_S);
+		t.labels = &labels;
+		if (selector_match(sel, &t))
+			out[n++] = d->letter;
+		label_set_clear(&labels);
+	}
+	out[n] = '\0';
+}
+
+static void
+test_semantics(void **state)
+{
+	struct selector *sel = NULL;
+	char err[256], got[SC_NDEVICES + 1];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < SC_NSELECTORS; i++) {
+		err[0] = '\0';
+		if (selector_parse(sc_selectors[i].text, &sel, err,
+				   sizeof(err)) != 0)
+			fail_msg("'%s' refused: %s", sc_selectors[i].text, err);
+		match_all(sel, got);
+		if (strcmp(got, sc_selectors[i].want) != 0)
+			fail_msg("'%s' matched '%s', want '%s'",
+				 sc_selectors[i].text, got,
+				 sc_selectors[i].want);
+		selector_free(sel);
+	}
+}
+
+/* The online filter beside a selector (?online=) is the same as the
+ * term. */
+static void
+test_and_online(void **state)
+{
+	struct selector *sel = NULL;
+	char got[SC_NDEVICES + 1];
+
+	(void)state;
+	assert_int_equal(selector_parse("site=b7", &sel, NULL, 0), 0);
+	assert_int_equal(selector_and_online(sel, false), 0);
+	match_all(sel, got);
+	assert_string_equal(got, "CE");
+	selector_free(sel);
+}
 
 struct bad_case {
 	const char *text;
@@ -119,34 +116,6 @@ static const struct bad_case bad[] = {
 };
 
 static void
-test_good(void **state)
-{
-	struct selector *sel = NULL;
-	struct selector_sql q;
-	char err[256];
-	size_t i, j;
-
-	(void)state;
-	for (i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		err[0] = '\0';
-		if (selector_parse(good[i].text, &sel, err, sizeof(err)) != 0)
-			fail_msg("'%s' refused: %s", good[i].text, err);
-		assert_int_equal(
-			selector_to_sql(sel, &cols, 2, &q, err, sizeof(err)),
-			0);
-		if (strcmp(q.where, good[i].where) != 0)
-			fail_msg("'%s' gave %s", good[i].text, q.where);
-		for (j = 0; good[i].params[j] != NULL; j++) {
-			assert_true(j < q.nparams);
-			assert_string_equal(q.params[j], good[i].params[j]);
-		}
-		assert_int_equal(j, q.nparams);
-		selector_sql_free(&q);
-		selector_free(sel);
-	}
-}
-
-static void
 test_bad(void **state)
 {
 	struct selector *sel = NULL;
@@ -164,20 +133,25 @@ test_bad(void **state)
 	}
 }
 
+/* online takes true or false only, refused at parse time so that
+ * matching and the SQL translation never meet another value. */
 static void
 test_online_value(void **state)
 {
+	static const char *const refused[] = {"online=yes",
+					      "online in (true,1)",
+					      "online!=", "x=1,online=on"};
 	struct selector *sel = NULL;
-	struct selector_sql q;
-	char err[256] = "";
+	char err[256];
+	size_t i;
 
 	(void)state;
-	assert_int_equal(selector_parse("online=yes", &sel, err, sizeof(err)),
-			 0);
-	assert_int_equal(selector_to_sql(sel, &cols, 2, &q, err, sizeof(err)),
-			 -1);
-	assert_non_null(strstr(err, "true or false"));
-	selector_free(sel);
+	for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		err[0] = '\0';
+		if (selector_parse(refused[i], &sel, err, sizeof(err)) == 0)
+			fail_msg("'%s' accepted", refused[i]);
+		assert_non_null(strstr(err, "true or false"));
+	}
 }
 
 static void
@@ -217,14 +191,55 @@ test_limits(void **state)
 	assert_non_null(strstr(err, "more than 64 values"));
 }
 
+/* A selector of exactly SELECTOR_MAX_LEN bytes (the documented maximum
+ * of GET /api/v1/devices?selector=) parses and means what it says; one
+ * more byte is refused, never cut. */
+static void
+test_max_len(void **state)
+{
+	struct selector *sel = NULL;
+	char text[SELECTOR_MAX_LEN + 2], got[SC_NDEVICES + 1];
+	char err[256] = "";
+	size_t n;
+
+	(void)state;
+	/* "site in (b7,xxxx...,xxxx...)" padded to exactly 4096 bytes:
+	 * 64 values, the last one filling the rest. */
+	n = (size_t)snprintf(text, sizeof(text), "site in (b7");
+	for (int i = 1; i < SELECTOR_MAX_VALUES - 1; i++)
+		n += (size_t)snprintf(
+			text + n, sizeof(text) - n, ",v%02d-%.59s", i,
+			"pppppppppppppppppppppppppppppppppppppppp"
+			"pppppppppppppppppppppppppppppppppppppppp");
+	text[n++] = ',';
+	while (n < SELECTOR_MAX_LEN - 1)
+		text[n++] = 'z';
+	text[n++] = ')';
+	text[n] = '\0';
+	assert_int_equal(strlen(text), SELECTOR_MAX_LEN);
+	if (selector_parse(text, &sel, err, sizeof(err)) != 0)
+		fail_msg("4096 bytes refused: %s", err);
+	assert_int_equal(sel->terms[0].nvalues, SELECTOR_MAX_VALUES);
+	match_all(sel, got);
+	assert_string_equal(got, "ACE");
+	selector_free(sel);
+	/* 4097 bytes: one more blank at the start */
+	memmove(text + 1, text, n + 1);
+	text[0] = ' ';
+	assert_int_equal(selector_parse(text, &sel, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "longer than 4096"));
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good),
+		cmocka_unit_test(test_semantics),
+		cmocka_unit_test(test_and_online),
 		cmocka_unit_test(test_bad),
 		cmocka_unit_test(test_online_value),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_max_len),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Selector terms (core/selector.h) as an SQL WHERE fragment for the
+ * device queries of db/devices.c: $n placeholders and a parameter array,
+ * so selector text never becomes SQL text. Runs on job threads; the terms
+ * come from an untrusted query string, already parsed and bounded.
+ *
+ * Each case mirrors term_holds()/online_holds() in core/selector.c, the
+ * definition of the semantics (absent keys: =, in and "key" fail; !=,
+ * notin and "!key" hold). The selector contract test
+ * (tests/integration/test_devices.sh) runs both on the same table.
+ */
+#include "db/selector_sql.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+
+struct sqlgen {
+	struct buf where;
+	struct selector_sql *out;
+	int next;
+	int failed;
+};
+
+static int
+gen_param(struct sqlgen *g, const char *value)
+{
+	char **np;
+	char *copy;
+
+	np = realloc(g->out->params, (g->out->nparams + 1) * sizeof(*np));
+	if (np == NULL) {
+		g->failed = 1;
+		return 0;
+	}
+	g->out->params = np;
+	copy = strdup(value);
+	if (copy == NULL) {
+		g->failed = 1;
+		return 0;
+	}
+	g->out->params[g->out->nparams++] = copy;
+	return g->next++;
+}
+
+static void gen(struct sqlgen *g, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void
+gen(struct sqlgen *g, const char *fmt, ...)
+{
+	char tmp[1024];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(tmp) ||
+	    buf_append(&g->where, tmp, (size_t)n) != 0)
+		g->failed = 1;
+}
+
+/* "($3, $4, $5)" for the term's values. */
+static void
+gen_list(struct sqlgen *g, const struct selector_term *t)
+{
+	size_t i;
+
+	gen(g, "(");
+	for (i = 0; i < t->nvalues; i++)
+		gen(g, "%s$%d", i ? ", " : "", gen_param(g, t->values[i]));
+	gen(g, ")");
+}
+
+static int
+gen_online(struct sqlgen *g, const struct selector_term *t, const char *online,
+	   char *err, size_t errlen)
+{
+	int want_true = 0, want_false = 0;
+	size_t i;
+
+	switch (t->op) {
+	case SELECTOR_EXISTS:
+		want_true = 1;
+		break;
+	case SELECTOR_NOT_EXISTS:
+		want_false = 1;
+		break;
+	default:
+		for (i = 0; i < t->nvalues; i++) {
+			/* selector_parse admits only true and false */
+			if (strcmp(t->values[i], "true") != 0 &&
+			    strcmp(t->values[i], "false") != 0) {
+				snprintf(err, errlen,
+					 "selector key 'online' takes true or "
+					 "false, not '%s'",
+					 t->values[i]);
+				return -1;
+			}
+			if (strcmp(t->values[i], "true") == 0)
+				want_true = 1;
+			else
+				want_false = 1;
+		}
+		/* != and notin match the complement of the named set */
+		if (t->op == SELECTOR_NE || t->op == SELECTOR_NOTIN) {
+			want_true = !want_true;
+			want_false = !want_false;
+		}
+	}
+	if (want_true && want_false)
+		gen(g, "TRUE");
+	else if (want_true)
+		gen(g, "(%s)", online);
+	else if (want_false)
+		gen(g, "NOT (%s)", online);
+	else
+		gen(g, "FALSE");
+	return 0;
+}
+
+/* A built-in text column: NULL means "no such key" for this device. */
+static void
+gen_column(struct sqlgen *g, const struct selector_term *t, const char *col)
+{
+	switch (t->op) {
+	case SELECTOR_EQ:
+		gen(g, "%s = $%d", col, gen_param(g, t->values[0]));
+		break;
+	case SELECTOR_NE:
+		gen(g, "%s IS DISTINCT FROM $%d", col,
+		    gen_param(g, t->values[0]));
+		break;
+	case SELECTOR_IN:
+		gen(g, "%s IN ", col);
+		gen_list(g, t);
+		break;
+	case SELECTOR_NOTIN:
+		gen(g, "NOT coalesce(%s IN ", col);
+		gen_list(g, t);
+		gen(g, ", false)");
+		break;
+	case SELECTOR_EXISTS:
+		gen(g, "%s IS NOT NULL", col);
+		break;
+	case SELECTOR_NOT_EXISTS:
+		gen(g, "%s IS NULL", col);
+		break;
+	}
+}
+
+/* Labels: equality as jsonb containment so the GIN index can serve it. */
+static void
+gen_label(struct sqlgen *g, const struct selector_term *t, const char *lab)
+{
+	int k;
+
+	switch (t->op) {
+	case SELECTOR_EQ:
+		k = gen_param(g, t->key);
+		gen(g, "%s @> jsonb_build_object($%d::text, $%d::text)", lab, k,
+		    gen_param(g, t->values[0]));
+		break;
+	case SELECTOR_NE:
+		k = gen_param(g, t->key);
+		gen(g, "NOT (%s @> jsonb_build_object($%d::text, $%d::text))",
+		    lab, k, gen_param(g, t->values[0]));
+		break;
+	case SELECTOR_IN:
+		gen(g, "(%s ->> $%d::text) IN ", lab, gen_param(g, t->key));
+		gen_list(g, t);
+		break;
+	case SELECTOR_NOTIN:
+		gen(g, "NOT coalesce((%s ->> $%d::text) IN ", lab,
+		    gen_param(g, t->key));
+		gen_list(g, t);
+		gen(g, ", false)");
+		break;
+	case SELECTOR_EXISTS:
+		gen(g, "%s ? $%d::text", lab, gen_param(g, t->key));
+		break;
+	case SELECTOR_NOT_EXISTS:
+		gen(g, "NOT (%s ? $%d::text)", lab, gen_param(g, t->key));
+		break;
+	}
+}
+
+void
+selector_sql_free(struct selector_sql *q)
+{
+	size_t i;
+
+	if (q == NULL)
+		return;
+	free(q->where);
+	for (i = 0; i < q->nparams; i++)
+		free(q->params[i]);
+	free(q->params);
+	memset(q, 0, sizeof(*q));
+}
+
+int
+selector_to_sql(const struct selector *sel, const struct selector_columns *cols,
+		int first_param, struct selector_sql *out, char *err,
+		size_t errlen)
+{
+	struct sqlgen g;
+	const struct selector_term *t;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	memset(&g, 0, sizeof(g));
+	buf_init(&g.where, 64 * 1024);
+	g.out = out;
+	g.next = first_param;
+	if (sel->nterms == 0)
+		gen(&g, "TRUE");
+	for (i = 0; i < sel->nterms; i++) {
+		t = &sel->terms[i];
+		gen(&g, "%s(", i ? " AND " : "");
+		if (strcmp(t->key, "online") == 0) {
+			if (gen_online(&g, t, cols->online, err, errlen) != 0)
+				goto fail;
+		} else if (strcmp(t->key, "id") == 0) {
+			gen_column(&g, t, cols->id);
+		} else if (strcmp(t->key, "model") == 0) {
+			gen_column(&g, t, cols->model);
+		} else if (strcmp(t->key, "fw_version") == 0) {
+			gen_column(&g, t, cols->fw_version);
+		} else {
+			gen_label(&g, t, cols->labels);
+		}
+		gen(&g, ")");
+	}
+	if (g.failed) {
+		snprintf(err, errlen, "selector too large");
+		goto fail;
+	}
+	out->where = buf_detach(&g.where, NULL);
+	return 0;
+fail:
+	buf_free(&g.where);
+	selector_sql_free(out);
+	return -1;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Selectors to SQL with bound parameters only (see selector_sql.c). The
+ * caller says which SQL expressions stand for the built-in keys.
+ */
+#ifndef FLEETD_DB_SELECTOR_SQL_H
+#define FLEETD_DB_SELECTOR_SQL_H
+
+#include <stddef.h>
+
+#include "core/selector.h"
+
+/*
+ * SQL expressions for the built-in keys and the labels column. online is a
+ * boolean expression; it may use placeholders below first_param.
+ */
+struct selector_columns {
+	const char *id; /* text expression, e.g. "d.id::text" */
+	const char *model; /* text, nullable */
+	const char *fw_version; /* text, nullable */
+	const char *online; /* boolean */
+	const char *labels; /* jsonb object of string values */
+};
+
+struct selector_sql {
+	char *where; /* malloc'd; "TRUE" when there are no terms */
+	char **params; /* malloc'd copies; nparams entries */
+	size_t nparams; /* placeholders are $first_param..$first_param+n-1 */
+};
+
+/*
+ * Translates sel into out (free with selector_sql_free). Returns 0, or -1
+ * with a message in err (out of memory, or a term selector_parse would
+ * have refused).
+ */
+int selector_to_sql(const struct selector *sel,
+		    const struct selector_columns *cols, int first_param,
+		    struct selector_sql *out, char *err, size_t errlen);
+void selector_sql_free(struct selector_sql *q);
+
+#endif
