@@ -32,6 +32,8 @@ export PATH="$build/fleetd:$build/fleetd/ctl:$build/agent:$PATH"
 # reach their files: the cluster's socket and the PKI. If either cannot
 # reach ./var (a parent directory closed to them), use a directory they can.
 state=$var
+# Search only (no listing): var/env and var/admin-token stay 0600.
+[ "$(id -u)" != 0 ] || chmod go+x "$var"
 if [ "$(id -u)" = 0 ] && ! { runuser -u postgres -- test -x "$var" &&
 	runuser -u "$FLEET_USER" -- test -x "$var"; } 2>/dev/null; then
 	state=/var/lib/fleetd-local/$(echo "$top" | sha256sum | cut -c1-12)
