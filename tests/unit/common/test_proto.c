@@ -478,6 +478,141 @@ test_validate_type_field(void **state)
 	json_decref(obj);
 }
 
+/* ---- docs/protocol.md is the table ------------------------------------ */
+
+/* The heading of a type's section in docs/protocol.md. */
+static void
+doc_heading(const struct proto_def *d, char *out, size_t cap)
+{
+	snprintf(out, cap, "### `%s` (%s%s, frame up to %zu bytes)", d->name,
+		 d->dir == PROTO_TO_SERVER ? "agent -> server"
+					   : "server -> agent",
+		 d->report ? ", report" : "", d->frame_max);
+}
+
+/* One field's row of the section's table. */
+static void
+doc_row(const struct proto_field *f, char *out, size_t cap)
+{
+	char limit[256] = "";
+	const char *kind = "";
+	size_t i, n;
+
+	switch (f->kind) {
+	case PROTO_STRING:
+		kind = "string";
+		snprintf(limit, sizeof(limit), "up to %zu bytes", f->max);
+		break;
+	case PROTO_UUID:
+		kind = "uuid";
+		snprintf(limit, sizeof(limit), "lowercase 8-4-4-4-12");
+		break;
+	case PROTO_SHA256:
+		kind = "sha256";
+		snprintf(limit, sizeof(limit), "64 lowercase hex digits%s",
+			 f->empty_ok ? " or empty" : "");
+		break;
+	case PROTO_HEX:
+		kind = "hex";
+		snprintf(limit, sizeof(limit), "1 to %zu hex digits", f->max);
+		break;
+	case PROTO_PEM:
+		kind = "pem";
+		snprintf(limit, sizeof(limit), "up to %zu bytes", f->max);
+		break;
+	case PROTO_ENUM:
+		kind = "enum";
+		for (i = 0, n = 0; f->values[i] != NULL; i++)
+			n += (size_t)snprintf(limit + n, sizeof(limit) - n,
+					      "%s`%s`", i > 0 ? ", " : "",
+					      f->values[i]);
+		break;
+	case PROTO_INT:
+		kind = "integer";
+		snprintf(limit, sizeof(limit), "%lld to %lld",
+			 (long long)f->min, (long long)f->imax);
+		break;
+	case PROTO_BOOL:
+		kind = "boolean";
+		break;
+	case PROTO_OBJECT:
+		kind = "object";
+		snprintf(limit, sizeof(limit),
+			 "up to %zu bytes as compact JSON", f->max);
+		break;
+	case PROTO_STRINGS:
+		kind = "array of strings";
+		snprintf(limit, sizeof(limit),
+			 "up to %zu items of up to %zu bytes", f->max,
+			 f->item_max);
+		break;
+	}
+	snprintf(out, cap, "| `%s` | %s | %s | %s |", f->name, kind,
+		 f->required ? "yes" : "no", limit);
+}
+
+/* Every type has its section, with its fields' rows in table order and
+ * nothing else in its table. PROTO_PRINT_DOC=1 prints the sections. */
+static void
+test_doc_matches_table(void **state)
+{
+	char *doc = NULL, line[512], *p, *end;
+	size_t i, j, len = 0;
+	FILE *f;
+
+	(void)state;
+	if (getenv("PROTO_PRINT_DOC") != NULL) {
+		for (i = 0; i < PROTO_TYPE_COUNT; i++) {
+			const struct proto_def *d = proto_def(i);
+
+			doc_heading(d, line, sizeof(line));
+			printf("%s\n\n| field | type | required | limits |\n"
+			       "|---|---|---|---|\n",
+			       line);
+			for (j = 0; j < d->nfields; j++) {
+				doc_row(&d->fields[j], line, sizeof(line));
+				printf("%s\n", line);
+			}
+			printf("\n");
+		}
+	}
+	f = fopen(FLEET_PROTOCOL_DOC, "r");
+	assert_non_null(f);
+	doc = malloc(256 * 1024);
+	assert_non_null(doc);
+	len = fread(doc, 1, 256 * 1024 - 1, f);
+	fclose(f);
+	doc[len] = '\0';
+	for (i = 0; i < PROTO_TYPE_COUNT; i++) {
+		const struct proto_def *d = proto_def(i);
+
+		doc_heading(d, line, sizeof(line));
+		p = strstr(doc, line);
+		if (p == NULL)
+			fail_msg("docs/protocol.md lacks \"%s\"", line);
+		p = strstr(p, "|---|---|---|---|\n");
+		assert_non_null(p);
+		p += strlen("|---|---|---|---|\n");
+		for (j = 0; j < d->nfields; j++) {
+			doc_row(&d->fields[j], line, sizeof(line));
+			end = strchr(p, '\n');
+			assert_non_null(end);
+			if ((size_t)(end - p) != strlen(line) ||
+			    strncmp(p, line, strlen(line)) != 0)
+				fail_msg("%s: docs/protocol.md row %zu is "
+					 "\"%.*s\", the table says \"%s\"",
+					 d->name, j + 1, (int)(end - p), p,
+					 line);
+			p = end + 1;
+		}
+		if (*p == '|')
+			fail_msg("%s: docs/protocol.md has more fields than "
+				 "the table",
+				 d->name);
+	}
+	free(doc);
+}
+
 int
 main(void)
 {
@@ -490,6 +625,7 @@ main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_direction_and_unknown),
 		cmocka_unit_test(test_validate_type_field),
+		cmocka_unit_test(test_doc_matches_table),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
