@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "http/h1.h"
 #include "http/jobs.h"
 #include "log.h"
 
@@ -35,15 +36,16 @@
 
 #define HTTP_CHUNK 16384
 
-/* Limits of what we copy out of lws's header table (threat-model.md). */
-#define HTTP_PATH_MAX 1024 /* decoded path, with its NUL */
+/* Limits of what we copy out of lws's header table (threat-model.md);
+ * the field sizes are h1.h's, shared with the raw path. */
+#define HTTP_PATH_MAX H1_PATH_MAX /* decoded path, with its NUL */
 #define HTTP_QUERY_DECODED_MAX 8192 /* all parameters, decoded */
-#define HTTP_QUERY_PARAMS_MAX 64
-#define HTTP_AUTHORIZATION_MAX 512 /* with the NUL */
-#define HTTP_CONTENT_TYPE_MAX 128
-#define HTTP_IF_MATCH_MAX 128
-#define HTTP_IDEMPOTENCY_KEY_MAX 256
-#define HTTP_CONTENT_LENGTH_DIGITS 18 /* no overflow in a long long */
+#define HTTP_QUERY_PARAMS_MAX H1_QUERY_PARAMS_MAX
+#define HTTP_AUTHORIZATION_MAX H1_AUTHORIZATION_MAX /* with the NUL */
+#define HTTP_CONTENT_TYPE_MAX H1_CONTENT_TYPE_MAX
+#define HTTP_IF_MATCH_MAX H1_IF_MATCH_MAX
+#define HTTP_IDEMPOTENCY_KEY_MAX H1_IDEMPOTENCY_KEY_MAX
+#define HTTP_CONTENT_LENGTH_DIGITS H1_CONTENT_LENGTH_DIGITS
 
 struct http_job {
 	struct job job;
@@ -52,7 +54,7 @@ struct http_job {
 	bool head; /* HEAD: run as GET, answer without the body */
 	struct worker *worker;
 	uint64_t started_ms;
-	char method[8];
+	char method[16];
 	char path[HTTP_PATH_MAX];
 	char *query; /* re-encoded, malloc'd; never NULL once filled */
 	char authorization[HTTP_AUTHORIZATION_MAX];
@@ -78,9 +80,14 @@ struct http_session {
 	bool headers_sent;
 	bool close_after;
 	size_t sent;
-	/* A CONNECT request: lws hands the connection to us as a raw socket
-	 * (protocols[0] is also the vhost's raw protocol). */
-	bool raw_answered;
+	/* Raw connections (h1.c parses): for the whole connection. */
+	enum { RAW_HEAD = 0, RAW_BODY, RAW_RUN, RAW_CLOSING } raw_phase;
+	bool raw_continue; /* 100 Continue to write */
+	bool raw_overflow; /* input past H1_HEAD_MAX was dropped: close */
+	char *in; /* H1_HEAD_MAX bytes: what is read but not yet used */
+	size_t in_len;
+	char *out; /* LWS_PRE + the answer (head and body) */
+	size_t out_len, out_sent;
 };
 
 /* Why a request is refused before it reaches the API. */
@@ -134,8 +141,10 @@ static const struct {
 	{414, "URI Too Long", "URI too long"},
 	{431, "Request Header Fields Too Large",
 	 "Request header fields too large"},
+	{417, "Expectation Failed", "Expectation failed"},
 	{501, "Not Implemented", "Not implemented"},
 	{503, "Service Unavailable", "Service unavailable"},
+	{505, "HTTP Version Not Supported", "HTTP version not supported"},
 };
 
 static const char *
@@ -904,66 +913,382 @@ http_confirm_upgrade(struct lws *wsi, const char *upgrade)
 	return -1;
 }
 
-/*
- * A CONNECT request, or (when the vhost has
- * LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG) a method lws
- * does not know: lws gives the connection up as a raw socket with the
- * request bytes, bound to the vhost's raw protocol, which is protocols[0]
- * (this callback). Answer 501 as plain HTTP/1.1 and close; nothing of
- * what was sent is read.
- */
-static int
-http_raw(struct lws *wsi, enum lws_callback_reasons reason,
-	 struct http_session *s)
-{
-	char head[256];
-	char *body;
-	unsigned char *buf;
-	size_t body_len, len;
-	int n;
+/* ---- api connections as raw TLS sockets, parsed by h1.c --------------- */
 
-	/* Without TLS (lws gives up a plaintext client this way when the
-	 * vhost falls back to raw): nothing is answered in the clear. */
-	if (lws_get_ssl(wsi) == NULL)
-		return -1;
-	switch (reason) {
-	case LWS_CALLBACK_RAW_RX:
-		if (!s->raw_answered) {
-			s->raw_answered = true;
-			lws_callback_on_writable(wsi);
+/*
+ * When the worker adopts api connections as raw TLS sockets
+ * (LWS_ADOPT_SOCKET | LWS_ADOPT_ALLOW_SSL, protocol "http"), lws does the
+ * TLS and nothing else: the request head is parsed by h1.c, which refuses
+ * what lws's own parser drops or answers in HTML (%00, an over-long URL or
+ * header, unknown methods and upgrades). The same path serves a CONNECT,
+ * or with LWS_SERVER_OPTION_FALLBACK_TO_APPLY_LISTEN_ACCEPT_CONFIG an
+ * unknown method, that lws gives up to protocols[0] as a raw socket: h1.c
+ * answers it 501. One request at a time: reading stops while a request
+ * runs (pipelined bytes wait in the input buffer), and a refusal closes.
+ */
+
+#define RAW_HEAD_TIMEOUT_S 10 /* from the first byte of a head */
+#define RAW_BODY_TIMEOUT_S 30
+#define RAW_IDLE_TIMEOUT_S 30 /* keep-alive */
+
+/* Appends to the input buffer; past H1_HEAD_MAX the bytes are dropped
+ * and the connection closes after the current answer. */
+static void
+raw_stash(struct http_session *s, const char *data, size_t len)
+{
+	size_t room;
+
+	if (len == 0)
+		return;
+	if (s->in == NULL) {
+		s->in = malloc(H1_HEAD_MAX);
+		if (s->in == NULL) {
+			s->raw_overflow = true;
+			return;
 		}
+	}
+	room = H1_HEAD_MAX - s->in_len;
+	if (len > room) {
+		s->raw_overflow = true;
+		len = room;
+	}
+	memcpy(s->in + s->in_len, data, len);
+	s->in_len += len;
+}
+
+static void
+raw_consume(struct http_session *s, size_t n)
+{
+	OPENSSL_cleanse(s->in, n);
+	memmove(s->in, s->in + n, s->in_len - n);
+	s->in_len -= n;
+}
+
+/* Builds the whole answer (head + body) for RAW_WRITEABLE. */
+static int
+raw_prepare(struct http_session *s)
+{
+	const struct api_response *resp = &s->job->resp;
+	size_t body_len = s->job->head ? 0 : resp->body_len;
+	struct buf h;
+	int rc = 0;
+
+	buf_init(&h, 4096);
+	rc |= buf_printf(&h, "HTTP/1.1 %d %s\r\n", resp->status,
+			 h1_reason(resp->status));
+	if (resp->content_type != NULL)
+		rc |= buf_printf(&h, "content-type: %s\r\n",
+				 resp->content_type);
+	rc |= buf_printf(&h, "content-length: %zu\r\n", resp->body_len);
+	if (resp->etag[0] != '\0')
+		rc |= buf_printf(&h, "etag: \"%s\"\r\n", resp->etag);
+	if (resp->location[0] != '\0')
+		rc |= buf_printf(&h, "location: %s\r\n", resp->location);
+	if (resp->allow[0] != '\0')
+		rc |= buf_printf(&h, "allow: %s\r\n", resp->allow);
+	rc |= buf_printf(&h,
+			 "x-request-id: %s\r\ncache-control: no-store\r\n%s"
+			 "\r\n",
+			 s->job->request_id,
+			 s->close_after ? "connection: close\r\n" : "");
+	if (rc != 0) {
+		buf_free(&h);
+		return -1;
+	}
+	s->out_len = h.len + body_len;
+	s->out = malloc(LWS_PRE + s->out_len);
+	if (s->out == NULL) {
+		buf_free(&h);
+		return -1;
+	}
+	memcpy(s->out + LWS_PRE, h.data, h.len);
+	if (body_len > 0)
+		memcpy(s->out + LWS_PRE + h.len, resp->body, body_len);
+	s->out_sent = 0;
+	buf_free(&h);
+	return 0;
+}
+
+static void
+raw_out_free(struct http_session *s)
+{
+	if (s->out != NULL) {
+		OPENSSL_cleanse(s->out, LWS_PRE + s->out_len);
+		free(s->out);
+	}
+	s->out = NULL;
+	s->out_len = s->out_sent = 0;
+}
+
+/* A refusal: answered, then closed; nothing more is read. */
+static void
+raw_refuse(struct lws *wsi, struct http_session *s, int status,
+	   const char *slug, const char *detail)
+{
+	http_problem(&s->job->resp, status, slug, detail);
+	s->answered = true;
+	s->close_after = true;
+	s->raw_phase = RAW_RUN;
+	lws_rx_flow_control(wsi, 0);
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	lws_callback_on_writable(wsi);
+}
+
+static void raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
+		     const char *data, size_t len);
+
+/* A parsed head: copy it into a job, then the body or the job. */
+static void
+raw_begin(struct lws *wsi, struct worker *w, struct http_session *s,
+	  struct h1_request *req)
+{
+	struct http_job *job = s->job;
+
+	snprintf(job->method, sizeof(job->method), "%s", req->method);
+	job->head = strcmp(req->method, "HEAD") == 0;
+	memcpy(job->path, req->path, sizeof(job->path));
+	job->query = req->query;
+	req->query = NULL;
+	memcpy(job->authorization, req->authorization,
+	       sizeof(job->authorization));
+	memcpy(job->content_type, req->content_type, sizeof(job->content_type));
+	memcpy(job->if_match, req->if_match, sizeof(job->if_match));
+	memcpy(job->idempotency_key, req->idempotency_key,
+	       sizeof(job->idempotency_key));
+	s->close_after = !req->keep_alive || s->raw_overflow;
+	if (w->stopping) {
+		raw_refuse(wsi, s, 503, "service-unavailable",
+			   "fleetd is stopping");
+		return;
+	}
+	if (req->content_length > w->cfg->max_body) {
+		char detail[128];
+
+		snprintf(detail, sizeof(detail),
+			 "request bodies are limited to %ld bytes",
+			 w->cfg->max_body);
+		raw_refuse(wsi, s, 413, "payload-too-large", detail);
+		return;
+	}
+	s->body_len = 0;
+	s->body_cap = 0;
+	if (req->content_length > 0) {
+		s->body_cap = (size_t)req->content_length + 1;
+		s->body = calloc(1, s->body_cap);
+		if (s->body == NULL) {
+			s->body_cap = 0;
+			raw_refuse(wsi, s, 503, "service-unavailable",
+				   "out of memory");
+			return;
+		}
+		s->raw_phase = RAW_BODY;
+		s->raw_continue = req->expect_continue;
+		if (s->raw_continue)
+			lws_callback_on_writable(wsi);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+				RAW_BODY_TIMEOUT_S);
+		return;
+	}
+	s->raw_phase = RAW_RUN;
+	lws_rx_flow_control(wsi, 0);
+	lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+	http_start_job(w, s);
+}
+
+/* Feeds bytes from the network (or, with len 0, what is buffered). */
+static void
+raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
+	 const char *data, size_t len)
+{
+	struct h1_request req;
+	struct h1_error err;
+
+	while (s->raw_phase != RAW_RUN) {
+		if (s->raw_phase == RAW_BODY) {
+			size_t want = s->body_cap - 1 - s->body_len, n;
+
+			/* First what is buffered, then the new bytes. */
+			n = s->in_len < want ? s->in_len : want;
+			if (n > 0) {
+				memcpy(s->body + s->body_len, s->in, n);
+				s->body_len += n;
+				raw_consume(s, n);
+				want -= n;
+			}
+			n = len < want ? len : want;
+			if (n > 0) {
+				memcpy(s->body + s->body_len, data, n);
+				s->body_len += n;
+				data += n;
+				len -= n;
+				want -= n;
+			}
+			if (want > 0)
+				return;
+			s->body[s->body_len] = '\0';
+			s->raw_phase = RAW_RUN;
+			s->raw_continue = false;
+			lws_rx_flow_control(wsi, 0);
+			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+			http_start_job(w, s);
+			break;
+		}
+		/* RAW_HEAD */
+		if (len > 0) {
+			size_t room = H1_HEAD_MAX - s->in_len;
+			size_t n = len < room ? len : room;
+
+			raw_stash(s, data, n);
+			data += n;
+			len -= n;
+		}
+		if (s->in_len == 0)
+			return;
+		if (s->job == NULL) {
+			s->job = http_job_new(w, wsi, NULL);
+			if (s->job == NULL) {
+				s->raw_phase = RAW_CLOSING;
+				lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+						LWS_TO_KILL_ASYNC);
+				return;
+			}
+			lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+					RAW_HEAD_TIMEOUT_S);
+		}
+		switch (h1_parse(s->in, s->in_len, &req, &err)) {
+		case H1_INCOMPLETE:
+			/* h1_parse refuses a full buffer itself (431). */
+			return;
+		case H1_ERROR:
+			raw_refuse(wsi, s, err.status, err.slug, err.detail);
+			return;
+		case H1_OK:
+			raw_consume(s, req.head_len);
+			raw_begin(wsi, w, s, &req);
+			h1_request_clear(&req);
+			break;
+		}
+	}
+	/* Running: later bytes wait (reading is paused; these are what
+	 * was already read). */
+	raw_stash(s, data, len);
+}
+
+/* RAW_WRITEABLE: 100 Continue, or the answer in chunks, then the next
+ * request on a kept-alive connection. Returns -1 to close. */
+static int
+raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
+{
+	size_t n;
+
+	if (s->raw_phase == RAW_BODY && s->raw_continue) {
+		static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		unsigned char buf[LWS_PRE + sizeof(cont)];
+
+		s->raw_continue = false;
+		memcpy(buf + LWS_PRE, cont, sizeof(cont) - 1);
+		return lws_write(wsi, buf + LWS_PRE, sizeof(cont) - 1,
+				 LWS_WRITE_RAW) == (int)(sizeof(cont) - 1)
+			       ? 0
+			       : -1;
+	}
+	if (s->raw_phase != RAW_RUN || s->job == NULL || s->job->in_pool)
+		return 0;
+	if (s->out == NULL && raw_prepare(s) != 0)
+		return -1;
+	n = s->out_len - s->out_sent;
+	if (n > HTTP_CHUNK)
+		n = HTTP_CHUNK;
+	if (n > 0) {
+		unsigned char *p =
+			(unsigned char *)s->out + LWS_PRE + s->out_sent;
+
+		/* LWS_PRE bytes before p are ours: the head room, or bytes
+		 * already sent. */
+		if (lws_write(wsi, p, n, LWS_WRITE_RAW) != (int)n)
+			return -1;
+		s->out_sent += n;
+	}
+	if (s->out_sent < s->out_len) {
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
+	http_log_request(s->job);
+	raw_out_free(s);
+	http_job_free(s->job);
+	s->job = NULL;
+	http_body_free(s->body, s->body_cap);
+	s->body = NULL;
+	s->body_len = s->body_cap = 0;
+	if (s->close_after) {
+		s->raw_phase = RAW_CLOSING;
+		return -1;
+	}
+	/* Kept alive: the next request, maybe already buffered. */
+	s->answered = false;
+	s->started = false;
+	s->raw_phase = RAW_HEAD;
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE,
+			RAW_IDLE_TIMEOUT_S);
+	lws_rx_flow_control(wsi, 1);
+	raw_feed(wsi, w, s, NULL, 0);
+	return 0;
+}
+
+static void
+raw_close(struct http_session *s)
+{
+	if (s->job != NULL) {
+		if (s->job->in_pool)
+			s->job->wsi = NULL; /* freed when it comes back */
+		else
+			http_job_free(s->job);
+		s->job = NULL;
+	}
+	http_body_free(s->body, s->body_cap);
+	s->body = NULL;
+	s->body_len = s->body_cap = 0;
+	raw_out_free(s);
+	if (s->in != NULL) {
+		OPENSSL_cleanse(s->in, H1_HEAD_MAX);
+		free(s->in);
+	}
+	s->in = NULL;
+	s->in_len = 0;
+}
+
+static int
+http_raw(struct lws *wsi, struct worker *w, enum lws_callback_reasons reason,
+	 struct http_session *s, void *in, size_t len)
+{
+	switch (reason) {
+	case LWS_CALLBACK_RAW_ADOPT:
+		s->raw_phase = RAW_HEAD;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE,
+				RAW_IDLE_TIMEOUT_S);
+		return 0;
+	case LWS_CALLBACK_RAW_RX:
+		/* Never anything in the clear: lws hands a plaintext client
+		 * on the TLS port to the raw protocol when the vhost falls
+		 * back to raw. */
+		if (lws_get_ssl(wsi) == NULL)
+			return -1;
+		if (s->raw_phase == RAW_CLOSING)
+			return 0;
+		raw_feed(wsi, w, s, in, len);
+		if (in != NULL && len > 0)
+			OPENSSL_cleanse(in, len);
 		return 0;
 	case LWS_CALLBACK_RAW_WRITEABLE:
-		break;
+		if (lws_get_ssl(wsi) == NULL)
+			return -1;
+		return raw_writeable(wsi, w, s);
+	case LWS_CALLBACK_RAW_CLOSE:
+		raw_close(s);
+		return 0;
 	default:
 		return 0;
 	}
-	body = http_problem_json(501, "not-implemented",
-				 "the API serves GET, HEAD, POST, PATCH and "
-				 "DELETE");
-	if (body == NULL)
-		return -1;
-	body_len = strlen(body);
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 501 %s\r\n"
-		     "content-type: application/problem+json\r\n"
-		     "content-length: %zu\r\n"
-		     "cache-control: no-store\r\n"
-		     "connection: close\r\n\r\n",
-		     http_title(501, true), body_len);
-	len = (size_t)n + body_len;
-	buf = malloc(LWS_PRE + len);
-	if (n > 0 && (size_t)n < sizeof(head) && buf != NULL) {
-		memcpy(buf + LWS_PRE, head, (size_t)n);
-		memcpy(buf + LWS_PRE + n, body, body_len);
-		if (lws_write(wsi, buf + LWS_PRE, len, LWS_WRITE_RAW) ==
-		    (int)len)
-			log_write(LOG_LEVEL_INFO, "http",
-				  "CONNECT -> 501, closed");
-	}
-	free(buf);
-	free(body);
-	return -1;
 }
 
 int
@@ -1005,11 +1330,10 @@ http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_ADOPT:
 	case LWS_CALLBACK_RAW_RX:
 	case LWS_CALLBACK_RAW_WRITEABLE:
+	case LWS_CALLBACK_RAW_CLOSE:
 		if (s == NULL)
 			return -1;
-		return http_raw(wsi, reason, s);
-	case LWS_CALLBACK_RAW_CLOSE:
-		return 0;
+		return http_raw(wsi, w, reason, s, in, len);
 	case LWS_CALLBACK_CLOSED_HTTP:
 	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (s != NULL && s->job != NULL) {

@@ -190,17 +190,6 @@ expect "framing: a body smuggled behind Content-Length: x is never run" 400 bad-
 hsend "$T/r"
 expect "framing: a chunked body -> 400, closed" 400 bad-request yes
 
-# A POST without Content-Length has no body (RFC 9112 §6.3); what follows
-# it on the connection is not a request.
-{
-	req "POST /api/v1/tokens HTTP/1.1" "Host: localhost" \
-		"Authorization: Bearer $OPERATOR" "Content-Type: application/json" ""
-	post_token
-} >"$T/r"
-hsend "$T/r"
-check "framing: a POST without Content-Length gets one 4xx answer and the connection closes" \
-	[ "$(nresp) $(rstatus | cut -c1) $(rctype) $(rclosed)" = "1 4 application/problem+json true" ]
-
 {
 	req "POST /enroll/v1 HTTP/1.1" "Host: localhost" "Content-Type: application/json" \
 		"Content-Length: 2000000" ""
@@ -217,6 +206,25 @@ hsend "$T/r"
 expect "framing: two Host headers -> 400" 400 bad-request yes
 
 assert_eq "$(state)" "$BEFORE" "framing: nothing was written"
+
+# A POST without Content-Length has no body (RFC 9112 §6.3), as a proxy in
+# front sees it too: it gets its own answer, and the bytes after it are
+# never its body. They are the next request (our parser), or the
+# connection closes after the answer (lws, which would read them as a
+# 100 MB body).
+{
+	req "POST /api/v1/tokens HTTP/1.1" "Host: localhost" \
+		"Authorization: Bearer $OPERATOR" "Content-Type: application/json" ""
+	post_token
+} >"$T/r"
+hsend "$T/r"
+check "framing: a POST without Content-Length is answered as one with an empty body" \
+	[ "$(rstatus | cut -c1) $(rctype)" = "4 application/problem+json" ]
+next_or_closed() {
+	[ "$(nresp) $(rclosed)" = "1 true" ] || [ "$(nresp) $(rstatus 1)" = "2 201" ]
+}
+check "framing: ... and what follows is the next request or nothing, never its body" \
+	next_or_closed
 still_serving framing
 
 # --- methods ----------------------------------------------------------------
