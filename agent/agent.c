@@ -698,9 +698,15 @@ agent_send_queued(struct fleet_agent *a, struct lws *wsi)
 	unsigned char *frame;
 	uint64_t seq;
 	size_t len;
-	int n;
+	int n, skipped = 0;
 
-	n = agent_outbox_next(&a->outbox, &seq, &text, &len, err, sizeof(err));
+	n = agent_outbox_next(&a->outbox, &seq, &text, &len, &skipped, err,
+			      sizeof(err));
+	if (skipped > 0)
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "%d unreadable or invalid queued report(s) moved "
+			  "aside (queue/*.bad)",
+			  skipped);
 	if (n <= 0) {
 		if (n < 0)
 			log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);

@@ -92,9 +92,15 @@ int agent_queue_oldest(const char *dir, uint64_t *seq, char **text, size_t *len,
 int agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen);
 
 /* The queued report with the lowest seq above after: 1 (*seq, *text
- * (caller frees), *len set), 0 when there is none, -1 on error. */
+ * (caller frees), *len set), 0 when there is none, -1 when the queue cannot
+ * be read, -2 when that report's file cannot (*seq set). */
 int agent_queue_next(const char *dir, uint64_t after, uint64_t *seq,
 		     char **text, size_t *len, char *err, size_t errlen);
+
+/* Moves report seq aside as queue/<name>.bad (unreadable or not a valid
+ * report: it would block the queue forever). 0 or -1. */
+int agent_queue_quarantine(const char *dir, uint64_t seq, char *err,
+			   size_t errlen);
 
 /* Number of queued reports (bounded scan), or -1. */
 long agent_queue_count(const char *dir);
@@ -134,9 +140,12 @@ void agent_outbox_init(struct agent_outbox *o, const char *dir);
 void agent_outbox_reset(struct agent_outbox *o);
 
 /* The next report to send now: 1 (*seq, *text (caller frees), *len;
- * counted in flight), 0 when the window is full or all are sent, -1. */
+ * counted in flight), 0 when the window is full or all are sent, -1. A
+ * queued file that cannot be read or is not a fleet.v1 report with the
+ * seq of its name is quarantined (agent_queue_quarantine) and skipped;
+ * *skipped (may be NULL) counts them. */
 int agent_outbox_next(struct agent_outbox *o, uint64_t *seq, char **text,
-		      size_t *len, char *err, size_t errlen);
+		      size_t *len, int *skipped, char *err, size_t errlen);
 
 /* The server acknowledged seq (applied, duplicate, stale or rejected):
  * it leaves the queue. 0 or -1. */

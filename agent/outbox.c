@@ -7,6 +7,7 @@
  * stayed silent) sends everything still queued again. No lws here, so the
  * rules are unit-tested on their own. Runs on the agent's event loop.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "agent_int.h"
@@ -41,21 +42,59 @@ drop_inflight(struct agent_outbox *o, uint64_t seq)
 	return false;
 }
 
+/* True when text is a fleet.v1 report carrying seq. */
+static bool
+report_ok(const char *text, size_t len, uint64_t seq)
+{
+	struct proto_error err;
+	struct proto_msg m;
+	bool ok;
+
+	memset(&m, 0, sizeof(m));
+	if (proto_decode(text, len, PROTO_TO_SERVER, &m, &err) != PROTO_OK)
+		return false;
+	ok = m.def->report && m.seq == seq;
+	proto_msg_clear(&m);
+	return ok;
+}
+
 int
 agent_outbox_next(struct agent_outbox *o, uint64_t *seq, char **text,
-		  size_t *len, char *err, size_t errlen)
+		  size_t *len, int *skipped, char *err, size_t errlen)
 {
-	uint64_t s;
-	int n;
+	char *t = NULL;
+	uint64_t s, after = o->sent_upto;
+	size_t n_len = 0;
+	int n, tries;
 
+	if (skipped != NULL)
+		*skipped = 0;
 	if (o->ninflight >= AGENT_INFLIGHT_MAX)
 		return 0;
-	n = agent_queue_next(o->dir, o->sent_upto, &s, text, len, err, errlen);
-	if (n != 1)
-		return n;
+	for (tries = 0; tries < AGENT_QUEUE_MAX; tries++) {
+		n = agent_queue_next(o->dir, after, &s, &t, &n_len, err,
+				     errlen);
+		if (n == 0)
+			return 0;
+		if (n == 1 && report_ok(t, n_len, s))
+			break;
+		free(t);
+		t = NULL;
+		if (n == -1)
+			return -1;
+		if (agent_queue_quarantine(o->dir, s, err, errlen) != 0)
+			return -1;
+		if (skipped != NULL)
+			(*skipped)++;
+		after = s;
+	}
+	if (t == NULL)
+		return 0;
 	o->sent_upto = s;
 	o->inflight[o->ninflight++] = s;
 	*seq = s;
+	*text = t;
+	*len = n_len;
 	return 1;
 }
 

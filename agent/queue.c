@@ -237,12 +237,12 @@ agent_queue_next(const char *dir, uint64_t after, uint64_t *seq, char **text,
 	}
 	if (next == 0)
 		return 0;
-	if (report_path(dir, next, path, sizeof(path), false, err, errlen) !=
-		    0 ||
-	    read_file_bounded(path, AGENT_REPORT_MAX, text, len, err, errlen) !=
-		    0)
+	if (report_path(dir, next, path, sizeof(path), false, err, errlen) != 0)
 		return -1;
 	*seq = next;
+	if (read_file_bounded(path, AGENT_REPORT_MAX, text, len, err, errlen) !=
+	    0)
+		return -2;
 	return 1;
 }
 
@@ -254,6 +254,21 @@ agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen)
 	if (report_path(dir, seq, path, sizeof(path), false, err, errlen) != 0)
 		return -1;
 	if (unlink(path) != 0 && errno != ENOENT) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int
+agent_queue_quarantine(const char *dir, uint64_t seq, char *err, size_t errlen)
+{
+	char path[AGENT_PATH_MAX], bad[AGENT_PATH_MAX + 8];
+
+	if (report_path(dir, seq, path, sizeof(path), false, err, errlen) != 0)
+		return -1;
+	snprintf(bad, sizeof(bad), "%s.bad", path);
+	if (rename(path, bad) != 0 && errno != ENOENT) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -63,7 +63,7 @@ next(struct agent_outbox *o)
 	char err[256], *text = NULL;
 	uint64_t seq = 0;
 	size_t len;
-	int n = agent_outbox_next(o, &seq, &text, &len, err, sizeof(err));
+	int n = agent_outbox_next(o, &seq, &text, &len, NULL, err, sizeof(err));
 
 	assert_true(n >= 0);
 	if (n == 0)
@@ -209,6 +209,61 @@ test_two_processes(void **state)
 	assert_int_equal(expect, 81);
 }
 
+/* A queued file that is unreadable, not a report, or carries another seq
+ * than its name is moved aside instead of blocking the queue. */
+static void
+test_bad_files_quarantined(void **state)
+{
+	const char *dir = *state;
+	char err[256], path[512], *big, *text = NULL;
+	struct agent_outbox o;
+	uint64_t seq;
+	size_t len;
+	int skipped = -1;
+
+	assert_int_equal(enqueue(dir, &seq), 0); /* 1: good */
+	assert_int_equal(agent_queue_push(dir, 2, "{nope", 5, err, sizeof(err)),
+			 0);
+	assert_int_equal(agent_queue_push(dir, 3,
+					  "{\"type\":\"ack\",\"seq\":3,"
+					  "\"status\":\"applied\"}",
+					  41, err, sizeof(err)),
+			 0);
+	/* another report's text under the name 4 */
+	assert_int_equal(
+		agent_queue_next(dir, 0, &seq, &text, &len, err, sizeof(err)),
+		1);
+	assert_int_equal(agent_queue_push(dir, 4, text, len, err, sizeof(err)),
+			 0);
+	free(text);
+	big = calloc(1, AGENT_REPORT_MAX + 2);
+	assert_non_null(big);
+	memset(big, ' ', AGENT_REPORT_MAX + 1);
+	snprintf(path, sizeof(path), "%s/queue/%020d.json", dir, 5);
+	{
+		FILE *f = fopen(path, "w");
+
+		assert_non_null(f);
+		assert_int_equal(fwrite(big, 1, AGENT_REPORT_MAX + 1, f),
+				 AGENT_REPORT_MAX + 1);
+		fclose(f);
+	}
+	free(big);
+	assert_int_equal(enqueue(dir, &seq), 0); /* 6: good */
+	assert_int_equal(seq, 6);
+	agent_outbox_init(&o, dir);
+	assert_int_equal(next(&o), 1);
+	assert_int_equal(agent_outbox_next(&o, &seq, &text, &len, &skipped, err,
+					   sizeof(err)),
+			 1);
+	assert_int_equal(seq, 6);
+	assert_int_equal(skipped, 4);
+	free(text);
+	assert_int_equal(agent_queue_count(dir), 2);
+	snprintf(path, sizeof(path), "%s/queue/%020d.json.bad", dir, 5);
+	assert_int_equal(access(path, F_OK), 0);
+}
+
 int
 main(void)
 {
@@ -219,6 +274,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_two_processes, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_bad_files_quarantined,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
