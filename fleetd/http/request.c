@@ -1,21 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP requests on the api listener, inside a net worker's event loop.
- * lws parses the request head; this file checks it against our rules
- * before anything runs: HTTP/1.1 framing (RFC 9112: one numeric
- * Content-Length or none, no Transfer-Encoding), the methods we serve,
- * the size of every field we copy (a field over its limit is refused with
- * 414/431/400, never cut or dropped), and never a websocket. The body is
- * collected on the loop (bounded: max_body), the request is handed to a
- * job thread that runs api_handle(), and the answer is written back in
- * LWS_CALLBACK_HTTP_WRITEABLE. A refused request is answered with
- * problem+json and the connection is closed, so nothing after it on the
- * connection (a smuggled body, a pipelined request) is ever read as a
+ * Two ways in: on a connection adopted as a raw TLS socket, h1.c parses
+ * the head (the design; see the raw section below); on a connection lws
+ * parsed, this file checks what lws left: HTTP/1.1 framing (RFC 9112: one
+ * numeric Content-Length or none, no Transfer-Encoding), the methods we
+ * serve, the size of every field we copy (a field over its limit is
+ * refused with 414/431/400, never cut or dropped), and never a websocket.
+ * The body is collected on the loop (bounded: max_body), the request is
+ * handed to a job thread that runs api_handle(), and the answer is
+ * written back in the WRITEABLE callback. A refused request is answered
+ * with problem+json and the connection is closed, so nothing after it on
+ * the connection (a smuggled body, a pipelined request) is ever read as a
  * request. All input is untrusted. A connection that closes while its job
  * runs orphans the job; the loop frees it when it comes back. Buffers that
- * held an Authorization header or a body are wiped before they are freed.
- * docs/internals/threat-model.md has the limits table and what lws itself
- * refuses before this file sees a request.
+ * held an Authorization header, a body or an answer are wiped before they
+ * are freed. docs/internals/threat-model.md has the limits table and what
+ * lws itself refuses before this file sees a request.
  */
 #include "http/http.h"
 
@@ -120,8 +121,9 @@ http_job_free(struct http_job *job)
 		return;
 	http_body_free(job->body, job->body_cap);
 	free(job->query);
-	/* Responses that carry a new token are wiped by their producer;
-	 * the body here is only freed. */
+	/* The answer may carry a new token. */
+	if (job->resp.body != NULL)
+		OPENSSL_cleanse(job->resp.body, job->resp.body_len);
 	api_response_free(&job->resp);
 	OPENSSL_cleanse(job, sizeof(*job)); /* the Authorization copy */
 	free(job);
@@ -129,37 +131,37 @@ http_job_free(struct http_job *job)
 
 /* ---- problem+json answers made here --------------------------------- */
 
+/* Titles of the problem types answered here; those the API answers too
+ * (not-found, payload-too-large, service-unavailable) carry api/problem.c's
+ * title, so one type keeps one title. */
 static const struct {
-	int status;
-	const char *reason;
+	const char *slug;
 	const char *title;
-} http_statuses[] = {
-	{400, "Bad Request", "Bad request"},
-	{404, "Not Found", "Not found"},
-	{411, "Length Required", "Length required"},
-	{413, "Payload Too Large", "Payload too large"},
-	{414, "URI Too Long", "URI too long"},
-	{431, "Request Header Fields Too Large",
-	 "Request header fields too large"},
-	{417, "Expectation Failed", "Expectation failed"},
-	{501, "Not Implemented", "Not implemented"},
-	{503, "Service Unavailable", "Service unavailable"},
-	{505, "HTTP Version Not Supported", "HTTP version not supported"},
+} http_titles[] = {
+	{"bad-request", "Bad request"},
+	{"not-found", "Not found"},
+	{"payload-too-large", "Payload too large"},
+	{"uri-too-long", "URI too long"},
+	{"header-too-large", "Request header fields too large"},
+	{"upgrade-refused", "Upgrade refused"},
+	{"expectation-failed", "Expectation failed"},
+	{"not-implemented", "Not implemented"},
+	{"service-unavailable", "Service unavailable"},
+	{"http-version-not-supported", "HTTP version not supported"},
 };
 
 static const char *
-http_title(int status, bool reason)
+http_title(int status, const char *slug)
 {
-	for (size_t i = 0; i < sizeof(http_statuses) / sizeof(http_statuses[0]);
+	for (size_t i = 0; i < sizeof(http_titles) / sizeof(http_titles[0]);
 	     i++)
-		if (http_statuses[i].status == status)
-			return reason ? http_statuses[i].reason
-				      : http_statuses[i].title;
-	return reason ? "Error" : "Error";
+		if (strcmp(http_titles[i].slug, slug) == 0)
+			return http_titles[i].title;
+	return h1_reason(status);
 }
 
-/* The problem document of RFC 7807; detail is ours (no secrets). Returns a
- * malloc'd NUL-terminated string or NULL. */
+/* The problem document of RFC 7807; detail is ours (no secrets). Returns
+ * a malloc'd NUL-terminated string or NULL. */
 static char *
 http_problem_json(int status, const char *slug, const char *detail)
 {
@@ -169,7 +171,7 @@ http_problem_json(int status, const char *slug, const char *detail)
 	if (buf_printf(&b,
 		       "{\"type\":\"urn:fleet:problem:%s\",\"title\":\"%s\","
 		       "\"status\":%d",
-		       slug, http_title(status, false), status) != 0)
+		       slug, http_title(status, slug), status) != 0)
 		goto fail;
 	if (detail != NULL) {
 		if (buf_append(&b, ",\"detail\":\"", 11) != 0)
