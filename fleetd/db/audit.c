@@ -66,22 +66,19 @@ audit_write(PGconn *conn, const char *actor, const char *action,
 {
 	char *det = NULL;
 	const char *params[4];
-	PGresult *res;
+	enum store_rc rc;
 
 	det = details ? json_dumps(details, JSON_COMPACT) : NULL;
 	params[0] = actor;
 	params[1] = action;
 	params[2] = target;
 	params[3] = det ? det : "{}";
-	res = db_query(conn,
-		       "INSERT INTO audit_log (actor, action, target, details) "
-		       "VALUES ($1, $2, $3, $4::jsonb)",
-		       4, params);
+	rc = db_command(conn,
+			"INSERT INTO audit_log (actor, action, target, "
+			"details) VALUES ($1, $2, $3, $4::jsonb)",
+			4, params);
 	free(det);
-	if (res == NULL)
-		return DB_ERR;
-	PQclear(res);
-	return DB_OK;
+	return rc == STORE_OK ? DB_OK : DB_ERR;
 }
 
 enum store_rc

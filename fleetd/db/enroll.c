@@ -6,35 +6,21 @@
  * transaction locks no token row. Runs on API job threads.
  */
 #include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db/audit.h"
-#include "db/idempotency.h"
 #include "db/query.h"
 #include "db/tokens.h"
-
-struct enroll_args {
-	const struct enrollment *e;
-	const struct audit_entry *audit;
-	const struct idem_record *idem;
-};
 
 static enum store_rc
 enroll_record_tx(PGconn *conn, void *arg)
 {
-	const struct enroll_args *a = arg;
-	const struct enrollment *e = a->e;
+	const struct enrollment *e = arg;
 	char nb[24], na[24], *labels = NULL;
 	const char *params[9];
 	enum store_rc rc;
-	PGresult *res;
 
-	if (a->idem != NULL) {
-		rc = (enum store_rc)db_idem_insert(conn, a->idem);
-		if (rc != STORE_OK)
-			return rc;
-	}
 	labels = db_labels_json(e->labels);
 	if (labels == NULL)
 		return STORE_ERR;
@@ -51,20 +37,17 @@ enroll_record_tx(PGconn *conn, void *arg)
 	params[8] = na;
 	/* The certificate's FK is checked at the end of the statement, when
 	 * the device row of the first CTE exists. */
-	res = db_query(conn,
-		       "WITH dev AS (INSERT INTO devices (id, labels, model, "
-		       "serial, profile, enrolled_with) VALUES ($1::uuid, "
-		       "$2::jsonb, $3, $4, $5, $6::uuid) RETURNING id) "
-		       "INSERT INTO certificates (serial, device_id, "
-		       "not_before, not_after) SELECT $7, id, "
-		       "to_timestamp($8::bigint), to_timestamp($9::bigint) "
-		       "FROM dev",
-		       9, params);
+	rc = db_command(conn,
+			"WITH dev AS (INSERT INTO devices (id, labels, model, "
+			"serial, profile, enrolled_with) VALUES ($1::uuid, "
+			"$2::jsonb, $3, $4, $5, $6::uuid) RETURNING id) "
+			"INSERT INTO certificates (serial, device_id, "
+			"not_before, not_after) SELECT $7, id, "
+			"to_timestamp($8::bigint), to_timestamp($9::bigint) "
+			"FROM dev",
+			9, params);
 	free(labels);
-	if (res == NULL)
-		return STORE_ERR;
-	PQclear(res);
-	return db_audit_insert(conn, a->audit) == DB_OK ? STORE_OK : STORE_ERR;
+	return rc;
 }
 
 enum store_rc
@@ -72,7 +55,5 @@ store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct audit_entry *audit,
 		    const struct idem_record *idem)
 {
-	struct enroll_args a = {e, audit, idem};
-
-	return db_unit(st, enroll_record_tx, &a);
+	return db_unit(st, enroll_record_tx, (void *)(uintptr_t)e, audit, idem);
 }

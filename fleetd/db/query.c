@@ -9,7 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/audit.h"
 #include "db/db.h"
+#include "db/idempotency.h"
 #include "db/store.h"
 #include "log.h"
 
@@ -24,6 +26,17 @@ db_query(PGconn *conn, const char *sql, int n, const char *const *params)
 	log_warn("postgresql query failed: %s", PQresultErrorMessage(res));
 	PQclear(res);
 	return NULL;
+}
+
+enum store_rc
+db_command(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = db_query(conn, sql, n, params);
+
+	if (res == NULL)
+		return STORE_ERR;
+	PQclear(res);
+	return STORE_OK;
 }
 
 json_t *
@@ -92,16 +105,23 @@ db_query_doc(PGconn *conn, const char *sql, int n, const char *const *params,
 
 enum store_rc
 db_unit(struct store *st, enum store_rc (*fn)(PGconn *conn, void *arg),
-	void *arg)
+	void *arg, const struct audit_entry *audit,
+	const struct idem_record *idem)
 {
 	PGconn *conn = store_conn(st);
-	enum store_rc rc;
+	enum store_rc rc = STORE_OK;
 
 	if (conn == NULL)
 		return STORE_ERR;
 	if (db_exec(conn, "BEGIN") != 0)
 		return STORE_ERR;
-	rc = fn(conn, arg);
+	if (idem != NULL)
+		rc = (enum store_rc)db_idem_insert(conn, idem);
+	if (rc == STORE_OK)
+		rc = fn(conn, arg);
+	if (rc == STORE_OK && audit != NULL &&
+	    db_audit_insert(conn, audit) != DB_OK)
+		rc = STORE_ERR;
 	if (rc == STORE_OK) {
 		if (db_exec(conn, "COMMIT") != 0)
 			rc = STORE_ERR;

@@ -54,16 +54,27 @@ int db_page_query(PGconn *conn, const char *sql, int n,
 int db_query_doc(PGconn *conn, const char *sql, int n,
 		 const char *const *params, json_t **out);
 
+/* Runs a statement whose rows are not wanted: STORE_OK or STORE_ERR. */
+enum store_rc db_command(PGconn *conn, const char *sql, int n,
+			 const char *const *params);
+
 /* Parses one text column of JSON; NULL if SQL NULL or not JSON. */
 json_t *db_json(const PGresult *res, int row, int col);
 
+struct audit_entry;
+struct idem_record;
+
 /*
- * One unit of work of the store port: BEGIN, fn(conn, arg), then COMMIT
- * when fn returned STORE_OK, else ROLLBACK, and fn's answer (STORE_ERR
- * when COMMIT failed). STORE_ERR without a connection.
+ * One unit of work of the store port: BEGIN; the Idempotency-Key record
+ * when idem is not NULL (STORE_CONFLICT when a concurrent request holds
+ * the key); fn(conn, arg); the audit row when audit is not NULL; COMMIT.
+ * Anything but STORE_OK rolls everything back and is returned (STORE_ERR
+ * when COMMIT failed or there is no connection).
  */
 enum store_rc db_unit(struct store *st,
-		      enum store_rc (*fn)(PGconn *conn, void *arg), void *arg);
+		      enum store_rc (*fn)(PGconn *conn, void *arg), void *arg,
+		      const struct audit_entry *audit,
+		      const struct idem_record *idem);
 
 /* The PostgreSQL side of plain values: epoch seconds of a timestamptz
  * column (NULL -> 0), and "to_timestamp" parameters. */

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "db/audit.h"
-#include "db/idempotency.h"
 #include "db/query.h"
 #include "db/store.h"
 
@@ -125,11 +123,28 @@ token_query_one(PGconn *conn, enum token_kind kind, const char *sql, int n,
 	return rc;
 }
 
+/* A one-token query on st's connection with parameters (key) or, when
+ * now is not NULL, (key, now as epoch seconds). */
+static enum store_rc
+token_lookup(struct store *st, enum token_kind kind, const char *sql,
+	     const char *key, const int64_t *now, struct token *out)
+{
+	char ts[24] = "";
+	const char *params[2] = {key, ts};
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL)
+		return STORE_ERR;
+	if (now != NULL)
+		snprintf(ts, sizeof(ts), "%" PRId64, *now);
+	return token_query_one(conn, kind, sql, now != NULL ? 2 : 1, params,
+			       out);
+}
+
 struct token_create_args {
 	const struct token *tok;
 	const char *sha256;
-	const struct audit_entry *audit;
-	const struct idem_record *idem;
+	const char *actor;
 };
 
 static enum store_rc
@@ -140,14 +155,8 @@ token_create_tx(PGconn *conn, void *arg)
 	char n1[24], n2[24], created[24];
 	char *labels = NULL;
 	const char *params[8];
-	enum store_rc rc = STORE_ERR;
-	PGresult *res;
+	enum store_rc rc;
 
-	if (a->idem != NULL) {
-		rc = (enum store_rc)db_idem_insert(conn, a->idem);
-		if (rc != STORE_OK)
-			return rc;
-	}
 	snprintf(created, sizeof(created), "%" PRId64, t->created_at);
 	params[0] = t->id;
 	params[1] = a->sha256;
@@ -161,21 +170,18 @@ token_create_tx(PGconn *conn, void *arg)
 		params[3] = n2;
 		params[4] = labels;
 		params[5] = t->profile;
-		params[6] = a->audit->actor;
+		params[6] = a->actor;
 		params[7] = created;
 	} else {
 		params[2] = token_role_name(t->role);
 		params[3] = t->name ? t->name : "";
-		params[4] = a->audit->actor;
+		params[4] = a->actor;
 		params[5] = created;
 	}
-	res = db_query(conn, token_sql[t->kind].insert,
-		       token_sql[t->kind].insert_params, params);
+	rc = db_command(conn, token_sql[t->kind].insert,
+			token_sql[t->kind].insert_params, params);
 	free(labels);
-	if (res == NULL)
-		return STORE_ERR;
-	PQclear(res);
-	return db_audit_insert(conn, a->audit) == DB_OK ? STORE_OK : STORE_ERR;
+	return rc;
 }
 
 enum store_rc
@@ -183,21 +189,16 @@ store_token_create(struct store *st, const struct token *tok,
 		   const char *sha256, const struct audit_entry *audit,
 		   const struct idem_record *idem)
 {
-	struct token_create_args a = {tok, sha256, audit, idem};
+	struct token_create_args a = {tok, sha256, audit->actor};
 
-	return db_unit(st, token_create_tx, &a);
+	return db_unit(st, token_create_tx, &a, audit, idem);
 }
 
 enum store_rc
 store_token_get(struct store *st, enum token_kind kind, const char *id,
 		struct token *out)
 {
-	const char *params[1] = {id};
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL)
-		return STORE_ERR;
-	return token_query_one(conn, kind, token_sql[kind].get, 1, params, out);
+	return token_lookup(st, kind, token_sql[kind].get, id, NULL, out);
 }
 
 enum store_rc
@@ -244,7 +245,6 @@ struct token_revoke_args {
 	enum token_kind kind;
 	const char *id;
 	int64_t now;
-	const struct audit_entry *audit;
 	struct token *out;
 };
 
@@ -269,13 +269,7 @@ token_revoke_tx(PGconn *conn, void *arg)
 		PQclear(res);
 		return rc;
 	}
-	if (rc != STORE_OK)
-		return rc;
-	if (db_audit_insert(conn, a->audit) != DB_OK) {
-		token_clear(a->out);
-		return STORE_ERR;
-	}
-	return STORE_OK;
+	return rc;
 }
 
 enum store_rc
@@ -283,68 +277,56 @@ store_token_revoke(struct store *st, enum token_kind kind, const char *id,
 		   int64_t now, const struct audit_entry *audit,
 		   struct token *out)
 {
-	struct token_revoke_args a = {kind, id, now, audit, out};
+	struct token_revoke_args a = {kind, id, now, out};
+	enum store_rc rc;
 
-	return db_unit(st, token_revoke_tx, &a);
+	memset(out, 0, sizeof(*out));
+	rc = db_unit(st, token_revoke_tx, &a, audit, NULL);
+
+	/* out was filled before a failed audit row or COMMIT */
+	if (rc != STORE_OK)
+		token_clear(out);
+	return rc;
 }
 
 enum store_rc
 store_admin_token_authenticate(struct store *st, const char *sha256,
 			       int64_t now, struct token *out)
 {
-	char ts[24];
-	const char *params[2] = {sha256, ts};
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL)
-		return STORE_ERR;
-	snprintf(ts, sizeof(ts), "%" PRId64, now);
 	/* One round trip: find it and note the use at most once a minute. */
-	return token_query_one(
-		conn, TOKEN_ADMIN,
+	return token_lookup(
+		st, TOKEN_ADMIN,
 		"WITH t AS (SELECT * FROM admin_tokens WHERE token_sha256 = $1 "
 		"AND revoked_at IS NULL), u AS (UPDATE admin_tokens a SET "
 		"last_used_at = to_timestamp($2::bigint) FROM t WHERE "
 		"a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < "
 		"to_timestamp($2::bigint) - interval '60 seconds')) "
 		"SELECT " ADMIN_COLS " FROM t",
-		2, params, out);
+		sha256, &now, out);
 }
 
 enum store_rc
 store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
 			   struct token *out)
 {
-	char ts[24];
-	const char *params[2] = {sha256, ts};
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL)
-		return STORE_ERR;
-	snprintf(ts, sizeof(ts), "%" PRId64, now);
 	/* Autocommit: the row lock lasts for this statement only, and the
 	 * guard is the atomic form of token_enroll_refusal() == TOKEN_OK. */
-	return token_query_one(
-		conn, TOKEN_ENROLL,
+	return token_lookup(
+		st, TOKEN_ENROLL,
 		"UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
 		"WHERE token_sha256 = $1 AND uses_left > 0 AND expires_at > "
 		"to_timestamp($2::bigint) AND revoked_at IS NULL "
 		"RETURNING " ENROLL_COLS,
-		2, params, out);
+		sha256, &now, out);
 }
 
 enum store_rc
 store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 {
-	const char *params[1] = {sha256};
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL)
-		return STORE_ERR;
-	return token_query_one(conn, TOKEN_ENROLL,
-			       "SELECT " ENROLL_COLS " FROM enrollment_tokens "
-			       "WHERE token_sha256 = $1",
-			       1, params, out);
+	return token_lookup(st, TOKEN_ENROLL,
+			    "SELECT " ENROLL_COLS " FROM enrollment_tokens "
+			    "WHERE token_sha256 = $1",
+			    sha256, NULL, out);
 }
 
 enum store_rc
@@ -352,16 +334,11 @@ store_enroll_token_release(struct store *st, const char *token_id)
 {
 	const char *params[1] = {token_id};
 	PGconn *conn = store_conn(st);
-	PGresult *res;
 
 	if (conn == NULL)
 		return STORE_ERR;
-	res = db_query(conn,
-		       "UPDATE enrollment_tokens SET uses_left = uses_left + 1 "
-		       "WHERE id = $1::uuid AND uses_left < uses_total",
-		       1, params);
-	if (res == NULL)
-		return STORE_ERR;
-	PQclear(res);
-	return STORE_OK;
+	return db_command(conn,
+			  "UPDATE enrollment_tokens SET uses_left = uses_left "
+			  "+ 1 WHERE id = $1::uuid AND uses_left < uses_total",
+			  1, params);
 }

@@ -76,6 +76,19 @@ fake_store_token(struct store *st, const char *id)
 	return NULL;
 }
 
+/* The token of this kind and id, after the failure injection. */
+static enum store_rc
+token_of_kind(struct store *st, enum token_kind kind, const char *id,
+	      struct fake_token **out)
+{
+	if (failing(st))
+		return STORE_ERR;
+	*out = fake_store_token(st, id);
+	if (*out == NULL || (*out)->tok.kind != kind)
+		return STORE_NOTFOUND;
+	return STORE_OK;
+}
+
 static struct fake_token *
 token_by_hash(struct store *st, const char *sha256)
 {
@@ -162,13 +175,11 @@ enum store_rc
 store_token_get(struct store *st, enum token_kind kind, const char *id,
 		struct token *out)
 {
-	struct fake_token *t;
+	struct fake_token *t = NULL;
+	enum store_rc rc = token_of_kind(st, kind, id, &t);
 
-	if (failing(st))
-		return STORE_ERR;
-	t = fake_store_token(st, id);
-	if (t == NULL || t->tok.kind != kind)
-		return STORE_NOTFOUND;
+	if (rc != STORE_OK)
+		return rc;
 	return token_copy(&t->tok, out) == 0 ? STORE_OK : STORE_ERR;
 }
 
@@ -229,13 +240,11 @@ store_token_revoke(struct store *st, enum token_kind kind, const char *id,
 		   int64_t now, const struct audit_entry *audit,
 		   struct token *out)
 {
-	struct fake_token *t;
+	struct fake_token *t = NULL;
+	enum store_rc rc = token_of_kind(st, kind, id, &t);
 
-	if (failing(st))
-		return STORE_ERR;
-	t = fake_store_token(st, id);
-	if (t == NULL || t->tok.kind != kind)
-		return STORE_NOTFOUND;
+	if (rc != STORE_OK)
+		return rc;
 	if (t->tok.revoked_at != 0)
 		return STORE_CONFLICT;
 	t->tok.revoked_at = now;
