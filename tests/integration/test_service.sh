@@ -10,7 +10,8 @@
 # Started as root (as on CI), the children run as the user fleetd: the ca
 # only after it loaded the issuing-CA key, which no worker can open, also
 # after restarts and SIGHUP; a missing user or wrong key modes refuse to
-# start (docs/internals/privsep.md).
+# start; started by an ordinary user, nothing changes hands and no user is
+# needed (docs/internals/privsep.md).
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -339,5 +340,33 @@ FLEETD_PID=
 check "a SIGKILLed supervisor leaves no orphan workers or ca ($children)" \
 	wait_for "the children of a SIGKILLed supervisor exit" 10 gone $children
 check "nothing listens on the api port" bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$API_PORT) 2>/dev/null"
+
+# --- not started as root: nothing changes hands -----------------------------------
+# fleetd started by the user fleetd itself (its own copy of the PKI, key
+# included): no drop, no user needed (`user` names one that does not exist).
+if [ "$ROOT" = 1 ]; then
+	cp -a "$T/pki" "$T/np-pki"
+	chown -R fleetd: "$T/np-pki"
+	fleetd_conf_write "$T/np.conf" "$T/np-pki" "workers = 1
+user = fleetd-nosuchuser
+log_level = info"
+	chmod 0644 "$T/np.conf"
+	NP_URL=https://localhost:$API_PORT
+	spawn np runuser -u fleetd -- env "FLEETD_DATABASE=$FLEETD_DATABASE" \
+		"$(command -v fleetd)" -c "$T/np.conf" serve
+	RUNUSER=$LAST_PID
+	check "fleetd started as an ordinary user serves" wait_for "unprivileged fleetd healthy" 30 \
+		curl -sf --max-time 2 --cacert "$T/np-pki/ca-bundle.pem" "$NP_URL/healthz"
+	NP=$(pgrep -P "$RUNUSER" || true)
+	assert_eq "$(proc_uid "${NP:-0}" 2>/dev/null)" "$FUID" "its supervisor runs as that user"
+	np_uids=
+	for pid in $(pgrep -P "${NP:-0}"); do np_uids="$np_uids $(proc_uid "$pid")"; done
+	assert_eq "$np_uids" " $FUID $FUID" "so do its ca and worker, with no drop and no user needed"
+	st=$(curl -s --max-time 30 --cacert "$T/np-pki/ca-bundle.pem" -o /dev/null -w '%{http_code}' \
+		-H 'Content-Type: application/json' --data-binary @"$T/enroll1.json" "$NP_URL/enroll/v1")
+	assert_eq "$st" 201 "its ca signs (it reads a key its user owns)"
+	kill -TERM "${NP:-0}" 2>/dev/null || true
+	check "it stops on SIGTERM" wait_for "unprivileged fleetd exits" 15 gone "${NP:-0}" "$RUNUSER"
+fi
 
 harness_done
