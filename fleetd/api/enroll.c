@@ -100,8 +100,8 @@ enroll_read(struct api_call *c, const json_t *body, struct enroll_request *req)
 {
 	json_t *v;
 
-	if (api_only_fields(c, body, enroll_fields) != 0)
-		return -1;
+	/* Unknown members are ignored here (unlike the admin API): agents
+	 * in the field may be newer than the server they enroll with. */
 	req->token = json_string_value(json_object_get(body, "token"));
 	if (req->token == NULL) {
 		api_problem_field(c->resp, "token", "token must be a string");
