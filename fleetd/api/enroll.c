@@ -18,9 +18,6 @@
 #include "core/enroll.h"
 #include "log.h"
 
-static const char *const enroll_fields[] = {"token", "csr",    "labels",
-					    "model", "serial", NULL};
-
 static void
 enroll_refused(struct api_call *c, enum enroll_rc rc, const char *err)
 {
