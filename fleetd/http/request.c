@@ -958,12 +958,18 @@ raw_stash(struct http_session *s, const char *data, size_t len)
 	s->in_len += len;
 }
 
+/* Drops the first n buffered bytes; an idle connection keeps no buffer. */
 static void
 raw_consume(struct http_session *s, size_t n)
 {
 	OPENSSL_cleanse(s->in, n);
 	memmove(s->in, s->in + n, s->in_len - n);
 	s->in_len -= n;
+	if (s->in_len == 0) {
+		OPENSSL_cleanse(s->in, H1_HEAD_MAX); /* moved copies too */
+		free(s->in);
+		s->in = NULL;
+	}
 }
 
 /* Builds the whole answer (head + body) for RAW_WRITEABLE. */
