@@ -7,6 +7,7 @@
  */
 #include "fake_store_reports.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,8 @@ struct fake_device {
 	char id[40];
 	bool active;
 	bool hello_seen;
-	struct device_hello hello;
+	struct device_hello hello; /* strings point into hello_text */
+	char hello_text[7][256];
 	struct report_window w;
 	struct fake_report reports[FAKE_KINDS];
 };
@@ -156,7 +158,29 @@ store_device_hello(struct store *st, const char *device_id,
 		return STORE_ERR;
 	d = find(st, device_id);
 	if (d != NULL && d->active) {
-		d->hello = *h; /* borrowed strings: valid during the test */
+		const char *in[7] = {h->agent_version, h->fw_version,
+				     h->model,	       h->boot_id,
+				     h->addresses,     h->config_hash,
+				     h->inventory};
+		const char *out[7];
+
+		/* keep copies: the caller's strings go after the call */
+		for (int i = 0; i < 7; i++) {
+			out[i] = NULL;
+			if (in[i] != NULL) {
+				snprintf(d->hello_text[i],
+					 sizeof(d->hello_text[i]), "%s", in[i]);
+				out[i] = d->hello_text[i];
+			}
+		}
+		d->hello = *h;
+		d->hello.agent_version = out[0];
+		d->hello.fw_version = out[1];
+		d->hello.model = out[2];
+		d->hello.boot_id = out[3];
+		d->hello.addresses = out[4];
+		d->hello.config_hash = out[5];
+		d->hello.inventory = out[6];
 		d->hello_seen = true;
 	}
 	return STORE_OK;
