@@ -38,6 +38,7 @@
 #define RX_MAX PROTO_RX_MAX /* config.apply: documents up to 256 KiB */
 #define RESEND_MIN_MS 5000u /* unacknowledged this long: send again */
 #define FW_VERSION_MAX 128
+#define HELLO_TEXT_MAX 128 /* model, fw_version in hello */
 #define TOKEN_MAX 512
 
 struct fleet_agent {
@@ -239,6 +240,15 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 	}
 	if (a->fw_version == NULL) {
 		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	/* hello must fit fleet.v1 (docs/protocol.md): refuse at start
+	 * rather than fail every connection. */
+	if (strlen(a->model) > HELLO_TEXT_MAX ||
+	    strlen(a->fw_version) > HELLO_TEXT_MAX) {
+		snprintf(err, errlen,
+			 "model and fw_version are limited to %d bytes",
+			 HELLO_TEXT_MAX);
 		goto fail;
 	}
 	if (agent_labels_parse(cfg->labels != NULL ? cfg->labels : "",
