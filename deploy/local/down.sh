@@ -5,6 +5,7 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . tests/lib/pgcluster.sh
+. tests/lib/wait.sh
 var=$top/var
 
 stop_pidfile() {
@@ -15,11 +16,8 @@ stop_pidfile() {
 	if kill -0 "$pid" 2>/dev/null; then
 		echo "stopping $name (pid $pid)"
 		kill -TERM "$pid"
-		for _ in $(seq 1 150); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$pid" 2>/dev/null || true
+		wait_for "$name exits" 15 not kill -0 "$pid" ||
+			kill -KILL "$pid" 2>/dev/null || true
 	fi
 	rm -f "$file"
 }

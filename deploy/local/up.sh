@@ -10,6 +10,7 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . deploy/packages.sh
 . tests/lib/pgcluster.sh
+. tests/lib/wait.sh
 fleet_install_packages
 
 var=$top/var
@@ -86,11 +87,11 @@ else
 fi
 export FLEET_SERVER=https://localhost:$api_port
 export FLEET_CA=$pkidir/ca-bundle.pem
-for _ in $(seq 1 300); do
-	curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null 2>&1 && break
-	running "$var/fleetd.pid" || break
-	sleep 0.1
-done
+# Healthy, or fleetd is gone (waiting longer is pointless then).
+up_or_gone() {
+	! running "$var/fleetd.pid" || curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz"
+}
+wait_for "fleetd healthy" 30 up_or_gone || true
 curl -sf --cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >/dev/null || {
 	echo "fleetd did not come up; last lines of $var/fleetd.log:" >&2
 	tail -n 20 "$var/fleetd.log" >&2

@@ -20,6 +20,7 @@
 here_bench=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here_bench/../lib/pgcluster.sh"
 . "$here_bench/../lib/net.sh"
+. "$here_bench/../lib/wait.sh"
 . "$here_bench/../../deploy/packages.sh"
 
 BENCH_PIDS=()
@@ -28,11 +29,7 @@ FLEETD_PID=
 bench_stop_pid() {
 	local pid=$1
 	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
+	wait_for "pid $pid exits" 15 not kill -0 "$pid" || kill -KILL "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 }
 
@@ -71,6 +68,12 @@ bench_setup() {
 	fleetd pki init --dir "$T/pki" --server-name localhost --server-name 127.0.0.1 >/dev/null
 }
 
+# Healthy, or fleetd has exited (then waiting longer is pointless).
+bench_healthy() {
+	! kill -0 "$FLEETD_PID" 2>/dev/null ||
+		curl -sf --max-time 2 --cacert "$T/pki/ca-bundle.pem" "$url/healthz"
+}
+
 # One try: fails when fleetd exits or does not become healthy in 20 s.
 bench_try_fleetd() {
 	fleetd_conf_write "$T/fleetd.conf" "$T/pki" "log_level = warn
@@ -78,11 +81,8 @@ $1"
 	fleetd -c "$T/fleetd.conf" serve >"$T/fleetd.log" 2>&1 &
 	FLEETD_PID=$!
 	url=https://127.0.0.1:$API_PORT
-	for _ in $(seq 1 200); do
-		kill -0 "$FLEETD_PID" 2>/dev/null || break
-		curl -sf --max-time 2 --cacert "$T/pki/ca-bundle.pem" "$url/healthz" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
+	wait_for "fleetd healthy" 20 bench_healthy &&
+		kill -0 "$FLEETD_PID" 2>/dev/null && return 0
 	bench_stop_pid "$FLEETD_PID"
 	FLEETD_PID=
 	return 1

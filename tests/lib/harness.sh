@@ -12,7 +12,7 @@
 #   ok/fail/check/assert_eq   results; harness_done prints the summary
 #   spawn NAME CMD...         runs CMD in the background, logged to $T/NAME.log,
 #                             stopped on exit
-#   wait_for DESCRIPTION TIMEOUT_S CMD...
+#   wait_for DESCRIPTION TIMEOUT_S CMD...   (tests/lib/wait.sh)
 #                             bounded polling: runs CMD every 0.1 s until it
 #                             succeeds (returns 0) or TIMEOUT_S seconds
 #                             (fractions allowed) have passed; then prints
@@ -46,6 +46,7 @@ set -euo pipefail
 . "$FLEET_TESTPG_FILE"
 . "$FLEET_SOURCE_DIR/tests/lib/pgcluster.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/net.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/wait.sh"
 
 export PATH="$FLEET_BUILD_DIR/fleetd:$FLEET_BUILD_DIR/fleetd/ctl:$FLEET_BUILD_DIR/agent:$PATH"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -105,32 +106,6 @@ check() {
 	local what=$1
 	shift
 	if "$@"; then ok "$what"; else fail "$what"; fi
-}
-
-# wait_for DESCRIPTION TIMEOUT_S CMD...: see the header. The deadline is
-# measured on the monotonic clock of bash ($SECONDS is too coarse), so a
-# slow CMD shortens the number of tries, not the bound.
-wait_for() {
-	local what=$1 timeout=$2
-	shift 2
-	local deadline now
-	deadline=$(awk -v t="$timeout" -v n="$(cut -d' ' -f1 /proc/uptime)" \
-		'BEGIN { printf "%.2f", n + t }')
-	while :; do
-		if "$@" >/dev/null 2>&1; then
-			return 0
-		fi
-		now=$(cut -d' ' -f1 /proc/uptime)
-		if awk -v n="$now" -v d="$deadline" 'BEGIN { exit !(n >= d) }'; then
-			echo "timed out after ${timeout} s: $what" >&2
-			return 1
-		fi
-		sleep 0.1
-	done
-}
-
-not() {
-	! "$@"
 }
 
 assert_eq() {
