@@ -18,7 +18,10 @@
 struct store;
 
 #define DEVICE_ID_LEN 37 /* canonical uuid + NUL */
-#define DEVICE_LABEL_PATCH_RETRIES 8
+/* Without If-Match a patch is re-applied when a concurrent change wins;
+ * with n concurrent writers each round lets one through, so n - 1 retries
+ * suffice. */
+#define DEVICE_LABEL_PATCH_RETRIES 16
 
 /* One device as the store holds it. Strings are malloc'd, NULL when
  * unknown; release with device_clear. */
