@@ -156,6 +156,28 @@ log_flush_slot(struct log_slot *slot)
 	log_emit(slot->level, NULL, msg);
 }
 
+/* Under log_lock: closes the windows that are over, with summaries. */
+static void
+log_close_windows(uint64_t now)
+{
+	for (size_t i = 0; i < LOG_SLOTS; i++) {
+		struct log_slot *s = &log_slots[i];
+
+		if (s->key != 0 && now - s->window_start_ms >= log_window_ms) {
+			log_flush_slot(s);
+			s->key = 0;
+		}
+	}
+}
+
+void
+log_flush_suppressed(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_close_windows(log_now_ms());
+	pthread_mutex_unlock(&log_lock);
+}
+
 /* Under log_lock: whether a line of this kind may be written now. Closes
  * the windows that are over, with their summaries first. */
 static bool
@@ -166,14 +188,7 @@ log_admit(enum log_level level, const char *ctx, const char *fmt,
 	uint64_t key = log_key(level, ctx, fmt);
 	struct log_slot *slot = &log_slots[key % LOG_SLOTS];
 
-	for (size_t i = 0; i < LOG_SLOTS; i++) {
-		struct log_slot *s = &log_slots[i];
-
-		if (s->key != 0 && now - s->window_start_ms >= log_window_ms) {
-			log_flush_slot(s);
-			s->key = 0;
-		}
-	}
+	log_close_windows(now);
 	if (level == LOG_LEVEL_ERROR || log_burst == 0)
 		return true;
 	if (slot->key != key) {

@@ -39,6 +39,10 @@ void log_write(enum log_level level, const char *ctx, const char *fmt, ...)
  */
 void log_set_rate_limit(unsigned burst, unsigned window_ms);
 
+/* Writes the summaries of windows that are over; call now and then (the
+ * next line would bring them too, but a flood may be followed by quiet). */
+void log_flush_suppressed(void);
+
 /* Logs and clears the OpenSSL error queue, each entry prefixed by what. */
 void log_openssl(enum log_level level, const char *what);
 

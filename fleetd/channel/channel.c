@@ -20,6 +20,7 @@
 #include "channel/channel_int.h"
 
 #include "channel/revoked.h"
+#include "channel/ws.h"
 #include "clock.h"
 #include "config.h"
 #include "core/store_presence.h"
@@ -56,6 +57,13 @@
 /* A session being closed whose peer does not take the close frame is cut
  * after this long. */
 #define CHANNEL_CLOSE_GRACE_S 3
+/* Bytes a session may have received but not processed: one whole frame
+ * and a TLS record more (frames are held until the session is checked). */
+#define CHANNEL_IN_MAX (CHANNEL_FRAME_MAX + 14 + 16384)
+/* What a closing peer may still send before it is not read any more. */
+#define CHANNEL_DISCARD_MAX (64 * 1024)
+/* From TCP accept to a checked upgrade request, at most. */
+#define CHANNEL_UPGRADE_TIMEOUT_MS 10000
 /* The close code of a session replaced by a newer one of its device. */
 #define CHANNEL_CLOSE_REPLACED 4000
 /* RFC 6455 1013 "try again later" (not in lws 4.1's enum). */
@@ -75,9 +83,19 @@ struct channel_session {
 	char device_id[SECRET_UUID_LEN];
 	char serial[PKI_SERIAL_HEX_MAX];
 	char peer[64];
-	char *rx;
+	unsigned char *in; /* received, not yet parsed (bounded) */
+	size_t in_len;
+	char *rx; /* the message being assembled from its frames */
 	size_t rx_len;
-	bool rx_too_big;
+	uint8_t rx_op; /* its opcode, 0 when none */
+	uint64_t adopted_ms;
+	bool upgraded; /* the 101 is queued: frames from now on */
+	bool hangup; /* close the connection once the queue is written */
+	bool close_sent;
+	size_t discarded; /* bytes ignored since the close began */
+	bool pong_due;
+	unsigned char pong[125];
+	size_t pong_len;
 	struct channel_msg *out_head, *out_tail;
 	size_t out_bytes, out_msgs;
 	bool opened; /* JOB_OPEN allowed it: frames are read from now on */
@@ -162,6 +180,7 @@ channel_find(struct channel *ch, uint64_t session_id)
 
 static void channel_submit(struct channel *ch, enum channel_job_kind kind,
 			   const struct channel_session *s);
+static void session_feed(struct channel *ch, struct channel_session *s);
 
 /* Whether another session of device_id, not on its way out, lives here. */
 static bool
@@ -331,6 +350,7 @@ channel_job_done(struct job *j)
 			s->opened = true;
 			s->last_rx_ms = clock_mono_ms();
 			lws_rx_flow_control(s->wsi, 1);
+			session_feed(job->ch, s);
 		} else if (job->ok && job->allowed &&
 			   !atomic_load(&job->ch->stopping) &&
 			   !channel_device_live(job->ch, job->device_id,
@@ -422,11 +442,38 @@ session_out_free(struct channel_session *s)
 	s->out_msgs = 0;
 }
 
+/* Queues bytes for the peer: a frame of opcode, or raw bytes (the HTTP
+ * answer) when opcode is -1. */
+static int
+session_queue(struct channel_session *s, int opcode, const void *data,
+	      size_t len)
+{
+	unsigned char head[10];
+	size_t hlen =
+		opcode >= 0 ? ws_frame_header((uint8_t)opcode, len, head) : 0;
+	struct channel_msg *m = malloc(sizeof(*m) + LWS_PRE + hlen + len);
+
+	if (m == NULL)
+		return -1;
+	m->next = NULL;
+	m->len = hlen + len;
+	memcpy(m->data + LWS_PRE, head, hlen);
+	memcpy(m->data + LWS_PRE + hlen, data, len);
+	if (s->out_tail != NULL)
+		s->out_tail->next = m;
+	else
+		s->out_head = m;
+	s->out_tail = m;
+	s->out_bytes += m->len;
+	s->out_msgs++;
+	lws_callback_on_writable(s->wsi);
+	return 0;
+}
+
 void
 channel_send(struct channel_session *s, json_t *msg)
 {
 	char *text = NULL;
-	struct channel_msg *m;
 	size_t len;
 
 	if (s->close_code != 0) {
@@ -438,6 +485,10 @@ channel_send(struct channel_session *s, json_t *msg)
 	if (text == NULL)
 		return;
 	len = strlen(text);
+	if (!s->upgraded) {
+		free(text);
+		return;
+	}
 	if (s->out_msgs >= CHANNEL_OUT_MAX_MSGS ||
 	    len > CHANNEL_OUT_MAX_BYTES - s->out_bytes) {
 		free(text);
@@ -451,23 +502,8 @@ channel_send(struct channel_session *s, json_t *msg)
 			      "output queue full");
 		return;
 	}
-	m = malloc(sizeof(*m) + LWS_PRE + len);
-	if (m == NULL) {
-		free(text);
-		return;
-	}
-	m->next = NULL;
-	m->len = len;
-	memcpy(m->data + LWS_PRE, text, len);
+	(void)session_queue(s, WS_OP_TEXT, text, len);
 	free(text);
-	if (s->out_tail != NULL)
-		s->out_tail->next = m;
-	else
-		s->out_head = m;
-	s->out_tail = m;
-	s->out_bytes += len;
-	s->out_msgs++;
-	lws_callback_on_writable(s->wsi);
 }
 
 void
@@ -524,7 +560,7 @@ static void
 session_message(struct channel *ch, struct channel_session *s)
 {
 	if (session_rate_take(s)) {
-		channel_dispatch(ch, s, s->rx, s->rx_len);
+		channel_dispatch(ch, s, s->rx != NULL ? s->rx : "", s->rx_len);
 		return;
 	}
 	s->refused++;
@@ -540,46 +576,134 @@ session_message(struct channel *ch, struct channel_session *s)
 		return;
 	}
 	channel_send(s, json_pack("{s:s, s:s, s:s}", "type", "error", "code",
-				  "rate-limited",
+				  "rate-limited", "message",
 				  "message refused: too many messages; slow "
 				  "down"));
 }
 
+/* Appends a data frame's payload to the message being assembled. */
 static int
-session_receive(struct channel *ch, struct channel_session *s, const void *in,
-		size_t len)
+session_append(struct channel_session *s, const unsigned char *data, size_t len)
 {
-	if (lws_frame_is_binary(s->wsi)) {
-		s->rx_too_big = false;
-		s->rx_len = 0;
+	char *grown;
+
+	if (len == 0)
+		return 0;
+	if (len > CHANNEL_FRAME_MAX - s->rx_len)
+		return -1;
+	/* Exactly what the message needs (most are small). */
+	grown = realloc(s->rx, s->rx_len + len);
+	if (grown == NULL)
+		return -1;
+	s->rx = grown;
+	memcpy(s->rx + s->rx_len, data, len);
+	s->rx_len += len;
+	return 0;
+}
+
+static void
+session_message_done(struct channel *ch, struct channel_session *s)
+{
+	if (s->rx_op == WS_OP_BINARY)
 		channel_send_error(ch, s, "malformed",
 				   "binary frames are not used");
-		return 0;
-	}
-	if (len > CHANNEL_FRAME_MAX - s->rx_len) {
-		log_write(LOG_LEVEL_INFO, s->device_id,
-			  "channel: frame over %d bytes; closing",
-			  CHANNEL_FRAME_MAX);
-		lws_close_reason(s->wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-				 (unsigned char *)"message too big", 15);
-		return -1;
-	}
-	if (s->rx == NULL) {
-		s->rx = malloc(CHANNEL_FRAME_MAX);
-		if (s->rx == NULL)
-			return -1;
-	}
-	memcpy(s->rx + s->rx_len, in, len);
-	s->rx_len += len;
-	if (!lws_is_final_fragment(s->wsi) ||
-	    lws_remaining_packet_payload(s->wsi) > 0)
-		return 0;
-	session_message(ch, s);
+	else
+		session_message(ch, s);
+	s->rx_op = 0;
 	s->rx_len = 0;
 	/* Idle sessions keep no receive buffer. */
 	free(s->rx);
 	s->rx = NULL;
-	return 0;
+}
+
+/* One frame of a checked session. */
+static void
+session_frame(struct channel *ch, struct channel_session *s,
+	      const struct ws_frame *f)
+{
+	unsigned code;
+
+	s->last_rx_ms = clock_mono_ms();
+	switch (f->opcode) {
+	case WS_OP_TEXT:
+	case WS_OP_BINARY:
+	case WS_OP_CONTINUATION:
+		if ((f->opcode == WS_OP_CONTINUATION) != (s->rx_op != 0)) {
+			session_close(ch, s, WS_CLOSE_PROTOCOL_ERROR,
+				      "bad fragmentation");
+			return;
+		}
+		if (f->opcode != WS_OP_CONTINUATION)
+			s->rx_op = f->opcode;
+		if (session_append(s, f->payload, f->payload_len) != 0) {
+			log_write(LOG_LEVEL_INFO, s->device_id,
+				  "channel: message over %d bytes; closing",
+				  CHANNEL_FRAME_MAX);
+			session_close(ch, s, WS_CLOSE_TOO_BIG,
+				      "message too big");
+			return;
+		}
+		if (f->fin)
+			session_message_done(ch, s);
+		return;
+	case WS_OP_PING:
+		/* Only the latest ping is answered (RFC 6455 5.5.3). */
+		memcpy(s->pong, f->payload, f->payload_len);
+		s->pong_len = f->payload_len;
+		s->pong_due = true;
+		lws_callback_on_writable(s->wsi);
+		return;
+	case WS_OP_PONG:
+		return;
+	case WS_OP_CLOSE:
+		code = f->payload_len >= 2
+			       ? ((unsigned)f->payload[0] << 8) | f->payload[1]
+			       : WS_CLOSE_NO_STATUS;
+		if (f->payload_len == 1)
+			code = WS_CLOSE_PROTOCOL_ERROR;
+		else if (code == WS_CLOSE_NO_STATUS)
+			code = WS_CLOSE_NORMAL;
+		/* Answer with the peer's code, then hang up. */
+		session_close(ch, s, (int)code, "");
+		return;
+	default:
+		return;
+	}
+}
+
+/* Parses and handles the frames received so far (only once checked). */
+static void
+session_feed(struct channel *ch, struct channel_session *s)
+{
+	size_t used = 0;
+
+	while (s->opened && s->close_code == 0 && s->wsi != NULL) {
+		struct ws_frame f;
+		const char *why = NULL;
+		int code = 0;
+		enum ws_rc rc =
+			ws_frame_parse(s->in + used, s->in_len - used,
+				       CHANNEL_FRAME_MAX, &f, &code, &why);
+
+		if (rc == WS_MORE)
+			break;
+		if (rc == WS_REFUSED) {
+			log_write(LOG_LEVEL_INFO, s->device_id,
+				  "channel: %s; closing with %d", why, code);
+			session_close(ch, s, code, why);
+			break;
+		}
+		used += f.frame_len;
+		session_frame(ch, s, &f);
+	}
+	if (used > 0 && used < s->in_len)
+		memmove(s->in, s->in + used, s->in_len - used);
+	s->in_len -= used < s->in_len ? used : s->in_len;
+	if (s->in_len == 0 || s->close_code != 0) {
+		free(s->in);
+		s->in = NULL;
+		s->in_len = 0;
+	}
 }
 
 /* ---- session life --------------------------------------------------- */
@@ -606,13 +730,11 @@ session_identity(struct channel_session *s)
 	return 0;
 }
 
+/* The upgrade was answered 101: identify the device, hold its frames and
+ * have JOB_OPEN check it. */
 static void
-session_established(struct channel *ch, struct channel_session *s,
-		    struct lws *wsi)
+session_established(struct channel *ch, struct channel_session *s)
 {
-	memset(s, 0, sizeof(*s));
-	s->ch = ch;
-	s->wsi = wsi;
 	s->id = ++ch->next_session_id;
 	s->last_rx_ms = clock_mono_ms();
 	s->last_ping_ms = s->last_rx_ms;
@@ -620,16 +742,12 @@ session_established(struct channel *ch, struct channel_session *s,
 	s->tokens_ms = s->last_rx_ms;
 	/* Nothing of the session is read before JOB_OPEN has checked the
 	 * device and its certificate in PostgreSQL (channel_job_done). */
-	lws_rx_flow_control(wsi, 0);
-	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
-	s->next = ch->sessions;
-	if (ch->sessions != NULL)
-		ch->sessions->prev = s;
-	ch->sessions = s;
+	lws_rx_flow_control(s->wsi, 0);
 	if (session_identity(s) != 0) {
 		log_warn("channel: peer %s: certificate without a device id",
 			 s->peer);
-		session_close(ch, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+		s->device_id[0] = '\0';
+		session_close(ch, s, WS_CLOSE_POLICY,
 			      "certificate names no device");
 		return;
 	}
@@ -648,6 +766,85 @@ session_established(struct channel *ch, struct channel_session *s,
 	channel_submit(ch, JOB_OPEN, s);
 }
 
+/* A new TCP connection on the device listener (TLS still under way). */
+static void
+session_adopted(struct channel *ch, struct channel_session *s, struct lws *wsi)
+{
+	memset(s, 0, sizeof(*s));
+	s->ch = ch;
+	s->wsi = wsi;
+	s->adopted_ms = clock_mono_ms();
+	s->last_rx_ms = s->adopted_ms;
+	lws_get_peer_simple(wsi, s->peer, sizeof(s->peer));
+	s->next = ch->sessions;
+	if (ch->sessions != NULL)
+		ch->sessions->prev = s;
+	ch->sessions = s;
+}
+
+/* Bytes from the peer (decrypted). Returns -1 to drop the connection. */
+static int
+session_rx(struct channel *ch, struct channel_session *s, const void *in,
+	   size_t len)
+{
+	unsigned char *grown;
+	struct ws_upgrade up;
+	enum ws_rc rc;
+	char answer[1024];
+	size_t alen;
+
+	if (s->hangup || s->close_code != 0) {
+		/* On the way out: ignored. A peer that keeps sending is not
+		 * read any more (it blocks), and the grace timeout ends it. */
+		s->discarded += len;
+		if (s->discarded > CHANNEL_DISCARD_MAX)
+			lws_rx_flow_control(s->wsi, 0);
+		return 0;
+	}
+	if (len > CHANNEL_IN_MAX - s->in_len) {
+		log_write(LOG_LEVEL_INFO, s->device_id[0] ? s->device_id : NULL,
+			  "channel: peer %s sent too much unread data; "
+			  "closing",
+			  s->peer);
+		if (!s->upgraded)
+			return -1;
+		session_close(ch, s, WS_CLOSE_POLICY, "too much data");
+		return 0;
+	}
+	grown = realloc(s->in, s->in_len + len);
+	if (grown == NULL)
+		return -1;
+	s->in = grown;
+	memcpy(s->in + s->in_len, in, len);
+	s->in_len += len;
+	if (s->upgraded) {
+		session_feed(ch, s);
+		return 0;
+	}
+	rc = ws_upgrade_parse(s->in, s->in_len, "/agent/v1", "fleet.v1", &up);
+	if (rc == WS_MORE)
+		return 0;
+	alen = ws_upgrade_answer(&up, rc, "fleet.v1", answer, sizeof(answer));
+	if (alen == 0 || session_queue(s, -1, answer, alen) != 0)
+		return -1;
+	if (rc == WS_REFUSED || atomic_load(&ch->stopping)) {
+		log_write(LOG_LEVEL_INFO, NULL,
+			  "channel: peer %s: request refused (%d %s)", s->peer,
+			  up.status, up.why != NULL ? up.why : "stopping");
+		s->hangup = true;
+		return 0;
+	}
+	/* Frames that came with the request wait in s->in. */
+	memmove(s->in, s->in + up.consumed, s->in_len - up.consumed);
+	s->in_len -= up.consumed;
+	s->upgraded = true;
+	/* lws armed a timeout after the TLS accept that only its HTTP role
+	 * clears; from here on the channel's own heartbeat rules apply. */
+	lws_set_timeout(s->wsi, NO_PENDING_TIMEOUT, 0);
+	session_established(ch, s);
+	return 0;
+}
+
 static void
 session_closed(struct channel *ch, struct channel_session *s)
 {
@@ -664,7 +861,23 @@ session_closed(struct channel *ch, struct channel_session *s)
 		s->next->prev = s->prev;
 	session_out_free(s);
 	free(s->rx);
+	free(s->in);
 	memset(s, 0, sizeof(*s));
+}
+
+/* Writes one control frame (a close, ping or pong). */
+static int
+session_write_control(struct channel_session *s, uint8_t opcode,
+		      const unsigned char *payload, size_t len)
+{
+	unsigned char frame[LWS_PRE + 2 + 125];
+	size_t hlen = ws_frame_header(opcode, len, frame + LWS_PRE);
+
+	memcpy(frame + LWS_PRE + hlen, payload, len);
+	return lws_write(s->wsi, frame + LWS_PRE, hlen + len, LWS_WRITE_RAW) <
+			       (int)(hlen + len)
+		       ? -1
+		       : 0;
 }
 
 static int
@@ -674,37 +887,51 @@ session_writeable(struct channel_session *s)
 
 	if (s->wsi == NULL)
 		return 0;
+	/* After the close frame the peer closes the connection (or the
+	 * grace timeout of session_close does): closing first, with its
+	 * data unread, would reset the connection and lose the close frame. */
+	if (s->close_sent)
+		return 0;
+	/* The refusal went out: hang up. */
+	if (s->hangup && m == NULL)
+		return -1;
 	if (s->close_code != 0) {
-		lws_close_reason(s->wsi, (enum lws_close_status)s->close_code,
-				 (unsigned char *)(uintptr_t)s->close_reason,
-				 strlen(s->close_reason));
-		return -1;
-	}
-	if (s->ping_due) {
-		/* lws's own pings are empty, and lws does not pass empty pongs
-		 * up; ours carry a payload so the answer is seen here. */
-		unsigned char ping[LWS_PRE + 8];
+		unsigned char payload[125];
+		size_t rlen = strlen(s->close_reason);
 
-		s->ping_due = false;
-		memcpy(ping + LWS_PRE, "fleet.v1", 8);
-		if (lws_write(s->wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 8)
+		if (!s->upgraded)
 			return -1;
-		if (m != NULL)
-			lws_callback_on_writable(s->wsi);
-		return 0;
+		if (rlen > sizeof(payload) - 2)
+			rlen = sizeof(payload) - 2;
+		payload[0] = (unsigned char)(s->close_code >> 8);
+		payload[1] = (unsigned char)s->close_code;
+		memcpy(payload + 2, s->close_reason, rlen);
+		s->close_sent = true;
+		return session_write_control(s, WS_OP_CLOSE, payload, rlen + 2);
 	}
-	if (m == NULL)
-		return 0;
-	if (lws_write(s->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT) <
-	    (int)m->len)
-		return -1;
-	s->out_head = m->next;
-	if (s->out_head == NULL)
-		s->out_tail = NULL;
-	s->out_bytes -= m->len;
-	s->out_msgs--;
-	free(m);
-	if (s->out_head != NULL)
+	if (s->pong_due) {
+		s->pong_due = false;
+		if (session_write_control(s, WS_OP_PONG, s->pong,
+					  s->pong_len) != 0)
+			return -1;
+	} else if (s->ping_due) {
+		s->ping_due = false;
+		if (session_write_control(s, WS_OP_PING,
+					  (const unsigned char *)"fleet.v1",
+					  8) != 0)
+			return -1;
+	} else if (m != NULL) {
+		if (lws_write(s->wsi, m->data + LWS_PRE, m->len,
+			      LWS_WRITE_RAW) < (int)m->len)
+			return -1;
+		s->out_head = m->next;
+		if (s->out_head == NULL)
+			s->out_tail = NULL;
+		s->out_bytes -= m->len;
+		s->out_msgs--;
+		free(m);
+	}
+	if (s->out_head != NULL || s->pong_due || s->ping_due || s->hangup)
 		lws_callback_on_writable(s->wsi);
 	return 0;
 }
@@ -867,20 +1094,12 @@ channel_owns(struct lws *wsi)
 	return wsi != NULL && channel_of(wsi) != NULL;
 }
 
-static bool
-channel_path_ok(struct lws *wsi)
-{
-	char uri[64];
-
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) <= 0 ||
-	    lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) >= (int)sizeof(uri) ||
-	    lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
-		return false;
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS) > 0)
-		return false;
-	return strcmp(uri, "/agent/v1") == 0;
-}
-
+/*
+ * The device listener's protocol: its connections are adopted as raw TLS
+ * sockets, and channel.c speaks HTTP/1.1 (the upgrade only) and RFC 6455
+ * itself (ws.c), because lws 4.1 processes unmasked client frames and
+ * would hand HTTP requests to the api vhost.
+ */
 int
 channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		 void *in, size_t len)
@@ -895,44 +1114,29 @@ channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	if (wsi != NULL)
 		ch = channel_of(wsi);
 	switch (reason) {
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-		return channel_path_ok(wsi) && ch != NULL &&
-				       !atomic_load(&ch->stopping)
-			       ? 0
-			       : -1;
-	case LWS_CALLBACK_ESTABLISHED:
-		if (ch == NULL)
+	case LWS_CALLBACK_RAW_ADOPT:
+		if (ch == NULL || atomic_load(&ch->stopping))
 			return -1;
-		session_established(ch, s, wsi);
+		session_adopted(ch, s, wsi);
 		return 0;
-	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RAW_RX:
 		if (ch == NULL || s->wsi == NULL)
 			return -1;
-		if (!s->opened) {
-			/* Held frames must not get here; never read them. */
-			log_write(LOG_LEVEL_WARN, s->device_id,
-				  "channel: frame before the session was "
-				  "checked; closing");
-			return -1;
-		}
-		s->last_rx_ms = clock_mono_ms();
-		if (s->close_code != 0)
-			return 0;
-		return session_receive(ch, s, in, len);
-	case LWS_CALLBACK_RECEIVE_PONG:
-		if (s->wsi != NULL && s->opened)
-			s->last_rx_ms = clock_mono_ms();
-		return 0;
-	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return session_rx(ch, s, in, len);
+	case LWS_CALLBACK_RAW_WRITEABLE:
 		return session_writeable(s);
-	case LWS_CALLBACK_CLOSED:
+	case LWS_CALLBACK_RAW_CLOSE:
 		if (ch != NULL)
 			session_closed(ch, s);
 		return 0;
+	case LWS_CALLBACK_ESTABLISHED:
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_HTTP:
+		return -1; /* lws's own websocket and HTTP are not used */
 	default:
 		break;
 	}
-	return lws_callback_http_dummy(wsi, reason, user, in, len);
+	return 0;
 }
 
 size_t
@@ -1029,6 +1233,16 @@ channel_tick(lws_sorted_usec_list_t *sul)
 	struct channel_job *job;
 
 	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (!s->upgraded) {
+			/* TLS and the upgrade request take at most this. */
+			if (!s->hangup &&
+			    now - s->adopted_ms >= CHANNEL_UPGRADE_TIMEOUT_MS) {
+				s->hangup = true;
+				lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK,
+						LWS_TO_KILL_ASYNC);
+			}
+			continue;
+		}
 		if (s->offline || s->close_code != 0)
 			continue;
 		if (now - s->last_rx_ms >= timeout) {

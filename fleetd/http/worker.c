@@ -135,6 +135,7 @@ worker_tick(lws_sorted_usec_list_t *sul)
 			w->listeners[i] = NULL;
 		}
 	}
+	log_flush_suppressed();
 	if (w->stopping && worker_pending(w) == 0) {
 		/* Nothing in flight: leave the loop (see worker_main). */
 		lws_cancel_service(w->context);
@@ -144,10 +145,9 @@ worker_tick(lws_sorted_usec_list_t *sul)
 }
 
 /*
- * HTTP that came in on the device listener: it serves the fleet.v1
- * websocket only (channel.c), so any other request gets 404 (GET) or 405
- * and the connection closes; it never reaches the API or enrollment. An
- * upgrade without the fleet.v1 subprotocol lands here too and is refused.
+ * HTTP on a connection of the device listener (defence in depth: they are
+ * adopted raw, and channel.c answers anything but the fleet.v1 upgrade with
+ * 404/405 itself): 404 (GET) or 405, then close; never the API.
  */
 static int
 worker_device_http(struct lws *wsi, enum lws_callback_reasons reason,
@@ -190,7 +190,9 @@ worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		channel_on_wake(w->channel);
 		return 0;
 	}
-	/* lws hands HTTP of both listeners to this (the first) vhost. */
+	/* Device connections are raw TLS (channel.c) and never reach HTTP;
+	 * should one (a TLS context of the device listener) get here, it is
+	 * refused, never served the API. */
 	if (channel_owns(wsi))
 		return worker_device_http(wsi, reason, user, in, len);
 	return http_api_callback(wsi, reason, user, in, len);
@@ -213,6 +215,8 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	vh = lfd == w->api_fd ? w->api_vhost : w->device_vhost;
 	for (int i = 0; i < ACCEPT_BATCH && vh != NULL; i++) {
 		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		lws_sock_file_fd_type desc;
+		struct lws *conn;
 
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
@@ -221,24 +225,28 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 					 strerror(errno));
 			break;
 		}
-		/* On failure lws closes fd itself. */
-		if (lws_adopt_socket_vhost(vh, fd) == NULL)
+		/* The device listener's connections are raw TLS: the channel
+		 * speaks the upgrade and RFC 6455 itself (channel.c). On
+		 * failure lws closes fd itself. */
+		desc.sockfd = fd;
+		conn = vh == w->device_vhost
+			       ? lws_adopt_descriptor_vhost(
+					 vh,
+					 LWS_ADOPT_SOCKET | LWS_ADOPT_ALLOW_SSL,
+					 desc, "fleet.v1", NULL)
+			       : lws_adopt_socket_vhost(vh, fd);
+		if (conn == NULL)
 			log_warn("worker %d: cannot adopt a connection",
 				 w->slot);
 	}
 	return 0;
 }
 
-/*
- * lws re-picks the vhost of an adopted connection by port after parsing the
- * request, and both our vhosts have the same (none): every upgrade lands on
- * the first vhost. So fleet.v1 is listed here too; channel_callback only
- * accepts connections whose TLS was done by the device listener.
- */
+/* The api listener never upgrades to a websocket: no protocol here but
+ * HTTP (and the raw listen sockets). */
 static struct lws_protocols api_protocols[] = {
 	{"http", worker_protocol_callback, 0, 0, 0, NULL, 0},
 	{"fleet-listener", worker_listener_callback, 0, 0, 0, NULL, 0},
-	{"fleet.v1", channel_callback, 0, 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -283,7 +291,6 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 	info.keepalive_timeout = 30;
 	info.retry_and_idle_policy = channel_idle_policy(w->channel);
 	api_protocols[0].per_session_data_size = http_session_size();
-	api_protocols[2].per_session_data_size = channel_session_size();
 	w->api_vhost = lws_create_vhost(w->context, &info);
 	if (w->api_vhost == NULL) {
 		log_error("worker %d: cannot set up the api listener (TLS "

@@ -14,11 +14,15 @@ arguments (or one per line on stdin when there are none):
   wait-close [SECS] reads until the server closes; prints the close
   sleep SECS        sleeps without reading (pings pile up unanswered)
   close             sends a close frame (1000) and waits for the answer
+  unmasked TEXT     an UNMASKED text frame (RFC 6455 forbids it)
+  flood N TEXT      N masked text frames as fast as possible, reading
+                    nothing; stops when the server hangs up
 
 Output, one line per event: `UPGRADE <status line>`, `TEXT <payload>`,
 `BINARY <n>`, `CLOSE <code> <reason> t=<epoch>`, `EOF t=<epoch>`,
-`TIMEOUT`, `REFUSED <what>`. Exit status 0, or 3 when the upgrade was
-refused (no 101) or the TLS handshake failed.
+`TIMEOUT`, `REFUSED <what>`, `SENT <n>` (after flood). Exit status 0, or
+3 when the upgrade was refused (no 101) or the TLS handshake failed.
+--protocol '' sends no Sec-WebSocket-Protocol header.
 """
 import argparse
 import base64
@@ -43,18 +47,24 @@ class Client:
         self.sock = sock
         self.buf = b""
 
-    def send_frame(self, opcode, payload):
+    def frame(self, opcode, payload, masked=True):
         head = bytes([0x80 | opcode])
         n = len(payload)
+        bit = 0x80 if masked else 0
         if n < 126:
-            head += bytes([0x80 | n])
+            head += bytes([bit | n])
         elif n < 65536:
-            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+            head += bytes([bit | 126]) + struct.pack("!H", n)
         else:
-            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+            head += bytes([bit | 127]) + struct.pack("!Q", n)
+        if not masked:
+            return head + payload
         mask = os.urandom(4)
         body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(head + mask + body)
+        return head + mask + body
+
+    def send_frame(self, opcode, payload, masked=True):
+        self.sock.sendall(self.frame(opcode, payload, masked))
 
     def _fill(self, n, deadline):
         while len(self.buf) < n:
@@ -130,10 +140,12 @@ def connect(args):
         out("REFUSED tls: %s" % e)
         return None
     key = base64.b64encode(os.urandom(16)).decode()
+    proto = ("Sec-WebSocket-Protocol: %s\r\n" % args.protocol
+             if args.protocol else "")
     req = ("GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
            "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-           "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: %s\r\n\r\n"
-           % (args.path, args.sni, args.port, key, args.protocol))
+           "Sec-WebSocket-Version: 13\r\n%s\r\n"
+           % (args.path, args.sni, args.port, key, proto))
     head = b""
     try:
         sock.sendall(req.encode())
@@ -186,6 +198,20 @@ def run(c, action):
         return "timeout"
     elif verb == "sleep":
         time.sleep(float(arg))
+    elif verb == "unmasked":
+        c.send_frame(0x1, arg.encode(), masked=False)
+    elif verb == "flood":
+        n, _, text = arg.partition(" ")
+        frame = c.frame(0x1, text.encode())
+        sent = 0
+        try:
+            for sent in range(1, int(n) + 1):
+                c.sock.sendall(frame)
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError,
+                OSError) as e:
+            out("EOF t=%.3f sent=%d (%s)" % (time.time(), sent - 1, e))
+            return "eof"
+        out("SENT %d" % sent)
     elif verb == "close":
         c.send_frame(0x8, struct.pack("!H", 1000))
         return run(c, "wait-close 5")

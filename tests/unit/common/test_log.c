@@ -101,6 +101,19 @@ test_flood_is_cut_and_counted(void **state)
 }
 
 static void
+test_flush_after_quiet(void **state)
+{
+	(void)state;
+	log_set_rate_limit(2, 100);
+	flood("dev-q", 50);
+	log_flush_suppressed();
+	assert_int_equal(count_lines("suppressed"), 0);
+	sleep_ms(150);
+	log_flush_suppressed();
+	assert_int_equal(count_lines("suppressed 48 similar lines"), 1);
+}
+
+static void
 test_contexts_and_sites_are_separate(void **state)
 {
 	(void)state;
@@ -139,6 +152,8 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_flood_is_cut_and_counted,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_flush_after_quiet, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_contexts_and_sites_are_separate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_always_pass, setup,
