@@ -6,11 +6,13 @@
 #   through fleetd/db on this PostgreSQL and in memory give the same,
 #   expected answers (selector_contract);
 # - serials as `openssl x509 -serial` prints them, in the API document,
-#   the database, the audit row and the CRL (`openssl crl -text`);
+#   the database, the audit row and the CRL (`openssl crl -text`), and
+#   migration 0003 converting serials stored in the old format;
 # - CSRs with explicit EC parameters or a SHA-1 signature: 400
 #   csr-rejected, no device row, the token use not spent; issued
 #   certificates pass `openssl verify -x509_strict`;
 # - a selector of exactly 4096 bytes in GET /api/v1/devices?selector=;
+# - label patches: the 64-label rule, eight concurrent patches all kept;
 # - decommissions racing CRL fetches: afterwards the served CRL lists
 #   every revoked serial.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
@@ -40,6 +42,37 @@ else
 	fail "selector contract ($(grep -c '^FAIL' "$T/contract.log") disagreements)"
 fi
 dropdb --if-exists "$CDB" >/dev/null 2>&1
+
+# --- migration 0003 converts serials stored in the old format ------------
+MDB="${DB}_mig"
+createdb "$MDB"
+MIG_DB="host=$PGHOST user=postgres dbname=$MDB connect_timeout=5"
+mkdir -p "$T/mig2"
+cp "$FLEET_SOURCE_DIR"/migrations/0001_*.sql "$FLEET_SOURCE_DIR"/migrations/0002_*.sql "$T/mig2/"
+printf 'migrations_dir = %s\n' "$T/mig2" >"$T/mig2.conf"
+FLEETD_DATABASE=$MIG_DB fleetd -c "$T/mig2.conf" migrate >"$T/mig2.log" 2>&1
+mq() { psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$MDB" -c "$1"; }
+MD=7d444b4c-1d3f-4e6a-8b9c-0d1e2f3a4b01
+mq "INSERT INTO devices (id) VALUES ('$MD');
+INSERT INTO certificates (serial, device_id, not_before, not_after) VALUES
+	('6afad95', '$MD', now(), now() + interval '1 day'),
+	('abcdef12', '$MD', now(), now() + interval '1 day');
+INSERT INTO workers (id, host, pid, slot) VALUES ('h:1:1', 'h', 1, 1);
+INSERT INTO device_sessions (device_id, worker_id, cert_serial) VALUES ('$MD', 'h:1:1', '6afad95');
+INSERT INTO audit_log (actor, action, target, details) VALUES
+	('device:$MD', 'device.enroll', '$MD', '{\"certificate_serial\": \"6afad95\", \"peer\": \"x\"}'),
+	('token:x', 'device.decommission', '$MD', '{\"revoked_certificates\": [\"6afad95\", \"abcdef12\"], \"reason\": 5}')" >/dev/null
+FLEETD_DATABASE=$MIG_DB fleetd migrate >"$T/mig3.log" 2>&1
+assert_eq "$(mq "SELECT string_agg(serial, ',' ORDER BY serial) FROM certificates")" "06AFAD95,ABCDEF12" \
+	"migration 0003: stored serials in openssl's format"
+assert_eq "$(mq "SELECT cert_serial FROM device_sessions")" "06AFAD95" "... session serials too"
+assert_eq "$(mq "SELECT (details->>'certificate_serial') || ' ' || (details->>'peer') FROM audit_log WHERE action = 'device.enroll'")" \
+	"06AFAD95 x" "... and the enrollment audit details"
+assert_eq "$(mq "SELECT details::text FROM audit_log WHERE action = 'device.decommission'")" \
+	'{"reason": 5, "revoked_certificates": ["06AFAD95", "ABCDEF12"]}' "... and the decommission audit details, in order"
+check "a lowercase serial is refused from now on" not mq \
+	"INSERT INTO certificates (serial, device_id, not_before, not_after) VALUES ('0abc', '$MD', now(), now())"
+dropdb --if-exists "$MDB" >/dev/null 2>&1
 
 # --- enrollment helpers ---------------------------------------------------
 new_token() { # new_token USES [LABELS JSON]: prints "id token"
