@@ -331,6 +331,16 @@ Q=$(python3 -c 'print("&".join("p%d=1" % i for i in range(70)))')
 req "GET /api/v1/devices?$Q HTTP/1.1" "Host: localhost" "Authorization: Bearer $VIEWER" "" >"$T/r"
 hsend "$T/r"
 expect "limits: 70 query parameters -> 400" 400 bad-request yes
+# A head that never ends (slowloris) is not kept for ever, and others are
+# served meanwhile.
+printf 'GET /api/v1/devices HTTP/1.1\r\nHost: localhost\r\nX-Slow: 1' >"$T/slow"
+python3 "$HOSTILE" --port "$API_PORT" --ca "$FLEET_CA" --timeout 45 send "$T/slow" >"$T/slow.json" &
+SLOW=$!
+TOKEN=$VIEWER api GET /api/v1/devices
+assert_eq "$STATUS" 200 "limits: requests are served while a head hangs"
+wait "$SLOW"
+check "limits: a head that never ends is closed within 45 s" \
+	[ "$(jq -r '.closed' "$T/slow.json")" = true ]
 assert_eq "$(state)" "$BEFORE" "limits: nothing was written"
 still_serving limits
 
