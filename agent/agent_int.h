@@ -97,6 +97,15 @@ int agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen);
 int agent_queue_next(const char *dir, uint64_t after, uint64_t *seq,
 		     char **text, size_t *len, char *err, size_t errlen);
 
+/* Up to max queued seqs above after into out, lowest first (one bounded
+ * scan). The count, or -1. */
+int agent_queue_list(const char *dir, uint64_t after, uint64_t *out, int max);
+
+/* Reads report seq: 1 (*text (caller frees), *len), 0 when it is no
+ * longer queued, -1 when it cannot be read. */
+int agent_queue_read(const char *dir, uint64_t seq, char **text, size_t *len,
+		     char *err, size_t errlen);
+
 /* Moves report seq aside as queue/<name>.bad (unreadable or not a valid
  * report: it would block the queue forever). 0 or -1. */
 int agent_queue_quarantine(const char *dir, uint64_t seq, char *err,
@@ -118,6 +127,7 @@ int agent_report_enqueue(const char *dir, json_t *msg, uint64_t *seq, char *err,
 /* ---- the outbox (outbox.c) ---------------------------------------------- */
 
 #define AGENT_INFLIGHT_MAX 8 /* reports sent and not yet acknowledged */
+#define AGENT_OUTBOX_BATCH 64 /* seqs found per scan of the queue */
 
 /*
  * Which queued reports are on the wire. Reports go out oldest first, at
@@ -132,6 +142,10 @@ struct agent_outbox {
 	uint64_t inflight[AGENT_INFLIGHT_MAX];
 	int ninflight;
 	bool retry_due; /* the server asked for a retry */
+	/* The next seqs to send, from one scan of the queue (a scan per
+	 * report would make draining a long queue quadratic). */
+	uint64_t batch[AGENT_OUTBOX_BATCH];
+	int nbatch, ibatch;
 };
 
 void agent_outbox_init(struct agent_outbox *o, const char *dir);

@@ -7,6 +7,7 @@
  * stayed silent) sends everything still queued again. No lws here, so the
  * rules are unit-tested on their own. Runs on the agent's event loop.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,6 +26,8 @@ agent_outbox_reset(struct agent_outbox *o)
 	o->sent_upto = 0;
 	o->ninflight = 0;
 	o->retry_due = false;
+	o->nbatch = 0;
+	o->ibatch = 0;
 }
 
 static bool
@@ -63,38 +66,49 @@ agent_outbox_next(struct agent_outbox *o, uint64_t *seq, char **text,
 		  size_t *len, int *skipped, char *err, size_t errlen)
 {
 	char *t = NULL;
-	uint64_t s, after = o->sent_upto;
-	size_t n_len = 0;
-	int n, tries;
+	size_t t_len = 0;
+	uint64_t s;
+	int n;
 
 	if (skipped != NULL)
 		*skipped = 0;
 	if (o->ninflight >= AGENT_INFLIGHT_MAX)
 		return 0;
-	for (tries = 0; tries < AGENT_QUEUE_MAX; tries++) {
-		n = agent_queue_next(o->dir, after, &s, &t, &n_len, err,
-				     errlen);
+	/* Each turn consumes one seq above sent_upto, so this ends. */
+	for (;;) {
+		if (o->ibatch >= o->nbatch) {
+			n = agent_queue_list(o->dir, o->sent_upto, o->batch,
+					     AGENT_OUTBOX_BATCH);
+			if (n < 0) {
+				snprintf(err, errlen,
+					 "%s: cannot read the queue", o->dir);
+				return -1;
+			}
+			o->nbatch = n;
+			o->ibatch = 0;
+			if (n == 0)
+				return 0;
+		}
+		s = o->batch[o->ibatch++];
+		if (s <= o->sent_upto)
+			continue;
+		o->sent_upto = s;
+		n = agent_queue_read(o->dir, s, &t, &t_len, err, errlen);
 		if (n == 0)
-			return 0;
-		if (n == 1 && report_ok(t, n_len, s))
+			continue; /* acknowledged meanwhile */
+		if (n == 1 && report_ok(t, t_len, s))
 			break;
 		free(t);
 		t = NULL;
-		if (n == -1)
-			return -1;
 		if (agent_queue_quarantine(o->dir, s, err, errlen) != 0)
 			return -1;
 		if (skipped != NULL)
 			(*skipped)++;
-		after = s;
 	}
-	if (t == NULL)
-		return 0;
-	o->sent_upto = s;
 	o->inflight[o->ninflight++] = s;
 	*seq = s;
 	*text = t;
-	*len = n_len;
+	*len = t_len;
 	return 1;
 }
 

@@ -247,6 +247,53 @@ agent_queue_next(const char *dir, uint64_t after, uint64_t *seq, char **text,
 }
 
 int
+agent_queue_list(const char *dir, uint64_t after, uint64_t *out, int max)
+{
+	char qdir[AGENT_PATH_MAX], err[64];
+	struct dirent *de;
+	long seen = 0;
+	uint64_t s;
+	int n = 0, i;
+	DIR *d;
+
+	if (max <= 0 ||
+	    queue_dir(dir, qdir, sizeof(qdir), false, err, sizeof(err)) != 0)
+		return -1;
+	d = opendir(qdir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : -1;
+	/* Keep the max lowest seqs above after, sorted (insertion). */
+	while ((de = readdir(d)) != NULL && seen++ < QUEUE_SCAN_MAX) {
+		if (parse_name(de->d_name, &s) != 0 || s <= after)
+			continue;
+		if (n == max && s >= out[n - 1])
+			continue;
+		i = n < max ? n++ : n - 1;
+		while (i > 0 && out[i - 1] > s) {
+			out[i] = out[i - 1];
+			i--;
+		}
+		out[i] = s;
+	}
+	closedir(d);
+	return n;
+}
+
+int
+agent_queue_read(const char *dir, uint64_t seq, char **text, size_t *len,
+		 char *err, size_t errlen)
+{
+	char path[AGENT_PATH_MAX];
+
+	if (report_path(dir, seq, path, sizeof(path), false, err, errlen) != 0)
+		return -1;
+	if (read_file_bounded(path, AGENT_REPORT_MAX, text, len, err, errlen) ==
+	    0)
+		return 1;
+	return access(path, F_OK) != 0 && errno == ENOENT ? 0 : -1;
+}
+
+int
 agent_queue_remove(const char *dir, uint64_t seq, char *err, size_t errlen)
 {
 	char path[AGENT_PATH_MAX];
