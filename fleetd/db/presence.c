@@ -1,20 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Presence on PostgreSQL: the store_presence_* functions of
- * core/store_presence.h (see there), plus db_presence_hello until the
- * dispatch table stores hellos through core. Runs on the channel's job
- * threads and its listener thread. Every parameter is bound. A device
+ * core/store_presence.h (see there). Runs on the channel's job threads,
+ * its presence thread and its listener thread. Every parameter is bound. A device
  * shows online only while a live worker refreshes its session row: the
  * API's online test is "session row seen within heartbeat_timeout", and
  * the row's last_seen is the time of the device's last frame.
  */
-#include "db/presence.h"
-
 #include "core/store_presence.h"
 #include "db/db.h"
 #include "db/query.h"
 #include "db/store.h"
 
+#include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -305,56 +303,6 @@ fail:
 out:
 	PQclear(res);
 	free(json);
-	return rc;
-}
-
-static const char *
-text_or_null(const json_t *obj, const char *key)
-{
-	const char *v = json_string_value(json_object_get(obj, key));
-
-	return v != NULL && v[0] != '\0' ? v : NULL;
-}
-
-int
-db_presence_hello(PGconn *conn, const char *device_id, const json_t *hello)
-{
-	json_t *inventory = json_object();
-	char *inv_text = NULL;
-	const char *params[6];
-	int rc = -1;
-
-	if (inventory == NULL)
-		return -1;
-	/* The inventory shown to operators: what the agent reported. */
-	json_object_set(inventory, "reported",
-			json_object_get(hello, "inventory"));
-	json_object_set(inventory, "uptime", json_object_get(hello, "uptime"));
-	json_object_set(inventory, "addresses",
-			json_object_get(hello, "addresses"));
-	json_object_set(inventory, "config_version",
-			json_object_get(hello, "config_version"));
-	json_object_set(inventory, "config_hash",
-			json_object_get(hello, "config_hash"));
-	inv_text = json_dumps(inventory, JSON_COMPACT);
-	if (inv_text == NULL)
-		goto out;
-	params[0] = device_id;
-	params[1] = text_or_null(hello, "fw_version");
-	params[2] = text_or_null(hello, "agent_version");
-	params[3] = text_or_null(hello, "model");
-	params[4] = text_or_null(hello, "boot_id");
-	params[5] = inv_text;
-	rc = exec_params(conn,
-			 "UPDATE devices SET fw_version = $2, "
-			 "agent_version = $3, model = coalesce($4, model), "
-			 "boot_id = $5, inventory = $6::jsonb, "
-			 "last_seen = now() WHERE id = $1::uuid "
-			 "AND status = 'active'",
-			 6, params);
-out:
-	free(inv_text);
-	json_decref(inventory);
 	return rc;
 }
 
