@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libpq-fe.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -220,13 +221,15 @@ try_read(const char *path)
 
 /*
  * Before any child starts: a probe process drops to the user and checks
- * that what a net worker opens is readable to it and that the issuing-CA
- * key is not, so a wrong file mode is one clear message at start instead
- * of workers that fail in a loop (or a key that privilege separation no
- * longer protects).
+ * that what a net worker opens is readable to it (files, and the database:
+ * a socket directory it cannot search fails only after the drop) and that
+ * the issuing-CA key is not, so a wrong mode is one clear message at start
+ * instead of workers that fail in a loop (or a key that privilege
+ * separation no longer protects).
  */
 static int
-privsep_check_files(const struct privsep *ps, const char *pki_dir)
+privsep_check(const struct privsep *ps, const char *pki_dir,
+	      const char *database)
 {
 	static const char *const need[] = {
 		"server/server-chain.pem",
@@ -235,6 +238,7 @@ privsep_check_files(const struct privsep *ps, const char *pki_dir)
 	};
 	char path[4096];
 	int status = 0, bad = 0, e;
+	PGconn *conn;
 	pid_t pid;
 
 	if (!ps->drop)
@@ -269,6 +273,14 @@ privsep_check_files(const struct privsep *ps, const char *pki_dir)
 				  ps->user, path);
 			bad = 1;
 		}
+		conn = PQconnectdb(database);
+		if (PQstatus(conn) != CONNECTION_OK) {
+			log_error("user %s cannot connect to the database "
+				  "(the net workers must): %s",
+				  ps->user, PQerrorMessage(conn));
+			bad = 1;
+		}
+		PQfinish(conn);
 		_exit(bad);
 	}
 	while (waitpid(pid, &status, 0) < 0) {
@@ -603,7 +615,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
 		sv.nworkers = SUPERVISOR_MAX_WORKERS;
 	if (privsep_init(&sv.privsep, cfg->user) != 0 ||
-	    privsep_check_files(&sv.privsep, cfg->pki_dir) != 0)
+	    privsep_check(&sv.privsep, cfg->pki_dir, cfg->database) != 0)
 		return 1;
 	sv.api_fd = listen_socket(cfg->api_bind, cfg->api_port);
 	if (sv.api_fd < 0)

@@ -200,6 +200,12 @@ if [ "$ROOT" = 1 ]; then
 	check "a server key fleetd cannot read refuses the start, naming it" \
 		refused srvkey "user fleetd cannot read .*/server/server.key"
 	chmod 0640 "$T/pki/server/server.key"
+	# A database socket only root can reach (through a closed directory).
+	mkdir -m 0700 "$T/closed"
+	ln -s "$(ls -d "$PGHOST"/.s.PGSQL.*[0-9])" "$T/closed/"
+	check "a database the workers' user cannot reach refuses the start" \
+		refused closeddb "user fleetd cannot connect to the database" \
+		"FLEETD_DATABASE=host=$T/closed user=postgres dbname=$DB connect_timeout=5"
 else
 	echo "# not root: privilege separation is not exercised (fleetd drops nothing)"
 fi
