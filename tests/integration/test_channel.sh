@@ -259,6 +259,45 @@ check "the newer session of l is still open" \
 kill -TERM "$L2_PID"
 check "device l offline once its last session closed" wait_field "$L" online false 2
 
+# The same across the two workers: the older session's worker notices at its
+# next presence tick. Which worker accepts is the kernel's choice, so try
+# until the two sessions land on different workers (bounded).
+row_worker() { psql_q "SELECT worker_id FROM device_sessions WHERE device_id = '$L'"; }
+cross=0
+for try in 1 2 3 4 5 6 7 8; do
+	rm -f "$T/wsx1.log" "$T/wsx2.log"
+	ws_bg l wsx1 "send $HELLO" "read 5" "wait-close 30"
+	X1_PID=$LAST_PID
+	wait_field "$L" online true 5 || true
+	w1=$(row_worker)
+	ws_bg l wsx2 "send $HELLO" "read 5" "drain 25"
+	X2_PID=$LAST_PID
+	wait_for "welcome on wsx2" 5 grep -q '"type":"welcome"' "$T/wsx2.log" || true
+	w2=$(row_worker)
+	if [ -n "$w1" ] && [ -n "$w2" ] && [ "$w1" != "$w2" ]; then
+		cross=1
+		break
+	fi
+	kill -TERM "$X1_PID" "$X2_PID" 2>/dev/null || true
+	wait_field "$L" online false 5 || true
+done
+echo "# two sessions of l on different workers after $try tries: $w1 / $w2"
+if [ "$cross" = 1 ]; then
+	check "across workers: the older session of l is closed with 4000" \
+		wait_for "CLOSE 4000 on wsx1" 5 grep -q '^CLOSE 4000' "$T/wsx1.log"
+	sleep 1.5 # a presence tick of both workers
+	assert_eq "$(device_field "$L" online)" true \
+		"across workers: device l stays online after the older session was closed"
+	assert_eq "$(row_worker)" "$w2" "across workers: the newer session's worker owns the row"
+	check "across workers: the newer session of l is still open" \
+		bash -c "! grep -q '^CLOSE\|^EOF' '$T/wsx2.log'"
+	kill -TERM "$X2_PID"
+	check "across workers: device l offline once its last session closed" \
+		wait_field "$L" online false 2
+else
+	fail "could not get two sessions of l onto different workers in 8 tries"
+fi
+
 # ---- last_seen is the last frame from the device ---------------------------
 K=$(id_of k)
 ws_bg k wsk "send $HELLO" "read 5" "drain 60"
