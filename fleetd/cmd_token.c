@@ -20,6 +20,7 @@
 #include "core/store_audit.h"
 #include "core/store_enroll.h"
 #include "core/store_idempotency.h"
+#include "core/store_page.h"
 #include "core/store_tokens.h"
 #include "core/token.h"
 #include "db/store.h"
@@ -44,6 +45,7 @@ void *const fleetd_store_port_binding[] = {
 	(void *)(uintptr_t)store_enroll_record,
 	(void *)(uintptr_t)store_audit_list,
 	(void *)(uintptr_t)store_idempotency_get,
+	(void *)(uintptr_t)store_page_key,
 };
 
 #define CLI_ACTOR "local:fleetd-cli"

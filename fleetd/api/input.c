@@ -358,71 +358,13 @@ api_query_param(const char *query, const char *name, char *out, size_t outlen)
 	return query_value(found, out, outlen);
 }
 
-static const char b64url[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-void
-api_cursor_encode(const char *in, char *out, size_t outlen)
-{
-	size_t n = strlen(in), i, o = 0;
-	unsigned v;
-
-	for (i = 0; i < n && o + 5 < outlen; i += 3) {
-		v = (unsigned)(unsigned char)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)(unsigned char)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= (unsigned char)in[i + 2];
-		out[o++] = b64url[(v >> 18) & 63];
-		out[o++] = b64url[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = b64url[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = b64url[v & 63];
-	}
-	out[o] = '\0';
-}
-
 int
-api_cursor_decode(const char *text, enum page_cursor_kind kind,
-		  char out[PAGE_CURSOR_MAX])
+api_page_read(const char *query, const char *list,
+	      const unsigned char key[PAGE_KEY_LEN], enum page_cursor_kind kind,
+	      struct page *page, char after[PAGE_CURSOR_MAX],
+	      const char **field)
 {
-	char again[PAGE_CURSOR_MAX * 2];
-	size_t n = strlen(text), i, o = 0;
-	unsigned v = 0;
-	int bits = 0;
-	const char *pos;
-
-	if (n == 0 || n >= sizeof(again))
-		return -1;
-	for (i = 0; i < n; i++) {
-		pos = strchr(b64url, text[i]);
-		if (pos == NULL)
-			return -1;
-		v = (v << 6) | (unsigned)(pos - b64url);
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o + 1 >= PAGE_CURSOR_MAX)
-				return -1;
-			out[o++] = (char)((v >> bits) & 0xff);
-		}
-	}
-	out[o] = '\0';
-	if (memchr(out, '\0', o) != NULL)
-		return -1;
-	/* Only the canonical encoding (the one we hand out) is a cursor. */
-	api_cursor_encode(out, again, sizeof(again));
-	if (strcmp(again, text) != 0)
-		return -1;
-	return page_cursor_valid(out, kind) ? 0 : -1;
-}
-
-int
-api_page_read(const char *query, enum page_cursor_kind kind, struct page *page,
-	      char after[PAGE_CURSOR_MAX], const char **field)
-{
-	char text[200];
+	char text[PAGE_SEALED_MAX];
 	long limit = PAGE_LIMIT_DEFAULT;
 	size_t i;
 	int rc;
@@ -447,7 +389,7 @@ api_page_read(const char *query, enum page_cursor_kind kind, struct page *page,
 	rc = api_query_param(query, "cursor", text, sizeof(text));
 	if (rc == 0)
 		return 0;
-	if (rc < 0 || api_cursor_decode(text, kind, after) != 0) {
+	if (rc < 0 || page_cursor_open(key, list, text, kind, after) != 0) {
 		*field = "cursor";
 		return -1;
 	}

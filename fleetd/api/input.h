@@ -42,22 +42,15 @@ json_t *api_json_object_parse(const char *buf, size_t len, char *err,
 int api_query_param(const char *query, const char *name, char *out,
 		    size_t outlen);
 
-/* base64url (no padding) of a cursor the store produced. */
-void api_cursor_encode(const char *cursor, char *out, size_t outlen);
-
-/*
- * Decodes an opaque cursor and checks it is one the store makes for a
- * list of this kind (core/page.h). 0 or -1.
- */
-int api_cursor_decode(const char *text, enum page_cursor_kind kind,
-		      char out[PAGE_CURSOR_MAX]);
-
 /*
  * ?limit and ?cursor of a list: fills page (page->after points into
- * after). 0, or -1 with *field naming the bad parameter.
+ * after). A cursor must be one the server sealed for this list (the
+ * list's path) under key (core/page.h). 0, or -1 with *field naming the
+ * bad parameter.
  */
-int api_page_read(const char *query, enum page_cursor_kind kind,
-		  struct page *page, char after[PAGE_CURSOR_MAX],
-		  const char **field);
+int api_page_read(const char *query, const char *list,
+		  const unsigned char key[PAGE_KEY_LEN],
+		  enum page_cursor_kind kind, struct page *page,
+		  char after[PAGE_CURSOR_MAX], const char **field);
 
 #endif

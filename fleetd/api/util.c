@@ -85,13 +85,35 @@ api_body_object(struct api_call *c, json_t **out)
 	return 0;
 }
 
+/* The cursor key, loaded only when a cursor is read or made. */
+static int
+api_page_key(struct api_call *c, unsigned char key[PAGE_KEY_LEN])
+{
+	if (page_key(c->ctx->store, key) == 0)
+		return 0;
+	api_store_failed(c);
+	return -1;
+}
+
 int
 api_page_parse(struct api_call *c, enum page_cursor_kind kind,
 	       struct page *page, char after[PAGE_CURSOR_MAX])
 {
+	unsigned char key[PAGE_KEY_LEN];
 	const char *field = NULL;
+	char probe[2];
+	int rc;
 
-	if (api_page_read(c->req->query, kind, page, after, &field) == 0)
+	memset(key, 0, sizeof(key));
+	/* Without a cursor, no key is needed (and no storage round trip). */
+	if (api_query_param(c->req->query, "cursor", probe, sizeof(probe)) !=
+		    0 &&
+	    api_page_key(c, key) != 0)
+		return -1;
+	rc = api_page_read(c->req->query, c->req->path, key, kind, page, after,
+			   &field);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
 		return 0;
 	if (strcmp(field, "limit") == 0)
 		api_problem_field(c->resp, "limit", "limit must be 1..1000");
@@ -104,11 +126,24 @@ api_page_parse(struct api_call *c, enum page_cursor_kind kind,
 void
 api_list(struct api_call *c, json_t *items, const char *next)
 {
-	char enc[PAGE_CURSOR_MAX * 2];
+	unsigned char key[PAGE_KEY_LEN];
+	char enc[PAGE_SEALED_MAX];
 	json_t *doc;
 
-	if (next != NULL && next[0] != '\0')
-		api_cursor_encode(next, enc, sizeof(enc));
+	if (next != NULL && next[0] != '\0') {
+		if (api_page_key(c, key) != 0) {
+			json_decref(items);
+			return;
+		}
+		if (page_cursor_seal(key, c->req->path, next, enc,
+				     sizeof(enc)) != 0) {
+			OPENSSL_cleanse(key, sizeof(key));
+			json_decref(items);
+			api_problem(c->resp, 500, "internal-error", NULL);
+			return;
+		}
+		OPENSSL_cleanse(key, sizeof(key));
+	}
 	doc = json_pack("{s:o, s:o}", "items", items, "next_cursor",
 			next && next[0] ? json_string(enc) : json_null());
 	api_json(c->resp, 200, doc);

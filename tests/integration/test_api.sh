@@ -309,19 +309,20 @@ printf '{"token": "%s",\000 "csr": "x"}' "$TOKB" >"$T/bad.json"
 TOKEN= api POST /enroll/v1 -H 'Content-Type: application/json' --data-binary @"$T/bad.json"
 check "enrollment: a raw NUL byte -> 400 malformed-json" is_problem 400 malformed-json
 
-# --- pagination cursors: only what the server made, 400 otherwise ----------
+# --- pagination cursors: only what the server sealed for that list ----------
 b64u() { printf '%s' "$1" | basenc --base64url -w0 | tr -d '='; }
 UUID0=00000000-0000-4000-8000-000000000000
 for list in /api/v1/audit /api/v1/devices /api/v1/tokens /api/v1/admin-tokens; do
 	for cur in "$(b64u 9999999999999999999)" "$(b64u "9999999999999999999 $UUID0")" \
 		"$(b64u "999999999999999999 $UUID0")" "$(b64u "01 $UUID0")" "$(b64u 0)" \
 		"$(b64u "-1 $UUID0")" "$(b64u "1 0000000A-0000-4000-8000-000000000000")" \
-		"$(b64u "1  $UUID0")" "$(b64u "1 $UUID0 ")" "!!" "$(b64u 1)="; do
+		"$(b64u "1  $UUID0")" "$(b64u "1 $UUID0 ")" "!!" "$(b64u 1)=" \
+		"$(b64u 1)" "$(b64u "1 $UUID0")" "$(b64u 1).AAAAAAAAAAAAAAAAAAAAAA"; do
 		TOKEN=$ADMIN api GET "$list?cursor=$cur"
 		[ "$STATUS" = 400 ] || { fail "$list?cursor=$cur -> $STATUS (want 400): $BODY"; continue 2; }
 		is_problem 400 invalid-field || { fail "$list?cursor=$cur is not an invalid-field problem"; continue 2; }
 	done
-	ok "$list: crafted cursors (19-digit numbers, out-of-range times, non-canonical) -> 400"
+	ok "$list: crafted cursors (19-digit numbers, out-of-range times, non-canonical, unsealed) -> 400"
 	TOKEN=$ADMIN api GET "$list?limit=1"
 	cur=$(jq -r '.next_cursor // empty' <<<"$BODY")
 	TOKEN=$ADMIN api GET "$list?limit=1&cursor=$cur"
@@ -329,6 +330,10 @@ for list in /api/v1/audit /api/v1/devices /api/v1/tokens /api/v1/admin-tokens; d
 	TOKEN=$ADMIN api GET "$list?limit=1&limit=2"
 	check "$list: a repeated parameter -> 400" is_problem 400 invalid-field
 done
+TOKEN=$ADMIN api GET "/api/v1/tokens?limit=1"
+cur=$(jq -r '.next_cursor // empty' <<<"$BODY")
+TOKEN=$ADMIN api GET "/api/v1/admin-tokens?limit=1&cursor=$cur"
+check "another list's cursor (same shape) -> 400" is_problem 400 invalid-field
 
 curl -sS --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' "$FLEET_SERVER/healthz" >"$T/hz"
 assert_eq "$(cat "$T/hz")" 200 "healthz"

@@ -180,28 +180,50 @@ test_cursors(void **state)
 		 false},
 		{"1", PAGE_CURSOR_TIME_ID, false},
 	};
-	char enc[200], out[PAGE_CURSOR_MAX];
-	size_t i;
+	static const unsigned char key[PAGE_KEY_LEN] = {1, 2, 3};
+	static const unsigned char other[PAGE_KEY_LEN] = {1, 2, 4};
+	char enc[PAGE_SEALED_MAX], out[PAGE_CURSOR_MAX];
+	size_t i, n;
 
 	(void)state;
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		if (page_cursor_valid(v[i].text, v[i].kind) != v[i].ok)
 			fail_msg("case %zu", i);
-		/* what the server encodes it decodes, iff valid */
-		api_cursor_encode(v[i].text, enc, sizeof(enc));
-		if (v[i].text[0] != '\0')
-			assert_int_equal(
-				api_cursor_decode(enc, v[i].kind, out) == 0,
-				v[i].ok);
+		/* a sealed cursor opens iff its shape is valid */
+		if (v[i].text[0] == '\0')
+			continue;
+		assert_int_equal(page_cursor_seal(key, "/l", v[i].text, enc,
+						  sizeof(enc)),
+				 0);
+		assert_int_equal(
+			page_cursor_open(key, "/l", enc, v[i].kind, out) == 0,
+			v[i].ok);
+		if (v[i].ok)
+			assert_string_equal(out, v[i].text);
 	}
-	/* only the canonical encoding: "MQ" is "1", "MR" decodes to "1" too
-	 * (other unused bits), "MQ==" has padding */
-	assert_int_equal(api_cursor_decode("MQ", PAGE_CURSOR_ID, out), 0);
+	assert_int_equal(page_cursor_seal(key, "/l", "1", enc, sizeof(enc)), 0);
+	assert_int_equal(page_cursor_open(key, "/l", enc, PAGE_CURSOR_ID, out),
+			 0);
 	assert_string_equal(out, "1");
-	assert_int_equal(api_cursor_decode("MR", PAGE_CURSOR_ID, out), -1);
-	assert_int_equal(api_cursor_decode("MQ==", PAGE_CURSOR_ID, out), -1);
-	assert_int_equal(api_cursor_decode("", PAGE_CURSOR_ID, out), -1);
-	assert_int_equal(api_cursor_decode("M", PAGE_CURSOR_ID, out), -1);
+	/* another key, another list, a changed byte, no tag: refused */
+	assert_int_equal(
+		page_cursor_open(other, "/l", enc, PAGE_CURSOR_ID, out), -1);
+	assert_int_equal(page_cursor_open(key, "/m", enc, PAGE_CURSOR_ID, out),
+			 -1);
+	n = strlen(enc);
+	enc[n - 1] = enc[n - 1] == 'A' ? 'B' : 'A';
+	assert_int_equal(page_cursor_open(key, "/l", enc, PAGE_CURSOR_ID, out),
+			 -1);
+	assert_int_equal(page_cursor_open(key, "/l", "MQ", PAGE_CURSOR_ID, out),
+			 -1);
+	assert_int_equal(
+		page_cursor_open(key, "/l", "MQ.", PAGE_CURSOR_ID, out), -1);
+	assert_int_equal(page_cursor_open(key, "/l", "", PAGE_CURSOR_ID, out),
+			 -1);
+	/* a cursor too long for its buffer is not sealed */
+	memset(out, '1', sizeof(out) - 1);
+	out[sizeof(out) - 1] = '\0';
+	assert_int_equal(page_cursor_seal(key, "/l", out, enc, 20), -1);
 }
 
 static void
@@ -224,11 +246,12 @@ test_page_read(void **state)
 		{"limit=", -1, 0, "limit"},
 		{"limit=99999999999999999999", -1, 0, "limit"},
 		{"limit=1&limit=2", -1, 0, "limit"},
-		{"cursor=MQ", 0, PAGE_LIMIT_DEFAULT, NULL},
+		{"cursor=MQ", -1, 0, "cursor"}, /* unsealed "1" */
 		{"cursor=OTk5OTk5OTk5OTk5OTk5OTk5OQ", -1, 0, "cursor"},
 		{"cursor=", -1, 0, "cursor"},
 	};
-	char after[PAGE_CURSOR_MAX];
+	static const unsigned char key[PAGE_KEY_LEN] = {9};
+	char after[PAGE_CURSOR_MAX], sealed[PAGE_SEALED_MAX], query[300];
 	struct page page;
 	const char *field;
 	size_t i;
@@ -236,14 +259,26 @@ test_page_read(void **state)
 	(void)state;
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
 		field = NULL;
-		if (api_page_read(v[i].query, PAGE_CURSOR_ID, &page, after,
-				  &field) != v[i].rc)
+		if (api_page_read(v[i].query, "/l", key, PAGE_CURSOR_ID, &page,
+				  after, &field) != v[i].rc)
 			fail_msg("case %zu", i);
 		if (v[i].rc == 0)
 			assert_int_equal(page.limit, v[i].limit);
 		else
 			assert_string_equal(field, v[i].field);
 	}
+	/* what the server sealed for this list reads back */
+	assert_int_equal(
+		page_cursor_seal(key, "/l", "42", sealed, sizeof(sealed)), 0);
+	snprintf(query, sizeof(query), "limit=5&cursor=%s", sealed);
+	assert_int_equal(api_page_read(query, "/l", key, PAGE_CURSOR_ID, &page,
+				       after, &field),
+			 0);
+	assert_int_equal(page.limit, 5);
+	assert_string_equal(page.after, "42");
+	assert_int_equal(api_page_read(query, "/other", key, PAGE_CURSOR_ID,
+				       &page, after, &field),
+			 -1);
 }
 
 static void
