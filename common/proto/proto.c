@@ -73,7 +73,7 @@ static const char *const rotate_reasons[] = {"expiring", "operator", "campaign",
 					     NULL};
 
 static const struct proto_field hello_fields[] = {
-	/* agents up to 0.1.0 sent a seq in hello; accepted and ignored */
+	/* earlier agents sent a seq in hello; accepted and ignored */
 	F_INT("seq", false, 0, PROTO_SEQ_MAX),
 	F_UUID("device_id", false),
 	F_STR("agent_version", true, 64),
