@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define HTTP_CHUNK 16384
 
@@ -988,6 +989,17 @@ raw_prepare(struct http_session *s)
 		rc |= buf_printf(&h, "content-type: %s\r\n",
 				 resp->content_type);
 	rc |= buf_printf(&h, "content-length: %zu\r\n", resp->body_len);
+	{
+		/* RFC 9110 §6.6.1: an origin server with a clock sends Date. */
+		char date[64];
+		time_t now = time(NULL);
+		struct tm tm;
+
+		if (gmtime_r(&now, &tm) != NULL &&
+		    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT",
+			     &tm) > 0)
+			rc |= buf_printf(&h, "date: %s\r\n", date);
+	}
 	if (resp->etag[0] != '\0')
 		rc |= buf_printf(&h, "etag: \"%s\"\r\n", resp->etag);
 	if (resp->location[0] != '\0')
