@@ -33,4 +33,7 @@ if(FLEET_FUZZ)
 	if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
 		message(FATAL_ERROR "FLEET_FUZZ needs clang: cmake -DCMAKE_C_COMPILER=clang")
 	endif()
+	# Coverage instrumentation in every library, so that libFuzzer sees
+	# the code a harness reaches, not only the harness itself.
+	add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
