@@ -182,14 +182,15 @@ static void channel_submit(struct channel *ch, enum channel_job_kind kind,
 			   const struct channel_session *s);
 static void session_feed(struct channel *ch, struct channel_session *s);
 
-/* Whether another session of device_id, not on its way out, lives here. */
+/* Whether another checked session of device_id, not on its way out,
+ * lives here (an unchecked one owns no row). */
 static bool
 channel_device_live(struct channel *ch, const char *device_id,
 		    const struct channel_session *except)
 {
 	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
-		if (o != except && !o->offline && o->close_code == 0 &&
-		    strcmp(o->device_id, device_id) == 0)
+		if (o != except && o->opened && !o->offline &&
+		    o->close_code == 0 && strcmp(o->device_id, device_id) == 0)
 			return true;
 	}
 	return false;
@@ -313,6 +314,31 @@ channel_tick_done(struct channel *ch, struct channel_job *job)
 	}
 }
 
+/*
+ * JOB_OPEN allowed the session: it owns the row now. A device has one
+ * session: the newest checked one wins (here at once; on another worker at
+ * its next presence tick). Only now: a session that has not passed the
+ * check must not push the device's live session out.
+ */
+static void
+session_opened(struct channel *ch, struct channel_session *s)
+{
+	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
+		if (o != s && o->upgraded &&
+		    strcmp(o->device_id, s->device_id) == 0) {
+			o->offline = true; /* the new session owns the row */
+			session_close(ch, o, CHANNEL_CLOSE_REPLACED,
+				      "replaced by a newer session");
+		}
+	}
+	/* Identity and revocation checked: read from now on (frames that
+	 * came early were held). */
+	s->opened = true;
+	s->last_rx_ms = clock_mono_ms();
+	lws_rx_flow_control(s->wsi, 1);
+	session_feed(ch, s);
+}
+
 static void
 channel_job_done(struct job *j)
 {
@@ -345,12 +371,7 @@ channel_job_done(struct job *j)
 				      LWS_CLOSE_STATUS_POLICY_VIOLATION,
 				      "device not active");
 		} else if (s != NULL && !s->offline && s->close_code == 0) {
-			/* Identity and revocation checked: read from now on
-			 * (frames that came early were held by lws). */
-			s->opened = true;
-			s->last_rx_ms = clock_mono_ms();
-			lws_rx_flow_control(s->wsi, 1);
-			session_feed(job->ch, s);
+			session_opened(job->ch, s);
 		} else if (job->ok && job->allowed &&
 			   !atomic_load(&job->ch->stopping) &&
 			   !channel_device_live(job->ch, job->device_id,
@@ -751,15 +772,6 @@ session_established(struct channel *ch, struct channel_session *s)
 			      "certificate names no device");
 		return;
 	}
-	/* A device has one session: the newest wins (here at once; on
-	 * another worker at its next presence tick). */
-	for (struct channel_session *o = ch->sessions; o != NULL; o = o->next) {
-		if (o != s && strcmp(o->device_id, s->device_id) == 0) {
-			o->offline = true; /* the new session owns the row */
-			session_close(ch, o, CHANNEL_CLOSE_REPLACED,
-				      "replaced by a newer session");
-		}
-	}
 	log_write(LOG_LEVEL_INFO, s->device_id,
 		  "channel: connected from %s (certificate %s)", s->peer,
 		  s->serial);
@@ -824,13 +836,18 @@ session_rx(struct channel *ch, struct channel_session *s, const void *in,
 	rc = ws_upgrade_parse(s->in, s->in_len, "/agent/v1", "fleet.v1", &up);
 	if (rc == WS_MORE)
 		return 0;
+	if (rc == WS_OK && atomic_load(&ch->stopping)) {
+		rc = WS_REFUSED; /* the other workers take it */
+		up.status = 503;
+		up.why = "this worker is stopping";
+	}
 	alen = ws_upgrade_answer(&up, rc, "fleet.v1", answer, sizeof(answer));
 	if (alen == 0 || session_queue(s, -1, answer, alen) != 0)
 		return -1;
-	if (rc == WS_REFUSED || atomic_load(&ch->stopping)) {
+	if (rc == WS_REFUSED) {
 		log_write(LOG_LEVEL_INFO, NULL,
 			  "channel: peer %s: request refused (%d %s)", s->peer,
-			  up.status, up.why != NULL ? up.why : "stopping");
+			  up.status, up.why);
 		s->hangup = true;
 		return 0;
 	}

@@ -267,6 +267,8 @@ reason_phrase(int status)
 		return "Upgrade Required";
 	case 431:
 		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
 	case 505:
 		return "HTTP Version Not Supported";
 	default:

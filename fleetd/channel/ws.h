@@ -55,9 +55,9 @@ enum ws_rc ws_upgrade_parse(const unsigned char *buf, size_t len,
 			    const char *path, const char *protocol,
 			    struct ws_upgrade *out);
 
-/* Writes the answer (101 with protocol, or the refusal with
- * `Connection: close`) into out; returns its length, 0 if outlen is too
- * small. */
+/* Writes the answer (101 with protocol, or the refusal of u->status with
+ * u->why as problem+json and `Connection: close`; the caller may set 503)
+ * into out; returns its length, 0 if outlen is too small. */
 size_t ws_upgrade_answer(const struct ws_upgrade *u, enum ws_rc rc,
 			 const char *protocol, char *out, size_t outlen);
 
