@@ -16,6 +16,10 @@ odd methods, raw NUL bytes, huge header lines, pipelined requests.
       "closed" is true when the server closed the connection (EOF/reset).
       --head: the first answer is to a HEAD request (no body to read).
 
+  hostile.py [options] hold [--count N] [--seconds S]
+      opens N connections, writes the start of a request head on each and
+      holds them for S seconds (prints "held N" once they are up).
+
   hostile.py [options] tls
       only a TLS handshake, limited by --max-tls/--min-tls and --ciphers
       (OpenSSL syntax); prints {"ok": bool, "version": ..., "cipher": ...,
@@ -185,6 +189,32 @@ def cmd_tls(args):
     return 0
 
 
+def cmd_hold(args):
+    """Opens --count connections, writes the start of a head on each and
+    holds them (prints "held N" once all are up) for --seconds."""
+    socks = []
+    try:
+        ctx = tls_context(args)
+        for _ in range(args.count):
+            try:
+                s = connect(args, ctx)
+                s.sendall(b"GET /api/v1/devices HTTP/1.1\r\nHost: local")
+                socks.append(s)
+            except (OSError, ssl.SSLError):
+                break
+        print("held %d" % len(socks), flush=True)
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+    finally:
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -204,9 +234,14 @@ def main():
     t.add_argument("--ciphers")
     t.add_argument("--min-tls", choices=["1.2", "1.3"])
     t.add_argument("--max-tls", choices=["1.2", "1.3"])
+    h = sub.add_parser("hold")
+    h.add_argument("--count", type=int, default=100)
+    h.add_argument("--seconds", type=float, default=20)
     args = p.parse_args()
     if args.cmd == "send":
         return cmd_send(args)
+    if args.cmd == "hold":
+        return cmd_hold(args)
     return cmd_tls(args)
 
 

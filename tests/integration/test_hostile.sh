@@ -341,6 +341,16 @@ assert_eq "$STATUS" 200 "limits: requests are served while a head hangs"
 wait "$SLOW"
 check "limits: a head that never ends is closed within 45 s" \
 	[ "$(jq -r '.closed' "$T/slow.json")" = true ]
+# Many connections that hold half a head each do not starve the others.
+python3 "$HOSTILE" --port "$API_PORT" --ca "$FLEET_CA" hold --count 200 --seconds 60 \
+	>"$T/hold.out" 2>&1 &
+HOLD=$!
+check "limits: 200 connections hold half a head each" \
+	wait_for "200 connections held" 60 grep -q '^held 200$' "$T/hold.out"
+TOKEN=$VIEWER api GET /api/v1/devices
+assert_eq "$STATUS" 200 "limits: an authenticated GET is served meanwhile"
+kill "$HOLD" 2>/dev/null
+wait "$HOLD" 2>/dev/null || true
 assert_eq "$(state)" "$BEFORE" "limits: nothing was written"
 still_serving limits
 
