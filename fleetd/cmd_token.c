@@ -10,43 +10,15 @@
  */
 #include "cmd_token.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
 
-#include "core/store_audit.h"
-#include "core/store_enroll.h"
-#include "core/store_idempotency.h"
-#include "core/store_page.h"
-#include "core/store_tokens.h"
 #include "core/token.h"
 #include "db/store.h"
 #include "secret.h"
-
-/*
- * Link-time binding of the store port, until fleetd/CMakeLists.txt links
- * the adapter library after fleetd_core: core (a static library scanned
- * after fleetd_lib) calls store_* functions that fleetd/db implements, and
- * the linker only pulls an archive member for symbols it already misses.
- * Naming the adapters here, in the executable, pulls them in.
- */
-void *const fleetd_store_port_binding[] = {
-	(void *)(uintptr_t)store_token_create,
-	(void *)(uintptr_t)store_token_get,
-	(void *)(uintptr_t)store_token_list,
-	(void *)(uintptr_t)store_token_revoke,
-	(void *)(uintptr_t)store_admin_token_authenticate,
-	(void *)(uintptr_t)store_enroll_token_reserve,
-	(void *)(uintptr_t)store_enroll_token_find,
-	(void *)(uintptr_t)store_enroll_token_release,
-	(void *)(uintptr_t)store_enroll_record,
-	(void *)(uintptr_t)store_audit_list,
-	(void *)(uintptr_t)store_idempotency_get,
-	(void *)(uintptr_t)store_page_key,
-};
 
 #define CLI_ACTOR "local:fleetd-cli"
 

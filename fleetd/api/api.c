@@ -51,8 +51,7 @@ authenticate(struct api_call *c)
 	c->role = (enum api_role)tok.role;
 	snprintf(c->actor, sizeof(c->actor), "token:%s", tok.id);
 	token_clear(&tok);
-	/* Transitional: handlers not yet on the store port use c->conn. */
-	return api_connect(c);
+	return 0;
 unauthorized:
 	api_problem(c->resp, 401, "unauthorized",
 		    "send Authorization: Bearer <admin token>");
@@ -138,8 +137,6 @@ api_handle(struct api_ctx *ctx, const struct api_request *req,
 	} else {
 		api_problem(resp, 404, "not-found", NULL);
 	}
-	/* A handler that failed half-way must not leave a transaction. */
-	api_rollback(&c);
 	if (resp->status == 0)
 		api_problem(resp, 500, "internal-error", NULL);
 	if (resp->status >= 500)

@@ -21,13 +21,6 @@
 #include "core/token.h"
 #include "secret.h"
 
-/*
- * Transitional (goes when every handler is on the store port; the lead
- * removes it): the raw connection and db page types some handlers still
- * use. Nothing new may use them.
- */
-#include "db/query.h"
-
 /* A role is a token role: viewer < operator < admin. */
 enum api_role {
 	API_ROLE_NONE = TOKEN_ROLE_NONE,
@@ -40,7 +33,6 @@ struct api_call {
 	struct api_ctx *ctx;
 	const struct api_request *req;
 	struct api_response *resp;
-	PGconn *conn; /* transitional: NULL until api_connect() */
 	enum api_role role; /* of the bearer token, if any */
 	char actor[64]; /* "token:<uuid>" for audit rows */
 };
@@ -106,18 +98,6 @@ json_t *api_time(int64_t t);
 int64_t api_now(void);
 /* Wipes a JSON string's bytes in place (a token read from a body). */
 void api_json_string_cleanse(json_t *s);
-
-/* util_db.c, transitional (see above): the raw connection. */
-int api_connect(struct api_call *c);
-int api_begin(struct api_call *c);
-/* On failure answers (503/500) and returns -1. */
-int api_commit(struct api_call *c);
-void api_rollback(struct api_call *c);
-/* 503 when the connection is gone, else 500; after a failed query. */
-void api_db_failed(struct api_call *c);
-/* api_page_parse for struct db_page; numeric selects PAGE_CURSOR_ID. */
-int api_page(struct api_call *c, bool numeric, struct db_page *page,
-	     char after[DB_CURSOR_MAX]);
 
 /* Handlers. rest is the path after the resource prefix. */
 void api_enroll(struct api_call *c);
