@@ -20,6 +20,15 @@ VIEWER=$(admin_token viewer)
 
 count() { psql_q "SELECT count(*) FROM $1"; }
 
+# --- the token store contract: the unit tests' fake behaves like db/ -------
+# (run first, while the database holds no enrollment token)
+CONTRACT=$FLEET_BUILD_DIR/tests/unit/core
+"$CONTRACT/token_contract_fake" >"$T/contract.fake"
+"$CONTRACT/token_contract_pg" "$FLEETD_DATABASE" >"$T/contract.pg" 2>"$T/contract.log"
+check "the token contract runs against PostgreSQL ($(wc -l <"$T/contract.pg") lines)" [ -s "$T/contract.pg" ]
+check "the in-memory store and PostgreSQL give the same transcript" \
+	diff -u "$T/contract.fake" "$T/contract.pg"
+
 # new_token USES [EXTRA JSON MEMBERS]: prints "id token".
 new_token() {
 	TOKEN=$OPERATOR api POST /api/v1/tokens -H 'Content-Type: application/json' \
