@@ -286,6 +286,11 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 		log_write(LOG_LEVEL_WARN, a->logctx,
 			  "identity incomplete, enrolling again: %s", ierr);
 	a->enrolled = found == 1;
+	/* Killed between identity.json and removing enroll.json: the
+	 * request is answered and stored, its key is no longer needed. */
+	if (a->enrolled &&
+	    agent_enroll_pending_remove(a->state_dir, ierr, sizeof(ierr)) != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx, "%s", ierr);
 	agent_log_ctx(a);
 	agent_outbox_init(&a->outbox, a->state_dir);
 	a->queued = agent_queue_count(a->state_dir);
@@ -346,13 +351,15 @@ fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
 		   size_t errlen)
 {
 	struct agent_enroll_request req;
+	struct agent_enroll_pending pending;
 	struct agent_enroll_answer ans;
 	EVP_PKEY *key = NULL;
 	char *token = NULL;
 	bool perm = false;
-	int rc = -1;
+	int found, rc = -1;
 
 	memset(&ans, 0, sizeof(ans));
+	memset(&pending, 0, sizeof(pending));
 	if (a->enrolled)
 		return 0;
 	if (a->token != NULL && a->token[0] != '\0') {
@@ -373,13 +380,23 @@ fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
 	}
 	if (agent_identity_key(a->state_dir, &key, err, errlen) != 0)
 		goto out;
+	/* The same Idempotency-Key and body for every attempt until the
+	 * identity is stored, also across restarts (enroll.c). */
+	found = agent_enroll_pending_open(a->state_dir, key, a->model,
+					  a->labels, &pending, err, errlen);
+	if (found < 0)
+		goto out;
+	if (found == 0 && err[0] != '\0')
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "new enrollment request: %s", err);
+	else if (found == 1)
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "repeating the pending enrollment request");
 	memset(&req, 0, sizeof(req));
 	req.api_url = a->api_url;
 	req.ca_file = a->ca_file;
 	req.token = token;
-	req.model = a->model;
-	req.labels = a->labels;
-	if (agent_enroll_request(&req, key, &ans, &perm, err, errlen) != 0)
+	if (agent_enroll_request(&req, &pending, &ans, &perm, err, errlen) != 0)
 		goto out;
 	if (agent_identity_store(a->state_dir, key, ans.device_id,
 				 ans.device_server, ans.certificate, ans.chain,
@@ -398,6 +415,7 @@ out:
 	if (permanent != NULL)
 		*permanent = perm;
 	agent_enroll_answer_clear(&ans);
+	agent_enroll_pending_clear(&pending);
 	EVP_PKEY_free(key);
 	return rc;
 }

@@ -27,6 +27,7 @@
 #define AGENT_CHAIN_FILE "chain.pem" /* issuing CA, root */
 #define AGENT_CLIENT_FILE "client.pem" /* cert + chain, presented in TLS */
 #define AGENT_IDENTITY_FILE "identity.json" /* written last: "complete" */
+#define AGENT_ENROLL_FILE "enroll.json" /* pending request, 0600 (enroll.c) */
 #define AGENT_PATH_MAX 1024
 
 struct agent_identity {
@@ -55,7 +56,8 @@ int agent_identity_key(const char *dir, EVP_PKEY **out, char *err,
 /*
  * Stores an enrollment answer: checks that cert_pem carries key's public
  * key, writes cert.pem, chain.pem and client.pem atomically, then
- * identity.json atomically (the commit point). *out filled on success.
+ * identity.json atomically (the commit point), then removes the pending
+ * enrollment request (enroll.json). *out filled on success.
  */
 int agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
 			 const char *device_server, const char *cert_pem,
@@ -213,8 +215,17 @@ struct agent_enroll_request {
 	const char *api_url;
 	const char *ca_file;
 	const char *token;
-	const char *model;
-	json_t *labels; /* borrowed, may be NULL */
+};
+
+/*
+ * The enrollment request kept in state_dir/enroll.json until identity.json
+ * is written: the Idempotency-Key sent with every attempt and the body
+ * without the token ({"csr", "model", "labels"}), so that every retry,
+ * also after a restart, sends the same key and the same bytes.
+ */
+struct agent_enroll_pending {
+	char idem_key[SECRET_UUID_LEN]; /* random UUID */
+	json_t *request; /* owned: the body without "token" */
 };
 
 struct agent_enroll_answer {
@@ -226,8 +237,34 @@ struct agent_enroll_answer {
 
 void agent_enroll_answer_clear(struct agent_enroll_answer *a);
 
-/* POST /enroll/v1 with a CSR for key. *permanent: refused by the server. */
-int agent_enroll_request(const struct agent_enroll_request *r, EVP_PKEY *key,
+/*
+ * The pending request of dir: loaded from enroll.json when it is there and
+ * its CSR is for key (returns 1), otherwise made (new Idempotency-Key, a
+ * CSR for key, model, labels (borrowed, may be NULL)) and written
+ * atomically, 0600, before it is returned (returns 0; err names why an
+ * existing file was not used, empty when there was none). -1 on error.
+ * *out owned by the caller (agent_enroll_pending_clear).
+ */
+int agent_enroll_pending_open(const char *dir, EVP_PKEY *key, const char *model,
+			      json_t *labels, struct agent_enroll_pending *out,
+			      char *err, size_t errlen);
+
+void agent_enroll_pending_clear(struct agent_enroll_pending *p);
+
+/* Removes dir/enroll.json (call only once identity.json is written).
+ * Missing is not an error. 0 or -1. */
+int agent_enroll_pending_remove(const char *dir, char *err, size_t errlen);
+
+/* The request body: p's request with "token", compact JSON with sorted
+ * keys (the same bytes for the same p and token). The caller wipes
+ * (OPENSSL_cleanse) and frees it; NULL when out of memory. */
+char *agent_enroll_body(const struct agent_enroll_pending *p,
+			const char *token);
+
+/* POST /enroll/v1 of p with r's token and p's Idempotency-Key.
+ * *permanent: refused by the server (asking again will not help). */
+int agent_enroll_request(const struct agent_enroll_request *r,
+			 const struct agent_enroll_pending *p,
 			 struct agent_enroll_answer *out, bool *permanent,
 			 char *err, size_t errlen);
 

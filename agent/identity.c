@@ -8,7 +8,9 @@
  * and identity.json is written last. A directory without identity.json is
  * "not enrolled", whatever else it holds, so a kill at any moment leaves
  * either a complete identity or one that is redone at the next start (the
- * key is reused when it loads). The files trusted here are our own; they
+ * key is reused when it loads). enroll.json, the pending enrollment request
+ * (enroll.c), is removed only after identity.json is written. The files
+ * trusted here are our own; they
  * are still checked to belong together (key matches certificate).
  */
 #include <errno.h>
@@ -184,7 +186,7 @@ agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
 {
 	struct agent_identity id;
 	struct pki_error perr;
-	char *client = NULL, *doc_text = NULL, now[32];
+	char *client = NULL, *doc_text = NULL, now[32], rm_err[64];
 	json_t *doc = NULL;
 	X509 *cert = NULL;
 	size_t n;
@@ -243,6 +245,11 @@ agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
 	if (write_text(dir, AGENT_IDENTITY_FILE, doc_text, 0644, err, errlen) !=
 	    0)
 		goto out;
+	/* Only now may the pending request (and its Idempotency-Key) go: a
+	 * kill before this line retries with it. A failure here leaves a
+	 * stale enroll.json that fleet_agent_new removes; the identity is
+	 * complete either way. */
+	(void)agent_enroll_pending_remove(dir, rm_err, sizeof(rm_err));
 	*out = id;
 	rc = 0;
 out:
