@@ -255,9 +255,10 @@ void agent_enroll_pending_clear(struct agent_enroll_pending *p);
  * Missing is not an error. 0 or -1. */
 int agent_enroll_pending_remove(const char *dir, char *err, size_t errlen);
 
-/* The request body: p's request with "token", compact JSON with sorted
- * keys (the same bytes for the same p and token). The caller wipes
- * (OPENSSL_cleanse) and frees it; NULL when out of memory. */
+/* The request body: p's request (compact, sorted keys) with "token" as
+ * its last member: the same bytes for the same p and token. The caller
+ * wipes (OPENSSL_cleanse) and frees it; NULL when out of memory or when
+ * the token holds a control character. */
 char *agent_enroll_body(const struct agent_enroll_pending *p,
 			const char *token);
 

@@ -224,28 +224,54 @@ agent_enroll_pending_remove(const char *dir, char *err, size_t errlen)
 	return 0;
 }
 
-/* Wipes the token's copy inside a JSON string before jansson frees it. */
-static void
-json_string_cleanse(json_t *s)
-{
-	if (json_is_string(s))
-		OPENSSL_cleanse((void *)(uintptr_t)json_string_value(s),
-				json_string_length(s));
-}
-
+/*
+ * The body: the stored request (no secret in it) as compact JSON with
+ * sorted keys, and the token spliced in as the last member by hand, so
+ * that no jansson buffer ever holds the token (jansson grows its output
+ * buffer with malloc/free and would leave partial copies unwiped). The
+ * only copy is the returned buffer, sized exactly, which the caller wipes.
+ */
 char *
 agent_enroll_body(const struct agent_enroll_pending *p, const char *token)
 {
-	json_t *body = json_deep_copy(p->request);
-	char *text = NULL;
+	static const char member[] = "\"token\":\"";
+	char *req = NULL, *out = NULL;
+	size_t rlen, tlen = 0, n, i, o;
 
-	if (body == NULL)
+	for (i = 0; token[i] != '\0'; i++) {
+		/* Tokens are printable; a control byte is a broken file. */
+		if ((unsigned char)token[i] < 0x20)
+			return NULL;
+		tlen += token[i] == '"' || token[i] == '\\' ? 2 : 1;
+	}
+	req = json_dumps(p->request, ENROLL_JSON_FLAGS);
+	if (req == NULL)
 		return NULL;
-	if (json_object_set_new(body, "token", json_string(token)) == 0)
-		text = json_dumps(body, ENROLL_JSON_FLAGS);
-	json_string_cleanse(json_object_get(body, "token"));
-	json_decref(body);
-	return text;
+	rlen = strlen(req);
+	if (rlen < 2 || req[rlen - 1] != '}')
+		goto out;
+	/* req without '}', ',' unless it was "{}", member, token, "\"}" */
+	n = rlen - 1 + 1 + sizeof(member) - 1 + tlen + 2 + 1;
+	out = malloc(n);
+	if (out == NULL)
+		goto out;
+	o = rlen - 1;
+	memcpy(out, req, o);
+	if (rlen > 2)
+		out[o++] = ',';
+	memcpy(out + o, member, sizeof(member) - 1);
+	o += sizeof(member) - 1;
+	for (i = 0; token[i] != '\0'; i++) {
+		if (token[i] == '"' || token[i] == '\\')
+			out[o++] = '\\';
+		out[o++] = token[i];
+	}
+	out[o++] = '"';
+	out[o++] = '}';
+	out[o] = '\0';
+out:
+	free(req);
+	return out;
 }
 
 static char *
@@ -285,7 +311,9 @@ agent_enroll_request(const struct agent_enroll_request *r,
 	}
 	text = agent_enroll_body(p, r->token);
 	if (text == NULL) {
-		snprintf(err, errlen, "enrollment request: bad token");
+		snprintf(err, errlen,
+			 "enrollment request: out of memory or a control "
+			 "character in the token");
 		*permanent = true;
 		goto out;
 	}

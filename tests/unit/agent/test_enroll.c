@@ -263,6 +263,43 @@ test_new_device_key_or_bad_file_makes_a_new_request(void **state)
 	EVP_PKEY_free(key);
 }
 
+static void
+test_body_carries_any_printable_token(void **state)
+{
+	static const char *const tokens[] = {"fle_abc", "a\"b\\c", "x/y=+",
+					     "\xc3\xa9t\xc3\xa9"};
+	struct fixture *f = *state;
+	struct agent_enroll_pending p;
+	EVP_PKEY *key = NULL;
+	char *body = NULL;
+	json_error_t jerr;
+	size_t i;
+
+	assert_int_equal(run_open(f, NULL, "", &key, &p, &body), 0);
+	free(body);
+	for (i = 0; i < sizeof(tokens) / sizeof(tokens[0]); i++) {
+		json_t *doc;
+
+		body = agent_enroll_body(&p, tokens[i]);
+		assert_non_null(body);
+		doc = json_loads(body, JSON_REJECT_DUPLICATES, &jerr);
+		assert_non_null(doc);
+		assert_string_equal(
+			json_string_value(json_object_get(doc, "token")),
+			tokens[i]);
+		assert_string_equal(
+			json_string_value(json_object_get(doc, "model")),
+			"generic");
+		assert_int_equal(json_object_size(doc), 4);
+		json_decref(doc);
+		free(body);
+	}
+	/* A control byte (a token file with a stray CR) is refused. */
+	assert_null(agent_enroll_body(&p, "fle_abc\r"));
+	agent_enroll_pending_clear(&p);
+	EVP_PKEY_free(key);
+}
+
 int
 main(void)
 {
@@ -276,6 +313,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(
 			test_new_device_key_or_bad_file_makes_a_new_request,
 			setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_body_carries_any_printable_token, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
