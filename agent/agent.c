@@ -113,12 +113,14 @@ read_line_file(const char *path, size_t max, char **out, char *err,
 	       size_t errlen)
 {
 	char *text = NULL;
-	size_t len;
+	size_t len, total;
 
-	if (read_file_bounded(path, max, &text, &len, err, errlen) != 0)
+	if (read_file_bounded(path, max, &text, &total, err, errlen) != 0)
 		return -1;
 	len = strcspn(text, "\r\n");
-	text[len] = '\0';
+	/* The file may be a token file: the caller wipes strlen() bytes,
+	 * so wipe what follows the first line here. */
+	OPENSSL_cleanse(text + len, total - len);
 	while (len > 0 && (text[len - 1] == ' ' || text[len - 1] == '\t'))
 		text[--len] = '\0';
 	*out = text;

@@ -55,6 +55,15 @@ static const struct config_key conf_keys[] = {
 #undef K
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
 
+/* Frees the configuration; the token is wiped first, on every path. */
+static void
+conf_free(struct agent_conf *c)
+{
+	if (c->token != NULL)
+		OPENSSL_cleanse(c->token, strlen(c->token));
+	config_free(conf_keys, NKEYS, c);
+}
+
 /* The signal handler's view of the process: main is the one owner. */
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *volatile running_ctx;
@@ -341,7 +350,7 @@ main(int argc, char **argv)
 	if (log_level_parse(c.log_level, &lvl) != 0) {
 		fprintf(stderr, "fleet-agent: unknown log_level '%s'\n",
 			c.log_level);
-		config_free(conf_keys, NKEYS, &c);
+		conf_free(&c);
 		return 2;
 	}
 	log_setup("fleet-agent", lvl, false);
@@ -356,8 +365,6 @@ main(int argc, char **argv)
 	} else {
 		rc = run(&c);
 	}
-	if (c.token != NULL)
-		OPENSSL_cleanse(c.token, strlen(c.token));
-	config_free(conf_keys, NKEYS, &c);
+	conf_free(&c);
 	return rc;
 }
