@@ -90,6 +90,7 @@ struct channel_session {
 	uint8_t rx_op; /* its opcode, 0 when none */
 	uint64_t adopted_ms;
 	bool upgraded; /* the 101 is queued: frames from now on */
+	bool answer_pending; /* the HTTP answer is queued, not written yet */
 	bool hangup; /* close the connection once the queue is written */
 	bool close_sent;
 	size_t discarded; /* bytes ignored since the close began */
@@ -208,7 +209,10 @@ session_offline(struct channel *ch, struct channel_session *s)
 	if (s->offline || s->device_id[0] == '\0')
 		return;
 	s->offline = true;
-	if (!atomic_load(&ch->stopping) &&
+	/* A session that never passed its check owns no row and writes
+	 * nothing (if its JOB_OPEN is still running, channel_job_done takes
+	 * the row away again). */
+	if (s->opened && !atomic_load(&ch->stopping) &&
 	    !channel_device_live(ch, s->device_id, s))
 		channel_submit(ch, JOB_CLOSE, s);
 }
@@ -461,6 +465,12 @@ session_out_free(struct channel_session *s)
 	s->out_tail = NULL;
 	s->out_bytes = 0;
 	s->out_msgs = 0;
+	/* Without its 101 the peer has no websocket: no close frame then,
+	 * just hang up. */
+	if (s->answer_pending) {
+		s->answer_pending = false;
+		s->upgraded = false;
+	}
 }
 
 /* Queues bytes for the peer: a frame of opcode, or raw bytes (the HTTP
@@ -844,6 +854,7 @@ session_rx(struct channel *ch, struct channel_session *s, const void *in,
 	alen = ws_upgrade_answer(&up, rc, "fleet.v1", answer, sizeof(answer));
 	if (alen == 0 || session_queue(s, -1, answer, alen) != 0)
 		return -1;
+	s->answer_pending = true;
 	if (rc == WS_REFUSED) {
 		log_write(LOG_LEVEL_INFO, NULL,
 			  "channel: peer %s: request refused (%d %s)", s->peer,
@@ -912,6 +923,23 @@ session_writeable(struct channel_session *s)
 	/* The refusal went out: hang up. */
 	if (s->hangup && m == NULL)
 		return -1;
+	if (s->answer_pending && m != NULL) {
+		/* The HTTP answer first, even if the session is closing (a
+		 * refused check closes it at once): a close frame before the
+		 * 101 would be no websocket at all. */
+		s->answer_pending = false;
+		if (lws_write(s->wsi, m->data + LWS_PRE, m->len,
+			      LWS_WRITE_RAW) < (int)m->len)
+			return -1;
+		s->out_head = m->next;
+		if (s->out_head == NULL)
+			s->out_tail = NULL;
+		s->out_bytes -= m->len;
+		s->out_msgs--;
+		free(m);
+		lws_callback_on_writable(s->wsi);
+		return 0;
+	}
 	if (s->close_code != 0) {
 		unsigned char payload[125];
 		size_t rlen = strlen(s->close_reason);
