@@ -21,6 +21,7 @@
 
 #include "agent_int.h"
 #include "atomicfile.h"
+#include "fleetagent.h"
 
 #define DEV_ID "0b7c8d2e-4f1a-4c3b-9d5e-6f7a8b9c0d1e"
 #define TOKEN "fle_secret-enrollment-token-0123456789"
@@ -226,6 +227,58 @@ test_removed_only_after_identity_commit(void **state)
 	drop(&key, &p, &body);
 }
 
+/* Killed between identity.json and removing enroll.json: the next start,
+ * which finds the identity complete, removes the stale request. Not
+ * enrolled: the next start keeps it for the retry. */
+static void
+test_next_start_removes_a_stale_request(void **state)
+{
+	struct fixture *f = *state;
+	struct fleet_agent_config cfg;
+	struct agent_enroll_pending p;
+	struct fleet_agent *a;
+	struct agent_identity id;
+	struct pki_error e;
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	char *body = NULL, *pem = NULL, *saved, err[FLEET_AGENT_ERR_MAX];
+	size_t len;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.api_url = "https://127.0.0.1:1";
+	cfg.ca_file = "/nonexistent/ca.pem";
+	cfg.state_dir = f->dir;
+	cfg.token = TOKEN;
+	assert_int_equal(run_open(f, NULL, "", &key, &p, &body), 0);
+	saved = read_all(f->path);
+	a = fleet_agent_new(&cfg, err, sizeof(err));
+	assert_non_null(a);
+	assert_false(fleet_agent_enrolled(a));
+	fleet_agent_free(a);
+	assert_int_equal(access(f->path, F_OK), 0);
+
+	assert_int_equal(pki_cert_issue_device(f->ca, f->ca_key, key, DEV_ID,
+					       3600, NULL, &cert, &e),
+			 PKI_OK);
+	assert_int_equal(pki_cert_pem(&cert, 1, &pem, &len, &e), PKI_OK);
+	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL, pem,
+					      NULL, &id, err, sizeof(err)),
+			 0);
+	/* as if the kill came before the removal */
+	assert_int_equal(atomic_write_file(f->path, saved, strlen(saved), 0600,
+					   err, sizeof(err)),
+			 0);
+	a = fleet_agent_new(&cfg, err, sizeof(err));
+	assert_non_null(a);
+	assert_true(fleet_agent_enrolled(a));
+	fleet_agent_free(a);
+	assert_int_equal(access(f->path, F_OK), -1);
+	X509_free(cert);
+	free(pem);
+	free(saved);
+	drop(&key, &p, &body);
+}
+
 static void
 test_new_device_key_or_bad_file_makes_a_new_request(void **state)
 {
@@ -315,6 +368,9 @@ main(void)
 			setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_body_carries_any_printable_token, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_next_start_removes_a_stale_request, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
