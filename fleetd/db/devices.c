@@ -68,63 +68,6 @@ static const struct selector_columns device_columns = {
 	"FROM certificates WHERE device_id = d.id ORDER BY status = "        \
 	"'active' DESC, created_at DESC LIMIT 1) c ON true "
 
-static int64_t
-col_int(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return 0;
-	return strtoll(PQgetvalue(res, row, col), NULL, 10);
-}
-
-/* A malloc'd copy, NULL for SQL NULL; *failed on out of memory. */
-static char *
-col_text(const PGresult *res, int row, int col, int *failed)
-{
-	char *s;
-
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	s = strdup(PQgetvalue(res, row, col));
-	if (s == NULL)
-		*failed = 1;
-	return s;
-}
-
-/* Stored labels into a set, without the API's limits: an enrollment may
- * have merged more than LABELS_MAX. */
-static int
-labels_from_json(const char *text, struct label_set *out)
-{
-	json_t *obj = json_loads(text, 0, NULL), *v;
-	const char *key;
-	size_t n = 0;
-
-	if (obj == NULL || !json_is_object(obj))
-		goto fail;
-	out->items = calloc(json_object_size(obj) + 1, sizeof(*out->items));
-	if (out->items == NULL)
-		goto fail;
-	json_object_foreach(obj, key, v)
-	{
-		if (!json_is_string(v))
-			continue;
-		out->items[n].key = strdup(key);
-		out->items[n].value = strdup(json_string_value(v));
-		if (out->items[n].key == NULL || out->items[n].value == NULL) {
-			out->n = n + 1;
-			goto fail;
-		}
-		n++;
-	}
-	out->n = n;
-	json_decref(obj);
-	return 0;
-fail:
-	json_decref(obj);
-	label_set_clear(out);
-	return -1;
-}
-
 static int
 read_device(const PGresult *res, int row, struct device *d)
 {
@@ -133,24 +76,24 @@ read_device(const PGresult *res, int row, struct device *d)
 	memset(d, 0, sizeof(*d));
 	snprintf(d->id, sizeof(d->id), "%s", PQgetvalue(res, row, 0));
 	d->active = strcmp(PQgetvalue(res, row, 1), "active") == 0;
-	if (labels_from_json(PQgetvalue(res, row, 2), &d->labels) != 0)
+	if (db_labels_parse(PQgetvalue(res, row, 2), &d->labels) != STORE_OK)
 		failed = 1;
-	d->model = col_text(res, row, 3, &failed);
-	d->serial = col_text(res, row, 4, &failed);
-	d->fw_version = col_text(res, row, 5, &failed);
-	d->agent_version = col_text(res, row, 6, &failed);
-	d->inventory_json = col_text(res, row, 7, &failed);
-	d->created_at = col_int(res, row, 8);
-	d->decommissioned_at = col_int(res, row, 9);
-	d->last_seen = col_int(res, row, 10);
-	d->connected_at = col_int(res, row, 11);
-	d->session_age_us = col_int(res, row, 12);
-	d->revision = col_int(res, row, 13);
+	d->model = db_text(res, row, 3, &failed);
+	d->serial = db_text(res, row, 4, &failed);
+	d->fw_version = db_text(res, row, 5, &failed);
+	d->agent_version = db_text(res, row, 6, &failed);
+	d->inventory_json = db_text(res, row, 7, &failed);
+	d->created_at = db_int(res, row, 8);
+	d->decommissioned_at = db_int(res, row, 9);
+	d->last_seen = db_int(res, row, 10);
+	d->connected_at = db_int(res, row, 11);
+	d->session_age_us = db_int(res, row, 12);
+	d->revision = db_int(res, row, 13);
 	if (!PQgetisnull(res, row, 14)) {
 		snprintf(d->cert.serial, sizeof(d->cert.serial), "%s",
 			 PQgetvalue(res, row, 14));
-		d->cert.not_before = col_int(res, row, 15);
-		d->cert.not_after = col_int(res, row, 16);
+		d->cert.not_before = db_int(res, row, 15);
+		d->cert.not_after = db_int(res, row, 16);
 		snprintf(d->cert.status, sizeof(d->cert.status), "%s",
 			 PQgetvalue(res, row, 17));
 	}

@@ -39,70 +39,6 @@ db_command(PGconn *conn, const char *sql, int n, const char *const *params)
 	return STORE_OK;
 }
 
-json_t *
-db_json(const PGresult *res, int row, int col)
-{
-	if (PQgetisnull(res, row, col))
-		return NULL;
-	return json_loads(PQgetvalue(res, row, col), JSON_DECODE_ANY, NULL);
-}
-
-int
-db_page_query(PGconn *conn, const char *sql, int n, const char *const *params,
-	      const struct db_page *page, json_t **items,
-	      char next[DB_CURSOR_MAX])
-{
-	PGresult *res = NULL;
-	json_t *arr = NULL, *doc = NULL;
-	int i, rows;
-
-	next[0] = '\0';
-	res = db_query(conn, sql, n, params);
-	if (res == NULL)
-		return DB_ERR;
-	arr = json_array();
-	if (arr == NULL)
-		goto fail;
-	rows = PQntuples(res);
-	for (i = 0; i < rows && i < page->limit; i++) {
-		doc = db_json(res, i, 0);
-		if (doc == NULL || json_array_append_new(arr, doc) != 0)
-			goto fail;
-	}
-	if (rows > page->limit)
-		snprintf(next, DB_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, 1));
-	PQclear(res);
-	*items = arr;
-	return DB_OK;
-fail:
-	log_error("out of memory building a page");
-	json_decref(arr);
-	PQclear(res);
-	return DB_ERR;
-}
-
-int
-db_query_doc(PGconn *conn, const char *sql, int n, const char *const *params,
-	     json_t **out)
-{
-	PGresult *res = db_query(conn, sql, n, params);
-	json_t *doc;
-
-	if (res == NULL)
-		return DB_ERR;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		return DB_NOTFOUND;
-	}
-	doc = db_json(res, 0, 0);
-	PQclear(res);
-	if (doc == NULL)
-		return DB_ERR;
-	*out = doc;
-	return DB_OK;
-}
-
 enum store_rc
 db_unit(struct store *st, enum store_rc (*fn)(PGconn *conn, void *arg),
 	void *arg, const struct audit_entry *audit,
@@ -181,10 +117,19 @@ db_labels_parse(const char *text, struct label_set *out)
 
 	if (!json_is_object(obj))
 		goto fail;
+	set.items = calloc(json_object_size(obj) + 1, sizeof(*set.items));
+	if (set.items == NULL)
+		goto fail;
 	json_object_foreach(obj, key, v)
 	{
-		if (!json_is_string(v) ||
-		    label_set_put(&set, key, json_string_value(v)) != LABEL_OK)
+		struct label *l = &set.items[set.n];
+
+		if (!json_is_string(v))
+			goto fail;
+		l->key = strdup(key);
+		l->value = strdup(json_string_value(v));
+		set.n++;
+		if (l->key == NULL || l->value == NULL)
 			goto fail;
 	}
 	json_decref(obj);

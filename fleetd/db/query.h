@@ -23,14 +23,6 @@ enum db_rc {
 	DB_PRECONDITION = 3, /* If-Match revision differs */
 };
 
-#define DB_CURSOR_MAX 96
-
-/* Where a page starts: after the row whose fleet_cursor() was given. */
-struct db_page {
-	int limit; /* 1..1000 */
-	const char *after; /* "<us> <uuid>" / "<id>", or NULL for the start */
-};
-
 /*
  * Runs sql with n text parameters. Returns the result (caller PQclear()s)
  * if it is COMMAND_OK or TUPLES_OK, else logs, clears and returns NULL.
@@ -38,28 +30,9 @@ struct db_page {
 PGresult *db_query(PGconn *conn, const char *sql, int n,
 		   const char *const *params);
 
-/*
- * Runs a page query whose rows are (document text, cursor text) and which
- * asks for page->limit + 1 rows. *items is a new array (caller owns);
- * next is the cursor of the page's last row when more rows follow, else "".
- */
-int db_page_query(PGconn *conn, const char *sql, int n,
-		  const char *const *params, const struct db_page *page,
-		  json_t **items, char next[DB_CURSOR_MAX]);
-
-/*
- * Runs a query whose first column of the first row is a JSON document.
- * DB_OK and *out (caller owns), DB_NOTFOUND without rows, or DB_ERR.
- */
-int db_query_doc(PGconn *conn, const char *sql, int n,
-		 const char *const *params, json_t **out);
-
 /* Runs a statement whose rows are not wanted: STORE_OK or STORE_ERR. */
 enum store_rc db_command(PGconn *conn, const char *sql, int n,
 			 const char *const *params);
-
-/* Parses one text column of JSON; NULL if SQL NULL or not JSON. */
-json_t *db_json(const PGresult *res, int row, int col);
 
 struct audit_entry;
 struct idem_record;
@@ -84,7 +57,9 @@ int64_t db_int(const PGresult *res, int row, int col);
  * when out of memory. */
 char *db_text(const PGresult *res, int row, int col, int *failed);
 
-/* A label set as a JSON object text (malloc'd) and back. */
+/* A label set as a JSON object text (malloc'd) and back. Stored sets are
+ * read without the API's count limit: an enrollment may have merged more
+ * than LABELS_MAX labels. */
 char *db_labels_json(const struct label_set *labels);
 enum store_rc db_labels_parse(const char *json, struct label_set *out);
 
