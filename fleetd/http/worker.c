@@ -225,16 +225,17 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 					 strerror(errno));
 			break;
 		}
-		/* The device listener's connections are raw TLS: the channel
-		 * speaks the upgrade and RFC 6455 itself (channel.c). On
-		 * failure lws closes fd itself. */
+		/* Both listeners' connections are raw TLS: lws does the TLS
+		 * and nothing else. The channel speaks the upgrade and RFC
+		 * 6455 itself (channel.c, ws.c); the api listener parses
+		 * HTTP/1.1 with h1.c (request.c), because lws 4.1's own
+		 * parser drops or answers in HTML what must get problem+json
+		 * (docs/internals/threat-model.md). On failure lws closes fd
+		 * itself. */
 		desc.sockfd = fd;
-		conn = vh == w->device_vhost
-			       ? lws_adopt_descriptor_vhost(
-					 vh,
-					 LWS_ADOPT_SOCKET | LWS_ADOPT_ALLOW_SSL,
-					 desc, "fleet.v1", NULL)
-			       : lws_adopt_socket_vhost(vh, fd);
+		conn = lws_adopt_descriptor_vhost(
+			vh, LWS_ADOPT_SOCKET | LWS_ADOPT_ALLOW_SSL, desc,
+			vh == w->device_vhost ? "fleet.v1" : "http", NULL);
 		if (conn == NULL)
 			log_warn("worker %d: cannot adopt a connection",
 				 w->slot);
