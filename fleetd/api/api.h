@@ -11,7 +11,6 @@
 
 #include <stddef.h>
 
-struct db;
 struct signer_client;
 struct store;
 
@@ -27,9 +26,6 @@ struct api_env {
 /* One job thread's resources. */
 struct api_ctx {
 	struct store *store; /* this thread's own store (core/store.h) */
-	struct db *db; /* transitional, unused by the handlers (they go
-			* through core and the store port): set by
-			* http/worker.c, removed with it */
 	struct signer_client *signer; /* shared by the worker's threads */
 	const struct api_env *env;
 };

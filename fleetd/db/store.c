@@ -43,12 +43,6 @@ store_conn(struct store *st)
 	return db_conn(st->db);
 }
 
-struct db *
-store_db(struct store *st)
-{
-	return st->db;
-}
-
 bool
 store_unavailable(struct store *st)
 {

@@ -11,8 +11,6 @@
 
 #include "core/store.h"
 
-struct db;
-
 /* conninfo is a libpq connection string (copied); does not connect yet.
  * NULL when out of memory. */
 struct store *store_new(const char *conninfo);
@@ -20,8 +18,5 @@ void store_free(struct store *st);
 
 /* A healthy connection, or NULL when PostgreSQL is unreachable. */
 PGconn *store_conn(struct store *st);
-
-/* The underlying connection holder (owned by st). */
-struct db *store_db(struct store *st);
 
 #endif

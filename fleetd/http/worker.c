@@ -72,7 +72,6 @@ worker_thread_init(void *arg)
 		free(ctx);
 		return NULL;
 	}
-	ctx->db = store_db(ctx->store);
 	ctx->signer = w->signer;
 	ctx->env = &w->env;
 	return ctx;
