@@ -88,20 +88,26 @@ dup_span(const char *s, size_t len)
 	return p;
 }
 
+/*
+ * Scans one run of characters accepted by is_char, at most max bytes, and
+ * returns a copy in *out (owned by the caller). Keys and values differ only
+ * in their alphabet, their limit and whether they may be empty.
+ */
 static int
-scan_key(struct scanner *sc, char **out)
+scan_span(struct scanner *sc, int (*is_char)(char), size_t max, int allow_empty,
+	  const char *what, char **out)
 {
 	size_t start = sc->pos;
 
-	while (is_key_char(sc->s[sc->pos]))
+	while (is_char(sc->s[sc->pos]))
 		sc->pos++;
-	if (sc->pos == start) {
-		scan_fail(sc, "expected a key");
+	if (sc->pos == start && !allow_empty) {
+		scan_fail(sc, "expected a %s", what);
 		return -1;
 	}
-	if (sc->pos - start > SELECTOR_KEY_MAX) {
+	if (sc->pos - start > max) {
 		sc->pos = start;
-		scan_fail(sc, "key longer than %d bytes", SELECTOR_KEY_MAX);
+		scan_fail(sc, "%s longer than %zu bytes", what, max);
 		return -1;
 	}
 	*out = dup_span(sc->s + start, sc->pos - start);
@@ -113,27 +119,16 @@ scan_key(struct scanner *sc, char **out)
 }
 
 static int
+scan_key(struct scanner *sc, char **out)
+{
+	return scan_span(sc, is_key_char, SELECTOR_KEY_MAX, 0, "key", out);
+}
+
+static int
 scan_value(struct scanner *sc, int allow_empty, char **out)
 {
-	size_t start = sc->pos;
-
-	while (is_value_char(sc->s[sc->pos]))
-		sc->pos++;
-	if (sc->pos == start && !allow_empty) {
-		scan_fail(sc, "expected a value");
-		return -1;
-	}
-	if (sc->pos - start > SELECTOR_VALUE_MAX) {
-		sc->pos = start;
-		scan_fail(sc, "value longer than %d bytes", SELECTOR_VALUE_MAX);
-		return -1;
-	}
-	*out = dup_span(sc->s + start, sc->pos - start);
-	if (*out == NULL) {
-		scan_fail(sc, "out of memory");
-		return -1;
-	}
-	return 0;
+	return scan_span(sc, is_value_char, SELECTOR_VALUE_MAX, allow_empty,
+			 "value", out);
 }
 
 static int
