@@ -171,13 +171,38 @@ signer_reply_status(json_t *reply, char *err, size_t errlen)
 	return SIGNER_UNAVAILABLE;
 }
 
+/*
+ * One exchange with the ca process: sends req (consumed), and on an "ok"
+ * answer hands the reply to the caller in *out (the caller owns it). Any
+ * other answer is freed here and its status returned with err filled in.
+ */
+static enum signer_status
+signer_request(struct signer_client *sc, uint32_t type, json_t *req,
+	       json_t **out, char *err, size_t errlen)
+{
+	enum signer_status st;
+	json_t *reply;
+
+	reply = signer_call(sc, type, req, err, errlen);
+	json_decref(req);
+	if (reply == NULL)
+		return SIGNER_UNAVAILABLE;
+	st = signer_reply_status(reply, err, errlen);
+	if (st != SIGNER_OK) {
+		json_decref(reply);
+		return st;
+	}
+	*out = reply;
+	return SIGNER_OK;
+}
+
 enum signer_status
 signer_issue_device(struct signer_client *sc, const char *csr_pem,
 		    size_t csr_len, const char *device_id, long validity_s,
 		    struct signer_issued *out, char *err, size_t errlen)
 {
 	enum signer_status st = SIGNER_UNAVAILABLE;
-	json_t *req, *reply;
+	json_t *req = NULL, *reply = NULL;
 	const char *cert, *serial;
 
 	req = json_pack("{s:s%, s:s, s:I}", "csr", csr_pem, csr_len,
@@ -188,13 +213,9 @@ signer_issue_device(struct signer_client *sc, const char *csr_pem,
 		snprintf(err, errlen, "the CSR is not PEM text");
 		return SIGNER_REJECTED;
 	}
-	reply = signer_call(sc, SIGNER_MSG_ISSUE, req, err, errlen);
-	json_decref(req);
-	if (reply == NULL)
-		return SIGNER_UNAVAILABLE;
-	st = signer_reply_status(reply, err, errlen);
+	st = signer_request(sc, SIGNER_MSG_ISSUE, req, &reply, err, errlen);
 	if (st != SIGNER_OK)
-		goto out;
+		return st;
 	cert = json_string_value(json_object_get(reply, "cert"));
 	serial = json_string_value(json_object_get(reply, "serial"));
 	if (cert == NULL || serial == NULL ||
@@ -244,13 +265,9 @@ signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
 		snprintf(err, errlen, "out of memory");
 		return SIGNER_UNAVAILABLE;
 	}
-	reply = signer_call(sc, SIGNER_MSG_CRL, req, err, errlen);
-	json_decref(req);
-	if (reply == NULL)
-		return SIGNER_UNAVAILABLE;
-	st = signer_reply_status(reply, err, errlen);
+	st = signer_request(sc, SIGNER_MSG_CRL, req, &reply, err, errlen);
 	if (st != SIGNER_OK)
-		goto out;
+		return st;
 	b64 = json_string_value(json_object_get(reply, "crl"));
 	st = SIGNER_UNAVAILABLE;
 	if (b64 == NULL) {
