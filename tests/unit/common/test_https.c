@@ -96,6 +96,21 @@ parse_all(const char *text, size_t max, struct https_response *r, char *err)
 				    err, HTTPS_ERR_MAX);
 }
 
+/* Every prefix short of the whole, without EOF, is "need more", never done. */
+static void
+assert_prefixes_need_more(const char *text, size_t max)
+{
+	size_t n = strlen(text);
+	struct https_response r;
+	char err[HTTPS_ERR_MAX];
+
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(https_response_parse(text, i, false, false,
+						      max, &r, err,
+						      sizeof(err)),
+				 0);
+}
+
 static void
 test_content_length(void **state)
 {
@@ -134,12 +149,7 @@ test_incremental(void **state)
 	char err[HTTPS_ERR_MAX];
 
 	(void)state;
-	/* Every prefix short of the whole is "need more", never complete. */
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(https_response_parse(text, i, false, false,
-						      100, &r, err,
-						      sizeof(err)),
-				 0);
+	assert_prefixes_need_more(text, 100);
 	assert_int_equal(https_response_parse(text, n, false, false, 100, &r,
 					      err, sizeof(err)),
 			 1);
@@ -159,16 +169,11 @@ test_chunked(void **state)
 			   "0\r\n"
 			   "Trailer: x\r\n"
 			   "\r\n";
-	size_t n = strlen(text);
 	struct https_response r;
 	char err[HTTPS_ERR_MAX];
 
 	(void)state;
-	for (size_t i = 0; i < n; i++)
-		assert_int_equal(https_response_parse(text, i, false, false,
-						      100, &r, err,
-						      sizeof(err)),
-				 0);
+	assert_prefixes_need_more(text, 100);
 	assert_int_equal(parse_all(text, 100, &r, err), 1);
 	assert_int_equal(r.body_len, 16);
 	assert_string_equal(r.body, "hello 0123456789");
