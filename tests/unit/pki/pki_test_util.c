@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include <openssl/bn.h>
+#include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
 #include "pki_test_util.h"
@@ -310,4 +311,69 @@ tu_openssl_verify(const char *dir, X509 *root, X509 *issuing, X509 *leaf,
 	else
 		test_free(text);
 	return st;
+}
+
+int
+tu_ca_state_setup(void **state)
+{
+	struct tu_ca *ca = test_malloc(sizeof(*ca));
+
+	tu_ca_setup(ca);
+	*state = ca;
+	return 0;
+}
+
+int
+tu_ca_state_teardown(void **state)
+{
+	struct tu_ca *ca = *state;
+
+	tu_ca_teardown(ca);
+	test_free(ca);
+	return 0;
+}
+
+char *
+tu_csr_pem(const char *alg, const char *arg, size_t bits, size_t *len)
+{
+	struct pki_error err;
+	EVP_PKEY *key = NULL;
+	char *pem = NULL, *out = NULL;
+
+	if (bits > 0)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, bits);
+	else if (arg != NULL)
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, arg);
+	else
+		key = EVP_PKEY_Q_keygen(NULL, NULL, alg);
+	assert_non_null(key);
+	assert_int_equal(pki_csr_create(key, "device", &pem, len, &err),
+			 PKI_OK);
+	out = test_malloc(*len + 1);
+	memcpy(out, pem, *len + 1);
+	free(pem);
+	EVP_PKEY_free(key);
+	return out;
+}
+
+unsigned char *
+tu_csr_der(const char *pem, size_t pem_len, size_t *der_len)
+{
+	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
+	X509_REQ *req = NULL;
+	unsigned char *der = NULL, *p;
+	int n;
+
+	assert_non_null(bio);
+	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
+	assert_non_null(req);
+	n = i2d_X509_REQ(req, NULL);
+	assert_true(n > 0);
+	der = test_malloc((size_t)n + 16);
+	p = der;
+	assert_int_equal(i2d_X509_REQ(req, &p), n);
+	X509_REQ_free(req);
+	BIO_free(bio);
+	*der_len = (size_t)n;
+	return der;
 }

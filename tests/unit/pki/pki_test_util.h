@@ -45,6 +45,16 @@ void tu_write_certs(const char *path, X509 *const *certs, size_t n);
 /* Root + issuing CA (P-256) in a fresh scratch dir, files written. */
 void tu_ca_setup(struct tu_ca *ca);
 void tu_ca_teardown(struct tu_ca *ca);
+/* cmocka setup/teardown: *state is a test_malloc()ed struct tu_ca. */
+int tu_ca_state_setup(void **state);
+int tu_ca_state_teardown(void **state);
+
+/* CSR (subject CN "device") for a fresh key: EVP_PKEY_Q_keygen(alg, bits)
+ * when bits > 0, else (alg, arg) when arg is set, else (alg). PEM text of
+ * *len bytes plus a NUL, test_malloc()ed. */
+char *tu_csr_pem(const char *alg, const char *arg, size_t bits, size_t *len);
+/* DER of a PEM CSR, test_malloc()ed with room for 16 more bytes. */
+unsigned char *tu_csr_der(const char *pem, size_t pem_len, size_t *der_len);
 
 /* Assert that x follows the device profile of DESIGN.md §4 exactly:
  * 128-bit positive serial, CN and SAN URI from id (and no other SAN),

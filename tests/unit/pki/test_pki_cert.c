@@ -16,26 +16,6 @@
 #define DEVICE_ID "0b6f2c1e-4a59-4f7e-9d1c-3e2a7b8c9d01"
 #define CRL_URL "http://fleet.example.com/crl/v1/issuing.crl"
 
-static int
-setup(void **state)
-{
-	struct tu_ca *ca = test_malloc(sizeof(*ca));
-
-	tu_ca_setup(ca);
-	*state = ca;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct tu_ca *ca = *state;
-
-	tu_ca_teardown(ca);
-	test_free(ca);
-	return 0;
-}
-
 static void
 test_ca_profiles(void **state)
 {
@@ -370,19 +350,26 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_ca_profiles, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_device_certs, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_ca_profiles,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_device_certs,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
 		cmocka_unit_test_setup_teardown(test_device_serials_differ,
-						setup, teardown),
-		cmocka_unit_test_setup_teardown(test_serial_format, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_cert, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_server_names, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_parse, setup, teardown),
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_serial_format,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_server_cert,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_server_names,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_parse, tu_ca_state_setup,
+						tu_ca_state_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

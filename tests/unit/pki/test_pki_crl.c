@@ -11,26 +11,6 @@
 
 #include "pki_test_util.h"
 
-static int
-setup(void **state)
-{
-	struct tu_ca *ca = test_malloc(sizeof(*ca));
-
-	tu_ca_setup(ca);
-	*state = ca;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct tu_ca *ca = *state;
-
-	tu_ca_teardown(ca);
-	test_free(ca);
-	return 0;
-}
-
 static const struct pki_revoked good[] = {
 	{"5a1f00d3c2b1a09f8e7d6c5b4a392817", 1700000000,
 	 PKI_CRL_KEY_COMPROMISE},
@@ -175,12 +155,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_crl_oracle, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_empty_crl, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_bad_entries, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(test_crl_oracle,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_empty_crl,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_entries,
+						tu_ca_state_setup,
+						tu_ca_state_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -15,50 +15,6 @@
 #include "pki_test_util.h"
 #include "pki_int.h"
 
-/* A CSR PEM for a freshly generated key described by alg/arg. */
-static char *
-make_csr(const char *alg, const char *arg, size_t bits, size_t *len)
-{
-	struct pki_error err;
-	EVP_PKEY *key = NULL;
-	char *pem = NULL;
-
-	if (bits > 0)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, bits);
-	else if (arg != NULL)
-		key = EVP_PKEY_Q_keygen(NULL, NULL, alg, arg);
-	else
-		key = EVP_PKEY_Q_keygen(NULL, NULL, alg);
-	assert_non_null(key);
-	assert_int_equal(pki_csr_create(key, "device", &pem, len, &err),
-			 PKI_OK);
-	EVP_PKEY_free(key);
-	return pem;
-}
-
-/* PEM to DER, test_malloc()ed. */
-static unsigned char *
-pem_to_der(const char *pem, size_t len, size_t *der_len)
-{
-	BIO *bio = BIO_new_mem_buf(pem, (int)len);
-	X509_REQ *req = NULL;
-	unsigned char *der = NULL, *p;
-	int n;
-
-	assert_non_null(bio);
-	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-	assert_non_null(req);
-	n = i2d_X509_REQ(req, NULL);
-	assert_true(n > 0);
-	der = test_malloc((size_t)n + 16);
-	p = der;
-	assert_int_equal(i2d_X509_REQ(req, &p), n);
-	X509_REQ_free(req);
-	BIO_free(bio);
-	*der_len = (size_t)n;
-	return der;
-}
-
 struct key_case {
 	const char *what;
 	const char *alg;
@@ -101,7 +57,7 @@ test_key_policy(void **state)
 		pol.allow_rsa = c->allow_rsa;
 		if (c->allowed != 0)
 			pol.allowed_keys = c->allowed;
-		pem = make_csr(c->alg, c->arg, c->bits, &len);
+		pem = tu_csr_pem(c->alg, c->arg, c->bits, &len);
 		req = NULL;
 		err.msg[0] = '\0';
 		if (pki_csr_parse_check(pem, len, &pol, &req, &err) != c->want)
@@ -113,7 +69,7 @@ test_key_policy(void **state)
 			assert_null(req);
 			assert_true(strlen(err.msg) > 0);
 		}
-		free(pem);
+		test_free(pem);
 	}
 }
 
@@ -126,14 +82,14 @@ test_openssl_accepts_our_csr(void **state)
 	size_t len = 0;
 
 	(void)state;
-	pem = make_csr("EC", "P-256", 0, &len);
+	pem = tu_csr_pem("EC", "P-256", 0, &len);
 	tu_path(path, sizeof(path), dir, "req.pem");
 	tu_write(path, pem, len);
 	assert_int_equal(tu_sh("openssl req -in '%s' -verify -noout "
 			       ">/dev/null 2>&1",
 			       path),
 			 0);
-	free(pem);
+	test_free(pem);
 	tu_rmtree(dir);
 }
 
@@ -183,7 +139,7 @@ mangle(const char *pem, size_t pem_len, enum mangle how, size_t *out_len)
 	size_t der_len = 0, i;
 	const unsigned char *cn = NULL;
 
-	der = pem_to_der(pem, pem_len, &der_len);
+	der = tu_csr_der(pem, pem_len, &der_len);
 	switch (how) {
 	case M_NONE:
 	case M_TRUNC_PEM:
@@ -257,7 +213,7 @@ test_inputs(void **state)
 
 	(void)state;
 	pki_policy_default(&pol);
-	pem = make_csr("EC", "P-256", 0, &len);
+	pem = tu_csr_pem("EC", "P-256", 0, &len);
 	for (i = 0; i < sizeof(input_cases) / sizeof(input_cases[0]); i++) {
 		in = mangle(pem, len, input_cases[i].how, &in_len);
 		req = NULL;
@@ -272,7 +228,7 @@ test_inputs(void **state)
 		X509_REQ_free(req);
 		test_free(in);
 	}
-	free(pem);
+	test_free(pem);
 }
 
 static void
@@ -293,12 +249,12 @@ test_arguments(void **state)
 	assert_int_equal(pki_csr_create(NULL, "x", &pem, &len, &err),
 			 PKI_ERR_ARG);
 	/* A tighter size limit applies to otherwise valid CSRs. */
-	pem = make_csr("EC", "P-256", 0, &len);
+	pem = tu_csr_pem("EC", "P-256", 0, &len);
 	pol.max_csr_bytes = len - 1;
 	assert_int_equal(pki_csr_parse_check(pem, len, &pol, &req, &err),
 			 PKI_ERR_TOO_LARGE);
 	assert_null(req);
-	free(pem);
+	test_free(pem);
 }
 
 struct weak_case {

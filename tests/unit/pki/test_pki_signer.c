@@ -112,25 +112,6 @@ evil_csr(size_t *len)
 	return out;
 }
 
-static char *
-good_csr(const char *alg, const char *arg, size_t bits, size_t *len)
-{
-	struct pki_error err;
-	EVP_PKEY *key = NULL;
-	char *pem = NULL, *out = NULL;
-
-	key = bits > 0 ? EVP_PKEY_Q_keygen(NULL, NULL, alg, bits)
-		       : EVP_PKEY_Q_keygen(NULL, NULL, alg, arg);
-	assert_non_null(key);
-	assert_int_equal(pki_csr_create(key, "ignored", &pem, len, &err),
-			 PKI_OK);
-	out = test_malloc(*len + 1);
-	memcpy(out, pem, *len + 1);
-	free(pem);
-	EVP_PKEY_free(key);
-	return out;
-}
-
 enum input {
 	IN_P256,
 	IN_P256_DER,
@@ -185,15 +166,15 @@ make_input(enum input in, size_t *len)
 
 	switch (in) {
 	case IN_P256:
-		return (unsigned char *)good_csr("EC", "P-256", 0, len);
+		return (unsigned char *)tu_csr_pem("EC", "P-256", 0, len);
 	case IN_TRUNC_PEM:
-		buf = (unsigned char *)good_csr("EC", "P-256", 0, len);
+		buf = (unsigned char *)tu_csr_pem("EC", "P-256", 0, len);
 		*len = *len - 40;
 		return buf;
 	case IN_EVIL:
 		return (unsigned char *)evil_csr(len);
 	case IN_RSA1024:
-		return (unsigned char *)good_csr("RSA", NULL, 1024, len);
+		return (unsigned char *)tu_csr_pem("RSA", NULL, 1024, len);
 	case IN_HUGE:
 		*len = 1024 * 1024;
 		buf = test_malloc(*len);
@@ -206,7 +187,7 @@ make_input(enum input in, size_t *len)
 		return buf;
 	case IN_P256_DER:
 	case IN_BROKEN_SIG:
-		pem = good_csr("EC", "P-256", 0, len);
+		pem = tu_csr_pem("EC", "P-256", 0, len);
 		bio = BIO_new_mem_buf(pem, (int)*len);
 		req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
 		assert_non_null(req);
@@ -364,29 +345,6 @@ test_open_failures(void **state)
 	pki_signer_free(NULL);
 }
 
-/* DER of a PEM CSR, test_malloc()ed with room for 8 more bytes. */
-static unsigned char *
-csr_der(const char *pem, size_t pem_len, size_t *len)
-{
-	BIO *bio = BIO_new_mem_buf(pem, (int)pem_len);
-	X509_REQ *req = NULL;
-	unsigned char *der = NULL, *p;
-	int n;
-
-	assert_non_null(bio);
-	req = PEM_read_bio_X509_REQ(bio, NULL, NULL, NULL);
-	assert_non_null(req);
-	n = i2d_X509_REQ(req, NULL);
-	assert_true(n > 0);
-	der = test_malloc((size_t)n + 8);
-	p = der;
-	assert_int_equal(i2d_X509_REQ(req, &p), n);
-	X509_REQ_free(req);
-	BIO_free(bio);
-	*len = (size_t)n;
-	return der;
-}
-
 /*
  * The signer walks common CSRs itself instead of using OpenSSL's parser.
  * Whatever the input, it must reach the verdict pki_csr_parse_check
@@ -476,8 +434,8 @@ test_walk_matches_parser(void **state)
 						      ? PKI_OK
 						      : PKI_ERR_POLICY;
 
-		pem = good_csr(c->alg, c->arg, c->bits, &len);
-		der = csr_der(pem, len, &der_len);
+		pem = tu_csr_pem(c->alg, c->arg, c->bits, &len);
+		der = tu_csr_der(pem, len, &der_len);
 		(void)same_as_parser(rsa, &pol, (unsigned char *)pem, len,
 				     c->what);
 		(void)same_as_parser(rsa, &pol, der, der_len, c->what);
@@ -495,8 +453,8 @@ test_walk_matches_parser(void **state)
 
 	/* The outer length in a needless 3-octet form: not DER, the walk
 	 * leaves it to OpenSSL, whatever OpenSSL decides stands. */
-	pem = good_csr("EC", "P-256", 0, &len);
-	der = csr_der(pem, len, &der_len);
+	pem = tu_csr_pem("EC", "P-256", 0, &len);
+	der = tu_csr_der(pem, len, &der_len);
 	assert_true(der[1] == 0x81 || der[1] == 0x82);
 	ber = test_malloc(der_len + 2);
 	ber[0] = 0x30;
@@ -543,10 +501,10 @@ test_walk_mutations(void **state)
 	pki_policy_default(&pol);
 	for (k = 0; k < 3; k++) {
 		memset(seen, 0, sizeof(seen));
-		pem = k == 2 ? good_csr("ED25519", NULL, 0, &len)
-			     : good_csr("EC", k == 0 ? "P-256" : "P-384", 0,
-					&len);
-		der = csr_der(pem, len, &der_len);
+		pem = k == 2 ? tu_csr_pem("ED25519", NULL, 0, &len)
+			     : tu_csr_pem("EC", k == 0 ? "P-256" : "P-384", 0,
+					  &len);
+		der = tu_csr_der(pem, len, &der_len);
 		buf = test_malloc(der_len + 8);
 		for (i = 0; i < der_len; i++) {
 			snprintf(what, sizeof(what), "key %zu, first %zu", k,
