@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "agent_int.h"
+#include "agent_test_util.h"
 #include "atomicfile.h"
 #include "fleetagent.h"
 
@@ -27,29 +28,20 @@
 #define TOKEN "fle_secret-enrollment-token-0123456789"
 
 struct fixture {
-	char dir[64];
-	char path[AGENT_PATH_MAX]; /* dir/enroll.json */
-	X509 *ca;
-	EVP_PKEY *ca_key;
+	struct atu_fixture st;
+	char path[AGENT_PATH_MAX]; /* st.dir/enroll.json */
 };
 
 static int
 setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct pki_error e;
 
 	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/agent-enroll.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(
-		agent_path(f->path, sizeof(f->path), f->dir, AGENT_ENROLL_FILE),
-		0);
-	assert_int_equal(pki_key_generate(PKI_KEY_P256, &f->ca_key, &e),
-			 PKI_OK);
-	assert_int_equal(
-		pki_ca_create_root(f->ca_key, "test CA", 86400, &f->ca, &e),
-		PKI_OK);
+	atu_fixture_init(&f->st);
+	assert_int_equal(agent_path(f->path, sizeof(f->path), f->st.dir,
+				    AGENT_ENROLL_FILE),
+			 0);
 	*state = f;
 	return 0;
 }
@@ -58,12 +50,8 @@ static int
 teardown(void **state)
 {
 	struct fixture *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	X509_free(f->ca);
-	EVP_PKEY_free(f->ca_key);
+	atu_fixture_fini(&f->st);
 	free(f);
 	return 0;
 }
@@ -90,11 +78,12 @@ run_open(struct fixture *f, const char *model, const char *labels_text,
 	char err[256];
 	int rc;
 
-	assert_int_equal(agent_identity_key(f->dir, key, err, sizeof(err)), 0);
+	assert_int_equal(agent_identity_key(f->st.dir, key, err, sizeof(err)),
+			 0);
 	assert_int_equal(
 		agent_labels_parse(labels_text, &labels, err, sizeof(err)), 0);
 	memset(err, 'x', sizeof(err));
-	rc = agent_enroll_pending_open(f->dir, *key, model, labels, p, err,
+	rc = agent_enroll_pending_open(f->st.dir, *key, model, labels, p, err,
 				       sizeof(err));
 	json_decref(labels);
 	assert_true(rc == 0 || rc == 1);
@@ -180,13 +169,12 @@ test_removed_only_after_identity_commit(void **state)
 	struct agent_identity id;
 	struct pki_error e;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	char *body = NULL, *pem = NULL, err[256];
-	size_t len;
 
 	assert_int_equal(run_open(f, NULL, "", &key, &p, &body), 0);
 	/* Not enrolled yet: the key stays. */
-	assert_int_equal(agent_identity_load(f->dir, &id, err, sizeof(err)), 0);
+	assert_int_equal(agent_identity_load(f->st.dir, &id, err, sizeof(err)),
+			 0);
 	assert_int_equal(access(f->path, F_OK), 0);
 	/* A store that fails (a certificate for another key) keeps it. */
 	{
@@ -194,35 +182,26 @@ test_removed_only_after_identity_commit(void **state)
 
 		assert_int_equal(pki_key_generate(PKI_KEY_P256, &other, &e),
 				 PKI_OK);
-		assert_int_equal(pki_cert_issue_device(f->ca, f->ca_key, other,
-						       DEV_ID, 3600, NULL,
-						       &cert, &e),
-				 PKI_OK);
-		assert_int_equal(pki_cert_pem(&cert, 1, &pem, &len, &e),
-				 PKI_OK);
-		assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL,
-						      pem, NULL, &id, err,
+		pem = atu_ca_issue(&f->st.ca, other, DEV_ID);
+		assert_int_equal(agent_identity_store(f->st.dir, key, DEV_ID,
+						      NULL, pem, NULL, &id, err,
 						      sizeof(err)),
 				 -1);
 		assert_int_equal(access(f->path, F_OK), 0);
-		X509_free(cert);
 		free(pem);
 		EVP_PKEY_free(other);
 	}
 	/* The answer stored: identity.json written, then the key removed. */
-	assert_int_equal(pki_cert_issue_device(f->ca, f->ca_key, key, DEV_ID,
-					       3600, NULL, &cert, &e),
-			 PKI_OK);
-	assert_int_equal(pki_cert_pem(&cert, 1, &pem, &len, &e), PKI_OK);
-	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL, pem,
+	pem = atu_ca_issue(&f->st.ca, key, DEV_ID);
+	assert_int_equal(agent_identity_store(f->st.dir, key, DEV_ID, NULL, pem,
 					      NULL, &id, err, sizeof(err)),
 			 0);
-	assert_int_equal(agent_identity_load(f->dir, &id, err, sizeof(err)), 1);
+	assert_int_equal(agent_identity_load(f->st.dir, &id, err, sizeof(err)),
+			 1);
 	assert_int_equal(access(f->path, F_OK), -1);
 	/* Removing what is gone is not an error. */
-	assert_int_equal(agent_enroll_pending_remove(f->dir, err, sizeof(err)),
-			 0);
-	X509_free(cert);
+	assert_int_equal(
+		agent_enroll_pending_remove(f->st.dir, err, sizeof(err)), 0);
 	free(pem);
 	drop(&key, &p, &body);
 }
@@ -238,16 +217,13 @@ test_next_start_removes_a_stale_request(void **state)
 	struct agent_enroll_pending p;
 	struct fleet_agent *a;
 	struct agent_identity id;
-	struct pki_error e;
 	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	char *body = NULL, *pem = NULL, *saved, err[FLEET_AGENT_ERR_MAX];
-	size_t len;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.api_url = "https://127.0.0.1:1";
 	cfg.ca_file = "/nonexistent/ca.pem";
-	cfg.state_dir = f->dir;
+	cfg.state_dir = f->st.dir;
 	cfg.token = TOKEN;
 	assert_int_equal(run_open(f, NULL, "", &key, &p, &body), 0);
 	saved = read_all(f->path);
@@ -257,11 +233,8 @@ test_next_start_removes_a_stale_request(void **state)
 	fleet_agent_free(a);
 	assert_int_equal(access(f->path, F_OK), 0);
 
-	assert_int_equal(pki_cert_issue_device(f->ca, f->ca_key, key, DEV_ID,
-					       3600, NULL, &cert, &e),
-			 PKI_OK);
-	assert_int_equal(pki_cert_pem(&cert, 1, &pem, &len, &e), PKI_OK);
-	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL, pem,
+	pem = atu_ca_issue(&f->st.ca, key, DEV_ID);
+	assert_int_equal(agent_identity_store(f->st.dir, key, DEV_ID, NULL, pem,
 					      NULL, &id, err, sizeof(err)),
 			 0);
 	/* as if the kill came before the removal */
@@ -273,7 +246,6 @@ test_next_start_removes_a_stale_request(void **state)
 	assert_true(fleet_agent_enrolled(a));
 	fleet_agent_free(a);
 	assert_int_equal(access(f->path, F_OK), -1);
-	X509_free(cert);
 	free(pem);
 	free(saved);
 	drop(&key, &p, &body);
@@ -293,11 +265,12 @@ test_new_device_key_or_bad_file_makes_a_new_request(void **state)
 	drop(&key, &p, &body);
 	/* device.key lost: the old CSR is for a key we no longer have. */
 	assert_int_equal(
-		agent_path(kpath, sizeof(kpath), f->dir, AGENT_KEY_FILE), 0);
+		agent_path(kpath, sizeof(kpath), f->st.dir, AGENT_KEY_FILE), 0);
 	assert_int_equal(unlink(kpath), 0);
-	assert_int_equal(agent_identity_key(f->dir, &key, err, sizeof(err)), 0);
-	assert_int_equal(agent_enroll_pending_open(f->dir, key, NULL, NULL, &p,
-						   err, sizeof(err)),
+	assert_int_equal(agent_identity_key(f->st.dir, &key, err, sizeof(err)),
+			 0);
+	assert_int_equal(agent_enroll_pending_open(f->st.dir, key, NULL, NULL,
+						   &p, err, sizeof(err)),
 			 0);
 	assert_non_null(strstr(err, "not for device.key"));
 	assert_string_not_equal(p.idem_key, idem);
@@ -307,8 +280,8 @@ test_new_device_key_or_bad_file_makes_a_new_request(void **state)
 	assert_int_equal(atomic_write_file(f->path, "{\"version\": 1", 13, 0600,
 					   err, sizeof(err)),
 			 0);
-	assert_int_equal(agent_enroll_pending_open(f->dir, key, NULL, NULL, &p,
-						   err, sizeof(err)),
+	assert_int_equal(agent_enroll_pending_open(f->st.dir, key, NULL, NULL,
+						   &p, err, sizeof(err)),
 			 0);
 	assert_true(err[0] != '\0');
 	assert_string_not_equal(p.idem_key, idem);

@@ -16,78 +16,24 @@
 #include <cmocka.h>
 
 #include "agent_int.h"
+#include "agent_test_util.h"
 #include "atomicfile.h"
 
 #define DEV_ID "0b7c8d2e-4f1a-4c3b-9d5e-6f7a8b9c0d1e"
 
-struct fixture {
-	char dir[64];
-	X509 *ca;
-	EVP_PKEY *ca_key;
-};
-
-static int
-setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct pki_error e;
-
-	assert_non_null(f);
-	snprintf(f->dir, sizeof(f->dir), "/tmp/agent-id.XXXXXX");
-	assert_non_null(mkdtemp(f->dir));
-	assert_int_equal(pki_key_generate(PKI_KEY_P256, &f->ca_key, &e),
-			 PKI_OK);
-	assert_int_equal(
-		pki_ca_create_root(f->ca_key, "test CA", 86400, &f->ca, &e),
-		PKI_OK);
-	*state = f;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	struct fixture *f = *state;
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
-	assert_int_equal(system(cmd), 0);
-	X509_free(f->ca);
-	EVP_PKEY_free(f->ca_key);
-	free(f);
-	return 0;
-}
-
-/* A PEM device certificate for key, issued by the fixture's CA. */
 static char *
-issue(struct fixture *f, EVP_PKEY *key)
-{
-	struct pki_error e;
-	X509 *cert = NULL;
-	char *pem = NULL;
-	size_t len;
-
-	assert_int_equal(pki_cert_issue_device(f->ca, f->ca_key, key, DEV_ID,
-					       3600, NULL, &cert, &e),
-			 PKI_OK);
-	assert_int_equal(pki_cert_pem(&cert, 1, &pem, &len, &e), PKI_OK);
-	X509_free(cert);
-	return pem;
-}
-
-static char *
-ca_pem(struct fixture *f)
+ca_pem(struct atu_fixture *f)
 {
 	struct pki_error e;
 	char *pem = NULL;
 	size_t len;
 
-	assert_int_equal(pki_cert_pem(&f->ca, 1, &pem, &len, &e), PKI_OK);
+	assert_int_equal(pki_cert_pem(&f->ca.cert, 1, &pem, &len, &e), PKI_OK);
 	return pem;
 }
 
 static void
-path_of(struct fixture *f, const char *name, char *out, size_t cap)
+path_of(struct atu_fixture *f, const char *name, char *out, size_t cap)
 {
 	assert_int_equal(agent_path(out, cap, f->dir, name), 0);
 }
@@ -95,7 +41,7 @@ path_of(struct fixture *f, const char *name, char *out, size_t cap)
 static void
 test_complete_identity_loads(void **state)
 {
-	struct fixture *f = *state;
+	struct atu_fixture *f = *state;
 	struct agent_identity id, loaded;
 	char err[256], path[AGENT_PATH_MAX], *cert, *chain;
 	EVP_PKEY *key = NULL;
@@ -107,7 +53,7 @@ test_complete_identity_loads(void **state)
 	path_of(f, AGENT_KEY_FILE, path, sizeof(path));
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
-	cert = issue(f, key);
+	cert = atu_ca_issue(&f->ca, key, DEV_ID);
 	chain = ca_pem(f);
 	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID,
 					      "wss://localhost:1/agent/v1",
@@ -142,7 +88,7 @@ test_complete_identity_loads(void **state)
 static void
 test_key_only_is_not_enrolled_and_key_reused(void **state)
 {
-	struct fixture *f = *state;
+	struct atu_fixture *f = *state;
 	char err[256], id1[PKI_KEY_ID_LEN], id2[PKI_KEY_ID_LEN];
 	struct agent_identity loaded;
 	EVP_PKEY *k1 = NULL, *k2 = NULL;
@@ -163,13 +109,13 @@ test_key_only_is_not_enrolled_and_key_reused(void **state)
 static void
 test_certs_without_identity_json_is_not_enrolled(void **state)
 {
-	struct fixture *f = *state;
+	struct atu_fixture *f = *state;
 	char err[256], path[AGENT_PATH_MAX], *cert;
 	struct agent_identity loaded;
 	EVP_PKEY *key = NULL;
 
 	assert_int_equal(agent_identity_key(f->dir, &key, err, sizeof(err)), 0);
-	cert = issue(f, key);
+	cert = atu_ca_issue(&f->ca, key, DEV_ID);
 	path_of(f, AGENT_CERT_FILE, path, sizeof(path));
 	assert_int_equal(atomic_write_file(path, cert, strlen(cert), 0644, err,
 					   sizeof(err)),
@@ -184,19 +130,19 @@ test_certs_without_identity_json_is_not_enrolled(void **state)
 static void
 test_mismatched_files_are_not_an_identity(void **state)
 {
-	struct fixture *f = *state;
+	struct atu_fixture *f = *state;
 	char err[256], path[AGENT_PATH_MAX], *cert, *other_cert;
 	struct agent_identity id, loaded;
 	EVP_PKEY *key = NULL, *other = NULL;
 	struct pki_error e;
 
 	assert_int_equal(agent_identity_key(f->dir, &key, err, sizeof(err)), 0);
-	cert = issue(f, key);
+	cert = atu_ca_issue(&f->ca, key, DEV_ID);
 	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL, cert,
 					      "", &id, err, sizeof(err)),
 			 0);
 	assert_int_equal(pki_key_generate(PKI_KEY_P256, &other, &e), PKI_OK);
-	other_cert = issue(f, other);
+	other_cert = atu_ca_issue(&f->ca, other, DEV_ID);
 	path_of(f, AGENT_CERT_FILE, path, sizeof(path));
 	assert_int_equal(atomic_write_file(path, other_cert, strlen(other_cert),
 					   0644, err, sizeof(err)),
@@ -221,7 +167,7 @@ test_mismatched_files_are_not_an_identity(void **state)
 static void
 test_store_refuses_foreign_certificate(void **state)
 {
-	struct fixture *f = *state;
+	struct atu_fixture *f = *state;
 	char err[256], path[AGENT_PATH_MAX], *cert;
 	struct agent_identity id;
 	EVP_PKEY *key = NULL, *other = NULL;
@@ -229,7 +175,7 @@ test_store_refuses_foreign_certificate(void **state)
 
 	assert_int_equal(agent_identity_key(f->dir, &key, err, sizeof(err)), 0);
 	assert_int_equal(pki_key_generate(PKI_KEY_P256, &other, &e), PKI_OK);
-	cert = issue(f, other);
+	cert = atu_ca_issue(&f->ca, other, DEV_ID);
 	assert_int_equal(agent_identity_store(f->dir, key, DEV_ID, NULL, cert,
 					      "", &id, err, sizeof(err)),
 			 -1);
@@ -248,19 +194,20 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_complete_identity_loads,
-						setup, teardown),
+						atu_fixture_setup,
+						atu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_key_only_is_not_enrolled_and_key_reused, setup,
-			teardown),
+			test_key_only_is_not_enrolled_and_key_reused,
+			atu_fixture_setup, atu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_certs_without_identity_json_is_not_enrolled, setup,
-			teardown),
+			test_certs_without_identity_json_is_not_enrolled,
+			atu_fixture_setup, atu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_mismatched_files_are_not_an_identity, setup,
-			teardown),
+			test_mismatched_files_are_not_an_identity,
+			atu_fixture_setup, atu_fixture_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_store_refuses_foreign_certificate, setup,
-			teardown),
+			test_store_refuses_foreign_certificate,
+			atu_fixture_setup, atu_fixture_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -20,28 +20,7 @@
 #include <cmocka.h>
 
 #include "agent_int.h"
-
-static int
-setup(void **state)
-{
-	char *dir = strdup("/tmp/agent-ob.XXXXXX");
-
-	assert_non_null(dir);
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-	assert_int_equal(system(cmd), 0);
-	free(*state);
-	return 0;
-}
+#include "agent_test_util.h"
 
 static int
 enqueue(const char *dir, uint64_t *seq)
@@ -268,14 +247,15 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_window_ack_reset, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_enqueue_refuses, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_two_processes, setup,
-						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_window_ack_reset, atu_dir_setup, atu_dir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_enqueue_refuses, atu_dir_setup, atu_dir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_two_processes, atu_dir_setup, atu_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_files_quarantined,
-						setup, teardown),
+						atu_dir_setup,
+						atu_dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

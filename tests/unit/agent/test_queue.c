@@ -16,29 +16,8 @@
 #include <cmocka.h>
 
 #include "agent_int.h"
+#include "agent_test_util.h"
 #include "atomicfile.h"
-
-static int
-setup(void **state)
-{
-	char *dir = strdup("/tmp/agent-q.XXXXXX");
-
-	assert_non_null(dir);
-	assert_non_null(mkdtemp(dir));
-	*state = dir;
-	return 0;
-}
-
-static int
-teardown(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (char *)*state);
-	assert_int_equal(system(cmd), 0);
-	free(*state);
-	return 0;
-}
 
 static void
 push(const char *dir, uint64_t seq)
@@ -150,12 +129,14 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_oldest_first, setup,
-						teardown),
 		cmocka_unit_test_setup_teardown(
-			test_seq_persists_and_covers_queue, setup, teardown),
+			test_oldest_first, atu_dir_setup, atu_dir_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_foreign_files_ignored_and_limits, setup, teardown),
+			test_seq_persists_and_covers_queue, atu_dir_setup,
+			atu_dir_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_foreign_files_ignored_and_limits, atu_dir_setup,
+			atu_dir_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
