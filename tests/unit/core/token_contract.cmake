@@ -15,4 +15,4 @@ add_executable(token_contract_pg
 	${CMAKE_CURRENT_LIST_DIR}/fake_signer.c)
 target_include_directories(token_contract_pg PRIVATE
 	${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(token_contract_pg PRIVATE fleet_build_flags fleetd_lib)
+target_link_libraries(token_contract_pg PRIVATE fleet_build_flags fleetd_store)
