@@ -12,54 +12,14 @@
 # back and no device stays online without a live connection.
 # (Agent restart and reconnect backoff are covered by test_agent.sh.)
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
-
-WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
+. "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 harness_init
 pki_init
 fleetd_start 2
 
 TOKEN=$(admin_token operator)
-api POST /api/v1/tokens -H 'Content-Type: application/json' \
-	--data '{"uses": 100, "expires_in": "1h", "labels": {"site": "t-chan"}}'
-assert_eq "$STATUS" 201 "enrollment token created"
-ENROLL=$(jq -r .token <<<"$BODY")
-mkdir -p "$T/dev"
-
-# enroll NAME: key made here, CSR through openssl, POST /enroll/v1 with curl;
-# leaves $T/dev/NAME.{key,pem,id}.
-enroll() {
-	local d="$T/dev/$1" body status
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-		-out "$d.key" 2>/dev/null
-	openssl req -new -key "$d.key" -subj "/CN=$1" -out "$d.csr" 2>/dev/null
-	body=$(jq -n --arg t "$ENROLL" --rawfile c "$d.csr" --arg s "$1" \
-		'{token: $t, csr: $c, model: "chan-test", serial: $s}')
-	status=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -o "$d.json" \
-		-w '%{http_code}' -H 'Content-Type: application/json' \
-		--data "$body" "$FLEET_SERVER/enroll/v1")
-	[ "$status" = 201 ] || { echo "enroll $1: $status $(cat "$d.json")" >&2; return 1; }
-	jq -r .certificate "$d.json" >"$d.pem"
-	jq -r .device_id "$d.json" >"$d.id"
-}
-
-id_of() { cat "$T/dev/$1.id"; }
-
-# ws NAME ACTIONS...: wsclient.py as device NAME (cert and key of NAME).
-ws() {
-	local name=$1
-	shift
-	$WS --port "$DEVICE_PORT" --ca "$FLEET_CA" --cert "$T/dev/$name.pem" \
-		--key "$T/dev/$name.key" "$@"
-}
-
-# ws_bg NAME LOG ACTIONS...: the same in the background, output in $T/LOG.log.
-ws_bg() {
-	local name=$1 log=$2
-	shift 2
-	spawn "$log" $WS --port "$DEVICE_PORT" --ca "$FLEET_CA" \
-		--cert "$T/dev/$name.pem" --key "$T/dev/$name.key" "$@"
-}
+enrollment_token 100 t-chan
 
 # s_client_upgrade [s_client args...]: a websocket upgrade through openssl
 # s_client on the device listener; prints everything s_client says.
@@ -88,7 +48,7 @@ wait_field() {
 }
 
 for n in a b c d e f g h i j k l; do
-	check "device $n enrolled (curl + openssl CSR)" enroll "$n"
+	check "device $n enrolled (curl + openssl CSR)" device_enroll "$n" chan-test
 done
 
 # ---- handshake refusals (openssl s_client as the outside client) ---------

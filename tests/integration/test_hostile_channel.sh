@@ -21,50 +21,18 @@
 # ASan keeps freed memory in quarantine (256 MiB by default), which would
 # make every worker "grow" under connection churn; a small quarantine lets
 # the memory check below see what fleetd itself holds.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:quarantine_size_mb=4:thread_local_quarantine_size_kb=64}
+# Appended, so that it holds also under tests/run.sh, which sets ASAN_OPTIONS.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}:quarantine_size_mb=4:thread_local_quarantine_size_kb=64"
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
-
-WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
+. "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 harness_init
 pki_init
 fleetd_start 2
 
 TOKEN=$(admin_token operator)
-api POST /api/v1/tokens -H 'Content-Type: application/json' \
-	--data '{"uses": 100, "expires_in": "1h", "labels": {"site": "t-hostile"}}'
-assert_eq "$STATUS" 201 "enrollment token created"
-ENROLL=$(jq -r .token <<<"$BODY")
-mkdir -p "$T/dev"
+enrollment_token 100 t-hostile
 
-# enroll NAME: key and CSR through openssl, POST /enroll/v1 with curl.
-enroll() {
-	local d="$T/dev/$1" body status
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-		-out "$d.key" 2>/dev/null
-	openssl req -new -key "$d.key" -subj "/CN=$1" -out "$d.csr" 2>/dev/null
-	body=$(jq -n --arg t "$ENROLL" --rawfile c "$d.csr" --arg s "$1" \
-		'{token: $t, csr: $c, model: "victim-model", serial: $s}')
-	status=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -o "$d.json" \
-		-w '%{http_code}' -H 'Content-Type: application/json' \
-		--data "$body" "$FLEET_SERVER/enroll/v1")
-	[ "$status" = 201 ] || { echo "enroll $1: $status $(cat "$d.json")" >&2; return 1; }
-	jq -r .certificate "$d.json" >"$d.pem"
-	jq -r .device_id "$d.json" >"$d.id"
-}
-id_of() { cat "$T/dev/$1.id"; }
-ws() {
-	local name=$1
-	shift
-	$WS --port "$DEVICE_PORT" --ca "$FLEET_CA" --cert "$T/dev/$name.pem" \
-		--key "$T/dev/$name.key" "$@"
-}
-ws_bg() {
-	local name=$1 log=$2
-	shift 2
-	spawn "$log" $WS --port "$DEVICE_PORT" --ca "$FLEET_CA" \
-		--cert "$T/dev/$name.pem" --key "$T/dev/$name.key" "$@"
-}
 device_field() {
 	api GET "/api/v1/devices/$1"
 	jq -r ".$2" <<<"$BODY"
@@ -76,7 +44,7 @@ device_facts() {
 }
 
 for n in victim other f1 f2 reader; do
-	check "device $n enrolled" enroll "$n"
+	check "device $n enrolled" device_enroll "$n" victim-model
 done
 VICTIM=$(id_of victim)
 HELLO='{"type":"hello","seq":1,"agent_version":"1.0.0","fw_version":"1.0.0","model":"victim-model","boot_id":"b1","uptime":5,"addresses":["127.0.0.1"],"config_version":0,"config_hash":"","inventory":{"cpu":"real"}}'

@@ -14,8 +14,8 @@
 # SIGKILLed before the ack, is applied once and acknowledged as a
 # duplicate after the agent restarts.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
-WS="python3 $FLEET_SOURCE_DIR/tests/integration/wsclient.py"
 HASH=9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
 
 harness_init
@@ -23,34 +23,11 @@ pki_init
 fleetd_start 2
 
 TOKEN=$(admin_token operator)
-api POST /api/v1/tokens -H 'Content-Type: application/json' \
-	--data '{"uses": 10, "expires_in": "1h", "labels": {"site": "t-rep"}}'
-assert_eq "$STATUS" 201 "enrollment token created"
-ENROLL=$(jq -r .token <<<"$BODY")
-mkdir -p "$T/dev"
+enrollment_token 10 t-rep
 
-# enroll NAME: key and CSR through openssl, POST /enroll/v1 with curl.
-enroll() {
-	local d="$T/dev/$1" body status
-	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-		-out "$d.key" 2>/dev/null
-	openssl req -new -key "$d.key" -subj "/CN=$1" -out "$d.csr" 2>/dev/null
-	body=$(jq -n --arg t "$ENROLL" --rawfile c "$d.csr" \
-		'{token: $t, csr: $c, model: "rep-test"}')
-	status=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -o "$d.json" \
-		-w '%{http_code}' -H 'Content-Type: application/json' \
-		--data "$body" "$FLEET_SERVER/enroll/v1")
-	[ "$status" = 201 ] || { echo "enroll $1: $status $(cat "$d.json")" >&2; return 1; }
-	jq -r .certificate "$d.json" >"$d.pem"
-	jq -r .device_id "$d.json" >"$d.id"
-}
-
-# ws ACTIONS...: wsclient.py as the scripted device. When the actions end
-# the process exits: the TCP connection drops without a close frame.
-ws() {
-	$WS --port "$DEVICE_PORT" --ca "$FLEET_CA" --cert "$T/dev/d.pem" \
-		--key "$T/dev/d.key" "$@"
-}
+# wsd ACTIONS...: wsclient.py as the scripted device d. When the actions
+# end the process exits: the TCP connection drops without a close frame.
+wsd() { ws d "$@"; }
 
 HELLO='{"type":"hello","agent_version":"0.2.0","fw_version":"1.0","model":"rep-x","boot_id":"b1"}'
 cstatus() { # cstatus SEQ: a config.status report
@@ -71,21 +48,21 @@ acks() {
 		jq -r 'select(.type=="ack") | "\(.seq):\(.status)"' | tr '\n' ' '
 }
 
-enroll d
+device_enroll d rep-test
 D=$(cat "$T/dev/d.id")
 
 # ---- dropped before the ack, sent again: applied once -------------------
-out=$(ws "send $HELLO" "read 5" "send $(cstatus 1)")
+out=$(wsd "send $HELLO" "read 5" "send $(cstatus 1)")
 check "hello answered by welcome" grep -q '"type":"welcome"' <<<"$out"
 check "report applied although the connection dropped before the ack" \
 	wait_for "config.status seq 1 stored" 10 \
 	bash -c "[ \"\$(psql -X -q -t -A -d '$DB' -c \"SELECT seq FROM device_reports WHERE device_id = '$D' AND kind = 'config.status'\")\" = 1 ]"
-out=$(ws "send $HELLO" "read 5" "send $(cstatus 1)" "read 5" "close")
+out=$(wsd "send $HELLO" "read 5" "send $(cstatus 1)" "read 5" "close")
 assert_eq "$(acks "$out")" "1:duplicate " "re-sent report acknowledged as a duplicate"
 assert_eq "$(applied config.status)" "1 1" "re-sent report applied once (psql)"
 
 # ---- the next seq, then the old one again --------------------------------
-out=$(ws "send $HELLO" "read 5" "send $(cstatus 2)" "read 5" \
+out=$(wsd "send $HELLO" "read 5" "send $(cstatus 2)" "read 5" \
 	"send $(cstatus 1)" "read 5" "close")
 assert_eq "$(acks "$out")" "2:applied 1:duplicate " "new seq applied, old seq duplicate"
 assert_eq "$(applied config.status)" "2 2" "two reports applied, latest is seq 2"
@@ -93,7 +70,7 @@ assert_eq "$(psql_q "SELECT body->>'config_version' FROM device_reports WHERE de
 	2 "latest config.status body stored"
 
 # ---- the same seq five times at once: job threads race, one applies ----
-out=$(ws "send $HELLO" "read 5" "send $(cstatus 3)" "send $(cstatus 3)" \
+out=$(wsd "send $HELLO" "read 5" "send $(cstatus 3)" "send $(cstatus 3)" \
 	"send $(cstatus 3)" "send $(cstatus 3)" "send $(cstatus 3)" \
 	"read 5" "read 5" "read 5" "read 5" "read 5" "close")
 a=$(acks "$out")
@@ -102,7 +79,7 @@ assert_eq "$(tr ' ' '\n' <<<"$a" | grep -c '^3:duplicate$')" 4 "four concurrent 
 assert_eq "$(applied config.status)" "3 3" "seq 3 applied once (psql)"
 
 # ---- overtaking reports, and one far below the window -------------------
-out=$(ws "send $HELLO" "read 5" "send $(cmdres 10)" "read 5" \
+out=$(wsd "send $HELLO" "read 5" "send $(cmdres 10)" "read 5" \
 	"send $(cmdres 9)" "read 5" "send $(cmdres 100)" "read 5" \
 	"send $(cmdres 30)" "read 5" "close")
 assert_eq "$(acks "$out")" "10:applied 9:applied 100:applied 30:stale " \
@@ -113,13 +90,13 @@ assert_eq "$(psql_q "SELECT hwm FROM device_report_windows WHERE device_id = '$D
 
 # ---- an invalid report: error and ack rejected, nothing stored ----------
 bad='{"type":"update.status","seq":101,"state":"exploded","version":1}'
-out=$(ws "send $HELLO" "read 5" "send $bad" "read 5" "read 5" "close")
+out=$(wsd "send $HELLO" "read 5" "send $bad" "read 5" "read 5" "close")
 check "invalid report: error bad-update.status" \
 	grep -q '"code":"bad-update.status"' <<<"$out"
 assert_eq "$(acks "$out")" "101:rejected " "invalid report: ack rejected (the agent drops it)"
 assert_eq "$(psql_q "SELECT count(*) FROM device_reports WHERE device_id = '$D' AND kind = 'update.status'")" \
 	0 "invalid report stored nowhere"
-out=$(ws "send {\"type\":\"ack\",\"seq\":1,\"status\":\"applied\"}" "read 5" "close")
+out=$(wsd "send {\"type\":\"ack\",\"seq\":1,\"status\":\"applied\"}" "read 5" "close")
 check "a server->agent type from a device: unknown-type" \
 	grep -q '"code":"unknown-type"' <<<"$out"
 
