@@ -186,36 +186,28 @@ static const struct proto_field cmd_fields[] = {
 };
 
 #define DEF(t, n, d, rep, fmax, f) [t] = {t, n, d, rep, fmax, f, NFIELDS(f)}
+/* Agent to server, a report (kept until acked): all of them but hello. */
+#define REPORT(t, n, f) DEF(t, n, PROTO_TO_SERVER, true, PROTO_FRAME_MAX, f)
+/* Server to agent: never a report; only config.apply has its own limit. */
+#define TO_AGENT(t, n, f) DEF(t, n, PROTO_TO_AGENT, false, PROTO_FRAME_MAX, f)
 
 static const struct proto_def defs[PROTO_TYPE_COUNT] = {
 	DEF(PROTO_HELLO, "hello", PROTO_TO_SERVER, false, PROTO_FRAME_MAX,
 	    hello_fields),
-	DEF(PROTO_CONFIG_STATUS, "config.status", PROTO_TO_SERVER, true,
-	    PROTO_FRAME_MAX, config_status_fields),
-	DEF(PROTO_UPDATE_STATUS, "update.status", PROTO_TO_SERVER, true,
-	    PROTO_FRAME_MAX, update_status_fields),
-	DEF(PROTO_CERT_CSR, "cert.csr", PROTO_TO_SERVER, true, PROTO_FRAME_MAX,
-	    cert_csr_fields),
-	DEF(PROTO_CERT_INSTALLED, "cert.installed", PROTO_TO_SERVER, true,
-	    PROTO_FRAME_MAX, cert_installed_fields),
-	DEF(PROTO_CMD_RESULT, "cmd.result", PROTO_TO_SERVER, true,
-	    PROTO_FRAME_MAX, cmd_result_fields),
-	DEF(PROTO_WELCOME, "welcome", PROTO_TO_AGENT, false, PROTO_FRAME_MAX,
-	    welcome_fields),
-	DEF(PROTO_ACK, "ack", PROTO_TO_AGENT, false, PROTO_FRAME_MAX,
-	    ack_fields),
-	DEF(PROTO_ERROR, "error", PROTO_TO_AGENT, false, PROTO_FRAME_MAX,
-	    error_fields),
+	REPORT(PROTO_CONFIG_STATUS, "config.status", config_status_fields),
+	REPORT(PROTO_UPDATE_STATUS, "update.status", update_status_fields),
+	REPORT(PROTO_CERT_CSR, "cert.csr", cert_csr_fields),
+	REPORT(PROTO_CERT_INSTALLED, "cert.installed", cert_installed_fields),
+	REPORT(PROTO_CMD_RESULT, "cmd.result", cmd_result_fields),
+	TO_AGENT(PROTO_WELCOME, "welcome", welcome_fields),
+	TO_AGENT(PROTO_ACK, "ack", ack_fields),
+	TO_AGENT(PROTO_ERROR, "error", error_fields),
 	DEF(PROTO_CONFIG_APPLY, "config.apply", PROTO_TO_AGENT, false,
 	    PROTO_CONFIG_FRAME_MAX, config_apply_fields),
-	DEF(PROTO_UPDATE_OFFER, "update.offer", PROTO_TO_AGENT, false,
-	    PROTO_FRAME_MAX, update_offer_fields),
-	DEF(PROTO_CERT_ROTATE, "cert.rotate", PROTO_TO_AGENT, false,
-	    PROTO_FRAME_MAX, cert_rotate_fields),
-	DEF(PROTO_CERT_ISSUED, "cert.issued", PROTO_TO_AGENT, false,
-	    PROTO_FRAME_MAX, cert_issued_fields),
-	DEF(PROTO_CMD, "cmd", PROTO_TO_AGENT, false, PROTO_FRAME_MAX,
-	    cmd_fields),
+	TO_AGENT(PROTO_UPDATE_OFFER, "update.offer", update_offer_fields),
+	TO_AGENT(PROTO_CERT_ROTATE, "cert.rotate", cert_rotate_fields),
+	TO_AGENT(PROTO_CERT_ISSUED, "cert.issued", cert_issued_fields),
+	TO_AGENT(PROTO_CMD, "cmd", cmd_fields),
 };
 
 const struct proto_def *
@@ -464,7 +456,7 @@ proto_validate(const struct proto_def *def, const json_t *obj,
 /* ---- decode ------------------------------------------------------------- */
 
 /* A new object with "type" and the table's fields found in obj (a null
- * value means absent). */
+ * value means absent; obj may be NULL). */
 static json_t *
 extract(const struct proto_def *def, json_t *obj)
 {
@@ -592,16 +584,11 @@ proto_build(enum proto_type type, json_t *fields, struct proto_error *err)
 			return NULL;
 		}
 	}
-	msg = json_object();
-	if (msg == NULL ||
-	    json_object_set_new(msg, "type", json_string(def->name)) != 0)
+	/* The same copy as decode: "type" and the table's fields, nulls
+	 * left out (fields may be NULL: a message of "type" alone). */
+	msg = extract(def, fields);
+	if (msg == NULL)
 		goto nomem;
-	for (i = 0; i < def->nfields; i++) {
-		v = json_object_get(fields, def->fields[i].name);
-		if (v != NULL && !json_is_null(v) &&
-		    json_object_set(msg, def->fields[i].name, v) != 0)
-			goto nomem;
-	}
 	json_decref(fields);
 	fields = NULL;
 	if (proto_validate(def, msg, err) != PROTO_OK) {
