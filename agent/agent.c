@@ -13,6 +13,7 @@
  * are untrusted: bounded reassembly, decoded and validated by common/proto.
  */
 #include <errno.h>
+#include <signal.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -440,6 +441,32 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	if (ctx == NULL)
 		snprintf(err, errlen, "lws_create_context failed");
 	return ctx;
+}
+
+/* ---- the process ---------------------------------------------------- */
+
+/* One lws line, without its newline, as one of our log lines. */
+static void
+agent_lws_log_emit(int level, const char *line)
+{
+	size_t n = strcspn(line, "\n");
+
+	log_write(level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws",
+		  "%.*s", (int)n, line);
+}
+
+void
+agent_process_init(void (*on_stop)(int), int lws_levels)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	lws_set_log_level(lws_levels, agent_lws_log_emit);
 }
 
 /* ---- the channel ----------------------------------------------------- */

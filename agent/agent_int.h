@@ -269,4 +269,10 @@ int agent_enroll_request(const struct agent_enroll_request *r,
 			 struct agent_enroll_answer *out, bool *permanent,
 			 char *err, size_t errlen);
 
+/* Process setup shared by fleet-agent and fleet-sim (agent.c; no state
+ * kept here): SIGTERM and SIGINT call on_stop, SIGPIPE is ignored (a peer
+ * that closes must not kill the process), and lws's log lines at
+ * lws_levels (LLL_* bits) go to log.c as errors or warnings. */
+void agent_process_init(void (*on_stop)(int), int lws_levels);
+
 #endif

@@ -78,15 +78,6 @@ on_signal(int sig)
 }
 
 static void
-lws_log_emit(int level, const char *line)
-{
-	size_t n = strcspn(line, "\n");
-
-	log_write(level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws",
-		  "%.*s", (int)n, line);
-}
-
-static void
 usage(FILE *f)
 {
 	fprintf(f,
@@ -131,18 +122,11 @@ run(const struct agent_conf *c)
 	struct fleet_agent *a = NULL;
 	struct lws_context *ctx = NULL;
 	char err[FLEET_AGENT_ERR_MAX];
-	struct sigaction sa;
 	struct backoff bo;
 	bool permanent;
 	int rc = 1, n = 0;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	agent_process_init(on_signal, LLL_ERR | LLL_WARN);
 
 	memset(&ac, 0, sizeof(ac));
 	ac.api_url = c->api_url;

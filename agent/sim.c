@@ -60,15 +60,6 @@ on_signal(int sig)
 }
 
 static void
-lws_log_emit(int level, const char *line)
-{
-	size_t n = strcspn(line, "\n");
-
-	log_write(level == LLL_ERR ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN, "lws",
-		  "%.*s", (int)n, line);
-}
-
-static void
 usage(FILE *f)
 {
 	fprintf(f, "usage: fleet-sim --count N --token T --api URL --ca FILE "
@@ -214,7 +205,6 @@ main(int argc, char **argv)
 	char boot_id[SECRET_UUID_LEN];
 	pthread_t tids[SIM_MAX_THREADS];
 	struct fleet_agent_config ac;
-	struct sigaction sa;
 	struct rlimit rl;
 	enum log_level lvl;
 	struct sim s;
@@ -288,14 +278,8 @@ main(int argc, char **argv)
 		return 2;
 	}
 	log_setup("fleet-sim", lvl, false);
-	lws_set_log_level(LLL_ERR | (lvl >= LOG_LEVEL_DEBUG ? LLL_WARN : 0),
-			  lws_log_emit);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	agent_process_init(on_signal,
+			   LLL_ERR | (lvl >= LOG_LEVEL_DEBUG ? LLL_WARN : 0));
 	/* One socket per device: take all the descriptors we may. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
