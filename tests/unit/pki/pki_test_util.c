@@ -91,19 +91,19 @@ tu_sh(const char *fmt, ...)
 	return WEXITSTATUS(st);
 }
 
-char *
-tu_sh_out(const char *fmt, ...)
+static char *sh_out_v(const char *fmt, va_list ap)
+	__attribute__((format(printf, 1, 0)));
+
+static char *
+sh_out_v(const char *fmt, va_list ap)
 {
 	char body[8000];
 	char cmd[8192];
 	char *out = NULL;
 	size_t cap = 1 << 16, n = 0, got;
-	va_list ap;
 	FILE *p;
 
-	va_start(ap, fmt);
 	vsnprintf(body, sizeof(body), fmt, ap);
-	va_end(ap);
 	snprintf(cmd, sizeof(cmd), "{ %s ; } 2>&1", body);
 	p = popen(cmd, "r");
 	assert_non_null(p);
@@ -121,6 +121,32 @@ tu_sh_out(const char *fmt, ...)
 	out[n] = '\0';
 	pclose(p);
 	return out;
+}
+
+char *
+tu_sh_out(const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+
+	va_start(ap, fmt);
+	out = sh_out_v(fmt, ap);
+	va_end(ap);
+	return out;
+}
+
+void
+tu_sh_expect(const char *want, const char *fmt, ...)
+{
+	va_list ap;
+	char *out;
+
+	va_start(ap, fmt);
+	out = sh_out_v(fmt, ap);
+	va_end(ap);
+	if (strstr(out, want) == NULL)
+		fail_msg("no \"%s\" in: %s", want, out);
+	test_free(out);
 }
 
 void

@@ -39,6 +39,10 @@ char *tu_read(const char *path, size_t *len);
 int tu_sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Run a command and capture stdout+stderr into test_malloc()ed text. */
 char *tu_sh_out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Run a command (stdout+stderr captured) and fail the test unless its
+ * output contains want: an external oracle's verdict in one call. */
+void tu_sh_expect(const char *want, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 /* Write certs as PEM to path. */
 void tu_write_certs(const char *path, X509 *const *certs, size_t n);
 

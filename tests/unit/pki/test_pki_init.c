@@ -49,22 +49,18 @@ test_layout_and_oracle(void **state)
 	}
 	tu_path(p, sizeof(p), pki, "root/root.pem");
 	tu_path(q, sizeof(q), pki, "server/server.pem");
-	out = tu_sh_out("openssl verify -x509_strict -purpose sslserver "
-			"-verify_ip 127.0.0.1 -CAfile '%s' '%s'",
-			p, q);
-	if (strstr(out, ": OK") == NULL)
-		fail_msg("server: %s", out);
-	test_free(out);
+	tu_sh_expect(": OK",
+		     "openssl verify -x509_strict -purpose sslserver "
+		     "-verify_ip 127.0.0.1 -CAfile '%s' '%s'",
+		     p, q);
 	tu_path(q, sizeof(q), pki, "server/server-chain.pem");
-	out = tu_sh_out("openssl verify -x509_strict -purpose sslserver "
-			"-verify_hostname fleet.example.com -CAfile '%s' '%s'",
-			p, q);
-	assert_non_null(strstr(out, ": OK"));
-	test_free(out);
+	tu_sh_expect(": OK",
+		     "openssl verify -x509_strict -purpose sslserver "
+		     "-verify_hostname fleet.example.com -CAfile '%s' '%s'",
+		     p, q);
 	tu_path(q, sizeof(q), pki, "issuing/issuing.pem");
-	out = tu_sh_out("openssl verify -x509_strict -CAfile '%s' '%s'", p, q);
-	assert_non_null(strstr(out, ": OK"));
-	test_free(out);
+	tu_sh_expect(": OK", "openssl verify -x509_strict -CAfile '%s' '%s'", p,
+		     q);
 	/* The bundle holds root and issuing CA. */
 	tu_path(q, sizeof(q), pki, "ca-bundle.pem");
 	out = tu_sh_out("grep -c 'BEGIN CERTIFICATE' '%s'", q);
