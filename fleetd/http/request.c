@@ -1,22 +1,21 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * HTTP requests on the api listener, inside a net worker's event loop.
- * Two ways in: on a connection adopted as a raw TLS socket, h1.c parses
- * the head (the design; see the raw section below); on a connection lws
- * parsed, this file checks what lws left: HTTP/1.1 framing (RFC 9112: one
- * numeric Content-Length or none, no Transfer-Encoding), the methods we
- * serve, the size of every field we copy (a field over its limit is
- * refused with 414/431/400, never cut or dropped), and never a websocket.
- * The body is collected on the loop (bounded: max_body), the request is
- * handed to a job thread that runs api_handle(), and the answer is
- * written back in the WRITEABLE callback. A refused request is answered
- * with problem+json and the connection is closed, so nothing after it on
- * the connection (a smuggled body, a pipelined request) is ever read as a
- * request. All input is untrusted. A connection that closes while its job
- * runs orphans the job; the loop frees it when it comes back. Buffers that
- * held an Authorization header, a body or an answer are wiped before they
- * are freed. docs/internals/threat-model.md has the limits table and what
- * lws itself refuses before this file sees a request.
+ * The worker adopts api connections as raw TLS sockets: lws does the TLS
+ * and nothing else, h1.c parses each request head strictly (RFC 9112) and
+ * refuses what it must (framing, methods, limits, %00, upgrades) with
+ * problem+json, and this file serves the connection: the body is
+ * collected on the loop (bounded: max_body, sized once from
+ * Content-Length), the request is handed to a job thread that runs
+ * api_handle(), and the answer is written back in RAW_WRITEABLE. One
+ * request at a time: reading pauses while one runs, so pipelined bytes
+ * wait; a refusal closes the connection, so nothing after it (a smuggled
+ * body, a pipelined request) is ever read as a request. All input is
+ * untrusted. A connection that closes while its job runs orphans the job;
+ * the loop frees it when it comes back. Buffers that held an
+ * Authorization header, a body or an answer are wiped before they are
+ * freed. docs/internals/threat-model.md has the limits table and why lws's
+ * own HTTP parser is kept away from this listener.
  */
 #include "http/http.h"
 
@@ -29,25 +28,12 @@
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
 #define HTTP_CHUNK 16384
-
-/* Limits of what we copy out of lws's header table (threat-model.md);
- * the field sizes are h1.h's, shared with the raw path. */
-#define HTTP_PATH_MAX H1_PATH_MAX /* decoded path, with its NUL */
-#define HTTP_QUERY_DECODED_MAX 8192 /* all parameters, decoded */
-#define HTTP_QUERY_PARAMS_MAX H1_QUERY_PARAMS_MAX
-#define HTTP_AUTHORIZATION_MAX H1_AUTHORIZATION_MAX /* with the NUL */
-#define HTTP_CONTENT_TYPE_MAX H1_CONTENT_TYPE_MAX
-#define HTTP_IF_MATCH_MAX H1_IF_MATCH_MAX
-#define HTTP_IDEMPOTENCY_KEY_MAX H1_IDEMPOTENCY_KEY_MAX
-#define HTTP_CONTENT_LENGTH_DIGITS H1_CONTENT_LENGTH_DIGITS
 
 struct http_job {
 	struct job job;
@@ -57,12 +43,12 @@ struct http_job {
 	struct worker *worker;
 	uint64_t started_ms;
 	char method[16];
-	char path[HTTP_PATH_MAX];
-	char *query; /* re-encoded, malloc'd; never NULL once filled */
-	char authorization[HTTP_AUTHORIZATION_MAX];
-	char content_type[HTTP_CONTENT_TYPE_MAX];
-	char if_match[HTTP_IF_MATCH_MAX];
-	char idempotency_key[HTTP_IDEMPOTENCY_KEY_MAX];
+	char path[H1_PATH_MAX];
+	char *query; /* as sent, malloc'd */
+	char authorization[H1_AUTHORIZATION_MAX];
+	char content_type[H1_CONTENT_TYPE_MAX];
+	char if_match[H1_IF_MATCH_MAX];
+	char idempotency_key[H1_IDEMPOTENCY_KEY_MAX];
 	char request_id[32];
 	char peer[64];
 	char *body; /* body_cap bytes, wiped before free */
@@ -71,18 +57,15 @@ struct http_job {
 	struct api_response resp;
 };
 
+/* One connection (lws keeps it for the connection's life). */
 struct http_session {
 	struct http_job *job; /* being collected, in the pool, or answering */
 	char *body; /* exactly Content-Length + 1 bytes, never realloc'd */
 	size_t body_len;
 	size_t body_cap;
-	bool answered; /* an early answer (4xx, 503) is queued */
-	bool started; /* the job was handed out (lws may still report a
-			  body completion for Content-Length: 0) */
-	bool headers_sent;
+	bool answered; /* a refusal (4xx, 503) is queued */
+	bool started; /* the job was handed out */
 	bool close_after;
-	size_t sent;
-	/* Raw connections (h1.c parses): for the whole connection. */
 	enum { RAW_HEAD = 0, RAW_BODY, RAW_RUN, RAW_CLOSING } raw_phase;
 	bool raw_continue; /* 100 Continue to write */
 	bool raw_overflow; /* input past H1_HEAD_MAX was dropped: close */
@@ -90,13 +73,6 @@ struct http_session {
 	size_t in_len;
 	char *out; /* LWS_PRE + the answer (head and body) */
 	size_t out_len, out_sent;
-};
-
-/* Why a request is refused before it reaches the API. */
-struct http_refusal {
-	int status;
-	const char *slug;
-	char detail[192];
 };
 
 size_t
@@ -213,362 +189,6 @@ http_problem(struct api_response *resp, int status, const char *slug,
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 
-static void refuse(struct http_refusal *r, int status, const char *slug,
-		   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-static void
-refuse(struct http_refusal *r, int status, const char *slug, const char *fmt,
-       ...)
-{
-	va_list ap;
-
-	r->status = status;
-	r->slug = slug;
-	va_start(ap, fmt);
-	vsnprintf(r->detail, sizeof(r->detail), fmt, ap);
-	va_end(ap);
-}
-
-/* ---- which listener ---------------------------------------------------- */
-
-/*
- * lws may move a connection to the first vhost after parsing its head
- * (vhosts are picked by port and adopted sockets have none), so the vhost
- * does not say which listener accepted it. The TLS context does: the
- * device listener is the one that requires a client certificate.
- */
-static bool
-http_from_device_listener(struct lws *wsi)
-{
-	SSL *ssl = lws_get_ssl(wsi);
-
-	return ssl != NULL && (SSL_CTX_get_verify_mode(SSL_get_SSL_CTX(ssl)) &
-			       SSL_VERIFY_FAIL_IF_NO_PEER_CERT) != 0;
-}
-
-/* ---- copying the request head out of lws, within limits ------------- */
-
-static const struct {
-	enum lws_token_indexes token;
-	const char *name;
-} http_methods[] = {
-	{WSI_TOKEN_GET_URI, "GET"},	  {WSI_TOKEN_POST_URI, "POST"},
-	{WSI_TOKEN_PATCH_URI, "PATCH"},	  {WSI_TOKEN_PUT_URI, "PUT"},
-	{WSI_TOKEN_DELETE_URI, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, "OPTIONS"},
-	{WSI_TOKEN_HEAD_URI, "HEAD"},
-};
-
-static const char *
-http_method(struct lws *wsi)
-{
-	for (size_t i = 0; i < sizeof(http_methods) / sizeof(http_methods[0]);
-	     i++) {
-		if (lws_hdr_total_length(wsi, http_methods[i].token) > 0)
-			return http_methods[i].name;
-	}
-	return NULL;
-}
-
-/* The methods some route of the API serves; the others get 501. */
-static bool
-http_method_served(const char *method)
-{
-	static const char *const served[] = {"GET", "HEAD", "POST", "PATCH",
-					     "DELETE"};
-
-	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
-		if (strcmp(method, served[i]) == 0)
-			return true;
-	return false;
-}
-
-/* lws keeps a repeated header as a chain of fragments; every fragment
- * after the first starts with the space lws inserts, so it is never
- * empty. */
-static bool
-http_header_repeated(struct lws *wsi, enum lws_token_indexes token)
-{
-	return lws_hdr_fragment_length(wsi, token, 1) > 0;
-}
-
-/*
- * Copies a single-valued header into out. Absent: "" and 0. Repeated: 400.
- * Longer than outlen - 1: 431. Returns 0 or -1 with r filled.
- */
-static int
-http_header(struct lws *wsi, enum lws_token_indexes token, const char *name,
-	    char *out, size_t outlen, struct http_refusal *r)
-{
-	int len = lws_hdr_total_length(wsi, token);
-
-	out[0] = '\0';
-	if (len <= 0)
-		return 0; /* lws keeps no empty value either */
-	if (http_header_repeated(wsi, token)) {
-		refuse(r, 400, "bad-request", "%s is sent more than once",
-		       name);
-		return -1;
-	}
-	if (len < 0 || (size_t)len >= outlen) {
-		refuse(r, 431, "header-too-large", "%s is limited to %zu bytes",
-		       name, outlen - 1);
-		return -1;
-	}
-	if (len > 0 && lws_hdr_copy(wsi, out, (int)outlen, token) < 0) {
-		refuse(r, 400, "bad-request", "%s cannot be read", name);
-		return -1;
-	}
-	return 0;
-}
-
-/* The same for a header lws does not know (name lower case, with ':'). */
-static int
-http_custom_header(struct lws *wsi, const char *name, const char *display,
-		   char *out, size_t outlen, struct http_refusal *r)
-{
-	int namelen = (int)strlen(name);
-	int len = lws_hdr_custom_length(wsi, name, namelen);
-
-	out[0] = '\0';
-	if (len < 0)
-		return 0;
-	if ((size_t)len >= outlen) {
-		refuse(r, 431, "header-too-large", "%s is limited to %zu bytes",
-		       display, outlen - 1);
-		return -1;
-	}
-	if (lws_hdr_custom_copy(wsi, out, (int)outlen, name, namelen) < 0) {
-		refuse(r, 400, "bad-request", "%s cannot be read", display);
-		return -1;
-	}
-	return 0;
-}
-
-static bool
-http_unreserved(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	       (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' ||
-	       c == '~';
-}
-
-/*
- * lws has already percent-decoded each "name=value" and split them at
- * '&'; encode them again so that the API sees one raw query string (an
- * encoded '&' or '=' inside a value stays a value). Every parameter is
- * kept whole: over the limits the request is refused (414, 400), never
- * cut. Returns 0 with *out malloc'd ("" without a query) or -1 with r.
- */
-static int
-http_query(struct lws *wsi, char **out, struct http_refusal *r)
-{
-	static const char hex[] = "0123456789ABCDEF";
-	int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
-	char *frag = NULL, *q = NULL;
-	size_t o = 0, cap;
-	int i;
-
-	*out = NULL;
-	if (total < 0 || total > HTTP_QUERY_DECODED_MAX) {
-		refuse(r, 414, "uri-too-long",
-		       "query parameters are limited to %d bytes (decoded)",
-		       HTTP_QUERY_DECODED_MAX);
-		return -1;
-	}
-	/* Each byte becomes at most three, plus one '&' per parameter. */
-	cap = (size_t)total * 3 + HTTP_QUERY_PARAMS_MAX + 1;
-	frag = malloc((size_t)total + 1);
-	q = malloc(cap);
-	if (frag == NULL || q == NULL)
-		goto oom;
-	q[0] = '\0';
-	for (i = 0;; i++) {
-		bool in_value = false;
-		int n = lws_hdr_copy_fragment(wsi, frag, total + 1,
-					      WSI_TOKEN_HTTP_URI_ARGS, i);
-
-		if (n < 0)
-			break; /* no more: the buffer holds any fragment */
-		if (i >= HTTP_QUERY_PARAMS_MAX) {
-			refuse(r, 400, "bad-request",
-			       "at most %d query parameters",
-			       HTTP_QUERY_PARAMS_MAX);
-			goto fail;
-		}
-		if (i > 0)
-			q[o++] = '&';
-		for (int j = 0; j < n; j++) {
-			unsigned char c = (unsigned char)frag[j];
-
-			if (c == '=' && !in_value) {
-				in_value = true;
-				q[o++] = '=';
-			} else if (http_unreserved(c)) {
-				q[o++] = (char)c;
-			} else {
-				q[o++] = '%';
-				q[o++] = hex[c >> 4];
-				q[o++] = hex[c & 15];
-			}
-		}
-		q[o] = '\0';
-	}
-	free(frag);
-	*out = q;
-	return 0;
-oom:
-	refuse(r, 503, "service-unavailable", "out of memory");
-fail:
-	free(frag);
-	free(q);
-	return -1;
-}
-
-/* Decoded path: bounded, and no control bytes (they would reach logs). */
-static int
-http_path(const char *path, size_t len, char *out, size_t outlen,
-	  struct http_refusal *r)
-{
-	if (len >= outlen) {
-		refuse(r, 414, "uri-too-long", "paths are limited to %zu bytes",
-		       outlen - 1);
-		return -1;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)path[i];
-
-		if (c < 0x20 || c == 0x7f) {
-			refuse(r, 400, "bad-request",
-			       "control characters in the path");
-			return -1;
-		}
-	}
-	memcpy(out, path, len);
-	out[len] = '\0';
-	return 0;
-}
-
-/*
- * RFC 9112 §6: the body's length is one Content-Length of digits only, or
- * nothing. Transfer-Encoding (chunked or any other) is not accepted: lws
- * 4.1 does not decode chunked request bodies, and with Content-Length it
- * is the classic smuggling pair. lws files a header written with a space
- * before the colon under a custom name; such a framing header would mean
- * one thing to a proxy and another to us, so it is refused too.
- * Returns the length (0 when absent), -2 when absent but a body is due
- * (POST, PATCH: lws would then read up to 100 MB as the body), or -1 with
- * r filled.
- */
-static long long
-http_framing(struct lws *wsi, const char *method, struct http_refusal *r)
-{
-	static const char *const spaced[] = {
-		"content-length :", "content-length\t:", "transfer-encoding :",
-		"transfer-encoding\t:"};
-	char text[HTTP_CONTENT_LENGTH_DIGITS + 8];
-	int len;
-	size_t n;
-	long long v = 0;
-
-	for (size_t i = 0; i < sizeof(spaced) / sizeof(spaced[0]); i++) {
-		if (lws_hdr_custom_length(wsi, spaced[i],
-					  (int)strlen(spaced[i])) >= 0) {
-			refuse(r, 400, "bad-request",
-			       "whitespace between a header name and its "
-			       "colon");
-			return -1;
-		}
-	}
-	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
-		refuse(r, 400, "bad-request",
-		       "Transfer-Encoding is not accepted; send the body "
-		       "with one Content-Length");
-		return -1;
-	}
-	len = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
-	if (len <= 0) {
-		if (strcmp(method, "POST") == 0 || strcmp(method, "PATCH") == 0)
-			return -2;
-		return 0;
-	}
-	if (http_header_repeated(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH)) {
-		refuse(r, 400, "bad-request",
-		       "Content-Length is sent more than once");
-		return -1;
-	}
-	if ((size_t)len >= sizeof(text) ||
-	    lws_hdr_copy(wsi, text, (int)sizeof(text),
-			 WSI_TOKEN_HTTP_CONTENT_LENGTH) != len)
-		goto invalid;
-	n = (size_t)len;
-	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\t'))
-		n--; /* trailing OWS; lws dropped the leading one */
-	if (n == 0 || n > HTTP_CONTENT_LENGTH_DIGITS)
-		goto invalid;
-	for (size_t i = 0; i < n; i++) {
-		if (text[i] < '0' || text[i] > '9')
-			goto invalid;
-		v = v * 10 + (text[i] - '0');
-	}
-	return v;
-invalid:
-	refuse(r, 400, "bad-request",
-	       "Content-Length must be one decimal number");
-	return -1;
-}
-
-/*
- * The request line ends in HTTP/1.1 or HTTP/1.0, and HTTP/1.1 needs
- * exactly one Host (RFC 9112 §3.2). lws ends the request line at a
- * decoded %0A or %0D in the URL and reads the rest as headers: the
- * version is then missing, and such a request is refused here.
- */
-static int
-http_version_host(struct lws *wsi, struct http_refusal *r)
-{
-	char version[16];
-	bool v11;
-
-	if (lws_hdr_copy(wsi, version, (int)sizeof(version), WSI_TOKEN_HTTP) <=
-		    0 ||
-	    (strcmp(version, "HTTP/1.1") != 0 &&
-	     strcmp(version, "HTTP/1.0") != 0)) {
-		refuse(r, 400, "bad-request",
-		       "the request line must end in HTTP/1.1");
-		return -1;
-	}
-	v11 = strcmp(version, "HTTP/1.1") == 0;
-	if (http_header_repeated(wsi, WSI_TOKEN_HOST)) {
-		refuse(r, 400, "bad-request", "Host is sent more than once");
-		return -1;
-	}
-	if (v11 && lws_hdr_total_length(wsi, WSI_TOKEN_HOST) <= 0) {
-		refuse(r, 400, "bad-request", "HTTP/1.1 requires Host");
-		return -1;
-	}
-	return 0;
-}
-
-/* Copies what the API needs; -1 with r filled when something is refused. */
-static int
-http_job_fill(struct http_job *job, struct lws *wsi, struct http_refusal *r)
-{
-	if (http_query(wsi, &job->query, r) != 0 ||
-	    http_version_host(wsi, r) != 0 ||
-	    http_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, "Authorization",
-			job->authorization, sizeof(job->authorization),
-			r) != 0 ||
-	    http_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, "Content-Type",
-			job->content_type, sizeof(job->content_type), r) != 0 ||
-	    http_header(wsi, WSI_TOKEN_HTTP_IF_MATCH, "If-Match", job->if_match,
-			sizeof(job->if_match), r) != 0 ||
-	    http_custom_header(wsi, "idempotency-key:", "Idempotency-Key",
-			       job->idempotency_key,
-			       sizeof(job->idempotency_key), r) != 0)
-		return -1;
-	return 0;
-}
-
 static struct http_job *
 http_job_new(struct worker *w, struct lws *wsi, const char *method)
 {
@@ -654,69 +274,7 @@ http_start_job(struct worker *w, struct http_session *s)
 	}
 }
 
-/* Answers at once, without a job, and closes the connection after. */
-static void
-http_answer_now(struct http_session *s, struct lws *wsi, int status,
-		const char *slug, const char *detail)
-{
-	http_problem(&s->job->resp, status, slug, detail);
-	s->answered = true;
-	s->close_after = true;
-	lws_callback_on_writable(wsi);
-}
-
 /* ---- writing the answer ---------------------------------------------- */
-
-static int
-http_write_headers(struct lws *wsi, struct http_session *s)
-{
-	struct api_response *resp = &s->job->resp;
-	unsigned char buf[LWS_PRE + 2048];
-	unsigned char *start = buf + LWS_PRE, *p = start;
-	unsigned char *end = buf + sizeof(buf) - 1;
-	char etag[80];
-
-	if (lws_add_http_common_headers(wsi, (unsigned)resp->status,
-					resp->content_type, resp->body_len, &p,
-					end) != 0)
-		return -1;
-	if (resp->etag[0] != '\0') {
-		int n = snprintf(etag, sizeof(etag), "\"%s\"", resp->etag);
-
-		if (lws_add_http_header_by_name(
-			    wsi, (const unsigned char *)"etag:",
-			    (const unsigned char *)etag, n, &p, end) != 0)
-			return -1;
-	}
-	if (resp->location[0] != '\0' &&
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"location:",
-					(const unsigned char *)resp->location,
-					(int)strlen(resp->location), &p,
-					end) != 0)
-		return -1;
-	if (resp->allow[0] != '\0' &&
-	    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
-					(const unsigned char *)resp->allow,
-					(int)strlen(resp->allow), &p, end) != 0)
-		return -1;
-	if (lws_add_http_header_by_name(
-		    wsi, (const unsigned char *)"x-request-id:",
-		    (const unsigned char *)s->job->request_id,
-		    (int)strlen(s->job->request_id), &p, end) != 0 ||
-	    lws_add_http_header_by_name(
-		    wsi, (const unsigned char *)"cache-control:",
-		    (const unsigned char *)"no-store", 8, &p, end) != 0)
-		return -1;
-	if (s->close_after &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-					 (const unsigned char *)"close", 5, &p,
-					 end) != 0)
-		return -1;
-	if (lws_finalize_write_http_header(wsi, start, &p, end) != 0)
-		return -1;
-	s->headers_sent = true;
-	return 0;
-}
 
 static void
 http_log_request(const struct http_job *job)
@@ -726,194 +284,6 @@ http_log_request(const struct http_job *job)
 		  job->path[0] != '\0' ? job->path : "-", job->resp.status,
 		  (unsigned long long)(clock_mono_ms() - job->started_ms),
 		  job->peer);
-}
-
-/* Returns -1 to close the connection, 0 to go on. */
-static int
-http_writeable(struct lws *wsi, struct http_session *s)
-{
-	struct api_response *resp = &s->job->resp;
-	unsigned char buf[LWS_PRE + HTTP_CHUNK];
-	size_t n, body_len = s->job->head ? 0 : resp->body_len;
-	enum lws_write_protocol mode = LWS_WRITE_HTTP;
-	bool close_after = s->close_after;
-
-	if (!s->headers_sent) {
-		if (http_write_headers(wsi, s) != 0)
-			return -1;
-		if (body_len > 0) {
-			lws_callback_on_writable(wsi);
-			return 0;
-		}
-	}
-	n = body_len - s->sent;
-	if (n > HTTP_CHUNK)
-		n = HTTP_CHUNK;
-	if (s->sent + n == body_len)
-		mode = LWS_WRITE_HTTP_FINAL;
-	if (n > 0) {
-		int wrote;
-
-		memcpy(buf + LWS_PRE, resp->body + s->sent, n);
-		wrote = lws_write(wsi, buf + LWS_PRE, n, mode);
-		/* the copy may hold a new token */
-		OPENSSL_cleanse(buf + LWS_PRE, n);
-		if (wrote != (int)n)
-			return -1;
-		s->sent += n;
-	}
-	if (s->sent < body_len) {
-		lws_callback_on_writable(wsi);
-		return 0;
-	}
-	http_log_request(s->job);
-	http_job_free(s->job);
-	s->job = NULL;
-	if (close_after)
-		return -1;
-	return lws_http_transaction_completed(wsi) != 0 ? -1 : 0;
-}
-
-/* ---- request life cycle ---------------------------------------------- */
-
-static void
-http_session_reset(struct http_session *s)
-{
-	http_body_free(s->body, s->body_cap);
-	memset(s, 0, sizeof(*s));
-}
-
-/* Body bytes: the buffer was sized from Content-Length, so more than that
- * cannot arrive (lws stops at it); copies, then wipes lws's buffer. */
-static void
-http_body(struct http_session *s, void *in, size_t len)
-{
-	if (s->body != NULL && len <= s->body_cap - 1 - s->body_len) {
-		memcpy(s->body + s->body_len, in, len);
-		s->body_len += len;
-		s->body[s->body_len] = '\0';
-	}
-	if (in != NULL && len > 0)
-		OPENSSL_cleanse(in, len);
-}
-
-static int
-http_begin(struct lws *wsi, struct worker *w, struct http_session *s,
-	   const char *path, size_t pathlen)
-{
-	const char *method = http_method(wsi);
-	struct http_refusal r = {0};
-	long long content_length;
-
-	http_session_reset(s);
-	s->job = http_job_new(w, wsi, method);
-	if (s->job == NULL)
-		return -1;
-	if (http_from_device_listener(wsi)) {
-		/* The device listener serves the agent channel only. */
-		http_answer_now(s, wsi, 404, "not-found",
-				"the device listener serves only /agent/v1");
-		return 0;
-	}
-	if (w->stopping) {
-		http_answer_now(s, wsi, 503, "service-unavailable",
-				"fleetd is stopping");
-		return 0;
-	}
-	if (method == NULL || !http_method_served(method)) {
-		http_answer_now(s, wsi, 501, "not-implemented",
-				"the API serves GET, HEAD, POST, PATCH and "
-				"DELETE");
-		return 0;
-	}
-	s->job->head = strcmp(method, "HEAD") == 0;
-	if (http_path(path, pathlen, s->job->path, sizeof(s->job->path), &r) !=
-	    0)
-		goto refused;
-	content_length = http_framing(wsi, method, &r);
-	if (content_length == -1)
-		goto refused;
-	if (http_job_fill(s->job, wsi, &r) != 0)
-		goto refused;
-	if (content_length == -2) {
-		/* No body (RFC 9112 §6.3), but lws reads what follows as one:
-		 * nothing more is read as a request on this connection. */
-		s->close_after = true;
-		content_length = 0;
-	}
-	if (content_length > w->cfg->max_body) {
-		char detail[128];
-
-		snprintf(detail, sizeof(detail),
-			 "request bodies are limited to %ld bytes",
-			 w->cfg->max_body);
-		http_answer_now(s, wsi, 413, "payload-too-large", detail);
-		return 0;
-	}
-	if (content_length > 0) {
-		/* Sized once from the checked length: never realloc'd, so
-		 * no stale copy of a token is left behind in the heap. */
-		s->body_cap = (size_t)content_length + 1;
-		s->body = calloc(1, s->body_cap);
-		if (s->body == NULL) {
-			s->body_cap = 0;
-			http_answer_now(s, wsi, 503, "service-unavailable",
-					"out of memory");
-			return 0;
-		}
-		/* It continues in HTTP_BODY_COMPLETION. */
-		return 0;
-	}
-	http_start_job(w, s);
-	return 0;
-refused:
-	http_answer_now(s, wsi, r.status, r.slug, r.detail);
-	return 0;
-}
-
-/*
- * An Upgrade request. The api listener never upgrades: it answers 400 at
- * once and closes. lws has answered an Upgrade other than websocket or h2c
- * itself (403) before this is called, so those are only closed. Upgrades
- * on the device listener are the channel's to accept or refuse.
- */
-static int
-http_confirm_upgrade(struct lws *wsi, const char *upgrade)
-{
-	unsigned char buf[LWS_PRE + 1024];
-	unsigned char *start = buf + LWS_PRE, *p = start;
-	unsigned char *end = buf + sizeof(buf) - 1;
-	char *body;
-	size_t body_len;
-
-	if (http_from_device_listener(wsi))
-		return 0;
-	if (upgrade == NULL || (strcasecmp(upgrade, "websocket") != 0 &&
-				strcasecmp(upgrade, "h2c") != 0))
-		return -1;
-	body = http_problem_json(400, "upgrade-refused",
-				 "the api listener does not upgrade "
-				 "connections; websockets are served on the "
-				 "device listener");
-	if (body == NULL)
-		return -1;
-	body_len = strlen(body);
-	/* No writeable callback comes for a connection about to upgrade, so
-	 * this small answer is written here, as lws_return_http_status
-	 * does, and the connection is closed after it. */
-	if (lws_add_http_common_headers(wsi, 400, "application/problem+json",
-					body_len, &p, end) == 0 &&
-	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
-					 (const unsigned char *)"close", 5, &p,
-					 end) == 0 &&
-	    lws_finalize_write_http_header(wsi, start, &p, end) == 0 &&
-	    body_len < sizeof(buf) - LWS_PRE) {
-		memcpy(start, body, body_len);
-		(void)lws_write(wsi, start, body_len, LWS_WRITE_HTTP_FINAL);
-	}
-	log_write(LOG_LEVEL_INFO, "http", "upgrade to %.16s refused", upgrade);
-	free(body);
-	return -1;
 }
 
 /* ---- api connections as raw TLS sockets, parsed by h1.c --------------- */
@@ -1319,34 +689,6 @@ http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	struct worker *w = lws_context_user(lws_get_context(wsi));
 
 	switch (reason) {
-	case LWS_CALLBACK_HTTP:
-		return http_begin(wsi, w, s, in, len);
-	case LWS_CALLBACK_HTTP_BODY:
-		if (s->job == NULL)
-			return -1;
-		if (!s->answered)
-			http_body(s, in, len);
-		else if (in != NULL && len > 0)
-			OPENSSL_cleanse(in, len);
-		return 0;
-	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (s->job == NULL)
-			return -1;
-		if (s->answered)
-			return 0;
-		http_start_job(w, s);
-		return 0;
-	case LWS_CALLBACK_HTTP_WRITEABLE:
-		if (s->job == NULL || s->job->in_pool)
-			return 0;
-		return http_writeable(wsi, s);
-	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-		return http_confirm_upgrade(wsi, in);
-	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-	case LWS_CALLBACK_ESTABLISHED:
-		/* A websocket that fell back to this protocol (an unknown
-		 * subprotocol): never. */
-		return -1;
 	case LWS_CALLBACK_RAW_ADOPT:
 	case LWS_CALLBACK_RAW_RX:
 	case LWS_CALLBACK_RAW_WRITEABLE:
@@ -1354,22 +696,13 @@ http_api_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		if (s == NULL)
 			return -1;
 		return http_raw(wsi, w, reason, s, in, len);
-	case LWS_CALLBACK_CLOSED_HTTP:
-	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-		if (s != NULL && s->job != NULL) {
-			/* A job in the pool is freed when it comes back. */
-			if (s->job->in_pool)
-				s->job->wsi = NULL;
-			else
-				http_job_free(s->job);
-			s->job = NULL;
-		}
-		if (s != NULL) {
-			http_body_free(s->body, s->body_cap);
-			s->body = NULL;
-			s->body_len = s->body_cap = 0;
-		}
-		return 0;
+	case LWS_CALLBACK_HTTP:
+	case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+	case LWS_CALLBACK_ESTABLISHED:
+		/* lws's HTTP or websocket roles never serve this listener
+		 * (connections are adopted raw); should one get here, close. */
+		return -1;
 	default:
 		break;
 	}
