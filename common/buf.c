@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +33,16 @@ buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	if (cap > b->max + 1)
 		cap = b->max + 1;
-	data = realloc(b->data, cap);
+	/* Not realloc: it may leave a copy of what the buffer held (a token,
+	 * a key, a request) in freed memory. */
+	data = malloc(cap);
 	if (data == NULL)
 		return -1;
+	if (b->data != NULL) {
+		memcpy(data, b->data, b->len + 1);
+		OPENSSL_cleanse(b->data, b->cap);
+		free(b->data);
+	}
 	b->data = data;
 	b->cap = cap;
 	return 0;
@@ -96,6 +104,8 @@ buf_detach(struct buf *b, size_t *len)
 void
 buf_free(struct buf *b)
 {
+	if (b->data != NULL)
+		OPENSSL_cleanse(b->data, b->cap);
 	free(b->data);
 	b->data = NULL;
 	b->len = 0;

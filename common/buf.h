@@ -2,6 +2,9 @@
 /*
  * Growable byte buffers with a hard maximum. Every buffer that holds input
  * from the network has one, so a peer cannot make us allocate without end.
+ * What a buffer held is wiped when it grows and when it is freed (tokens,
+ * keys and request bodies pass through them); buf_detach hands that duty
+ * to the caller.
  */
 #ifndef FLEET_COMMON_BUF_H
 #define FLEET_COMMON_BUF_H

@@ -328,6 +328,9 @@ https_response_free(struct https_response *r)
 {
 	if (r == NULL)
 		return;
+	/* A body may carry a new admin or enrollment token: wipe it. */
+	if (r->body != NULL)
+		OPENSSL_cleanse(r->body, r->body_len);
 	free(r->hdrbuf);
 	free(r->body);
 	memset(r, 0, sizeof(*r));
