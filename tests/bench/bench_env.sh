@@ -60,7 +60,15 @@ bench_setup() {
 	chmod 0711 "$T"
 	trap bench_cleanup EXIT
 	pgcluster_init "$T/pg"
-	pgcluster_start "$T/pg" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off $pgopts"
+	# Durable PostgreSQL settings, as in production, unless BENCH_PG_FAST=1
+	# (then every figure is printed with "PostgreSQL: fsync off").
+	if [ "${BENCH_PG_FAST:-0}" = 1 ]; then
+		pgopts="-c fsync=off -c synchronous_commit=off -c full_page_writes=off $pgopts"
+		echo "PostgreSQL: fsync off (BENCH_PG_FAST=1)"
+	else
+		echo "PostgreSQL: durable settings (fsync on, synchronous_commit on)"
+	fi
+	pgcluster_start "$T/pg" "$pgopts"
 	export PGHOST=$T/pg PGUSER=postgres
 	createdb fleet_bench
 	export FLEETD_DATABASE="host=$T/pg user=postgres dbname=fleet_bench"

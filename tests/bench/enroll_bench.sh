@@ -5,7 +5,8 @@
 # worker per core (or $WORKERS), an enrollment token with enough uses; prints
 # the figures and the number of workers, and removes everything on exit.
 #   tests/bench/enroll_bench.sh BUILD_DIR [enroll_bench args, e.g. --threads 16]
-# Environment: WORKERS, JOB_THREADS (fleetd config), THREADS, SECONDS_RUN.
+# Environment: WORKERS, JOB_THREADS (fleetd config), THREADS, SECONDS_RUN,
+# BENCH_PG_FAST=1 (PostgreSQL without fsync; durable by default).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: enroll_bench.sh BUILD_DIR [bench args]}" && pwd)
