@@ -93,7 +93,13 @@ check "a 3-use token refuses the 4th enrollment (token-exhausted)" is_problem 40
 assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with='$TID3'")" 3 "3 devices from the 3-use token"
 
 read -r TIDX TOKX < <(new_token 5 '"expires_in": 1')
-sleep 1.5
+# fleetd compares expires_at (whole seconds) with the wall clock this
+# machine shares with PostgreSQL: wait until that clock has passed it.
+token_expired() {
+	test "$(psql_q "SELECT now() >= expires_at FROM enrollment_tokens WHERE id = '$1'")" = t
+}
+check "the 1-second token's expires_at has passed" \
+	wait_for "token $TIDX past its expires_at" 15 token_expired "$TIDX"
 enroll "$TOKX" "$T/d2/csr.pem"
 check "an expired token is refused (token-expired)" is_problem 401 token-expired
 
