@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The cursor key on PostgreSQL (core/store_page.h): one row of api_keys
- * (migrations/0006_cursor_key.sql), read once per process and cached; it
+ * (migrations/0005_cursor_key.sql), read once per process and cached; it
  * only changes when an operator rotates it (then restart fleetd). Job
  * threads.
  */
