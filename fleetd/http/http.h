@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Internals shared by the net worker's modules: the worker's state and the
- * HTTP protocol callback of the api listener.
+ * callback of the api listener, whose connections lws hands over as raw
+ * TLS sockets (request.c parses them with h1.c; lws parses no HTTP).
  */
 #ifndef FLEETD_HTTP_HTTP_H
 #define FLEETD_HTTP_HTTP_H
@@ -38,7 +39,7 @@ struct worker {
 	lws_sorted_usec_list_t tick;
 };
 
-/* The api listener's HTTP callback (protocol "http"). */
+/* The api listener's callback (protocol "http", raw TLS connections). */
 int http_api_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		      void *user, void *in, size_t len);
 
