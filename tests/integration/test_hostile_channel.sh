@@ -123,7 +123,10 @@ if openssl ca -batch -config "$T/rogue/ca.cnf" -cert "$T/pki/issuing/issuing.pem
 else
 	fail "openssl ca could not issue the unknown certificate: $(tail -n 3 "$T/rogue.log")"
 fi
-sleep 1 # any job a hostile session might have queued has run by now
+# A duration, not a wait: this checks that nothing happened, so there is
+# no event to wait for; 1 s lets any job a hostile session might have
+# queued run before the victim's rows are read.
+sleep 1
 assert_eq "$(device_facts "$VICTIM")" "$FACTS" "the victim's row is unchanged"
 assert_eq "$(psql_q "SELECT connected_at FROM device_sessions WHERE device_id = '$VICTIM'")" \
 	"$SESSION_AT" "the victim's session row is its own, untouched"
@@ -226,7 +229,16 @@ caller() {
 			"$FLEET_SERVER/api/v1/devices?limit=50"
 	done
 }
-sleep 1 # let the flood start
+# The flood has started: each flooder's hello reached fleetd (its device
+# came online) or a first flood connection already ended.
+flood_started() {
+	local n
+	for n in f1 f2; do
+		device_online "$(id_of "$n")" || test -s "$T/flood-$n.log" || return 1
+	done
+}
+check "the flooders are connected and flooding" \
+	wait_for "the flooders' first hellos" 15 flood_started
 CALLERS=()
 for i in 1 2 3 4; do
 	caller >"$T/api-$i.out" &
@@ -246,10 +258,8 @@ check "no API call took more than 5 s (slowest ${SLOWEST}s)" \
 	awk -v s="$SLOWEST" 'BEGIN { exit !(s < 5) }'
 check "the other device stays online during the flood" device_online "$OTHER"
 check "the victim stays online during the flood" device_online "$VICTIM"
-for _ in $(seq 1 300); do
-	kill -0 "$F1" 2>/dev/null || kill -0 "$F2" 2>/dev/null || break
-	sleep 0.1
-done
+flooders_done() { not kill -0 "$F1" && not kill -0 "$F2"; }
+wait_for "the flooders end (20 s each)" 30 flooders_done || true
 check "a flooder that does not read is closed by the server" \
 	grep -q '^EOF' "$T/flood-f1.log"
 check "no flood connection delivered all of its 20000 hellos" \
@@ -292,7 +302,9 @@ live_workers() {
 	test "$(psql_q "SELECT count(*) FROM workers WHERE heartbeat_at > now() - interval '6 seconds' AND (id LIKE '%:1:$NET1' OR id LIKE '%:2:$NET2')")" = 2
 }
 check "both workers keep their presence heartbeat" live_workers
-sleep 7 # past heartbeat_timeout
+# A duration, not a wait: heartbeat_timeout (6 s) plus a tick must pass
+# after the floods for a worker that lost its heartbeat to show.
+sleep 7
 check "both workers still heartbeat after heartbeat_timeout" live_workers
 check "the other device is online after the floods" device_online "$OTHER"
 check "the victim is online after the floods" device_online "$VICTIM"
