@@ -908,6 +908,25 @@ session_write_control(struct channel_session *s, uint8_t opcode,
 		       : 0;
 }
 
+/* Writes the oldest queued message (a frame, or the HTTP answer) and
+ * drops it from the queue. -1 when the write failed. */
+static int
+session_write_head(struct channel_session *s)
+{
+	struct channel_msg *m = s->out_head;
+
+	if (lws_write(s->wsi, m->data + LWS_PRE, m->len, LWS_WRITE_RAW) <
+	    (int)m->len)
+		return -1;
+	s->out_head = m->next;
+	if (s->out_head == NULL)
+		s->out_tail = NULL;
+	s->out_bytes -= m->len;
+	s->out_msgs--;
+	free(m);
+	return 0;
+}
+
 static int
 session_writeable(struct channel_session *s)
 {
@@ -928,15 +947,8 @@ session_writeable(struct channel_session *s)
 		 * refused check closes it at once): a close frame before the
 		 * 101 would be no websocket at all. */
 		s->answer_pending = false;
-		if (lws_write(s->wsi, m->data + LWS_PRE, m->len,
-			      LWS_WRITE_RAW) < (int)m->len)
+		if (session_write_head(s) != 0)
 			return -1;
-		s->out_head = m->next;
-		if (s->out_head == NULL)
-			s->out_tail = NULL;
-		s->out_bytes -= m->len;
-		s->out_msgs--;
-		free(m);
 		lws_callback_on_writable(s->wsi);
 		return 0;
 	}
@@ -966,15 +978,8 @@ session_writeable(struct channel_session *s)
 					  8) != 0)
 			return -1;
 	} else if (m != NULL) {
-		if (lws_write(s->wsi, m->data + LWS_PRE, m->len,
-			      LWS_WRITE_RAW) < (int)m->len)
+		if (session_write_head(s) != 0)
 			return -1;
-		s->out_head = m->next;
-		if (s->out_head == NULL)
-			s->out_tail = NULL;
-		s->out_bytes -= m->len;
-		s->out_msgs--;
-		free(m);
 	}
 	if (s->out_head != NULL || s->pong_due || s->ping_due || s->hangup)
 		lws_callback_on_writable(s->wsi);
