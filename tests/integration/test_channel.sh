@@ -24,6 +24,10 @@ enrollment_token 100 t-chan
 # s_client_upgrade [s_client args...]: a websocket upgrade through openssl
 # s_client on the device listener; prints everything s_client says.
 UPGRADE_REQ='GET /agent/v1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: fleet.v1\r\n\r\n'
+# The `sleep 2` is a duration, not a wait: the client holds its end open
+# for 2 s after the request while the server answers (nothing to observe
+# from inside the pipeline; a refused handshake ends s_client at once and
+# `timeout 10` bounds the whole call).
 s_client_upgrade() {
 	(printf "$UPGRADE_REQ"; sleep 2) | timeout 10 openssl s_client \
 		-connect "127.0.0.1:$DEVICE_PORT" -servername localhost \
@@ -36,15 +40,28 @@ device_field() {
 	jq -r ".$2" <<<"$BODY"
 }
 
+# field_is ID FIELD VALUE: the field has the value now.
+field_is() { [ "$(device_field "$1" "$2")" = "$3" ]; }
 # wait_field ID FIELD VALUE SECONDS: until the field has the value (bounded).
 wait_field() {
-	local end=$(($(date +%s%N) + $4 * 1000000000))
-	for _ in $(seq 1 1000); do
-		[ "$(device_field "$1" "$2")" = "$3" ] && return 0
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-	return 1
+	wait_for "device $1: $2 = $3" "$4" field_is "$1" "$2" "$3"
+}
+
+# ticked_since TS: every registered worker has written its presence
+# heartbeat after TS (a timestamp from PostgreSQL's clock), i.e. each one
+# has started a presence tick since then.
+ticked_since() {
+	test "$(psql_q "SELECT count(*) FILTER (WHERE heartbeat_at > '$1') = count(*) AND count(*) >= 2 FROM workers")" = t
+}
+# wait_ticks DESCRIPTION: waits (bounded) for two presence ticks of every
+# worker from now on, so that one whole tick (heartbeat, sessions, sweep)
+# has run on each of them after this point.
+wait_ticks() {
+	local t0
+	t0=$(psql_q "SELECT now()")
+	wait_for "$1: a presence tick of every worker" 15 ticked_since "$t0" || return 1
+	t0=$(psql_q "SELECT now()")
+	wait_for "$1: a second presence tick of every worker" 15 ticked_since "$t0"
 }
 
 for n in a b c d e f g h i j k l; do
@@ -160,6 +177,9 @@ out=$(ws a "send {\"type\":\"hello\",\"device_id\":\"$B\",\"inventory\":{\"evil\
 	"read 5" "close")
 assert_eq "$(grep -m1 '^TEXT ' <<<"$out" | cut -c6- | jq -r .code)" bad-hello \
 	"hello with another device's id: error bad-hello"
+# A duration, not a wait: this checks that nothing happens, so there is
+# no event to wait for; 0.5 s gives a wrong write (a job queued by the bad
+# hello) time to land before b is read.
 sleep 0.5
 assert_eq "$(device_field "$B" inventory)" "$before" "device b's inventory unchanged"
 check "device a's inventory not overwritten by the bad hello" \
@@ -209,7 +229,8 @@ check "second session of l gets welcome" \
 # Same worker: at once; the other worker: at its next presence tick.
 check "the older session of l is closed with 4000" \
 	wait_for "CLOSE 4000 on wsl1" 5 grep -q '^CLOSE 4000' "$T/wsl1.log"
-sleep 1.5 # a presence tick of both workers
+check "both workers ran a presence tick since the close" \
+	wait_ticks "after l's older session closed"
 assert_eq "$(device_field "$L" online)" true \
 	"device l stays online after its older session was closed"
 assert_eq "$(psql_q "SELECT count(*) FROM device_sessions WHERE device_id = '$L'")" 1 \
@@ -245,7 +266,8 @@ echo "# two sessions of l on different workers after $try tries: $w1 / $w2"
 if [ "$cross" = 1 ]; then
 	check "across workers: the older session of l is closed with 4000" \
 		wait_for "CLOSE 4000 on wsx1" 5 grep -q '^CLOSE 4000' "$T/wsx1.log"
-	sleep 1.5 # a presence tick of both workers
+	check "across workers: both workers ran a presence tick since the close" \
+		wait_ticks "after l's older session closed (across workers)"
 	assert_eq "$(device_field "$L" online)" true \
 		"across workers: device l stays online after the older session was closed"
 	assert_eq "$(row_worker)" "$w2" "across workers: the newer session's worker owns the row"
@@ -263,18 +285,24 @@ K=$(id_of k)
 ws_bg k wsk "send $HELLO" "read 5" "drain 60"
 K_PID=$LAST_PID
 check "device k online" wait_field "$K" online true 5
-sleep 2.5 # a ping and its pong
 # last_seen_of ID: the API's last_seen in epoch seconds (with fraction).
 last_seen_of() {
 	local v
 	v=$(device_field "$1" last_seen)
 	date -d "$v" +%s.%N
 }
+# A ping and its pong: last_seen moves past the hello's.
+K_SEEN0=$(last_seen_of "$K" || echo 0)
+seen_after() { awk -v a="$(last_seen_of "$1")" -v b="$2" 'BEGIN { exit !(a > b) }'; }
+check "device k: last_seen advances with its pongs" \
+	wait_for "k's last_seen past $K_SEEN0" 15 seen_after "$K" "$K_SEEN0"
 kill -STOP "$K_PID"
 FROZEN=$(date +%s.%N)
 seen_before_freeze() {
 	awk -v a="$(last_seen_of "$K")" -v b="$FROZEN" 'BEGIN { exit !(a <= b + 0.05) }'
 }
+# A duration, not a wait: the frozen process must stay frozen for a while
+# (about 4 s, under heartbeat_timeout) while last_seen is sampled.
 frozen_ok=1
 for _ in 1 2 3 4 5 6 7 8; do
 	seen_before_freeze || frozen_ok=0
@@ -327,10 +355,8 @@ for n in "${victims[@]}"; do
 	t0=$(date +%s.%N)
 	api POST "/api/v1/devices/$(id_of "$n")/decommission"
 	assert_eq "$STATUS" 200 "decommission device $n (worker ${ON[$n]})"
-	for _ in $(seq 1 30); do
-		grep -q '^CLOSE\|^EOF' "$T/ws-$n.log" && break
-		sleep 0.1
-	done
+	# The 1 s bound is measured from the client's own close timestamp.
+	wait_for "device $n's session closed" 15 grep -q '^CLOSE\|^EOF' "$T/ws-$n.log" || true
 	line=$(grep -m1 '^CLOSE\|^EOF' "$T/ws-$n.log" || echo "none t=99999999999")
 	t1=${line##*t=}
 	t1=${t1%% *}
@@ -358,20 +384,44 @@ spawn sim fleet-sim --count 6 --token "$ENROLL" --api "$FLEET_SERVER" \
 	--ca "$FLEET_CA" --state "$T/sim" --status-file "$T/sim.json" \
 	--model sim-x --log-level info
 sim_online() { jq -r .online "$T/sim.json" 2>/dev/null || echo 0; }
-for _ in $(seq 1 300); do [ "$(sim_online)" = 6 ] && break; sleep 0.1; done
+sim_online_is() { [ "$(sim_online)" = "$1" ]; }
+wait_for "fleet-sim: 6 devices online" 30 sim_online_is 6 || true
 assert_eq "$(sim_online)" 6 "fleet-sim: 6 devices online"
 SIM_IDS=$(for n in 0 1 2 3 4 5; do jq -r .device_id "$T/sim/$n/identity.json"; done | sort)
 on1=$(psql_q "SELECT count(*) FROM device_sessions WHERE worker_id LIKE '%:1:$NET1'")
 echo "# sessions on net1 before SIGKILL: $on1"
 check "net1 holds sessions before the kill" test "$on1" -ge 1
+SIM_SQL=$(sed "s/.*/'&'/" <<<"$SIM_IDS" | paste -sd, -)
+sim_on_net1() { psql_q "SELECT count(*) FROM device_sessions WHERE worker_id LIKE '%:1:$NET1' AND device_id IN ($SIM_SQL)"; }
+echo "# fleet-sim sessions on net1 before SIGKILL: $(sim_on_net1)"
+sim_off_net1() { test "$(sim_on_net1)" = 0; }
 a0=$(jq -r .attempts "$T/sim.json")
 kill -KILL "$NET1"
-sleep 1
-for _ in $(seq 1 300); do [ "$(sim_online)" = 6 ] && break; sleep 0.1; done
+# The fleet-sim devices that were on net1 have reconnected (the new
+# session takes the row) or their rows were swept with the dead worker:
+# either way no fleet-sim session names the killed net1 any more. Then
+# all 6 are online again in fleet-sim's own view.
+check "no fleet-sim session left on the killed net1" \
+	wait_for "fleet-sim sessions off the killed net1" 30 sim_off_net1
+wait_for "fleet-sim devices back online" 30 sim_online_is 6 || true
 assert_eq "$(sim_online)" 6 "fleet-sim devices back online after SIGKILL of net1"
 echo "# fleet-sim attempts for the reconnect: $(($(jq -r .attempts "$T/sim.json") - a0))"
-# Past the heartbeat timeout nothing stale may be left.
-sleep 7
+# Past the heartbeat timeout nothing stale may be left: wait until the
+# killed net1's last heartbeat is older than heartbeat_timeout (6 s), then
+# for a whole presence tick of the live workers (the sweep).
+net1_stale() {
+	test "$(psql_q "SELECT count(*) FROM workers WHERE id LIKE '%:1:$NET1' AND heartbeat_at > now() - interval '6 seconds'")" = 0
+}
+check "the killed net1's heartbeat is older than heartbeat_timeout" \
+	wait_for "net1 (pid $NET1) stale" 20 net1_stale
+live_ticked_since() {
+	test "$(psql_q "SELECT count(*) FROM workers WHERE heartbeat_at > '$1'")" -ge 2
+}
+t0=$(psql_q "SELECT now()")
+wait_for "a presence tick of the live workers" 15 live_ticked_since "$t0" || true
+t0=$(psql_q "SELECT now()")
+check "the live workers ran a whole presence tick since net1 went stale" \
+	wait_for "a second presence tick of the live workers" 15 live_ticked_since "$t0"
 live=$(
 	echo "$SIM_IDS"
 	for n in b d e f g h i j; do
@@ -406,7 +456,9 @@ sim_all_online_api() {
 check "before the outage: every fleet-sim device online" \
 	wait_for "sim devices online" 10 sim_all_online_api
 pgcluster_stop "$FLEET_TESTPG_DIR" fast
-sleep 8 # the outage: longer than heartbeat_timeout (6 s)
+# A duration, not a wait: the outage must last longer than
+# heartbeat_timeout (6 s), so that every worker row looks dead afterwards.
+sleep 8
 pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 check "after the outage: every fleet-sim device online again" \
 	wait_for "sim devices online after the outage" 20 sim_all_online_api
@@ -417,7 +469,9 @@ check "after the outage: both workers registered again (no restart)" \
 	wait_for "both workers registered" 10 live_workers
 assert_eq "$(fleetd_child fleetd-net1)/$(fleetd_child fleetd-net2)" "$NET1/$NET2" \
 	"the net workers were not restarted"
-sleep 7 # past the sweep: nobody deletes a live worker
+# A duration, not a wait: heartbeat_timeout (6 s) plus a tick must pass
+# with both workers registered, so that a wrong sweep would have run.
+sleep 7
 check "still every fleet-sim device online after heartbeat_timeout" sim_all_online_api
 check "still both workers registered" live_workers
 out=$(ws a "send $HELLO" "read 5" "close")
