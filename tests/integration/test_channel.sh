@@ -94,31 +94,9 @@ check "foreign CA: alert unknown ca" grep -q 'unknown ca' <<<"$out"
 
 # An expired certificate from the fleet's own issuing CA (openssl ca, dates
 # in the past), naming a real device.
-mkdir -p "$T/oldca"
-: >"$T/oldca/index.txt"
-cat >"$T/oldca/ca.cnf" <<EOT
-[ca]
-default_ca = old
-[old]
-database = $T/oldca/index.txt
-new_certs_dir = $T/oldca
-serial = $T/oldca/serial
-default_md = sha256
-policy = any
-unique_subject = no
-x509_extensions = leaf
-[any]
-commonName = supplied
-[leaf]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-EOT
-echo 01 >"$T/oldca/serial"
-openssl ca -batch -config "$T/oldca/ca.cnf" -cert "$T/pki/issuing/issuing.pem" \
-	-keyfile "$T/pki/issuing/issuing.key" -in "$T/foreign.csr" \
-	-startdate 20200101000000Z -enddate 20200201000000Z \
-	-out "$T/expired.pem" >"$T/oldca.log" 2>&1 || cat "$T/oldca.log"
+issuing_ca_sign "$T/foreign.csr" "$T/expired.pem" \
+	-startdate 20200101000000Z -enddate 20200201000000Z ||
+	cat "$T/expired.pem.log"
 check "expired certificate is from the fleet CA (openssl verify says expired)" \
 	bash -c "openssl verify -CAfile '$FLEET_CA' '$T/expired.pem' 2>&1 | grep -q 'expired'"
 out=$(s_client_upgrade -cert "$T/expired.pem" -key "$T/dev/b.key")

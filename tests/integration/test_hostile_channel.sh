@@ -84,30 +84,7 @@ check "root-signed client certificate: no welcome" not grep -q welcome <<<"$out"
 # A certificate from the issuing CA that PostgreSQL does not know (not
 # enrolled): the handshake passes, but the session is refused before any of
 # its messages is read.
-mkdir -p "$T/rogue"
-: >"$T/rogue/index.txt"
-echo 1000 >"$T/rogue/serial"
-cat >"$T/rogue/ca.cnf" <<EOT
-[ca]
-default_ca = rogue
-[rogue]
-database = $T/rogue/index.txt
-new_certs_dir = $T/rogue
-serial = $T/rogue/serial
-default_md = sha256
-policy = any
-unique_subject = no
-x509_extensions = leaf
-[any]
-commonName = supplied
-[leaf]
-basicConstraints = critical,CA:FALSE
-keyUsage = critical,digitalSignature
-extendedKeyUsage = clientAuth
-EOT
-if openssl ca -batch -config "$T/rogue/ca.cnf" -cert "$T/pki/issuing/issuing.pem" \
-	-keyfile "$T/pki/issuing/issuing.key" -in "$T/evil.csr" -days 30 \
-	-out "$T/unknown.pem" >"$T/rogue.log" 2>&1; then
+if issuing_ca_sign "$T/evil.csr" "$T/unknown.pem" -days 30; then
 	# Several times, so that it meets the victim's worker too (the kernel
 	# picks the worker): an unchecked session must not push the victim's
 	# live session out.
@@ -121,7 +98,7 @@ if openssl ca -batch -config "$T/rogue/ca.cnf" -cert "$T/pki/issuing/issuing.pem
 			not grep -q welcome <<<"$out"
 	done
 else
-	fail "openssl ca could not issue the unknown certificate: $(tail -n 3 "$T/rogue.log")"
+	fail "openssl ca could not issue the unknown certificate: $(tail -n 3 "$T/unknown.pem.log")"
 fi
 # A duration, not a wait: this checks that nothing happened, so there is
 # no event to wait for; 1 s lets any job a hostile session might have

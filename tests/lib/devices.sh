@@ -55,3 +55,37 @@ ws_bg() {
 	spawn "$log" $WS --port "$DEVICE_PORT" --ca "$FLEET_CA" \
 		--cert "$T/dev/$name.pem" --key "$T/dev/$name.key" "$@"
 }
+
+# issuing_ca_sign CSR OUT [openssl ca args...]: a clientAuth certificate
+# for CSR signed by the fleet's issuing CA with openssl ca, outside fleetd
+# (so the database does not know it); log in OUT.log. Returns openssl's
+# status.
+issuing_ca_sign() {
+	local csr=$1 out=$2 dir
+	shift 2
+	dir=$(mktemp -d "$T/ca.XXXXXX")
+	: >"$dir/index.txt"
+	echo 1000 >"$dir/serial"
+	cat >"$dir/ca.cnf" <<EOT
+[ca]
+default_ca = rogue
+[rogue]
+database = $dir/index.txt
+new_certs_dir = $dir
+serial = $dir/serial
+default_md = sha256
+policy = any
+unique_subject = no
+x509_extensions = leaf
+[any]
+commonName = supplied
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = clientAuth
+EOT
+	openssl ca -batch -config "$dir/ca.cnf" \
+		-cert "$T/pki/issuing/issuing.pem" \
+		-keyfile "$T/pki/issuing/issuing.key" -in "$csr" -out "$out" \
+		"$@" >"$out.log" 2>&1
+}
