@@ -12,13 +12,8 @@ enum store_rc
 store_ping(struct store *st)
 {
 	PGconn *conn = store_conn(st);
-	PGresult *res;
 
 	if (conn == NULL)
 		return STORE_ERR;
-	res = db_query(conn, "SELECT 1", 0, NULL);
-	if (res == NULL)
-		return STORE_ERR;
-	PQclear(res);
-	return STORE_OK;
+	return db_command(conn, "SELECT 1", 0, NULL);
 }

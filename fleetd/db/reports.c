@@ -41,15 +41,6 @@ mask_from_text(const char *text)
 	return m;
 }
 
-static int
-run(PGconn *conn, const char *sql, int n, const char *const *params)
-{
-	PGresult *res = db_query(conn, sql, n, params);
-
-	PQclear(res);
-	return res != NULL ? 0 : -1;
-}
-
 enum store_rc
 store_report_apply(struct store *st, const char *device_id,
 		   const struct report *r, enum report_verdict *verdict)
@@ -70,11 +61,12 @@ store_report_apply(struct store *st, const char *device_id,
 		return STORE_ERR;
 	/* The first report of a device makes its window row; a concurrent
 	 * first report waits on the key and then finds it. */
-	if (run(conn,
-		"INSERT INTO device_report_windows (device_id) "
-		"SELECT id FROM devices WHERE id = $1::uuid "
-		"AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
-		1, id1) != 0)
+	if (db_command(
+		    conn,
+		    "INSERT INTO device_report_windows (device_id) "
+		    "SELECT id FROM devices WHERE id = $1::uuid "
+		    "AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
+		    1, id1) != 0)
 		goto fail;
 	res = db_query(conn,
 		       "SELECT w.hwm, w.mask FROM device_report_windows w "
@@ -95,27 +87,28 @@ store_report_apply(struct store *st, const char *device_id,
 	v = report_window_check(&w, r->seq);
 	if (v == REPORT_NEW) {
 		/* The effect: the latest report of its kind, counted. */
-		if (run(conn,
-			"INSERT INTO device_reports AS r "
-			"(device_id, kind, seq, body) "
-			"VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-			"ON CONFLICT (device_id, kind) DO UPDATE SET "
-			"applied = r.applied + 1, "
-			"body = CASE WHEN EXCLUDED.seq > r.seq "
-			"THEN EXCLUDED.body ELSE r.body END, "
-			"received_at = CASE WHEN EXCLUDED.seq > r.seq "
-			"THEN now() ELSE r.received_at END, "
-			"seq = greatest(r.seq, EXCLUDED.seq)",
-			4, eff) != 0)
+		if (db_command(conn,
+			       "INSERT INTO device_reports AS r "
+			       "(device_id, kind, seq, body) "
+			       "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
+			       "ON CONFLICT (device_id, kind) DO UPDATE SET "
+			       "applied = r.applied + 1, "
+			       "body = CASE WHEN EXCLUDED.seq > r.seq "
+			       "THEN EXCLUDED.body ELSE r.body END, "
+			       "received_at = CASE WHEN EXCLUDED.seq > r.seq "
+			       "THEN now() ELSE r.received_at END, "
+			       "seq = greatest(r.seq, EXCLUDED.seq)",
+			       4, eff) != 0)
 			goto fail;
 		report_window_mark(&w, r->seq);
 		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
 		mask_to_text(w.mask, mask, sizeof(mask));
-		if (run(conn,
-			"UPDATE device_report_windows SET hwm = $2::bigint, "
-			"mask = $3::bigint, updated_at = now() "
-			"WHERE device_id = $1::uuid",
-			3, win) != 0)
+		if (db_command(conn,
+			       "UPDATE device_report_windows SET hwm = "
+			       "$2::bigint, "
+			       "mask = $3::bigint, updated_at = now() "
+			       "WHERE device_id = $1::uuid",
+			       3, win) != 0)
 			goto fail;
 	}
 	if (db_exec(conn, "COMMIT") != 0)
@@ -179,12 +172,13 @@ store_device_hello(struct store *st, const char *device_id,
 	params[3] = h->model;
 	params[4] = h->boot_id;
 	params[5] = inv_text;
-	if (run(conn,
-		"UPDATE devices SET fw_version = $2, agent_version = $3, "
-		"model = coalesce($4, model), boot_id = $5, "
-		"inventory = $6::jsonb, last_seen = now() "
-		"WHERE id = $1::uuid AND status = 'active'",
-		6, params) == 0)
+	if (db_command(
+		    conn,
+		    "UPDATE devices SET fw_version = $2, agent_version = $3, "
+		    "model = coalesce($4, model), boot_id = $5, "
+		    "inventory = $6::jsonb, last_seen = now() "
+		    "WHERE id = $1::uuid AND status = 'active'",
+		    6, params) == 0)
 		rc = STORE_OK;
 out:
 	free(inv_text);
