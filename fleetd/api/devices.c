@@ -278,6 +278,54 @@ devices_decommission(struct api_call *c, const char *id)
 	device_clear(&d);
 }
 
+/*
+ * Per-device sub-resources: /api/v1/devices/{id}/<segment>[/...]. One line
+ * per segment; the handler checks the method itself (405 with Allow) and
+ * gets the device id as a full UUID (a prefix is already resolved; the
+ * device may still not exist: answer 404 as device_show does) and tail,
+ * the path after the segment ("" or "/..."). Other files add their lines
+ * here (config, certificates, rotate) with the prototype in api_int.h.
+ */
+static void device_decommission_route(struct api_call *c, const char *id,
+				      const char *tail);
+
+static const struct {
+	const char *segment;
+	void (*handler)(struct api_call *c, const char *id, const char *tail);
+} device_subresources[] = {
+	{"decommission", device_decommission_route},
+};
+
+static void
+device_decommission_route(struct api_call *c, const char *id, const char *tail)
+{
+	if (tail[0] != '\0')
+		api_problem(c->resp, 404, "not-found", NULL);
+	else if (strcmp(c->req->method, "POST") == 0)
+		devices_decommission(c, id);
+	else
+		api_method_not_allowed(c->resp, "POST");
+}
+
+/* tail is "/<segment>[/...]": the handler of that segment, or 404. */
+static void
+device_subresource(struct api_call *c, const char *id, const char *tail)
+{
+	const char *seg = tail + 1, *end = strchr(seg, '/');
+	size_t n = end != NULL ? (size_t)(end - seg) : strlen(seg), i;
+
+	for (i = 0;
+	     i < sizeof(device_subresources) / sizeof(device_subresources[0]);
+	     i++) {
+		if (strlen(device_subresources[i].segment) == n &&
+		    strncmp(device_subresources[i].segment, seg, n) == 0) {
+			device_subresources[i].handler(c, id, seg + n);
+			return;
+		}
+	}
+	api_problem(c->resp, 404, "not-found", NULL);
+}
+
 void
 api_devices(struct api_call *c, const char *rest)
 {
@@ -291,7 +339,8 @@ api_devices(struct api_call *c, const char *rest)
 			api_method_not_allowed(c->resp, "GET");
 		return;
 	}
-	if (api_path_id(rest, id, &tail) != 0) {
+	if (api_path_id(rest, id, &tail) != 0 ||
+	    (tail[0] != '\0' && tail[0] != '/')) {
 		api_problem(c->resp, 404, "not-found", NULL);
 		return;
 	}
@@ -302,12 +351,7 @@ api_devices(struct api_call *c, const char *rest)
 			devices_patch(c, id);
 		else
 			api_method_not_allowed(c->resp, "GET, PATCH");
-	} else if (strcmp(tail, "/decommission") == 0) {
-		if (strcmp(m, "POST") == 0)
-			devices_decommission(c, id);
-		else
-			api_method_not_allowed(c->resp, "POST");
 	} else {
-		api_problem(c->resp, 404, "not-found", NULL);
+		device_subresource(c, id, tail);
 	}
 }
