@@ -232,6 +232,8 @@ static const struct ctl_subcmd subs[] = {
 	 NULL},
 	{"decommission", "revoke a device and close its session", NULL, NULL,
 	 &decommission},
+	{"config", "a device's configuration: show, set",
+	 ctl_cmd_devices_config, NULL, NULL},
 };
 
 int

@@ -297,6 +297,10 @@ int ctl_cmd_devices(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_enroll(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_keys(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_profiles(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
+/* `devices config show|set` (cmd_config.c), dispatched by cmd_devices.c */
+int ctl_cmd_devices_config(struct ctl *ctl, int argc, char **argv);
 
 /* Prints a newly created secret so that it cannot be missed. */
 void ctl_print_secret(const char *what, const char *secret);

@@ -24,6 +24,9 @@ static const char main_usage[] =
 	"  audit         the audit log: list\n"
 	"  enroll        enroll this host: CSR from a key, certificate back\n"
 	"  keys          update-signing keys: gen (offline)\n"
+	"  profiles      configuration profiles: create, list, show, publish, "
+	"versions\n"
+	"  config        configuration across devices: clone, drift, status\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --server URL     API base URL, https://host:port[/prefix]\n"
@@ -215,6 +218,7 @@ static const struct {
 	{"tokens", ctl_cmd_tokens},   {"admin-tokens", ctl_cmd_admin_tokens},
 	{"devices", ctl_cmd_devices}, {"audit", ctl_cmd_audit},
 	{"enroll", ctl_cmd_enroll},   {"keys", ctl_cmd_keys},
+	{"config", ctl_cmd_config},   {"profiles", ctl_cmd_profiles},
 };
 
 static const struct ctl_help main_help = {"", "", ""};

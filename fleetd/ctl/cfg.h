@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Helpers of fleetctl's configuration commands (cmd_profiles.c,
+ * cmd_config.c), in cfg_util.c: reading a JSON document from a file, API
+ * calls that send If-Match / Idempotency-Key and keep the ETag, a readable
+ * diff of two JSON documents, and the progress bar of `config status
+ * --watch`. Everything printed that came from the server is sanitized.
+ */
+#ifndef FLEET_CTL_CFG_H
+#define FLEET_CTL_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "ctl.h"
+
+/* A configuration document (a profile version, overrides) is at most
+ * 256 KiB (docs/profiles.md); fleetctl refuses a larger file before it
+ * sends anything. */
+#define CFG_DOC_MAX (256u * 1024u)
+
+/* ETag values fleetctl keeps (the server's are short revisions). */
+#define CFG_ETAG_MAX 128
+
+/*
+ * Reads the JSON document in path ("-": standard input), at most
+ * CFG_DOC_MAX bytes, strict (duplicate member names refused), and
+ * requires an object. what names the option in messages ("-f"). Returns
+ * the document (owned by the caller), or prints one line
+ * ("fleetctl: -f x.json: not JSON: ... at line 3") and returns NULL.
+ */
+json_t *cfg_read_doc(const char *path, const char *what);
+
+/* The extra headers of one call and what it gives back. */
+struct cfg_call {
+	const char *if_match; /* sent as If-Match when not NULL */
+	const char *idempotency_key; /* sent as Idempotency-Key */
+	const char *on_412; /* appended to a 412's message */
+	int status; /* the answer's HTTP status (0: none) */
+	char etag[CFG_ETAG_MAX]; /* the answer's ETag, "" if none */
+};
+
+/*
+ * ctl_api with the headers of call (may be NULL) and the answer's ETag
+ * and status kept in it. On a 2xx answer returns 0 and *out (may be
+ * NULL) receives the parsed body (owned by the caller). Otherwise prints
+ * one line ("fleetctl: 412 Precondition Failed: ... (<on_412>)") and
+ * returns -1.
+ */
+int cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
+	    struct cfg_call *call, json_t **out);
+
+/*
+ * Prints what changes from `from` to `to` (either may be NULL: absent),
+ * one line per changed member, to f:
+ *     <indent>~ /mqtt/port: 1883 -> 8883
+ *     <indent>+ /ntp: {"servers":["a"]}
+ *     <indent>- /debug: true
+ * Objects are compared member by member (paths are JSON Pointers, RFC
+ * 6901); other values whole. At most max_lines lines, then "... N more".
+ * Returns the number of differences (0: the documents are equal).
+ */
+size_t cfg_diff_print(FILE *f, json_t *from, json_t *to, const char *indent,
+		      size_t max_lines);
+
+/* Counts of a change, as GET /api/v1/config/changes/{id} answers them. */
+struct cfg_counts {
+	long long total, pending, applied, failed, offline;
+};
+
+/* Reads the counts of a change document; 0, or -1 if they are missing. */
+int cfg_counts_read(const json_t *change, struct cfg_counts *c);
+
+/*
+ * Writes one status line of a change into buf:
+ *   with bar: "[#######.............]  35%  7/20 applied, 1 failed, ..."
+ *   without:  "7/20 applied, 1 failed, 2 offline, 10 pending"
+ */
+void cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
+		       size_t buflen);
+
+/* A short form of a SHA-256 hex hash for tables ("3f2a9c01d4e5"). */
+const char *cfg_short_hash(const char *hash, char *buf, size_t buflen);
+
+/* Splits "name@version" (version a positive integer or "latest"). *version
+ * is 0 for latest or no '@'. 0, or -1 when malformed. name is copied
+ * into namebuf. */
+int cfg_parse_profile_ref(const char *ref, char *namebuf, size_t namelen,
+			  long *version, bool *has_version);
+
+/*
+ * ctl_parse knows only -h and -o as short options. Returns a copy of argv
+ * (NULL-terminated, owned by the caller: cfg_argv_free) in which "-f X"
+ * and "-fX" are spelled "--file X" and "--file=X", up to a "--".
+ */
+char **cfg_argv_file(int argc, char **argv);
+void cfg_argv_free(int argc, char **argv);
+
+#endif

@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * fleetctl's device configuration commands (docs/profiles.md):
+ *   devices config show ID     desired, reported and what differs
+ *   devices config set ID      profile (pinned or latest) and overrides,
+ *                              sent with If-Match of the state it read
+ *   config clone               one device's config (or a profile version)
+ *                              to every device a selector matches; dry-run
+ *   config drift               devices whose reported hash is not desired
+ *   config status CHANGE       a change's progress; --watch follows it
+ * Runs in fleetctl; answers are untrusted (sanitized before printing).
+ */
+#include <signal.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+
+enum {
+	OPT_PROFILE = CTL_OPT_FIRST_LOCAL,
+	OPT_NO_PROFILE,
+	OPT_OVERRIDE,
+	OPT_NO_OVERRIDE,
+	OPT_FROM_DEVICE,
+	OPT_FROM_PROFILE,
+	OPT_SELECTOR,
+	OPT_MODE,
+	OPT_DRY_RUN,
+	OPT_IDEMPOTENCY_KEY,
+	OPT_WATCH,
+	OPT_INTERVAL,
+};
+
+#define DIFF_LINES 40
+
+/* "base@3 (pinned)", "base@latest (4)" or NULL for no profile. */
+static const char *
+profile_text(const json_t *cfg, char *buf, size_t buflen)
+{
+	const char *name = json_string_value(json_object_get(cfg, "profile"));
+	const json_t *pin = json_object_get(cfg, "version");
+	const json_t *eff = json_object_get(cfg, "profile_version");
+
+	if (name == NULL)
+		return NULL;
+	if (json_is_integer(pin))
+		snprintf(buf, buflen, "%s@%" JSON_INTEGER_FORMAT " (pinned)",
+			 name, json_integer_value(pin));
+	else if (json_is_integer(eff))
+		snprintf(buf, buflen,
+			 "%s@latest (now version %" JSON_INTEGER_FORMAT ")",
+			 name, json_integer_value(eff));
+	else
+		snprintf(buf, buflen, "%s@latest", name);
+	return buf;
+}
+
+/* "generation 5, hash 3f2a9c01d4e5" of a desired or reported state. */
+static const char *
+state_text(const json_t *st, char *buf, size_t buflen)
+{
+	char g[32], h[16];
+	const char *hash = json_string_value(json_object_get(st, "hash"));
+
+	if (!json_is_object(st))
+		return NULL;
+	snprintf(buf, buflen, "generation %s, hash %s",
+		 ctl_text_or_dash(st, "generation", g, sizeof(g)),
+		 hash != NULL ? cfg_short_hash(hash, h, sizeof(h)) : "-");
+	return buf;
+}
+
+static void
+print_device_config(const json_t *cfg)
+{
+	const json_t *desired = json_object_get(cfg, "desired");
+	const json_t *reported = json_object_get(cfg, "reported");
+	const json_t *diff = json_object_get(cfg, "diff");
+	char b[512], t[512];
+
+	ctl_print_field("DEVICE:", ctl_text(cfg, "device_id", b, sizeof(b)));
+	ctl_print_field("PROFILE:", profile_text(cfg, b, sizeof(b)));
+	ctl_print_field(
+		"OVERRIDES:",
+		ctl_json_text(json_object_get(cfg, "overrides"), b, sizeof(b)));
+	ctl_print_field("DESIRED:", state_text(desired, b, sizeof(b)));
+	if (json_is_object(reported)) {
+		char s[64], at[64];
+
+		snprintf(t, sizeof(t), "%s, %s at %s",
+			 state_text(reported, b, sizeof(b)),
+			 ctl_text_or_dash(reported, "status", s, sizeof(s)),
+			 ctl_text_or_dash(reported, "at", at, sizeof(at)));
+		ctl_print_field("REPORTED:", t);
+		if (json_string_value(json_object_get(reported, "reason")))
+			ctl_print_field("REASON:", ctl_text(reported, "reason",
+							    b, sizeof(b)));
+	} else {
+		ctl_print_field("REPORTED:", "nothing yet");
+	}
+	ctl_print_field("STATE:", ctl_text(cfg, "state", b, sizeof(b)));
+	if (json_is_object(json_object_get(desired, "document"))) {
+		printf("DESIRED DOCUMENT:\n");
+		ctl_print_json(json_object_get(desired, "document"));
+	}
+	if (json_is_object(diff) || json_is_array(diff)) {
+		printf("DIFF (reported -> desired):\n");
+		if (json_is_object(diff) &&
+		    (json_object_get(diff, "from") != NULL ||
+		     json_object_get(diff, "to") != NULL)) {
+			if (cfg_diff_print(stdout,
+					   json_object_get(diff, "from"),
+					   json_object_get(diff, "to"), "  ",
+					   DIFF_LINES) == 0)
+				printf("  (none)\n");
+		} else {
+			ctl_print_json(diff);
+		}
+	}
+}
+
+/* ---- devices config show ------------------------------------------------ */
+
+static const struct ctl_help show_help = {
+	"devices config show", "ID",
+	"Shows a device's configuration: its profile (pinned or latest), its\n"
+	"overrides, the desired state (generation and hash of the effective\n"
+	"document, and the document), what the device reported last, and "
+	"what\n"
+	"differs.\n"};
+
+static int
+config_show(struct ctl *ctl, int argc, char **argv)
+{
+	char path[512];
+	json_t *cfg = NULL;
+	int rc = ctl_parse(ctl, &show_help, argc, argv, NULL, 1);
+
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
+			"/config") != 0 ||
+	    cfg_api(ctl, "GET", path, NULL, NULL, &cfg) != 0)
+		return CTL_EXIT_FAIL;
+	if (ctl->output == CTL_OUT_JSON)
+		ctl_print_json(cfg);
+	else
+		print_device_config(cfg);
+	json_decref(cfg);
+	return CTL_EXIT_OK;
+}
+
+/* ---- devices config set ------------------------------------------------- */
+
+static const struct ctl_help set_help = {
+	"devices config set",
+	"ID [--profile P[@V] | --no-profile] [--override FILE | "
+	"--no-override]",
+	"Changes a device's profile assignment or overrides. fleetctl reads\n"
+	"the device's configuration, changes what the options name (the rest\n"
+	"is kept) and writes it back with If-Match: if someone changed it in\n"
+	"between, nothing is written and the command fails (412).\n"
+	"\n"
+	"Options:\n"
+	"  --profile P        follow the latest version of profile P\n"
+	"  --profile P@V      pin version V of profile P\n"
+	"  --no-profile       remove the profile (overrides alone remain)\n"
+	"  --override FILE    per-device overrides: a JSON merge patch (RFC\n"
+	"                     7386) applied to the profile version; '-' reads\n"
+	"                     standard input; at most 256 KiB\n"
+	"  --no-override      remove the overrides\n"};
+
+struct set_args {
+	const char *profile, *override;
+	bool no_profile, no_override;
+};
+
+static int
+set_opt(void *arg, int c, const char *val)
+{
+	struct set_args *a = arg;
+
+	switch (c) {
+	case OPT_PROFILE:
+		a->profile = val;
+		break;
+	case OPT_NO_PROFILE:
+		a->no_profile = true;
+		break;
+	case OPT_OVERRIDE:
+		a->override = val;
+		break;
+	default:
+		a->no_override = true;
+		break;
+	}
+	return CTL_CONTINUE;
+}
+
+/* The assignment PUT sends: what cfg holds, changed as a says. */
+static json_t *
+set_body(const json_t *cfg, const struct set_args *a, json_t *overrides)
+{
+	json_t *body = json_object();
+	json_t *v;
+	char name[256];
+	long version;
+	bool pinned;
+
+	if (body == NULL)
+		return NULL;
+	v = json_object_get(cfg, "profile");
+	json_object_set(body, "profile", v != NULL ? v : json_null());
+	v = json_object_get(cfg, "version");
+	json_object_set(body, "version", v != NULL ? v : json_null());
+	v = json_object_get(cfg, "overrides");
+	json_object_set(body, "overrides", v != NULL ? v : json_null());
+	if (a->profile != NULL) {
+		if (cfg_parse_profile_ref(a->profile, name, sizeof(name),
+					  &version, &pinned) != 0)
+			goto fail;
+		json_object_set_new(body, "profile", json_string(name));
+		json_object_set_new(body, "version",
+				    pinned ? json_integer(version)
+					   : json_null());
+	}
+	if (a->no_profile) {
+		json_object_set_new(body, "profile", json_null());
+		json_object_set_new(body, "version", json_null());
+	}
+	if (overrides != NULL)
+		json_object_set(body, "overrides", overrides);
+	if (a->no_override)
+		json_object_set_new(body, "overrides", json_null());
+	return body;
+fail:
+	json_decref(body);
+	return NULL;
+}
+
+static int
+config_set(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"profile", required_argument, NULL, OPT_PROFILE},
+		{"no-profile", no_argument, NULL, OPT_NO_PROFILE},
+		{"override", required_argument, NULL, OPT_OVERRIDE},
+		{"no-override", no_argument, NULL, OPT_NO_OVERRIDE},
+		{0}};
+	struct set_args a;
+	struct ctl_optset local = {opts, set_opt, &a};
+	struct cfg_call get, put;
+	char path[512], name[256], etag[CFG_ETAG_MAX];
+	json_t *cfg = NULL, *overrides = NULL, *body = NULL, *res = NULL;
+	long version;
+	bool pinned;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	rc = ctl_parse(ctl, &set_help, argc, argv, &local, 1);
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (a.profile == NULL && a.override == NULL && !a.no_profile &&
+	    !a.no_override)
+		return ctl_usage(&set_help,
+				 "nothing to change: give --profile, "
+				 "--override, --no-profile or "
+				 "--no-override");
+	if ((a.profile != NULL && a.no_profile) ||
+	    (a.override != NULL && a.no_override))
+		return ctl_usage(
+			&set_help, "--%s and --no-%s contradict each other",
+			a.no_profile && a.profile != NULL ? "profile"
+							  : "override",
+			a.no_profile && a.profile != NULL ? "profile"
+							  : "override");
+	if (a.profile != NULL &&
+	    cfg_parse_profile_ref(a.profile, name, sizeof(name), &version,
+				  &pinned) != 0)
+		return ctl_usage(&set_help,
+				 "--profile takes P or P@V (V a version number "
+				 "or 'latest'), not '%s'",
+				 a.profile);
+	rc = CTL_EXIT_FAIL;
+	if (a.override != NULL) {
+		overrides = cfg_read_doc(a.override, "--override");
+		if (overrides == NULL)
+			goto out;
+	}
+	memset(&get, 0, sizeof(get));
+	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
+			"/config") != 0 ||
+	    cfg_api(ctl, "GET", path, NULL, &get, &cfg) != 0)
+		goto out;
+	body = set_body(cfg, &a, overrides);
+	if (body == NULL) {
+		rc = ctl_fail("out of memory");
+		goto out;
+	}
+	memcpy(etag, get.etag, sizeof(etag));
+	memset(&put, 0, sizeof(put));
+	put.if_match = etag[0] != '\0' ? etag : NULL;
+	put.on_412 = "the device's configuration changed since this command "
+		     "read it: nothing written; look at it again "
+		     "('fleetctl devices config show') and retry";
+	if (cfg_api(ctl, "PUT", path, body, &put, &res) != 0)
+		goto out;
+	if (ctl->output == CTL_OUT_JSON) {
+		ctl_print_json(res);
+	} else {
+		printf("updated configuration of device %s\n",
+		       ctl_sanitize(argv[optind]));
+		print_device_config(res);
+	}
+	rc = CTL_EXIT_OK;
+out:
+	json_decref(cfg);
+	json_decref(overrides);
+	json_decref(body);
+	json_decref(res);
+	return rc;
+}
+
+static const struct ctl_subcmd device_subs[] = {
+	{"show", "desired and reported configuration, and the diff",
+	 config_show, NULL, NULL},
+	{"set", "set the profile (pinned or latest) or overrides", config_set,
+	 NULL, NULL},
+};
+
+int
+ctl_cmd_devices_config(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_dispatch(ctl, "devices config",
+			    "A device's configuration: profile, overrides, "
+			    "desired and reported state\n(docs/profiles.md).",
+			    device_subs,
+			    sizeof(device_subs) / sizeof(device_subs[0]), argc,
+			    argv);
+}
+
+/* ---- config clone -------------------------------------------------------- */
+
+static const struct ctl_help clone_help = {
+	"config clone",
+	"(--from-device ID | --from-profile P@V) --selector S [--mode "
+	"assign|copy] [--dry-run]",
+	"Gives every device that S matches the configuration of one device or\n"
+	"a profile version, in one transaction. Run it with --dry-run first:\n"
+	"it shows how many devices match, would change, are unchanged or\n"
+	"offline, and the diff of the source against a sample of them, and\n"
+	"writes nothing. Without --dry-run it prints the change id; follow it\n"
+	"with 'fleetctl config status ID --watch'.\n"
+	"\n"
+	"Options:\n"
+	"  --from-device ID      the source: this device's configuration\n"
+	"  --from-profile P@V    the source: version V of profile P ('latest'\n"
+	"                        or no @V: follow the latest version)\n"
+	"  --selector S          the target devices (docs/selectors.md)\n"
+	"  --mode assign|copy    assign: the source's profile and version "
+	"(and\n"
+	"                        overrides); copy: the source's effective\n"
+	"                        document as each target's overrides, without "
+	"a\n"
+	"                        profile (default: assign)\n"
+	"  --dry-run             show what would change; write nothing\n"
+	"  --idempotency-key K   a key that makes a retried clone safe (the\n"
+	"                        server answers the first clone again)\n"};
+
+struct clone_args {
+	const char *device, *profile, *selector, *mode, *key;
+	bool dry_run;
+};
+
+static int
+clone_opt(void *arg, int c, const char *val)
+{
+	struct clone_args *a = arg;
+
+	switch (c) {
+	case OPT_FROM_DEVICE:
+		a->device = val;
+		break;
+	case OPT_FROM_PROFILE:
+		a->profile = val;
+		break;
+	case OPT_SELECTOR:
+		a->selector = val;
+		break;
+	case OPT_MODE:
+		if (strcmp(val, "assign") != 0 && strcmp(val, "copy") != 0)
+			return ctl_usage(&clone_help,
+					 "--mode is assign or copy, not '%s'",
+					 val);
+		a->mode = val;
+		break;
+	case OPT_IDEMPOTENCY_KEY:
+		a->key = val;
+		break;
+	default:
+		a->dry_run = true;
+		break;
+	}
+	return CTL_CONTINUE;
+}
+
+static void
+print_count(const json_t *counts, const char *key, const char *label)
+{
+	char b[32];
+
+	ctl_print_field(label, ctl_text_or_dash(counts, key, b, sizeof(b)));
+}
+
+static void
+print_clone(const json_t *res, bool dry_run)
+{
+	const json_t *counts = json_object_get(res, "counts");
+	const json_t *sample = json_object_get(res, "sample");
+	char b[256];
+
+	if (!json_is_object(counts))
+		counts = res;
+	if (!dry_run) {
+		ctl_print_field("CHANGE:",
+				ctl_text(res, "change_id", b, sizeof(b)));
+	}
+	print_count(counts, "matched", "MATCHED:");
+	print_count(counts, "would_change",
+		    dry_run ? "WOULD CHANGE:" : "CHANGED:");
+	print_count(counts, "unchanged", "UNCHANGED:");
+	print_count(counts, "offline", "OFFLINE:");
+	if (!json_is_array(sample) || json_array_size(sample) == 0)
+		return;
+	printf("\nDIFF of the source against a sample of %zu device%s:\n",
+	       json_array_size(sample),
+	       json_array_size(sample) == 1 ? "" : "s");
+	for (size_t i = 0; i < json_array_size(sample); i++) {
+		const json_t *s = json_array_get(sample, i);
+		const json_t *diff = json_object_get(s, "diff");
+
+		snprintf(b, sizeof(b), "%s",
+			 ctl_text_or_dash(s, "device_id", b, sizeof(b)));
+		printf("device %s:\n", ctl_sanitize(b));
+		if (json_is_object(diff) &&
+		    (json_object_get(diff, "from") != NULL ||
+		     json_object_get(diff, "to") != NULL)) {
+			if (cfg_diff_print(stdout,
+					   json_object_get(diff, "from"),
+					   json_object_get(diff, "to"), "  ",
+					   DIFF_LINES) == 0)
+				printf("  (unchanged)\n");
+		} else if (diff != NULL) {
+			char t[1024];
+
+			if (ctl_json_text(diff, t, sizeof(t)) != NULL)
+				printf("  %s\n", ctl_sanitize(t));
+		}
+	}
+}
+
+static int
+config_clone(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"from-device", required_argument, NULL, OPT_FROM_DEVICE},
+		{"from-profile", required_argument, NULL, OPT_FROM_PROFILE},
+		{"selector", required_argument, NULL, OPT_SELECTOR},
+		{"mode", required_argument, NULL, OPT_MODE},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"idempotency-key", required_argument, NULL,
+		 OPT_IDEMPOTENCY_KEY},
+		{0}};
+	struct clone_args a;
+	struct ctl_optset local = {opts, clone_opt, &a};
+	struct cfg_call call;
+	char name[256];
+	json_t *body = NULL, *source = NULL, *res = NULL;
+	long version;
+	bool pinned;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	rc = ctl_parse(ctl, &clone_help, argc, argv, &local, 0);
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if ((a.device == NULL) == (a.profile == NULL))
+		return ctl_usage(&clone_help, "give one source: --from-device "
+					      "ID or --from-profile P@V");
+	if (a.selector == NULL || a.selector[0] == '\0')
+		return ctl_usage(&clone_help, "--selector S is required");
+	if (a.device != NULL) {
+		source = json_pack("{s:s}", "device", a.device);
+	} else {
+		if (cfg_parse_profile_ref(a.profile, name, sizeof(name),
+					  &version, &pinned) != 0)
+			return ctl_usage(&clone_help,
+					 "--from-profile takes P or P@V, not "
+					 "'%s'",
+					 a.profile);
+		source =
+			json_pack("{s:s, s:o}", "profile", name, "version",
+				  pinned ? json_integer(version) : json_null());
+	}
+	body = json_pack("{s:O, s:s, s:s, s:b}", "source", source, "selector",
+			 a.selector, "mode", a.mode != NULL ? a.mode : "assign",
+			 "dry_run", a.dry_run);
+	if (source == NULL || body == NULL) {
+		rc = ctl_fail("out of memory (or an argument that is not "
+			      "UTF-8)");
+		goto out;
+	}
+	memset(&call, 0, sizeof(call));
+	call.idempotency_key = a.key;
+	rc = CTL_EXIT_FAIL;
+	if (cfg_api(ctl, "POST", "/api/v1/config/clone", body, &call, &res) !=
+	    0)
+		goto out;
+	if (ctl->output == CTL_OUT_JSON) {
+		ctl_print_json(res);
+	} else {
+		char b[128];
+
+		if (a.dry_run)
+			printf("dry run: nothing was changed\n");
+		print_clone(res, a.dry_run);
+		if (!a.dry_run)
+			printf("\nfollow it with: fleetctl config status %s "
+			       "--watch\n",
+			       ctl_text_or_dash(res, "change_id", b,
+						sizeof(b)));
+	}
+	rc = CTL_EXIT_OK;
+out:
+	json_decref(source);
+	json_decref(body);
+	json_decref(res);
+	return rc;
+}
+
+/* ---- config drift ---------------------------------------------------- */
+
+static const struct ctl_help drift_help = {
+	"config drift", "[--selector S]",
+	"Lists devices whose reported configuration is not the desired one,\n"
+	"with the reason: pending (not applied yet, e.g. offline), failed "
+	"(the\n"
+	"device's hook refused it) or drifted (the file was changed on the\n"
+	"device).\n"
+	"\n"
+	"Options:\n"
+	"  --selector S   only devices matching S (docs/selectors.md)\n"};
+
+static const char *
+desired_cell(const json_t *item, char *buf, size_t buflen)
+{
+	const json_t *d = json_object_get(item, "desired");
+
+	return state_text(d, buf, buflen);
+}
+
+static const char *
+reported_cell(const json_t *item, char *buf, size_t buflen)
+{
+	const json_t *r = json_object_get(item, "reported");
+
+	return json_is_object(r) ? state_text(r, buf, buflen) : "nothing";
+}
+
+static const struct ctl_column drift_cols[] = {
+	CTL_COL_KEY("DEVICE", "device_id"),
+	CTL_COL_CELL("DESIRED", desired_cell),
+	CTL_COL_CELL("REPORTED", reported_cell),
+	CTL_COL_KEY("REASON", "reason"),
+	CTL_COL_KEY("DETAIL", "detail"),
+};
+
+static int
+selector_opt(void *arg, int c, const char *val)
+{
+	(void)c;
+	*(const char **)arg = val;
+	return CTL_CONTINUE;
+}
+
+static int
+config_drift(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"selector", required_argument, NULL, OPT_SELECTOR}, {0}};
+	const char *selector = NULL;
+	struct ctl_optset local = {opts, selector_opt, &selector};
+	json_t *items = NULL;
+	struct buf query;
+	int rc = ctl_parse(ctl, &drift_help, argc, argv, &local, 0);
+
+	if (rc != CTL_CONTINUE)
+		return rc;
+	buf_init(&query, 16384);
+	if (selector != NULL && (buf_printf(&query, "selector=") != 0 ||
+				 ctl_urlencode(&query, selector) != 0)) {
+		buf_free(&query);
+		return ctl_usage(&drift_help, "--selector is too long");
+	}
+	rc = CTL_EXIT_FAIL;
+	if (ctl_api_list(ctl, "/api/v1/config/drift",
+			 query.data != NULL ? query.data : "", 0, &items) == 0)
+		rc = ctl_print_items(ctl, items, drift_cols,
+				     sizeof(drift_cols) /
+					     sizeof(drift_cols[0]));
+	json_decref(items);
+	buf_free(&query);
+	return rc;
+}
+
+/* ---- config status ------------------------------------------------------ */
+
+static const struct ctl_help status_help = {
+	"config status", "CHANGE [--watch] [--interval SECONDS]",
+	"Shows the progress of a configuration change (a clone, a set, a\n"
+	"publish followed by devices on 'latest'): how many devices applied\n"
+	"it, failed (and why), are offline or still pending.\n"
+	"\n"
+	"With --watch it follows the change until nothing is pending (or\n"
+	"Ctrl-C): a live progress bar on a terminal, one line per change of\n"
+	"the counts otherwise. It then exits 0 if no device failed, 1 if some\n"
+	"did.\n"
+	"\n"
+	"Options:\n"
+	"  --watch            follow the change until nothing is pending\n"
+	"  --interval S       seconds between polls (1..60, default 1)\n"};
+
+struct status_args {
+	bool watch;
+	long interval;
+};
+
+static int
+status_opt(void *arg, int c, const char *val)
+{
+	struct status_args *a = arg;
+
+	if (c == OPT_WATCH) {
+		a->watch = true;
+		return CTL_CONTINUE;
+	}
+	if (ctl_parse_long(val, 1, 60, &a->interval) != 0)
+		return ctl_usage(&status_help,
+				 "--interval takes 1 to 60 seconds, not '%s'",
+				 val);
+	return CTL_CONTINUE;
+}
+
+static const struct ctl_column failed_cols[] = {
+	CTL_COL_KEY("DEVICE", "device_id"),
+	CTL_COL_KEY("GENERATION", "generation"),
+	CTL_COL_KEY("REASON", "reason"),
+	CTL_COL_KEY("AT", "at"),
+};
+
+static void
+print_change(struct ctl *ctl, const json_t *ch, const struct cfg_counts *c)
+{
+	const json_t *failures = json_object_get(ch, "failures");
+	char b[256], line[256];
+
+	ctl_print_field("CHANGE:", ctl_text(ch, "id", b, sizeof(b)));
+	ctl_print_field("KIND:", ctl_text(ch, "kind", b, sizeof(b)));
+	ctl_print_field("SELECTOR:", ctl_text(ch, "selector", b, sizeof(b)));
+	ctl_print_field("CREATED:", ctl_text(ch, "created_at", b, sizeof(b)));
+	ctl_print_field("BY:", ctl_text(ch, "actor", b, sizeof(b)));
+	cfg_progress_text(c, false, line, sizeof(line));
+	ctl_print_field("PROGRESS:", line);
+	if (json_is_array(failures) && json_array_size(failures) > 0) {
+		printf("\nFAILED:\n");
+		ctl_print_items(ctl, failures, failed_cols,
+				sizeof(failed_cols) / sizeof(failed_cols[0]));
+	}
+}
+
+static volatile sig_atomic_t interrupted;
+
+static void
+on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* Sleeps s seconds unless Ctrl-C comes first. */
+static void
+nap(long s)
+{
+	struct timespec ts = {(time_t)s, 0};
+
+	while (!interrupted && nanosleep(&ts, &ts) != 0)
+		;
+}
+
+static int
+config_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"watch", no_argument, NULL, OPT_WATCH},
+		{"interval", required_argument, NULL, OPT_INTERVAL},
+		{0}};
+	struct status_args a = {false, 1};
+	struct ctl_optset local = {opts, status_opt, &a};
+	struct sigaction sa, old_int, old_term;
+	struct cfg_counts c, last;
+	char path[512], line[256];
+	json_t *ch = NULL;
+	bool tty, drawn = false, first = true;
+	int rc = ctl_parse(ctl, &status_help, argc, argv, &local, 1);
+
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (ctl_path_id(path, sizeof(path), "config/changes", argv[optind],
+			"") != 0)
+		return CTL_EXIT_FAIL;
+	if (!a.watch || ctl->output == CTL_OUT_JSON) {
+		if (cfg_api(ctl, "GET", path, NULL, NULL, &ch) != 0)
+			return CTL_EXIT_FAIL;
+		rc = CTL_EXIT_OK;
+		if (cfg_counts_read(ch, &c) != 0)
+			rc = ctl_fail("change %s: the answer has no counts",
+				      argv[optind]);
+		else if (ctl->output == CTL_OUT_JSON)
+			ctl_print_json(ch);
+		else
+			print_change(ctl, ch, &c);
+		json_decref(ch);
+		return rc;
+	}
+	/* --watch: poll until nothing is pending or Ctrl-C. */
+	tty = isatty(STDOUT_FILENO) == 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	memset(&last, 0, sizeof(last));
+	rc = CTL_EXIT_FAIL;
+	for (;;) {
+		json_decref(ch);
+		ch = NULL;
+		if (cfg_api(ctl, "GET", path, NULL, NULL, &ch) != 0)
+			break;
+		if (cfg_counts_read(ch, &c) != 0) {
+			ctl_fail("change %s: the answer has no counts",
+				 argv[optind]);
+			break;
+		}
+		cfg_progress_text(&c, tty, line, sizeof(line));
+		if (tty) {
+			/* \r and erase to the end: one live line. */
+			printf("\r%s\033[K", line);
+			drawn = true;
+		} else if (first || memcmp(&c, &last, sizeof(c)) != 0) {
+			printf("%s\n", line);
+		}
+		fflush(stdout);
+		first = false;
+		last = c;
+		if (c.pending == 0 || interrupted)
+			break;
+		nap(a.interval);
+		if (interrupted)
+			break;
+	}
+	if (drawn)
+		printf("\n");
+	if (ch != NULL && !first) {
+		if (interrupted) {
+			printf("stopped watching; the change goes on (%lld "
+			       "pending)\n",
+			       c.pending);
+			rc = 130;
+		} else {
+			const json_t *f = json_object_get(ch, "failures");
+
+			if (json_is_array(f) && json_array_size(f) > 0) {
+				printf("FAILED:\n");
+				ctl_print_items(ctl, f, failed_cols,
+						sizeof(failed_cols) /
+							sizeof(failed_cols[0]));
+			}
+			rc = c.failed > 0 ? ctl_fail("change %s: %lld device%s "
+						     "failed",
+						     argv[optind], c.failed,
+						     c.failed == 1 ? "" : "s")
+					  : CTL_EXIT_OK;
+		}
+	}
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	json_decref(ch);
+	return rc;
+}
+
+static const struct ctl_subcmd config_subs[] = {
+	{"clone", "give one device's config to every device a selector matches",
+	 config_clone, NULL, NULL},
+	{"drift", "devices whose reported config is not the desired one",
+	 config_drift, NULL, NULL},
+	{"status", "progress of a change; --watch follows it", config_status,
+	 NULL, NULL},
+};
+
+int
+ctl_cmd_config(struct ctl *ctl, int argc, char **argv)
+{
+	return ctl_dispatch(ctl, "config",
+			    "Configuration across devices: clone, drift, "
+			    "change status (docs/profiles.md).",
+			    config_subs,
+			    sizeof(config_subs) / sizeof(config_subs[0]), argc,
+			    argv);
+}
