@@ -1340,7 +1340,21 @@ channel_reload(struct channel *ch)
 	return 0;
 }
 
-/* The listener thread: its own store, reloads on every change. */
+/*
+ * What a notification (or a (re)listen: STORE_TOPIC_ALL) makes the
+ * listener thread do: each topic looks again at its own state. Nonzero
+ * when storage failed (listen again).
+ */
+static int
+channel_notified(struct channel *ch, unsigned fired)
+{
+	if ((fired & STORE_TOPIC_DEVICES) != 0 && channel_reload(ch) != 0)
+		return -1;
+	return 0;
+}
+
+/* The listener thread: its own store; one connection listens on every
+ * topic, and each notification wakes what it concerns. */
 static void *
 channel_listener(void *arg)
 {
@@ -1349,11 +1363,12 @@ channel_listener(void *arg)
 
 	while (!atomic_load(&ch->stopping)) {
 		long token = 0;
-		bool changed = false;
+		unsigned fired = 0;
 
+		/* Listening again: anything may have been missed. */
 		if (store_presence_listen(ch->listener_store, &token) !=
 			    STORE_OK ||
-		    channel_reload(ch) != 0) {
+		    channel_notified(ch, STORE_TOPIC_ALL) != 0) {
 			clock_sleep_ms(delay_ms);
 			delay_ms = delay_ms < 5000 ? delay_ms * 2 : 5000;
 			continue;
@@ -1361,9 +1376,9 @@ channel_listener(void *arg)
 		delay_ms = 100;
 		while (!atomic_load(&ch->stopping)) {
 			if (store_presence_wait(ch->listener_store, token, 500,
-						&changed) != STORE_OK)
+						&fired) != STORE_OK)
 				break;
-			if (changed && channel_reload(ch) != 0)
+			if (fired != 0 && channel_notified(ch, fired) != 0)
 				break;
 		}
 	}

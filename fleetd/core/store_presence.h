@@ -88,14 +88,31 @@ enum store_rc store_revoked_serials(struct store *st, char ***serials,
 				    size_t *n);
 
 /*
- * Revocation watch for the listener thread: store_presence_listen starts
- * listening for device changes and gives a token; store_presence_wait
- * waits up to timeout_ms, sets *changed when something changed, and fails
- * (STORE_ERR) once the connection that listens is gone: then listen again
- * and reload, since changes may have been missed.
+ * What the listener thread watches: one PostgreSQL connection per worker
+ * LISTENs on every channel below (DESIGN.md §2), and a wait says which of
+ * them fired, as a bitmask. Payloads are ids at most and are not read: a
+ * notification only says "look again" (level-triggered).
+ */
+enum store_topic {
+	STORE_TOPIC_DEVICES = 1u << 0, /* fleet_devices: decommission,
+					  revocation */
+	STORE_TOPIC_CONFIG = 1u << 1, /* fleet_config: desired configuration
+					 changed (one per change set) */
+	STORE_TOPIC_CERTS = 1u << 2, /* fleet_certs: certificate lifecycle */
+};
+#define STORE_TOPIC_ALL \
+	(STORE_TOPIC_DEVICES | STORE_TOPIC_CONFIG | STORE_TOPIC_CERTS)
+
+/*
+ * The listener thread's watch: store_presence_listen LISTENs on every
+ * topic on the store's connection and gives a token; store_presence_wait
+ * waits up to timeout_ms and sets *fired to the topics notified since the
+ * last wait (0: timeout), and fails (STORE_ERR) once the connection that
+ * listens is gone. Then listen again and treat every topic as fired
+ * (STORE_TOPIC_ALL): notifications may have been missed meanwhile.
  */
 enum store_rc store_presence_listen(struct store *st, long *token);
 enum store_rc store_presence_wait(struct store *st, long token, int timeout_ms,
-				  bool *changed);
+				  unsigned *fired);
 
 #endif

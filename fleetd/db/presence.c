@@ -336,12 +336,24 @@ fail:
 	return STORE_ERR;
 }
 
+/* The channel of each topic (core/store_presence.h). */
+static const struct {
+	unsigned topic;
+	const char *channel;
+} topics[] = {
+	{STORE_TOPIC_DEVICES, "fleet_devices"},
+	{STORE_TOPIC_CONFIG, "fleet_config"},
+	{STORE_TOPIC_CERTS, "fleet_certs"},
+};
+
 enum store_rc
 store_presence_listen(struct store *st, long *token)
 {
 	PGconn *conn = store_conn(st);
 
-	if (conn == NULL || db_exec(conn, "LISTEN fleet_devices") != 0)
+	if (conn == NULL ||
+	    db_exec(conn, "LISTEN fleet_devices; LISTEN fleet_config; "
+			  "LISTEN fleet_certs") != 0)
 		return STORE_ERR;
 	/* A reconnect (store_conn resets a broken connection) gives another
 	 * backend, which does not listen: the token tells them apart. */
@@ -349,23 +361,37 @@ store_presence_listen(struct store *st, long *token)
 	return STORE_OK;
 }
 
+static unsigned
+drain_notifies(PGconn *conn)
+{
+	unsigned fired = 0;
+	PGnotify *note;
+
+	while ((note = PQnotifies(conn)) != NULL) {
+		for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]);
+		     i++) {
+			if (strcmp(note->relname, topics[i].channel) == 0)
+				fired |= topics[i].topic;
+		}
+		PQfreemem(note);
+	}
+	return fired;
+}
+
 enum store_rc
-store_presence_wait(struct store *st, long token, int timeout_ms, bool *changed)
+store_presence_wait(struct store *st, long token, int timeout_ms,
+		    unsigned *fired)
 {
 	PGconn *conn = store_conn(st);
 	struct pollfd pfd;
-	PGnotify *note;
 
-	*changed = false;
+	*fired = 0;
 	if (conn == NULL || PQbackendPID(conn) != token)
 		return STORE_ERR;
 	if (PQconsumeInput(conn) == 0)
 		return STORE_ERR;
-	while ((note = PQnotifies(conn)) != NULL) {
-		*changed = true;
-		PQfreemem(note);
-	}
-	if (*changed)
+	*fired = drain_notifies(conn);
+	if (*fired != 0)
 		return STORE_OK;
 	pfd.fd = PQsocket(conn);
 	pfd.events = POLLIN;
@@ -376,9 +402,6 @@ store_presence_wait(struct store *st, long token, int timeout_ms, bool *changed)
 		return STORE_OK;
 	if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
 		return STORE_ERR;
-	while ((note = PQnotifies(conn)) != NULL) {
-		*changed = true;
-		PQfreemem(note);
-	}
+	*fired = drain_notifies(conn);
 	return STORE_OK;
 }
