@@ -108,5 +108,11 @@ void api_audit(struct api_call *c, const char *rest);
 void api_pki_ca(struct api_call *c);
 void api_pki_crl(struct api_call *c);
 void api_health(struct api_call *c);
+void api_ready(struct api_call *c); /* health.c: GET /readyz */
+void api_openapi(struct api_call *c); /* openapi.c */
+/* api.c: adds a member to the problem+json body in resp (after
+ * api_problem); steals value. */
+void api_problem_member(struct api_response *resp, const char *name,
+			json_t *value);
 
 #endif
