@@ -66,9 +66,18 @@ int cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 size_t cfg_diff_print(FILE *f, json_t *from, json_t *to, const char *indent,
 		      size_t max_lines);
 
+/*
+ * Prints a JSON merge patch (RFC 7386) as the changes it makes to base
+ * (NULL: unknown or {}), in the format of cfg_diff_print: a null member
+ * removes ("-"), an object member recurses, any other value sets ("+"
+ * or "~"). Returns the number of lines it would print.
+ */
+size_t cfg_patch_print(FILE *f, json_t *base, json_t *patch, const char *indent,
+		       size_t max_lines);
+
 /* Counts of a change, as GET /api/v1/config/changes/{id} answers them. */
 struct cfg_counts {
-	long long total, pending, applied, failed, offline;
+	long long total, pending, applied, failed, offline, superseded;
 };
 
 /* Reads the counts of a change document; 0, or -1 if they are missing. */

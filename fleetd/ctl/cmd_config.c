@@ -283,16 +283,18 @@ config_set(struct ctl *ctl, int argc, char **argv)
 				 "or 'latest'), not '%s'",
 				 a.profile);
 	rc = CTL_EXIT_FAIL;
-	if (a.override != NULL) {
-		overrides = cfg_read_doc(a.override, "--override");
-		if (overrides == NULL)
-			goto out;
-	}
+	/* Read the state first, then the file: what is written is what the
+	 * operator had when the state was read (If-Match below). */
 	memset(&get, 0, sizeof(get));
 	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
 			"/config") != 0 ||
 	    cfg_api(ctl, "GET", path, NULL, &get, &cfg) != 0)
 		goto out;
+	if (a.override != NULL) {
+		overrides = cfg_read_doc(a.override, "--override");
+		if (overrides == NULL)
+			goto out;
+	}
 	body = set_body(cfg, &a, overrides);
 	if (body == NULL) {
 		rc = ctl_fail("out of memory");

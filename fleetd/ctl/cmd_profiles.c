@@ -292,9 +292,6 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 	if (a.file == NULL)
 		return ctl_usage(&publish_help, "-f FILE is required");
 	rc = CTL_EXIT_FAIL;
-	doc = cfg_read_doc(a.file, "-f");
-	if (doc == NULL)
-		goto out;
 	memset(&get, 0, sizeof(get));
 	if (ctl_path_id(path, sizeof(path), "profiles", argv[optind], "") !=
 		    0 ||
@@ -313,6 +310,11 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 			 a.expect);
 		goto out;
 	}
+	/* The file is read after the profile: a version published while it
+	 * is read (or written, with -f -) is caught by If-Match. */
+	doc = cfg_read_doc(a.file, "-f");
+	if (doc == NULL)
+		goto out;
 	memcpy(etag, get.etag, sizeof(etag));
 	memset(&post, 0, sizeof(post));
 	post.if_match = etag[0] != '\0' ? etag : NULL;
