@@ -140,6 +140,8 @@ required_role(const char *method, const char *resource)
 		return API_ROLE_VIEWER;
 	if (strcmp(resource, "devices") == 0 || strcmp(resource, "tokens") == 0)
 		return API_ROLE_OPERATOR;
+	if (strcmp(resource, "certificates") == 0)
+		return API_ROLE_OPERATOR;
 	return API_ROLE_ADMIN;
 }
 
@@ -152,6 +154,7 @@ static const struct {
 	{"/api/v1/admin-tokens", "admin-tokens", api_admin_tokens},
 	{"/api/v1/devices", "devices", api_devices},
 	{"/api/v1/audit", "audit", api_audit},
+	{"/api/v1/certificates", "certificates", api_certificates},
 };
 
 static void

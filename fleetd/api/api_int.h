@@ -104,6 +104,11 @@ void api_enroll(struct api_call *c);
 void api_tokens(struct api_call *c, const char *rest);
 void api_admin_tokens(struct api_call *c, const char *rest);
 void api_devices(struct api_call *c, const char *rest);
+/* certificates.c (issue 10) */
+void api_certificates(struct api_call *c, const char *rest);
+void api_device_certificates(struct api_call *c, const char *id,
+			     const char *tail);
+void api_device_rotate(struct api_call *c, const char *id, const char *tail);
 void api_audit(struct api_call *c, const char *rest);
 void api_pki_ca(struct api_call *c);
 void api_pki_crl(struct api_call *c);

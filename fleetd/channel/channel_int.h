@@ -56,4 +56,41 @@ bool channel_submit_work(struct channel *ch, struct channel_session *s,
 void channel_dispatch(struct channel *ch, struct channel_session *s,
 		      const char *text, size_t len);
 
+/* ---- certificates (cert.c) ------------------------------------------------ */
+
+struct signer_client;
+struct x509_st;
+
+/* The signer port of this worker (the ca process), for renewals on job
+ * threads; NULL until the worker sets it (renewals then answer
+ * "unavailable"). */
+void channel_set_signer(struct channel *ch, struct signer_client *sc);
+struct signer_client *channel_signer(const struct channel *ch);
+
+/* The lifetime of certificates (config cert_validity, seconds) and the
+ * PKI directory (its ca-bundle.pem is the chain sent with cert.issued). */
+long channel_cert_validity(const struct channel *ch);
+const char *channel_pki_dir(const struct channel *ch);
+const char *channel_worker_id(const struct channel *ch);
+
+/* The serial (pki_cert_serial_hex) and the verified certificate of the
+ * session (borrowed, lives as long as the session; NULL when gone). */
+const char *channel_session_serial(const struct channel_session *s);
+struct x509_st *channel_session_peer_cert(const struct channel_session *s);
+
+/* A rotation id already sent to this session (SECRET_UUID_LEN bytes,
+ * "" when none), so a notification does not ask twice. */
+char *channel_session_rotation_sent(struct channel_session *s);
+
+/* The checked, open session of device_id on this worker, or NULL. */
+struct channel_session *channel_find_device(struct channel *ch,
+					    const char *device_id);
+
+/* Closes s with a websocket close code and reason (static text). */
+void channel_close_session(struct channel *ch, struct channel_session *s,
+			   int code, const char *reason);
+
+/* channel_submit_work() also takes s == NULL: work for the worker, not a
+ * session (run() gets device_id "", done() gets s == NULL). */
+
 #endif

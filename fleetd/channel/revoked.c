@@ -59,6 +59,42 @@ revoked_set_replace(struct revoked_set *set, char **serials, size_t n)
 	serials_free(old, oldn);
 }
 
+void
+revoked_serials_free(char **serials, size_t n)
+{
+	serials_free(serials, n);
+}
+
+static int
+serial_sort_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+revoked_set_replace_merged(struct revoked_set *set, char **a, size_t na,
+			   char **b, size_t nb)
+{
+	char **all;
+
+	if (nb == 0) {
+		free(b);
+		revoked_set_replace(set, a, na);
+		return;
+	}
+	all = realloc(a, (na + nb + 1) * sizeof(*all));
+	if (all == NULL) {
+		/* Keep what is refused already rather than refuse less. */
+		serials_free(a, na);
+		serials_free(b, nb);
+		return;
+	}
+	memcpy(all + na, b, nb * sizeof(*b));
+	free(b);
+	qsort(all, na + nb, sizeof(*all), serial_sort_cmp);
+	revoked_set_replace(set, all, na + nb);
+}
+
 static int
 serial_cmp(const void *key, const void *elem)
 {

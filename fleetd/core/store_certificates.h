@@ -16,6 +16,7 @@
 #ifndef FLEETD_CORE_STORE_CERTIFICATES_H
 #define FLEETD_CORE_STORE_CERTIFICATES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -85,5 +86,120 @@ enum store_rc store_crl_save(struct store *st, uint64_t number,
  */
 enum store_rc store_crl_lock(struct store *st);
 void store_crl_unlock(struct store *st);
+
+/* ---- certificate lifecycle (core/cert_lifecycle.h) ---------------------- */
+
+struct audit_entry;
+struct cert_renew_facts;
+
+/*
+ * The facts of a renewal, in one snapshot: whether the device is active,
+ * the status of the session's certificate, and any certificate (of any
+ * device) for the CSR's public key. f->key_pem is malloc'd when set.
+ */
+enum store_rc store_cert_renew_facts(struct store *st, const char *device_id,
+				     const char *session_serial,
+				     const char *key_sha256,
+				     struct cert_renew_facts *f);
+
+/* A certificate issued by renewal, as recorded. */
+struct cert_record {
+	const char *device_id;
+	const char *serial;
+	const char *key_sha256;
+	const char *pem;
+	int64_t not_before, not_after;
+	uint64_t csr_seq;
+	const char *rotation_id; /* or NULL */
+};
+
+/*
+ * Records a renewed certificate (status active) with its audit row, in one
+ * unit. STORE_CONFLICT when the device already has a certificate for that
+ * key (a concurrent duplicate won: read the facts again), STORE_NOTFOUND
+ * when the device is not active.
+ */
+enum store_rc store_cert_record_renewal(struct store *st,
+					const struct cert_record *rec,
+					const struct audit_entry *audit);
+
+/*
+ * The second phase: serial (an active certificate of device_id) is
+ * installed. In one unit: it is marked installed, every active
+ * certificate of the device created before it is superseded, the pending
+ * rotation completes when serial was issued after it was requested, the
+ * revocation generation moves and fleet_devices is notified (workers
+ * reload the refused serials). *again when it was installed before
+ * (nothing written). STORE_NOTFOUND when no such active certificate.
+ */
+enum store_rc store_cert_installed(struct store *st, const char *device_id,
+				   const char *serial, bool *again,
+				   const struct audit_entry *audit);
+
+/*
+ * Asks for a rotation of an active device: a pending rotation is created
+ * (or the pending one kept: *created false) and fleet_certs notified, with
+ * the audit row, in one unit. id[SECRET_UUID_LEN] gets the rotation's id.
+ * STORE_NOTFOUND (no such device), STORE_CONFLICT (not active).
+ */
+enum store_rc store_cert_rotation_request(struct store *st,
+					  const char *device_id,
+					  const char *reason, char *id,
+					  bool *created,
+					  const struct audit_entry *audit);
+
+/* A rotation a session must be asked for (cert.rotate). */
+struct cert_rotation_due {
+	char device_id[37];
+	char rotation_id[37];
+	char reason[16];
+};
+
+/*
+ * Pending rotations of devices whose session belongs to worker_id (only
+ * device_id's when not NULL) and whose session certificate was issued
+ * before the rotation was requested. *out malloc'd (NULL when none).
+ */
+enum store_rc store_cert_rotations_due(struct store *st, const char *worker_id,
+				       const char *device_id,
+				       struct cert_rotation_due **out,
+				       size_t *n);
+
+/* The stored status word of a certificate of device_id ("active", ...),
+ * into status[16]. STORE_NOTFOUND when there is none. */
+enum store_rc store_cert_status(struct store *st, const char *device_id,
+				const char *serial, char *status);
+
+/* One certificate of a device, as the API lists it. */
+struct cert_row {
+	char serial[CERT_SERIAL_MAX];
+	char status[16]; /* stored: active, superseded, revoked */
+	int64_t not_before, not_after;
+	int64_t created_at, installed_at, superseded_at, revoked_at; /* 0 */
+	int revoke_reason; /* -1 when not revoked */
+	char key_sha256[65]; /* "" when not recorded */
+	char *pem; /* malloc'd; NULL when not stored (enrollment) */
+};
+
+/* The device's certificates, newest first. STORE_NOTFOUND when no such
+ * device. *rows malloc'd (NULL when none): cert_rows_free(). */
+void cert_rows_free(struct cert_row *rows, size_t n);
+enum store_rc store_cert_list(struct store *st, const char *device_id,
+			      struct cert_row **rows, size_t *n);
+
+/*
+ * Revokes one certificate with an RFC 5280 reason, in one unit with its
+ * audit row: the revocation generation moves (the CRL is signed again on
+ * its next request) and fleet_devices is notified (live sessions of the
+ * certificate close, handshakes refuse it). device_id[37] gets its device.
+ * STORE_NOTFOUND (no such serial), STORE_CONFLICT (revoked already).
+ */
+enum store_rc store_cert_revoke(struct store *st, const char *serial,
+				int reason, const char *actor, char *device_id);
+
+/* Serials of superseded, unexpired certificates, sorted (strcmp); each
+ * string and the array malloc'd. Refused at the handshake like revoked. */
+enum store_rc store_superseded_serials(struct store *st, char ***serials,
+				       size_t *n);
 
 #endif

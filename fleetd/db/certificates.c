@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/audit.h"
+#include "core/cert_lifecycle.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "log.h"
@@ -123,16 +125,21 @@ store_crl_snapshot(struct store *st, struct crl_entry **entries, size_t *n,
 	if (conn == NULL)
 		return STORE_ERR;
 	/* One statement: the generation and the revoked set it stands for
-	 * come from the same snapshot. Row 0 may have no certificate. */
+	 * come from the same snapshot. Row 0 may have no certificate.
+	 * Superseded certificates are listed too (reason superseded): a
+	 * renewal moves the generation when it supersedes one. */
 	res = db_query(conn,
 		       "WITH g AS (SELECT generation, "
 		       "nextval('crl_number_seq') AS number "
 		       "FROM crl_generation) "
 		       "SELECT g.generation, g.number, c.serial, "
-		       "extract(epoch FROM c.revoked_at)::bigint, "
-		       "coalesce(c.revoke_reason, 0) FROM g LEFT JOIN "
-		       "certificates c ON c.status = 'revoked' AND "
-		       "c.not_after > now() ORDER BY c.revoked_at, c.serial",
+		       "extract(epoch FROM coalesce(c.revoked_at, "
+		       "c.superseded_at))::bigint, CASE WHEN c.status = "
+		       "'superseded' THEN 4 ELSE coalesce(c.revoke_reason, 0) "
+		       "END FROM g LEFT JOIN certificates c ON c.status IN "
+		       "('revoked', 'superseded') AND c.not_after > now() "
+		       "ORDER BY coalesce(c.revoked_at, c.superseded_at), "
+		       "c.serial",
 		       0, NULL);
 	if (res == NULL)
 		return STORE_ERR;
@@ -240,4 +247,530 @@ store_crl_unlock(struct store *st)
 	res = db_query(conn, "SELECT pg_advisory_unlock(" CRL_LOCK_SQL ")", 0,
 		       NULL);
 	PQclear(res);
+}
+
+/* ---- certificate lifecycle ---------------------------------------------- */
+
+/* The notification that makes every worker reload the serials its
+ * handshakes refuse and close the sessions that present one. */
+static enum store_rc
+notify_devices(PGconn *conn, const char *device_id)
+{
+	const char *params[1] = {device_id};
+
+	return db_command(conn, "SELECT pg_notify('fleet_devices', $1)", 1,
+			  params);
+}
+
+enum store_rc
+store_cert_renew_facts(struct store *st, const char *device_id,
+		       const char *session_serial, const char *key_sha256,
+		       struct cert_renew_facts *f)
+{
+	const char *params[3] = {device_id, session_serial, key_sha256};
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	int status, failed = 0;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	memset(f, 0, sizeof(*f));
+	/* One statement, one snapshot; the key row may be any device's. */
+	res = db_query(
+		conn,
+		"SELECT (SELECT status = 'active' FROM devices WHERE id = "
+		"$1::uuid), "
+		"(SELECT status FROM certificates WHERE serial = $2 AND "
+		"device_id = $1::uuid), "
+		"k.serial, k.device_id = $1::uuid, k.status, "
+		"k.installed_at IS NOT NULL, k.pem, " DB_EPOCH(
+			"k.not_before") ", " DB_EPOCH("k.not_after") " FROM "
+								     "(SELECT "
+								     "1) one "
+								     "LEFT "
+								     "JOIN "
+								     "certifica"
+								     "tes k ON "
+								     "k.public_"
+								     "key_"
+								     "sha256 = "
+								     "$3",
+		3, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) < 1) {
+		PQclear(res);
+		return STORE_ERR;
+	}
+	f->device_active =
+		!PQgetisnull(res, 0, 0) && PQgetvalue(res, 0, 0)[0] == 't';
+	status = PQgetisnull(res, 0, 1)
+			 ? -1
+			 : cert_status_parse(PQgetvalue(res, 0, 1));
+	f->session_known = status >= 0;
+	f->session_status =
+		status >= 0 ? (enum cert_status)status : CERT_REVOKED;
+	if (!PQgetisnull(res, 0, 2)) {
+		f->key_known = true;
+		snprintf(f->key_serial, sizeof(f->key_serial), "%s",
+			 PQgetvalue(res, 0, 2));
+		f->key_same_device = PQgetvalue(res, 0, 3)[0] == 't';
+		status = cert_status_parse(PQgetvalue(res, 0, 4));
+		f->key_status =
+			status >= 0 ? (enum cert_status)status : CERT_REVOKED;
+		f->key_installed = PQgetvalue(res, 0, 5)[0] == 't';
+		f->key_pem = db_text(res, 0, 6, &failed);
+		f->key_not_before = db_int(res, 0, 7);
+		f->key_not_after = db_int(res, 0, 8);
+	}
+	PQclear(res);
+	if (failed) {
+		cert_renew_facts_clear(f);
+		return STORE_ERR;
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+record_renewal(PGconn *conn, void *arg)
+{
+	const struct cert_record *rec = arg;
+	char nb[24], na[24], seq[24];
+	const char *params[8] = {rec->serial, rec->device_id,  nb,
+				 na,	      rec->key_sha256, rec->pem,
+				 seq,	      rec->rotation_id};
+	PGresult *res;
+	int n;
+
+	snprintf(nb, sizeof(nb), "%" PRId64, rec->not_before);
+	snprintf(na, sizeof(na), "%" PRId64, rec->not_after);
+	snprintf(seq, sizeof(seq), "%" PRIu64, rec->csr_seq);
+	/* Only for an active device; a second certificate for the same key
+	 * of the device (a concurrent duplicate report) is not recorded. */
+	res = db_query(conn,
+		       "INSERT INTO certificates (serial, device_id, "
+		       "not_before, not_after, public_key_sha256, pem, "
+		       "csr_seq, rotation_id) SELECT $1, d.id, "
+		       "to_timestamp($3::bigint), to_timestamp($4::bigint), "
+		       "$5, $6, $7::bigint, $8::uuid FROM devices d "
+		       "WHERE d.id = $2::uuid AND d.status = 'active' "
+		       "ON CONFLICT DO NOTHING RETURNING serial",
+		       8, params);
+	if (res == NULL)
+		return STORE_ERR;
+	n = PQntuples(res);
+	PQclear(res);
+	if (n == 1)
+		return STORE_OK;
+	{
+		const char *one[1] = {rec->device_id};
+
+		res = db_query(conn,
+			       "SELECT 1 FROM devices WHERE id = $1::uuid "
+			       "AND status = 'active'",
+			       1, one);
+		if (res == NULL)
+			return STORE_ERR;
+		n = PQntuples(res);
+		PQclear(res);
+	}
+	return n == 1 ? STORE_CONFLICT : STORE_NOTFOUND;
+}
+
+enum store_rc
+store_cert_record_renewal(struct store *st, const struct cert_record *rec,
+			  const struct audit_entry *audit)
+{
+	struct cert_record copy = *rec;
+
+	return db_unit(st, record_renewal, &copy, audit, NULL);
+}
+
+struct installed_arg {
+	const char *device_id;
+	const char *serial;
+};
+
+static enum store_rc
+installed_unit(PGconn *conn, void *arg)
+{
+	struct installed_arg *ia = arg;
+	const char *params[2] = {ia->device_id, ia->serial};
+	PGresult *res;
+	bool was;
+
+	/* The row lock orders concurrent reports of the same device. */
+	res = db_query(conn,
+		       "SELECT installed_at IS NOT NULL FROM certificates "
+		       "WHERE serial = $2 AND device_id = $1::uuid AND "
+		       "status = 'active' FOR UPDATE",
+		       2, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	was = PQgetvalue(res, 0, 0)[0] == 't';
+	PQclear(res);
+	if (was)
+		return STORE_CONFLICT; /* rolled back: no second audit row */
+	if (db_command(conn,
+		       "UPDATE certificates SET installed_at = now() "
+		       "WHERE serial = $2 AND device_id = $1::uuid",
+		       2, params) != STORE_OK ||
+	    /* Older active certificates of the device: superseded. */
+	    db_command(conn,
+		       "UPDATE certificates c SET status = 'superseded', "
+		       "superseded_at = now() FROM certificates n "
+		       "WHERE n.serial = $2 AND c.device_id = $1::uuid AND "
+		       "c.status = 'active' AND c.serial <> $2 AND "
+		       "c.created_at <= n.created_at",
+		       2, params) != STORE_OK ||
+	    db_command(conn,
+		       "UPDATE cert_rotations r SET completed_at = now(), "
+		       "serial = $2 FROM certificates n WHERE n.serial = $2 "
+		       "AND r.device_id = $1::uuid AND r.completed_at IS NULL "
+		       "AND n.created_at >= r.requested_at",
+		       2, params) != STORE_OK ||
+	    db_command(conn,
+		       "UPDATE crl_generation SET generation = generation + 1",
+		       0, NULL) != STORE_OK ||
+	    notify_devices(conn, ia->device_id) != STORE_OK)
+		return STORE_ERR;
+	return STORE_OK;
+}
+
+enum store_rc
+store_cert_installed(struct store *st, const char *device_id,
+		     const char *serial, bool *again,
+		     const struct audit_entry *audit)
+{
+	struct installed_arg ia = {device_id, serial};
+	enum store_rc rc;
+
+	rc = db_unit(st, installed_unit, &ia, audit, NULL);
+	*again = rc == STORE_CONFLICT;
+	return rc == STORE_CONFLICT ? STORE_OK : rc;
+}
+
+struct rotation_arg {
+	const char *device_id;
+	const char *reason;
+	const char *actor;
+	char *id; /* in: a fresh id; out: the pending rotation's */
+	bool created;
+};
+
+static enum store_rc
+rotation_unit(PGconn *conn, void *arg)
+{
+	struct rotation_arg *ra = arg;
+	const char *params[4] = {ra->id, ra->device_id, ra->reason, ra->actor};
+	PGresult *res;
+	int n;
+
+	res = db_query(conn,
+		       "SELECT status = 'active' FROM devices WHERE id = "
+		       "$1::uuid FOR UPDATE",
+		       1, &params[1]);
+	if (res == NULL)
+		return STORE_ERR;
+	n = PQntuples(res);
+	if (n == 1 && PQgetvalue(res, 0, 0)[0] != 't')
+		n = -1;
+	PQclear(res);
+	if (n == 0)
+		return STORE_NOTFOUND;
+	if (n < 0)
+		return STORE_CONFLICT;
+	/* One pending rotation per device: asking again keeps it. */
+	res = db_query(conn,
+		       "INSERT INTO cert_rotations (id, device_id, reason, "
+		       "requested_by) VALUES ($1::uuid, $2::uuid, $3, $4) "
+		       "ON CONFLICT (device_id) WHERE completed_at IS NULL "
+		       "DO NOTHING RETURNING id",
+		       4, params);
+	if (res == NULL)
+		return STORE_ERR;
+	ra->created = PQntuples(res) == 1;
+	PQclear(res);
+	if (!ra->created) {
+		res = db_query(conn,
+			       "SELECT id FROM cert_rotations WHERE device_id "
+			       "= $1::uuid AND completed_at IS NULL",
+			       1, &params[1]);
+		if (res == NULL)
+			return STORE_ERR;
+		if (PQntuples(res) != 1) {
+			PQclear(res);
+			return STORE_ERR;
+		}
+		snprintf(ra->id, 37, "%s", PQgetvalue(res, 0, 0));
+		PQclear(res);
+	}
+	/* The worker holding the device sends cert.rotate now. */
+	return db_command(conn, "SELECT pg_notify('fleet_certs', $1)", 1,
+			  &params[1]);
+}
+
+enum store_rc
+store_cert_rotation_request(struct store *st, const char *device_id,
+			    const char *reason, char *id, bool *created,
+			    const struct audit_entry *audit)
+{
+	struct rotation_arg ra = {device_id, reason,
+				  audit != NULL ? audit->actor : "system", id,
+				  false};
+	enum store_rc rc = db_unit(st, rotation_unit, &ra, audit, NULL);
+
+	*created = ra.created;
+	return rc;
+}
+
+enum store_rc
+store_cert_rotations_due(struct store *st, const char *worker_id,
+			 const char *device_id, struct cert_rotation_due **out,
+			 size_t *n)
+{
+	const char *params[2] = {worker_id, device_id};
+	PGconn *conn = store_conn(st);
+	struct cert_rotation_due *list = NULL;
+	PGresult *res;
+	int rows;
+
+	*out = NULL;
+	*n = 0;
+	if (conn == NULL)
+		return STORE_ERR;
+	/* Set-based: every due rotation of this worker's devices at once.
+	 * Due while the session still presents a certificate older than
+	 * the request (a session with a newer one is finishing it). */
+	res = db_query(conn,
+		       "SELECT r.device_id, r.id, r.reason FROM cert_rotations "
+		       "r JOIN device_sessions s ON s.device_id = r.device_id "
+		       "JOIN certificates c ON c.serial = s.cert_serial "
+		       "WHERE r.completed_at IS NULL AND s.worker_id = $1 AND "
+		       "($2::uuid IS NULL OR r.device_id = $2::uuid) AND "
+		       "c.created_at < r.requested_at",
+		       2, params);
+	if (res == NULL)
+		return STORE_ERR;
+	rows = PQntuples(res);
+	if (rows > 0) {
+		list = calloc((size_t)rows, sizeof(*list));
+		if (list == NULL) {
+			PQclear(res);
+			return STORE_ERR;
+		}
+	}
+	for (int i = 0; i < rows; i++) {
+		snprintf(list[i].device_id, sizeof(list[i].device_id), "%s",
+			 PQgetvalue(res, i, 0));
+		snprintf(list[i].rotation_id, sizeof(list[i].rotation_id), "%s",
+			 PQgetvalue(res, i, 1));
+		snprintf(list[i].reason, sizeof(list[i].reason), "%s",
+			 PQgetvalue(res, i, 2));
+	}
+	PQclear(res);
+	*out = list;
+	*n = (size_t)rows;
+	return STORE_OK;
+}
+
+enum store_rc
+store_cert_status(struct store *st, const char *device_id, const char *serial,
+		  char *status)
+{
+	const char *params[2] = {device_id, serial};
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	res = db_query(conn,
+		       "SELECT status FROM certificates WHERE serial = $2 AND "
+		       "device_id = $1::uuid",
+		       2, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	snprintf(status, 16, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return STORE_OK;
+}
+
+enum store_rc
+store_cert_list(struct store *st, const char *device_id, struct cert_row **rows,
+		size_t *n)
+{
+	const char *params[1] = {device_id};
+	PGconn *conn = store_conn(st);
+	struct cert_row *list = NULL;
+	PGresult *res;
+	int count, failed = 0;
+
+	*rows = NULL;
+	*n = 0;
+	if (conn == NULL)
+		return STORE_ERR;
+	/* Row 0 tells the device exists even when it has no certificate. */
+	res = db_query(conn,
+		       "SELECT c.serial, c.status, " DB_EPOCH("c.not_before") ", " DB_EPOCH("c.not_after") ", " DB_EPOCH("c.created_at") ", " DB_EPOCH(
+			       "c.installed_at") ", " DB_EPOCH("c.superseded_"
+							       "at") ","
+								     " " DB_EPOCH("c.revoked_at") ", coalesce(c.revoke_reason, "
+												  "-1), coalesce(c.public_key_"
+												  "sha256, ''), c.pem "
+												  "FROM devices d LEFT JOIN certificates c ON "
+												  "c.device_id = d.id WHERE d.id = $1::uuid "
+												  "ORDER BY c.created_at DESC, c.serial",
+		       1, params);
+	if (res == NULL)
+		return STORE_ERR;
+	count = PQntuples(res);
+	if (count == 0) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	if (PQgetisnull(res, 0, 0)) {
+		PQclear(res);
+		return STORE_OK;
+	}
+	list = calloc((size_t)count, sizeof(*list));
+	if (list == NULL) {
+		PQclear(res);
+		return STORE_ERR;
+	}
+	for (int i = 0; i < count; i++) {
+		struct cert_row *r = &list[i];
+
+		snprintf(r->serial, sizeof(r->serial), "%s",
+			 PQgetvalue(res, i, 0));
+		snprintf(r->status, sizeof(r->status), "%s",
+			 PQgetvalue(res, i, 1));
+		r->not_before = db_int(res, i, 2);
+		r->not_after = db_int(res, i, 3);
+		r->created_at = db_int(res, i, 4);
+		r->installed_at = db_int(res, i, 5);
+		r->superseded_at = db_int(res, i, 6);
+		r->revoked_at = db_int(res, i, 7);
+		r->revoke_reason = (int)db_int(res, i, 8);
+		snprintf(r->key_sha256, sizeof(r->key_sha256), "%s",
+			 PQgetvalue(res, i, 9));
+		r->pem = db_text(res, i, 10, &failed);
+	}
+	PQclear(res);
+	if (failed) {
+		cert_rows_free(list, (size_t)count);
+		return STORE_ERR;
+	}
+	*rows = list;
+	*n = (size_t)count;
+	return STORE_OK;
+}
+
+struct revoke_arg {
+	const char *serial;
+	int reason;
+	char *device_id;
+	char reason_s[16];
+};
+
+static enum store_rc
+revoke_unit(PGconn *conn, void *arg)
+{
+	struct revoke_arg *ra = arg;
+	const char *params[2] = {ra->serial, ra->reason_s};
+	PGresult *res;
+
+	res = db_query(conn,
+		       "SELECT device_id, status FROM certificates WHERE "
+		       "serial = $1 FOR UPDATE",
+		       1, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_NOTFOUND;
+	}
+	snprintf(ra->device_id, 37, "%s", PQgetvalue(res, 0, 0));
+	if (strcmp(PQgetvalue(res, 0, 1), "revoked") == 0) {
+		PQclear(res);
+		return STORE_CONFLICT;
+	}
+	PQclear(res);
+	if (db_command(conn,
+		       "UPDATE certificates SET status = 'revoked', revoked_at "
+		       "= now(), revoke_reason = $2::int WHERE serial = $1",
+		       2, params) != STORE_OK ||
+	    db_command(conn,
+		       "UPDATE crl_generation SET generation = generation + 1",
+		       0, NULL) != STORE_OK ||
+	    notify_devices(conn, ra->device_id) != STORE_OK)
+		return STORE_ERR;
+	return STORE_OK;
+}
+
+enum store_rc
+store_cert_revoke(struct store *st, const char *serial, int reason,
+		  const char *actor, char *device_id)
+{
+	struct revoke_arg ra;
+	struct audit_entry a;
+
+	memset(&ra, 0, sizeof(ra));
+	ra.serial = serial;
+	ra.reason = reason;
+	ra.device_id = device_id;
+	snprintf(ra.reason_s, sizeof(ra.reason_s), "%d", reason);
+	device_id[0] = '\0';
+	memset(&a, 0, sizeof(a));
+	a.actor = actor;
+	a.action = "certificate.revoke";
+	a.target = serial;
+	audit_add_int(&a, "reason", reason);
+	return db_unit(st, revoke_unit, &ra, &a, NULL);
+}
+
+enum store_rc
+store_superseded_serials(struct store *st, char ***serials, size_t *n)
+{
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	char **list = NULL;
+	size_t count;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	res = db_query(conn,
+		       "SELECT serial FROM certificates WHERE status = "
+		       "'superseded' AND not_after > now() "
+		       "ORDER BY serial COLLATE \"C\"",
+		       0, NULL);
+	if (res == NULL)
+		return STORE_ERR;
+	count = (size_t)PQntuples(res);
+	list = calloc(count + 1, sizeof(*list));
+	if (list == NULL)
+		goto fail;
+	for (size_t i = 0; i < count; i++) {
+		list[i] = strdup(PQgetvalue(res, (int)i, 0));
+		if (list[i] == NULL) {
+			for (size_t j = 0; j < i; j++)
+				free(list[j]);
+			goto fail;
+		}
+	}
+	PQclear(res);
+	*serials = list;
+	*n = count;
+	return STORE_OK;
+fail:
+	free(list);
+	PQclear(res);
+	return STORE_ERR;
 }
