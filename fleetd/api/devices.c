@@ -1,13 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * /api/v1/devices: list with selectors (sorted, with a total), read with
- * ETag, label merge patch with If-Match, decommission (revokes
- * certificates, closes the session, moves the CRL's revocation generation
- * on), and the same two changes in bulk on a selector (dry run first). A
- * device is named by its id or a unique prefix of it (8+ characters).
- * JSON in, core calls (core/device.h, core/selector.h) and the store
- * port, JSON out. Runs on job threads; query strings and bodies are
- * untrusted.
+ * /api/v1/devices: list with selectors, read with ETag, label merge patch
+ * with If-Match, decommission (revokes certificates, closes the session,
+ * moves the CRL's revocation generation on). JSON in, core calls
+ * (core/device.h, core/selector.h) and the store port, JSON out. Runs on
+ * job threads; query strings and bodies are untrusted.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -87,25 +84,13 @@ device_send(struct api_call *c, const struct device *d)
 	snprintf(c->resp->etag, sizeof(c->resp->etag), "%" PRId64, d->revision);
 }
 
-/* 404 naming what was not found. */
-static void
-device_not_found(struct api_call *c, const char *ref)
-{
-	char detail[128];
-
-	snprintf(detail, sizeof(detail), "no device %.40s", ref);
-	api_problem(c->resp, 404, "not-found", detail);
-}
-
 /* The answer for a device_rc other than DEVICE_OK. */
 static void
-device_refused(struct api_call *c, enum device_rc rc, const char *id,
-	       const char *conflict)
+device_refused(struct api_call *c, enum device_rc rc, const char *conflict)
 {
 	switch (rc) {
 	case DEVICE_NOTFOUND:
-	case DEVICE_BAD_REF:
-		device_not_found(c, id);
+		api_problem(c->resp, 404, "not-found", NULL);
 		return;
 	case DEVICE_PRECONDITION:
 		api_problem(c->resp, 412, "precondition-failed",
@@ -123,7 +108,6 @@ device_refused(struct api_call *c, enum device_rc rc, const char *id,
 		return;
 	case DEVICE_OK:
 	case DEVICE_ERR_NOMEM:
-	case DEVICE_AMBIGUOUS:
 		break;
 	}
 	api_problem(c->resp, 500, "internal-error", NULL);
@@ -208,7 +192,7 @@ device_show(struct api_call *c, const char *id)
 	if (rc == STORE_OK)
 		device_send(c, &d);
 	else if (rc == STORE_NOTFOUND)
-		device_not_found(c, id);
+		api_problem(c->resp, 404, "not-found", NULL);
 	else
 		api_store_failed(c);
 	device_clear(&d);
@@ -265,7 +249,7 @@ devices_patch(struct api_call *c, const char *id)
 	rc = device_patch_labels(c->ctx->store, id, if_match, &patch, c->actor,
 				 &d);
 	if (rc != DEVICE_OK) {
-		device_refused(c, rc, id, "the device is decommissioned");
+		device_refused(c, rc, "the device is decommissioned");
 		goto out;
 	}
 	device_send(c, &d);
@@ -287,8 +271,7 @@ devices_decommission(struct api_call *c, const char *id)
 		return;
 	rc = device_decommission(c->ctx->store, id, if_match, c->actor, &d);
 	if (rc != DEVICE_OK) {
-		device_refused(c, rc, id,
-			       "the device is already decommissioned");
+		device_refused(c, rc, "the device is already decommissioned");
 		return;
 	}
 	device_send(c, &d);
