@@ -91,6 +91,14 @@ int cfg_counts_read(const json_t *change, struct cfg_counts *c);
 void cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
 		       size_t buflen);
 
+/*
+ * A profile version's document may hold no null member in its objects
+ * (null deletes in a merge patch, so no effective config can hold one;
+ * arrays may). Returns 0, or -1 with the first such member as a JSON
+ * Pointer in where ("/mqtt/tls").
+ */
+int cfg_doc_nulls(json_t *doc, char *where, size_t wherelen);
+
 /* A short form of a SHA-256 hex hash for tables ("3f2a9c01d4e5"). */
 const char *cfg_short_hash(const char *hash, char *buf, size_t buflen);
 

@@ -223,6 +223,51 @@ cfg_patch_print(FILE *f, json_t *base, json_t *patch, const char *indent,
 	return d.count;
 }
 
+static int
+nulls_walk(json_t *v, struct buf *path)
+{
+	const char **keys;
+	size_t n, len = path->len;
+	int rc = 0;
+
+	if (!json_is_object(v))
+		return 0;
+	keys = sorted_keys(v, &n);
+	if (keys == NULL)
+		return 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		json_t *m = json_object_get(v, keys[i]);
+
+		if (path_push(path, keys[i]) != 0)
+			break;
+		if (json_is_null(m))
+			rc = -1;
+		else
+			rc = nulls_walk(m, path);
+		if (rc == 0) {
+			path->len = len;
+			path->data[len] = '\0';
+		}
+	}
+	free(keys);
+	return rc;
+}
+
+int
+cfg_doc_nulls(json_t *doc, char *where, size_t wherelen)
+{
+	struct buf path;
+	int rc;
+
+	buf_init(&path, CFG_PATH_MAX);
+	rc = nulls_walk(doc, &path);
+	if (rc != 0)
+		snprintf(where, wherelen, "%s",
+			 path.data != NULL ? path.data : "");
+	buf_free(&path);
+	return rc;
+}
+
 /* ---- change progress ---------------------------------------------------- */
 
 static int

@@ -34,89 +34,157 @@ enum {
 
 #define DIFF_LINES 40
 
-/* "base@3 (pinned)", "base@latest (4)" or NULL for no profile. */
+/* "base@3 (pinned)", "base@latest (now version 4)", or NULL. */
 static const char *
 profile_text(const json_t *cfg, char *buf, size_t buflen)
 {
 	const char *name = json_string_value(json_object_get(cfg, "profile"));
 	const json_t *pin = json_object_get(cfg, "version");
-	const json_t *eff = json_object_get(cfg, "profile_version");
+	const json_t *res = json_object_get(cfg, "resolved_version");
 
 	if (name == NULL)
 		return NULL;
 	if (json_is_integer(pin))
 		snprintf(buf, buflen, "%s@%" JSON_INTEGER_FORMAT " (pinned)",
 			 name, json_integer_value(pin));
-	else if (json_is_integer(eff))
+	else if (json_is_integer(res))
 		snprintf(buf, buflen,
 			 "%s@latest (now version %" JSON_INTEGER_FORMAT ")",
-			 name, json_integer_value(eff));
+			 name, json_integer_value(res));
 	else
 		snprintf(buf, buflen, "%s@latest", name);
 	return buf;
 }
 
-/* "generation 5, hash 3f2a9c01d4e5" of a desired or reported state. */
+/* What the state means, for people. */
 static const char *
-state_text(const json_t *st, char *buf, size_t buflen)
+state_text(const json_t *cfg, char *buf, size_t buflen)
 {
-	char g[32], h[16];
-	const char *hash = json_string_value(json_object_get(st, "hash"));
+	const char *state = json_string_value(json_object_get(cfg, "state"));
+	const json_t *rep = json_object_get(cfg, "reported");
+	char reason[256];
 
-	if (!json_is_object(st))
+	if (state == NULL)
 		return NULL;
-	snprintf(buf, buflen, "generation %s, hash %s",
-		 ctl_text_or_dash(st, "generation", g, sizeof(g)),
-		 hash != NULL ? cfg_short_hash(hash, h, sizeof(h)) : "-");
-	return buf;
+	if (strcmp(state, "none") == 0)
+		return "none: no configuration";
+	if (strcmp(state, "in_sync") == 0)
+		return "in_sync: the device applied the desired document";
+	if (strcmp(state, "pending") == 0)
+		return "pending: the device is online; the desired document "
+		       "is on its way";
+	if (strcmp(state, "offline") == 0)
+		return "offline: the device gets the desired document when it "
+		       "reconnects";
+	if (strcmp(state, "failed") == 0) {
+		snprintf(buf, buflen,
+			 "failed: the device refused the desired document "
+			 "(%s); it keeps its previous one",
+			 ctl_text_or_dash(rep, "reason", reason,
+					  sizeof(reason)));
+		return buf;
+	}
+	if (strcmp(state, "drifted") == 0)
+		return "drifted: the file on the device was changed there";
+	return state;
+}
+
+/* Desired beside reported: generation, hash, status, time. */
+static void
+print_compare(const json_t *desired, const json_t *reported)
+{
+	static const char *const headers[] = {"", "DESIRED", "REPORTED"};
+	static const struct {
+		const char *label, *dkey, *rkey;
+	} rows[] = {
+		{"GENERATION", "generation", "generation"},
+		{"SHA256", "sha256", "sha256"},
+		{"STATUS", NULL, "status"},
+		{"SINCE", "updated_at", "reported_at"},
+	};
+	struct ctl_table *t = ctl_table_new(3, headers);
+
+	if (t == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char d[128], r[128];
+		const char *cells[3] = {rows[i].label, NULL, NULL};
+
+		if (rows[i].dkey != NULL)
+			cells[1] =
+				ctl_text(desired, rows[i].dkey, d, sizeof(d));
+		cells[2] = ctl_text(reported, rows[i].rkey, r, sizeof(r));
+		if (ctl_table_add(t, cells) != 0)
+			break;
+	}
+	ctl_table_print(t, stdout);
+	ctl_table_free(t);
+}
+
+/*
+ * The overrides as what they change in the profile version the device
+ * has (one more GET, for the version's document); without a profile the
+ * overrides are the whole document.
+ */
+static void
+print_overrides(struct ctl *ctl, json_t *cfg)
+{
+	json_t *ovr = json_object_get(cfg, "overrides");
+	const char *profile =
+		json_string_value(json_object_get(cfg, "profile"));
+	const json_t *res = json_object_get(cfg, "resolved_version");
+	json_t *v = NULL;
+	char path[512], suffix[64];
+
+	if (!json_is_object(ovr))
+		return;
+	if (profile != NULL && json_is_integer(res)) {
+		snprintf(suffix, sizeof(suffix),
+			 "/versions/%" JSON_INTEGER_FORMAT,
+			 json_integer_value(res));
+		if (ctl_path_id(path, sizeof(path), "profiles", profile,
+				suffix) != 0 ||
+		    cfg_api(ctl, "GET", path, NULL, NULL, &v) != 0)
+			v = NULL;
+		printf("\nOVERRIDES (what they change in "
+		       "%s@%" JSON_INTEGER_FORMAT "):\n",
+		       profile, json_integer_value(res));
+	} else {
+		printf("\nOVERRIDES (no profile: they are the document):\n");
+	}
+	if (cfg_patch_print(stdout, json_object_get(v, "document"), ovr, "  ",
+			    DIFF_LINES) == 0)
+		printf("  (nothing: the version as it is)\n");
+	json_decref(v);
 }
 
 static void
-print_device_config(const json_t *cfg)
+print_device_config(struct ctl *ctl, json_t *cfg)
 {
 	const json_t *desired = json_object_get(cfg, "desired");
 	const json_t *reported = json_object_get(cfg, "reported");
-	const json_t *diff = json_object_get(cfg, "diff");
-	char b[512], t[512];
+	char b[512];
 
 	ctl_print_field("DEVICE:", ctl_text(cfg, "device_id", b, sizeof(b)));
 	ctl_print_field("PROFILE:", profile_text(cfg, b, sizeof(b)));
 	ctl_print_field(
 		"OVERRIDES:",
 		ctl_json_text(json_object_get(cfg, "overrides"), b, sizeof(b)));
-	ctl_print_field("DESIRED:", state_text(desired, b, sizeof(b)));
-	if (json_is_object(reported)) {
-		char s[64], at[64];
-
-		snprintf(t, sizeof(t), "%s, %s at %s",
-			 state_text(reported, b, sizeof(b)),
-			 ctl_text_or_dash(reported, "status", s, sizeof(s)),
-			 ctl_text_or_dash(reported, "at", at, sizeof(at)));
-		ctl_print_field("REPORTED:", t);
-		if (json_string_value(json_object_get(reported, "reason")))
-			ctl_print_field("REASON:", ctl_text(reported, "reason",
-							    b, sizeof(b)));
-	} else {
-		ctl_print_field("REPORTED:", "nothing yet");
-	}
-	ctl_print_field("STATE:", ctl_text(cfg, "state", b, sizeof(b)));
+	ctl_print_field("REVISION:", ctl_text(cfg, "revision", b, sizeof(b)));
+	ctl_print_field("ONLINE:", ctl_text(cfg, "online", b, sizeof(b)));
+	ctl_print_field("STATE:", state_text(cfg, b, sizeof(b)));
+	ctl_print_field("CHANGE:",
+			ctl_text(desired, "change_id", b, sizeof(b)));
+	if (json_is_object(reported) &&
+	    json_is_string(json_object_get(reported, "reason")))
+		ctl_print_field("REASON:",
+				ctl_text(reported, "reason", b, sizeof(b)));
+	printf("\n");
+	print_compare(desired, reported);
+	print_overrides(ctl, cfg);
 	if (json_is_object(json_object_get(desired, "document"))) {
-		printf("DESIRED DOCUMENT:\n");
+		printf("\nDESIRED DOCUMENT:\n");
 		ctl_print_json(json_object_get(desired, "document"));
-	}
-	if (json_is_object(diff) || json_is_array(diff)) {
-		printf("DIFF (reported -> desired):\n");
-		if (json_is_object(diff) &&
-		    (json_object_get(diff, "from") != NULL ||
-		     json_object_get(diff, "to") != NULL)) {
-			if (cfg_diff_print(stdout,
-					   json_object_get(diff, "from"),
-					   json_object_get(diff, "to"), "  ",
-					   DIFF_LINES) == 0)
-				printf("  (none)\n");
-		} else {
-			ctl_print_json(diff);
-		}
 	}
 }
 
@@ -146,7 +214,7 @@ config_show(struct ctl *ctl, int argc, char **argv)
 	if (ctl->output == CTL_OUT_JSON)
 		ctl_print_json(cfg);
 	else
-		print_device_config(cfg);
+		print_device_config(ctl, cfg);
 	json_decref(cfg);
 	return CTL_EXIT_OK;
 }
@@ -203,37 +271,41 @@ static json_t *
 set_body(const json_t *cfg, const struct set_args *a, json_t *overrides)
 {
 	json_t *body = json_object();
-	json_t *v;
+	json_t *profile = json_object_get(cfg, "profile");
+	json_t *version = json_object_get(cfg, "version");
+	json_t *ovr = json_object_get(cfg, "overrides");
 	char name[256];
-	long version;
+	long v;
 	bool pinned;
+	int rc = 0;
 
 	if (body == NULL)
 		return NULL;
-	v = json_object_get(cfg, "profile");
-	json_object_set(body, "profile", v != NULL ? v : json_null());
-	v = json_object_get(cfg, "version");
-	json_object_set(body, "version", v != NULL ? v : json_null());
-	v = json_object_get(cfg, "overrides");
-	json_object_set(body, "overrides", v != NULL ? v : json_null());
 	if (a->profile != NULL) {
-		if (cfg_parse_profile_ref(a->profile, name, sizeof(name),
-					  &version, &pinned) != 0)
+		if (cfg_parse_profile_ref(a->profile, name, sizeof(name), &v,
+					  &pinned) != 0)
 			goto fail;
-		json_object_set_new(body, "profile", json_string(name));
-		json_object_set_new(body, "version",
-				    pinned ? json_integer(version)
-					   : json_null());
-	}
-	if (a->no_profile) {
-		json_object_set_new(body, "profile", json_null());
-		json_object_set_new(body, "version", json_null());
+		rc |= json_object_set_new(body, "profile", json_string(name));
+		rc |= json_object_set_new(body, "version",
+					  pinned ? json_integer(v)
+						 : json_string("latest"));
+	} else if (!a->no_profile && json_is_string(profile)) {
+		rc |= json_object_set(body, "profile", profile);
+		rc |= json_object_set_new(body, "version",
+					  json_is_integer(version)
+						  ? json_incref(version)
+						  : json_string("latest"));
+	} else {
+		rc |= json_object_set_new(body, "profile", json_null());
 	}
 	if (overrides != NULL)
-		json_object_set(body, "overrides", overrides);
-	if (a->no_override)
-		json_object_set_new(body, "overrides", json_null());
-	return body;
+		rc |= json_object_set(body, "overrides", overrides);
+	else if (!a->no_override && json_is_object(ovr))
+		rc |= json_object_set(body, "overrides", ovr);
+	else
+		rc |= json_object_set_new(body, "overrides", json_null());
+	if (rc == 0)
+		return body;
 fail:
 	json_decref(body);
 	return NULL;
@@ -313,7 +385,12 @@ config_set(struct ctl *ctl, int argc, char **argv)
 	} else {
 		printf("updated configuration of device %s\n",
 		       ctl_sanitize(argv[optind]));
-		print_device_config(res);
+		print_device_config(ctl, res);
+		if (json_is_string(json_object_get(res, "change_id")))
+			printf("\nfollow it with: fleetctl config status %s "
+			       "--watch\n",
+			       json_string_value(
+				       json_object_get(res, "change_id")));
 	}
 	rc = CTL_EXIT_OK;
 out:
@@ -360,12 +437,12 @@ static const struct ctl_help clone_help = {
 	"  --from-profile P@V    the source: version V of profile P ('latest'\n"
 	"                        or no @V: follow the latest version)\n"
 	"  --selector S          the target devices (docs/selectors.md)\n"
-	"  --mode assign|copy    assign: the source's profile and version "
-	"(and\n"
-	"                        overrides); copy: the source's effective\n"
-	"                        document as each target's overrides, without "
-	"a\n"
-	"                        profile (default: assign)\n"
+	"  --mode assign|copy    assign (default): every target gets the\n"
+	"                        source's profile and version (pinned or\n"
+	"                        latest) and keeps its own overrides; copy:\n"
+	"                        every target keeps its profile and gets\n"
+	"                        overrides that make its effective config\n"
+	"                        equal to the source's\n"
 	"  --dry-run             show what would change; write nothing\n"
 	"  --idempotency-key K   a key that makes a retried clone safe (the\n"
 	"                        server answers the first clone again)\n"};
@@ -415,51 +492,66 @@ print_count(const json_t *counts, const char *key, const char *label)
 	ctl_print_field(label, ctl_text_or_dash(counts, key, b, sizeof(b)));
 }
 
+/* A sample's diff (a merge patch from the device's desired document to
+ * the new one) as changes, against that document when it can be read. */
 static void
-print_clone(const json_t *res, bool dry_run)
+print_sample(struct ctl *ctl, const json_t *sample)
+{
+	const char *id =
+		json_string_value(json_object_get(sample, "device_id"));
+	json_t *cfg = NULL, *doc;
+	char path[512], line[128];
+
+	if (id == NULL)
+		return;
+	if (ctl_path_id(path, sizeof(path), "devices", id, "/config") != 0 ||
+	    cfg_api(ctl, "GET", path, NULL, NULL, &cfg) != 0)
+		cfg = NULL;
+	doc = json_object_get(json_object_get(cfg, "desired"), "document");
+	snprintf(line, sizeof(line), "device %s:", id);
+	printf("%s\n", ctl_sanitize(line));
+	if (cfg_patch_print(stdout, json_is_object(doc) ? doc : NULL,
+			    json_object_get(sample, "diff"), "  ",
+			    DIFF_LINES) == 0)
+		printf("  (no difference)\n");
+	json_decref(cfg);
+}
+
+static void
+print_clone(struct ctl *ctl, const json_t *res, bool dry_run)
 {
 	const json_t *counts = json_object_get(res, "counts");
-	const json_t *sample = json_object_get(res, "sample");
-	char b[256];
+	const json_t *assign = json_object_get(res, "assign");
+	const json_t *samples = json_object_get(res, "samples");
+	char b[256], p[128], v[32], r[32];
 
-	if (!json_is_object(counts))
-		counts = res;
-	if (!dry_run) {
+	if (!dry_run)
 		ctl_print_field("CHANGE:",
 				ctl_text(res, "change_id", b, sizeof(b)));
+	if (json_is_object(assign)) {
+		snprintf(b, sizeof(b), "%s@%s (version %s)",
+			 ctl_text_or_dash(assign, "profile", p, sizeof(p)),
+			 ctl_text_or_dash(assign, "version", v, sizeof(v)),
+			 ctl_text_or_dash(assign, "resolved_version", r,
+					  sizeof(r)));
+		ctl_print_field("ASSIGN:", b);
+	} else {
+		ctl_print_field("COPY:", "the source's effective document "
+					 "(as overrides)");
 	}
+	ctl_print_field("SHA256:", ctl_text(res, "sha256", b, sizeof(b)));
 	print_count(counts, "matched", "MATCHED:");
 	print_count(counts, "would_change",
 		    dry_run ? "WOULD CHANGE:" : "CHANGED:");
 	print_count(counts, "unchanged", "UNCHANGED:");
 	print_count(counts, "offline", "OFFLINE:");
-	if (!json_is_array(sample) || json_array_size(sample) == 0)
+	if (!json_is_array(samples) || json_array_size(samples) == 0)
 		return;
-	printf("\nDIFF of the source against a sample of %zu device%s:\n",
-	       json_array_size(sample),
-	       json_array_size(sample) == 1 ? "" : "s");
-	for (size_t i = 0; i < json_array_size(sample); i++) {
-		const json_t *s = json_array_get(sample, i);
-		const json_t *diff = json_object_get(s, "diff");
-
-		snprintf(b, sizeof(b), "%s",
-			 ctl_text_or_dash(s, "device_id", b, sizeof(b)));
-		printf("device %s:\n", ctl_sanitize(b));
-		if (json_is_object(diff) &&
-		    (json_object_get(diff, "from") != NULL ||
-		     json_object_get(diff, "to") != NULL)) {
-			if (cfg_diff_print(stdout,
-					   json_object_get(diff, "from"),
-					   json_object_get(diff, "to"), "  ",
-					   DIFF_LINES) == 0)
-				printf("  (unchanged)\n");
-		} else if (diff != NULL) {
-			char t[1024];
-
-			if (ctl_json_text(diff, t, sizeof(t)) != NULL)
-				printf("  %s\n", ctl_sanitize(t));
-		}
-	}
+	printf("\nDIFF for a sample of %zu device%s (what each would get):\n",
+	       json_array_size(samples),
+	       json_array_size(samples) == 1 ? "" : "s");
+	for (size_t i = 0; i < json_array_size(samples); i++)
+		print_sample(ctl, json_array_get(samples, i));
 }
 
 static int
@@ -526,7 +618,7 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 
 		if (a.dry_run)
 			printf("dry run: nothing was changed\n");
-		print_clone(res, a.dry_run);
+		print_clone(ctl, res, a.dry_run);
 		if (!a.dry_run)
 			printf("\nfollow it with: fleetctl config status %s "
 			       "--watch\n",
@@ -554,28 +646,63 @@ static const struct ctl_help drift_help = {
 	"Options:\n"
 	"  --selector S   only devices matching S (docs/selectors.md)\n"};
 
+/* "7 3f2a9c01d4e5" of a desired or reported state, or NULL. */
+static const char *
+gen_hash(const json_t *st, char *buf, size_t buflen)
+{
+	char g[32], h[16];
+	const char *hash = json_string_value(json_object_get(st, "sha256"));
+
+	if (!json_is_object(st))
+		return NULL;
+	snprintf(buf, buflen, "%s %s",
+		 ctl_text_or_dash(st, "generation", g, sizeof(g)),
+		 hash != NULL ? cfg_short_hash(hash, h, sizeof(h)) : "-");
+	return buf;
+}
+
 static const char *
 desired_cell(const json_t *item, char *buf, size_t buflen)
 {
-	const json_t *d = json_object_get(item, "desired");
-
-	return state_text(d, buf, buflen);
+	return gen_hash(json_object_get(item, "desired"), buf, buflen);
 }
 
 static const char *
 reported_cell(const json_t *item, char *buf, size_t buflen)
 {
 	const json_t *r = json_object_get(item, "reported");
+	char gh[64], st[32];
 
-	return json_is_object(r) ? state_text(r, buf, buflen) : "nothing";
+	if (!json_is_object(r))
+		return "nothing yet";
+	snprintf(buf, buflen, "%s %s", gen_hash(r, gh, sizeof(gh)),
+		 ctl_text_or_dash(r, "status", st, sizeof(st)));
+	return buf;
+}
+
+static const char *
+reason_cell(const json_t *item, char *buf, size_t buflen)
+{
+	const char *state = json_string_value(json_object_get(item, "state"));
+	const json_t *r = json_object_get(item, "reported");
+
+	if (state != NULL &&
+	    (strcmp(state, "failed") == 0 || strcmp(state, "drifted") == 0))
+		return ctl_text(r, "reason", buf, buflen);
+	if (state != NULL && strcmp(state, "offline") == 0)
+		return "gets it when it reconnects";
+	if (state != NULL && strcmp(state, "pending") == 0)
+		return "on its way";
+	return NULL;
 }
 
 static const struct ctl_column drift_cols[] = {
 	CTL_COL_KEY("DEVICE", "device_id"),
+	CTL_COL_KEY("STATE", "state"),
+	CTL_COL_KEY("PROFILE", "profile"),
 	CTL_COL_CELL("DESIRED", desired_cell),
 	CTL_COL_CELL("REPORTED", reported_cell),
-	CTL_COL_KEY("REASON", "reason"),
-	CTL_COL_KEY("DETAIL", "detail"),
+	CTL_COL_CELL("REASON", reason_cell),
 };
 
 static int
@@ -656,29 +783,44 @@ status_opt(void *arg, int c, const char *val)
 
 static const struct ctl_column failed_cols[] = {
 	CTL_COL_KEY("DEVICE", "device_id"),
-	CTL_COL_KEY("GENERATION", "generation"),
 	CTL_COL_KEY("REASON", "reason"),
-	CTL_COL_KEY("AT", "at"),
+	CTL_COL_KEY("REPORTED", "reported_at"),
 };
+
+static void
+print_failures(struct ctl *ctl, const json_t *ch)
+{
+	const json_t *failures = json_object_get(ch, "failures");
+
+	if (!json_is_array(failures) || json_array_size(failures) == 0)
+		return;
+	printf("\nFAILED:\n");
+	ctl_print_items(ctl, failures, failed_cols,
+			sizeof(failed_cols) / sizeof(failed_cols[0]));
+	if (json_is_true(json_object_get(ch, "failures_truncated")))
+		printf("(more failed than are listed here)\n");
+}
 
 static void
 print_change(struct ctl *ctl, const json_t *ch, const struct cfg_counts *c)
 {
-	const json_t *failures = json_object_get(ch, "failures");
-	char b[256], line[256];
+	const json_t *counts = json_object_get(ch, "counts");
+	char b[256], line[256], m[32], n[32];
 
 	ctl_print_field("CHANGE:", ctl_text(ch, "id", b, sizeof(b)));
 	ctl_print_field("KIND:", ctl_text(ch, "kind", b, sizeof(b)));
+	ctl_print_field("SOURCE:", ctl_json_text(json_object_get(ch, "source"),
+						 b, sizeof(b)));
 	ctl_print_field("SELECTOR:", ctl_text(ch, "selector", b, sizeof(b)));
-	ctl_print_field("CREATED:", ctl_text(ch, "created_at", b, sizeof(b)));
 	ctl_print_field("BY:", ctl_text(ch, "actor", b, sizeof(b)));
+	ctl_print_field("CREATED:", ctl_text(ch, "created_at", b, sizeof(b)));
+	snprintf(b, sizeof(b), "%s matched, %s changed",
+		 ctl_text_or_dash(counts, "matched", m, sizeof(m)),
+		 ctl_text_or_dash(counts, "changed", n, sizeof(n)));
+	ctl_print_field("DEVICES:", b);
 	cfg_progress_text(c, false, line, sizeof(line));
 	ctl_print_field("PROGRESS:", line);
-	if (json_is_array(failures) && json_array_size(failures) > 0) {
-		printf("\nFAILED:\n");
-		ctl_print_items(ctl, failures, failed_cols,
-				sizeof(failed_cols) / sizeof(failed_cols[0]));
-	}
+	print_failures(ctl, ch);
 }
 
 static volatile sig_atomic_t interrupted;
@@ -781,14 +923,7 @@ config_status(struct ctl *ctl, int argc, char **argv)
 			       c.pending);
 			rc = 130;
 		} else {
-			const json_t *f = json_object_get(ch, "failures");
-
-			if (json_is_array(f) && json_array_size(f) > 0) {
-				printf("FAILED:\n");
-				ctl_print_items(ctl, f, failed_cols,
-						sizeof(failed_cols) /
-							sizeof(failed_cols[0]));
-			}
+			print_failures(ctl, ch);
 			rc = c.failed > 0 ? ctl_fail("change %s: %lld device%s "
 						     "failed",
 						     argv[optind], c.failed,
