@@ -7,6 +7,7 @@
  */
 #include "ca/signer_client.h"
 
+#include "ca/signer_fd.h"
 #include "ca/signer_proto.h"
 #include "clock.h"
 #include "log.h"
@@ -71,12 +72,14 @@ signer_client_set_fd(struct signer_client *sc, int fd)
 }
 
 /*
- * Sends request (type, body) and waits for its answer. Returns the parsed
- * answer object (caller decrefs) or NULL with err set (unavailable).
+ * Sends request (type, body, and send_fd when >= 0) and waits for its
+ * answer. Returns the parsed answer object (caller decrefs) or NULL with
+ * err set (unavailable). A descriptor that came with the answer goes to
+ * *recv_fd when recv_fd is not NULL (else it is closed).
  */
 static json_t *
-signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
-	    size_t errlen)
+signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
+	    int *recv_fd, char *err, size_t errlen)
 {
 	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
 	uint64_t deadline = clock_mono_ms() + SIGNER_TIMEOUT_MS;
@@ -104,8 +107,8 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
 	memcpy(sc->buf, &hdr, sizeof(hdr));
 	memcpy(sc->buf + sizeof(hdr), text, len);
 	/* Never block: a full socket means the ca is stopped or far behind. */
-	if (send(sc->fd, sc->buf, sizeof(hdr) + len,
-		 MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+	if (signer_fd_send(sc->fd, sc->buf, sizeof(hdr) + len, send_fd,
+			   MSG_DONTWAIT) < 0) {
 		snprintf(err, errlen, "ca process unreachable: %s",
 			 strerror(errno));
 		goto unlock;
@@ -114,6 +117,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
 		struct pollfd pfd = {sc->fd, POLLIN, 0};
 		uint64_t now = clock_mono_ms();
 		struct signer_header got;
+		int got_fd = -1;
 		ssize_t n;
 
 		if (now >= deadline) {
@@ -124,20 +128,30 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, char *err,
 		}
 		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
 			continue;
-		n = recv(sc->fd, sc->buf, SIGNER_MSG_MAX + 1, MSG_DONTWAIT);
+		n = signer_fd_recv(sc->fd, sc->buf, SIGNER_MSG_MAX + 1, &got_fd,
+				   MSG_DONTWAIT);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
 		if (n <= 0) {
+			if (got_fd >= 0)
+				close(got_fd);
 			snprintf(err, errlen, "ca process closed the channel");
 			break;
 		}
-		if ((size_t)n < sizeof(got) || (size_t)n > SIGNER_MSG_MAX)
-			continue;
-		memcpy(&got, sc->buf, sizeof(got));
+		memcpy(&got, sc->buf,
+		       (size_t)n < sizeof(got) ? (size_t)n : sizeof(got));
 		/* Answers to requests of a worker that died before us. */
-		if (got.magic != SIGNER_MAGIC || got.id != hdr.id ||
-		    got.type != (type | SIGNER_MSG_REPLY))
+		if ((size_t)n < sizeof(got) || (size_t)n > SIGNER_MSG_MAX ||
+		    got.magic != SIGNER_MAGIC || got.id != hdr.id ||
+		    got.type != (type | SIGNER_MSG_REPLY)) {
+			if (got_fd >= 0)
+				close(got_fd);
 			continue;
+		}
+		if (recv_fd != NULL)
+			*recv_fd = got_fd;
+		else if (got_fd >= 0)
+			close(got_fd);
 		reply = json_loadb((const char *)sc->buf + sizeof(got),
 				   (size_t)n - sizeof(got), 0, NULL);
 		if (reply == NULL || !json_is_object(reply)) {
@@ -178,18 +192,25 @@ signer_reply_status(json_t *reply, char *err, size_t errlen)
  */
 static enum signer_status
 signer_request(struct signer_client *sc, uint32_t type, json_t *req,
-	       json_t **out, char *err, size_t errlen)
+	       int send_fd, int *recv_fd, json_t **out, char *err,
+	       size_t errlen)
 {
 	enum signer_status st;
 	json_t *reply;
 
-	reply = signer_call(sc, type, req, err, errlen);
+	if (recv_fd != NULL)
+		*recv_fd = -1;
+	reply = signer_call(sc, type, req, send_fd, recv_fd, err, errlen);
 	json_decref(req);
 	if (reply == NULL)
 		return SIGNER_UNAVAILABLE;
 	st = signer_reply_status(reply, err, errlen);
 	if (st != SIGNER_OK) {
 		json_decref(reply);
+		if (recv_fd != NULL && *recv_fd >= 0) {
+			close(*recv_fd);
+			*recv_fd = -1;
+		}
 		return st;
 	}
 	*out = reply;
@@ -203,7 +224,7 @@ signer_issue_device(struct signer_client *sc, const char *csr_pem,
 {
 	enum signer_status st = SIGNER_UNAVAILABLE;
 	json_t *req = NULL, *reply = NULL;
-	const char *cert, *serial;
+	const char *cert, *serial, *issuer;
 
 	req = json_pack("{s:s%, s:s, s:I}", "csr", csr_pem, csr_len,
 			"device_id", device_id, "validity",
@@ -213,7 +234,8 @@ signer_issue_device(struct signer_client *sc, const char *csr_pem,
 		snprintf(err, errlen, "the CSR is not PEM text");
 		return SIGNER_REJECTED;
 	}
-	st = signer_request(sc, SIGNER_MSG_ISSUE, req, &reply, err, errlen);
+	st = signer_request(sc, SIGNER_MSG_ISSUE, req, -1, NULL, &reply, err,
+			    errlen);
 	if (st != SIGNER_OK)
 		return st;
 	cert = json_string_value(json_object_get(reply, "cert"));
@@ -231,11 +253,98 @@ signer_issue_device(struct signer_client *sc, const char *csr_pem,
 		goto out;
 	}
 	snprintf(out->serial, sizeof(out->serial), "%s", serial);
+	issuer = json_string_value(json_object_get(reply, "issuer"));
+	snprintf(out->issuer, sizeof(out->issuer), "%s",
+		 issuer != NULL ? issuer : "");
 	out->not_before =
 		json_integer_value(json_object_get(reply, "not_before"));
 	out->not_after =
 		json_integer_value(json_object_get(reply, "not_after"));
 out:
+	json_decref(reply);
+	return st;
+}
+
+/* The revoked list as the sealed memfd of signer_proto.h; -1 on error. */
+static int
+signer_crl_input(const struct signer_revoked *revoked, size_t n, char *err,
+		 size_t errlen)
+{
+	struct signer_crl_record *rec = NULL;
+	int fd;
+
+	rec = calloc(n > 0 ? n : 1, sizeof(*rec));
+	if (rec == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (revoked[i].serial == NULL ||
+		    strlen(revoked[i].serial) >= sizeof(rec[i].serial)) {
+			free(rec);
+			snprintf(err, errlen, "bad serial in the revoked list");
+			return -1;
+		}
+		memcpy(rec[i].serial, revoked[i].serial,
+		       strlen(revoked[i].serial));
+		rec[i].revoked_at = revoked[i].revoked_at;
+		rec[i].reason = revoked[i].reason;
+	}
+	fd = signer_fd_make("fleet-crl-input", rec, n * sizeof(*rec));
+	free(rec);
+	if (fd < 0)
+		snprintf(err, errlen, "memfd: %s", strerror(errno));
+	return fd;
+}
+
+enum signer_status
+signer_sign_crl_for(struct signer_client *sc, const char *issuer,
+		    const struct signer_revoked *revoked, size_t n,
+		    uint64_t crl_number, long next_update_s,
+		    unsigned char **out_der, size_t *out_len, char *err,
+		    size_t errlen)
+{
+	enum signer_status st = SIGNER_UNAVAILABLE;
+	json_t *req = NULL, *reply = NULL;
+	json_int_t der_len;
+	unsigned char *der = NULL;
+	int in_fd, out_fd = -1;
+
+	if (n > SIGNER_CRL_MAX_ENTRIES) {
+		snprintf(err, errlen, "more than %u revoked certificates",
+			 SIGNER_CRL_MAX_ENTRIES);
+		return SIGNER_REJECTED;
+	}
+	in_fd = signer_crl_input(revoked, n, err, errlen);
+	if (in_fd < 0)
+		return SIGNER_UNAVAILABLE;
+	req = json_pack("{s:I, s:I, s:I, s:s}", "count", (json_int_t)n,
+			"number", (json_int_t)crl_number, "next_update",
+			(json_int_t)next_update_s, "issuer",
+			issuer != NULL ? issuer : "");
+	if (req == NULL) {
+		close(in_fd);
+		snprintf(err, errlen, "out of memory");
+		return SIGNER_UNAVAILABLE;
+	}
+	st = signer_request(sc, SIGNER_MSG_CRL, req, in_fd, &out_fd, &reply,
+			    err, errlen);
+	close(in_fd);
+	if (st != SIGNER_OK)
+		return st;
+	st = SIGNER_UNAVAILABLE;
+	der_len = json_integer_value(json_object_get(reply, "crl_len"));
+	if (der_len <= 0 || (uint64_t)der_len > SIGNER_CRL_MAX_DER ||
+	    signer_fd_read(out_fd, (size_t)der_len, &der) != 0) {
+		snprintf(err, errlen, "malformed CRL from ca process");
+		goto out;
+	}
+	*out_der = der;
+	*out_len = (size_t)der_len;
+	st = SIGNER_OK;
+out:
+	if (out_fd >= 0)
+		close(out_fd);
 	json_decref(reply);
 	return st;
 }
@@ -246,55 +355,9 @@ signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
 		unsigned char **out_der, size_t *out_len, char *err,
 		size_t errlen)
 {
-	enum signer_status st = SIGNER_UNAVAILABLE;
-	json_t *list = json_array();
-	json_t *req = NULL, *reply = NULL;
-	const char *b64;
-	unsigned char *der = NULL;
-	int len;
-
-	for (size_t i = 0; list != NULL && i < n; i++)
-		json_array_append_new(
-			list, json_pack("[s,I,i]", revoked[i].serial,
-					(json_int_t)revoked[i].revoked_at,
-					revoked[i].reason));
-	req = json_pack("{s:o, s:I, s:I}", "revoked", list, "number",
-			(json_int_t)crl_number, "next_update",
-			(json_int_t)next_update_s);
-	if (req == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return SIGNER_UNAVAILABLE;
-	}
-	st = signer_request(sc, SIGNER_MSG_CRL, req, &reply, err, errlen);
-	if (st != SIGNER_OK)
-		return st;
-	b64 = json_string_value(json_object_get(reply, "crl"));
-	st = SIGNER_UNAVAILABLE;
-	if (b64 == NULL) {
-		snprintf(err, errlen, "malformed answer from ca process");
-		goto out;
-	}
-	der = malloc(strlen(b64) / 4 * 3 + 3);
-	if (der == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	len = EVP_DecodeBlock(der, (const unsigned char *)b64,
-			      (int)strlen(b64));
-	if (len < 0) {
-		free(der);
-		snprintf(err, errlen, "malformed CRL from ca process");
-		goto out;
-	}
-	/* EVP_DecodeBlock counts the padding as zero bytes. */
-	for (size_t i = strlen(b64); i > 0 && b64[i - 1] == '='; i--)
-		len--;
-	*out_der = der;
-	*out_len = (size_t)len;
-	st = SIGNER_OK;
-out:
-	json_decref(reply);
-	return st;
+	return signer_sign_crl_for(sc, "", revoked, n, crl_number,
+				   next_update_s, out_der, out_len, err,
+				   errlen);
 }
 
 void

@@ -25,6 +25,7 @@ struct signer_issued {
 	char serial[64]; /* hex */
 	int64_t not_before; /* epoch seconds */
 	int64_t not_after;
+	char issuer[65]; /* key id of the issuing CA that signed it, or "" */
 };
 
 struct signer_revoked {
@@ -47,6 +48,18 @@ enum signer_status signer_sign_crl(struct signer_client *sc,
 				   size_t n, uint64_t crl_number,
 				   long next_update_s, unsigned char **out_der,
 				   size_t *out_len, char *err, size_t errlen);
+
+/* The CRL of one issuing CA, named by key id (hex SHA-256 of its
+ * SubjectPublicKeyInfo; "" or NULL: the CA that issues now). The list may
+ * hold any number of entries up to 2,000,000 (it travels in a memfd, not
+ * in a record). SIGNER_REJECTED when the ca holds no CA of that key id. */
+enum signer_status signer_sign_crl_for(struct signer_client *sc,
+				       const char *issuer,
+				       const struct signer_revoked *revoked,
+				       size_t n, uint64_t crl_number,
+				       long next_update_s,
+				       unsigned char **out_der, size_t *out_len,
+				       char *err, size_t errlen);
 
 /* Frees what out holds; accepts an empty struct. */
 void signer_issued_free(struct signer_issued *issued);
