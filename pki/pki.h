@@ -258,6 +258,54 @@ enum pki_result pki_crl_sign(X509 *issuer, EVP_PKEY *issuer_key,
 			     unsigned char **der, size_t *der_len,
 			     struct pki_error *err);
 
+/* ---- PKCS#7 certs-only and base64 (pkcs7.c) -------------------------- */
+
+#define PKI_PKCS7_MAX_BYTES (256u * 1024u)
+
+/* A certs-only PKCS#7 SignedData (RFC 7030 §4.1.3: no signers, no
+ * content) holding certs[0..n) in that order, DER. *der owned by the
+ * caller (free). */
+enum pki_result pki_pkcs7_certs_der(X509 *const *certs, size_t n,
+				    unsigned char **der, size_t *der_len,
+				    struct pki_error *err);
+
+/* The same as base64 text in lines of 64 characters ending in CRLF (the
+ * body of an EST answer, RFC 7030/8951). *out (NUL terminated, *out_len
+ * without the NUL) owned by the caller (free). */
+enum pki_result pki_pkcs7_certs_base64(X509 *const *certs, size_t n, char **out,
+				       size_t *out_len, struct pki_error *err);
+
+/* Parse a certs-only (or any SignedData) PKCS#7 of at most
+ * PKI_PKCS7_MAX_BYTES DER bytes with no trailing bytes, holding 1 to
+ * max_certs certificates. Signatures are not checked here (certs-only has
+ * none): verify the certificates. *certs (an array of *n owned X509) is
+ * released with pki_certs_free. PKI_ERR_PARSE, PKI_ERR_TOO_LARGE. */
+enum pki_result pki_pkcs7_certs_parse(const void *der, size_t len,
+				      size_t max_certs, X509 ***certs,
+				      size_t *n, struct pki_error *err);
+
+/* Every certificate of a PEM text (a bundle), at most max_certs, in
+ * order. *certs released with pki_certs_free. */
+enum pki_result pki_certs_parse_pem(const char *pem, size_t len,
+				    size_t max_certs, X509 ***certs, size_t *n,
+				    struct pki_error *err);
+
+/* Frees an array of certificates and the array; accepts NULL. */
+void pki_certs_free(X509 **certs, size_t n);
+
+/* Base64 (RFC 4648 alphabet) in lines of 64 with CRLF. *out NUL
+ * terminated, owned by the caller (free). */
+enum pki_result pki_base64_encode(const void *data, size_t len, char **out,
+				  size_t *out_len, struct pki_error *err);
+
+/* Decode base64 text, skipping whitespace and line breaks; anything else
+ * outside the alphabet, misplaced padding or a length that is not a
+ * multiple of 4 is PKI_ERR_PARSE; more than max_out decoded bytes is
+ * PKI_ERR_TOO_LARGE. *out owned by the caller (free). */
+enum pki_result pki_base64_decode(const void *text, size_t len, size_t max_out,
+				  unsigned char **out, size_t *out_len,
+				  struct pki_error *err);
+
 /* ---- DSSE envelopes (dsse.c) ----------------------------------------- */
 
 #define PKI_DSSE_MANIFEST_TYPE "application/vnd.fleet.manifest+json"
