@@ -753,8 +753,10 @@ static const struct ctl_help status_help = {
 	"\n"
 	"With --watch it follows the change until nothing is pending (or\n"
 	"Ctrl-C): a live progress bar on a terminal, one line per change of\n"
-	"the counts otherwise. It then exits 0 if no device failed, 1 if some\n"
-	"did.\n"
+	"the counts otherwise (with -o json: nothing until the end, then the\n"
+	"change). It then exits 0 if no device failed, 1 if some did, 130\n"
+	"after Ctrl-C (the change goes on; devices offline are not waited\n"
+	"for: they get it when they reconnect).\n"
 	"\n"
 	"Options:\n"
 	"  --watch            follow the change until nothing is pending\n"
@@ -842,6 +844,83 @@ nap(long s)
 		;
 }
 
+/* One GET of the change into *ch and *c; 0, or -1 (printed). */
+static int
+change_get(struct ctl *ctl, const char *path, const char *id, json_t **ch,
+	   struct cfg_counts *c)
+{
+	json_t *doc = NULL;
+
+	if (cfg_api(ctl, "GET", path, NULL, NULL, &doc) != 0)
+		return -1;
+	if (cfg_counts_read(doc, c) != 0) {
+		json_decref(doc);
+		ctl_fail("change %s: the answer has no counts", id);
+		return -1;
+	}
+	json_decref(*ch);
+	*ch = doc;
+	return 0;
+}
+
+/*
+ * --watch: polls until nothing is pending or Ctrl-C (SIGINT, SIGTERM).
+ * Table output shows progress as it goes: one live line with a bar on a
+ * terminal, a plain line per change of the counts otherwise. *ch and *c
+ * are the last answer. 0, 130 after Ctrl-C, or -1 (printed).
+ */
+static int
+watch(struct ctl *ctl, const char *path, const char *id, long interval,
+      json_t **ch, struct cfg_counts *c)
+{
+	struct sigaction sa, old_int, old_term;
+	struct cfg_counts last;
+	bool tty = isatty(STDOUT_FILENO) == 1, first = true;
+	bool show = ctl->output != CTL_OUT_JSON;
+	char line[256];
+	int rc = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	memset(&last, 0, sizeof(last));
+	for (;;) {
+		if (change_get(ctl, path, id, ch, c) != 0) {
+			rc = -1;
+			break;
+		}
+		if (show && tty) {
+			/* \r and erase to the end: one live line. */
+			cfg_progress_text(c, true, line, sizeof(line));
+			printf("\r%s\033[K", line);
+		} else if (show && (first || memcmp(c, &last, sizeof(*c)))) {
+			cfg_progress_text(c, false, line, sizeof(line));
+			printf("%s\n", line);
+		}
+		fflush(stdout);
+		first = false;
+		last = *c;
+		if (c->pending == 0)
+			break;
+		nap(interval);
+		if (interrupted) {
+			rc = 130;
+			break;
+		}
+	}
+	if (show && tty && !first)
+		printf("\n");
+	if (show && rc == 130)
+		printf("stopped watching; the change goes on (%lld pending)\n",
+		       c->pending);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return rc;
+}
+
 static int
 config_status(struct ctl *ctl, int argc, char **argv)
 {
@@ -851,88 +930,37 @@ config_status(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct status_args a = {false, 1};
 	struct ctl_optset local = {opts, status_opt, &a};
-	struct sigaction sa, old_int, old_term;
-	struct cfg_counts c, last;
-	char path[512], line[256];
+	struct cfg_counts c;
+	char path[512];
+	const char *id;
 	json_t *ch = NULL;
-	bool tty, drawn = false, first = true;
 	int rc = ctl_parse(ctl, &status_help, argc, argv, &local, 1);
 
 	if (rc != CTL_CONTINUE)
 		return rc;
-	if (ctl_path_id(path, sizeof(path), "config/changes", argv[optind],
-			"") != 0)
+	id = argv[optind];
+	if (ctl_path_id(path, sizeof(path), "config/changes", id, "") != 0)
 		return CTL_EXIT_FAIL;
-	if (!a.watch || ctl->output == CTL_OUT_JSON) {
-		if (cfg_api(ctl, "GET", path, NULL, NULL, &ch) != 0)
-			return CTL_EXIT_FAIL;
-		rc = CTL_EXIT_OK;
-		if (cfg_counts_read(ch, &c) != 0)
-			rc = ctl_fail("change %s: the answer has no counts",
-				      argv[optind]);
-		else if (ctl->output == CTL_OUT_JSON)
-			ctl_print_json(ch);
-		else
-			print_change(ctl, ch, &c);
-		json_decref(ch);
-		return rc;
+	memset(&c, 0, sizeof(c));
+	if (a.watch)
+		rc = watch(ctl, path, id, a.interval, &ch, &c);
+	else
+		rc = change_get(ctl, path, id, &ch, &c);
+	if (rc == -1) {
+		rc = CTL_EXIT_FAIL;
+		goto out;
 	}
-	/* --watch: poll until nothing is pending or Ctrl-C. */
-	tty = isatty(STDOUT_FILENO) == 1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_interrupt;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	memset(&last, 0, sizeof(last));
-	rc = CTL_EXIT_FAIL;
-	for (;;) {
-		json_decref(ch);
-		ch = NULL;
-		if (cfg_api(ctl, "GET", path, NULL, NULL, &ch) != 0)
-			break;
-		if (cfg_counts_read(ch, &c) != 0) {
-			ctl_fail("change %s: the answer has no counts",
-				 argv[optind]);
-			break;
-		}
-		cfg_progress_text(&c, tty, line, sizeof(line));
-		if (tty) {
-			/* \r and erase to the end: one live line. */
-			printf("\r%s\033[K", line);
-			drawn = true;
-		} else if (first || memcmp(&c, &last, sizeof(c)) != 0) {
-			printf("%s\n", line);
-		}
-		fflush(stdout);
-		first = false;
-		last = c;
-		if (c.pending == 0 || interrupted)
-			break;
-		nap(a.interval);
-		if (interrupted)
-			break;
-	}
-	if (drawn)
-		printf("\n");
-	if (ch != NULL && !first) {
-		if (interrupted) {
-			printf("stopped watching; the change goes on (%lld "
-			       "pending)\n",
-			       c.pending);
-			rc = 130;
-		} else {
-			print_failures(ctl, ch);
-			rc = c.failed > 0 ? ctl_fail("change %s: %lld device%s "
-						     "failed",
-						     argv[optind], c.failed,
-						     c.failed == 1 ? "" : "s")
-					  : CTL_EXIT_OK;
-		}
-	}
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	if (ctl->output == CTL_OUT_JSON)
+		ctl_print_json(ch);
+	else if (!a.watch)
+		print_change(ctl, ch, &c);
+	else if (rc == 0)
+		print_failures(ctl, ch);
+	/* A watch that saw the end tells a script whether it went well. */
+	if (a.watch && rc == 0 && c.failed > 0)
+		rc = ctl_fail("change %s: %lld device%s failed", id, c.failed,
+			      c.failed == 1 ? "" : "s");
+out:
 	json_decref(ch);
 	return rc;
 }
