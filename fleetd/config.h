@@ -23,6 +23,7 @@ struct fleetd_config {
 	long job_threads; /* per net worker */
 	long max_body; /* bytes */
 	long cert_validity; /* seconds */
+	long cert_grace; /* seconds after notAfter EST re-enroll accepts */
 	long heartbeat_interval;
 	long heartbeat_timeout;
 	char *migrations_dir;

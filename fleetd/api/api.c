@@ -217,6 +217,7 @@ static const struct {
 	{"/pki/v1/crl", true, "GET", API_ROLE_NONE, api_pki_crl_route},
 	{"/healthz", true, "GET", API_ROLE_NONE, api_health_route},
 	{"/readyz", true, "GET", API_ROLE_NONE, api_ready_route},
+	{"/.well-known/est", false, NULL, API_ROLE_NONE, api_est},
 };
 
 #define API_NPATHS (sizeof(api_paths) / sizeof(api_paths[0]))

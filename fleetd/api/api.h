@@ -21,6 +21,7 @@ struct api_env {
 	const char *chain_pem; /* issuing CA then root */
 	long cert_validity_s; /* device certificate lifetime */
 	long heartbeat_timeout_s; /* presence: online if seen since */
+	long cert_grace_s; /* EST re-enroll after expiry: window, 0 = off */
 };
 
 /* One job thread's resources. */
@@ -28,6 +29,18 @@ struct api_ctx {
 	struct store *store; /* this thread's own store (core/store.h) */
 	struct signer_client *signer; /* shared by the worker's threads */
 	const struct api_env *env;
+};
+
+/* What the TLS layer of the api listener made of the (optional) client
+ * certificate; the chain is checked against the device issuing CA(s)
+ * only (http/worker.c). */
+enum api_client_cert {
+	API_CLIENT_CERT_NONE = 0, /* none sent, or a resumed session */
+	API_CLIENT_CERT_VERIFIED, /* chain, purpose and validity verified */
+	API_CLIENT_CERT_EXPIRED, /* verified, except that the leaf has
+				    expired: only EST re-enroll within the
+				    grace window accepts it (docs/pki.md) */
+	API_CLIENT_CERT_INVALID, /* any other verification error */
 };
 
 struct api_request {
@@ -42,6 +55,11 @@ struct api_request {
 	const char *peer; /* remote address, for the audit details */
 	const char *body; /* not NUL-terminated; body_len bytes */
 	size_t body_len;
+	/* The client certificate of the TLS connection (DER; NULL when
+	 * none) and what its verification said. */
+	const unsigned char *client_cert_der;
+	size_t client_cert_der_len;
+	enum api_client_cert client_cert;
 };
 
 struct api_response {
@@ -53,6 +71,9 @@ struct api_response {
 	char location[256]; /* "" when none */
 	char allow[64]; /* for 405, "" when none */
 	int secret; /* the body holds a secret: wiped when freed */
+	/* Further header lines, each ending in CRLF (a static string; NULL
+	 * when none): e.g. EST's Content-Transfer-Encoding. */
+	const char *extra_headers;
 };
 
 /* Fills resp (which the caller zeroed); always sets a status. */

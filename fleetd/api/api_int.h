@@ -110,6 +110,8 @@ void api_device_certificates(struct api_call *c, const char *id,
 			     const char *tail);
 void api_device_rotate(struct api_call *c, const char *id, const char *tail);
 void api_audit(struct api_call *c, const char *rest);
+/* est.c: RFC 7030 under /.well-known/est (rest: "/cacerts", ...) */
+void api_est(struct api_call *c, const char *rest);
 void api_pki_ca(struct api_call *c);
 void api_pki_crl(struct api_call *c);
 void api_health(struct api_call *c);

@@ -43,6 +43,10 @@ struct worker {
 int http_api_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		      void *user, void *in, size_t len);
 
+/* What the api listener's handshake made of the client certificate of
+ * ssl (worker.c); API_CLIENT_CERT_NONE when it sent none. */
+enum api_client_cert worker_client_cert_state(SSL *ssl);
+
 /* Size of the per-connection state http_api_callback uses. */
 size_t http_session_size(void);
 

@@ -22,6 +22,8 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "api/metrics.h"
+#include "core/metrics.h"
 #include "http/h1.h"
 #include "http/jobs.h"
 #include "log.h"
@@ -42,6 +44,7 @@ struct http_job {
 	bool head; /* HEAD: run as GET, answer without the body */
 	struct worker *worker;
 	uint64_t started_ms;
+	uint64_t submitted_us; /* metrics: queue wait */
 	char method[16];
 	char path[H1_PATH_MAX];
 	char *query; /* as sent, malloc'd */
@@ -54,6 +57,9 @@ struct http_job {
 	char *body; /* body_cap bytes, wiped before free */
 	size_t body_len;
 	size_t body_cap;
+	unsigned char *client_cert; /* DER of the TLS client certificate */
+	size_t client_cert_len;
+	enum api_client_cert client_cert_state;
 	struct api_response resp;
 };
 
@@ -98,6 +104,7 @@ http_job_free(struct http_job *job)
 		return;
 	http_body_free(job->body, job->body_cap);
 	free(job->query);
+	free(job->client_cert);
 	/* The answer may carry a new token. */
 	if (job->resp.body != NULL)
 		OPENSSL_cleanse(job->resp.body, job->resp.body_len);
@@ -189,6 +196,40 @@ http_problem(struct api_response *resp, int status, const char *slug,
 	resp->body_len = resp->body != NULL ? strlen(resp->body) : 0;
 }
 
+/*
+ * The TLS client certificate of the connection, as verified in the
+ * handshake (worker.c: the device issuing CA(s) are the only anchors, the
+ * outcome is kept in the SSL's ex-data). A resumed session carries a
+ * certificate verified in an earlier handshake, maybe before a revocation
+ * or expiry: it counts as none, and the client makes a full handshake.
+ */
+static void
+http_client_cert(struct lws *wsi, struct http_job *job)
+{
+	SSL *ssl = lws_get_ssl(wsi);
+	X509 *peer = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	unsigned char *p;
+	int len;
+
+	job->client_cert_state = API_CLIENT_CERT_NONE;
+	if (peer == NULL || SSL_session_reused(ssl))
+		return;
+	len = i2d_X509(peer, NULL);
+	if (len <= 0)
+		return;
+	job->client_cert = malloc((size_t)len);
+	if (job->client_cert == NULL)
+		return;
+	p = job->client_cert;
+	if (i2d_X509(peer, &p) != len) {
+		free(job->client_cert);
+		job->client_cert = NULL;
+		return;
+	}
+	job->client_cert_len = (size_t)len;
+	job->client_cert_state = worker_client_cert_state(ssl);
+}
+
 static struct http_job *
 http_job_new(struct worker *w, struct lws *wsi, const char *method)
 {
@@ -204,6 +245,7 @@ http_job_new(struct worker *w, struct lws *wsi, const char *method)
 	snprintf(job->request_id, sizeof(job->request_id), "w%d-%llu", w->slot,
 		 (unsigned long long)++w->request_seq);
 	lws_get_peer_simple(wsi, job->peer, sizeof(job->peer));
+	http_client_cert(wsi, job);
 	return job;
 }
 
@@ -231,8 +273,14 @@ http_job_run(struct job *j, void *state)
 		.peer = job->peer,
 		.body = job->body != NULL ? job->body : "",
 		.body_len = job->body_len,
+		.client_cert_der = job->client_cert,
+		.client_cert_der_len = job->client_cert_len,
+		.client_cert = job->client_cert_state,
 	};
 
+	metrics_observe_us(METRIC_JOB_WAIT_SECONDS,
+			   metrics_now_us() - job->submitted_us, "pool", "api",
+			   NULL);
 	api_handle(ctx, &req, &job->resp);
 }
 
@@ -265,6 +313,7 @@ http_start_job(struct worker *w, struct http_session *s)
 	s->body_len = s->body_cap = 0;
 	job->job.run = http_job_run;
 	job->job.done = http_job_done;
+	job->submitted_us = metrics_now_us();
 	job->in_pool = true;
 	if (!job_pool_submit(w->jobs, &job->job)) {
 		job->in_pool = false;
@@ -284,6 +333,8 @@ http_log_request(const struct http_job *job)
 		  job->path[0] != '\0' ? job->path : "-", job->resp.status,
 		  (unsigned long long)(clock_mono_ms() - job->started_ms),
 		  job->peer);
+	api_metrics_request(job->method, job->path, job->resp.status,
+			    (clock_mono_ms() - job->started_ms) * 1000);
 }
 
 /* ---- api connections as raw TLS sockets, parsed by h1.c --------------- */
@@ -376,6 +427,8 @@ raw_prepare(struct http_session *s)
 		rc |= buf_printf(&h, "location: %s\r\n", resp->location);
 	if (resp->allow[0] != '\0')
 		rc |= buf_printf(&h, "allow: %s\r\n", resp->allow);
+	if (resp->extra_headers != NULL)
+		rc |= buf_printf(&h, "%s", resp->extra_headers);
 	rc |= buf_printf(&h,
 			 "x-request-id: %s\r\ncache-control: no-store\r\n%s"
 			 "\r\n",

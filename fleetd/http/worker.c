@@ -18,14 +18,19 @@
 #include "ca/signer_client.h"
 #include "channel/channel.h"
 #include "config.h"
+#include "core/metrics.h"
 #include "db/db.h"
 #include "db/store.h"
 #include "http/http.h"
 #include "http/jobs.h"
 #include "log.h"
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -135,6 +140,14 @@ worker_tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	log_flush_suppressed();
+	metrics_set(METRIC_JOB_QUEUE_DEPTH, (int64_t)job_pool_pending(w->jobs),
+		    "pool", "api", NULL);
+	metrics_set(METRIC_JOB_QUEUE_DEPTH,
+		    (int64_t)job_pool_pending(w->channel_jobs), "pool",
+		    "device", NULL);
+	metrics_set(METRIC_JOB_QUEUE_DEPTH,
+		    (int64_t)job_pool_pending(w->presence_jobs), "pool",
+		    "presence", NULL);
 	if (w->stopping && worker_pending(w) == 0) {
 		/* Nothing in flight: leave the loop (see worker_main). */
 		lws_cancel_service(w->context);
@@ -176,11 +189,138 @@ worker_device_http(struct lws *wsi, enum lws_callback_reasons reason,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/* ---- the api listener's optional client certificate (EST) ---------- */
+
+/* SSL ex-data of api connections: bits of what verification saw. */
+static int worker_api_ssl_index = -1;
+#define WORKER_CERT_SEEN 1u
+#define WORKER_CERT_EXPIRED 2u /* the leaf's notAfter has passed */
+#define WORKER_CERT_BAD 4u /* any other error, at any depth */
+
+enum api_client_cert
+worker_client_cert_state(SSL *ssl)
+{
+	uintptr_t bits;
+
+	if (ssl == NULL || worker_api_ssl_index < 0 ||
+	    SSL_get0_peer_certificate(ssl) == NULL)
+		return API_CLIENT_CERT_NONE;
+	bits = (uintptr_t)SSL_get_ex_data(ssl, worker_api_ssl_index);
+	if ((bits & WORKER_CERT_SEEN) == 0 || (bits & WORKER_CERT_BAD) != 0)
+		return API_CLIENT_CERT_INVALID;
+	if ((bits & WORKER_CERT_EXPIRED) != 0)
+		return API_CLIENT_CERT_EXPIRED;
+	return API_CLIENT_CERT_VERIFIED;
+}
+
+/*
+ * Verification of a client certificate on the api listener. It is
+ * optional there (operators and enrolling devices send none), so nothing
+ * fails the handshake: each error is recorded in the SSL's ex-data and
+ * verification goes on, and the API decides (EST re-enroll needs
+ * VERIFIED, or EXPIRED within the grace window; docs/pki.md). Returning
+ * "OK" after an error makes OpenSSL keep checking, so SSL's own verify
+ * result would hold only the last error: the bits hold all of them, and
+ * an expired certificate from an unknown CA is BAD, never EXPIRED.
+ * lws convention: 0 = accept.
+ */
+static int
+worker_api_verify(X509_STORE_CTX *xs, SSL *ssl, int preverify_ok)
+{
+	uintptr_t bits;
+
+	if (ssl == NULL || worker_api_ssl_index < 0)
+		return 0;
+	bits = (uintptr_t)SSL_get_ex_data(ssl, worker_api_ssl_index);
+	bits |= WORKER_CERT_SEEN;
+	if (!preverify_ok) {
+		if (X509_STORE_CTX_get_error(xs) ==
+			    X509_V_ERR_CERT_HAS_EXPIRED &&
+		    X509_STORE_CTX_get_error_depth(xs) == 0)
+			bits |= WORKER_CERT_EXPIRED;
+		else
+			bits |= WORKER_CERT_BAD;
+	}
+	SSL_set_ex_data(ssl, worker_api_ssl_index, (void *)bits);
+	return 0;
+}
+
+/*
+ * The api listener's trust anchors for client certificates: the device
+ * issuing CA(s) of the bundle (not the root: a certificate the root
+ * signed directly is no device's), all of them during an issuing-CA
+ * rollover (docs/pki.md). Returns 0, or 1 to fail the vhost.
+ */
+static int
+worker_api_ssl_setup(SSL_CTX *ctx, struct worker *w)
+{
+	char bundle[4096];
+	X509_STORE *store = X509_STORE_new();
+	STACK_OF(X509_NAME) *names = sk_X509_NAME_new_null();
+	BIO *bio = NULL;
+	X509 *cert;
+	int anchors = 0;
+
+	snprintf(bundle, sizeof(bundle), "%s/ca-bundle.pem", w->cfg->pki_dir);
+	bio = BIO_new_file(bundle, "r");
+	if (store == NULL || names == NULL || bio == NULL)
+		goto fail;
+	while ((cert = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		uint32_t flags = X509_get_extension_flags(cert);
+
+		if ((flags & EXFLAG_CA) != 0 && (flags & EXFLAG_SS) == 0) {
+			X509_NAME *name =
+				X509_NAME_dup(X509_get_subject_name(cert));
+
+			if (X509_STORE_add_cert(store, cert) != 1 ||
+			    name == NULL ||
+			    sk_X509_NAME_push(names, name) <= 0) {
+				X509_NAME_free(name);
+				X509_free(cert);
+				goto fail;
+			}
+			anchors++;
+		}
+		X509_free(cert);
+	}
+	ERR_clear_error();
+	BIO_free(bio);
+	bio = NULL;
+	if (anchors == 0) {
+		log_error("worker %d: %s holds no device issuing CA", w->slot,
+			  bundle);
+		goto fail;
+	}
+	X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN |
+					    X509_V_FLAG_X509_STRICT);
+	X509_STORE_set_purpose(store, X509_PURPOSE_SSL_CLIENT);
+	SSL_CTX_set_cert_store(ctx, store);
+	SSL_CTX_set_client_CA_list(ctx, names);
+	if (worker_api_ssl_index < 0)
+		worker_api_ssl_index =
+			SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+	return worker_api_ssl_index < 0;
+fail:
+	log_openssl(LOG_LEVEL_ERROR, "worker: api client trust anchors");
+	BIO_free(bio);
+	sk_X509_NAME_pop_free(names, X509_NAME_free);
+	X509_STORE_free(store);
+	return 1;
+}
+
 static int
 worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			 void *user, void *in, size_t len)
 {
-	struct worker *w = lws_context_user(lws_get_context(wsi));
+	struct worker *w;
+
+	/* TLS set-up and verification of the api listener: lws calls them
+	 * on protocols[0] with a NULL or stand-in wsi. */
+	if (reason == LWS_CALLBACK_OPENSSL_PERFORM_CLIENT_CERT_VERIFICATION)
+		return worker_api_verify(user, in, (int)len);
+	w = lws_context_user(lws_get_context(wsi));
+	if (reason == LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS)
+		return worker_api_ssl_setup(user, w);
 
 	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
 		job_pool_drain(w->presence_jobs);
@@ -287,7 +427,12 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 	info.alpn = "http/1.1";
 	info.ssl_options_set = WORKER_TLS_OPTIONS;
 	info.ssl_cipher_list = WORKER_TLS12_CIPHERS;
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	/* An optional client certificate, for EST re-enroll (api/est.c):
+	 * requested, never required; worker_api_verify records what
+	 * verification found and fails nothing. */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT |
+		       LWS_SERVER_OPTION_PEER_CERT_NOT_REQUIRED;
 	info.keepalive_timeout = 30;
 	info.retry_and_idle_policy = channel_idle_policy(w->channel);
 	api_protocols[0].per_session_data_size = http_session_size();
@@ -361,6 +506,7 @@ worker_load_pki(struct worker *w, char *cert, size_t certlen, char *key,
 	w->env.device_server_url = w->cfg->device_url;
 	w->env.cert_validity_s = w->cfg->cert_validity;
 	w->env.heartbeat_timeout_s = w->cfg->heartbeat_timeout;
+	w->env.cert_grace_s = w->cfg->cert_grace;
 	return 0;
 }
 
@@ -414,6 +560,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.device_fd = device_fd;
 	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
 	prctl(PR_SET_NAME, cert, 0, 0, 0);
+	metrics_worker_start(slot);
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = worker_on_signal;
