@@ -19,10 +19,12 @@
 #include "channel/channel.h"
 #include "channel/channel_int.h"
 
+#include "channel/cert.h"
 #include "channel/revoked.h"
 #include "channel/ws.h"
 #include "clock.h"
 #include "config.h"
+#include "core/store_certificates.h"
 #include "core/store_presence.h"
 #include "http/jobs.h"
 #include "log.h"
@@ -110,6 +112,7 @@ struct channel_session {
 	uint64_t last_rx_ms; /* any frame or pong from the peer */
 	uint64_t last_ping_ms;
 	bool ping_due;
+	char rotation_sent[SECRET_UUID_LEN]; /* cert.c */
 };
 
 struct channel {
@@ -135,6 +138,8 @@ struct channel {
 	pthread_t listener;
 	bool listener_started;
 	unsigned long bad_messages;
+	struct signer_client *signer; /* renewals (cert.c) */
+	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
 };
 
 /* ---- jobs ------------------------------------------------------------ */
@@ -341,6 +346,8 @@ session_opened(struct channel *ch, struct channel_session *s)
 	s->last_rx_ms = clock_mono_ms();
 	lws_rx_flow_control(s->wsi, 1);
 	session_feed(ch, s);
+	/* Its certificate's status and a pending rotation (cert.c). */
+	cert_session_opened(ch, s);
 }
 
 static void
@@ -564,6 +571,74 @@ long
 channel_heartbeat_interval(const struct channel *ch)
 {
 	return ch->cfg->heartbeat_interval;
+}
+
+void
+channel_set_signer(struct channel *ch, struct signer_client *sc)
+{
+	ch->signer = sc;
+}
+
+struct signer_client *
+channel_signer(const struct channel *ch)
+{
+	return ch->signer;
+}
+
+long
+channel_cert_validity(const struct channel *ch)
+{
+	return ch->cfg->cert_validity;
+}
+
+const char *
+channel_pki_dir(const struct channel *ch)
+{
+	return ch->cfg->pki_dir;
+}
+
+const char *
+channel_worker_id(const struct channel *ch)
+{
+	return ch->worker_id;
+}
+
+const char *
+channel_session_serial(const struct channel_session *s)
+{
+	return s->serial;
+}
+
+struct x509_st *
+channel_session_peer_cert(const struct channel_session *s)
+{
+	SSL *ssl = s->wsi != NULL ? lws_get_ssl(s->wsi) : NULL;
+
+	return ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+}
+
+char *
+channel_session_rotation_sent(struct channel_session *s)
+{
+	return s->rotation_sent;
+}
+
+struct channel_session *
+channel_find_device(struct channel *ch, const char *device_id)
+{
+	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (s->opened && !s->offline && s->close_code == 0 &&
+		    strcmp(s->device_id, device_id) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+void
+channel_close_session(struct channel *ch, struct channel_session *s, int code,
+		      const char *reason)
+{
+	session_close(ch, s, code, reason);
 }
 
 /* ---- incoming frames ------------------------------------------------ */
@@ -1206,6 +1281,8 @@ channel_idle_policy(struct channel *ch)
 void
 channel_on_wake(struct channel *ch)
 {
+	if (ch != NULL && atomic_exchange(&ch->certs_wanted, false))
+		cert_poll_rotations(ch);
 	if (ch == NULL || !atomic_exchange(&ch->sweep_wanted, false))
 		return;
 	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
@@ -1332,9 +1409,18 @@ channel_reload(struct channel *ch)
 	char **serials = NULL;
 	size_t n = 0;
 
+	char **superseded = NULL;
+	size_t m = 0;
+
 	if (store_revoked_serials(ch->listener_store, &serials, &n) != STORE_OK)
 		return -1;
-	revoked_set_replace(ch->revoked, serials, n);
+	/* Superseded certificates are refused like revoked ones (cert.c). */
+	if (store_superseded_serials(ch->listener_store, &superseded, &m) !=
+	    STORE_OK) {
+		revoked_serials_free(serials, n);
+		return -1;
+	}
+	revoked_set_replace_merged(ch->revoked, serials, n, superseded, m);
 	atomic_store(&ch->sweep_wanted, true);
 	lws_cancel_service(ch->context);
 	return 0;
@@ -1350,6 +1436,10 @@ channel_notified(struct channel *ch, unsigned fired)
 {
 	if ((fired & STORE_TOPIC_DEVICES) != 0 && channel_reload(ch) != 0)
 		return -1;
+	if ((fired & STORE_TOPIC_CERTS) != 0) {
+		atomic_store(&ch->certs_wanted, true);
+		lws_cancel_service(ch->context);
+	}
 	return 0;
 }
 

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "channel/cert.h"
 #include "channel/channel_int.h"
 #include "clock.h"
 #include "core/report.h"
@@ -236,8 +237,8 @@ static const struct {
 	{PROTO_HELLO, handle_hello},
 	{PROTO_CONFIG_STATUS, handle_report},
 	{PROTO_UPDATE_STATUS, handle_report},
-	{PROTO_CERT_CSR, handle_report},
-	{PROTO_CERT_INSTALLED, handle_report},
+	{PROTO_CERT_CSR, cert_handle_csr},
+	{PROTO_CERT_INSTALLED, cert_handle_installed},
 	{PROTO_CMD_RESULT, handle_report},
 };
 
