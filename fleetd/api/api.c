@@ -142,6 +142,9 @@ required_role(const char *method, const char *resource)
 		return API_ROLE_OPERATOR;
 	if (strcmp(resource, "certificates") == 0)
 		return API_ROLE_OPERATOR;
+	if (strcmp(resource, "profiles") == 0 ||
+	    strcmp(resource, "config") == 0)
+		return API_ROLE_OPERATOR;
 	return API_ROLE_ADMIN;
 }
 
@@ -155,6 +158,8 @@ static const struct {
 	{"/api/v1/devices", "devices", api_devices},
 	{"/api/v1/audit", "audit", api_audit},
 	{"/api/v1/certificates", "certificates", api_certificates},
+	{"/api/v1/profiles", "profiles", api_profiles},
+	{"/api/v1/config", "config", api_config},
 };
 
 static void

@@ -110,6 +110,10 @@ void api_device_certificates(struct api_call *c, const char *id,
 			     const char *tail);
 void api_device_rotate(struct api_call *c, const char *id, const char *tail);
 void api_audit(struct api_call *c, const char *rest);
+/* profiles.c, config.c: configuration profiles, device config, clone */
+void api_profiles(struct api_call *c, const char *rest);
+void api_config(struct api_call *c, const char *rest);
+void api_device_config(struct api_call *c, const char *id, const char *tail);
 /* est.c: RFC 7030 under /.well-known/est (rest: "/cacerts", ...) */
 void api_est(struct api_call *c, const char *rest);
 void api_pki_ca(struct api_call *c);

@@ -296,6 +296,7 @@ static const struct {
 	{"decommission", device_decommission_route},
 	{"certificates", api_device_certificates},
 	{"rotate", api_device_rotate},
+	{"config", api_device_config},
 };
 
 static void
