@@ -2,8 +2,14 @@
 /*
  * Log sink for fleetd, fleetctl and the agent. Lines go to stderr as
  * "time ident[pid] level [ctx] message" or to syslog with the matching
- * priority. Messages are formatted into a bounded stack buffer, so one line
- * is written with one call and lines from threads do not interleave.
+ * priority. When stderr is the journal (a systemd service: $JOURNAL_STREAM
+ * names the device and inode of stderr), lines are "<N>name[pid]: [ctx]
+ * message": the syslog priority as a prefix journald understands, no
+ * timestamp of our own (the journal has one), and the process name
+ * (fleetd-net1, fleetd-ca) with its pid, since every fleetd process shares
+ * the supervisor's stream. Messages are formatted into a bounded stack
+ * buffer, so one line is written with one call and lines from threads do
+ * not interleave.
  *
  * Repeated lines are rate-limited, so that a peer that makes fleetd log on
  * every message cannot fill the disk: lines of one call site (format) and
@@ -18,7 +24,10 @@
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +35,7 @@
 static char log_ident[32] = "fleet";
 static enum log_level log_level_max = LOG_LEVEL_INFO;
 static bool log_to_syslog;
+static bool log_to_journal;
 
 #define LOG_SLOTS 64
 #define LOG_SAMPLE_MAX 160
@@ -49,12 +59,34 @@ static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int level_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO,
 				       LOG_DEBUG};
 
+/*
+ * Whether stderr is the journal's stream: systemd sets JOURNAL_STREAM to
+ * "device:inode" of the stream it connected to stdout/stderr; a process
+ * whose stderr was redirected since (a shell under the service) no longer
+ * matches and keeps the plain format.
+ */
+static bool
+log_stderr_is_journal(void)
+{
+	const char *env = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	char tail;
+
+	if (env == NULL || sscanf(env, "%llu:%llu%c", &dev, &ino, &tail) != 2 ||
+	    fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev &&
+	       (unsigned long long)st.st_ino == ino;
+}
+
 void
 log_setup(const char *ident, enum log_level level, bool use_syslog)
 {
 	snprintf(log_ident, sizeof(log_ident), "%s", ident);
 	log_level_max = level;
 	log_to_syslog = use_syslog;
+	log_to_journal = !use_syslog && log_stderr_is_journal();
 	if (use_syslog)
 		openlog(log_ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
 }
@@ -91,6 +123,19 @@ log_emit(enum log_level level, const char *ctx, const char *msg)
 			syslog(level_priorities[level], "[%s] %s", ctx, msg);
 		else
 			syslog(level_priorities[level], "%s", msg);
+		return;
+	}
+	if (log_to_journal) {
+		char name[17] = "";
+
+		/* The thread's name: fleetd, fleetd-ca, fleetd-net1... */
+		if (prctl(PR_GET_NAME, name, 0, 0, 0) != 0 || name[0] == '\0')
+			snprintf(name, sizeof(name), "%.16s", log_ident);
+		snprintf(line, sizeof(line), "<%d>%s[%ld]: %s%s%s%s\n",
+			 level_priorities[level], name, (long)getpid(),
+			 ctx != NULL ? "[" : "", ctx != NULL ? ctx : "",
+			 ctx != NULL ? "] " : "", msg);
+		fputs(line, stderr);
 		return;
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);

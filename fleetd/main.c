@@ -9,6 +9,8 @@
 #include "cmd_token.h"
 #include "config.h"
 #include "db/migrate.h"
+#include "fleet_paths.h"
+#include "fleet_version.h"
 #include "log.h"
 #include "supervisor.h"
 
@@ -39,7 +41,24 @@ usage(FILE *out)
 		"                      also be set as FLEETD_<KEY> in the "
 		"environment\n"
 		"  -h, --help          show this help\n"
-		"  -V, --version       show the version\n");
+		"  -V, --version       show the version\n"
+		"\n"
+		"signals (serve):\n"
+		"  SIGHUP          reload the config file: log level and "
+		"what the ca and\n"
+		"                  net workers read are applied by replacing "
+		"them one at a\n"
+		"                  time; listen addresses, workers and user "
+		"need a restart\n"
+		"  SIGTERM         stop: the net workers drain, then the ca "
+		"stops\n"
+		"\n"
+		"Under systemd (Type=notify) fleetd reports READY=1, "
+		"RELOADING=1, STOPPING=1\n"
+		"and its status to the service manager, and logs to the "
+		"journal with syslog\n"
+		"priorities. Configuration keys: fleetd.conf(5); "
+		"documentation: docs/.\n");
 }
 
 static int
@@ -75,13 +94,19 @@ cmd_migrate(const struct fleetd_config *cfg)
 {
 	char err[1024];
 	PGconn *conn = connect_db(cfg);
+	char installed[4096];
+	const char *dir = cfg->migrations_dir;
 	int applied = 0;
 	int rc = 1;
 
+	/* The default (the source tree's directory) means "the migrations
+	 * this fleetd ships with": an installed fleetd has them beside it. */
+	if (strcmp(dir, FLEET_MIGRATIONS_SOURCE_DIR) == 0 &&
+	    migrate_installed_dir(installed, sizeof(installed)) == 0)
+		dir = installed;
 	if (conn == NULL)
 		return 1;
-	if (migrate_apply(conn, cfg->migrations_dir, &applied, err,
-			  sizeof(err)) != 0) {
+	if (migrate_apply(conn, dir, &applied, err, sizeof(err)) != 0) {
 		fprintf(stderr, "fleetd: migrate: %s\n", err);
 		goto out;
 	}
@@ -130,7 +155,7 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(argv[i], "-V") == 0 ||
 			   strcmp(argv[i], "--version") == 0) {
-			printf("fleetd %s (schema %d)\n", FLEET_VERSION,
+			printf("fleetd %s (schema %d)\n", FLEET_PROJECT_VERSION,
 			       FLEET_SCHEMA_VERSION);
 			return 0;
 		} else if (strcmp(argv[i], "-c") == 0 ||

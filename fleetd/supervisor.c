@@ -11,6 +11,11 @@
  * the issuing-CA key) and every child drops to the unprivileged `user` of
  * the config for good: net workers at once, the ca after it has loaded
  * its key (docs/internals/privsep.md).
+ *
+ * Each child reports that it is up through a pipe (one byte); once every
+ * child has, the supervisor tells the service manager READY=1 (sd_notify,
+ * Type=notify), and RELOADING=1 ... READY=1 around a SIGHUP reload, and
+ * STOPPING=1 when it stops (docs/install.md).
  */
 #define _GNU_SOURCE /* setresuid, getresuid */
 #include "supervisor.h"
@@ -22,6 +27,7 @@
 #include "config.h"
 #include "http/worker.h"
 #include "log.h"
+#include "sd_notify.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -45,6 +51,10 @@
 #define SUPERVISOR_MAX_WORKERS 64
 #define CHILD_STABLE_MS 30000 /* a child up this long resets its backoff */
 #define STOP_GRACE_MS 10000
+/* A reload that has not brought every child back up by then is reported
+ * done anyway (READY=1 with a status saying which are down), so that
+ * `systemctl reload` does not wait forever on a child that crash-loops. */
+#define RELOAD_READY_MAX_MS 60000
 
 enum child_kind { CHILD_CA, CHILD_WORKER };
 
@@ -57,6 +67,8 @@ struct child {
 	struct backoff backoff;
 	bool reload_wanted; /* SIGHUP: replace this child in turn */
 	bool reloading; /* SIGTERM sent for a reload */
+	int ready_fd; /* read end of its readiness pipe, or -1 */
+	bool ready; /* it said it is up (ca: key loaded; worker: serving) */
 };
 
 /*
@@ -82,6 +94,9 @@ struct supervisor {
 	int nchildren;
 	int api_fd; /* listen sockets, inherited by every net worker */
 	int device_fd;
+	bool notified_ready; /* READY=1 sent after the start */
+	bool reload_active; /* RELOADING=1 sent, READY=1 not yet */
+	uint64_t reload_started_ms;
 };
 
 static volatile sig_atomic_t got_stop, got_hup, got_child;
@@ -200,11 +215,38 @@ privsep_drop(const struct privsep *ps)
 	return 0;
 }
 
-/* ca_process_main's hook: called once the issuing-CA key is loaded. */
-static int
-privsep_drop_hook(void *arg)
+/* A child says it is up: one byte on its readiness pipe, which it then
+ * closes (so a later death is an EOF the supervisor already expects). */
+static void
+child_report_ready(int *fd)
 {
-	return privsep_drop(arg);
+	ssize_t n;
+
+	if (*fd < 0)
+		return;
+	do {
+		n = write(*fd, "R", 1);
+	} while (n < 0 && errno == EINTR);
+	close(*fd);
+	*fd = -1;
+}
+
+struct ca_hook {
+	const struct privsep *privsep;
+	int ready_fd;
+};
+
+/* ca_process_main's hook: called once the issuing-CA key is loaded; the
+ * ca is up once it has dropped its privileges. */
+static int
+ca_loaded_hook(void *arg)
+{
+	struct ca_hook *h = arg;
+
+	if (privsep_drop(h->privsep) != 0)
+		return -1;
+	child_report_ready(&h->ready_fd);
+	return 0;
 }
 
 /* Opens path as the current user, for reading; the errno, or 0. */
@@ -317,15 +359,30 @@ static void
 child_start(struct supervisor *sv, struct child *c)
 {
 	pid_t parent = getpid();
-	pid_t pid = fork();
+	int ready[2] = {-1, -1};
+	pid_t pid;
 	int rc;
 
+	if (pipe2(ready, O_CLOEXEC) != 0) {
+		/* Not fatal: this child is taken as up when it starts. */
+		log_warn("supervisor: pipe: %s", strerror(errno));
+		ready[0] = ready[1] = -1;
+	}
+	pid = fork();
 	if (pid < 0) {
 		log_error("supervisor: fork: %s", strerror(errno));
+		if (ready[0] >= 0) {
+			close(ready[0]);
+			close(ready[1]);
+		}
 		c->restart_at_ms = clock_mono_ms() + backoff_next(&c->backoff);
 		return;
 	}
 	if (pid > 0) {
+		if (ready[1] >= 0)
+			close(ready[1]);
+		c->ready_fd = ready[0];
+		c->ready = ready[0] < 0;
 		c->pid = pid;
 		c->started_ms = clock_mono_ms();
 		if (c->kind == CHILD_CA)
@@ -340,14 +397,25 @@ child_start(struct supervisor *sv, struct child *c)
 	if (getppid() != parent)
 		_exit(0);
 	child_reset_signals();
+	/* The other children's readiness pipes are the supervisor's. */
+	for (int i = 0; i < sv->nchildren; i++) {
+		if (sv->children[i].ready_fd >= 0)
+			close(sv->children[i].ready_fd);
+	}
+	if (ready[0] >= 0)
+		close(ready[0]);
 	if (c->kind == CHILD_CA) {
+		struct ca_hook hook = {&sv->privsep, ready[1]};
+
 		/* The ca process has no network at all. */
 		close(sv->api_fd);
 		close(sv->device_fd);
 		close_all_but(sv, sv->ca_fds, (size_t)sv->nworkers);
-		/* It drops once it holds the key (privsep_drop_hook). */
+		/* It drops once it holds the key, and is up then. */
 		rc = ca_process_main(sv->ca_fds, (size_t)sv->nworkers, sv->cfg,
-				     privsep_drop_hook, &sv->privsep);
+				     ca_loaded_hook, &hook);
+		if (hook.ready_fd >= 0)
+			close(hook.ready_fd);
 	} else {
 		int fd = sv->worker_fds[c->slot - 1];
 
@@ -355,6 +423,14 @@ child_start(struct supervisor *sv, struct child *c)
 		/* The listen sockets are bound: nothing needs root now. */
 		if (privsep_drop(&sv->privsep) != 0)
 			_exit(1);
+		/*
+		 * Up from here: privileges dropped, the listen sockets and
+		 * the ca's channel in hand; connections wait in the listen
+		 * backlog until the loop accepts them. worker_main does not
+		 * report its own readiness yet; when it does (after its
+		 * "serving" line), this call goes.
+		 */
+		child_report_ready(&ready[1]);
 		rc = worker_main(c->slot, fd, sv->api_fd, sv->device_fd,
 				 sv->cfg);
 	}
@@ -384,6 +460,11 @@ reap_children(struct supervisor *sv)
 
 		if (c == NULL)
 			continue;
+		if (c->ready_fd >= 0) {
+			close(c->ready_fd);
+			c->ready_fd = -1;
+		}
+		c->ready = false;
 		if (now - c->started_ms >= CHILD_STABLE_MS)
 			backoff_reset(&c->backoff);
 		delay = c->reloading ? 0 : backoff_next(&c->backoff);
@@ -403,6 +484,14 @@ reap_children(struct supervisor *sv)
 			log_warn("supervisor: pid %ld exited with %d; "
 				 "restarting in %u ms",
 				 (long)pid, WEXITSTATUS(status), delay);
+		if (c->kind == CHILD_CA)
+			sd_notify_sendf("STATUS=ca (pid %ld) died; restarting "
+					"in %u ms",
+					(long)pid, delay);
+		else
+			sd_notify_sendf("STATUS=net worker #%d (pid %ld) died; "
+					"restarting in %u ms",
+					c->slot, (long)pid, delay);
 	}
 }
 
@@ -432,6 +521,8 @@ stop_children(struct supervisor *sv)
 	uint64_t deadline = clock_mono_ms() + STOP_GRACE_MS;
 
 	log_info("supervisor: stopping");
+	sd_notify_send("STOPPING=1\nSTATUS=stopping: draining the net "
+		       "workers");
 	/* Workers first, so their in-flight sign requests still complete. */
 	for (int i = 0; i < sv->nchildren; i++) {
 		if (sv->children[i].kind == CHILD_WORKER &&
@@ -539,6 +630,11 @@ supervisor_reload(struct supervisor *sv)
 	enum log_level level = LOG_LEVEL_INFO;
 	char err[1024];
 
+	sv->reload_active = true;
+	sv->reload_started_ms = clock_mono_ms();
+	sd_notify_sendf("RELOADING=1\nSTATUS=reloading %s",
+			sv->config_path != NULL ? sv->config_path
+						: "(no config file)");
 	if (sv->config_path == NULL) {
 		log_info("supervisor: SIGHUP: no config file; replacing "
 			 "children with the same settings");
@@ -547,6 +643,11 @@ supervisor_reload(struct supervisor *sv)
 		log_error("supervisor: SIGHUP: %s; keeping the running "
 			  "configuration",
 			  err);
+		/* Nothing changes: the reload is over, and failed. */
+		sd_notify_sendf("READY=1\nSTATUS=reload failed, running "
+				"configuration kept: %s",
+				err);
+		sv->reload_active = false;
 		return;
 	} else {
 		if (strcmp(next.api_bind, sv->cfg->api_bind) != 0 ||
@@ -568,7 +669,8 @@ supervisor_reload(struct supervisor *sv)
 		sv->children[i].reload_wanted = true;
 }
 
-/* Starts the next replacement once the previous one is back. */
+/* Starts the next replacement once the previous one is back and up, so
+ * that the others serve meanwhile. */
 static void
 reload_step(struct supervisor *sv)
 {
@@ -577,6 +679,12 @@ reload_step(struct supervisor *sv)
 
 		if (c->reloading || (c->pid == 0 && c->reload_wanted))
 			return;
+		if (c->reload_wanted && (c->pid == 0 || !c->ready))
+			continue;
+		if (!c->reload_wanted && (c->pid == 0 || !c->ready) &&
+		    clock_mono_ms() - sv->reload_started_ms <
+			    RELOAD_READY_MAX_MS)
+			return; /* a replaced child is not up yet */
 	}
 	for (int i = 0; i < sv->nchildren; i++) {
 		struct child *c = &sv->children[i];
@@ -587,6 +695,87 @@ reload_step(struct supervisor *sv)
 			kill(c->pid, SIGTERM);
 			return;
 		}
+	}
+}
+
+/* Reads the readiness bytes that arrived; a child that closed its pipe
+ * without one died before it was up (reap_children restarts it). */
+static void
+collect_ready(struct supervisor *sv, const struct pollfd *pfds, int npfds)
+{
+	for (int i = 0; i < npfds; i++) {
+		struct child *c = NULL;
+		char byte;
+		ssize_t n;
+
+		if (pfds[i].revents == 0)
+			continue;
+		for (int j = 0; j < sv->nchildren; j++) {
+			if (sv->children[j].ready_fd == pfds[i].fd)
+				c = &sv->children[j];
+		}
+		if (c == NULL)
+			continue;
+		n = read(c->ready_fd, &byte, 1);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		c->ready = n == 1;
+		close(c->ready_fd);
+		c->ready_fd = -1;
+		if (c->ready && c->kind == CHILD_CA)
+			log_debug("supervisor: ca (pid %ld) is up",
+				  (long)c->pid);
+		else if (c->ready)
+			log_debug("supervisor: net worker #%d (pid %ld) is up",
+				  c->slot, (long)c->pid);
+	}
+}
+
+/* The service manager hears READY=1 once every child is up: after the
+ * start, and after a reload has replaced them all. */
+static void
+notify_progress(struct supervisor *sv)
+{
+	int up = 0;
+	bool replacing = false;
+
+	for (int i = 0; i < sv->nchildren; i++) {
+		const struct child *c = &sv->children[i];
+
+		up += c->pid > 0 && c->ready;
+		replacing = replacing || c->reload_wanted || c->reloading;
+	}
+	if (!sv->notified_ready && up == sv->nchildren) {
+		sv->notified_ready = true;
+		log_info("supervisor: ready (ca and %d net workers up)",
+			 sv->nworkers);
+		sd_notify_sendf("READY=1\nSTATUS=serving: api %s:%ld, devices "
+				"%s:%ld, %d net workers",
+				sv->cfg->api_bind, sv->cfg->api_port,
+				sv->cfg->device_bind, sv->cfg->device_port,
+				sv->nworkers);
+		return;
+	}
+	if (!sv->reload_active || replacing)
+		return;
+	if (up == sv->nchildren) {
+		sv->reload_active = false;
+		log_info("supervisor: reload done (ca and %d net workers up)",
+			 sv->nworkers);
+		sd_notify_sendf("READY=1\nSTATUS=serving (reloaded): api "
+				"%s:%ld, devices %s:%ld, %d net workers",
+				sv->cfg->api_bind, sv->cfg->api_port,
+				sv->cfg->device_bind, sv->cfg->device_port,
+				sv->nworkers);
+	} else if (clock_mono_ms() - sv->reload_started_ms >=
+		   RELOAD_READY_MAX_MS) {
+		sv->reload_active = false;
+		log_warn("supervisor: reload done, but only %d of %d "
+			 "children are up",
+			 up, sv->nchildren);
+		sd_notify_sendf("READY=1\nSTATUS=reloaded; %d of %d children "
+				"up, the others restarting",
+				up, sv->nchildren);
 	}
 }
 
@@ -633,6 +822,10 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		sv.children[i + 1].slot = i + 1;
 	}
 	sv.nchildren = sv.nworkers + 1;
+	for (int i = 0; i < sv.nchildren; i++)
+		sv.children[i].ready_fd = -1;
+	sd_notify_sendf("STATUS=starting the ca and %d net workers",
+			sv.nworkers);
 	for (int i = 0; i < sv.nchildren; i++) {
 		backoff_init(&sv.children[i].backoff, 100, 30000, 0);
 		child_start(&sv, &sv.children[i]);
@@ -643,10 +836,21 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		 sv.privsep.drop ? sv.privsep.user : "");
 
 	while (!got_stop) {
+		struct pollfd pfds[SUPERVISOR_MAX_WORKERS + 1];
+		int npfds = 0;
 		uint64_t now;
 
-		/* Signals interrupt the sleep; the tick bounds restart lag. */
-		poll(NULL, 0, 50);
+		for (int i = 0; i < sv.nchildren; i++) {
+			if (sv.children[i].ready_fd < 0)
+				continue;
+			pfds[npfds].fd = sv.children[i].ready_fd;
+			pfds[npfds].events = POLLIN;
+			pfds[npfds].revents = 0;
+			npfds++;
+		}
+		/* Signals interrupt the wait; the tick bounds restart lag. */
+		if (poll(pfds, (nfds_t)npfds, 50) > 0)
+			collect_ready(&sv, pfds, npfds);
 		if (got_child) {
 			got_child = 0;
 			reap_children(&sv);
@@ -656,6 +860,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 			supervisor_reload(&sv);
 		}
 		reload_step(&sv);
+		notify_progress(&sv);
 		now = clock_mono_ms();
 		for (int i = 0; i < sv.nchildren && !got_stop; i++) {
 			struct child *c = &sv.children[i];

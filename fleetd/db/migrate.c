@@ -7,6 +7,7 @@
 #include "db/migrate.h"
 
 #include "atomicfile.h"
+#include "fleet_paths.h"
 #include "secret.h"
 
 #include <ctype.h>
@@ -15,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define MIGRATION_MAX_FILES 1000
 #define MIGRATION_MAX_BYTES (4 * 1024 * 1024)
@@ -47,6 +50,31 @@ migration_version(const char *name)
 			return -1;
 	}
 	return strtol(name, NULL, 10);
+}
+
+int
+migrate_installed_dir(char *out, size_t outlen)
+{
+	char exe[4096], path[4096];
+	struct stat st;
+	ssize_t n;
+	char *slash;
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash == NULL)
+		return -1;
+	*slash = '\0';
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", exe,
+			     FLEET_MIGRATIONS_FROM_SBINDIR) >= sizeof(path) ||
+	    stat(path, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    strlen(path) >= outlen)
+		return -1;
+	memcpy(out, path, strlen(path) + 1);
+	return 0;
 }
 
 static int

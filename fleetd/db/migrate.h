@@ -19,6 +19,16 @@ int migrate_apply(PGconn *conn, const char *dir, int *applied, char *err,
 		  size_t errlen);
 
 /*
+ * The migrations an installed fleetd ships with: the directory
+ * FLEET_MIGRATIONS_FROM_SBINDIR (fleet_paths.h) relative to the directory
+ * of the running executable, e.g. /usr/share/fleetd/migrations beside
+ * /usr/sbin/fleetd. Returns 0 with the path in out when that directory
+ * exists, -1 otherwise (a fleetd run from its build tree, which uses the
+ * source tree's migrations).
+ */
+int migrate_installed_dir(char *out, size_t outlen);
+
+/*
  * Checks that the database is at least at version `expected`. Returns 0, or
  * -1 with a message telling the operator to run `fleetd migrate`.
  */
