@@ -28,6 +28,7 @@
 #include "backoff.h"
 #include "buf.h"
 #include "clock.h"
+#include "conffile.h"
 #include "fleetagent.h"
 #include "https.h"
 #include "log.h"
@@ -41,6 +42,10 @@
 #define FW_VERSION_MAX 128
 #define HELLO_TEXT_MAX 128 /* model, fw_version in hello */
 #define TOKEN_MAX 512
+#define CONFIG_DRIFT_DEFAULT_S 60
+/* Memory mode (fleet-sim): seqs of in-memory reports are reserved on disk
+ * in blocks, one write per block instead of one per report. */
+#define CONFIG_SEQ_BLOCK 1024u
 
 struct fleet_agent {
 	/* configuration (owned copies) */
@@ -81,6 +86,17 @@ struct fleet_agent {
 	uint64_t progress_ms; /* last report sent or acknowledged */
 	long queued;
 	char last_error[256];
+
+	/* configuration delivery (config.c) */
+	struct agent_config *config;
+	lws_sorted_usec_list_t sul_config; /* drift checks */
+	bool config_memory; /* reports in memory, not in the disk queue */
+	char *config_report; /* memory mode: the latest config.status */
+	size_t config_report_len;
+	uint64_t config_report_seq; /* its seq (0: none pending) */
+	bool config_report_sent; /* on the wire on this connection */
+	uint64_t config_report_sent_ms;
+	uint64_t config_seq, config_seq_reserved;
 };
 
 static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -193,6 +209,51 @@ agent_status_write(struct fleet_agent *a)
 	json_decref(doc);
 }
 
+static bool
+env_true(const char *v)
+{
+	return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
+			     strcmp(v, "on") == 0 || strcmp(v, "1") == 0);
+}
+
+/* The configuration-delivery settings: the caller's, or, when it names no
+ * target file, FLEET_AGENT_CONFIG_* from the environment. */
+static int
+agent_config_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
+		   char *err, size_t errlen)
+{
+	struct agent_config_opts o;
+	const char *v;
+	long secs = cfg->config_drift_interval;
+
+	memset(&o, 0, sizeof(o));
+	o.memory = cfg->config_memory;
+	o.fail_permille = cfg->config_fail_permille;
+	if (cfg->config_path != NULL || o.memory) {
+		o.path = cfg->config_path;
+		o.validate = cfg->config_validate;
+		o.reload = cfg->config_reload;
+		o.restore_on_drift = cfg->config_restore_on_drift;
+	} else {
+		o.path = getenv("FLEET_AGENT_CONFIG_PATH");
+		o.validate = getenv("FLEET_AGENT_CONFIG_VALIDATE");
+		o.reload = getenv("FLEET_AGENT_CONFIG_RELOAD");
+		o.restore_on_drift =
+			env_true(getenv("FLEET_AGENT_CONFIG_RESTORE"));
+		v = getenv("FLEET_AGENT_CONFIG_DRIFT_INTERVAL");
+		if (v != NULL && (config_parse_duration(v, &secs) != 0 ||
+				  secs < 1 || secs > 86400)) {
+			snprintf(err, errlen,
+				 "FLEET_AGENT_CONFIG_DRIFT_INTERVAL: 1s..1d");
+			return -1;
+		}
+	}
+	o.drift_interval_s = secs > 0 ? secs : CONFIG_DRIFT_DEFAULT_S;
+	a->config_memory = o.memory;
+	a->config = agent_config_new(a->state_dir, a->logctx, &o, err, errlen);
+	return a->config != NULL ? 0 : -1;
+}
+
 struct fleet_agent *
 fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 {
@@ -297,6 +358,8 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 	agent_log_ctx(a);
 	agent_outbox_init(&a->outbox, a->state_dir);
 	a->queued = agent_queue_count(a->state_dir);
+	if (agent_config_setup(a, cfg, err, errlen) != 0)
+		goto fail;
 	return a;
 fail:
 	fleet_agent_free(a);
@@ -322,6 +385,8 @@ fleet_agent_free(struct fleet_agent *a)
 	free(a->hello);
 	json_decref(a->labels);
 	buf_free(&a->rx);
+	agent_config_free(a->config);
+	free(a->config_report);
 	free(a);
 }
 
@@ -513,6 +578,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 	a->ping_due = false;
 	/* Whatever was not acknowledged goes again on the next connection. */
 	agent_outbox_reset(&a->outbox);
+	a->config_report_sent = false;
 	free(a->hello);
 	a->hello = NULL;
 	buf_free(&a->rx);
@@ -586,7 +652,10 @@ agent_reports_tick(struct fleet_agent *a)
 		agent_outbox_reset(&a->outbox);
 		a->progress_ms = now;
 	}
-	if (a->outbox.ninflight < AGENT_INFLIGHT_MAX)
+	if (a->config_report_sent && now - a->config_report_sent_ms >= wait)
+		a->config_report_sent = false;
+	if (a->outbox.ninflight < AGENT_INFLIGHT_MAX ||
+	    (a->config_report != NULL && !a->config_report_sent))
 		lws_callback_on_writable(a->wsi);
 }
 
@@ -625,6 +694,7 @@ agent_send_hello(struct fleet_agent *a)
 	struct agent_hello h;
 	json_t *addrs = agent_addresses();
 	json_t *inv = agent_inventory(a->virtual_uptime);
+	char config_hash[65];
 
 	memset(&h, 0, sizeof(h));
 	h.agent_version = FLEET_AGENT_VERSION;
@@ -637,8 +707,8 @@ agent_send_hello(struct fleet_agent *a)
 			: agent_system_uptime();
 	h.addresses = addrs;
 	h.inventory = inv;
-	h.config_version = 0;
-	h.config_hash = "";
+	agent_config_hello(a->config, &h.config_version, config_hash);
+	h.config_hash = config_hash;
 	free(a->hello);
 	a->hello = agent_hello_build(&h, &a->hello_len);
 	json_decref(addrs);
@@ -682,6 +752,15 @@ agent_ack(struct fleet_agent *a, const struct proto_msg *m)
 	char err[256];
 	long before = a->queued;
 
+	if (a->config_report != NULL && m->seq == a->config_report_seq) {
+		/* The in-memory config.status (fleet-sim): answered. */
+		free(a->config_report);
+		a->config_report = NULL;
+		a->config_report_seq = 0;
+		a->config_report_sent = false;
+		lws_callback_on_writable(a->wsi);
+		return;
+	}
 	if (strcmp(status, "rejected") == 0)
 		log_write(LOG_LEVEL_WARN, a->logctx,
 			  "server rejected report %" PRIu64 "; dropped",
@@ -719,6 +798,138 @@ agent_error(struct fleet_agent *a, const struct proto_msg *m)
 	 * a report means "not now": it stays queued for the next retry. */
 	if (seq > 0 && strncmp(code, "bad-", 4) != 0)
 		agent_outbox_nack(&a->outbox, seq);
+	if (seq > 0 && seq == a->config_report_seq)
+		a->config_report_sent = false; /* again at the next tick */
+}
+
+/* ---- configuration delivery ------------------------------------------ */
+
+/* The next seq of an in-memory report, from a block reserved on disk (the
+ * disk queue's allocator starts above it). 0 when the state directory
+ * cannot be written. */
+static uint64_t
+agent_config_next_seq(struct fleet_agent *a)
+{
+	char err[256];
+	uint64_t last = 0;
+
+	if (a->config_seq >= a->config_seq_reserved) {
+		if (agent_seq_load(a->state_dir, &last, err, sizeof(err)) !=
+			    0 ||
+		    agent_seq_store(
+			    a->state_dir,
+			    (last > a->config_seq ? last : a->config_seq) +
+				    CONFIG_SEQ_BLOCK,
+			    err, sizeof(err)) != 0) {
+			log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+			return 0;
+		}
+		if (last > a->config_seq)
+			a->config_seq = last;
+		a->config_seq_reserved = a->config_seq + CONFIG_SEQ_BLOCK;
+	}
+	return ++a->config_seq;
+}
+
+/* A config.status to send: queued on disk (fleet-agent), or, in memory
+ * mode, kept as the one pending status (a newer one replaces it: only the
+ * latest state matters). report is consumed. */
+static void
+agent_config_emit(struct fleet_agent *a, json_t *report)
+{
+	struct proto_error perr;
+	char err[256];
+	uint64_t seq;
+
+	if (report == NULL)
+		return;
+	if (!a->config_memory) {
+		if (fleet_agent_report(a, report, err, sizeof(err)) != 0)
+			log_write(LOG_LEVEL_ERROR, a->logctx,
+				  "config.status not queued: %s", err);
+		json_decref(report);
+		return;
+	}
+	seq = agent_config_next_seq(a);
+	if (seq == 0 ||
+	    json_object_set_new(report, "seq", json_integer((json_int_t)seq)) !=
+		    0) {
+		json_decref(report);
+		return;
+	}
+	free(a->config_report);
+	a->config_report = proto_encode(PROTO_CONFIG_STATUS, report,
+					&a->config_report_len, &perr);
+	a->config_report_seq = a->config_report != NULL ? seq : 0;
+	a->config_report_sent = false;
+	if (a->config_report == NULL)
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "config.status not built: %s", perr.message);
+	else if (a->welcomed && a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+}
+
+static void
+agent_config_on_apply(struct fleet_agent *a, const struct proto_msg *m)
+{
+	json_t *report = NULL;
+
+	if (agent_config_apply(a->config, m, &report) != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "config.apply not handled (out of memory?)");
+	agent_config_emit(a, report);
+}
+
+/* Re-hashes the target file: drift is reported (and restored). */
+static void
+agent_config_check_now(struct fleet_agent *a)
+{
+	json_t *reports = json_array();
+	size_t i;
+
+	if (reports == NULL)
+		return;
+	if (agent_config_check(a->config, reports) != 0)
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "configuration file not checked");
+	for (i = 0; i < json_array_size(reports); i++)
+		agent_config_emit(a, json_incref(json_array_get(reports, i)));
+	json_decref(reports);
+}
+
+static void
+agent_config_timer_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_config);
+	long s = agent_config_drift_interval(a->config);
+
+	if (a->stopping || s <= 0)
+		return;
+	agent_config_check_now(a);
+	lws_sul_schedule(a->ctx, 0, &a->sul_config, agent_config_timer_cb,
+			 (lws_usec_t)s * LWS_US_PER_SEC);
+}
+
+/* In-memory config.status on the wire; it stays until acknowledged. */
+static int
+agent_send_config_report(struct fleet_agent *a, struct lws *wsi)
+{
+	unsigned char *frame = malloc(LWS_PRE + a->config_report_len);
+	int n;
+
+	if (frame == NULL)
+		return -1;
+	memcpy(frame + LWS_PRE, a->config_report, a->config_report_len);
+	n = lws_write(wsi, frame + LWS_PRE, a->config_report_len,
+		      LWS_WRITE_TEXT);
+	free(frame);
+	if (n < (int)a->config_report_len)
+		return -1;
+	a->config_report_sent = true;
+	a->config_report_sent_ms = clock_mono_ms();
+	lws_callback_on_writable(wsi); /* queued reports next */
+	return 0;
 }
 
 static void
@@ -743,6 +954,9 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 		break;
 	case PROTO_ERROR:
 		agent_error(a, &m);
+		break;
+	case PROTO_CONFIG_APPLY:
+		agent_config_on_apply(a, &m);
 		break;
 	default:
 		/* config.apply, update.offer, cert.*, cmd: later issues */
@@ -825,6 +1039,8 @@ agent_writeable(struct fleet_agent *a, struct lws *wsi)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
+	if (a->welcomed && a->config_report != NULL && !a->config_report_sent)
+		return agent_send_config_report(a, wsi);
 	if (a->welcomed)
 		return agent_send_queued(a, wsi);
 	return 0;
@@ -943,6 +1159,21 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	}
 	a->stopping = false;
 	agent_status_write(a);
+	/* In-memory reports need their seq block before the first one. */
+	if (a->config_memory && a->config_seq >= a->config_seq_reserved) {
+		if (agent_config_next_seq(a) == 0) {
+			snprintf(err, errlen, "cannot reserve report seqs");
+			return -1;
+		}
+		a->config_seq--; /* reserved, not used */
+	}
+	/* At start: a file edited while the agent was down is drift. */
+	agent_config_check_now(a);
+	if (agent_config_drift_interval(a->config) > 0)
+		lws_sul_schedule(
+			ctx, 0, &a->sul_config, agent_config_timer_cb,
+			(lws_usec_t)agent_config_drift_interval(a->config) *
+				LWS_US_PER_SEC);
 	lws_sul_schedule(ctx, 0, &a->sul_connect, agent_connect_cb, 1);
 	return 0;
 }
@@ -955,6 +1186,7 @@ fleet_agent_stop(struct fleet_agent *a)
 	a->stopping = true;
 	lws_sul_cancel(&a->sul_connect);
 	lws_sul_cancel(&a->sul_watchdog);
+	lws_sul_cancel(&a->sul_config);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);

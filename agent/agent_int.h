@@ -269,6 +269,57 @@ int agent_enroll_request(const struct agent_enroll_request *r,
 			 struct agent_enroll_answer *out, bool *permanent,
 			 char *err, size_t errlen);
 
+/* ---- configuration delivery (config.c) --------------------------------- */
+
+#define AGENT_CONFIG_STATE_FILE "config-state.json" /* what was applied */
+#define AGENT_CONFIG_APPLIED_FILE "config-applied.json" /* its document */
+
+struct agent_config_opts {
+	const char *path; /* the target file (absolute); NULL: none */
+	const char *validate; /* hook run on the temp file, or NULL */
+	const char *reload; /* hook run after the switch, or NULL */
+	long drift_interval_s; /* re-hash period; 0: at start only */
+	bool restore_on_drift; /* write the applied document back */
+	bool memory; /* fleet-sim: no file, no hooks */
+	unsigned fail_permille; /* memory mode: share of simulated failures */
+};
+
+struct agent_config;
+
+/* Reads state_dir/config-state.json; strings of o are copied. NULL with a
+ * message on error (a relative path). */
+struct agent_config *agent_config_new(const char *state_dir, const char *logctx,
+				      const struct agent_config_opts *o,
+				      char *err, size_t errlen);
+void agent_config_free(struct agent_config *c);
+
+/* A target file (or the memory mode) is configured. */
+bool agent_config_enabled(const struct agent_config *c);
+
+/* Seconds between drift checks; 0: none. */
+long agent_config_drift_interval(const struct agent_config *c);
+
+/* What hello says: the applied generation (0: none) and the hash of the
+ * file as it is now ("" when nothing was applied). */
+void agent_config_hello(const struct agent_config *c, int64_t *version,
+			char hash[65]);
+
+/*
+ * Handles a decoded config.apply: checks the document against its hash,
+ * then writes it (temp file, validate hook, rename, fsync of the
+ * directory, reload hook; the previous file restored if a hook fails), or
+ * finds it applied already. *report is the config.status to send (a new
+ * object without seq; NULL when nothing is to be said). 0, or -1 when out
+ * of memory or the message is unusable.
+ */
+int agent_config_apply(struct agent_config *c, const struct proto_msg *m,
+		       json_t **report);
+
+/* Re-hashes the target file: a local edit appends a "drifted" report to
+ * reports (an array; once per distinct edit) and, with restore_on_drift,
+ * the applied document is written back (another report). 0 or -1. */
+int agent_config_check(struct agent_config *c, json_t *reports);
+
 /* Process setup shared by fleet-agent and fleet-sim (agent.c; no state
  * kept here): SIGTERM and SIGINT call on_stop, SIGPIPE is ignored (a peer
  * that closes must not kill the process), and lws's log lines at

@@ -49,6 +49,21 @@ struct fleet_agent_config {
 	const char *boot_id; /* NULL: /proc/sys/kernel/random/boot_id */
 	bool virtual_uptime; /* uptime counts from fleet_agent_new */
 	bool write_status; /* keep state_dir/status.json current */
+	/* Configuration delivery (agent/config.c, docs/agent.md). When
+	 * config_path is NULL the environment is read instead:
+	 * FLEET_AGENT_CONFIG_PATH, _CONFIG_VALIDATE, _CONFIG_RELOAD,
+	 * _CONFIG_DRIFT_INTERVAL (seconds, default 60), _CONFIG_RESTORE
+	 * (true/false). No path: config.apply is answered "failed". */
+	const char *config_path; /* the file config.apply writes */
+	const char *config_validate; /* hook on the temp file ($1) */
+	const char *config_reload; /* hook after the switch */
+	long config_drift_interval; /* seconds; 0: the default (60) */
+	bool config_restore_on_drift;
+	/* fleet-sim: apply in memory (no file, no hooks), reports kept in
+	 * memory (only the latest config.status matters), and fail
+	 * config_fail_permille of the applies on purpose. */
+	bool config_memory;
+	unsigned config_fail_permille;
 };
 
 /*

@@ -7,6 +7,12 @@
  * all of them connect in one lws context and one event loop. Prints
  * "fleet-sim: all N devices online in S s" when every device has had its
  * welcome, and a progress line when the online count changes.
+ *
+ * Configuration delivery (issue 9): every device applies config.apply in
+ * memory (the document is checked against its hash; no file, no hooks)
+ * and reports config.status; --config-fail SHARE makes that share of the
+ * applies fail on purpose ("simulated failure"), so campaigns and change
+ * counts can be exercised at scale.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -68,7 +74,7 @@ usage(FILE *f)
 		   "[--labels k=v,..]\n"
 		   "                 [--threads K] [--status-file FILE] "
 		   "[--exit-when-online]\n"
-		   "                 [--log-level L]\n"
+		   "                 [--log-level L] [--config-fail SHARE]\n"
 		   "Runs N virtual devices (state in DIR/<n>/; a second run "
 		   "reuses them).\n");
 }
@@ -194,13 +200,14 @@ main(int argc, char **argv)
 		{"status-file", required_argument, NULL, 'S'},
 		{"exit-when-online", no_argument, NULL, 'x'},
 		{"log-level", required_argument, NULL, 'L'},
+		{"config-fail", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
 	const char *token = NULL, *api = NULL, *ca = NULL, *state = NULL;
 	const char *model = "sim", *fw = "1.0.0", *device_url = NULL;
 	const char *labels = NULL, *log_level = "warn";
-	unsigned threads = 8, i;
+	unsigned threads = 8, i, fail_permille = 0;
 	char err[FLEET_AGENT_ERR_MAX], dir[AGENT_PATH_MAX], name[32];
 	char boot_id[SECRET_UUID_LEN];
 	pthread_t tids[SIM_MAX_THREADS];
@@ -261,6 +268,19 @@ main(int argc, char **argv)
 		case 'L':
 			log_level = optarg;
 			break;
+		case 'F': {
+			char *end = NULL;
+			double share = strtod(optarg, &end);
+
+			if (end == optarg || *end != '\0' || !(share >= 0.0) ||
+			    share > 1.0) {
+				fprintf(stderr,
+					"fleet-sim: --config-fail 0..1\n");
+				return 2;
+			}
+			fail_permille = (unsigned)(share * 1000.0 + 0.5);
+			break;
+		}
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -310,6 +330,8 @@ main(int argc, char **argv)
 		ac.labels = labels;
 		ac.boot_id = boot_id;
 		ac.virtual_uptime = true;
+		ac.config_memory = true;
+		ac.config_fail_permille = fail_permille;
 		s.agents[i] = fleet_agent_new(&ac, err, sizeof(err));
 		if (s.agents[i] == NULL) {
 			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);

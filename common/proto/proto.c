@@ -60,7 +60,8 @@
 	}
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *const config_states[] = {"applied", "failed", NULL};
+static const char *const config_states[] = {"applied", "failed", "drifted",
+					    NULL};
 static const char *const update_states[] = {
 	"downloading", "downloaded", "installing",  "installed", "rebooting",
 	"committed",   "failed",     "rolled_back", "refused",	 NULL};

@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct channel;
 struct channel_session;
@@ -92,5 +93,24 @@ void channel_close_session(struct channel *ch, struct channel_session *s,
 
 /* channel_submit_work() also takes s == NULL: work for the worker, not a
  * session (run() gets device_id "", done() gets s == NULL). */
+
+/* ---- configuration delivery (config.c, config_status.c) ---------------- */
+
+struct proto_msg;
+
+/* Calls fn for every session that passed its checks and is not closing
+ * (on the loop). */
+void channel_foreach_session(struct channel *ch,
+			     void (*fn)(struct channel *ch,
+					struct channel_session *s, void *arg),
+			     void *arg);
+
+/* The configuration generation last sent on s (0: none on this
+ * session); config.c's to read and write. */
+int64_t *channel_session_config_sent(struct channel_session *s);
+
+/* The config.status handler of the message table (config_status.c). */
+void channel_cfg_status(struct channel *ch, struct channel_session *s,
+			struct proto_msg *m);
 
 #endif

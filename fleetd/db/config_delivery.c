@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Configuration delivery on PostgreSQL (core/store_config_delivery.h):
+ * the set-based desired-vs-reported comparison for a worker's connected
+ * devices, and config.status reports applied once with their effect on
+ * device_config_reported (migrations/0006_config.sql, its contract, and
+ * 0007). Runs on the channel's job threads; every parameter is bound.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/store_config_delivery.h"
+#include "db/db.h"
+#include "db/query.h"
+#include "db/store.h"
+
+/* The ids as one uuid[] literal parameter: {"id","id",...}. Ids come from
+ * verified certificates, are checked here again (hex and '-'), and are
+ * bound, never spliced into SQL. */
+static char *
+ids_array(const char *const *ids, size_t n)
+{
+	size_t cap = 2 + n * 39 + 1, at = 0;
+	char *text = malloc(cap);
+
+	if (text == NULL)
+		return NULL;
+	text[at++] = '{';
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(ids[i]);
+
+		if (len != 36 || strspn(ids[i], "0123456789abcdef-") != 36) {
+			free(text);
+			return NULL;
+		}
+		if (i > 0)
+			text[at++] = ',';
+		text[at++] = '"';
+		memcpy(text + at, ids[i], 36);
+		at += 36;
+		text[at++] = '"';
+	}
+	text[at++] = '}';
+	text[at] = '\0';
+	return text;
+}
+
+void
+config_pending_free(struct config_pending *list, size_t n)
+{
+	if (list == NULL)
+		return;
+	for (size_t i = 0; i < n; i++)
+		free(list[i].document);
+	free(list);
+}
+
+enum store_rc
+store_config_pending(struct store *st, const char *const *ids, size_t n,
+		     struct config_pending **out, size_t *nout)
+{
+	PGconn *conn = store_conn(st);
+	struct config_pending *list = NULL;
+	const char *params[1];
+	PGresult *res = NULL;
+	char *arr = NULL;
+	size_t count = 0;
+	int failed = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (n == 0)
+		return STORE_OK;
+	if (conn == NULL)
+		return STORE_ERR;
+	arr = ids_array(ids, n);
+	if (arr == NULL)
+		return STORE_ERR;
+	params[0] = arr;
+	/* Differs: no report yet, another generation or hash, or not
+	 * applied (failed, drifted). Sorted as the caller searches. */
+	res = db_query(conn,
+		       "SELECT dc.device_id, dc.desired_generation, "
+		       "dc.desired_sha256, dc.desired_document "
+		       "FROM device_config dc "
+		       "LEFT JOIN device_config_reported r "
+		       "ON r.device_id = dc.device_id "
+		       "WHERE dc.device_id = ANY($1::uuid[]) "
+		       "AND dc.desired_document IS NOT NULL "
+		       "AND dc.desired_generation > 0 "
+		       "AND (r.device_id IS NULL "
+		       "OR r.generation <> dc.desired_generation "
+		       "OR r.sha256 IS DISTINCT FROM dc.desired_sha256 "
+		       "OR r.status <> 'applied') "
+		       "ORDER BY dc.device_id::text COLLATE \"C\"",
+		       1, params);
+	free(arr);
+	if (res == NULL)
+		return STORE_ERR;
+	count = (size_t)PQntuples(res);
+	if (count > 0) {
+		list = calloc(count, sizeof(*list));
+		if (list == NULL)
+			goto fail;
+	}
+	for (size_t i = 0; i < count; i++) {
+		struct config_pending *p = &list[i];
+
+		snprintf(p->device_id, sizeof(p->device_id), "%s",
+			 PQgetvalue(res, (int)i, 0));
+		p->generation = db_int(res, (int)i, 1);
+		snprintf(p->sha256, sizeof(p->sha256), "%s",
+			 PQgetvalue(res, (int)i, 2));
+		p->document = db_text(res, (int)i, 3, &failed);
+		if (failed || p->document == NULL)
+			goto fail;
+	}
+	PQclear(res);
+	*out = list;
+	*nout = count;
+	return STORE_OK;
+fail:
+	config_pending_free(list, count);
+	PQclear(res);
+	return STORE_ERR;
+}
+
+/* ---- config.status ----------------------------------------------------- */
+
+/* The report window's mask is 64 bits kept in a bigint (as db/reports.c). */
+static void
+mask_to_text(uint64_t mask, char *out, size_t cap)
+{
+	int64_t v;
+
+	memcpy(&v, &mask, sizeof(v));
+	snprintf(out, cap, "%" PRId64, v);
+}
+
+static uint64_t
+mask_from_text(const char *text)
+{
+	int64_t v = strtoll(text, NULL, 10);
+	uint64_t m;
+
+	memcpy(&m, &v, sizeof(m));
+	return m;
+}
+
+/* The effect of a new config.status report: the rule, then the reported
+ * state or the ignored counter. */
+static int
+apply_status(PGconn *conn, const char *device_id, const struct report *r,
+	     const struct config_status *status, enum config_report_verdict *cv)
+{
+	struct config_desired_state d = {0, NULL};
+	struct config_reported_state rep = {false, 0, 0};
+	char gen[32], seq[32];
+	const char *id1[1] = {device_id};
+	const char *up[6] = {device_id,	     gen, status->sha256, status->state,
+			     status->reason, seq};
+	const char *ign[3] = {device_id, NULL, r->body};
+	PGresult *res;
+	int rc = -1;
+
+	res = db_query(conn,
+		       "SELECT dc.desired_generation, dc.desired_sha256, "
+		       "r.generation, r.seq FROM devices d "
+		       "LEFT JOIN device_config dc ON dc.device_id = d.id "
+		       "LEFT JOIN device_config_reported r "
+		       "ON r.device_id = d.id WHERE d.id = $1::uuid",
+		       1, id1);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		if (!PQgetisnull(res, 0, 0))
+			d.generation = db_int(res, 0, 0);
+		if (!PQgetisnull(res, 0, 1))
+			d.sha256 = PQgetvalue(res, 0, 1);
+		if (!PQgetisnull(res, 0, 2)) {
+			rep.present = true;
+			rep.generation = db_int(res, 0, 2);
+			rep.seq = (uint64_t)db_int(res, 0, 3);
+		}
+	}
+	*cv = config_report_check(&d, &rep, status, r->seq);
+	snprintf(gen, sizeof(gen), "%" PRId64, status->generation);
+	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
+	if (*cv == CONFIG_REPORT_ACCEPT) {
+		rc = db_command(conn,
+				"INSERT INTO device_config_reported AS r "
+				"(device_id, generation, sha256, status, "
+				"reason, seq) VALUES ($1::uuid, $2::bigint, "
+				"$3, $4, $5, $6::bigint) "
+				"ON CONFLICT (device_id) DO UPDATE SET "
+				"generation = EXCLUDED.generation, "
+				"sha256 = EXCLUDED.sha256, "
+				"status = EXCLUDED.status, "
+				"reason = EXCLUDED.reason, seq = EXCLUDED.seq, "
+				"reported_at = now()",
+				6, up) == STORE_OK
+			     ? 0
+			     : -1;
+	} else {
+		ign[1] = config_report_verdict_name(*cv);
+		rc = db_command(conn,
+				"INSERT INTO config_reports_ignored AS i "
+				"(device_id, last_verdict, last_body) "
+				"VALUES ($1::uuid, $2, $3::jsonb) "
+				"ON CONFLICT (device_id) DO UPDATE SET "
+				"count = i.count + 1, "
+				"last_verdict = EXCLUDED.last_verdict, "
+				"last_body = EXCLUDED.last_body, "
+				"last_at = now()",
+				3, ign) == STORE_OK
+			     ? 0
+			     : -1;
+	}
+	PQclear(res);
+	return rc;
+}
+
+enum store_rc
+store_config_report_apply(struct store *st, const char *device_id,
+			  const struct report *r,
+			  const struct config_status *status,
+			  enum report_verdict *verdict,
+			  enum config_report_verdict *cv)
+{
+	PGconn *conn = store_conn(st);
+	struct report_window w;
+	enum report_verdict v;
+	char seq[32], hwm[32], mask[32];
+	const char *id1[1] = {device_id};
+	const char *eff[4] = {device_id, r->kind, seq, r->body};
+	const char *win[3] = {device_id, hwm, mask};
+	PGresult *res = NULL;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
+	if (db_exec(conn, "BEGIN") != 0)
+		return STORE_ERR;
+	/* The report window, exactly as store_report_apply (db/reports.c)
+	 * keeps it: one window per device for every kind of report. */
+	if (db_command(
+		    conn,
+		    "INSERT INTO device_report_windows (device_id) "
+		    "SELECT id FROM devices WHERE id = $1::uuid "
+		    "AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
+		    1, id1) != STORE_OK)
+		goto fail;
+	res = db_query(conn,
+		       "SELECT w.hwm, w.mask FROM device_report_windows w "
+		       "JOIN devices d ON d.id = w.device_id "
+		       "WHERE w.device_id = $1::uuid AND d.status = 'active' "
+		       "FOR UPDATE OF w",
+		       1, id1);
+	if (res == NULL)
+		goto fail;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		(void)db_exec(conn, "ROLLBACK");
+		return STORE_NOTFOUND;
+	}
+	w.hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	w.mask = mask_from_text(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	v = report_window_check(&w, r->seq);
+	*cv = CONFIG_REPORT_ACCEPT;
+	if (v == REPORT_NEW) {
+		/* The generic effect (the latest report of its kind, counted),
+		 * then the configuration's own. */
+		if (db_command(conn,
+			       "INSERT INTO device_reports AS r "
+			       "(device_id, kind, seq, body) "
+			       "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
+			       "ON CONFLICT (device_id, kind) DO UPDATE SET "
+			       "applied = r.applied + 1, "
+			       "body = CASE WHEN EXCLUDED.seq > r.seq "
+			       "THEN EXCLUDED.body ELSE r.body END, "
+			       "received_at = CASE WHEN EXCLUDED.seq > r.seq "
+			       "THEN now() ELSE r.received_at END, "
+			       "seq = greatest(r.seq, EXCLUDED.seq)",
+			       4, eff) != STORE_OK ||
+		    apply_status(conn, device_id, r, status, cv) != 0)
+			goto fail;
+		report_window_mark(&w, r->seq);
+		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
+		mask_to_text(w.mask, mask, sizeof(mask));
+		if (db_command(conn,
+			       "UPDATE device_report_windows SET hwm = "
+			       "$2::bigint, mask = $3::bigint, "
+			       "updated_at = now() WHERE device_id = $1::uuid",
+			       3, win) != STORE_OK)
+			goto fail;
+	}
+	if (db_exec(conn, "COMMIT") != 0)
+		return STORE_ERR;
+	*verdict = v;
+	return STORE_OK;
+fail:
+	(void)db_exec(conn, "ROLLBACK");
+	return STORE_ERR;
+}
