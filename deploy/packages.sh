@@ -7,7 +7,8 @@ FLEET_USER=${FLEET_USER:-fleetd}
 FLEET_PACKAGES="build-essential cmake pkg-config clang clang-format
 libclang-rt-14-dev libssl-dev libwebsockets-dev libpq-dev libjansson-dev
 libcmocka-dev postgresql postgresql-contrib curl openssl procps iproute2
-python3 ca-certificates"
+python3 ca-certificates
+help2man lintian dpkg-dev fakeroot systemd zsh fish"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER
 # (no home, no login) when it is missing. A no-op for other users: fleetd

@@ -37,6 +37,9 @@ struct ctl {
 	enum ctl_output output;
 	struct https_url url;
 	struct https_client *https; /* made by ctl_connect */
+	/* Set by `fleetctl completion`: commands report their help and
+	 * groups their subcommands instead of running (cmd_completion.c). */
+	struct ctl_probe *probe;
 };
 
 /* Long option values of the global options (any command accepts them). */
@@ -116,6 +119,21 @@ struct ctl_subcmd {
 int ctl_dispatch(struct ctl *ctl, const char *group, const char *summary,
 		 const struct ctl_subcmd *subs, size_t n, int argc,
 		 char **argv);
+
+/* The i-th top-level command of the table; 0, or -1 past the end. */
+int ctl_command_at(size_t i, const char **name,
+		   int (**run)(struct ctl *ctl, int argc, char **argv));
+
+/* ---- cmd_completion.c ------------------------------------------------- */
+
+/* `fleetctl completion bash|zsh|fish`. */
+int ctl_cmd_completion(struct ctl *ctl, int argc, char **argv);
+
+/* In probe mode (ctl->probe set): what ctl_opt_common does for --help and
+ * ctl_dispatch for a group. Record, never run; return CTL_EXIT_OK. */
+int ctl_probe_help(struct ctl *ctl, const struct ctl_help *h);
+int ctl_probe_group(struct ctl *ctl, const char *group, const char *summary,
+		    const struct ctl_subcmd *subs, size_t n);
 
 /* ---- client.c --------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "fleet_version.h"
 
 static const char main_usage[] =
 	"usage: fleetctl [global options] <command> [<args>]\n"
@@ -24,6 +25,7 @@ static const char main_usage[] =
 	"  audit         the audit log: list\n"
 	"  enroll        enroll this host: CSR from a key, certificate back\n"
 	"  keys          update-signing keys: gen (offline)\n"
+	"  completion    shell completion script: bash, zsh or fish\n"
 	"  profiles      configuration profiles: create, list, show, publish, "
 	"versions\n"
 	"  config        configuration across devices: clone, drift, status\n"
@@ -39,6 +41,7 @@ static const char main_usage[] =
 	"                   default: the system store)\n"
 	"  -o, --output F   table (default) or json\n"
 	"  -h, --help       help for fleetctl or any command\n"
+	"  -V, --version    print fleetctl's version\n"
 	"\n"
 	"Run 'fleetctl <command> --help' for the options of a command.\n"
 	"Exit status: 0 success, 1 failure, 2 usage error.\n";
@@ -110,6 +113,8 @@ ctl_opt_common(struct ctl *ctl, int c, const struct ctl_help *h, char **argv)
 					 optarg);
 		return CTL_CONTINUE;
 	case 'h':
+		if (ctl->probe != NULL) /* fleetctl completion */
+			return ctl_probe_help(ctl, h);
 		ctl_print_help(h);
 		return CTL_EXIT_OK;
 	case ':':
@@ -176,6 +181,8 @@ ctl_dispatch(struct ctl *ctl, const char *group, const char *summary,
 		    (strcmp(sub, "--help") == 0 || strcmp(sub, "-h") == 0 ||
 		     strcmp(sub, "help") == 0);
 
+	if (ctl->probe != NULL) /* fleetctl completion */
+		return ctl_probe_group(ctl, group, summary, subs, n);
 	if (sub != NULL && !help) {
 		for (size_t i = 0; i < n; i++) {
 			if (strcmp(sub, subs[i].name) != 0)
@@ -215,11 +222,27 @@ static const struct {
 	const char *name;
 	int (*run)(struct ctl *ctl, int argc, char **argv);
 } commands[] = {
-	{"tokens", ctl_cmd_tokens},   {"admin-tokens", ctl_cmd_admin_tokens},
-	{"devices", ctl_cmd_devices}, {"audit", ctl_cmd_audit},
-	{"enroll", ctl_cmd_enroll},   {"keys", ctl_cmd_keys},
-	{"config", ctl_cmd_config},   {"profiles", ctl_cmd_profiles},
+	{"tokens", ctl_cmd_tokens},
+	{"admin-tokens", ctl_cmd_admin_tokens},
+	{"devices", ctl_cmd_devices},
+	{"audit", ctl_cmd_audit},
+	{"enroll", ctl_cmd_enroll},
+	{"keys", ctl_cmd_keys},
+	{"completion", ctl_cmd_completion},
+	{"config", ctl_cmd_config},
+	{"profiles", ctl_cmd_profiles},
 };
+
+int
+ctl_command_at(size_t i, const char **name,
+	       int (**run)(struct ctl *ctl, int argc, char **argv))
+{
+	if (i >= sizeof(commands) / sizeof(commands[0]))
+		return -1;
+	*name = commands[i].name;
+	*run = commands[i].run;
+	return 0;
+}
 
 static const struct ctl_help main_help = {"", "", ""};
 
@@ -227,15 +250,20 @@ static const struct ctl_help main_help = {"", "", ""};
 static int
 parse_leading(struct ctl *ctl, int argc, char **argv)
 {
-	static const struct option opts[] = {CTL_LONGOPTS_GLOBAL, {0}};
+	static const struct option opts[] = {
+		CTL_LONGOPTS_GLOBAL, {"version", no_argument, NULL, 'V'}, {0}};
 	int c;
 
 	opterr = 0;
 	optind = 0;
 	/* '+': stop at the command; its options are parsed by it. */
-	while ((c = getopt_long(argc, argv, "+:ho:", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:ho:V", opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(main_usage, stdout);
+			return CTL_EXIT_OK;
+		}
+		if (c == 'V') {
+			printf("fleetctl %s\n", FLEET_PROJECT_VERSION);
 			return CTL_EXIT_OK;
 		}
 		if (c == ':' || c == '?') {
