@@ -8,6 +8,7 @@ FLEET_PACKAGES="build-essential cmake pkg-config clang clang-format
 libclang-rt-14-dev libssl-dev libwebsockets-dev libpq-dev libjansson-dev
 libcmocka-dev postgresql postgresql-contrib curl openssl procps iproute2
 python3 ca-certificates
+prometheus nodejs
 help2man lintian dpkg-dev fakeroot systemd zsh fish"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER

@@ -25,6 +25,7 @@
 #include "ca/signer_proto.h"
 #include "clock.h"
 #include "config.h"
+#include "core/metrics.h"
 #include "http/worker.h"
 #include "log.h"
 #include "sd_notify.h"
@@ -814,6 +815,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		return 1;
 	if (make_channels(&sv) != 0)
 		return 1;
+	metrics_shared_init(); /* before the first fork */
 	install_signals();
 
 	sv.children[0].kind = CHILD_CA;

@@ -19,6 +19,7 @@
 
 #include "api/api_int.h"
 #include "api/openapi.h"
+#include "core/metrics.h"
 #include "core/token.h"
 #include "log.h"
 
@@ -198,6 +199,13 @@ api_ready_route(struct api_call *c, const char *rest)
 }
 
 static void
+api_metrics_route(struct api_call *c, const char *rest)
+{
+	(void)rest;
+	api_metrics(c);
+}
+
+static void
 api_openapi_route(struct api_call *c, const char *rest)
 {
 	(void)rest;
@@ -222,6 +230,7 @@ static const struct {
 	{"/pki/v1/crl", true, "GET", API_ROLE_NONE, api_pki_crl_route},
 	{"/healthz", true, "GET", API_ROLE_NONE, api_health_route},
 	{"/readyz", true, "GET", API_ROLE_NONE, api_ready_route},
+	{"/metrics", true, "GET", API_ROLE_VIEWER, api_metrics_route},
 	{"/.well-known/est", false, NULL, API_ROLE_NONE, api_est},
 };
 
@@ -261,6 +270,29 @@ api_route_find(const char *path)
 		if (path_is(path, api_routes[i].prefix, &rest))
 			return (int)(API_NPATHS + i);
 	return -1;
+}
+
+/* fleetd_enrollments_total: enrolled, or the problem type of the refusal
+ * (token-revoked, csr-rejected, ...), documented reasons only. */
+static void
+count_enrollment(const struct api_response *resp)
+{
+	const char *result = "enrolled";
+	json_t *doc = NULL;
+
+	if (resp->status != 201) {
+		const char *type;
+
+		doc = json_loadb(resp->body ? resp->body : "", resp->body_len,
+				 0, NULL);
+		type = json_string_value(json_object_get(doc, "type"));
+		result = type != NULL && strncmp(type,
+						 "urn:fleet:problem:", 18) == 0
+				 ? type + 18
+				 : "error";
+	}
+	metrics_add(METRIC_ENROLLMENTS, 1, "result", result, NULL);
+	json_decref(doc);
 }
 
 void
@@ -307,6 +339,8 @@ api_handle(struct api_ctx *ctx, const struct api_request *req,
 			api_method_not_allowed(resp, api_paths[r].allow);
 		else
 			api_paths[r].handler(&c, rest);
+		if (api_paths[r].handler == api_enroll_route)
+			count_enrollment(resp);
 	} else {
 		api_routes[r - API_NPATHS].handler(&c, rest);
 	}

@@ -120,6 +120,7 @@ void api_pki_ca(struct api_call *c);
 void api_pki_crl(struct api_call *c);
 void api_health(struct api_call *c);
 void api_ready(struct api_call *c); /* health.c: GET /readyz */
+void api_metrics(struct api_call *c); /* metrics.c: GET /metrics */
 void api_openapi(struct api_call *c); /* openapi.c */
 /* api.c: adds a member to the problem+json body in resp (after
  * api_problem); steals value. */

@@ -6,6 +6,7 @@
  * shape-checked before use.
  */
 #include "ca/signer_client.h"
+#include "core/metrics.h"
 
 #include "ca/signer_fd.h"
 #include "ca/signer_proto.h"
@@ -200,8 +201,12 @@ signer_request(struct signer_client *sc, uint32_t type, json_t *req,
 
 	if (recv_fd != NULL)
 		*recv_fd = -1;
+	uint64_t t0 = metrics_now_us();
 	reply = signer_call(sc, type, req, send_fd, recv_fd, err, errlen);
 	json_decref(req);
+	metrics_observe_us(METRIC_SIGNER_SECONDS, metrics_now_us() - t0, "op",
+			   type == SIGNER_MSG_ISSUE ? "issue" : "crl", "result",
+			   reply != NULL ? "answered" : "unavailable", NULL);
 	if (reply == NULL)
 		return SIGNER_UNAVAILABLE;
 	st = signer_reply_status(reply, err, errlen);

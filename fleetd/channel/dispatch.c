@@ -28,6 +28,7 @@
 #include "channel/channel_int.h"
 #include "clock.h"
 #include "core/report.h"
+#include "core/metrics.h"
 #include "core/store_reports.h"
 #include "log.h"
 #include "proto/proto.h"
@@ -235,7 +236,7 @@ static const struct {
 		       struct proto_msg *m);
 } handlers[] = {
 	{PROTO_HELLO, handle_hello},
-	{PROTO_CONFIG_STATUS, channel_cfg_status}, /* config_status.c */
+	{PROTO_CONFIG_STATUS, handle_report},
 	{PROTO_UPDATE_STATUS, handle_report},
 	{PROTO_CERT_CSR, cert_handle_csr},
 	{PROTO_CERT_INSTALLED, cert_handle_installed},
@@ -252,6 +253,8 @@ channel_dispatch(struct channel *ch, struct channel_session *s,
 
 	memset(&m, 0, sizeof(m));
 	if (proto_decode(text, len, PROTO_TO_SERVER, &m, &err) != PROTO_OK) {
+		metrics_add(METRIC_CHANNEL_MESSAGES, 1, "type", "invalid",
+			    NULL);
 		channel_send_error(ch, s, err.code, err.message);
 		/* A report we cannot accept but can name: the agent drops
 		 * it instead of sending it again and again. */
@@ -260,6 +263,7 @@ channel_dispatch(struct channel *ch, struct channel_session *s,
 			send_ack(s, err.seq, "rejected");
 		return;
 	}
+	metrics_add(METRIC_CHANNEL_MESSAGES, 1, "type", m.def->name, NULL);
 	for (i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
 		if (handlers[i].type == m.def->type) {
 			handlers[i].handle(ch, s, &m);

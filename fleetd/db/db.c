@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 
 #include "clock.h"
+#include "core/metrics.h"
 #include "log.h"
 
 #define DB_LOG_EVERY_MS 5000
@@ -47,6 +48,7 @@ db_free(struct db *db)
 		return;
 	if (db->conn != NULL)
 		PQfinish(db->conn);
+	metrics_add(METRIC_DB_CONNECTIONS, db->conn != NULL ? -1 : 0, NULL);
 	/* the conninfo may hold a password */
 	OPENSSL_cleanse(db->conninfo, strlen(db->conninfo));
 	free(db->conninfo);
@@ -102,6 +104,8 @@ db_conn(struct db *db)
 		db_notice_hangup(db->conn);
 	if (db->conn == NULL) {
 		db->conn = PQconnectdb(db->conninfo);
+		metrics_add(METRIC_DB_CONNECTIONS, db->conn != NULL ? 1 : 0,
+			    NULL);
 		if (db->conn != NULL)
 			PQsetNoticeProcessor(db->conn, db_quiet_notices, NULL);
 	} else if (PQstatus(db->conn) != CONNECTION_OK) {
@@ -109,6 +113,7 @@ db_conn(struct db *db)
 	}
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		db_log_failure(db, "connection");
+		metrics_add(METRIC_DB_ERRORS, 1, "kind", "connection", NULL);
 		return NULL;
 	}
 	/* A handler that bailed out mid-transaction must not leak it. */
@@ -136,6 +141,7 @@ db_exec(PGconn *conn, const char *sql)
 
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		log_warn("postgresql: %s: %s", sql, PQresultErrorMessage(res));
+		metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
 		rc = -1;
 	}
 	PQclear(res);
