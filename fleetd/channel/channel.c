@@ -18,6 +18,7 @@
  */
 #include "channel/channel.h"
 #include "channel/channel_int.h"
+#include "channel/config_delivery.h"
 
 #include "channel/cert.h"
 #include "channel/revoked.h"
@@ -113,6 +114,7 @@ struct channel_session {
 	uint64_t last_rx_ms; /* any frame or pong from the peer */
 	uint64_t last_ping_ms;
 	bool ping_due;
+	int64_t config_sent; /* config.c: generation sent on this session */
 	char rotation_sent[SECRET_UUID_LEN]; /* cert.c */
 };
 
@@ -139,6 +141,7 @@ struct channel {
 	pthread_t listener;
 	bool listener_started;
 	unsigned long bad_messages;
+	struct channel_cfg *cfg_delivery; /* config.c */
 	struct signer_client *signer; /* renewals (cert.c) */
 	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
 };
@@ -348,6 +351,8 @@ session_opened(struct channel *ch, struct channel_session *s)
 	metrics_add(METRIC_DEVICES_CONNECTED, 1, NULL);
 	lws_rx_flow_control(s->wsi, 1);
 	session_feed(ch, s);
+	/* What differs from its desired configuration (config.c). */
+	channel_cfg_session_opened(ch->cfg_delivery, s);
 	/* Its certificate's status and a pending rotation (cert.c). */
 	cert_session_opened(ch, s);
 }
@@ -641,6 +646,24 @@ channel_close_session(struct channel *ch, struct channel_session *s, int code,
 		      const char *reason)
 {
 	session_close(ch, s, code, reason);
+}
+
+void
+channel_foreach_session(struct channel *ch,
+			void (*fn)(struct channel *ch,
+				   struct channel_session *s, void *arg),
+			void *arg)
+{
+	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (s->opened && !s->offline && s->close_code == 0)
+			fn(ch, s, arg);
+	}
+}
+
+int64_t *
+channel_session_config_sent(struct channel_session *s)
+{
+	return &s->config_sent;
 }
 
 /* ---- incoming frames ------------------------------------------------ */
@@ -1284,6 +1307,8 @@ channel_idle_policy(struct channel *ch)
 void
 channel_on_wake(struct channel *ch)
 {
+	if (ch != NULL)
+		channel_cfg_on_wake(ch->cfg_delivery);
 	if (ch != NULL && atomic_exchange(&ch->certs_wanted, false))
 		cert_poll_rotations(ch);
 	if (ch == NULL || !atomic_exchange(&ch->sweep_wanted, false))
@@ -1388,6 +1413,7 @@ channel_tick(lws_sorted_usec_list_t *sul)
 			lws_callback_on_writable(s->wsi);
 		}
 	}
+	channel_cfg_tick(ch->cfg_delivery, now);
 	if (!ch->tick_in_flight && !atomic_load(&ch->stopping)) {
 		job = channel_tick_job(ch, now);
 		if (job == NULL) {
@@ -1439,6 +1465,9 @@ channel_notified(struct channel *ch, unsigned fired)
 {
 	if ((fired & STORE_TOPIC_DEVICES) != 0 && channel_reload(ch) != 0)
 		return -1;
+	if ((fired & STORE_TOPIC_CONFIG) != 0 &&
+	    channel_cfg_notified(ch->cfg_delivery))
+		lws_cancel_service(ch->context);
 	if ((fired & STORE_TOPIC_CERTS) != 0) {
 		atomic_store(&ch->certs_wanted, true);
 		lws_cancel_service(ch->context);
@@ -1522,7 +1551,9 @@ channel_new(struct lws_context *context, const struct channel_deps *deps,
 	ch->idle_policy.secs_since_valid_hangup =
 		(uint16_t)cfg->heartbeat_timeout;
 	ch->revoked = revoked_set_new();
-	if (ch->revoked == NULL || channel_register(ch) != 0)
+	ch->cfg_delivery = channel_cfg_new(ch);
+	if (ch->revoked == NULL || ch->cfg_delivery == NULL ||
+	    channel_register(ch) != 0)
 		goto fail;
 	if (pthread_create(&ch->listener, NULL, channel_listener, ch) != 0)
 		goto fail;
@@ -1557,5 +1588,6 @@ channel_free(struct channel *ch)
 	if (ch->worker_id[0] != '\0')
 		(void)store_presence_unregister(ch->store, ch->worker_id);
 	revoked_set_free(ch->revoked);
+	channel_cfg_free(ch->cfg_delivery);
 	free(ch);
 }

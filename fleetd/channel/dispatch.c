@@ -236,7 +236,7 @@ static const struct {
 		       struct proto_msg *m);
 } handlers[] = {
 	{PROTO_HELLO, handle_hello},
-	{PROTO_CONFIG_STATUS, handle_report},
+	{PROTO_CONFIG_STATUS, channel_cfg_status}, /* config_status.c */
 	{PROTO_UPDATE_STATUS, handle_report},
 	{PROTO_CERT_CSR, cert_handle_csr},
 	{PROTO_CERT_INSTALLED, cert_handle_installed},
