@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * `fleetd token create --role admin|operator|viewer [--name N]`: makes an
+ * `fleetd token create --role admin|operator|viewer [--name N]
+ * [--expires D]`: makes an
  * admin token through the same core code as POST /api/v1/admin-tokens
  * (core/token.c), stored straight into PostgreSQL through the store port
  * (no running fleetd needed) with its audit row (actor "local:fleetd-cli")
@@ -25,14 +26,16 @@
 static void
 token_usage(FILE *f)
 {
-	fprintf(f,
-		"usage: fleetd token create --role admin|operator|viewer "
-		"[--name NAME]\n"
-		"Creates an API admin token and prints it once on stdout.\n");
+	fprintf(f, "usage: fleetd token create --role admin|operator|viewer "
+		   "[--name NAME] [--expires DURATION]\n"
+		   "Creates an API admin token and prints it once on stdout.\n"
+		   "DURATION: seconds or 30m, 24h, 90d (at most 366 days); "
+		   "without it the token\nnever expires.\n");
 }
 
 static int
-token_create(const char *conninfo, enum token_role role, const char *name)
+token_create(const char *conninfo, enum token_role role, const char *name,
+	     long expires_in)
 {
 	char text[TOKEN_TEXT_MAX] = "", sha256[SECRET_SHA256_HEX];
 	struct store *st = NULL;
@@ -44,6 +47,7 @@ token_create(const char *conninfo, enum token_role role, const char *name)
 	token_spec_init(&spec, TOKEN_ADMIN);
 	spec.role = role;
 	spec.name = name;
+	spec.expires_in = expires_in;
 	if (token_spec_check(&spec) != TOKEN_OK) {
 		fprintf(stderr, "fleetd token: --name is at most 255 bytes "
 				"of text\n");
@@ -79,6 +83,7 @@ int
 cmd_token(int argc, char **argv, const char *conninfo)
 {
 	const char *role = NULL, *name = "";
+	long expires_in = 0;
 	int i;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 ||
@@ -101,6 +106,16 @@ cmd_token(int argc, char **argv, const char *conninfo)
 			role = argv[++i];
 		} else if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
 			name = argv[++i];
+		} else if (strcmp(argv[i], "--expires") == 0 && i + 1 < argc) {
+			expires_in = token_duration_parse(argv[++i]);
+			if (expires_in < 0) {
+				fprintf(stderr,
+					"fleetd token: --expires '%s': give "
+					"seconds or 30m, 24h, 90d, at most "
+					"366 days\n",
+					argv[i]);
+				return 2;
+			}
 		} else {
 			fprintf(stderr, "fleetd token: bad argument '%s'\n",
 				argv[i]);
@@ -113,5 +128,5 @@ cmd_token(int argc, char **argv, const char *conninfo)
 				"is required\n");
 		return 2;
 	}
-	return token_create(conninfo, token_role_parse(role), name);
+	return token_create(conninfo, token_role_parse(role), name, expires_in);
 }

@@ -1,6 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* GET /api/v1/audit (viewer): the audit log, newest first. Job threads. */
+/*
+ * GET /api/v1/audit (viewer): the audit log, newest first, with the
+ * actor's name beside its id and filters by actor (id or token name),
+ * action (or a family "device.*"), target and time (since, until: RFC 3339
+ * UTC). Job threads; the query string is untrusted.
+ */
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api_int.h"
 #include "core/audit.h"
@@ -10,17 +17,128 @@ audit_doc(const struct audit_row *r)
 {
 	json_t *details = json_loads(r->details_json, 0, NULL);
 
-	return json_pack("{s:I, s:o, s:s, s:s, s:o, s:o}", "id",
-			 (json_int_t)r->id, "at", api_time(r->at), "actor",
-			 r->actor, "action", r->action, "target",
-			 r->target ? json_string(r->target) : json_null(),
-			 "details", details ? details : json_object());
+	return json_pack(
+		"{s:I, s:o, s:s, s:o, s:s, s:o, s:o}", "id", (json_int_t)r->id,
+		"at", api_time(r->at), "actor", r->actor, "actor_name",
+		r->actor_name ? json_string(r->actor_name) : json_null(),
+		"action", r->action, "target",
+		r->target ? json_string(r->target) : json_null(), "details",
+		details ? details : json_object());
+}
+
+/* Exactly "YYYY-MM-DDTHH:MM:SSZ" (what the API writes) into epoch
+ * seconds after 1970; -1 otherwise. */
+static int64_t
+rfc3339_parse(const char *s)
+{
+	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
+	struct tm tm;
+	time_t t;
+	size_t i;
+
+	if (strlen(s) != sizeof(shape) - 1)
+		return -1;
+	for (i = 0; shape[i] != '\0'; i++)
+		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
+				    : s[i] != shape[i])
+			return -1;
+	memset(&tm, 0, sizeof(tm));
+#define NUM2(p) ((s[(p)] - '0') * 10 + (s[(p) + 1] - '0'))
+	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
+	tm.tm_mon = NUM2(5) - 1;
+	tm.tm_mday = NUM2(8);
+	tm.tm_hour = NUM2(11);
+	tm.tm_min = NUM2(14);
+	tm.tm_sec = NUM2(17);
+	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
+		return -1;
+	/* Round trip: refuses 2026-02-30 and the like. */
+	t = timegm(&tm);
+	if (t <= 0 || tm.tm_mday != NUM2(8) || tm.tm_mon != NUM2(5) - 1)
+		return -1;
+#undef NUM2
+	return (int64_t)t;
+}
+
+/* One text filter: 0 (absent or read into buf), -1 answered 400. */
+static int
+filter_param(struct api_call *c, const char *name, char *buf, size_t len,
+	     const char **out)
+{
+	int rc = api_query_param(c->req->query, name, buf, len);
+
+	*out = NULL;
+	if (rc == 0)
+		return 0;
+	if (rc < 0) {
+		api_problem_field(c->resp, name,
+				  "at most 255 bytes, percent-encoded");
+		return -1;
+	}
+	*out = buf;
+	return 0;
+}
+
+static int
+time_param(struct api_call *c, const char *name, int64_t *out)
+{
+	char buf[32];
+	int rc = api_query_param(c->req->query, name, buf, sizeof(buf));
+
+	*out = 0;
+	if (rc == 0)
+		return 0;
+	if (rc > 0)
+		*out = rfc3339_parse(buf);
+	if (rc < 0 || *out < 0) {
+		api_problem_field(c->resp, name,
+				  "a UTC time as 2026-12-01T09:00:00Z");
+		return -1;
+	}
+	return 0;
+}
+
+/* The filters of the query into f (texts into the buffers). 0, or -1
+ * answered 400. */
+static int
+filter_read(struct api_call *c, struct audit_filter *f,
+	    char bufs[3][AUDIT_FILTER_TEXT_MAX + 1])
+{
+	const char *bad;
+
+	memset(f, 0, sizeof(*f));
+	if (filter_param(c, "actor", bufs[0], sizeof(bufs[0]), &f->actor) !=
+		    0 ||
+	    filter_param(c, "action", bufs[1], sizeof(bufs[1]), &f->action) !=
+		    0 ||
+	    filter_param(c, "target", bufs[2], sizeof(bufs[2]), &f->target) !=
+		    0 ||
+	    time_param(c, "since", &f->since) != 0 ||
+	    time_param(c, "until", &f->until) != 0)
+		return -1;
+	bad = audit_filter_check(f);
+	if (bad == NULL)
+		return 0;
+	if (strcmp(bad, "until") == 0)
+		api_problem_field(c->resp, "until",
+				  "until must be after since");
+	else if (strcmp(bad, "action") == 0)
+		api_problem_field(c->resp, "action",
+				  "an action (device.update) or a family "
+				  "ending in .* (device.*)");
+	else
+		api_problem_field(c->resp, bad,
+				  "1..255 bytes without control characters");
+	return -1;
 }
 
 void
 api_audit(struct api_call *c, const char *rest)
 {
 	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX];
+	char bufs[3][AUDIT_FILTER_TEXT_MAX + 1];
+	struct audit_filter filter;
 	struct audit_row *rows = NULL;
 	struct page page;
 	json_t *items;
@@ -35,9 +153,12 @@ api_audit(struct api_call *c, const char *rest)
 		api_method_not_allowed(c->resp, "GET");
 		return;
 	}
+	if (filter_read(c, &filter, bufs) != 0)
+		return;
 	if (api_page_parse(c, PAGE_CURSOR_ID, &page, after) != 0)
 		return;
-	if (audit_list(c->ctx->store, &page, &rows, &n, next, &bad) != 0) {
+	if (audit_list(c->ctx->store, &filter, &page, &rows, &n, next, &bad) !=
+	    0) {
 		if (bad)
 			api_problem_field(c->resp, "cursor",
 					  "not a cursor of this list");

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * /api/v1/devices: list with selectors, read with ETag, label merge patch
- * with If-Match, decommission (revokes certificates, closes the session,
- * moves the CRL's revocation generation on). JSON in, core calls
- * (core/device.h, core/selector.h) and the store port, JSON out. Runs on
- * job threads; query strings and bodies are untrusted.
+ * /api/v1/devices: list with selectors (sorted, with a total), read with
+ * ETag, label merge patch with If-Match, decommission (revokes
+ * certificates, closes the session, moves the CRL's revocation generation
+ * on), and the same two changes in bulk on a selector (dry run first). A
+ * device is named by its id or a unique prefix of it (8+ characters).
+ * JSON in, core calls (core/device.h, core/selector.h) and the store
+ * port, JSON out. Runs on job threads; query strings and bodies are
+ * untrusted.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <openssl/crypto.h>
 
 #include "api/api_int.h"
 #include "core/device.h"
@@ -55,7 +60,7 @@ device_json(const struct device *d, long heartbeat_timeout_s)
 		inventory = json_loads(d->inventory_json, 0, NULL);
 	return json_pack(
 		"{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-		"s:o, s:I, s:o}",
+		"s:o, s:I, s:o, s:o}",
 		"id", d->id, "status", d->active ? "active" : "decommissioned",
 		"labels", labels_json(&d->labels), "online",
 		device_online(d->session_age_us, heartbeat_timeout_s),
@@ -67,7 +72,8 @@ device_json(const struct device *d, long heartbeat_timeout_s)
 		inventory != NULL ? inventory : json_object(), "created_at",
 		api_time(d->created_at), "decommissioned_at",
 		api_time(d->decommissioned_at), "revision",
-		(json_int_t)d->revision, "certificate", cert_json(&d->cert));
+		(json_int_t)d->revision, "certificate", cert_json(&d->cert),
+		"address", opt_string(d->address));
 }
 
 /* 200 with the document and its ETag. */
@@ -84,13 +90,25 @@ device_send(struct api_call *c, const struct device *d)
 	snprintf(c->resp->etag, sizeof(c->resp->etag), "%" PRId64, d->revision);
 }
 
+/* 404 naming what was not found. */
+static void
+device_not_found(struct api_call *c, const char *ref)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "no device %.40s", ref);
+	api_problem(c->resp, 404, "not-found", detail);
+}
+
 /* The answer for a device_rc other than DEVICE_OK. */
 static void
-device_refused(struct api_call *c, enum device_rc rc, const char *conflict)
+device_refused(struct api_call *c, enum device_rc rc, const char *id,
+	       const char *conflict)
 {
 	switch (rc) {
 	case DEVICE_NOTFOUND:
-		api_problem(c->resp, 404, "not-found", NULL);
+	case DEVICE_BAD_REF:
+		device_not_found(c, id);
 		return;
 	case DEVICE_PRECONDITION:
 		api_problem(c->resp, 412, "precondition-failed",
@@ -108,25 +126,109 @@ device_refused(struct api_call *c, enum device_rc rc, const char *conflict)
 		return;
 	case DEVICE_OK:
 	case DEVICE_ERR_NOMEM:
+	case DEVICE_AMBIGUOUS:
 		break;
 	}
 	api_problem(c->resp, 500, "internal-error", NULL);
 }
 
+/*
+ * ?sort=: a key of device_sort_parse into *sort and the name of the list
+ * its cursors are sealed for ("/api/v1/devices?sort=-last_seen"), so a
+ * cursor of one order is refused by another. 0, or -1 answered 400.
+ */
+static int
+sort_read(struct api_call *c, struct device_sort *sort, char *list,
+	  size_t listlen)
+{
+	char text[32];
+	int rc = api_query_param(c->req->query, "sort", text, sizeof(text));
+
+	memset(sort, 0, sizeof(*sort));
+	if (rc == 0)
+		snprintf(text, sizeof(text), "created");
+	if (rc < 0 || device_sort_parse(text, sort) != 0) {
+		api_problem_field(c->resp, "sort",
+				  "sort by created, last_seen or cert_expiry, "
+				  "with a leading - for newest first");
+		return -1;
+	}
+	snprintf(list, listlen, "%s?sort=%s", c->req->path, text);
+	return 0;
+}
+
+/* ?limit and ?cursor of the devices list (sealed for list). */
+static int
+devices_page_read(struct api_call *c, const char *list, struct page *page,
+		  char after[PAGE_CURSOR_MAX])
+{
+	unsigned char key[PAGE_KEY_LEN];
+	const char *field = NULL;
+	char probe[2];
+	int rc;
+
+	memset(key, 0, sizeof(key));
+	if (api_query_param(c->req->query, "cursor", probe, sizeof(probe)) !=
+		    0 &&
+	    page_key(c->ctx->store, key) != 0) {
+		api_store_failed(c);
+		return -1;
+	}
+	rc = api_page_read(c->req->query, list, key, PAGE_CURSOR_TIME_ID, page,
+			   after, &field);
+	OPENSSL_cleanse(key, sizeof(key));
+	if (rc == 0)
+		return 0;
+	if (strcmp(field, "limit") == 0)
+		api_problem_field(c->resp, "limit", "limit must be 1..1000");
+	else
+		api_problem_field(c->resp, "cursor",
+				  "not a cursor of this list (and sort)");
+	return -1;
+}
+
+/* 200 {"items", "next_cursor" (sealed for list), "total"}; steals items. */
 static void
-devices_list(struct api_call *c)
+devices_list_send(struct api_call *c, const char *list, json_t *items,
+		  const char *next, int64_t total)
+{
+	unsigned char key[PAGE_KEY_LEN];
+	char enc[PAGE_SEALED_MAX] = "";
+	int failed = 0;
+
+	if (next[0] != '\0') {
+		if (page_key(c->ctx->store, key) != 0) {
+			json_decref(items);
+			api_store_failed(c);
+			return;
+		}
+		failed = page_cursor_seal(key, list, next, enc, sizeof(enc));
+		OPENSSL_cleanse(key, sizeof(key));
+	}
+	if (failed) {
+		json_decref(items);
+		api_problem(c->resp, 500, "internal-error", NULL);
+		return;
+	}
+	api_json(c->resp, 200,
+		 json_pack("{s:o, s:o, s:I}", "items", items, "next_cursor",
+			   enc[0] ? json_string(enc) : json_null(), "total",
+			   (json_int_t)total));
+}
+
+/*
+ * ?selector= and ?online= into *sel. Without a status term, only active
+ * devices are listed: a decommissioned device is not "offline" unless
+ * asked for (status=decommissioned, or status in (active,decommissioned)).
+ * 0, or -1 answered 400 (or 500).
+ */
+static int
+list_selector(struct api_call *c, struct selector **sel)
 {
 	char text[SELECTOR_MAX_LEN + 1], err[200];
-	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX];
-	struct selector *sel = NULL;
-	struct device *items = NULL;
-	struct page page;
-	json_t *arr = NULL, *doc;
-	size_t i, n = 0;
 	int online = -1, rc;
 
-	if (api_page_parse(c, PAGE_CURSOR_TIME_ID, &page, after) != 0)
-		return;
+	*sel = NULL;
 	rc = api_query_param(c->req->query, "online", text, sizeof(text));
 	if (rc != 0) {
 		if (rc > 0 && strcmp(text, "true") == 0) {
@@ -136,7 +238,7 @@ devices_list(struct api_call *c)
 		} else {
 			api_problem_field(c->resp, "online",
 					  "online is true or false");
-			return;
+			return -1;
 		}
 	}
 	/* Up to SELECTOR_MAX_LEN (4096) bytes after percent-decoding. */
@@ -145,21 +247,44 @@ devices_list(struct api_call *c)
 		api_problem_field(c->resp, "selector",
 				  "selector longer than 4096 bytes or badly "
 				  "encoded");
-		return;
+		return -1;
 	}
 	if (rc == 0)
 		text[0] = '\0';
-	if (selector_parse(text, &sel, err, sizeof(err)) != 0) {
+	if (selector_parse(text, sel, err, sizeof(err)) != 0) {
 		api_problem_field(c->resp, "selector", err);
-		return;
+		return -1;
 	}
-	if (online >= 0 && selector_and_online(sel, online == 1) != 0) {
+	if ((online >= 0 && selector_and_online(*sel, online == 1) != 0) ||
+	    (!selector_has_key(*sel, "status") &&
+	     selector_and_eq(*sel, "status", "active") != 0)) {
 		api_problem(c->resp, 500, "internal-error", NULL);
-		goto out;
+		selector_free(*sel);
+		*sel = NULL;
+		return -1;
 	}
+	return 0;
+}
+
+static void
+devices_list(struct api_call *c)
+{
+	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX], list[96];
+	struct selector *sel = NULL;
+	struct device *items = NULL;
+	struct device_sort sort;
+	struct page page;
+	json_t *arr = NULL, *doc;
+	size_t i, n = 0;
+	int64_t total = 0;
+
+	if (sort_read(c, &sort, list, sizeof(list)) != 0 ||
+	    devices_page_read(c, list, &page, after) != 0 ||
+	    list_selector(c, &sel) != 0)
+		return;
 	if (store_device_list(c->ctx->store, sel,
-			      c->ctx->env->heartbeat_timeout_s, &page, &items,
-			      &n, next) != STORE_OK) {
+			      c->ctx->env->heartbeat_timeout_s, &sort, &page,
+			      &items, &n, next, &total) != STORE_OK) {
 		api_store_failed(c);
 		goto out;
 	}
@@ -175,7 +300,7 @@ devices_list(struct api_call *c)
 		api_problem(c->resp, 500, "internal-error", NULL);
 		goto out;
 	}
-	api_list(c, arr, next);
+	devices_list_send(c, list, arr, next, total);
 out:
 	devices_free(items, n);
 	selector_free(sel);
@@ -192,7 +317,7 @@ device_show(struct api_call *c, const char *id)
 	if (rc == STORE_OK)
 		device_send(c, &d);
 	else if (rc == STORE_NOTFOUND)
-		api_problem(c->resp, 404, "not-found", NULL);
+		device_not_found(c, id);
 	else
 		api_store_failed(c);
 	device_clear(&d);
@@ -249,7 +374,7 @@ devices_patch(struct api_call *c, const char *id)
 	rc = device_patch_labels(c->ctx->store, id, if_match, &patch, c->actor,
 				 &d);
 	if (rc != DEVICE_OK) {
-		device_refused(c, rc, "the device is decommissioned");
+		device_refused(c, rc, id, "the device is decommissioned");
 		goto out;
 	}
 	device_send(c, &d);
@@ -271,7 +396,8 @@ devices_decommission(struct api_call *c, const char *id)
 		return;
 	rc = device_decommission(c->ctx->store, id, if_match, c->actor, &d);
 	if (rc != DEVICE_OK) {
-		device_refused(c, rc, "the device is already decommissioned");
+		device_refused(c, rc, id,
+			       "the device is already decommissioned");
 		return;
 	}
 	device_send(c, &d);
@@ -329,11 +455,201 @@ device_subresource(struct api_call *c, const char *id, const char *tail)
 	api_problem(c->resp, 404, "not-found", NULL);
 }
 
+/* 409 ambiguous-id listing the devices the prefix may mean. */
+static void
+device_ambiguous(struct api_call *c, const char *ref,
+		 const struct device_candidates *cands)
+{
+	char detail[160];
+	json_t *doc = NULL, *list = json_array();
+	size_t i;
+
+	snprintf(detail, sizeof(detail),
+		 "%.40s names %s%zu devices; give more of the id", ref,
+		 cands->more ? "more than " : "", cands->n);
+	api_problem(c->resp, 409, "ambiguous-id", detail);
+	if (c->resp->body != NULL)
+		doc = json_loads(c->resp->body, 0, NULL);
+	for (i = 0; list != NULL && i < cands->n; i++)
+		json_array_append_new(list, json_string(cands->ids[i]));
+	if (doc == NULL || list == NULL ||
+	    json_object_set_new(doc, "title", json_string("Ambiguous id")) !=
+		    0 ||
+	    json_object_set(doc, "candidates", list) != 0) {
+		json_decref(doc);
+		json_decref(list);
+		return; /* the problem without the list */
+	}
+	json_decref(list);
+	api_json(c->resp, 409, doc);
+	c->resp->content_type = "application/problem+json";
+}
+
+/* ---- bulk actions: POST /api/v1/devices/bulk-label, bulk-decommission */
+
+/* The answer: what matched (or would), a sample, and for a decommission
+ * the certificates revoked. */
+static void
+bulk_send(struct api_call *c, const char *selector, bool dry_run,
+	  const struct device_bulk_result *r, bool decommission)
+{
+	json_t *sample = json_array(), *doc;
+	size_t i;
+
+	for (i = 0; sample != NULL && i < r->nsample; i++)
+		json_array_append_new(sample, json_string(r->sample[i]));
+	doc = json_pack("{s:b, s:s, s:I, s:o}", "dry_run", dry_run, "selector",
+			selector, "matched", (json_int_t)r->matched, "sample",
+			sample ? sample : json_array());
+	if (doc != NULL && decommission && !dry_run)
+		json_object_set_new(doc, "revoked_certificates",
+				    json_integer((json_int_t)r->revoked));
+	if (doc == NULL) {
+		api_problem(c->resp, 500, "internal-error", NULL);
+		return;
+	}
+	api_json(c->resp, 200, doc);
+}
+
+/*
+ * The members every bulk body has: "selector" (required, not empty: a
+ * bulk action on every device is said with a selector such as "id"),
+ * "dry_run" (boolean, default false). 0, or -1 answered 400.
+ */
+static int
+bulk_common(struct api_call *c, const json_t *body, struct selector **sel,
+	    const char **text, bool *dry_run)
+{
+	const json_t *v = json_object_get(body, "dry_run");
+	char err[200];
+
+	*sel = NULL;
+	if (api_opt_string(c, body, "selector", SELECTOR_MAX_LEN, text) != 0)
+		return -1;
+	if (*text == NULL || strspn(*text, " \t") == strlen(*text)) {
+		api_problem_field(c->resp, "selector",
+				  "a selector is required (\"id\" matches "
+				  "every device)");
+		return -1;
+	}
+	if (v != NULL && !json_is_boolean(v)) {
+		api_problem_field(c->resp, "dry_run",
+				  "dry_run is true or false");
+		return -1;
+	}
+	*dry_run = json_is_true(v);
+	if (selector_parse(*text, sel, err, sizeof(err)) != 0) {
+		api_problem_field(c->resp, "selector", err);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+devices_bulk_label(struct api_call *c)
+{
+	static const char *const fields[] = {"selector", "labels", "dry_run",
+					     NULL};
+	struct selector *sel = NULL;
+	struct label_patch patch;
+	struct device_bulk_result r;
+	json_t *body = NULL, *labels;
+	const char *text = NULL;
+	char detail[160];
+	bool dry_run = false;
+	enum device_rc rc;
+
+	memset(&patch, 0, sizeof(patch));
+	if (api_body_object(c, &body) != 0)
+		return;
+	if (api_only_fields(c, body, fields) != 0 ||
+	    bulk_common(c, body, &sel, &text, &dry_run) != 0)
+		goto out;
+	labels = json_object_get(body, "labels");
+	if (labels == NULL || !json_is_object(labels) ||
+	    json_object_size(labels) == 0) {
+		api_problem_field(c->resp, "labels",
+				  "nothing to change: labels maps keys to "
+				  "strings (set) or null (remove)");
+		goto out;
+	}
+	if (patch_read(c, labels, &patch) != 0)
+		goto out;
+	rc = device_bulk_label(c->ctx->store, text, sel,
+			       c->ctx->env->heartbeat_timeout_s, &patch,
+			       dry_run, c->actor, &r);
+	if (rc == DEVICE_TOO_MANY_LABELS) {
+		snprintf(detail, sizeof(detail),
+			 "device %s would have more than 64 labels; nothing "
+			 "was changed",
+			 r.blocked);
+		api_problem(c->resp, 409, "conflict", detail);
+	} else if (rc != DEVICE_OK) {
+		device_refused(c, rc, "", NULL);
+	} else {
+		bulk_send(c, text, dry_run, &r, false);
+	}
+out:
+	selector_free(sel);
+	label_patch_clear(&patch);
+	json_decref(body);
+}
+
+static void
+devices_bulk_decommission(struct api_call *c)
+{
+	static const char *const fields[] = {"selector", "dry_run", NULL};
+	struct selector *sel = NULL;
+	struct device_bulk_result r;
+	json_t *body = NULL;
+	const char *text = NULL;
+	bool dry_run = false;
+	enum device_rc rc;
+
+	if (api_body_object(c, &body) != 0)
+		return;
+	if (api_only_fields(c, body, fields) != 0 ||
+	    bulk_common(c, body, &sel, &text, &dry_run) != 0)
+		goto out;
+	rc = device_bulk_decommission(c->ctx->store, text, sel,
+				      c->ctx->env->heartbeat_timeout_s, dry_run,
+				      c->actor, &r);
+	if (rc != DEVICE_OK)
+		device_refused(c, rc, "", NULL);
+	else
+		bulk_send(c, text, dry_run, &r, true);
+out:
+	selector_free(sel);
+	json_decref(body);
+}
+
+/* /bulk-label and /bulk-decommission: 1 when rest was one of them. */
+static int
+devices_bulk(struct api_call *c, const char *rest)
+{
+	void (*run)(struct api_call * c);
+
+	if (strcmp(rest, "/bulk-label") == 0)
+		run = devices_bulk_label;
+	else if (strcmp(rest, "/bulk-decommission") == 0)
+		run = devices_bulk_decommission;
+	else
+		return 0;
+	if (strcmp(c->req->method, "POST") == 0)
+		run(c);
+	else
+		api_method_not_allowed(c->resp, "POST");
+	return 1;
+}
+
 void
 api_devices(struct api_call *c, const char *rest)
 {
-	const char *m = c->req->method, *tail = NULL;
-	char id[SECRET_UUID_LEN];
+	const char *m = c->req->method, *tail;
+	char ref[64], id[DEVICE_ID_LEN];
+	struct device_candidates cands;
+	size_t n;
+	enum device_rc rc;
 
 	if (rest[0] == '\0') {
 		if (strcmp(m, "GET") == 0)
@@ -342,9 +658,34 @@ api_devices(struct api_call *c, const char *rest)
 			api_method_not_allowed(c->resp, "GET");
 		return;
 	}
-	if (api_path_id(rest, id, &tail) != 0 ||
-	    (tail[0] != '\0' && tail[0] != '/')) {
-		api_problem(c->resp, 404, "not-found", NULL);
+	if (devices_bulk(c, rest))
+		return;
+	/* "/<id or prefix>[/<segment>...]" */
+	tail = strchr(rest + 1, '/');
+	n = tail != NULL ? (size_t)(tail - rest - 1) : strlen(rest + 1);
+	if (tail == NULL)
+		tail = "";
+	if (n == 0 || n >= sizeof(ref)) {
+		api_problem(c->resp, 404, "not-found",
+			    "no device: give its id or a prefix of at least 8 "
+			    "characters");
+		return;
+	}
+	memcpy(ref, rest + 1, n);
+	ref[n] = '\0';
+	rc = device_resolve(c->ctx->store, ref, id, &cands);
+	if (rc == DEVICE_AMBIGUOUS) {
+		device_ambiguous(c, ref, &cands);
+		return;
+	}
+	if (rc == DEVICE_BAD_REF) {
+		api_problem(c->resp, 404, "not-found",
+			    "no device: give its id or a prefix of at least 8 "
+			    "characters");
+		return;
+	}
+	if (rc != DEVICE_OK) {
+		device_refused(c, rc, ref, NULL);
 		return;
 	}
 	if (tail[0] == '\0') {

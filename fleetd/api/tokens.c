@@ -27,6 +27,24 @@ struct token_collection {
 			 struct token_spec *spec);
 };
 
+/* "expires_in": seconds or "24h"/"30m"/"7d"; anything else makes the
+ * spec fail its check (TOKEN_ERR_EXPIRES). */
+static void
+read_expires_in(const json_t *body, struct token_spec *spec)
+{
+	json_t *v = json_object_get(body, "expires_in");
+	json_int_t n;
+
+	if (v == NULL)
+		return;
+	n = json_is_integer(v) ? json_integer_value(v) : 0;
+	if (json_is_string(v))
+		spec->expires_in = token_duration_parse(json_string_value(v));
+	else
+		spec->expires_in =
+			n >= 1 && n <= TOKEN_EXPIRES_MAX ? (long)n : -1;
+}
+
 static int
 enroll_read_spec(struct api_call *c, const json_t *body,
 		 struct token_spec *spec)
@@ -39,16 +57,7 @@ enroll_read_spec(struct api_call *c, const json_t *body,
 		n = json_is_integer(v) ? json_integer_value(v) : 0;
 		spec->uses = n >= 1 && n <= TOKEN_USES_MAX ? (long)n : 0;
 	}
-	v = json_object_get(body, "expires_in");
-	if (v != NULL) {
-		n = json_is_integer(v) ? json_integer_value(v) : 0;
-		if (json_is_string(v))
-			spec->expires_in =
-				token_duration_parse(json_string_value(v));
-		else
-			spec->expires_in =
-				n >= 1 && n <= TOKEN_EXPIRES_MAX ? (long)n : 0;
-	}
+	read_expires_in(body, spec);
 	v = json_object_get(body, "labels");
 	if (v != NULL && api_labels_read(c, v, "labels", &spec->labels) != 0)
 		return -1;
@@ -61,13 +70,14 @@ admin_read_spec(struct api_call *c, const json_t *body, struct token_spec *spec)
 {
 	spec->role = token_role_parse(
 		json_string_value(json_object_get(body, "role")));
+	read_expires_in(body, spec);
 	return api_opt_string(c, body, "name", TOKEN_TEXT_FIELD_MAX,
 			      &spec->name);
 }
 
 static const char *const enroll_fields[] = {"uses", "expires_in", "labels",
 					    "profile", NULL};
-static const char *const admin_fields[] = {"role", "name", NULL};
+static const char *const admin_fields[] = {"role", "name", "expires_in", NULL};
 
 static const struct token_collection collections[] = {
 	[TOKEN_ENROLL] = {TOKEN_ENROLL, "/api/v1/tokens", enroll_fields,
@@ -84,10 +94,11 @@ token_doc(const struct token *t)
 	size_t i;
 
 	if (t->kind == TOKEN_ADMIN)
-		return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o}", "id", t->id,
-				 "role", token_role_name(t->role), "name",
-				 t->name ? t->name : "", "created_at",
-				 api_time(t->created_at), "last_used_at",
+		return json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+				 t->id, "role", token_role_name(t->role),
+				 "name", t->name ? t->name : "", "created_at",
+				 api_time(t->created_at), "expires_at",
+				 api_time(t->expires_at), "last_used_at",
 				 api_time(t->last_used_at), "revoked_at",
 				 api_time(t->revoked_at));
 	labels = json_object();

@@ -54,6 +54,8 @@ struct audit_row {
 	int64_t id;
 	int64_t at;
 	char *actor;
+	char *actor_name; /* the admin token's name for "token:<uuid>"; NULL
+			     when the actor is not a token or it has none */
 	char *action;
 	char *target; /* NULL when none */
 	char *details_json;
@@ -63,11 +65,34 @@ void audit_rows_free(struct audit_row *rows, size_t n);
 
 struct store;
 
+#define AUDIT_FILTER_TEXT_MAX 255
+
+/*
+ * What a list is narrowed to; NULL or 0 members do not filter. actor is
+ * an actor as stored ("token:<uuid>", "local:fleetd-cli") or an admin
+ * token's name; action is an action or a family "device.*"; target an id
+ * or selector as stored; rows with since <= at < until (epoch seconds).
+ */
+struct audit_filter {
+	const char *actor;
+	const char *action;
+	const char *target;
+	int64_t since;
+	int64_t until;
+};
+
+/* Why a filter is refused: NULL if it is valid, else the name of the
+ * bad member ("actor", "action", "target", "until"): texts are 1..255
+ * bytes without control characters; an action family ends in ".*" after
+ * at least one character; until after since. */
+const char *audit_filter_check(const struct audit_filter *f);
+
 /* One page of the log, newest first (page->after an ID cursor, checked
- * here again). 0 with *rows (n of them; audit_rows_free), or -1 after a
+ * here again), narrowed by f (checked with audit_filter_check first;
+ * may be NULL). 0 with *rows (n of them; audit_rows_free), or -1 after a
  * store failure or with a cursor the store did not make (*bad_cursor). */
-int audit_list(struct store *st, const struct page *page,
-	       struct audit_row **rows, size_t *n, char next[PAGE_CURSOR_MAX],
-	       bool *bad_cursor);
+int audit_list(struct store *st, const struct audit_filter *f,
+	       const struct page *page, struct audit_row **rows, size_t *n,
+	       char next[PAGE_CURSOR_MAX], bool *bad_cursor);
 
 #endif

@@ -22,6 +22,7 @@ device_clear(struct device *d)
 	free(d->fw_version);
 	free(d->agent_version);
 	free(d->inventory_json);
+	free(d->address);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -142,4 +143,64 @@ device_labels_apply(const struct label_set *cur, const struct label_patch *p,
 	}
 	*out = next;
 	return LABEL_OK;
+}
+
+/* The UUID layout: dashes at 8, 13, 18, 23; hex digits elsewhere. */
+static bool
+uuid_dash_at(size_t i)
+{
+	return i == 8 || i == 13 || i == 18 || i == 23;
+}
+
+int
+device_ref_parse(const char *text, char lo[DEVICE_ID_LEN],
+		 char hi[DEVICE_ID_LEN], bool *full)
+{
+	size_t i, n = strlen(text);
+	char c;
+
+	if (n < DEVICE_ID_PREFIX_MIN || n > DEVICE_ID_LEN - 1)
+		return -1;
+	for (i = 0; i < DEVICE_ID_LEN - 1; i++) {
+		if (i < n) {
+			c = text[i];
+			if (c >= 'A' && c <= 'F')
+				c = (char)(c - 'A' + 'a');
+			if (uuid_dash_at(i) ? c != '-'
+					    : !((c >= '0' && c <= '9') ||
+						(c >= 'a' && c <= 'f')))
+				return -1;
+			lo[i] = hi[i] = c;
+		} else {
+			lo[i] = uuid_dash_at(i) ? '-' : '0';
+			hi[i] = uuid_dash_at(i) ? '-' : 'f';
+		}
+	}
+	lo[DEVICE_ID_LEN - 1] = hi[DEVICE_ID_LEN - 1] = '\0';
+	*full = n == DEVICE_ID_LEN - 1;
+	return 0;
+}
+
+int
+device_sort_parse(const char *text, struct device_sort *out)
+{
+	static const struct {
+		const char *name;
+		enum device_sort_key key;
+	} keys[] = {
+		{"created", DEVICE_SORT_CREATED},
+		{"last_seen", DEVICE_SORT_LAST_SEEN},
+		{"cert_expiry", DEVICE_SORT_CERT_EXPIRY},
+	};
+	bool desc = text[0] == '-';
+	size_t i;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		if (strcmp(text + (desc ? 1 : 0), keys[i].name) == 0) {
+			out->key = keys[i].key;
+			out->desc = desc;
+			return 0;
+		}
+	}
+	return -1;
 }

@@ -16,6 +16,7 @@
 #include "core/store_certificates.h"
 
 struct store;
+struct selector;
 
 #define DEVICE_ID_LEN 37 /* canonical uuid + NUL */
 /* Without If-Match a patch is re-applied when a concurrent change wins;
@@ -34,6 +35,7 @@ struct device {
 	char *fw_version;
 	char *agent_version;
 	char *inventory_json; /* JSON object text as reported, or NULL */
+	char *address; /* the peer address of its session, NULL without */
 	int64_t created_at; /* epoch seconds */
 	int64_t decommissioned_at; /* 0 when active */
 	int64_t last_seen; /* last frame from the device; 0 never */
@@ -90,6 +92,8 @@ enum device_rc {
 	DEVICE_CONFLICT, /* decommissioned: no more changes */
 	DEVICE_TOO_MANY_LABELS,
 	DEVICE_ERR_NOMEM,
+	DEVICE_AMBIGUOUS, /* an id prefix names more than one device */
+	DEVICE_BAD_REF, /* neither an id nor a prefix of 8+ characters */
 };
 
 /*
@@ -114,5 +118,97 @@ enum device_rc device_patch_labels(struct store *st, const char *id,
 enum device_rc device_decommission(struct store *st, const char *id,
 				   int64_t if_match, const char *actor,
 				   struct device *out);
+
+/* ---- naming a device by its id or a unique prefix of it -------------- */
+
+#define DEVICE_ID_PREFIX_MIN 8
+#define DEVICE_CANDIDATES_MAX 10
+
+/*
+ * Reads a reference to a device: a full id, or a prefix of one of at
+ * least DEVICE_ID_PREFIX_MIN characters (hex digits, with the dashes
+ * where a UUID has them; upper case is read as lower case). 0 with lo
+ * and hi, the smallest and largest ids with that prefix (equal for a
+ * full id; *full says which), or -1.
+ */
+int device_ref_parse(const char *text, char lo[DEVICE_ID_LEN],
+		     char hi[DEVICE_ID_LEN], bool *full);
+
+/* The devices a prefix may mean (ids in order; more: there are others). */
+struct device_candidates {
+	size_t n;
+	bool more;
+	char ids[DEVICE_CANDIDATES_MAX][DEVICE_ID_LEN];
+};
+
+/*
+ * The one device text names into id: a full id as is (whether or not
+ * the device exists: the caller's lookup says 404), a prefix when
+ * exactly one device has it. DEVICE_NOTFOUND (no device has the prefix),
+ * DEVICE_AMBIGUOUS (*cands lists them), DEVICE_BAD_REF, DEVICE_ERR_STORE.
+ */
+enum device_rc device_resolve(struct store *st, const char *text,
+			      char id[DEVICE_ID_LEN],
+			      struct device_candidates *cands);
+
+/* ---- lists ------------------------------------------------------------ */
+
+/* What a list is ordered by; ties and pages by id. Times a device does
+ * not have (never seen, no certificate) sort as the oldest. */
+enum device_sort_key {
+	DEVICE_SORT_CREATED, /* "created" (the default) */
+	DEVICE_SORT_LAST_SEEN, /* "last_seen" */
+	DEVICE_SORT_CERT_EXPIRY, /* "cert_expiry": certificate not_after */
+};
+
+struct device_sort {
+	enum device_sort_key key;
+	bool desc; /* "-created": newest first */
+};
+
+/* "created", "last_seen", "cert_expiry", each optionally with a leading
+ * "-" for descending. 0 or -1. */
+int device_sort_parse(const char *text, struct device_sort *out);
+
+/* ---- bulk actions on a selector --------------------------------------- */
+
+#define DEVICE_BULK_SAMPLE 10
+
+/* What a bulk action matched (or, dry run, would match). */
+struct device_bulk_result {
+	int64_t matched; /* active devices the selector matched */
+	size_t nsample; /* the first of them by age, at most SAMPLE */
+	char sample[DEVICE_BULK_SAMPLE][DEVICE_ID_LEN];
+	/* DEVICE_TOO_MANY_LABELS: a device the patch would take past the
+	 * label limit (nothing was changed) */
+	char blocked[DEVICE_ID_LEN];
+	int64_t revoked; /* decommission: certificates revoked */
+};
+
+/*
+ * Applies a label patch to every active device sel matches (sel is
+ * narrowed to status=active here), in one unit of work with one audit
+ * row "device.bulk_label" (target: selector_text, details: the patch and
+ * the ids). online in sel follows heartbeat_timeout_s. Refused whole (DEVICE_TOO_MANY_LABELS, out->blocked) if any
+ * device would pass the rule of device_labels_apply. dry_run: only
+ * counts and samples. *out is filled on DEVICE_OK.
+ */
+enum device_rc device_bulk_label(struct store *st, const char *selector_text,
+				 struct selector *sel, long heartbeat_timeout_s,
+				 const struct label_patch *p, bool dry_run,
+				 const char *actor,
+				 struct device_bulk_result *out);
+
+/*
+ * Decommissions every active device sel matches (narrowed as above), as
+ * device_decommission does one, in one unit of work with one audit row
+ * "device.bulk_decommission" and one notification. dry_run: only counts.
+ */
+enum device_rc device_bulk_decommission(struct store *st,
+					const char *selector_text,
+					struct selector *sel,
+					long heartbeat_timeout_s, bool dry_run,
+					const char *actor,
+					struct device_bulk_result *out);
 
 #endif

@@ -281,30 +281,41 @@ selector_free(struct selector *sel)
 	free(sel);
 }
 
-/* online compares only with true and false. */
+/* Built-in keys with a closed set of values: online compares only with
+ * true and false, status only with active and decommissioned. */
 static int
-check_online(const struct selector *sel, char *err, size_t errlen)
+check_closed(const struct selector *sel, const char *key, const char *a,
+	     const char *b, char *err, size_t errlen)
 {
 	const struct selector_term *t;
 	size_t i, j;
 
 	for (i = 0; i < sel->nterms; i++) {
 		t = &sel->terms[i];
-		if (strcmp(t->key, "online") != 0)
+		if (strcmp(t->key, key) != 0)
 			continue;
 		for (j = 0; j < t->nvalues; j++) {
-			if (strcmp(t->values[j], "true") == 0 ||
-			    strcmp(t->values[j], "false") == 0)
+			if (strcmp(t->values[j], a) == 0 ||
+			    strcmp(t->values[j], b) == 0)
 				continue;
 			if (err != NULL && errlen > 0)
 				snprintf(err, errlen,
-					 "selector key 'online' takes true or "
-					 "false, not '%s'",
-					 t->values[j]);
+					 "selector key '%s' takes %s or %s, "
+					 "not '%.64s'",
+					 key, a, b, t->values[j]);
 			return -1;
 		}
 	}
 	return 0;
+}
+
+static int
+check_online(const struct selector *sel, char *err, size_t errlen)
+{
+	if (check_closed(sel, "online", "true", "false", err, errlen) != 0)
+		return -1;
+	return check_closed(sel, "status", "active", "decommissioned", err,
+			    errlen);
 }
 
 int
@@ -363,14 +374,31 @@ fail:
 int
 selector_and_online(struct selector *sel, bool online)
 {
+	return selector_and_eq(sel, "online", online ? "true" : "false");
+}
+
+bool
+selector_has_key(const struct selector *sel, const char *key)
+{
+	size_t i;
+
+	for (i = 0; i < sel->nterms; i++)
+		if (strcmp(sel->terms[i].key, key) == 0)
+			return true;
+	return false;
+}
+
+int
+selector_and_eq(struct selector *sel, const char *key, const char *value)
+{
 	struct selector_term *nt, t;
 
 	memset(&t, 0, sizeof(t));
 	t.op = SELECTOR_EQ;
-	t.key = strdup("online");
+	t.key = strdup(key);
 	t.values = malloc(sizeof(*t.values));
 	if (t.values != NULL) {
-		t.values[0] = strdup(online ? "true" : "false");
+		t.values[0] = strdup(value);
 		t.nvalues = t.values[0] != NULL ? 1 : 0;
 	}
 	nt = realloc(sel->terms, (sel->nterms + 1) * sizeof(*nt));
@@ -458,6 +486,8 @@ selector_match(const struct selector *sel, const struct selector_target *t)
 			v = t->model;
 		else if (strcmp(term->key, "fw_version") == 0)
 			v = t->fw_version;
+		else if (strcmp(term->key, "status") == 0)
+			v = t->status;
 		else
 			v = t->labels != NULL
 				    ? label_set_get(t->labels, term->key)

@@ -6,8 +6,9 @@
  * (db/selector_sql.c). Transport-free and database-free. Input is
  * untrusted (a query string) and bounded here: at most SELECTOR_MAX_LEN
  * bytes, SELECTOR_MAX_TERMS terms and SELECTOR_MAX_VALUES values per
- * in-list. The built-in keys id, model, fw_version and online shadow
- * labels of the same name; online takes only true or false.
+ * in-list. The built-in keys id, model, fw_version, online and status
+ * shadow labels of the same name; online takes only true or false,
+ * status only active or decommissioned. The grammar is docs/selectors.md.
  */
 #ifndef FLEETD_CORE_SELECTOR_H
 #define FLEETD_CORE_SELECTOR_H
@@ -60,6 +61,13 @@ void selector_free(struct selector *sel);
  * out of memory. */
 int selector_and_online(struct selector *sel, bool online);
 
+/* Adds the term key=value (copies both; may pass SELECTOR_MAX_TERMS).
+ * 0, or -1 when out of memory. */
+int selector_and_eq(struct selector *sel, const char *key, const char *value);
+
+/* True if a term of sel names key (e.g. "status"). */
+bool selector_has_key(const struct selector *sel, const char *key);
+
 /* True if key is a syntactically valid key (label keys share the rule). */
 int selector_key_valid(const char *key, size_t len);
 
@@ -74,6 +82,9 @@ struct selector_target {
 	const char *model; /* NULL when unknown */
 	const char *fw_version; /* NULL when unknown */
 	bool online;
+	/* "active" or "decommissioned"; NULL when unknown (then status
+	 * behaves as an absent key) */
+	const char *status;
 	const struct label_set *labels;
 };
 

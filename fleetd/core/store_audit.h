@@ -10,10 +10,11 @@
 #include "core/page.h"
 #include "core/store.h"
 
-/* Newest first; page->after is an ID cursor. *rows malloc'd (n rows,
- * audit_rows_free); next as in store_token_list. */
-enum store_rc store_audit_list(struct store *st, const struct page *page,
-			       struct audit_row **rows, size_t *n,
-			       char next[PAGE_CURSOR_MAX]);
+/* Newest first, narrowed by f (never NULL; checked by core);
+ * page->after is an ID cursor. *rows malloc'd (n rows, audit_rows_free,
+ * actor_name filled); next as in store_token_list. */
+enum store_rc store_audit_list(struct store *st, const struct audit_filter *f,
+			       const struct page *page, struct audit_row **rows,
+			       size_t *n, char next[PAGE_CURSOR_MAX]);
 
 #endif

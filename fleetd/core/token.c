@@ -100,7 +100,9 @@ token_spec_init(struct token_spec *spec, enum token_kind kind)
 	memset(spec, 0, sizeof(*spec));
 	spec->kind = kind;
 	spec->uses = 1;
-	spec->expires_in = TOKEN_EXPIRES_DEFAULT;
+	/* Admin tokens never expire unless asked to (the first one is made
+	 * on the server host and must outlive a weekend). */
+	spec->expires_in = kind == TOKEN_ADMIN ? 0 : TOKEN_EXPIRES_DEFAULT;
 }
 
 enum token_rc
@@ -112,6 +114,9 @@ token_spec_check(const struct token_spec *spec)
 		if (spec->name != NULL &&
 		    !label_text_valid(spec->name, TOKEN_TEXT_FIELD_MAX))
 			return TOKEN_ERR_TEXT;
+		if (spec->expires_in < 0 ||
+		    spec->expires_in > TOKEN_EXPIRES_MAX)
+			return TOKEN_ERR_EXPIRES;
 		return TOKEN_OK;
 	}
 	if (spec->uses < 1 || spec->uses > TOKEN_USES_MAX)
@@ -178,6 +183,8 @@ token_make(const struct token_spec *spec, int64_t now, struct token *out,
 		tok.role = spec->role;
 		tok.name =
 			strdup_or_null(spec->name ? spec->name : "", &failed);
+		tok.expires_at =
+			spec->expires_in > 0 ? now + spec->expires_in : 0;
 	} else {
 		tok.uses_total = spec->uses;
 		tok.uses_left = spec->uses;
@@ -210,6 +217,9 @@ token_create_audit(const struct token *tok, const char *actor,
 	if (tok->kind == TOKEN_ADMIN) {
 		audit_add_str(a, "role", token_role_name(tok->role));
 		audit_add_str(a, "name", tok->name);
+		if (tok->expires_at != 0)
+			audit_add_int(a, "expires_in",
+				      tok->expires_at - tok->created_at);
 		return;
 	}
 	audit_add_int(a, "uses", tok->uses_total);
@@ -289,9 +299,18 @@ token_authenticate(struct store *st, const char *text, int64_t now,
 		return TOKEN_UNKNOWN;
 	if (rc != STORE_OK)
 		return TOKEN_ERR_STORE;
-	if (out->revoked_at != 0 || out->role == TOKEN_ROLE_NONE) {
+	/* Most durable reason first, so the 401 can say why. */
+	if (out->role == TOKEN_ROLE_NONE) {
 		token_clear(out);
 		return TOKEN_UNKNOWN;
+	}
+	if (out->revoked_at != 0) {
+		token_clear(out);
+		return TOKEN_REVOKED;
+	}
+	if (out->expires_at != 0 && out->expires_at <= now) {
+		token_clear(out);
+		return TOKEN_EXPIRED;
 	}
 	return TOKEN_OK;
 }

@@ -53,7 +53,7 @@ struct token {
 	/* enrollment tokens */
 	long uses_total;
 	long uses_left;
-	int64_t expires_at;
+	int64_t expires_at; /* admin tokens: 0 when it never expires */
 	struct label_set labels;
 	char *profile; /* malloc'd or NULL */
 	/* admin tokens */
@@ -66,7 +66,9 @@ struct token {
 struct token_spec {
 	enum token_kind kind;
 	long uses; /* enrollment: 1..TOKEN_USES_MAX */
-	long expires_in; /* enrollment: seconds, 1..TOKEN_EXPIRES_MAX */
+	/* enrollment: seconds, 1..TOKEN_EXPIRES_MAX; admin: 0 (never, the
+	 * default) or 1..TOKEN_EXPIRES_MAX */
+	long expires_in;
 	struct label_set labels; /* enrollment; owned by the spec */
 	const char *profile; /* enrollment; borrowed, may be NULL */
 	enum token_role role; /* admin */
@@ -159,8 +161,9 @@ enum token_rc token_revoke(struct store *st, enum token_kind kind,
 
 /*
  * The admin token a bearer presents: TOKEN_OK with *out (its role, id),
- * TOKEN_UNKNOWN (wrong shape, unknown or revoked) or TOKEN_ERR_STORE.
- * Notes the use (at most once a minute).
+ * TOKEN_UNKNOWN (wrong shape or unknown), TOKEN_REVOKED, TOKEN_EXPIRED
+ * (its expires_at passed) or TOKEN_ERR_STORE. Notes the use of a valid
+ * token (at most once a minute).
  */
 enum token_rc token_authenticate(struct store *st, const char *text,
 				 int64_t now, struct token *out);

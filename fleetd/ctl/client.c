@@ -94,8 +94,9 @@ static void
 report_error(const struct https_response *r, bool have_token)
 {
 	const char *title = NULL, *detail = NULL, *field = NULL;
-	json_t *doc = NULL;
+	json_t *doc = NULL, *cands = NULL;
 	char msg[1024];
+	size_t i;
 	int n;
 
 	if (r->content_type != NULL && strstr(r->content_type, "json") != NULL)
@@ -104,6 +105,7 @@ report_error(const struct https_response *r, bool have_token)
 		title = json_string_value(json_object_get(doc, "title"));
 		detail = json_string_value(json_object_get(doc, "detail"));
 		field = json_string_value(json_object_get(doc, "field"));
+		cands = json_object_get(doc, "candidates");
 	}
 	if (title == NULL || title[0] == '\0')
 		title = r->reason[0] != '\0' ? r->reason : "HTTP error";
@@ -116,6 +118,18 @@ report_error(const struct https_response *r, bool have_token)
 	    (size_t)n < sizeof(msg))
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " (field %s)",
 			      field);
+	/* An ambiguous id prefix: the devices it may mean. */
+	for (i = 0; json_is_array(cands) && i < json_array_size(cands) &&
+		    n > 0 && (size_t)n < sizeof(msg);
+	     i++) {
+		const char *c = json_string_value(json_array_get(cands, i));
+
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, "%s%s",
+			      i == 0 ? " (candidates: " : ", ",
+			      c != NULL ? c : "?");
+	}
+	if (json_array_size(cands) > 0 && n > 0 && (size_t)n < sizeof(msg))
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ")");
 	if (r->status == 401 && !have_token && n > 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n,
 			 " (no admin token: set FLEET_TOKEN or --token)");
@@ -214,6 +228,13 @@ int
 ctl_api_list(struct ctl *ctl, const char *path, const char *query, size_t max,
 	     json_t **items)
 {
+	return ctl_api_list_total(ctl, path, query, max, items, NULL);
+}
+
+int
+ctl_api_list_total(struct ctl *ctl, const char *path, const char *query,
+		   size_t max, json_t **items, long long *total)
+{
 	json_t *all = json_array(), *page = NULL;
 	char *cursor = NULL;
 	long page_size = CTL_PAGE_SIZE;
@@ -246,6 +267,12 @@ ctl_api_list(struct ctl *ctl, const char *path, const char *query, size_t max,
 			goto out;
 		list = json_object_get(page, "items");
 		next = json_object_get(page, "next_cursor");
+		if (pages == 0 && total != NULL)
+			*total = json_is_integer(json_object_get(page, "total"))
+					 ? (long long)json_integer_value(
+						   json_object_get(page,
+								   "total"))
+					 : -1;
 		if (!json_is_array(list)) {
 			ctl_fail("GET %s: the answer has no 'items' list",
 				 path);

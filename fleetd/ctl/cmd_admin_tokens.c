@@ -5,31 +5,53 @@
  * create`; these commands make, list and revoke the others.
  */
 #include <string.h>
+#include <time.h>
 
+#include "clock.h"
+#include "conffile.h"
 #include "ctl.h"
+
+/* The server's RFC 3339 UTC times sort as text; compare with now's. */
+static bool
+time_passed(const json_t *t)
+{
+	char now[32];
+
+	if (!json_is_string(t))
+		return false;
+	clock_format_rfc3339(time(NULL), now, sizeof(now));
+	return strcmp(json_string_value(t), now) <= 0;
+}
 
 static const char *
 admin_token_status(const json_t *t)
 {
 	const json_t *revoked = json_object_get(t, "revoked_at");
 
-	return revoked != NULL && !json_is_null(revoked) ? "revoked" : "active";
+	if (revoked != NULL && !json_is_null(revoked))
+		return "revoked";
+	return time_passed(json_object_get(t, "expires_at")) ? "expired"
+							     : "active";
 }
 
 static const struct ctl_help create_help = {
-	"admin-tokens create", "--role viewer|operator|admin --name NAME",
+	"admin-tokens create",
+	"--role viewer|operator|admin --name NAME [--expires DURATION]",
 	"Creates an API token. Roles: viewer (read only), operator (also\n"
 	"devices and enrollment tokens), admin (everything). The token is\n"
 	"shown once: store it now.\n"
 	"\n"
 	"Options:\n"
 	"  --role R          viewer, operator or admin\n"
-	"  --name N          what the token is for (\"ci\", \"alice\")\n"};
+	"  --name N          what the token is for (\"ci\", \"alice\")\n"
+	"  --expires D       it stops working after D: seconds or 30m, 24h,\n"
+	"                    90d (at most 366 days); default: never\n"};
 
-enum { OPT_ROLE = CTL_OPT_FIRST_LOCAL, OPT_NAME };
+enum { OPT_ROLE = CTL_OPT_FIRST_LOCAL, OPT_NAME, OPT_EXPIRES };
 
 struct create_args {
 	const char *role, *name;
+	long expires; /* seconds; 0: never */
 };
 
 static int
@@ -37,10 +59,17 @@ create_opt(void *arg, int c, const char *val)
 {
 	struct create_args *a = arg;
 
-	if (c == OPT_ROLE)
+	if (c == OPT_ROLE) {
 		a->role = val;
-	else
+	} else if (c == OPT_NAME) {
 		a->name = val;
+	} else if (config_parse_duration(val, &a->expires) != 0 ||
+		   a->expires <= 0 || a->expires > 366L * 86400) {
+		return ctl_usage(&create_help,
+				 "--expires must be a duration such as 30m, "
+				 "24h or 90d (at most 366 days), not '%s'",
+				 val);
+	}
 	return CTL_CONTINUE;
 }
 
@@ -55,6 +84,10 @@ print_created(const json_t *tok)
 	ctl_print_field("NAME:", ctl_text(tok, "name", b, sizeof(b)));
 	ctl_print_field("ROLE:", ctl_text(tok, "role", b, sizeof(b)));
 	ctl_print_field("CREATED:", ctl_text(tok, "created_at", b, sizeof(b)));
+	ctl_print_field("EXPIRES:",
+			ctl_text(tok, "expires_at", b, sizeof(b)) != NULL
+				? b
+				: "never");
 }
 
 static int
@@ -63,8 +96,9 @@ admin_tokens_create(struct ctl *ctl, int argc, char **argv)
 	static const struct option opts[] = {
 		{"role", required_argument, NULL, OPT_ROLE},
 		{"name", required_argument, NULL, OPT_NAME},
+		{"expires", required_argument, NULL, OPT_EXPIRES},
 		{0}};
-	struct create_args a = {NULL, NULL};
+	struct create_args a = {NULL, NULL, 0};
 	struct ctl_optset local = {opts, create_opt, &a};
 	json_t *body = NULL, *tok = NULL;
 	int rc = ctl_parse(ctl, &create_help, argc, argv, &local, 0);
@@ -83,6 +117,12 @@ admin_tokens_create(struct ctl *ctl, int argc, char **argv)
 	body = json_pack("{s:s, s:s}", "role", a.role, "name", a.name);
 	if (body == NULL)
 		return ctl_fail("--name must be UTF-8 text");
+	if (a.expires > 0 &&
+	    json_object_set_new(body, "expires_in",
+				json_integer((json_int_t)a.expires)) != 0) {
+		json_decref(body);
+		return ctl_fail("out of memory");
+	}
 	rc = ctl_api(ctl, "POST", "/api/v1/admin-tokens", body, NULL, true,
 		     &tok);
 	json_decref(body);
@@ -106,6 +146,7 @@ static const struct ctl_column list_cols[] = {
 	CTL_COL_KEY("ROLE", "role"),
 	CTL_COL_WORD("STATUS", admin_token_status),
 	CTL_COL_KEY("CREATED", "created_at"),
+	CTL_COL_KEY("EXPIRES", "expires_at"),
 	CTL_COL_KEY("LAST USED", "last_used_at"),
 };
 

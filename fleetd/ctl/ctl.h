@@ -164,6 +164,9 @@ int ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
  */
 int ctl_api_list(struct ctl *ctl, const char *path, const char *query,
 		 size_t max, json_t **items);
+/* ctl_api_list, and *total: the first page's "total" (-1 without one). */
+int ctl_api_list_total(struct ctl *ctl, const char *path, const char *query,
+		       size_t max, json_t **items, long long *total);
 
 /* Builds "/api/v1/<collection>/<id-encoded><suffix>" into out. */
 int ctl_path_id(char *out, size_t outlen, const char *collection,

@@ -81,12 +81,40 @@ audit_write(PGconn *conn, const char *actor, const char *action,
 	return rc == STORE_OK ? DB_OK : DB_ERR;
 }
 
+/*
+ * The actor's name: an admin token's name for "token:<uuid>" (the join
+ * compares text, so an actor that is not a token matches nothing).
+ * Filters are parameters; an unset one is NULL and holds for every row.
+ */
+#define AUDIT_LIST_SQL                                                         \
+	"SELECT a.id, " DB_EPOCH(                                              \
+		"a.at") ", a.actor, nullif(t.name, ''), "                      \
+			"a.action, a.target, a.details::text FROM audit_log "  \
+			"a LEFT JOIN "                                         \
+			"admin_tokens t ON a.actor = 'token:' || t.id::text "  \
+			"WHERE ($2::bigint IS NULL OR a.id < $2::bigint) "     \
+			"AND ($3::text IS NULL OR a.actor = $3 OR a.actor IN " \
+			"(SELECT "                                             \
+			"'token:' || id::text FROM admin_tokens WHERE name = " \
+			"$3)) "                                                \
+			"AND ($4::text IS NULL OR a.action = $4 OR "           \
+			"(right($4, 2) = '.*' "                                \
+			"AND starts_with(a.action, left($4, -1)))) "           \
+			"AND ($5::text IS NULL OR a.target = $5) "             \
+			"AND ($6::bigint IS NULL OR a.at >= "                  \
+			"to_timestamp($6::bigint)) "                           \
+			"AND ($7::bigint IS NULL OR a.at < "                   \
+			"to_timestamp($7::bigint)) "                           \
+			"ORDER BY a.id DESC LIMIT $1::int"
+
 enum store_rc
-store_audit_list(struct store *st, const struct page *page,
-		 struct audit_row **rows, size_t *n, char next[PAGE_CURSOR_MAX])
+store_audit_list(struct store *st, const struct audit_filter *f,
+		 const struct page *page, struct audit_row **rows, size_t *n,
+		 char next[PAGE_CURSOR_MAX])
 {
-	char limit[16];
-	const char *params[2] = {limit, page->after};
+	char limit[16], since[24], until[24];
+	const char *params[7] = {limit,	    page->after, f->actor, f->action,
+				 f->target, NULL,	 NULL};
 	struct audit_row *arr = NULL;
 	PGconn *conn = store_conn(st);
 	PGresult *res;
@@ -96,14 +124,11 @@ store_audit_list(struct store *st, const struct page *page,
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(limit, sizeof(limit), "%d", page->limit + 1);
-	res = db_query(
-		conn,
-		"SELECT id, " DB_EPOCH("at") ", actor, action, target, "
-					     "details::text FROM audit_log "
-					     "WHERE $2::bigint IS NULL "
-					     "OR id < $2::bigint ORDER BY id "
-					     "DESC LIMIT $1::int",
-		2, params);
+	snprintf(since, sizeof(since), "%lld", (long long)f->since);
+	snprintf(until, sizeof(until), "%lld", (long long)f->until);
+	params[5] = f->since != 0 ? since : NULL;
+	params[6] = f->until != 0 ? until : NULL;
+	res = db_query(conn, AUDIT_LIST_SQL, 7, params);
 	if (res == NULL)
 		return STORE_ERR;
 	count = PQntuples(res);
@@ -119,9 +144,10 @@ store_audit_list(struct store *st, const struct page *page,
 		arr[i].id = db_int(res, i, 0);
 		arr[i].at = db_int(res, i, 1);
 		arr[i].actor = db_text(res, i, 2, &failed);
-		arr[i].action = db_text(res, i, 3, &failed);
-		arr[i].target = db_text(res, i, 4, &failed);
-		arr[i].details_json = db_text(res, i, 5, &failed);
+		arr[i].actor_name = db_text(res, i, 3, &failed);
+		arr[i].action = db_text(res, i, 4, &failed);
+		arr[i].target = db_text(res, i, 5, &failed);
+		arr[i].details_json = db_text(res, i, 6, &failed);
 	}
 	PQclear(res);
 	if (failed) {

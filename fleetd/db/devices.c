@@ -39,6 +39,7 @@ static const struct selector_columns device_columns = {
 	.model = "d.model",
 	.fw_version = "d.fw_version",
 	.online = DB_DEVICE_ONLINE_SQL,
+	.status = "d.status",
 	.labels = "d.labels",
 };
 
@@ -59,7 +60,7 @@ static const struct selector_columns device_columns = {
 	"CASE WHEN s.device_id IS NULL THEN -1 ELSE greatest(0, " \
 	"floor(extract(epoch FROM now() - s.last_seen) * 1000000))::bigint " \
 	"END, d.revision, c.serial, " \
-	EPOCH("c.not_before") ", " EPOCH("c.not_after") ", c.status"
+	EPOCH("c.not_before") ", " EPOCH("c.not_after") ", c.status, s.peer"
 /* clang-format on */
 
 #define DEVICE_FROM                                                          \
@@ -97,6 +98,7 @@ read_device(const PGresult *res, int row, struct device *d)
 		snprintf(d->cert.status, sizeof(d->cert.status), "%s",
 			 PQgetvalue(res, row, 17));
 	}
+	d->address = db_text(res, row, 18, &failed);
 	if (failed) {
 		device_clear(d);
 		return -1;
@@ -127,13 +129,63 @@ store_device_get(struct store *st, const char *id, struct device *out)
 	return rc;
 }
 
+/* The sort key of a list as a timestamptz expression over DEVICE_FROM;
+ * times a device does not have sort as the epoch (oldest). */
+static const char *
+sort_expr(const struct device_sort *sort)
+{
+	switch (sort != NULL ? sort->key : DEVICE_SORT_CREATED) {
+	case DEVICE_SORT_LAST_SEEN:
+		return "coalesce(s.last_seen, d.last_seen, "
+		       "'epoch'::timestamptz)";
+	case DEVICE_SORT_CERT_EXPIRY:
+		return "coalesce(c.not_after, 'epoch'::timestamptz)";
+	case DEVICE_SORT_CREATED:
+		break;
+	}
+	return "d.created_at";
+}
+
+/* How many devices the WHERE fragment matches (for an empty page). */
+static enum store_rc
+count_matches(PGconn *conn, const struct selector_sql *q, const char **all,
+	      int64_t *total)
+{
+	struct buf sql;
+	PGresult *res = NULL;
+	enum store_rc rc = STORE_ERR;
+
+	buf_init(&sql, 128 * 1024);
+	/* $1..$3 may be unused here but are typed, so the numbering
+	 * holds. */
+	if (buf_printf(&sql,
+		       "SELECT count(*), $1::double precision, $2::int, "
+		       "$3::text FROM devices d "
+		       "LEFT JOIN device_sessions s ON s.device_id = d.id "
+		       "WHERE %s",
+		       q->where) != 0)
+		goto out;
+	res = db_query(conn, sql.data, (int)q->nparams + 3, all);
+	if (res == NULL)
+		goto out;
+	*total = db_int(res, 0, 0);
+	rc = STORE_OK;
+out:
+	PQclear(res);
+	buf_free(&sql);
+	return rc;
+}
+
 enum store_rc
 store_device_list(struct store *st, const struct selector *sel,
-		  long heartbeat_timeout_s, const struct page *page,
-		  struct device **items, size_t *n, char next[PAGE_CURSOR_MAX])
+		  long heartbeat_timeout_s, const struct device_sort *sort,
+		  const struct page *page, struct device **items, size_t *n,
+		  char next[PAGE_CURSOR_MAX], int64_t *total)
 {
 	char hb[24], limit[16], err[160];
 	const char **all = NULL;
+	const char *key = sort_expr(sort);
+	bool desc = sort != NULL && sort->desc;
 	struct selector_sql q;
 	struct device *list = NULL;
 	PGconn *conn = store_conn(st);
@@ -159,15 +211,23 @@ store_device_list(struct store *st, const struct selector *sel,
 	all[2] = page->after;
 	for (i = 0; i < (int)q.nparams; i++)
 		all[3 + i] = q.params[i];
-	if (buf_printf(
-		    &sql,
-		    "SELECT " DEVICE_COLS
-		    ", fleet_cursor(d.created_at, d.id), " DB_DEVICE_ONLINE_SQL
-			    DEVICE_FROM "WHERE ($3::text IS NULL OR "
-		    "(d.created_at, d.id) > (fleet_cursor_ts(split_part("
-		    "$3, ' ', 1)::bigint), split_part($3, ' ', 2)::uuid)) "
-		    "AND %s ORDER BY d.created_at, d.id LIMIT $2::int",
-		    q.where) != 0)
+	/* One statement, so the total and the page are one snapshot. */
+	if (buf_printf(&sql,
+		       "SELECT " DEVICE_COLS
+		       ", fleet_cursor(%s, d.id), " DB_DEVICE_ONLINE_SQL
+		       ", %s%s%s" DEVICE_FROM
+		       "WHERE ($3::text IS NULL OR (%s, d.id) %s "
+		       "(fleet_cursor_ts(split_part($3, ' ', 1)::bigint), "
+		       "split_part($3, ' ', 2)::uuid)) AND %s "
+		       "ORDER BY %s %s, d.id %s LIMIT $2::int",
+		       key,
+		       total != NULL ? "(SELECT count(*) FROM devices d LEFT "
+				       "JOIN device_sessions s ON "
+				       "s.device_id = d.id WHERE "
+				     : "0",
+		       total != NULL ? q.where : "", total != NULL ? ")" : "",
+		       key, desc ? "<" : ">", q.where, key, desc ? "DESC" : "",
+		       desc ? "DESC" : "") != 0)
 		goto out;
 	res = db_query(conn, sql.data, (int)q.nparams + 3, all);
 	if (res == NULL)
@@ -179,13 +239,19 @@ store_device_list(struct store *st, const struct selector *sel,
 	for (i = 0; i < rows && i < page->limit; i++) {
 		if (read_device(res, i, &list[i]) != 0)
 			goto out;
-		list[i].store_online = strcmp(PQgetvalue(res, i, 19), "t") == 0;
+		list[i].store_online = strcmp(PQgetvalue(res, i, 20), "t") == 0;
 		count++;
 	}
 	next[0] = '\0';
 	if (rows > page->limit)
 		snprintf(next, PAGE_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, 18));
+			 PQgetvalue(res, page->limit - 1, 19));
+	if (total != NULL) {
+		if (rows > 0)
+			*total = db_int(res, 0, 21);
+		else if (count_matches(conn, &q, all, total) != STORE_OK)
+			goto out;
+	}
 	*items = list;
 	*n = (size_t)count;
 	list = NULL;
@@ -387,6 +453,346 @@ store_device_decommission(struct store *st, const char *id, int64_t if_match,
 	PQclear(res);
 	rc = tx(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
 out:
+	json_decref(details);
+	return rc;
+}
+
+enum store_rc
+store_device_ids_between(struct store *st, const char *lo, const char *hi,
+			 size_t max, char (*ids)[DEVICE_ID_LEN], size_t *n,
+			 bool *more)
+{
+	char limit[24];
+	const char *params[3] = {lo, hi, limit};
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	size_t i, rows;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	snprintf(limit, sizeof(limit), "%zu", max + 1);
+	res = db_query(conn,
+		       "SELECT id::text FROM devices WHERE id BETWEEN "
+		       "$1::uuid AND $2::uuid ORDER BY id LIMIT $3::int",
+		       3, params);
+	if (res == NULL)
+		return STORE_ERR;
+	rows = (size_t)PQntuples(res);
+	for (i = 0; i < rows && i < max; i++)
+		snprintf(ids[i], DEVICE_ID_LEN, "%s",
+			 PQgetvalue(res, (int)i, 0));
+	*n = i;
+	*more = rows > max;
+	PQclear(res);
+	return STORE_OK;
+}
+
+/*
+ * A selector over devices as a statement: "SELECT d.id::text <extra>
+ * FROM devices d LEFT JOIN device_sessions s ... WHERE <sel> ORDER BY
+ * age <tail>", its parameters after the first_extra ones the caller
+ * fills ($1 is always the heartbeat). all[] is malloc'd (free it) with
+ * room for the caller's parameters first.
+ */
+struct bulk_query {
+	struct selector_sql q;
+	struct buf sql;
+	const char **all;
+	int nall;
+	char hb[24];
+};
+
+static int
+bulk_query_build(struct bulk_query *b, const struct selector *sel,
+		 long heartbeat_timeout_s, int nfirst, const char *extra,
+		 const char *tail)
+{
+	char err[160];
+	int i;
+
+	memset(b, 0, sizeof(*b));
+	buf_init(&b->sql, 128 * 1024);
+	if (selector_to_sql(sel, &device_columns, nfirst + 1, &b->q, err,
+			    sizeof(err)) != 0)
+		return -1;
+	b->nall = nfirst + (int)b->q.nparams;
+	b->all = calloc((size_t)b->nall + 1, sizeof(*b->all));
+	if (b->all == NULL)
+		return -1;
+	snprintf(b->hb, sizeof(b->hb), "%ld", heartbeat_timeout_s);
+	b->all[0] = b->hb;
+	for (i = 0; i < (int)b->q.nparams; i++)
+		b->all[nfirst + i] = b->q.params[i];
+	return buf_printf(&b->sql,
+			  "SELECT d.id::text%s FROM devices d LEFT JOIN "
+			  "device_sessions s ON s.device_id = d.id WHERE "
+			  "(%s) AND $1::double precision IS NOT NULL "
+			  "ORDER BY d.created_at, d.id%s",
+			  extra, b->q.where, tail);
+}
+
+static void
+bulk_query_free(struct bulk_query *b)
+{
+	selector_sql_free(&b->q);
+	buf_free(&b->sql);
+	free(b->all);
+}
+
+/* matched and the sample from the ids in column 0 of res. */
+static void
+bulk_sample(const PGresult *res, struct device_bulk_result *out)
+{
+	int i, rows = PQntuples(res);
+
+	out->matched = rows;
+	for (i = 0; i < rows && i < DEVICE_BULK_SAMPLE; i++)
+		snprintf(out->sample[i], DEVICE_ID_LEN, "%s",
+			 PQgetvalue(res, i, 0));
+	out->nsample = (size_t)i;
+}
+
+/* The ids in column 0 of res as a JSON array; NULL when out of memory. */
+static json_t *
+bulk_ids(const PGresult *res)
+{
+	json_t *arr = json_array();
+	int i;
+
+	for (i = 0; arr != NULL && i < PQntuples(res); i++)
+		if (json_array_append_new(
+			    arr, json_string(PQgetvalue(res, i, 0))) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	return arr;
+}
+
+enum store_rc
+store_device_bulk_preview(struct store *st, const struct selector *sel,
+			  long heartbeat_timeout_s,
+			  struct device_bulk_result *out)
+{
+	struct bulk_query b;
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL;
+	enum store_rc rc = STORE_ERR;
+
+	if (conn != NULL &&
+	    bulk_query_build(&b, sel, heartbeat_timeout_s, 1, "", "") == 0) {
+		res = db_query(conn, b.sql.data, b.nall, b.all);
+		if (res != NULL) {
+			bulk_sample(res, out);
+			rc = STORE_OK;
+		}
+	}
+	PQclear(res);
+	if (conn != NULL)
+		bulk_query_free(&b);
+	return rc;
+}
+
+/* The patch as stored in the audit row: {"k": "v", "gone": null}. */
+static json_t *
+patch_json(const struct label_patch *patch)
+{
+	json_t *pj = labels_object(&patch->set);
+	size_t i;
+
+	for (i = 0; pj != NULL && i < patch->nremove; i++)
+		if (json_object_set_new(pj, patch->remove[i], json_null()) !=
+		    0) {
+			json_decref(pj);
+			return NULL;
+		}
+	return pj;
+}
+
+enum store_rc
+store_device_bulk_label(struct store *st, const struct selector *sel,
+			long heartbeat_timeout_s, const char *selector_text,
+			const struct label_patch *patch, size_t labels_max,
+			const char *actor, struct device_bulk_result *out)
+{
+	char max[24], *set = NULL, *rm = NULL, *ids_text = NULL;
+	const char *p3[3];
+	struct bulk_query b;
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL;
+	json_t *setj = NULL, *rmj = NULL, *ids = NULL, *pj = NULL,
+	       *details = NULL;
+	enum store_rc rc = STORE_ERR;
+	size_t i;
+	int row;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	memset(&b, 0, sizeof(b));
+	setj = labels_object(&patch->set);
+	rmj = json_array();
+	for (i = 0; rmj != NULL && i < patch->nremove; i++)
+		json_array_append_new(rmj, json_string(patch->remove[i]));
+	set = setj ? json_dumps(setj, JSON_COMPACT) : NULL;
+	rm = rmj ? json_dumps(rmj, JSON_COMPACT) : NULL;
+	if (set == NULL || rm == NULL)
+		goto out;
+	snprintf(max, sizeof(max), "%zu", labels_max);
+	/* $2 removals (JSON array), $3 sets (JSON object), $4 the limit:
+	 * column 1 says whether the device would pass it (the rule of
+	 * device_labels_apply: at most max(limit, the labels it has)). */
+	if (bulk_query_build(
+		    &b, sel, heartbeat_timeout_s, 4,
+		    ", (SELECT count(*) FROM jsonb_object_keys((d.labels - "
+		    "ARRAY(SELECT jsonb_array_elements_text($2::jsonb))) || "
+		    "$3::jsonb)) > greatest($4::int, (SELECT count(*) FROM "
+		    "jsonb_object_keys(d.labels)))",
+		    " FOR UPDATE OF d") != 0)
+		goto out;
+	b.all[1] = rm;
+	b.all[2] = set;
+	b.all[3] = max;
+	if (db_exec(conn, "BEGIN") != 0)
+		goto out;
+	res = db_query(conn, b.sql.data, b.nall, b.all);
+	if (res == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	bulk_sample(res, out);
+	for (row = 0; row < PQntuples(res); row++) {
+		if (strcmp(PQgetvalue(res, row, 1), "t") == 0) {
+			snprintf(out->blocked, DEVICE_ID_LEN, "%s",
+				 PQgetvalue(res, row, 0));
+			rc = rollback(conn, STORE_CONFLICT);
+			goto out;
+		}
+	}
+	ids = bulk_ids(res);
+	ids_text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
+	pj = patch_json(patch);
+	details = ids && pj
+			  ? json_pack("{s:s, s:O, s:I, s:O}", "selector",
+				      selector_text, "labels", pj, "count",
+				      (json_int_t)out->matched, "devices", ids)
+			  : NULL;
+	if (ids_text == NULL || details == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	p3[0] = ids_text;
+	p3[1] = rm;
+	p3[2] = set;
+	PQclear(res);
+	res = db_query(conn,
+		       "UPDATE devices SET labels = (labels - ARRAY(SELECT "
+		       "jsonb_array_elements_text($2::jsonb))) || $3::jsonb, "
+		       "revision = revision + 1 WHERE id IN (SELECT "
+		       "jsonb_array_elements_text($1::jsonb)::uuid)",
+		       3, p3);
+	if (res == NULL || audit_insert(conn, actor, "device.bulk_label",
+					selector_text, details) != 0) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	rc = db_exec(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+out:
+	PQclear(res);
+	bulk_query_free(&b);
+	free(set);
+	free(rm);
+	free(ids_text);
+	json_decref(setj);
+	json_decref(rmj);
+	json_decref(ids);
+	json_decref(pj);
+	json_decref(details);
+	return rc;
+}
+
+enum store_rc
+store_device_bulk_decommission(struct store *st, const struct selector *sel,
+			       long heartbeat_timeout_s,
+			       const char *selector_text, int reason,
+			       const char *actor,
+			       struct device_bulk_result *out)
+{
+	char *ids_text = NULL;
+	const char *p1[1];
+	struct bulk_query b;
+	PGconn *conn = store_conn(st);
+	PGresult *res = NULL, *upd = NULL;
+	json_t *ids = NULL, *serials = NULL, *details = NULL;
+	enum store_rc rc = STORE_ERR;
+	int row;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	memset(&b, 0, sizeof(b));
+	if (bulk_query_build(&b, sel, heartbeat_timeout_s, 1, "",
+			     " FOR UPDATE OF d") != 0)
+		goto out;
+	if (db_exec(conn, "BEGIN") != 0)
+		goto out;
+	res = db_query(conn, b.sql.data, b.nall, b.all);
+	if (res == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	bulk_sample(res, out);
+	ids = bulk_ids(res);
+	ids_text = ids ? json_dumps(ids, JSON_COMPACT) : NULL;
+	if (ids_text == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	p1[0] = ids_text;
+	upd = db_query(conn,
+		       "UPDATE devices SET status = 'decommissioned', "
+		       "decommissioned_at = now(), revision = revision + 1 "
+		       "WHERE id IN (SELECT jsonb_array_elements_text("
+		       "$1::jsonb)::uuid)",
+		       1, p1);
+	if (upd == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	for (row = 0; row < PQntuples(res); row++) {
+		if (db_certificates_revoke_device(conn, PQgetvalue(res, row, 0),
+						  reason, &serials) != DB_OK) {
+			rc = rollback(conn, STORE_ERR);
+			goto out;
+		}
+		out->revoked += (int64_t)json_array_size(serials);
+		json_decref(serials);
+		serials = NULL;
+	}
+	details = json_pack("{s:s, s:I, s:O, s:I, s:i}", "selector",
+			    selector_text, "count", (json_int_t)out->matched,
+			    "devices", ids, "revoked_certificates",
+			    (json_int_t)out->revoked, "reason", reason);
+	if (details == NULL ||
+	    audit_insert(conn, actor, "device.bulk_decommission", selector_text,
+			 details) != 0) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	/* One notification for the change set: the workers reload the
+	 * revoked serials and close the sessions of all of them. */
+	PQclear(upd);
+	upd = db_query(conn, "SELECT pg_notify('fleet_devices', 'bulk')", 0,
+		       NULL);
+	if (upd == NULL) {
+		rc = rollback(conn, STORE_ERR);
+		goto out;
+	}
+	rc = db_exec(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+out:
+	PQclear(res);
+	PQclear(upd);
+	bulk_query_free(&b);
+	free(ids_text);
+	json_decref(ids);
+	json_decref(serials);
 	json_decref(details);
 	return rc;
 }

@@ -232,6 +232,9 @@ selector_to_sql(const struct selector *sel, const struct selector_columns *cols,
 			gen_column(&g, t, cols->model);
 		} else if (strcmp(t->key, "fw_version") == 0) {
 			gen_column(&g, t, cols->fw_version);
+		} else if (strcmp(t->key, "status") == 0) {
+			gen_column(&g, t,
+				   cols->status ? cols->status : "NULL::text");
 		} else {
 			gen_label(&g, t, cols->labels);
 		}

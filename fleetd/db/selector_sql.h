@@ -19,6 +19,9 @@ struct selector_columns {
 	const char *model; /* text, nullable */
 	const char *fw_version; /* text, nullable */
 	const char *online; /* boolean */
+	/* text, "active" or "decommissioned"; NULL: the rows have no
+	 * status, so the key holds as an absent one */
+	const char *status;
 	const char *labels; /* jsonb object of string values */
 };
 

@@ -24,7 +24,9 @@
 #define ENROLL_COLS                                             \
 	TOKEN_COMMON_COLS ", uses_total, uses_left, " DB_EPOCH( \
 		"expires_at") ", labels::text, profile"
-#define ADMIN_COLS TOKEN_COMMON_COLS ", role, name, " DB_EPOCH("last_used_at")
+#define ADMIN_COLS                                   \
+	TOKEN_COMMON_COLS ", role, name, " DB_EPOCH( \
+		"last_used_at") ", " DB_EPOCH("expires_at")
 
 #define PAGE_WHERE                                                     \
 	" WHERE $2::text IS NULL OR (created_at, id) > "               \
@@ -60,9 +62,10 @@ static const struct token_sql {
 	[TOKEN_ADMIN] =
 		{
 			"INSERT INTO admin_tokens (id, token_sha256, role, "
-			"name, created_by, created_at) VALUES ($1, $2, $3, "
-			"$4, $5, to_timestamp($6::bigint))",
-			6,
+			"name, created_by, created_at, expires_at) VALUES "
+			"($1, $2, $3, $4, $5, to_timestamp($6::bigint), "
+			"to_timestamp(nullif($7::bigint, 0)))",
+			7,
 			"SELECT " ADMIN_COLS
 			" FROM admin_tokens WHERE id = $1::uuid",
 			"SELECT " ADMIN_COLS " FROM admin_tokens" PAGE_WHERE,
@@ -98,6 +101,7 @@ token_row(const PGresult *res, int row, enum token_kind kind, struct token *out)
 		tok.role = token_role_parse(PQgetvalue(res, row, 4));
 		tok.name = db_text(res, row, 5, &failed);
 		tok.last_used_at = db_int(res, row, 6);
+		tok.expires_at = db_int(res, row, 7);
 	}
 	if (failed) {
 		token_clear(&tok);
@@ -177,6 +181,8 @@ token_create_tx(PGconn *conn, void *arg)
 		params[3] = t->name ? t->name : "";
 		params[4] = a->actor;
 		params[5] = created;
+		snprintf(n2, sizeof(n2), "%" PRId64, t->expires_at);
+		params[6] = n2;
 	}
 	rc = db_command(conn, token_sql[t->kind].insert,
 			token_sql[t->kind].insert_params, params);
@@ -293,13 +299,18 @@ enum store_rc
 store_admin_token_authenticate(struct store *st, const char *sha256,
 			       int64_t now, struct token *out)
 {
-	/* One round trip: find it and note the use at most once a minute. */
+	/* One round trip: find it (revoked and expired ones too, so core
+	 * can say why it is refused) and note the use of a valid one at
+	 * most once a minute. */
 	return token_lookup(
 		st, TOKEN_ADMIN,
-		"WITH t AS (SELECT * FROM admin_tokens WHERE token_sha256 = $1 "
-		"AND revoked_at IS NULL), u AS (UPDATE admin_tokens a SET "
+		"WITH t AS (SELECT * FROM admin_tokens WHERE token_sha256 = "
+		"$1), "
+		"u AS (UPDATE admin_tokens a SET "
 		"last_used_at = to_timestamp($2::bigint) FROM t WHERE "
-		"a.id = t.id AND (t.last_used_at IS NULL OR t.last_used_at < "
+		"a.id = t.id AND t.revoked_at IS NULL AND (t.expires_at IS "
+		"NULL OR t.expires_at > to_timestamp($2::bigint)) AND "
+		"(t.last_used_at IS NULL OR t.last_used_at < "
 		"to_timestamp($2::bigint) - interval '60 seconds')) "
 		"SELECT " ADMIN_COLS " FROM t",
 		sha256, &now, out);

@@ -110,7 +110,7 @@ out_has '^    fla_[0-9a-f]{64}$' "the admin token stands on its own line"
 OPERATOR=$(grep -oE 'fla_[0-9a-f]{64}' "$T/out")
 
 expect_ok "admin-tokens list (table)" admin-tokens list
-out_has '^ID +NAME +ROLE +STATUS +CREATED +LAST USED$' "admin-tokens table header"
+out_has '^ID +NAME +ROLE +STATUS +CREATED +EXPIRES +LAST USED$' "admin-tokens table header"
 out_has "^$VIEWER_ID +ci-viewer +viewer +active" "admin-tokens table row"
 expect_ok "admin-tokens list (json)" admin-tokens list -o json
 json_is '[.[] | select(.role == "operator")] | length' 1 "admin-tokens json lists the operator"
@@ -175,8 +175,9 @@ expect_fail "enroll with a missing key file" 1 "dev-missing.key" \
 	enroll --token "$ETOKEN2" --key "$T/dev-missing.key" --out "$T/dev3.pem"
 
 # ---- devices -----------------------------------------------------------------
-expect_ok "devices list (table)" devices list
-out_has '^ID +ONLINE +MODEL +FW +LABELS +LAST SEEN$' "devices table header"
+run devices list
+assert_eq "$RC:$ERR" "0:2 of 2 devices" "devices list (table) counts on stderr"
+out_has '^ID +ONLINE +MODEL +FW +LABELS +LAST SEEN +CERT EXPIRES +ADDRESS$' "devices table header"
 out_has "^$DEV1 +no +plc-x +- +role=gw,site=b7 " "devices table row (token label wins)"
 expect_ok "devices list (json)" devices list -o json
 json_is 'length' 2 "devices json lists both"
@@ -243,7 +244,7 @@ assert_eq "$(printf '%s' "$OUT" | jq -c '[.[].id] | sort')" \
 	"$(printf '%s' "$BODY" | jq -c '[.items[].id] | sort')" "fleetctl and curl list the same devices"
 
 # ---- roles and bad tokens ----------------------------------------------------
-FLEET_TOKEN=$VIEWER expect_ok "viewer may read devices" devices list
+FLEET_TOKEN=$VIEWER expect_ok "viewer may read devices" devices list -o json
 FLEET_TOKEN=$VIEWER expect_fail "viewer may not create tokens (403)" 1 \
 	'^fleetctl: 403 ' tokens create --uses 1 --expires 1h
 FLEET_TOKEN=$VIEWER expect_fail "viewer may not label devices (403)" 1 \

@@ -104,6 +104,7 @@ copy_device(const struct device *src, struct device *out)
 	out->fw_version = dup_or_null(src->fw_version);
 	out->agent_version = dup_or_null(src->agent_version);
 	out->inventory_json = dup_or_null(src->inventory_json);
+	out->address = dup_or_null(src->address);
 	return label_set_copy(&src->labels, &out->labels) == LABEL_OK ? 0 : -1;
 }
 
@@ -122,14 +123,16 @@ store_device_get(struct store *st, const char *id, struct device *out)
 
 enum store_rc
 store_device_list(struct store *st, const struct selector *sel,
-		  long heartbeat_timeout_s, const struct page *page,
-		  struct device **items, size_t *n, char next[PAGE_CURSOR_MAX])
+		  long heartbeat_timeout_s, const struct device_sort *sort,
+		  const struct page *page, struct device **items, size_t *n,
+		  char next[PAGE_CURSOR_MAX], int64_t *total)
 {
 	struct selector_target t;
 	struct device *list;
 	size_t i, count = 0;
 
 	(void)page;
+	(void)sort;
 	if (st->fail)
 		return STORE_ERR;
 	list = calloc(st->ndevices + 1, sizeof(*list));
@@ -141,6 +144,7 @@ store_device_list(struct store *st, const struct selector *sel,
 		t.id = d->id;
 		t.model = d->model;
 		t.fw_version = d->fw_version;
+		t.status = d->active ? "active" : "decommissioned";
 		t.online =
 			device_online(d->session_age_us, heartbeat_timeout_s);
 		t.labels = &d->labels;
@@ -151,6 +155,153 @@ store_device_list(struct store *st, const struct selector *sel,
 	next[0] = '\0';
 	*items = list;
 	*n = count;
+	if (total != NULL)
+		*total = (int64_t)count;
+	return STORE_OK;
+}
+
+enum store_rc
+store_device_ids_between(struct store *st, const char *lo, const char *hi,
+			 size_t max, char (*ids)[DEVICE_ID_LEN], size_t *n,
+			 bool *more)
+{
+	size_t i, k = 0;
+
+	if (st->fail)
+		return STORE_ERR;
+	*more = false;
+	/* The fake's ids are added in order in the tests. */
+	for (i = 0; i < st->ndevices; i++) {
+		if (strcmp(st->devices[i].id, lo) < 0 ||
+		    strcmp(st->devices[i].id, hi) > 0)
+			continue;
+		if (k == max) {
+			*more = true;
+			break;
+		}
+		memcpy(ids[k++], st->devices[i].id, DEVICE_ID_LEN);
+	}
+	*n = k;
+	return STORE_OK;
+}
+
+static void audit(struct store *st, const char *actor, const char *action);
+
+/* The devices sel matches, as indexes into st->devices. */
+static size_t
+bulk_match(struct store *st, const struct selector *sel, long hb,
+	   size_t idx[FAKE_MAX_DEVICES])
+{
+	struct selector_target t;
+	size_t i, k = 0;
+
+	for (i = 0; i < st->ndevices; i++) {
+		const struct device *d = &st->devices[i];
+
+		t.id = d->id;
+		t.model = d->model;
+		t.fw_version = d->fw_version;
+		t.status = d->active ? "active" : "decommissioned";
+		t.online = device_online(d->session_age_us, hb);
+		t.labels = &d->labels;
+		if (selector_match(sel, &t))
+			idx[k++] = i;
+	}
+	return k;
+}
+
+static void
+bulk_fill(struct store *st, const size_t *idx, size_t k,
+	  struct device_bulk_result *out)
+{
+	size_t i;
+
+	out->matched = (int64_t)k;
+	for (i = 0; i < k && i < DEVICE_BULK_SAMPLE; i++)
+		memcpy(out->sample[i], st->devices[idx[i]].id, DEVICE_ID_LEN);
+	out->nsample = i;
+}
+
+enum store_rc
+store_device_bulk_preview(struct store *st, const struct selector *sel,
+			  long heartbeat_timeout_s,
+			  struct device_bulk_result *out)
+{
+	size_t idx[FAKE_MAX_DEVICES];
+
+	if (st->fail)
+		return STORE_ERR;
+	bulk_fill(st, idx, bulk_match(st, sel, heartbeat_timeout_s, idx), out);
+	return STORE_OK;
+}
+
+enum store_rc
+store_device_bulk_label(struct store *st, const struct selector *sel,
+			long heartbeat_timeout_s, const char *selector_text,
+			const struct label_patch *patch, size_t labels_max,
+			const char *actor, struct device_bulk_result *out)
+{
+	size_t idx[FAKE_MAX_DEVICES], i, k;
+	struct label_set next[FAKE_MAX_DEVICES];
+
+	(void)selector_text;
+	(void)labels_max; /* device_labels_apply holds the same rule */
+	if (st->fail)
+		return STORE_ERR;
+	k = bulk_match(st, sel, heartbeat_timeout_s, idx);
+	memset(next, 0, sizeof(next));
+	for (i = 0; i < k; i++) {
+		if (device_labels_apply(&st->devices[idx[i]].labels, patch,
+					&next[i]) != LABEL_OK) {
+			memcpy(out->blocked, st->devices[idx[i]].id,
+			       DEVICE_ID_LEN);
+			while (i-- > 0)
+				label_set_clear(&next[i]);
+			return STORE_CONFLICT;
+		}
+	}
+	for (i = 0; i < k; i++) {
+		label_set_clear(&st->devices[idx[i]].labels);
+		st->devices[idx[i]].labels = next[i];
+		st->devices[idx[i]].revision++;
+	}
+	bulk_fill(st, idx, k, out);
+	audit(st, actor, "device.bulk_label");
+	return STORE_OK;
+}
+
+enum store_rc
+store_device_bulk_decommission(struct store *st, const struct selector *sel,
+			       long heartbeat_timeout_s,
+			       const char *selector_text, int reason,
+			       const char *actor,
+			       struct device_bulk_result *out)
+{
+	size_t idx[FAKE_MAX_DEVICES], i, j, k;
+
+	(void)selector_text;
+	if (st->fail)
+		return STORE_ERR;
+	k = bulk_match(st, sel, heartbeat_timeout_s, idx);
+	for (i = 0; i < k; i++) {
+		struct device *d = &st->devices[idx[i]];
+
+		d->active = false;
+		d->decommissioned_at = st->now;
+		d->revision++;
+		for (j = 0; j < st->ncerts; j++) {
+			if (strcmp(st->certs[j].device_id, d->id) != 0 ||
+			    st->certs[j].revoked)
+				continue;
+			st->certs[j].revoked = true;
+			st->certs[j].revoked_at = st->now;
+			st->certs[j].reason = reason;
+			out->revoked++;
+		}
+	}
+	st->generation++;
+	bulk_fill(st, idx, k, out);
+	audit(st, actor, "device.bulk_decommission");
 	return STORE_OK;
 }
 

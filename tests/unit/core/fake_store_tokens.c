@@ -264,10 +264,13 @@ store_admin_token_authenticate(struct store *st, const char *sha256,
 		struct token *t = &st->tokens[i].tok;
 
 		if (t->kind != TOKEN_ADMIN ||
-		    strcmp(st->tokens[i].sha256, sha256) != 0 ||
-		    t->revoked_at != 0)
+		    strcmp(st->tokens[i].sha256, sha256) != 0)
 			continue;
-		if (t->last_used_at == 0 || t->last_used_at < now - 60)
+		/* Revoked and expired tokens are found (core says why they
+		 * are refused); only a valid one's use is noted. */
+		if (t->revoked_at == 0 &&
+		    (t->expires_at == 0 || t->expires_at > now) &&
+		    (t->last_used_at == 0 || t->last_used_at < now - 60))
 			t->last_used_at = now;
 		return token_copy(t, out) == 0 ? STORE_OK : STORE_ERR;
 	}
@@ -368,9 +371,11 @@ store_idempotency_get(struct store *st, const char *actor, const char *key,
 }
 
 enum store_rc
-store_audit_list(struct store *st, const struct page *page,
-		 struct audit_row **rows, size_t *n, char next[PAGE_CURSOR_MAX])
+store_audit_list(struct store *st, const struct audit_filter *f,
+		 const struct page *page, struct audit_row **rows, size_t *n,
+		 char next[PAGE_CURSOR_MAX])
 {
+	(void)f;
 	(void)page;
 	next[0] = '\0';
 	if (failing(st))

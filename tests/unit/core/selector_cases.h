@@ -25,6 +25,7 @@ struct sc_device {
 	const char *fw_version; /* NULL: none */
 	int64_t session_age_ms; /* -1: no session */
 	const char *labels[SC_LABELS][2]; /* {key, value}, {NULL} ends */
+	const char *status; /* NULL: active */
 };
 
 static const struct sc_device sc_devices[] = {
@@ -33,25 +34,29 @@ static const struct sc_device sc_devices[] = {
 	 "plc-x",
 	 "1.0",
 	 1000,
-	 {{"site", "b7"}, {"room", "12"}, {NULL, NULL}}},
+	 {{"site", "b7"}, {"room", "12"}, {NULL, NULL}},
+	 NULL},
 	{'B',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-00000000000b",
 	 "plc-x",
 	 "1.1",
 	 100000,
-	 {{"site", "b8"}, {NULL, NULL}}},
+	 {{"site", "b8"}, {NULL, NULL}},
+	 NULL},
 	{'C',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-00000000000c",
 	 "plc-y",
 	 NULL,
 	 -1,
-	 {{"site", "b7"}, {"retired", ""}, {NULL, NULL}}},
+	 {{"site", "b7"}, {"retired", ""}, {NULL, NULL}},
+	 NULL},
 	{'D',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-00000000000d",
 	 NULL,
 	 "2.0",
 	 5500,
-	 {{NULL, NULL}}},
+	 {{NULL, NULL}},
+	 NULL},
 	{'E',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-00000000000e",
 	 "plc-z",
@@ -60,19 +65,22 @@ static const struct sc_device sc_devices[] = {
 	 {{"site", "b7"},
 	  {"tier", "gold"},
 	  {"model", "label-model"},
-	  {NULL, NULL}}},
+	  {NULL, NULL}},
+	 NULL},
 	{'F',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-00000000000f",
 	 "plc-x",
 	 "1.0",
 	 -1,
-	 {{"online", "yes"}, {"id", "x"}, {NULL, NULL}}},
+	 {{"online", "yes"}, {"id", "x"}, {"status", "x"}, {NULL, NULL}},
+	 "decommissioned"},
 	{'G',
 	 "0b0e1c9a-8d7e-4c6b-9a8f-000000000001",
 	 NULL,
 	 NULL,
 	 0,
-	 {{"a.b/c-d_e", "\xc3\xbc-value"}, {"site", ""}, {NULL, NULL}}},
+	 {{"a.b/c-d_e", "\xc3\xbc-value"}, {"site", ""}, {NULL, NULL}},
+	 NULL},
 };
 
 #define SC_NDEVICES (sizeof(sc_devices) / sizeof(sc_devices[0]))
@@ -140,6 +148,16 @@ static const struct sc_selector sc_selectors[] = {
 	{"nosuchkey=x", ""},
 	{"nosuchkey in (x)", ""},
 	{"room=12,room!=12", ""},
+	/* status is a built-in key every device has (F is decommissioned
+	 * and offline; its label "status" is shadowed) */
+	{"status=active", "ABCDEG"},
+	{"status=decommissioned", "F"},
+	{"status!=active", "F"},
+	{"status", "ABCDEFG"},
+	{"!status", ""},
+	{"status in (active,decommissioned)", "ABCDEFG"},
+	{"status notin (active)", "F"},
+	{"status=active,online=false", "BCE"},
 };
 
 #define SC_NSELECTORS (sizeof(sc_selectors) / sizeof(sc_selectors[0]))

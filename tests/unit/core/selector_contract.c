@@ -28,6 +28,8 @@
 
 static int failures;
 static int mirror_disagreements;
+/* Pages whose total differs from the number of devices listed. */
+static int total_disagreements;
 
 static void
 result(bool ok, const char *what, const char *detail)
@@ -87,16 +89,19 @@ load(PGconn *conn)
 		json_decref(obj);
 		snprintf(order, sizeof(order), "%zu", i);
 		{
-			const char *p[5] = {d->id, d->model, d->fw_version,
-					    labels, order};
+			const char *p[6] = {d->id,  d->model, d->fw_version,
+					    labels, order,    d->status};
 
 			if (exec_sql(conn,
 				     "INSERT INTO devices (id, model, "
-				     "fw_version, labels, created_at) VALUES "
+				     "fw_version, labels, created_at, status, "
+				     "decommissioned_at) VALUES "
 				     "($1::uuid, $2, $3, $4::jsonb, "
 				     "now() - interval '1 hour' + $5::int * "
-				     "interval '1 second')",
-				     5, p) != 0) {
+				     "interval '1 second', coalesce($6, "
+				     "'active'), CASE WHEN $6 IS NULL THEN "
+				     "NULL ELSE now() END)",
+				     6, p) != 0) {
 				free(labels);
 				return -1;
 			}
@@ -155,11 +160,15 @@ through_store(struct store *st, const struct selector *sel, char *out)
 	struct page page = {3, NULL};
 	struct device *items = NULL;
 	size_t i, n = 0, k = 0;
+	int64_t total = -1, first_total = -1;
 
 	for (;;) {
-		if (store_device_list(st, sel, SELECTOR_CASES_HEARTBEAT_S,
-				      &page, &items, &n, next) != STORE_OK)
+		if (store_device_list(st, sel, SELECTOR_CASES_HEARTBEAT_S, NULL,
+				      &page, &items, &n, next,
+				      &total) != STORE_OK)
 			return -1;
+		if (first_total < 0)
+			first_total = total;
 		for (i = 0; i < n && k < SC_NDEVICES; i++) {
 			out[k++] = letter_of(items[i].id);
 			/* the rule and its SQL mirror, same row */
@@ -175,6 +184,8 @@ through_store(struct store *st, const struct selector *sel, char *out)
 		page.after = after;
 	}
 	out[k] = '\0';
+	if (first_total != (int64_t)k)
+		total_disagreements++;
 	return 0;
 }
 
@@ -194,6 +205,7 @@ in_memory(struct store *st, const struct selector *sel, char *out)
 		t.id = d.id;
 		t.model = d.model;
 		t.fw_version = d.fw_version;
+		t.status = d.active ? "active" : "decommissioned";
 		t.online = device_online(d.session_age_us,
 					 SELECTOR_CASES_HEARTBEAT_S);
 		t.labels = &d.labels;
@@ -286,6 +298,9 @@ main(int argc, char **argv)
 		run(st, sc_selectors[i].text, NULL, true, false);
 	}
 	run_max_len(st);
+	result(total_disagreements == 0,
+	       "every list's total is the number of devices it pages through",
+	       "");
 	result(mirror_disagreements == 0,
 	       "device_online() and its SQL mirror agree on every row", "");
 	store_free(st);

@@ -42,6 +42,7 @@ match_all(const struct selector *sel, char *out)
 		t.id = d->id;
 		t.model = d->model;
 		t.fw_version = d->fw_version;
+		t.status = d->status != NULL ? d->status : "active";
 		t.online = device_online(
 			d->session_age_ms < 0 ? -1 : d->session_age_ms * 1000,
 			SELECTOR_CASES_HEARTBEAT_S);
@@ -113,6 +114,9 @@ static const struct bad_case bad[] = {
 	{"a=(b)", "column 3: expected ',' or the end"},
 	{"$x=1", "column 1: expected a key"},
 	{"a=b=c", "column 4: expected ',' or the end"},
+	{"status=retired",
+	 "selector key 'status' takes active or decommissioned, not 'retired'"},
+	{"status in (active,gone)", "takes active or decommissioned"},
 };
 
 static void

@@ -128,7 +128,7 @@ main(int argc, char **argv)
 	struct signer_client sg = {SIGNER_OK, 0, ""};
 	struct store *st = contract_open(argc, argv);
 	int64_t now = (int64_t)time(NULL);
-	struct made a, b, c, d, adm;
+	struct made a, b, c, d, adm, old;
 	char next[PAGE_CURSOR_MAX], after[PAGE_CURSOR_MAX];
 	struct enroll_idem idem;
 	struct page page = {2, NULL};
@@ -140,7 +140,8 @@ main(int argc, char **argv)
 	    make(st, TOKEN_ENROLL, 1, 1, now - 10, &b) != 0 ||
 	    make(st, TOKEN_ENROLL, 3, 3600, now, &c) != 0 ||
 	    make(st, TOKEN_ENROLL, 1, 3600, now, &d) != 0 ||
-	    make(st, TOKEN_ADMIN, 1, 1, now, &adm) != 0) {
+	    make(st, TOKEN_ADMIN, 1, 1, now, &adm) != 0 ||
+	    make(st, TOKEN_ADMIN, 1, 1, now - 10, &old) != 0) {
 		fprintf(stderr, "token_contract: setup failed\n");
 		contract_close(st);
 		return 1;
@@ -198,6 +199,9 @@ main(int argc, char **argv)
 	token_clear(&t);
 	printf("authenticate revoked: %d\n",
 	       (int)token_authenticate(st, adm.text, now, &t));
+	/* an admin token whose expires_at passed (issue 13) */
+	printf("authenticate expired: %d\n",
+	       (int)token_authenticate(st, old.text, now, &t));
 	/* pages of 2 over the 4 enrollment tokens */
 	do {
 		if (token_list(st, TOKEN_ENROLL, &page, &items, &n, next) !=
