@@ -277,8 +277,38 @@ test_revoke_get_authenticate(void **state)
 		token_revoke(st, TOKEN_ADMIN, id, "token:a", NOW + 2, &t),
 		TOKEN_ALREADY_REVOKED);
 	assert_int_equal(fake_store_audit_count(st, "admin_token.revoke"), 1);
+	/* a revoked token is refused and says so (the 401 can name it) */
 	assert_int_equal(token_authenticate(st, text, NOW + 3, &t),
-			 TOKEN_UNKNOWN);
+			 TOKEN_REVOKED);
+	fake_store_free(st);
+}
+
+/* An admin token with expires_in stops authenticating at expires_at;
+ * without one it never expires; expires_in past the maximum is refused. */
+static void
+test_admin_expiry(void **state)
+{
+	struct store *st = fake_store_new();
+	char text[TOKEN_TEXT_MAX], sha[SECRET_SHA256_HEX];
+	struct token_spec spec;
+	struct token tok, t;
+
+	(void)state;
+	token_spec_init(&spec, TOKEN_ADMIN);
+	assert_int_equal(spec.expires_in, 0);
+	spec.role = TOKEN_ROLE_VIEWER;
+	spec.expires_in = TOKEN_EXPIRES_MAX + 1;
+	assert_int_equal(token_spec_check(&spec), TOKEN_ERR_EXPIRES);
+	spec.expires_in = 60;
+	assert_int_equal(token_spec_check(&spec), TOKEN_OK);
+	assert_int_equal(token_make(&spec, NOW, &tok, text, sha), TOKEN_OK);
+	assert_int_equal(tok.expires_at, NOW + 60);
+	assert_int_equal(token_store(st, &tok, sha, "token:a", NULL), TOKEN_OK);
+	assert_int_equal(token_authenticate(st, text, NOW + 59, &t), TOKEN_OK);
+	token_clear(&t);
+	assert_int_equal(token_authenticate(st, text, NOW + 60, &t),
+			 TOKEN_EXPIRED);
+	token_clear(&tok);
 	fake_store_free(st);
 }
 
@@ -391,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_refusal_order),
 		cmocka_unit_test(test_create_stores_hash_and_audit),
 		cmocka_unit_test(test_revoke_get_authenticate),
+		cmocka_unit_test(test_admin_expiry),
 		cmocka_unit_test(test_list_pages),
 		cmocka_unit_test(test_idempotency_rules),
 	};
