@@ -99,6 +99,16 @@ void cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
  */
 int cfg_doc_nulls(json_t *doc, char *where, size_t wherelen);
 
+/*
+ * ctl_text and ctl_text_or_dash for a member that may be missing (or an
+ * obj that is NULL or not an object): NULL and "-" then. ctl_text itself
+ * reads the type of what json_object_get returned, NULL included.
+ */
+const char *cfg_text(const json_t *obj, const char *key, char *buf,
+		     size_t buflen);
+const char *cfg_text_or_dash(const json_t *obj, const char *key, char *buf,
+			     size_t buflen);
+
 /* A short form of a SHA-256 hex hash for tables ("3f2a9c01d4e5"). */
 const char *cfg_short_hash(const char *hash, char *buf, size_t buflen);
 

@@ -80,7 +80,7 @@ state_text(const json_t *cfg, char *buf, size_t buflen)
 		snprintf(buf, buflen,
 			 "failed: the device refused the desired document "
 			 "(%s); it keeps its previous one",
-			 ctl_text_or_dash(rep, "reason", reason,
+			 cfg_text_or_dash(rep, "reason", reason,
 					  sizeof(reason)));
 		return buf;
 	}
@@ -112,8 +112,8 @@ print_compare(const json_t *desired, const json_t *reported)
 
 		if (rows[i].dkey != NULL)
 			cells[1] =
-				ctl_text(desired, rows[i].dkey, d, sizeof(d));
-		cells[2] = ctl_text(reported, rows[i].rkey, r, sizeof(r));
+				cfg_text(desired, rows[i].dkey, d, sizeof(d));
+		cells[2] = cfg_text(reported, rows[i].rkey, r, sizeof(r));
 		if (ctl_table_add(t, cells) != 0)
 			break;
 	}
@@ -165,20 +165,20 @@ print_device_config(struct ctl *ctl, json_t *cfg)
 	const json_t *reported = json_object_get(cfg, "reported");
 	char b[512];
 
-	ctl_print_field("DEVICE:", ctl_text(cfg, "device_id", b, sizeof(b)));
+	ctl_print_field("DEVICE:", cfg_text(cfg, "device_id", b, sizeof(b)));
 	ctl_print_field("PROFILE:", profile_text(cfg, b, sizeof(b)));
 	ctl_print_field(
 		"OVERRIDES:",
 		ctl_json_text(json_object_get(cfg, "overrides"), b, sizeof(b)));
-	ctl_print_field("REVISION:", ctl_text(cfg, "revision", b, sizeof(b)));
-	ctl_print_field("ONLINE:", ctl_text(cfg, "online", b, sizeof(b)));
+	ctl_print_field("REVISION:", cfg_text(cfg, "revision", b, sizeof(b)));
+	ctl_print_field("ONLINE:", cfg_text(cfg, "online", b, sizeof(b)));
 	ctl_print_field("STATE:", state_text(cfg, b, sizeof(b)));
 	ctl_print_field("CHANGE:",
-			ctl_text(desired, "change_id", b, sizeof(b)));
+			cfg_text(desired, "change_id", b, sizeof(b)));
 	if (json_is_object(reported) &&
 	    json_is_string(json_object_get(reported, "reason")))
 		ctl_print_field("REASON:",
-				ctl_text(reported, "reason", b, sizeof(b)));
+				cfg_text(reported, "reason", b, sizeof(b)));
 	printf("\n");
 	print_compare(desired, reported);
 	print_overrides(ctl, cfg);
@@ -489,7 +489,7 @@ print_count(const json_t *counts, const char *key, const char *label)
 {
 	char b[32];
 
-	ctl_print_field(label, ctl_text_or_dash(counts, key, b, sizeof(b)));
+	ctl_print_field(label, cfg_text_or_dash(counts, key, b, sizeof(b)));
 }
 
 /* A sample's diff (a merge patch from the device's desired document to
@@ -527,19 +527,19 @@ print_clone(struct ctl *ctl, const json_t *res, bool dry_run)
 
 	if (!dry_run)
 		ctl_print_field("CHANGE:",
-				ctl_text(res, "change_id", b, sizeof(b)));
+				cfg_text(res, "change_id", b, sizeof(b)));
 	if (json_is_object(assign)) {
 		snprintf(b, sizeof(b), "%s@%s (version %s)",
-			 ctl_text_or_dash(assign, "profile", p, sizeof(p)),
-			 ctl_text_or_dash(assign, "version", v, sizeof(v)),
-			 ctl_text_or_dash(assign, "resolved_version", r,
+			 cfg_text_or_dash(assign, "profile", p, sizeof(p)),
+			 cfg_text_or_dash(assign, "version", v, sizeof(v)),
+			 cfg_text_or_dash(assign, "resolved_version", r,
 					  sizeof(r)));
 		ctl_print_field("ASSIGN:", b);
 	} else {
 		ctl_print_field("COPY:", "the source's effective document "
 					 "(as overrides)");
 	}
-	ctl_print_field("SHA256:", ctl_text(res, "sha256", b, sizeof(b)));
+	ctl_print_field("SHA256:", cfg_text(res, "sha256", b, sizeof(b)));
 	print_count(counts, "matched", "MATCHED:");
 	print_count(counts, "would_change",
 		    dry_run ? "WOULD CHANGE:" : "CHANGED:");
@@ -622,7 +622,7 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 		if (!a.dry_run)
 			printf("\nfollow it with: fleetctl config status %s "
 			       "--watch\n",
-			       ctl_text_or_dash(res, "change_id", b,
+			       cfg_text_or_dash(res, "change_id", b,
 						sizeof(b)));
 	}
 	rc = CTL_EXIT_OK;
@@ -656,7 +656,7 @@ gen_hash(const json_t *st, char *buf, size_t buflen)
 	if (!json_is_object(st))
 		return NULL;
 	snprintf(buf, buflen, "%s %s",
-		 ctl_text_or_dash(st, "generation", g, sizeof(g)),
+		 cfg_text_or_dash(st, "generation", g, sizeof(g)),
 		 hash != NULL ? cfg_short_hash(hash, h, sizeof(h)) : "-");
 	return buf;
 }
@@ -676,7 +676,7 @@ reported_cell(const json_t *item, char *buf, size_t buflen)
 	if (!json_is_object(r))
 		return "nothing yet";
 	snprintf(buf, buflen, "%s %s", gen_hash(r, gh, sizeof(gh)),
-		 ctl_text_or_dash(r, "status", st, sizeof(st)));
+		 cfg_text_or_dash(r, "status", st, sizeof(st)));
 	return buf;
 }
 
@@ -688,7 +688,7 @@ reason_cell(const json_t *item, char *buf, size_t buflen)
 
 	if (state != NULL &&
 	    (strcmp(state, "failed") == 0 || strcmp(state, "drifted") == 0))
-		return ctl_text(r, "reason", buf, buflen);
+		return cfg_text(r, "reason", buf, buflen);
 	if (state != NULL && strcmp(state, "offline") == 0)
 		return "gets it when it reconnects";
 	if (state != NULL && strcmp(state, "pending") == 0)
@@ -809,16 +809,16 @@ print_change(struct ctl *ctl, const json_t *ch, const struct cfg_counts *c)
 	const json_t *counts = json_object_get(ch, "counts");
 	char b[256], line[256], m[32], n[32];
 
-	ctl_print_field("CHANGE:", ctl_text(ch, "id", b, sizeof(b)));
-	ctl_print_field("KIND:", ctl_text(ch, "kind", b, sizeof(b)));
+	ctl_print_field("CHANGE:", cfg_text(ch, "id", b, sizeof(b)));
+	ctl_print_field("KIND:", cfg_text(ch, "kind", b, sizeof(b)));
 	ctl_print_field("SOURCE:", ctl_json_text(json_object_get(ch, "source"),
 						 b, sizeof(b)));
-	ctl_print_field("SELECTOR:", ctl_text(ch, "selector", b, sizeof(b)));
-	ctl_print_field("BY:", ctl_text(ch, "actor", b, sizeof(b)));
-	ctl_print_field("CREATED:", ctl_text(ch, "created_at", b, sizeof(b)));
+	ctl_print_field("SELECTOR:", cfg_text(ch, "selector", b, sizeof(b)));
+	ctl_print_field("BY:", cfg_text(ch, "actor", b, sizeof(b)));
+	ctl_print_field("CREATED:", cfg_text(ch, "created_at", b, sizeof(b)));
 	snprintf(b, sizeof(b), "%s matched, %s changed",
-		 ctl_text_or_dash(counts, "matched", m, sizeof(m)),
-		 ctl_text_or_dash(counts, "changed", n, sizeof(n)));
+		 cfg_text_or_dash(counts, "matched", m, sizeof(m)),
+		 cfg_text_or_dash(counts, "changed", n, sizeof(n)));
 	ctl_print_field("DEVICES:", b);
 	cfg_progress_text(c, false, line, sizeof(line));
 	ctl_print_field("PROGRESS:", line);

@@ -19,14 +19,14 @@ print_profile(const json_t *p)
 {
 	char b[256];
 
-	ctl_print_field("NAME:", ctl_text(p, "name", b, sizeof(b)));
+	ctl_print_field("NAME:", cfg_text(p, "name", b, sizeof(b)));
 	ctl_print_field("DESCRIPTION:",
-			ctl_text(p, "description", b, sizeof(b)));
+			cfg_text(p, "description", b, sizeof(b)));
 	ctl_print_field("LATEST VERSION:",
-			ctl_text(p, "latest_version", b, sizeof(b)));
-	ctl_print_field("CREATED:", ctl_text(p, "created_at", b, sizeof(b)));
-	ctl_print_field("CREATED BY:", ctl_text(p, "created_by", b, sizeof(b)));
-	ctl_print_field("UPDATED:", ctl_text(p, "updated_at", b, sizeof(b)));
+			cfg_text(p, "latest_version", b, sizeof(b)));
+	ctl_print_field("CREATED:", cfg_text(p, "created_at", b, sizeof(b)));
+	ctl_print_field("CREATED BY:", cfg_text(p, "created_by", b, sizeof(b)));
+	ctl_print_field("UPDATED:", cfg_text(p, "updated_at", b, sizeof(b)));
 }
 
 static void
@@ -34,11 +34,11 @@ print_version(const json_t *v, bool document)
 {
 	char b[256];
 
-	ctl_print_field("VERSION:", ctl_text(v, "version", b, sizeof(b)));
-	ctl_print_field("SHA256:", ctl_text(v, "sha256", b, sizeof(b)));
-	ctl_print_field("NOTE:", ctl_text(v, "note", b, sizeof(b)));
-	ctl_print_field("CREATED:", ctl_text(v, "created_at", b, sizeof(b)));
-	ctl_print_field("CREATED BY:", ctl_text(v, "created_by", b, sizeof(b)));
+	ctl_print_field("VERSION:", cfg_text(v, "version", b, sizeof(b)));
+	ctl_print_field("SHA256:", cfg_text(v, "sha256", b, sizeof(b)));
+	ctl_print_field("NOTE:", cfg_text(v, "note", b, sizeof(b)));
+	ctl_print_field("CREATED:", cfg_text(v, "created_at", b, sizeof(b)));
+	ctl_print_field("CREATED BY:", cfg_text(v, "created_by", b, sizeof(b)));
 	if (document && json_object_get(v, "document") != NULL) {
 		printf("DOCUMENT:\n");
 		ctl_print_json(json_object_get(v, "document"));
@@ -103,19 +103,19 @@ print_published(const char *name, const json_t *v)
 	char b[64], f[32], c[32];
 
 	printf("published profile %s version %s\n", name,
-	       ctl_text_or_dash(v, "version", b, sizeof(b)));
+	       cfg_text_or_dash(v, "version", b, sizeof(b)));
 	print_version(v, false);
 	if (!json_is_object(change)) {
 		ctl_print_field("FOLLOWERS:", "0 (no device follows latest)");
 		return;
 	}
 	snprintf(b, sizeof(b), "%s, %s of them changed",
-		 ctl_text_or_dash(change, "followers", f, sizeof(f)),
-		 ctl_text_or_dash(change, "changed", c, sizeof(c)));
+		 cfg_text_or_dash(change, "followers", f, sizeof(f)),
+		 cfg_text_or_dash(change, "changed", c, sizeof(c)));
 	ctl_print_field("FOLLOWERS:", b);
-	ctl_print_field("CHANGE:", ctl_text(change, "change_id", b, sizeof(b)));
+	ctl_print_field("CHANGE:", cfg_text(change, "change_id", b, sizeof(b)));
 	printf("\nfollow it with: fleetctl config status %s --watch\n",
-	       ctl_text_or_dash(change, "change_id", b, sizeof(b)));
+	       cfg_text_or_dash(change, "change_id", b, sizeof(b)));
 }
 
 /* ---- create ------------------------------------------------------------ */
