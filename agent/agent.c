@@ -22,6 +22,9 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
 
 #include "agent_int.h"
 #include "atomicfile.h"
@@ -97,10 +100,41 @@ struct fleet_agent {
 	bool config_report_sent; /* on the wire on this connection */
 	uint64_t config_report_sent_ms;
 	uint64_t config_seq, config_seq_reserved;
+
+	/* certificates (renew.c; docs/agent.md "Certificate renewal") */
+	SSL_CTX *ssl_ctx; /* the vhost's client context (ours): the identity
+			     a connection presents is loaded before it */
+	struct agent_renew renew;
+	bool conn_new; /* this connection presents the renewal's certificate */
+	unsigned new_failed; /* its connections that failed before welcome */
+	lws_sorted_usec_list_t sul_renew;
+	double renew_fraction; /* of the lifetime; 0: 2/3 */
+	unsigned renew_jitter; /* permille of the lifetime, earlier */
+	int64_t renew_due_at; /* epoch seconds, with its jitter drawn */
+	long refused_backoff_s;
+	bool reenroll; /* enroll again (token) when refused for good */
+	char refused[160]; /* why the server refused us, "" when not */
+	int peer_close; /* close code the server sent, 0 when none */
+	char peer_reason[124];
+	bool cert_memory; /* fleet-sim: renew in memory, nothing on disk */
+	EVP_PKEY *mem_key; /* memory mode: the pending key */
+	char *mem_cert, *mem_chain; /* memory mode: the new identity */
+	char *cert_report; /* memory mode: the cert report to send */
+	size_t cert_report_len;
+	uint64_t cert_report_seq;
+	bool cert_report_sent;
+	uint64_t renewals; /* installed since start */
+	bool reconnect_planned; /* closed to reconnect with a new identity */
 };
 
 static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			  void *user, void *in, size_t len);
+/* Certificates (renew.c; the block "certificates" below). */
+static int agent_certs_setup(struct fleet_agent *a,
+			     const struct fleet_agent_config *cfg, char *err,
+			     size_t errlen);
+static bool agent_cert_retry(struct fleet_agent *a, const char *why,
+			     bool was_welcomed);
 
 static const struct lws_protocols agent_protocols[] = {
 	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 4096, 0, NULL, 0},
@@ -191,14 +225,16 @@ agent_status_write(struct fleet_agent *a)
 		return;
 	clock_format_rfc3339((time_t)clock_wall_s(), now, sizeof(now));
 	clock_format_rfc3339((time_t)a->id.not_after, exp, sizeof(exp));
-	doc = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:i, s:s, s:s}",
+	doc = json_pack("{s:s, s:s, s:s, s:b, s:I, s:I, s:s, s:i, s:s, s:s, "
+			"s:s, s:I}",
 			"device_id", a->id.device_id, "cert_serial",
 			a->id.cert_serial, "cert_not_after",
 			a->enrolled ? exp : "", "connected", a->welcomed,
 			"attempts", (json_int_t)a->attempts, "queued",
 			(json_int_t)a->queued, "last_error", a->last_error,
 			"pid", (int)getpid(), "updated_at", now,
-			"agent_version", FLEET_AGENT_VERSION);
+			"agent_version", FLEET_AGENT_VERSION, "refused",
+			a->refused, "renewals", (json_int_t)a->renewals);
 	text = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	if (text == NULL ||
 	    agent_path(path, sizeof(path), a->state_dir, "status.json") != 0 ||
@@ -360,6 +396,8 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 	a->queued = agent_queue_count(a->state_dir);
 	if (agent_config_setup(a, cfg, err, errlen) != 0)
 		goto fail;
+	if (agent_certs_setup(a, cfg, err, errlen) != 0)
+		goto fail;
 	return a;
 fail:
 	fleet_agent_free(a);
@@ -387,6 +425,11 @@ fleet_agent_free(struct fleet_agent *a)
 	buf_free(&a->rx);
 	agent_config_free(a->config);
 	free(a->config_report);
+	SSL_CTX_free(a->ssl_ctx);
+	EVP_PKEY_free(a->mem_key);
+	free(a->mem_cert);
+	free(a->mem_chain);
+	free(a->cert_report);
 	free(a);
 }
 
@@ -412,6 +455,18 @@ const char *
 fleet_agent_device_id(const struct fleet_agent *a)
 {
 	return a->id.device_id;
+}
+
+uint64_t
+fleet_agent_renewals(const struct fleet_agent *a)
+{
+	return a->renewals;
+}
+
+const char *
+fleet_agent_cert_serial(const struct fleet_agent *a)
+{
+	return a->id.cert_serial;
 }
 
 int
@@ -554,11 +609,18 @@ agent_schedule_retry(struct fleet_agent *a)
 			 (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
+static int agent_ssl_identity(struct fleet_agent *a);
+static void agent_cert_welcome(struct fleet_agent *a);
+static void agent_cert_ack(struct fleet_agent *a, uint64_t seq,
+			   const char *status);
+static int agent_send_cert_report(struct fleet_agent *a, struct lws *wsi);
+
 /* Called once per connection, whichever way it ended. */
 static void
 agent_disconnected(struct fleet_agent *a, const char *why)
 {
 	uint64_t now = clock_mono_ms();
+	bool was_welcomed = a->welcomed;
 
 	if (!a->live)
 		return;
@@ -583,8 +645,10 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 	a->hello = NULL;
 	buf_free(&a->rx);
 	lws_sul_cancel(&a->sul_watchdog);
+	a->cert_report_sent = false;
 	agent_status_write(a);
-	agent_schedule_retry(a);
+	if (a->stopping || !agent_cert_retry(a, why, was_welcomed))
+		agent_schedule_retry(a);
 }
 
 static void
@@ -613,6 +677,11 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	a->attempts++;
 	a->live = true;
 	a->welcomed = false;
+	/* The identity this connection presents (renew.c). */
+	if (a->ssl_ctx != NULL && agent_ssl_identity(a) != 0) {
+		agent_disconnected(a, "identity files do not load");
+		return;
+	}
 	log_write(LOG_LEVEL_DEBUG, a->logctx,
 		  "connecting to %s:%d (attempt %" PRIu64 ")", a->address,
 		  a->port, a->attempts);
@@ -742,6 +811,7 @@ agent_welcome(struct fleet_agent *a, const struct proto_msg *m)
 	/* Queued reports go out oldest first, acknowledged or not before. */
 	agent_outbox_reset(&a->outbox);
 	a->progress_ms = clock_mono_ms();
+	agent_cert_welcome(a);
 	lws_callback_on_writable(a->wsi);
 }
 
@@ -752,6 +822,7 @@ agent_ack(struct fleet_agent *a, const struct proto_msg *m)
 	char err[256];
 	long before = a->queued;
 
+	agent_cert_ack(a, m->seq, status);
 	if (a->config_report != NULL && m->seq == a->config_report_seq) {
 		/* The in-memory config.status (fleet-sim): answered. */
 		free(a->config_report);
@@ -800,6 +871,9 @@ agent_error(struct fleet_agent *a, const struct proto_msg *m)
 		agent_outbox_nack(&a->outbox, seq);
 	if (seq > 0 && seq == a->config_report_seq)
 		a->config_report_sent = false; /* again at the next tick */
+	if (seq > 0 && seq == a->cert_report_seq &&
+	    strncmp(code, "bad-", 4) != 0)
+		a->cert_report_sent = false;
 }
 
 /* ---- configuration delivery ------------------------------------------ */
@@ -932,6 +1006,551 @@ agent_send_config_report(struct fleet_agent *a, struct lws *wsi)
 	return 0;
 }
 
+/* ---- certificates (renew.c; docs/agent.md "Certificate renewal") ------- */
+
+#define REFUSED_BACKOFF_S 3600 /* refused for good: ask again this rarely */
+#define RENEW_JITTER_PERMILLE 50 /* up to 5% of the lifetime earlier */
+#define NEW_IDENTITY_TRIES 3 /* then alternate with the old identity */
+
+static void agent_renew_cb(lws_sorted_usec_list_t *sul);
+
+static int
+agent_certs_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
+		  char *err, size_t errlen)
+{
+	const char *v;
+	long secs = 0;
+	char *end = NULL;
+	double f;
+
+	a->renew_fraction = cfg->renew_at;
+	a->refused_backoff_s = cfg->refused_backoff;
+	a->reenroll = cfg->reenroll;
+	a->cert_memory = cfg->cert_memory;
+	v = getenv("FLEET_AGENT_RENEW_AT");
+	if (a->renew_fraction <= 0.0 && v != NULL) {
+		f = strtod(v, &end);
+		if (end == v || *end != '\0' || !(f > 0.0 && f < 1.0)) {
+			snprintf(err, errlen,
+				 "FLEET_AGENT_RENEW_AT: a fraction of the "
+				 "lifetime, 0 < f < 1");
+			return -1;
+		}
+		a->renew_fraction = f;
+	}
+	v = getenv("FLEET_AGENT_REFUSED_BACKOFF");
+	if (a->refused_backoff_s <= 0 && v != NULL) {
+		if (config_parse_duration(v, &secs) != 0 || secs < 1) {
+			snprintf(err, errlen,
+				 "FLEET_AGENT_REFUSED_BACKOFF: a duration");
+			return -1;
+		}
+		a->refused_backoff_s = secs;
+	}
+	if (a->refused_backoff_s <= 0)
+		a->refused_backoff_s = REFUSED_BACKOFF_S;
+	a->renew_jitter = RENEW_JITTER_PERMILLE;
+	v = getenv("FLEET_AGENT_RENEW_JITTER");
+	if (v != NULL) {
+		f = strtod(v, &end);
+		if (end == v || *end != '\0' || !(f >= 0.0 && f < 0.5)) {
+			snprintf(err, errlen,
+				 "FLEET_AGENT_RENEW_JITTER: a fraction of the "
+				 "lifetime, 0 <= f < 0.5");
+			return -1;
+		}
+		a->renew_jitter = (unsigned)(f * 1000.0 + 0.5);
+	}
+	if (!a->reenroll)
+		a->reenroll = env_true(getenv("FLEET_AGENT_REENROLL"));
+	if (a->enrolled && !a->cert_memory &&
+	    agent_renew_load(a->state_dir, &a->id, &a->renew, err, errlen) != 0)
+		return -1;
+	return 0;
+}
+
+/* The vhost's client context: ours, so the identity can change between
+ * connections (lws 4.1 takes a vhost's certificate once). */
+static SSL_CTX *
+agent_ssl_ctx_new(struct fleet_agent *a, char *err, size_t errlen)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+
+	if (ctx == NULL ||
+	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, a->ca_file, NULL) != 1) {
+		snprintf(err, errlen, "TLS context: cannot load %s",
+			 a->ca_file);
+		SSL_CTX_free(ctx);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	return ctx;
+}
+
+/* Memory mode: the identity from PEM text and a key. */
+static int
+agent_ssl_use_mem(struct fleet_agent *a)
+{
+	BIO *bio = BIO_new_mem_buf(a->mem_chain, -1);
+	X509 *cert = NULL, *x;
+	struct pki_error perr;
+	int rc = -1;
+
+	if (bio == NULL ||
+	    pki_cert_parse(a->mem_cert, strlen(a->mem_cert), &cert, &perr) !=
+		    PKI_OK ||
+	    SSL_CTX_use_certificate(a->ssl_ctx, cert) != 1 ||
+	    SSL_CTX_clear_chain_certs(a->ssl_ctx) != 1)
+		goto out;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
+		if (SSL_CTX_add0_chain_cert(a->ssl_ctx, x) != 1) {
+			X509_free(x);
+			goto out;
+		}
+	}
+	if (SSL_CTX_use_PrivateKey(a->ssl_ctx, a->mem_key) == 1 &&
+	    SSL_CTX_check_private_key(a->ssl_ctx) == 1)
+		rc = 0;
+out:
+	ERR_clear_error();
+	X509_free(cert);
+	BIO_free(bio);
+	return rc;
+}
+
+/* Loads the identity the next connection presents: the one identity.json
+ * names, or the renewal's while it waits to be confirmed (alternating
+ * with the old one if it keeps failing, so the device always has one
+ * that works). */
+static int
+agent_ssl_identity(struct fleet_agent *a)
+{
+	struct agent_identity_files f;
+	char key[AGENT_PATH_MAX], client[AGENT_PATH_MAX];
+	int gen = a->id.generation;
+
+	a->conn_new = false;
+	if (a->cert_memory && a->mem_cert != NULL) {
+		a->conn_new = true;
+		return agent_ssl_use_mem(a);
+	}
+	if (a->renew.state == AGENT_RENEW_ISSUED &&
+	    (a->new_failed < NEW_IDENTITY_TRIES || a->new_failed % 2 == 0)) {
+		gen = a->renew.gen;
+		a->conn_new = true;
+	}
+	if (agent_identity_files(gen, &f) != 0 ||
+	    agent_path(key, sizeof(key), a->state_dir, f.key) != 0 ||
+	    agent_path(client, sizeof(client), a->state_dir, f.client) != 0)
+		return -1;
+	if (SSL_CTX_use_certificate_chain_file(a->ssl_ctx, client) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(a->ssl_ctx, key, SSL_FILETYPE_PEM) !=
+		    1 ||
+	    SSL_CTX_check_private_key(a->ssl_ctx) != 1) {
+		log_openssl(LOG_LEVEL_ERROR, "agent: identity files");
+		return -1;
+	}
+	return 0;
+}
+
+/* Memory mode: one cert report at a time, sent after welcome. */
+static void
+agent_cert_emit(struct fleet_agent *a, json_t *report)
+{
+	struct proto_error perr;
+	uint64_t seq = agent_config_next_seq(a);
+	char *text;
+	size_t len;
+
+	if (seq == 0 ||
+	    json_object_set_new(report, "seq", json_integer((json_int_t)seq)) !=
+		    0) {
+		json_decref(report);
+		return;
+	}
+	text = proto_encode(
+		proto_lookup(json_string_value(json_object_get(report, "type")),
+			     PROTO_TO_SERVER)
+			->type,
+		report, &len, &perr);
+	if (text == NULL) {
+		log_write(LOG_LEVEL_ERROR, a->logctx, "cert report: %s",
+			  perr.message);
+		return;
+	}
+	free(a->cert_report);
+	a->cert_report = text;
+	a->cert_report_len = len;
+	a->cert_report_seq = seq;
+	a->cert_report_sent = false;
+	if (a->welcomed && a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+}
+
+static int
+agent_send_cert_report(struct fleet_agent *a, struct lws *wsi)
+{
+	unsigned char *frame = malloc(LWS_PRE + a->cert_report_len);
+	int n;
+
+	if (frame == NULL)
+		return -1;
+	memcpy(frame + LWS_PRE, a->cert_report, a->cert_report_len);
+	n = lws_write(wsi, frame + LWS_PRE, a->cert_report_len, LWS_WRITE_TEXT);
+	free(frame);
+	if (n < (int)a->cert_report_len)
+		return -1;
+	a->cert_report_sent = true;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* Starts a renewal (reason "renew" or "rotate"). */
+static void
+agent_renew_begin(struct fleet_agent *a, const char *reason,
+		  const char *rotation_id)
+{
+	struct pki_error perr;
+	char err[256], *csr = NULL;
+	size_t len;
+	json_t *msg;
+
+	if (a->cert_memory) {
+		if (a->mem_key != NULL && a->cert_report != NULL)
+			return; /* one at a time */
+		EVP_PKEY_free(a->mem_key);
+		a->mem_key = NULL;
+		if (pki_key_generate(PKI_KEY_P256, &a->mem_key, &perr) !=
+			    PKI_OK ||
+		    pki_csr_create(a->mem_key, a->id.device_id, &csr, &len,
+				   &perr) != PKI_OK) {
+			log_write(LOG_LEVEL_ERROR, a->logctx, "renewal: %s",
+				  perr.msg);
+			return;
+		}
+		msg = json_pack("{s:s, s:s, s:s}", "type", "cert.csr", "csr",
+				csr, "reason", reason);
+		free(csr);
+		if (msg != NULL && rotation_id != NULL)
+			json_object_set_new(msg, "rotation_id",
+					    json_string(rotation_id));
+		if (msg != NULL)
+			agent_cert_emit(a, msg);
+		return;
+	}
+	if (a->renew.state != AGENT_RENEW_NONE) {
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "a renewal is under way already");
+		return;
+	}
+	if (agent_renew_start(a->state_dir, &a->id, reason, rotation_id,
+			      &a->renew, err, sizeof(err)) != 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx, "renewal: %s", err);
+		return;
+	}
+	log_write(
+		LOG_LEVEL_INFO, a->logctx,
+		"renewing the certificate (%s): new key, cert.csr seq %" PRIu64,
+		reason, a->renew.csr_seq);
+	a->queued++;
+	if (a->welcomed && a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+}
+
+/* When the current certificate is due for renewal (2/3 of its life). */
+static void
+agent_renew_schedule(struct fleet_agent *a)
+{
+	struct agent_identity_files f;
+	char path[AGENT_PATH_MAX];
+	int64_t nb, due, now = clock_wall_s();
+	int64_t delay;
+
+	if (a->cert_memory || a->ctx == NULL ||
+	    agent_identity_files(a->id.generation, &f) != 0 ||
+	    agent_path(path, sizeof(path), a->state_dir, f.cert) != 0)
+		return;
+	nb = agent_cert_not_before(path);
+	if (nb <= 0)
+		return;
+	due = agent_renew_due(nb, a->id.not_after, a->renew_fraction,
+			      a->renew_jitter);
+	a->renew_due_at = due;
+	delay = due > now ? due - now : 1;
+	if (delay > 86400)
+		delay = 86400; /* look again daily */
+	lws_sul_schedule(a->ctx, 0, &a->sul_renew, agent_renew_cb,
+			 (lws_usec_t)delay * LWS_US_PER_SEC);
+}
+
+static void
+agent_renew_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_renew);
+
+	if (a->stopping)
+		return;
+	if (a->renew_due_at > 0 && a->renew_due_at <= clock_wall_s() &&
+	    a->renew.state == AGENT_RENEW_NONE)
+		agent_renew_begin(a, "renew", NULL);
+	else if (a->renew.state == AGENT_RENEW_NONE)
+		agent_renew_schedule(a);
+}
+
+static void
+agent_cert_rotate(struct fleet_agent *a, const struct proto_msg *m)
+{
+	log_write(LOG_LEVEL_INFO, a->logctx, "server asks for a rotation (%s)",
+		  proto_str(m, "reason"));
+	agent_renew_begin(a, "rotate", proto_str(m, "rotation_id"));
+}
+
+/* Closes the connection and connects again at once (not a failure). */
+static void
+agent_reconnect_now(struct fleet_agent *a)
+{
+	if (a->wsi == NULL)
+		return;
+	a->new_failed = 0;
+	a->reconnect_planned = true;
+	lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+static void
+agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
+{
+	const char *pem = proto_str(m, "certificate");
+	struct pki_error perr;
+	char err[256];
+	X509 *cert = NULL;
+	int rc;
+
+	if (a->cert_memory) {
+		if (a->mem_key == NULL ||
+		    pki_cert_parse(pem, strlen(pem), &cert, &perr) != PKI_OK ||
+		    X509_check_private_key(cert, a->mem_key) != 1) {
+			X509_free(cert);
+			ERR_clear_error();
+			return;
+		}
+		X509_free(cert);
+		free(a->mem_cert);
+		free(a->mem_chain);
+		a->mem_cert = strdup(pem);
+		a->mem_chain = strdup(proto_str(m, "chain"));
+		free(a->cert_report); /* the csr is answered */
+		a->cert_report = NULL;
+		a->cert_report_seq = 0;
+		snprintf(a->renew.serial, sizeof(a->renew.serial), "%s",
+			 proto_str(m, "serial"));
+		snprintf(a->renew.previous_serial,
+			 sizeof(a->renew.previous_serial), "%s",
+			 a->id.cert_serial);
+		snprintf(a->renew.rotation_id, sizeof(a->renew.rotation_id),
+			 "%s",
+			 proto_str(m, "rotation_id") != NULL
+				 ? proto_str(m, "rotation_id")
+				 : "");
+		agent_reconnect_now(a);
+		return;
+	}
+	rc = agent_renew_issued(a->state_dir, &a->id, &a->renew, m, err,
+				sizeof(err));
+	if (rc < 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+		return;
+	}
+	if (rc > 0)
+		return; /* not for the pending key */
+	log_write(LOG_LEVEL_INFO, a->logctx,
+		  "new certificate %s received; reconnecting with it",
+		  a->renew.serial);
+	agent_reconnect_now(a);
+}
+
+/* Welcome: a session with the renewal's certificate confirms it. */
+static void
+agent_cert_welcome(struct fleet_agent *a)
+{
+	char err[256], *text = NULL;
+	size_t len;
+	json_t *msg;
+
+	a->refused[0] = '\0';
+	a->new_failed = 0;
+	if (a->cert_memory) {
+		if (a->conn_new && a->renew.serial[0] != '\0') {
+			msg = json_pack("{s:s, s:s, s:s}", "type",
+					"cert.installed", "serial",
+					a->renew.serial, "previous_serial",
+					a->renew.previous_serial);
+			if (msg != NULL && a->renew.rotation_id[0] != '\0')
+				json_object_set_new(
+					msg, "rotation_id",
+					json_string(a->renew.rotation_id));
+			snprintf(a->id.cert_serial, sizeof(a->id.cert_serial),
+				 "%s", a->renew.serial);
+			memset(&a->renew, 0, sizeof(a->renew));
+			EVP_PKEY_free(a->mem_key);
+			a->mem_key = NULL;
+			a->renewals++;
+			if (msg != NULL)
+				agent_cert_emit(a, msg);
+		}
+		return;
+	}
+	if (a->conn_new && a->renew.state == AGENT_RENEW_ISSUED) {
+		if (agent_renew_commit(a->state_dir, &a->id, &a->renew, err,
+				       sizeof(err)) != 0) {
+			log_write(LOG_LEVEL_ERROR, a->logctx, "renewal: %s",
+				  err);
+			return;
+		}
+		a->queued++;
+		a->renewals++;
+		agent_log_ctx(a);
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "renewed: certificate %s in use (was %s)",
+			  a->id.cert_serial, a->renew.previous_serial);
+		agent_status_write(a);
+	} else if (a->renew.state == AGENT_RENEW_CSR &&
+		   agent_queue_read(a->state_dir, a->renew.csr_seq, &text, &len,
+				    err, sizeof(err)) == 0) {
+		/* Acknowledged, but its cert.issued was lost: ask again
+		 * for the same key. */
+		if (agent_renew_resend(a->state_dir, &a->id, &a->renew, err,
+				       sizeof(err)) == 0)
+			a->queued++;
+	}
+	free(text);
+	agent_renew_schedule(a);
+}
+
+static void
+agent_cert_ack(struct fleet_agent *a, uint64_t seq, const char *status)
+{
+	if (a->cert_memory) {
+		if (seq == a->cert_report_seq && a->cert_report != NULL &&
+		    strcmp(status, "rejected") != 0 &&
+		    a->renew.serial[0] == '\0' && a->mem_key == NULL) {
+			free(a->cert_report);
+			a->cert_report = NULL;
+			a->cert_report_seq = 0;
+		} else if (seq == a->cert_report_seq &&
+			   strcmp(status, "rejected") == 0) {
+			free(a->cert_report);
+			a->cert_report = NULL;
+			a->cert_report_seq = 0;
+			EVP_PKEY_free(a->mem_key);
+			a->mem_key = NULL;
+		}
+		return;
+	}
+	if (a->renew.state == AGENT_RENEW_INSTALLED &&
+	    seq == a->renew.installed_seq) {
+		log_write(LOG_LEVEL_INFO, a->logctx,
+			  "renewal confirmed; the previous key is deleted");
+		agent_renew_finish(a->state_dir, &a->renew);
+	} else if (a->renew.state == AGENT_RENEW_CSR &&
+		   seq == a->renew.csr_seq && strcmp(status, "rejected") == 0) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "the server refused the renewal; the current "
+			  "identity stays");
+		agent_identity_remove_generation(a->state_dir, a->renew.gen);
+		agent_renew_finish(a->state_dir, &a->renew);
+	}
+}
+
+/* Why the server refused this device for good, from the way the
+ * connection ended; NULL when it did not. */
+static const char *
+agent_refusal(struct fleet_agent *a, const char *why)
+{
+	unsigned long e = ERR_peek_last_error();
+
+	if (a->peer_close == 1008 &&
+	    (strstr(a->peer_reason, "revoked") != NULL ||
+	     strstr(a->peer_reason, "not active") != NULL ||
+	     strstr(a->peer_reason, "superseded") != NULL))
+		return a->peer_reason;
+	if ((e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	     ERR_GET_REASON(e) == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED) ||
+	    strstr(why, "revoked") != NULL)
+		return "TLS handshake refused: certificate revoked";
+	return NULL;
+}
+
+/* Drops the refused identity and enrolls again with the token. */
+static int
+agent_reenroll(struct fleet_agent *a)
+{
+	char from[AGENT_PATH_MAX], to[AGENT_PATH_MAX], err[256];
+	bool permanent = false;
+
+	if (agent_path(from, sizeof(from), a->state_dir, AGENT_IDENTITY_FILE) !=
+		    0 ||
+	    agent_path(to, sizeof(to), a->state_dir, "identity.refused.json") !=
+		    0 ||
+	    rename(from, to) != 0)
+		return -1;
+	agent_identity_remove_generation(a->state_dir, a->id.generation);
+	if (a->id.generation != 0)
+		agent_identity_remove_generation(a->state_dir, 0);
+	memset(&a->renew, 0, sizeof(a->renew));
+	a->enrolled = false;
+	if (fleet_agent_enroll(a, &permanent, err, sizeof(err)) != 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx, "enrolling again: %s",
+			  err);
+		return -1;
+	}
+	log_write(LOG_LEVEL_INFO, a->logctx,
+		  "enrolled again as device %s after the refusal",
+		  a->id.device_id);
+	a->refused[0] = '\0';
+	return 0;
+}
+
+/* After a connection ended: true when this took care of the next
+ * attempt (refused for good, or a planned reconnect). */
+static bool
+agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
+{
+	const char *refusal = a->conn_new ? NULL : agent_refusal(a, why);
+
+	ERR_clear_error();
+	a->peer_close = 0;
+	if (a->reconnect_planned) {
+		a->reconnect_planned = false;
+		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
+				 LWS_US_PER_MS);
+		return true;
+	}
+	if (a->conn_new && !was_welcomed)
+		a->new_failed++;
+	if (refusal == NULL)
+		return false;
+	snprintf(a->refused, sizeof(a->refused), "%s", refusal);
+	snprintf(a->last_error, sizeof(a->last_error),
+		 "refused by the server: %s", refusal);
+	log_write(LOG_LEVEL_ERROR, a->logctx, "%s", a->last_error);
+	if (a->reenroll && (a->token != NULL || a->token_file != NULL) &&
+	    agent_reenroll(a) == 0) {
+		agent_status_write(a);
+		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
+				 LWS_US_PER_MS);
+		return true;
+	}
+	agent_status_write(a);
+	log_write(LOG_LEVEL_WARN, a->logctx,
+		  "not asking again for %ld s (refused)", a->refused_backoff_s);
+	lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
+			 (lws_usec_t)a->refused_backoff_s * LWS_US_PER_SEC);
+	return true;
+}
+
 static void
 agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 {
@@ -957,6 +1576,12 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 		break;
 	case PROTO_CONFIG_APPLY:
 		agent_config_on_apply(a, &m);
+		break;
+	case PROTO_CERT_ROTATE:
+		agent_cert_rotate(a, &m);
+		break;
+	case PROTO_CERT_ISSUED:
+		agent_cert_issued(a, &m);
 		break;
 	default:
 		/* config.apply, update.offer, cert.*, cmd: later issues */
@@ -1039,6 +1664,8 @@ agent_writeable(struct fleet_agent *a, struct lws *wsi)
 			lws_callback_on_writable(wsi);
 		return 0;
 	}
+	if (a->welcomed && a->cert_report != NULL && !a->cert_report_sent)
+		return agent_send_cert_report(a, wsi);
 	if (a->welcomed && a->config_report != NULL && !a->config_report_sent)
 		return agent_send_config_report(a, wsi);
 	if (a->welcomed)
@@ -1096,6 +1723,17 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLIENT_RECEIVE_PONG:
 		a->last_rx_ms = clock_mono_ms();
 		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* in: the close payload (code, reason): why we were closed */
+		if (in != NULL && len >= 2) {
+			const unsigned char *p = in;
+
+			a->peer_close = (p[0] << 8) | p[1];
+			snprintf(a->peer_reason, sizeof(a->peer_reason), "%.*s",
+				 (int)(len - 2 < 120 ? len - 2 : 120),
+				 (const char *)in + 2);
+		}
+		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return agent_writeable(a, wsi);
 	case LWS_CALLBACK_CLIENT_CLOSED:
@@ -1149,6 +1787,13 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	info.user = a;
 	info.gid = -1;
 	info.uid = -1;
+	/* Our own client context: each connection loads the identity it
+	 * presents (renewals switch it; lws would read the files once). */
+	if (a->ssl_ctx == NULL)
+		a->ssl_ctx = agent_ssl_ctx_new(a, err, errlen);
+	if (a->ssl_ctx == NULL)
+		return -1;
+	info.provided_client_ssl_ctx = a->ssl_ctx;
 	a->ctx = ctx;
 	a->vh = lws_create_vhost(ctx, &info);
 	if (a->vh == NULL) {
@@ -1174,6 +1819,7 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 			ctx, 0, &a->sul_config, agent_config_timer_cb,
 			(lws_usec_t)agent_config_drift_interval(a->config) *
 				LWS_US_PER_SEC);
+	agent_renew_schedule(a);
 	lws_sul_schedule(ctx, 0, &a->sul_connect, agent_connect_cb, 1);
 	return 0;
 }
@@ -1187,6 +1833,7 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_connect);
 	lws_sul_cancel(&a->sul_watchdog);
 	lws_sul_cancel(&a->sul_config);
+	lws_sul_cancel(&a->sul_renew);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);

@@ -35,7 +35,30 @@ struct agent_identity {
 	char device_server[512];
 	char cert_serial[PKI_SERIAL_HEX_MAX];
 	int64_t not_after; /* epoch seconds */
+	int generation; /* renew.c: 0 = the enrollment's files */
 };
+
+/* The file names of an identity generation (identity.c). */
+struct agent_identity_files {
+	char key[32], cert[32], client[32];
+};
+
+/* 0, or -1 for a negative generation. */
+int agent_identity_files(int generation, struct agent_identity_files *f);
+
+/* Writes cert.<n>.pem and client.<n>.pem (cert + chain) atomically. */
+int agent_identity_write_generation(const char *dir, int generation,
+				    const char *cert_pem, const char *chain_pem,
+				    char *err, size_t errlen);
+
+/* Makes generation the identity in use (identity.json, atomically: the
+ * commit point of a renewal) and reads it back into *out. */
+int agent_identity_switch(const char *dir, const struct agent_identity *cur,
+			  int generation, struct agent_identity *out, char *err,
+			  size_t errlen);
+
+/* Removes the key and certificate files of a generation. */
+void agent_identity_remove_generation(const char *dir, int generation);
 
 /* dir/name into out; -1 if it does not fit. */
 int agent_path(char *out, size_t cap, const char *dir, const char *name);
@@ -325,5 +348,84 @@ int agent_config_check(struct agent_config *c, json_t *reports);
  * that closes must not kill the process), and lws's log lines at
  * lws_levels (LLL_* bits) go to log.c as errors or warnings. */
 void agent_process_init(void (*on_stop)(int), int lws_levels);
+
+/* ---- certificate renewal (renew.c) -------------------------------------- */
+
+#define AGENT_RENEW_FILE "renew.json" /* the renewal journal, 0600 */
+
+/*
+ * The renewal journal: every step is written (atomically) before the
+ * next one starts, so a kill at any moment leaves the device with a
+ * working identity (the one identity.json names) and a journal that says
+ * how to go on. States:
+ *   keygen     a new key is being made: at start, dropped
+ *   csr        the new key (device.<gen>.key) and its cert.csr report are
+ *              queued: wait for cert.issued
+ *   issued     cert.<gen>.pem and client.<gen>.pem are written: connect
+ *              with them; after welcome, identity.json switches
+ *   installed  identity.json names <gen>; cert.installed is queued: once
+ *              acknowledged the previous generation's files go
+ */
+enum agent_renew_state {
+	AGENT_RENEW_NONE = 0,
+	AGENT_RENEW_KEYGEN,
+	AGENT_RENEW_CSR,
+	AGENT_RENEW_ISSUED,
+	AGENT_RENEW_INSTALLED,
+};
+
+struct agent_renew {
+	enum agent_renew_state state;
+	int gen; /* the new generation */
+	int prev_gen; /* the one in use when it started */
+	uint64_t csr_seq, installed_seq;
+	char reason[16]; /* "renew" or "rotate" */
+	char rotation_id[SECRET_UUID_LEN]; /* "" when none */
+	char serial[PKI_SERIAL_HEX_MAX]; /* issued */
+	char previous_serial[PKI_SERIAL_HEX_MAX];
+	int64_t started; /* epoch seconds */
+};
+
+/* Reads the journal and finishes or drops what a kill interrupted (see
+ * the states); *r is AGENT_RENEW_NONE when there is none. 0 or -1. */
+int agent_renew_load(const char *dir, const struct agent_identity *id,
+		     struct agent_renew *r, char *err, size_t errlen);
+
+/* Starts a renewal: a new P-256 key, its CSR and a queued cert.csr report
+ * (reason "renew" or "rotate" with rotation_id). */
+int agent_renew_start(const char *dir, const struct agent_identity *id,
+		      const char *reason, const char *rotation_id,
+		      struct agent_renew *r, char *err, size_t errlen);
+
+/* The csr state, but its cert.csr left the queue without an answer (the
+ * connection dropped after the ack): queue it again for the same key; the
+ * server answers with the certificate it issued. */
+int agent_renew_resend(const char *dir, const struct agent_identity *id,
+		       struct agent_renew *r, char *err, size_t errlen);
+
+/* A cert.issued for the pending key: checks it carries that key and
+ * names this device, stores it; state issued. 0, 1 when it is not for
+ * the pending key (ignored), -1. */
+int agent_renew_issued(const char *dir, const struct agent_identity *id,
+		       struct agent_renew *r, const struct proto_msg *m,
+		       char *err, size_t errlen);
+
+/* Welcomed over a session that presented the new certificate: switch
+ * identity.json to it and queue cert.installed; state installed. */
+int agent_renew_commit(const char *dir, struct agent_identity *id,
+		       struct agent_renew *r, char *err, size_t errlen);
+
+/* cert.installed was acknowledged: the previous generation's files and
+ * the journal go. */
+void agent_renew_finish(const char *dir, struct agent_renew *r);
+
+/* When to renew: at fraction (0 < f < 1; 2/3 by default) of the
+ * certificate's lifetime, minus up to jitter_permille of it at random.
+ * Epoch seconds. */
+int64_t agent_renew_due(int64_t not_before, int64_t not_after, double fraction,
+			unsigned jitter_permille);
+
+/* A certificate's notBefore from a PEM file (epoch seconds); 0 on error. */
+int64_t agent_cert_not_before(const char *path);
 
 #endif

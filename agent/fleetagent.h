@@ -64,6 +64,18 @@ struct fleet_agent_config {
 	 * config_fail_permille of the applies on purpose. */
 	bool config_memory;
 	unsigned config_fail_permille;
+	/* Certificates (agent/renew.c, docs/agent.md "Certificate renewal").
+	 * 0/false: FLEET_AGENT_RENEW_AT (fraction of the lifetime, default
+	 * 2/3, minus up to 5% jitter), FLEET_AGENT_REFUSED_BACKOFF (seconds
+	 * between attempts once the server refused the device for good,
+	 * default 3600) and FLEET_AGENT_REENROLL (true: enroll again with the
+	 * token when refused) from the environment. */
+	double renew_at;
+	long refused_backoff;
+	bool reenroll;
+	/* fleet-sim: renew in memory (new key, CSR, reconnect,
+	 * cert.installed), nothing written to disk. */
+	bool cert_memory;
 };
 
 /*
@@ -119,5 +131,7 @@ int fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err,
 bool fleet_agent_online(const struct fleet_agent *a); /* welcome received */
 uint64_t fleet_agent_attempts(const struct fleet_agent *a);
 const char *fleet_agent_device_id(const struct fleet_agent *a); /* or "" */
+uint64_t fleet_agent_renewals(const struct fleet_agent *a); /* installed */
+const char *fleet_agent_cert_serial(const struct fleet_agent *a);
 
 #endif

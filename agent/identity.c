@@ -12,6 +12,13 @@
  * (enroll.c), is removed only after identity.json is written. The files
  * trusted here are our own; they
  * are still checked to belong together (key matches certificate).
+ *
+ * Renewal (renew.c) makes generations: generation 0 is the enrollment's
+ * device.key, cert.pem and client.pem; generation n > 0 is device.<n>.key,
+ * cert.<n>.pem and client.<n>.pem. identity.json names the generation in
+ * use ("generation", absent = 0), so switching to a renewed identity is
+ * one atomic rename of identity.json, and the files of the previous
+ * generation stay until the switch is confirmed.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -57,9 +64,38 @@ cert_facts(X509 *cert, char serial[PKI_SERIAL_HEX_MAX], int64_t *not_after,
 }
 
 int
+agent_identity_files(int generation, struct agent_identity_files *f)
+{
+	int a, b, c;
+
+	if (generation < 0)
+		return -1;
+	if (generation == 0) {
+		a = snprintf(f->key, sizeof(f->key), "%s", AGENT_KEY_FILE);
+		b = snprintf(f->cert, sizeof(f->cert), "%s", AGENT_CERT_FILE);
+		c = snprintf(f->client, sizeof(f->client), "%s",
+			     AGENT_CLIENT_FILE);
+	} else {
+		a = snprintf(f->key, sizeof(f->key), "device.%d.key",
+			     generation);
+		b = snprintf(f->cert, sizeof(f->cert), "cert.%d.pem",
+			     generation);
+		c = snprintf(f->client, sizeof(f->client), "client.%d.pem",
+			     generation);
+	}
+	return a < 0 || b < 0 || c < 0 || (size_t)a >= sizeof(f->key) ||
+			       (size_t)b >= sizeof(f->cert) ||
+			       (size_t)c >= sizeof(f->client)
+		       ? -1
+		       : 0;
+}
+
+int
 agent_identity_load(const char *dir, struct agent_identity *out, char *err,
 		    size_t errlen)
 {
+	struct agent_identity_files files;
+	json_int_t gen;
 	char path[AGENT_PATH_MAX], *text = NULL;
 	struct agent_identity id;
 	struct pki_error perr;
@@ -96,6 +132,14 @@ agent_identity_load(const char *dir, struct agent_identity *out, char *err,
 		goto out;
 	}
 	memcpy(id.device_id, s, SECRET_UUID_LEN);
+	gen = json_integer_value(json_object_get(doc, "generation"));
+	if (gen < 0 || gen > 1000000 ||
+	    agent_identity_files((int)gen, &files) != 0) {
+		snprintf(err, errlen, "%s: bad generation", path);
+		rc = 0;
+		goto out;
+	}
+	id.generation = (int)gen;
 	s = json_string_value(json_object_get(doc, "device_server"));
 	if (s != NULL &&
 	    (size_t)snprintf(id.device_server, sizeof(id.device_server), "%s",
@@ -105,13 +149,13 @@ agent_identity_load(const char *dir, struct agent_identity *out, char *err,
 		goto out;
 	}
 	/* The key and the certificate must exist and belong together. */
-	if (agent_path(path, sizeof(path), dir, AGENT_KEY_FILE) != 0 ||
+	if (agent_path(path, sizeof(path), dir, files.key) != 0 ||
 	    pki_key_load_private(path, &key, &perr) != PKI_OK) {
 		snprintf(err, errlen, "device key: %s", perr.msg);
 		rc = 0;
 		goto out;
 	}
-	if (agent_path(path, sizeof(path), dir, AGENT_CERT_FILE) != 0 ||
+	if (agent_path(path, sizeof(path), dir, files.cert) != 0 ||
 	    pki_cert_load(path, &cert, &perr) != PKI_OK) {
 		snprintf(err, errlen, "device certificate: %s", perr.msg);
 		rc = 0;
@@ -233,9 +277,10 @@ agent_identity_store(const char *dir, EVP_PKEY *key, const char *device_id,
 		snprintf(id.device_server, sizeof(id.device_server), "%s",
 			 device_server);
 	clock_format_rfc3339((time_t)clock_wall_s(), now, sizeof(now));
-	doc = json_pack("{s:i, s:s, s:s, s:s, s:s}", "version", 1, "device_id",
-			id.device_id, "device_server", id.device_server,
-			"cert_serial", id.cert_serial, "enrolled_at", now);
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:s, s:i}", "version", 1,
+			"device_id", id.device_id, "device_server",
+			id.device_server, "cert_serial", id.cert_serial,
+			"enrolled_at", now, "generation", 0);
 	doc_text = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
 	if (doc_text == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -258,4 +303,85 @@ out:
 	free(doc_text);
 	json_decref(doc);
 	return rc;
+}
+
+int
+agent_identity_write_generation(const char *dir, int generation,
+				const char *cert_pem, const char *chain_pem,
+				char *err, size_t errlen)
+{
+	struct agent_identity_files f;
+	char *client = NULL;
+	size_t n;
+	int rc = -1;
+
+	if (agent_identity_files(generation, &f) != 0) {
+		snprintf(err, errlen, "bad generation");
+		return -1;
+	}
+	if (chain_pem == NULL)
+		chain_pem = "";
+	n = strlen(cert_pem) + strlen(chain_pem) + 2;
+	client = malloc(n);
+	if (client == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	snprintf(client, n, "%s%s%s", cert_pem,
+		 cert_pem[0] != '\0' && cert_pem[strlen(cert_pem) - 1] != '\n'
+			 ? "\n"
+			 : "",
+		 chain_pem);
+	if (write_text(dir, f.cert, cert_pem, 0644, err, errlen) == 0 &&
+	    write_text(dir, f.client, client, 0644, err, errlen) == 0)
+		rc = 0;
+	free(client);
+	return rc;
+}
+
+int
+agent_identity_switch(const char *dir, const struct agent_identity *cur,
+		      int generation, struct agent_identity *out, char *err,
+		      size_t errlen)
+{
+	char now[32], *text = NULL;
+	json_t *doc;
+	int found;
+
+	clock_format_rfc3339((time_t)clock_wall_s(), now, sizeof(now));
+	doc = json_pack("{s:i, s:s, s:s, s:s, s:i}", "version", 1, "device_id",
+			cur->device_id, "device_server", cur->device_server,
+			"renewed_at", now, "generation", generation);
+	text = doc != NULL ? json_dumps(doc, JSON_INDENT(2)) : NULL;
+	json_decref(doc);
+	if (text == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	/* The commit point of a renewal: one rename. */
+	if (write_text(dir, AGENT_IDENTITY_FILE, text, 0644, err, errlen) !=
+	    0) {
+		free(text);
+		return -1;
+	}
+	free(text);
+	/* Read back: the files it names must load and belong together. */
+	found = agent_identity_load(dir, out, err, errlen);
+	return found == 1 ? 0 : -1;
+}
+
+void
+agent_identity_remove_generation(const char *dir, int generation)
+{
+	struct agent_identity_files f;
+	char path[AGENT_PATH_MAX];
+
+	if (agent_identity_files(generation, &f) != 0)
+		return;
+	if (agent_path(path, sizeof(path), dir, f.key) == 0)
+		(void)unlink(path);
+	if (agent_path(path, sizeof(path), dir, f.cert) == 0)
+		(void)unlink(path);
+	if (agent_path(path, sizeof(path), dir, f.client) == 0)
+		(void)unlink(path);
 }

@@ -130,7 +130,8 @@ enroll_worker(void *arg)
 }
 
 static void
-sim_write_status(struct sim *s, unsigned online, uint64_t attempts)
+sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
+		 uint64_t renewals)
 {
 	char text[256], err[256];
 	int n;
@@ -139,8 +140,8 @@ sim_write_status(struct sim *s, unsigned online, uint64_t attempts)
 		return;
 	n = snprintf(text, sizeof(text),
 		     "{\"count\": %u, \"online\": %u, \"attempts\": %" PRIu64
-		     ", \"pid\": %d}\n",
-		     s->count, online, attempts, (int)getpid());
+		     ", \"renewals\": %" PRIu64 ", \"pid\": %d}\n",
+		     s->count, online, attempts, renewals, (int)getpid());
 	if (atomic_write_file(s->status_file, text, (size_t)n, 0644, err,
 			      sizeof(err)) != 0)
 		log_warn("%s", err);
@@ -150,7 +151,7 @@ static void
 sim_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sim *s = lws_container_of(sul, struct sim, sul_tick);
-	uint64_t attempts = 0;
+	uint64_t attempts = 0, renewals = 0;
 	unsigned i, online = 0;
 
 	for (i = 0; i < s->count; i++) {
@@ -158,6 +159,7 @@ sim_tick(lws_sorted_usec_list_t *sul)
 			continue;
 		online += fleet_agent_online(s->agents[i]);
 		attempts += fleet_agent_attempts(s->agents[i]);
+		renewals += fleet_agent_renewals(s->agents[i]);
 	}
 	if (online != s->last_online) {
 		printf("fleet-sim: online %u/%u attempts %" PRIu64 "\n", online,
@@ -178,7 +180,7 @@ sim_tick(lws_sorted_usec_list_t *sul)
 	}
 	if (online < s->count)
 		s->all_online_reported = false;
-	sim_write_status(s, online, attempts);
+	sim_write_status(s, online, attempts, renewals);
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, sim_tick,
 			 (lws_usec_t)200 * LWS_US_PER_MS);
 }
@@ -332,6 +334,9 @@ main(int argc, char **argv)
 		ac.virtual_uptime = true;
 		ac.config_memory = true;
 		ac.config_fail_permille = fail_permille;
+		/* cert.rotate: new key, CSR, reconnect, cert.installed, all
+		 * in memory (issue 10). */
+		ac.cert_memory = true;
 		s.agents[i] = fleet_agent_new(&ac, err, sizeof(err));
 		if (s.agents[i] == NULL) {
 			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);

@@ -141,17 +141,23 @@ cert_renew_rule(const struct cert_renew_request *req,
 	if (req->csr_cn != NULL && req->csr_cn[0] != '\0' &&
 	    strcmp(req->csr_cn, req->device_id) != 0)
 		return CERT_RENEW_REFUSE_NAME;
-	if (req->session_key_sha256 != NULL &&
-	    strcmp(req->csr_key_sha256, req->session_key_sha256) == 0)
-		return CERT_RENEW_REFUSE_KEY;
 	if (f->key_known) {
 		/* Certified for this device by an earlier answer to this
-		 * renewal and not yet in use: the same answer again. */
+		 * renewal: the same answer again, while it is not installed
+		 * or it is the very certificate of this session (a copy of
+		 * the report that arrives over the new session). */
 		if (f->key_same_device && f->key_status == CERT_ACTIVE &&
-		    !f->key_installed && f->key_pem != NULL)
+		    f->key_pem != NULL &&
+		    (!f->key_installed ||
+		     strcmp(f->key_serial, req->session_serial) == 0))
 			return CERT_RENEW_REPEAT;
 		return CERT_RENEW_REFUSE_KEY;
 	}
+	/* The key of the session's certificate (one from enrollment, whose
+	 * key is not on record) is never certified again. */
+	if (req->session_key_sha256 != NULL &&
+	    strcmp(req->csr_key_sha256, req->session_key_sha256) == 0)
+		return CERT_RENEW_REFUSE_KEY;
 	return CERT_RENEW_SIGN;
 }
 

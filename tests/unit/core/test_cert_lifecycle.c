@@ -187,9 +187,22 @@ test_installed(void **state)
 	/* lowercase hex from the device is the same serial */
 	assert_int_equal(cert_installed(f->st, DEV, "ffff", "FFFF"),
 			 CERT_INSTALLED_UNKNOWN);
-	/* once installed, the same key is not answered again */
+	/* a copy of the cert.csr that arrives over the new session: the
+	 * same certificate again, nothing signed */
+	f->req.session_serial = r.serial;
+	{
+		struct cert_renew_result again;
+
+		assert_int_equal(renew(f, &again), CERT_RENEW_REPEATED);
+		assert_string_equal(again.serial, r.serial);
+		cert_renew_result_clear(&again);
+	}
+	assert_int_equal(f->sc.calls, 1);
+	/* over the old, superseded certificate's session: refused */
+	f->req.session_serial = "01AA";
 	cert_renew_result_clear(&r);
 	assert_int_equal(renew(f, &r), CERT_RENEW_REFUSED);
+	assert_int_equal(r.verdict, CERT_RENEW_REFUSE_SESSION);
 	cert_renew_result_clear(&r);
 }
 
