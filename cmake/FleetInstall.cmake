@@ -8,7 +8,8 @@
 #   share/fleetd/migrations/*.sql     (fleetd finds them by default)
 #   share/fleetd/fleetd.conf.example  share/fleet-agent/fleet-agent.conf.example
 #   <unitdir>/fleetd.service, fleet-agent.service
-#   lib/sysusers.d/fleetd.conf        etc/default/fleetd, fleet-agent
+#   lib/sysusers.d/fleetd.conf        <sysconfdir>/default/fleetd, fleet-agent
+#   (sysconfdir is /etc for the prefix /usr, as GNUInstallDirs has it)
 #   share/man/man{1,5,8}/...          bash, zsh and fish completions
 option(FLEET_MAN "Build man pages with help2man (needs the help2man package)"
 	ON)
@@ -42,10 +43,10 @@ install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleet-agent.conf.example
 	DESTINATION ${CMAKE_INSTALL_DATADIR}/fleet-agent
 	COMPONENT fleet-agent)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleetd.default
-	DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/default RENAME fleetd
+	DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/default RENAME fleetd
 	COMPONENT fleetd)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleet-agent.default
-	DESTINATION ${CMAKE_INSTALL_SYSCONFDIR}/default RENAME fleet-agent
+	DESTINATION ${CMAKE_INSTALL_FULL_SYSCONFDIR}/default RENAME fleet-agent
 	COMPONENT fleet-agent)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleetd.sysusers
 	DESTINATION ${FLEET_SYSUSERSDIR} RENAME fleetd.conf COMPONENT fleetd)

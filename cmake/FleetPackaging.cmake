@@ -30,28 +30,30 @@ set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 set(CPACK_DEBIAN_FLEETD_PACKAGE_NAME fleetd)
 set(CPACK_DEBIAN_FLEETD_PACKAGE_DEPENDS adduser)
 set(CPACK_DEBIAN_FLEETD_PACKAGE_RECOMMENDS "postgresql, fleetctl")
+# Descriptions: the synopsis, then the long text; CPack indents each line
+# and turns an empty one into " .".
 set(CPACK_DEBIAN_FLEETD_DESCRIPTION
 "secure device provisioning and fleet manager
- fleetd issues an X.509 identity to every device from its own CSR, renews
- and revokes it, keeps a mutually-authenticated websocket channel to each
- device's fleet-agent, and serves a JSON API for operators (fleetctl) and
- integrations. Its state lives in PostgreSQL.
- .
- The service starts once /etc/fleetd/fleetd.conf exists; see fleetd(8).")
+fleetd issues an X.509 identity to every device from its own CSR, renews
+and revokes it, keeps a mutually-authenticated websocket channel to each
+device's fleet-agent, and serves a JSON API for operators (fleetctl) and
+integrations. Its state lives in PostgreSQL.
+
+The service starts once /etc/fleetd/fleetd.conf exists; see fleetd(8).")
 set(CPACK_DEBIAN_FLEETCTL_PACKAGE_NAME fleetctl)
 set(CPACK_DEBIAN_FLEETCTL_DESCRIPTION
 "admin command line for fleetd
- fleetctl is a client of the fleetd JSON API: enrollment and admin
- tokens, devices, configuration profiles, the audit log, and offline
- update-signing keys. Shell completions for bash, zsh and fish included.")
+fleetctl is a client of the fleetd JSON API: enrollment and admin
+tokens, devices, configuration profiles, the audit log, and offline
+update-signing keys. Shell completions for bash, zsh and fish included.")
 set(CPACK_DEBIAN_FLEET-AGENT_PACKAGE_NAME fleet-agent)
 set(CPACK_DEBIAN_FLEET-AGENT_DESCRIPTION
 "device agent for fleetd
- fleet-agent enrolls a device with fleetd (its key never leaves the
- device), keeps a mutually-authenticated channel to the server, renews its
- certificate, and applies configuration and signed updates.
- .
- The service starts once /etc/fleet-agent.conf exists; see fleet-agent(8).")
+fleet-agent enrolls a device with fleetd (its key never leaves the
+device), keeps a mutually-authenticated channel to the server, renews its
+certificate, and applies configuration and signed updates.
+
+The service starts once /etc/fleet-agent.conf exists; see fleet-agent(8).")
 
 # Control files per package: the maintainer scripts and conffiles under
 # the names dpkg wants, with the modes lintian wants.
@@ -92,6 +94,10 @@ foreach(_pkg fleetd fleetctl fleet-agent)
 		${PROJECT_SOURCE_DIR}/deploy/debian/copyright
 		DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${_pkg}
 		COMPONENT ${_pkg})
+	# lintian overrides, each with its reason in the file.
+	install(FILES ${PROJECT_SOURCE_DIR}/deploy/debian/${_pkg}.lintian-overrides
+		DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/lintian/overrides
+		RENAME ${_pkg} COMPONENT ${_pkg})
 endforeach()
 
 include(CPack)
