@@ -115,6 +115,7 @@ struct fleet_agent {
 	bool reenroll; /* enroll again (token) when refused for good */
 	char refused[160]; /* why the server refused us, "" when not */
 	int peer_close; /* close code the server sent, 0 when none */
+	int tls_alert; /* the last TLS alert the server sent, 0 when none */
 	char peer_reason[124];
 	bool cert_memory; /* fleet-sim: renew in memory, nothing on disk */
 	EVP_PKEY *mem_key; /* memory mode: the pending key */
@@ -1069,6 +1070,17 @@ agent_certs_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
 	return 0;
 }
 
+/* TLS alerts from the server: with TLS 1.3 the refusal of our certificate
+ * comes after the handshake, and lws reports only "read failed". */
+static void
+agent_ssl_info(const SSL *ssl, int where, int ret)
+{
+	struct fleet_agent *a = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+
+	if (a != NULL && (where & SSL_CB_READ_ALERT) != 0)
+		a->tls_alert = ret & 0xff;
+}
+
 /* The vhost's client context: ours, so the identity can change between
  * connections (lws 4.1 takes a vhost's certificate once). */
 static SSL_CTX *
@@ -1086,6 +1098,8 @@ agent_ssl_ctx_new(struct fleet_agent *a, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	SSL_CTX_set_app_data(ctx, a);
+	SSL_CTX_set_info_callback(ctx, agent_ssl_info);
 	return ctx;
 }
 
@@ -1476,7 +1490,8 @@ agent_refusal(struct fleet_agent *a, const char *why)
 	     strstr(a->peer_reason, "not active") != NULL ||
 	     strstr(a->peer_reason, "superseded") != NULL))
 		return a->peer_reason;
-	if ((e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
+	if (a->tls_alert == SSL_AD_CERTIFICATE_REVOKED ||
+	    (e != 0 && ERR_GET_LIB(e) == ERR_LIB_SSL &&
 	     ERR_GET_REASON(e) == SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED) ||
 	    strstr(why, "revoked") != NULL)
 		return "TLS handshake refused: certificate revoked";
@@ -1522,6 +1537,7 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 
 	ERR_clear_error();
 	a->peer_close = 0;
+	a->tls_alert = 0;
 	if (a->reconnect_planned) {
 		a->reconnect_planned = false;
 		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
