@@ -44,6 +44,12 @@ for corpus in tests/fuzz/corpus/*/; do
 	rm -rf "$work"
 done
 
+# The OpenAPI tools (pinned; under the build tree; nothing is fetched when
+# they are there): the response validator every integration test runs in
+# harness_done, and the linter of test_openapi.sh.
+FLEET_BUILD_DIR=$build FLEET_SOURCE_DIR=$top bash -c '. tests/lib/oas_tools.sh &&
+	oas_tools_install validate && oas_tools_install lint'
+
 # Always remove the test cluster, also when ctest is interrupted.
 trap 'bash tests/lib/testpg.sh stop "$build/testpg.env" >/dev/null 2>&1 || true' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0

@@ -114,5 +114,7 @@ api_ready(struct api_call *c)
 		 db_ok ? "" : " database", schema_ok ? "" : " schema",
 		 ca_ok ? "" : " ca");
 	api_problem(c->resp, 503, "not-ready", detail);
+	/* problem.c has no title for this type (not this file's table). */
+	api_problem_member(c->resp, "title", json_string("Not ready"));
 	api_problem_member(c->resp, "checks", checks);
 }

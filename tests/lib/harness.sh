@@ -8,8 +8,12 @@
 #   fleetd_stop               SIGTERM, waits
 #   admin_token ROLE          prints a new admin token (fleetd token create)
 #   api METHOD PATH [curl args...]   curl to the api listener with $TOKEN;
-#                             sets $STATUS, $BODY, $CTYPE
-#   ok/fail/check/assert_eq   results; harness_done prints the summary
+#                             sets $STATUS, $BODY, $CTYPE; records the answer
+#                             for the OpenAPI check of harness_done
+#   ok/fail/check/assert_eq   results; harness_done validates every answer
+#                             api() got against the OpenAPI document
+#                             (tests/lib/oas_validate.js; one failure per
+#                             undocumented answer) and prints the summary
 #   spawn NAME CMD...         runs CMD in the background, logged to $T/NAME.log,
 #                             stopped on exit
 #   wait_for DESCRIPTION TIMEOUT_S CMD...   (tests/lib/wait.sh)
@@ -47,6 +51,7 @@ set -euo pipefail
 . "$FLEET_SOURCE_DIR/tests/lib/pgcluster.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/net.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/wait.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/oas_tools.sh"
 
 export PATH="$FLEET_BUILD_DIR/fleetd:$FLEET_BUILD_DIR/fleetd/ctl:$FLEET_BUILD_DIR/agent:$PATH"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
@@ -59,6 +64,7 @@ DB="t_${TEST_NAME}_$$"
 export FLEETD_DATABASE="host=$PGHOST user=postgres dbname=$DB connect_timeout=5"
 PASSED=0
 FAILED=0
+HARNESS_OAS_N=0
 HARNESS_PIDS=()
 FLEETD_PID=
 
@@ -113,6 +119,7 @@ assert_eq() {
 }
 
 harness_done() {
+	oas_validate_calls "$T/.oas" || FAILED=$((FAILED + 1))
 	echo "$PASSED passed, $FAILED failed"
 	[ "$FAILED" = 0 ]
 }
@@ -227,15 +234,22 @@ admin_token() {
 }
 
 # api METHOD PATH [curl args...]: sets $STATUS, $BODY and $CTYPE (no
-# subshell needed: `api GET /api/v1/devices; echo "$BODY"`).
+# subshell needed: `api GET /api/v1/devices; echo "$BODY"`). Every answer
+# is also recorded under $T/.oas and checked against the OpenAPI document
+# by harness_done (tests/lib/oas_validate.js): an answer the document does
+# not describe fails the test. Safe to run in the background.
 api() {
-	local method=$1 path=$2
+	local method=$1 path=$2 meta n
 	shift 2
-	local meta
+	HARNESS_OAS_N=$((HARNESS_OAS_N + 1))
+	n="$BASHPID-$HARNESS_OAS_N"
+	mkdir -p "$T/.oas"
 	meta=$(curl -sS --max-time 20 --cacert "$FLEET_CA" -X "$method" \
-		-H "Authorization: Bearer ${TOKEN:-}" -o "$T/.body" \
+		-H "Authorization: Bearer ${TOKEN:-}" -o "$T/.oas/$n.body" \
 		-w '%{http_code} %{content_type}' "$@" "$FLEET_SERVER$path") || meta="000 "
 	STATUS=${meta%% *}
 	CTYPE=${meta#* }
-	BODY=$(cat "$T/.body" 2>/dev/null || true)
+	BODY=$(cat "$T/.oas/$n.body" 2>/dev/null || true)
+	printf '%s\t%s\t%s\t%s\t%s\n' "$n" "$method" "$path" "$STATUS" \
+		"$CTYPE" >>"$T/.oas/calls.tsv"
 }
