@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# fleetd as a systemd service (issue 13), without a running systemd (there
-# is none in the test container):
+# fleetd as a systemd service and as installed (issue 13), without a
+# running systemd (there is none in the test container):
+# - cmake --install (into a staging root) puts the programs, migrations,
+#   example configs, man pages and completions in place; the installed
+#   fleetd finds its migrations by default, fleetctl has the same version;
 # - the installed units (cmake --install into a staging root) pass
 #   `systemd-analyze verify` (unit syntax, every directive known, the
 #   ExecStart programs present and executable) and carry the hardening;
@@ -59,8 +62,47 @@ check "fleetd.service does not set User= (the ca must start as root)" \
 check "fleet-agent.service starts only with a config" \
 	grep -q '^ConditionPathExists=.*/fleet-agent.conf$' "$ROOT$UNITDIR/fleet-agent.service"
 
-# ---- the notification protocol ---------------------------------------------
+# ---- what cmake --install put there ------------------------------------------
+for f in "$PREFIX/sbin/fleetd" "$PREFIX/bin/fleetctl" "$PREFIX/sbin/fleet-agent" \
+	"$PREFIX/share/fleetd/migrations/0001_init.sql" \
+	"$PREFIX/share/fleetd/fleetd.conf.example" \
+	"$PREFIX/share/fleet-agent/fleet-agent.conf.example" \
+	"$PREFIX/share/man/man8/fleetd.8.gz" "$PREFIX/share/man/man1/fleetctl.1.gz" \
+	"$PREFIX/share/man/man8/fleet-agent.8.gz" "$PREFIX/share/man/man5/fleetd.conf.5.gz" \
+	"$PREFIX/share/bash-completion/completions/fleetctl" \
+	"$PREFIX/share/zsh/vendor-completions/_fleetctl" \
+	"$PREFIX/share/fish/vendor_completions.d/fleetctl.fish"; do
+	check "cmake --install puts $f" test -s "$ROOT$f"
+done
+check "fleet-sim (a test tool) is not installed" not test -e "$ROOT$PREFIX/bin/fleet-sim"
+check "the man pages render" \
+	bash -c "MANWIDTH=80 man -l '$ROOT$PREFIX/share/man/man5/fleetd.conf.5.gz' | grep -q heartbeat_timeout"
+out=$("$ROOT$PREFIX/sbin/fleetd" -c "$ROOT$PREFIX/share/fleetd/fleetd.conf.example" check-config 2>&1)
+assert_eq "$out" "$ROOT$PREFIX/share/fleetd/fleetd.conf.example: ok" "the example config passes check-config"
+out=$("$ROOT$PREFIX/bin/fleetctl" --version)
+assert_eq "$out" "fleetctl $(fleetd --version | awk '{ print $2 }')" "fleetctl --version is fleetd's version"
+"$ROOT$PREFIX/bin/fleetctl" completion tcsh >"$T/compl.out" 2>&1 && rc=0 || rc=$?
+assert_eq "$rc" 2 "fleetctl completion of an unknown shell is a usage error"
+check "... that names the shells" grep -q 'bash, zsh or fish' "$T/compl.out"
+
 harness_init
+# The installed fleetd (here relocated under a staging root) finds the
+# migrations installed beside it without being told.
+dropdb "$DB" && createdb "$DB"
+if (cd / && "$ROOT$PREFIX/sbin/fleetd" migrate) >"$T/installed-migrate.log" 2>&1; then
+	ok "an installed fleetd migrates from its own share/fleetd/migrations"
+else
+	cat "$T/installed-migrate.log"
+	fail "an installed fleetd migrates from its own share/fleetd/migrations"
+fi
+assert_eq "$(psql_q 'SELECT count(*) FROM schema_migrations')" \
+	"$(ls "$ROOT$PREFIX/share/fleetd/migrations/"*.sql | wc -l)" "every installed migration applied"
+mv "$ROOT$PREFIX/share/fleetd/migrations" "$ROOT$PREFIX/share/fleetd/moved"
+out=$(cd / && "$ROOT$PREFIX/sbin/fleetd" migrate 2>&1) && rc=0 || rc=$?
+check "a build-tree style fleetd (nothing installed beside it) uses the source tree's" \
+	test "$rc" = 0
+
+# ---- the notification protocol ---------------------------------------------
 pki_init
 fleetd_write_config 2
 NOTIFY=$T/notify.sock
