@@ -6,7 +6,11 @@
  * status` reads the identity and the status file the daemon keeps;
  * `fleet-agent report JSON` queues a report (hooks and scripts use it; the
  * running daemon sends it, or the next one after a restart).
- * The config file is trusted (root-owned on a device).
+ * The config file is trusted (root-owned on a device). Exit codes
+ * (docs/agent.md): 0 done (status: connected), 1 a failure at run time,
+ * 2 a usage or configuration error (named on stderr; the daemon does not
+ * retry what cannot work, such as a CA file without a certificate), 3
+ * status: not connected, not running or not enrolled.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +24,9 @@
 #include <unistd.h>
 
 #include <libwebsockets.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "agent_int.h"
 #include "atomicfile.h"
@@ -28,6 +35,8 @@
 #include "conffile.h"
 #include "fleetagent.h"
 #include "log.h"
+
+#define AGENT_CONF_DEFAULT "/etc/fleet-agent.conf"
 
 struct agent_conf {
 	char *api_url;
@@ -103,6 +112,38 @@ usage(FILE *f)
 		"holding it)\n"
 		"  labels           k=v,k=v asked for at enrollment\n"
 		"  log_level        error, warn, info, debug\n");
+}
+
+/*
+ * A CA file the agent can verify fleetd with: readable and holding at
+ * least one PEM certificate. Checked before the first connection, since
+ * no retry can make a wrong file right. 0, or -1 with a message.
+ */
+static int
+ca_file_check(const char *path, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	X509 *x;
+	int n = 0;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "ca_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+		n++;
+		X509_free(x);
+	}
+	ERR_clear_error();
+	fclose(f);
+	if (n == 0) {
+		snprintf(err, errlen,
+			 "ca_file %s holds no PEM certificate (expected the "
+			 "bundle of GET /pki/v1/ca.pem)",
+			 path);
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -290,17 +331,19 @@ main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
-	const char *conf_path = "/etc/fleet-agent.conf", *cmd = "run";
+	const char *conf_path = AGENT_CONF_DEFAULT, *cmd = "run";
 	const char *report_arg = NULL;
 	char err[CONFIG_ERR_MAX];
 	struct agent_conf c;
 	enum log_level lvl;
+	bool conf_given = false;
 	int ch, rc;
 
 	while ((ch = getopt_long(argc, argv, "c:hV", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf_path = optarg;
+			conf_given = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -315,21 +358,40 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		cmd = argv[optind++];
+	if (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0 &&
+	    strcmp(cmd, "report") != 0) {
+		fprintf(stderr,
+			"fleet-agent: unknown command '%s' (run, status, "
+			"report; see fleet-agent --help)\n",
+			cmd);
+		return 2;
+	}
 	if (strcmp(cmd, "report") == 0 && optind < argc)
 		report_arg = argv[optind++];
 	/* glibc's getopt permutes argv: "status -c FILE" works too. */
-	if (optind < argc ||
-	    (strcmp(cmd, "run") != 0 && strcmp(cmd, "status") != 0 &&
-	     strcmp(cmd, "report") != 0) ||
-	    (strcmp(cmd, "report") == 0 && report_arg == NULL)) {
-		usage(stderr);
+	if (optind < argc) {
+		fprintf(stderr,
+			"fleet-agent: %s: unexpected argument '%s' (see "
+			"fleet-agent --help)\n",
+			cmd, argv[optind]);
 		return 2;
 	}
+	if (strcmp(cmd, "report") == 0 && report_arg == NULL) {
+		fprintf(stderr, "fleet-agent: report: give the report as JSON "
+				"text, or - to read it from stdin\n");
+		return 2;
+	}
+	/* Without -c, a missing default file means defaults and the
+	 * environment (FLEET_AGENT_<KEY>); a file named with -c must
+	 * exist. */
+	if (!conf_given && access(conf_path, F_OK) != 0 && errno == ENOENT)
+		conf_path = NULL;
 	memset(&c, 0, sizeof(c));
 	if (config_load(conf_path, conf_keys, NKEYS, "FLEET_AGENT_", &c, err,
 			sizeof(err)) != 0) {
 		fprintf(stderr, "fleet-agent: %s\n", err);
-		return 2;
+		/* status: 1 on an error (docs/agent.md) */
+		return strcmp(cmd, "status") == 0 ? 1 : 2;
 	}
 	if (log_level_parse(c.log_level, &lvl) != 0) {
 		fprintf(stderr, "fleet-agent: unknown log_level '%s'\n",
@@ -343,8 +405,13 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "report") == 0) {
 		rc = report(&c, report_arg);
 	} else if (c.api_url == NULL || c.ca_file == NULL) {
-		fprintf(stderr, "fleet-agent: api_url and ca_file are "
-				"required\n");
+		fprintf(stderr,
+			"fleet-agent: api_url and ca_file are required (in %s "
+			"or as FLEET_AGENT_API_URL, FLEET_AGENT_CA_FILE)\n",
+			conf_path != NULL ? conf_path : AGENT_CONF_DEFAULT);
+		rc = 2;
+	} else if (ca_file_check(c.ca_file, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fleet-agent: %s\n", err);
 		rc = 2;
 	} else {
 		rc = run(&c);

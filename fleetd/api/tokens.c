@@ -246,10 +246,16 @@ out:
 }
 
 static void
-token_answer(struct api_call *c, enum token_rc rc, struct token *tok)
+token_answer(struct api_call *c, enum token_rc rc, struct token *tok,
+	     const struct token_collection *tc, const char *id)
 {
+	char detail[96];
+
+	snprintf(detail, sizeof(detail), "no %s %s",
+		 tc->kind == TOKEN_ADMIN ? "admin token" : "enrollment token",
+		 id);
 	if (rc == TOKEN_NOTFOUND)
-		api_problem(c->resp, 404, "not-found", NULL);
+		api_problem(c->resp, 404, "not-found", detail);
 	else if (rc == TOKEN_ALREADY_REVOKED)
 		api_problem(c->resp, 409, "conflict",
 			    "the token is already revoked");
@@ -317,7 +323,8 @@ token_collection(struct api_call *c, const char *rest,
 		return;
 	}
 	if (api_path_id(rest, id, &tail) != 0) {
-		api_problem(c->resp, 404, "not-found", NULL);
+		api_problem(c->resp, 404, "not-found",
+			    "no such token: give its id (a UUID)");
 		return;
 	}
 	if (tail[0] == '\0') {
@@ -337,7 +344,7 @@ token_collection(struct api_call *c, const char *rest,
 		api_problem(c->resp, 404, "not-found", NULL);
 		return;
 	}
-	token_answer(c, rc, &tok);
+	token_answer(c, rc, &tok, tc, id);
 }
 
 void

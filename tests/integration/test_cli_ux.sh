@@ -249,4 +249,39 @@ assert_eq "$STATUS $(jq -r .field <<<"$BODY")" "400 action" "a bare * is not an 
 expect 2 "^fleetctl: audit list: --since must be a UTC time" "fleetctl refuses a bad --since" \
 	audit list --since yesterday
 
+# ---- fleet-agent's command line ------------------------------------------------
+# agent CMD ARGS...: runs fleet-agent, sets $RC and $ERR (stdout in $OUT).
+agent() {
+	set +e
+	timeout 20 fleet-agent "$@" >"$T/out" 2>"$T/err"
+	RC=$?
+	set -e
+	OUT=$(cat "$T/out")
+	ERR=$(cat "$T/err")
+}
+agent frob
+assert_eq "$RC:$ERR" "2:fleet-agent: unknown command 'frob' (run, status, report; see fleet-agent --help)" \
+	"fleet-agent names an unknown command"
+agent status extra
+assert_eq "$RC:$ERR" "2:fleet-agent: status: unexpected argument 'extra' (see fleet-agent --help)" \
+	"fleet-agent names an unexpected argument"
+# status without a config file: defaults and the environment, not an error
+FLEET_AGENT_STATE_DIR=$T/no-agent agent status
+assert_eq "$RC" 3 "status without a config file and not enrolled exits 3 (docs/agent.md)"
+check "... and says it is not enrolled" grep -q 'not enrolled' "$T/out"
+agent status -c "$T/missing.conf"
+assert_eq "$RC:$ERR" "1:fleet-agent: $T/missing.conf: cannot open: No such file or directory" \
+	"status with a missing -c file is an error (1)"
+# a CA file without certificates is a configuration error, not a retry loop
+printf 'not a certificate\n' >"$T/empty-ca.pem"
+printf 'api_url = %s\nca_file = %s\nstate_dir = %s\ntoken = fle_x\n' \
+	"$FLEET_SERVER" "$T/empty-ca.pem" "$T/agent-state" >"$T/agent.conf"
+agent -c "$T/agent.conf"
+assert_eq "$RC:$ERR" "2:fleet-agent: ca_file $T/empty-ca.pem holds no PEM certificate (expected the bundle of GET /pki/v1/ca.pem)" \
+	"a CA file without certificates exits 2 with a message"
+agent -c "$T/agent.conf" report
+assert_eq "$RC" 2 "report without a report is a usage error"
+agent --version
+check "fleet-agent --version" grep -qE '^fleet-agent [0-9]+\.[0-9]+\.[0-9]+' "$T/out"
+
 harness_done
