@@ -25,8 +25,8 @@
 #include "ca/signer_proto.h"
 #include "clock.h"
 #include "config.h"
-#include "core/metrics.h"
 #include "http/worker.h"
+#include "http/metrics_listen.h"
 #include "log.h"
 #include "sd_notify.h"
 
@@ -618,6 +618,15 @@ listen_socket(const char *host, long port)
 	return fd;
 }
 
+static void
+config_swap_str(char **a, char **b)
+{
+	char *t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
 /*
  * SIGHUP: read the config file again and, if it is valid, replace the
  * children one at a time so they start with it (the listen sockets stay
@@ -659,7 +668,15 @@ supervisor_reload(struct supervisor *sv)
 		    strcmp(next.user, sv->cfg->user) != 0)
 			log_warn("supervisor: SIGHUP: listen addresses, "
 				 "workers and user change only with a "
-				 "restart");
+				 "restart; keeping the running ones");
+		/* The children must describe the sockets they inherit and
+		 * drop to the user privsep looked up: those stay. */
+		config_swap_str(&next.api_bind, &sv->cfg->api_bind);
+		config_swap_str(&next.device_bind, &sv->cfg->device_bind);
+		config_swap_str(&next.user, &sv->cfg->user);
+		next.api_port = sv->cfg->api_port;
+		next.device_port = sv->cfg->device_port;
+		next.workers = sv->cfg->workers;
 		fleetd_config_free(sv->cfg);
 		*sv->cfg = next;
 		(void)log_level_parse(sv->cfg->log_level, &level);
@@ -815,7 +832,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		return 1;
 	if (make_channels(&sv) != 0)
 		return 1;
-	metrics_shared_init(); /* before the first fork */
+	metrics_listen_start(cfg); /* when metrics_port is set */
 	install_signals();
 
 	sv.children[0].kind = CHILD_CA;

@@ -138,13 +138,20 @@ check "the ca loaded its key before READY=1" \
 
 # Reload with a new log level: RELOADING=1, then READY=1 once every child
 # is back; the replaced children log at debug level.
+# A port change needs a restart: kept, and said so.
 sed -i 's/^log_level = .*/log_level = debug/' "$T/fleetd.conf"
+NEW_PORT=$(free_port)
+sed -i "s/^api_port = .*/api_port = $NEW_PORT/" "$T/fleetd.conf"
 kill -HUP "$FLEETD_PID"
 check "RELOADING=1 on SIGHUP" wait_for "RELOADING=1" 10 grep -q '^RELOADING=1' "$T/notify.txt"
 check "READY=1 after the reload" wait_for "READY=1 after RELOADING=1" 60 \
 	awk '/^RELOADING=1/ { r = 1 } /^READY=1/ && r { f = 1 } END { exit !f }' "$T/notify.txt"
 check "the reloaded log level applies (debug lines)" grep -q '^<7>' "$T/journal.log"
-wait_healthy && ok "the API answers after the reload"
+wait_healthy && ok "the API answers after the reload, on the port it had"
+check "a changed port is reported as needing a restart" \
+	grep -q '^<4>fleetd\[[0-9]*\]: supervisor: SIGHUP: listen addresses.*restart' "$T/journal.log"
+check "the replaced workers describe the socket they serve, not the new port" \
+	not grep -q "serving api on 127.0.0.1:$NEW_PORT" "$T/journal.log"
 
 # A broken file: the reload fails, READY=1 says so, the old config serves.
 printf 'no_such_key = 1\n' >>"$T/fleetd.conf"
