@@ -4,21 +4,27 @@
 # packages, builds, starts a private PostgreSQL under ./var, applies
 # migrations, creates the PKI, starts fleetd and three demo agents, and
 # writes var/env. Running it again while up is harmless; after down.sh it
-# starts again with the data kept.
+# starts again with the data kept. Ports: FLEET_API_PORT and
+# FLEET_DEVICE_PORT (default 8443, 8444) are remembered in var/ports, so a
+# later run without them keeps the ports of the first; while fleetd runs,
+# its ports win (down.sh first to change them).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top"
 . deploy/packages.sh
 . tests/lib/pgcluster.sh
 . tests/lib/wait.sh
+. deploy/local/ports.sh
 fleet_install_packages
 
 var=$top/var
 mkdir -p "$var"
 build=$top/build/local
 mkdir -p "$top/build"
-api_port=${FLEET_API_PORT:-8443}
-device_port=${FLEET_DEVICE_PORT:-8444}
+
+running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+fleet_local_ports "$var" "$(running "$var/fleetd.pid" && echo running || echo stopped)"
 
 echo "== building (log: $build.log)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DFLEET_TESTS=OFF >"$build.log" 2>&1 &&
@@ -76,8 +82,6 @@ device_port = $device_port
 public_host = localhost
 EOT
 
-running() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
-
 if running "$var/fleetd.pid"; then
 	echo "== fleetd already running (pid $(cat "$var/fleetd.pid"))"
 else
@@ -130,6 +134,7 @@ if command -v fleet-agent >/dev/null 2>&1; then
 		fi
 		cat >"$dir/agent.conf" <<EOT
 api_url = $FLEET_SERVER
+device_url = wss://localhost:$device_port/agent/v1
 ca_file = $FLEET_CA
 state_dir = $dir
 token_file = $dir/token

@@ -284,4 +284,27 @@ assert_eq "$RC" 2 "report without a report is a usage error"
 agent --version
 check "fleet-agent --version" grep -qE '^fleet-agent [0-9]+\.[0-9]+\.[0-9]+' "$T/out"
 
+# ---- deploy/local/up.sh remembers its ports (deploy/local/ports.sh) ----------
+. "$FLEET_SOURCE_DIR/deploy/local/ports.sh"
+mkdir -p "$T/var"
+ports() { # ports STATE [VAR=VALUE...]: the ports a run of up.sh would use
+	(
+		unset FLEET_API_PORT FLEET_DEVICE_PORT
+		local state=$1
+		shift
+		[ $# -eq 0 ] || export "$@"
+		fleet_local_ports "$T/var" "$state" 2>"$T/ports.err" && echo "$api_port $device_port"
+	)
+}
+assert_eq "$(ports stopped)" "8443 8444" "up.sh: the default ports on a first run"
+assert_eq "$(ports stopped FLEET_API_PORT=9443 FLEET_DEVICE_PORT=9444)" "9443 9444" "up.sh: ports from the environment"
+assert_eq "$(ports stopped)" "9443 9444" "up.sh: a second run without the variables keeps them"
+assert_eq "$(ports stopped FLEET_DEVICE_PORT=9555)" "9443 9555" "up.sh: one variable changes one port, the other is kept"
+assert_eq "$(ports running FLEET_API_PORT=7443)" "9443 9555" "up.sh: while fleetd runs, its ports win"
+check "... and it says so" grep -q 'fleetd runs on ports 9443 and 9555' "$T/ports.err"
+assert_eq "$(cat "$T/var/ports")" "$(printf 'api_port=9443\ndevice_port=9555')" "up.sh: var/ports records them"
+assert_eq "$(ports stopped FLEET_API_PORT=70000; echo "rc $?")" "rc 2" "up.sh: a value that is not a port is refused"
+check "... naming it" grep -q "'70000' is not a port" "$T/ports.err"
+assert_eq "$(ports stopped FLEET_API_PORT=9555; echo "rc $?")" "rc 2" "up.sh: the same port twice is refused"
+
 harness_done
