@@ -42,6 +42,7 @@ static const struct config_key fleetd_keys[] = {
 	KEY("log_level", CONFIG_STRING, log_level, 0, 0, "info"),
 	KEY("log_syslog", CONFIG_BOOL, log_syslog, 0, 0, "false"),
 	KEY("user", CONFIG_STRING, user, 0, 0, "fleetd"),
+	KEY("metrics_port", CONFIG_INT, metrics_port, 0, 65535, "0"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))

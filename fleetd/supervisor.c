@@ -25,6 +25,7 @@
 #include "ca/signer_proto.h"
 #include "clock.h"
 #include "config.h"
+#include "core/metrics.h"
 #include "http/worker.h"
 #include "http/metrics_listen.h"
 #include "log.h"
@@ -832,6 +833,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 		return 1;
 	if (make_channels(&sv) != 0)
 		return 1;
+	metrics_shared_init(); /* before the first fork */
 	metrics_listen_start(cfg); /* when metrics_port is set */
 	install_signals();
 

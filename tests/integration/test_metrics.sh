@@ -14,7 +14,9 @@
 #   the supervisor's mapping) and its devices_connected starts again;
 # - /readyz: 200 with every check; 503 not-ready naming the schema when a
 #   shipped migration is missing, and the ca when the ca process does not
-#   answer; /healthz stays 200 meanwhile.
+#   answer; /healthz stays 200 meanwhile;
+# - metrics_port: the same figures on 127.0.0.1 without a token, from a
+#   child of the supervisor that runs unprivileged and holds nothing else.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -25,6 +27,9 @@ command -v promtool >/dev/null || {
 
 harness_init
 pki_init
+fleetd_write_config 2
+METRICS_PORT=$(free_port)
+echo "metrics_port = $METRICS_PORT" >>"$T/fleetd.conf"
 fleetd_start 2
 
 ADMIN=$(admin_token admin)
@@ -159,6 +164,35 @@ check "still one device connected in all after the restart" connected_is 1
 kill -TERM "$AGENT"
 wait_for "agent exits" 10 not kill -0 "$AGENT"
 wait_for "no device connected once the agent stopped" 30 connected_is 0
+
+# ---- the localhost metrics listener (metrics_port) ---------------------
+local_scrape() {
+	curl -sS --max-time 10 -o "$T/local.txt" -w '%{http_code} %{content_type}' \
+		"http://127.0.0.1:$METRICS_PORT$1" "${@:2}"
+}
+assert_eq "$(local_scrape /metrics)" "200 text/plain; version=0.0.4; charset=utf-8" \
+	"metrics_port: GET /metrics without a token, plain HTTP on loopback"
+check "metrics_port: the same registry (both workers)" \
+	grep -q '^fleetd_api_requests_total{worker="2"' "$T/local.txt"
+promtool check metrics <"$T/local.txt" >"$T/promtool-local.log" 2>&1
+check "promtool check metrics accepts the metrics_port scrape" \
+	[ "$(grep -c . "$T/promtool-local.log")" = 0 ]
+assert_eq "$(local_scrape /api/v1/devices | cut -d' ' -f1)" 404 "metrics_port serves nothing but /metrics"
+assert_eq "$(local_scrape /metrics -X POST | cut -d' ' -f1)" 405 "metrics_port: POST is 405"
+check "metrics_port listens on 127.0.0.1 only" \
+	bash -c "ss -Hltn 'sport = :$METRICS_PORT' | awk '{print \$4}' | grep -qx '127.0.0.1:$METRICS_PORT'"
+MPID=$(fleetd_child fleetd-metrics)
+check "the metrics listener is a child of the supervisor (pid $MPID)" [ -n "$MPID" ]
+if [ "$(id -u)" = 0 ]; then
+	assert_eq "$(proc_uid "$MPID")" "$(id -u fleetd)" "the metrics listener runs as the fleetd user"
+fi
+check "the metrics listener holds no api or device socket" \
+	[ "$(ls "/proc/$MPID/fd" | wc -l)" -le 4 ]
+# A slow client cannot hold it for long: it answers the next one after it.
+exec 7<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
+printf 'GET /met' >&7
+assert_eq "$(local_scrape /metrics | cut -d' ' -f1)" 200 "a half-sent request delays, never blocks, the next scrape"
+exec 7>&-
 
 # ---- readiness ---------------------------------------------------------
 TOKEN= api GET /readyz
