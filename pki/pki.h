@@ -421,4 +421,40 @@ enum pki_result pki_init_dir(const char *dir, const char *const *server_names,
 			     size_t n_names, const char *crl_url,
 			     struct pki_error *err);
 
+/* ---- issuing-CA rollover (rollover.c), `fleetd pki rotate-issuing` ---- */
+
+struct pki_rollover {
+	char old_id[PKI_KEY_ID_LEN]; /* key id of the CA in use */
+	char new_id[PKI_KEY_ID_LEN]; /* key id of the new one */
+	char *old_pem; /* their certificates, owned (pki_rollover_clear) */
+	char *new_pem;
+};
+
+void pki_rollover_clear(struct pki_rollover *r);
+
+/* Makes a new issuing CA under the root of root_dir (root.pem, root.key:
+ * the root must have signed dir's current issuing CA) into
+ * dir/issuing/next/. Refuses (PKI_ERR_EXISTS) while dir/issuing/previous
+ * or dir/issuing/next exists. Changes nothing in use. */
+enum pki_result pki_rollover_prepare(const char *dir, const char *root_dir,
+				     struct pki_rollover *out,
+				     struct pki_error *err);
+
+/* Removes dir/issuing/next/ (after a prepare that is not committed). */
+void pki_rollover_abort(const char *dir);
+
+/* Makes the prepared CA the issuing one: the current CA moves to
+ * dir/issuing/previous/, the new one takes its place (marked
+ * issuing/rotated), and ca-bundle.pem lists root, new, previous. */
+enum pki_result pki_rollover_commit(const char *dir, struct pki_error *err);
+
+/* Key id of dir/issuing/previous/issuing.pem. */
+enum pki_result pki_rollover_previous_id(const char *dir,
+					 char id[PKI_KEY_ID_LEN],
+					 struct pki_error *err);
+
+/* Removes the previous CA (key, certificate) and rewrites ca-bundle.pem
+ * without it. */
+enum pki_result pki_rollover_retire(const char *dir, struct pki_error *err);
+
 #endif /* FLEET_PKI_H */

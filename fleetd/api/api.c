@@ -232,6 +232,7 @@ static const struct {
 	{"/readyz", true, "GET", API_ROLE_NONE, api_ready_route},
 	{"/metrics", true, "GET", API_ROLE_VIEWER, api_metrics_route},
 	{"/.well-known/est", false, NULL, API_ROLE_NONE, api_est},
+	{"/pki/v1/crl", false, "GET", API_ROLE_NONE, api_pki_crl_issuer},
 };
 
 #define API_NPATHS (sizeof(api_paths) / sizeof(api_paths[0]))

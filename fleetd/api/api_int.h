@@ -118,6 +118,8 @@ void api_device_config(struct api_call *c, const char *id, const char *tail);
 void api_est(struct api_call *c, const char *rest);
 void api_pki_ca(struct api_call *c);
 void api_pki_crl(struct api_call *c);
+/* pki.c: GET /pki/v1/crl/{key_id}, the CRL of one issuing CA */
+void api_pki_crl_issuer(struct api_call *c, const char *rest);
 void api_health(struct api_call *c);
 void api_ready(struct api_call *c); /* health.c: GET /readyz */
 void api_metrics(struct api_call *c); /* metrics.c: GET /metrics */

@@ -36,6 +36,11 @@ struct worker {
 	char *ca_bundle_pem;
 	uint64_t request_seq;
 	bool stopping;
+	/* api connections open now; a stopping worker lets them finish
+	 * (their next answer says connection: close) until stop_deadline_ms
+	 * (clock_mono_ms), so a restart (SIGHUP) drops no request. */
+	size_t api_open;
+	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t tick;
 };
 

@@ -72,6 +72,7 @@ struct http_session {
 	bool answered; /* a refusal (4xx, 503) is queued */
 	bool started; /* the job was handed out */
 	bool close_after;
+	bool counted; /* in worker.api_open */
 	enum { RAW_HEAD = 0, RAW_BODY, RAW_RUN, RAW_CLOSING } raw_phase;
 	bool raw_continue; /* 100 Continue to write */
 	bool raw_overflow; /* input past H1_HEAD_MAX was dropped: close */
@@ -499,11 +500,10 @@ raw_begin(struct lws *wsi, struct worker *w, struct http_session *s,
 	memcpy(job->idempotency_key, req->idempotency_key,
 	       sizeof(job->idempotency_key));
 	s->close_after = !req->keep_alive || s->raw_overflow;
-	if (w->stopping) {
-		raw_refuse(wsi, s, 503, "service-unavailable",
-			   "fleetd is stopping");
-		return;
-	}
+	/* A stopping worker still serves the connections it accepted (the
+	 * listen sockets are the other workers' now), then closes them. */
+	if (w->stopping)
+		s->close_after = true;
 	if (req->content_length > w->cfg->max_body) {
 		char detail[128];
 
@@ -706,6 +706,8 @@ http_raw(struct lws *wsi, struct worker *w, enum lws_callback_reasons reason,
 {
 	switch (reason) {
 	case LWS_CALLBACK_RAW_ADOPT:
+		w->api_open++;
+		s->counted = true;
 		s->raw_phase = RAW_HEAD;
 		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_KEEPALIVE_IDLE,
 				RAW_IDLE_TIMEOUT_S);
@@ -727,6 +729,9 @@ http_raw(struct lws *wsi, struct worker *w, enum lws_callback_reasons reason,
 			return -1;
 		return raw_writeable(wsi, w, s);
 	case LWS_CALLBACK_RAW_CLOSE:
+		if (s->counted && w->api_open > 0)
+			w->api_open--;
+		s->counted = false;
 		raw_close(s);
 		return 0;
 	default:

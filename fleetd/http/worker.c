@@ -15,6 +15,7 @@
 #include "http/worker.h"
 
 #include "atomicfile.h"
+#include "clock.h"
 #include "ca/signer_client.h"
 #include "channel/channel.h"
 #include "config.h"
@@ -54,6 +55,8 @@
 #define WORKER_TICK_US (200 * LWS_US_PER_MS)
 #define PEM_BUNDLE_MAX (256 * 1024)
 #define ACCEPT_BATCH 64
+/* How long a stopping worker lets its open api connections finish. */
+#define WORKER_STOP_GRACE_MS 5000
 
 static volatile sig_atomic_t worker_stop_requested;
 
@@ -113,6 +116,15 @@ worker_pending(struct worker *w)
 	       job_pool_pending(w->presence_jobs);
 }
 
+/* Stopping, and nothing left to finish: no job in flight, and no api
+ * connection open (or the grace for them is over). */
+static bool
+worker_drained(struct worker *w)
+{
+	return w->stopping && worker_pending(w) == 0 &&
+	       (w->api_open == 0 || clock_mono_ms() >= w->stop_deadline_ms);
+}
+
 static void
 worker_wake(void *arg)
 {
@@ -130,6 +142,7 @@ worker_tick(lws_sorted_usec_list_t *sul)
 	if (worker_stop_requested && !w->stopping) {
 		log_info("worker %d: stopping", w->slot);
 		w->stopping = true;
+		w->stop_deadline_ms = clock_mono_ms() + WORKER_STOP_GRACE_MS;
 		/* Leave new connections to the other workers. */
 		for (int i = 0; i < 2; i++) {
 			if (w->listeners[i] != NULL)
@@ -148,7 +161,7 @@ worker_tick(lws_sorted_usec_list_t *sul)
 	metrics_set(METRIC_JOB_QUEUE_DEPTH,
 		    (int64_t)job_pool_pending(w->presence_jobs), "pool",
 		    "presence", NULL);
-	if (w->stopping && worker_pending(w) == 0) {
+	if (worker_drained(w)) {
 		/* Nothing in flight: leave the loop (see worker_main). */
 		lws_cancel_service(w->context);
 		return;
@@ -611,7 +624,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	log_info("worker %d: serving api on %s:%ld, devices on %s:%ld", slot,
 		 cfg->api_bind, cfg->api_port, cfg->device_bind,
 		 cfg->device_port);
-	while (!(w.stopping && worker_pending(&w) == 0)) {
+	while (!worker_drained(&w)) {
 		if (lws_service(w.context, 0) < 0)
 			break;
 	}
