@@ -76,6 +76,7 @@ create_opt(void *arg, int c, const char *val)
 static void
 print_created(const json_t *tok)
 {
+	const char *expires;
 	char b[64];
 
 	ctl_print_secret("Admin token",
@@ -84,10 +85,8 @@ print_created(const json_t *tok)
 	ctl_print_field("NAME:", ctl_text(tok, "name", b, sizeof(b)));
 	ctl_print_field("ROLE:", ctl_text(tok, "role", b, sizeof(b)));
 	ctl_print_field("CREATED:", ctl_text(tok, "created_at", b, sizeof(b)));
-	ctl_print_field("EXPIRES:",
-			ctl_text(tok, "expires_at", b, sizeof(b)) != NULL
-				? b
-				: "never");
+	expires = ctl_text(tok, "expires_at", b, sizeof(b));
+	ctl_print_field("EXPIRES:", expires != NULL ? expires : "never");
 }
 
 static int

@@ -239,15 +239,17 @@ static const struct ctl_action show = {&show_help, "GET", "devices",
 
 /*
  * POST body to /api/v1/devices/<action> as a dry run, or for real with
- * --yes, and prints what matched: "<n> devices match 'S'" and a sample;
- * then either what was done or how to go on.
+ * --yes, and prints what matched ("3 devices match 'S'") with a sample,
+ * then what was done or how to go on. verb: "label", "decommission".
  */
 static int
-bulk_run(struct ctl *ctl, const char *action, const char *verb, json_t *body,
-	 bool yes)
+bulk_run(struct ctl *ctl, const char *action, const char *verb,
+	 const char *done, json_t *body, bool yes)
 {
 	char path[64], b[64];
+	const char *sel = json_string_value(json_object_get(body, "selector"));
 	json_t *doc = NULL, *sample;
+	json_int_t matched;
 	size_t i;
 	int rc = CTL_EXIT_FAIL;
 
@@ -260,27 +262,32 @@ bulk_run(struct ctl *ctl, const char *action, const char *verb, json_t *body,
 		rc = CTL_EXIT_OK;
 		goto out;
 	}
+	matched = json_integer_value(json_object_get(doc, "matched"));
 	sample = json_object_get(doc, "sample");
-	printf("%s %s devices matching '%s'\n", yes ? verb : "would",
-	       ctl_text_or_dash(doc, "matched", b, sizeof(b)),
-	       json_string_value(json_object_get(body, "selector")));
-	if (!yes)
-		printf("(%s)\n", verb);
+	if (yes)
+		printf("%s %" JSON_INTEGER_FORMAT " device%s matching '%s'\n",
+		       done, matched, matched == 1 ? "" : "s", sel);
+	else
+		printf("%" JSON_INTEGER_FORMAT
+		       " device%s match%s '%s' (dry run: "
+		       "nothing changed)\n",
+		       matched, matched == 1 ? "" : "s",
+		       matched == 1 ? "es" : "", sel);
 	for (i = 0; i < json_array_size(sample); i++) {
 		const char *id = json_string_value(json_array_get(sample, i));
 
 		snprintf(b, sizeof(b), "%s", id != NULL ? id : "-");
 		printf("  %s\n", ctl_sanitize(b));
 	}
-	if (json_array_size(sample) <
-	    (size_t)json_integer_value(json_object_get(doc, "matched")))
-		printf("  ...\n");
+	if ((json_int_t)json_array_size(sample) < matched)
+		printf("  ... and %" JSON_INTEGER_FORMAT " more\n",
+		       matched - (json_int_t)json_array_size(sample));
 	if (json_object_get(doc, "revoked_certificates") != NULL)
-		printf("revoked %s certificates\n",
+		printf("certificates revoked: %s\n",
 		       ctl_text_or_dash(doc, "revoked_certificates", b,
 					sizeof(b)));
-	if (!yes && json_integer_value(json_object_get(doc, "matched")) > 0)
-		printf("nothing changed: run again with --yes to go on\n");
+	if (!yes && matched > 0)
+		printf("run again with --yes to %s them\n", verb);
 	rc = CTL_EXIT_OK;
 out:
 	json_decref(doc);
@@ -381,8 +388,8 @@ devices_label(struct ctl *ctl, int argc, char **argv)
 		patch = json_pack("{s:s, s:O}", "selector", a.selector,
 				  "labels", a.labels);
 		rc = patch == NULL ? ctl_fail("out of memory")
-				   : bulk_run(ctl, "bulk-label", "labeled",
-					      patch, a.yes);
+				   : bulk_run(ctl, "bulk-label", "label",
+					      "labeled", patch, a.yes);
 		goto out;
 	}
 	patch = json_pack("{s:O}", "labels", a.labels);
@@ -459,7 +466,8 @@ devices_decommission(struct ctl *ctl, int argc, char **argv)
 		body = json_pack("{s:s}", "selector", a.selector);
 		rc = body == NULL ? ctl_fail("out of memory")
 				  : bulk_run(ctl, "bulk-decommission",
-					     "decommissioned", body, a.yes);
+					     "decommission", "decommissioned",
+					     body, a.yes);
 		json_decref(body);
 		return rc;
 	}

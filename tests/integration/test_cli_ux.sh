@@ -130,9 +130,9 @@ assert_eq "$STATUS $(jq -r .detail <<<"$BODY")" \
 AUDITS=$(psql_q "SELECT count(*) FROM audit_log")
 run devices label --selector site=b9 tier=gold
 assert_eq "$RC" 0 "bulk label dry run exits 0"
-check "the dry run says how many would change" grep -qx "would 3 devices matching 'site=b9'" "$T/out"
+check "the dry run says how many match" grep -qx "3 devices match 'site=b9' (dry run: nothing changed)" "$T/out"
 check "... with a sample" grep -qx "  $C" "$T/out"
-check "... and how to go on" grep -qx "nothing changed: run again with --yes to go on" "$T/out"
+check "... and how to go on" grep -qx "run again with --yes to label them" "$T/out"
 assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE labels ? 'tier'")" 0 "the dry run changed nothing"
 assert_eq "$(psql_q "SELECT count(*) FROM audit_log")" "$AUDITS" "the dry run wrote no audit row"
 run devices label --selector site=b9 tier=gold --remove room --yes
@@ -168,11 +168,11 @@ assert_eq "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'device.bulk_
 # ---- bulk decommission --------------------------------------------------------
 SERIAL_C=$(openssl x509 -in "$T/dev/c.pem" -noout -serial | cut -d= -f2)
 run devices decommission --selector 'site=b9,model=sim'
-check "bulk decommission dry run" grep -qx "would 2 devices matching 'site=b9,model=sim'" "$T/out"
+check "bulk decommission dry run" grep -qx "2 devices match 'site=b9,model=sim' (dry run: nothing changed)" "$T/out"
 assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE status = 'decommissioned'")" 0 "the dry run decommissioned nothing"
 run devices decommission --selector site=b9 --yes
 check "bulk decommission with --yes" grep -qx "decommissioned 3 devices matching 'site=b9'" "$T/out"
-check "... and says how many certificates it revoked" grep -qx "revoked 1 certificates" "$T/out"
+check "... and says how many certificates it revoked" grep -qx "certificates revoked: 1" "$T/out"
 assert_eq "$(psql_q "SELECT string_agg(id::text, ',' ORDER BY id) FROM devices WHERE status = 'decommissioned'")" \
 	"$(printf '%s\n' "$P1" "$P2" "$C" | sort | paste -sd,)" "exactly the matched devices are decommissioned"
 assert_eq "$(audit_count device.bulk_decommission)" 1 "one audit row for the bulk decommission"
@@ -202,6 +202,10 @@ BRIEF=$(jq -r .token <<<"$OUT")
 check "an admin token with --expires has expires_at" jq -e '.expires_at | test("Z$")' <<<"$OUT"
 run admin-tokens create --role viewer --name forever -o json
 jq_is .expires_at "$OUT" null "without --expires it never expires"
+run admin-tokens create --role viewer --name forever2
+check "... and the table says never" grep -qE '^EXPIRES: +never$' "$T/out"
+run admin-tokens create --role viewer --name monthly --expires 30d
+check "the table shows when it expires" grep -qE '^EXPIRES: +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "$T/out"
 brief_refused() { TOKEN=$BRIEF api GET /api/v1/devices && [ "$STATUS" = 401 ]; }
 check "the expired admin token is refused (401)" wait_for "the 1-second admin token expires" 10 brief_refused
 run admin-tokens list
@@ -235,7 +239,10 @@ jq_is '[.[].target] | unique | join(",")' "$OUT" "$A" "--target narrows to one d
 jq_is '[.[].action] | index("device.update") != null' "$OUT" true "... its label change among them"
 run audit list --action device.bulk_label
 check "the table names the actor and its id" grep -qE "^[0-9T:-]+Z +boss \(token:$ADMIN_ID\) +device.bulk_label +site=b9 " "$T/out"
-run audit list --since 1h -o json
+# Pages of 5: a body over ~4 KB on a "Connection: close" request is cut
+# short by the api listener (fleetd/http/request.c closes with bytes still
+# buffered by lws; reported to the lead), which this test does not own.
+FLEETCTL_PAGE_SIZE=5 run audit list --since 1h -o json
 ALL=$(psql_q "SELECT count(*) FROM audit_log")
 jq_is length "$OUT" "$ALL" "--since 1h lists everything of this test"
 run audit list --until 2020-01-01T00:00:00Z -o json
