@@ -14,7 +14,8 @@ echo "[COMMANDS]"
 	# shellcheck disable=SC2086 # the path is words: "tokens create"
 	"$fleetctl" $cmd --help </dev/null >"$tmp" 2>&1 || true
 	grep -q '^Commands:' "$tmp" && continue
-	awk 'function esc(s) { gsub(/\\/, "\\e", s); sub(/^[.'\'']/, "\\\\&&", s); return s }
+	awk 'function esc(s) { gsub(/\\/, "\\e", s); sub(/^[.]/, "\\\\&&", s)
+		gsub(/'\''/, "\\(aq", s); return s }
 	NR == 1 && /^usage: / { sub(/^usage: /, ""); print ".TP\n.B " esc($0) "\n.nf"; next }
 	NR == 1 { print ".TP\n.B fleetctl '"$cmd"'\n.nf" }
 	/^Global options: / { exit }
