@@ -291,6 +291,25 @@ agent_config_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
 	return a->config != NULL ? 0 : -1;
 }
 
+/* Renewal after expiry over EST (est_renew.c): 0 when the identity was
+ * renewed, else the reason is logged and shown in status. */
+static int
+agent_est_try(struct fleet_agent *a)
+{
+	char err[256];
+
+	if (agent_est_renew(a->state_dir, a->api_url, a->ca_file, &a->id,
+			    &a->renew, a->logctx, err, sizeof(err)) == 0) {
+		a->new_failed = 0;
+		a->last_error[0] = '\0';
+		return 0;
+	}
+	log_write(LOG_LEVEL_WARN, a->logctx, "the certificate has expired: %s",
+		  err);
+	snprintf(a->last_error, sizeof(a->last_error), "%s", err);
+	return -1;
+}
+
 struct fleet_agent *
 fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 {
@@ -399,6 +418,9 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 		goto fail;
 	if (agent_certs_setup(a, cfg, err, errlen) != 0)
 		goto fail;
+	/* Offline past the certificate's end: renew over EST first. */
+	if (a->enrolled && !a->cert_memory && agent_est_due(&a->id, 0))
+		(void)agent_est_try(a);
 	return a;
 fail:
 	fleet_agent_free(a);
@@ -1534,6 +1556,7 @@ static bool
 agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 {
 	const char *refusal = a->conn_new ? NULL : agent_refusal(a, why);
+	bool est_due = !a->cert_memory && agent_est_due(&a->id, a->tls_alert);
 
 	ERR_clear_error();
 	a->peer_close = 0;
@@ -1546,6 +1569,13 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	}
 	if (a->conn_new && !was_welcomed)
 		a->new_failed++;
+	/* Refused for an expired certificate: renew over EST, then again. */
+	if (est_due && !was_welcomed && refusal == NULL &&
+	    agent_est_try(a) == 0) {
+		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
+				 LWS_US_PER_MS);
+		return true;
+	}
 	if (refusal == NULL)
 		return false;
 	snprintf(a->refused, sizeof(a->refused), "%s", refusal);

@@ -419,6 +419,20 @@ int agent_renew_commit(const char *dir, struct agent_identity *id,
  * the journal go. */
 void agent_renew_finish(const char *dir, struct agent_renew *r);
 
+/* ---- renewal after expiry over EST (est_renew.c) ------------------------ */
+
+/* The identity's certificate has expired (the agent's clock), or the
+ * server refused it with the certificate_expired alert. */
+bool agent_est_due(const struct agent_identity *id, int tls_alert);
+
+/* Renews an expired identity over EST simplereenroll (blocking): a new
+ * key, the expired certificate as TLS client certificate, the answer as
+ * the next generation; *id switched and a pending channel renewal dropped
+ * on 0. -1 with err (a refusal names the problem type). */
+int agent_est_renew(const char *dir, const char *api_url, const char *ca_file,
+		    struct agent_identity *id, struct agent_renew *renew,
+		    const char *logctx, char *err, size_t errlen);
+
 /* When to renew: at fraction (0 < f < 1; 2/3 by default) of the
  * certificate's lifetime, minus up to jitter_permille of it at random.
  * Epoch seconds. */

@@ -19,7 +19,7 @@ pki_init
 fleetd_start 1
 TOKEN=$(admin_token operator)
 EST="$FLEET_SERVER/.well-known/est"
-enrollment_token 6 grace
+enrollment_token 12 grace
 
 is_problem() { # is_problem STATUS SLUG
 	[ "$STATUS" = "$1" ] && [ "$CTYPE" = application/problem+json ] &&
@@ -165,6 +165,73 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 reenroll h "$T/rogue.pem" "$T/rogue.key" "$T/dev/h.rogue.key"
 check "a certificate of another CA: 403 est-client-certificate-invalid" \
 	is_problem 403 est-client-certificate-invalid
+
+# --- a real agent offline past its certificate's end --------------------------
+# fleet-agent enrolls and goes offline; its certificate is replaced by
+# one that expired (1 day ago: within the window; 40 days ago: past it),
+# as after a long outage. At start it finds it expired and renews over
+# EST (agent/est_renew.c) with a new key, then comes online, without an
+# operator; past the window it cannot and says why.
+printf '%s\n' "$ENROLL" >"$T/token"
+chmod 600 "$T/token"
+agent_start() { # agent_start NAME
+	cat >"$T/$1.conf" <<EOT
+api_url = $FLEET_SERVER
+ca_file = $FLEET_CA
+state_dir = $T/$1
+token_file = $T/token
+model = grace-test
+log_level = info
+EOT
+	spawn "$1" fleet-agent -c "$T/$1.conf"
+	AGENT_PID=$LAST_PID
+}
+agent_stop() {
+	kill -TERM "$AGENT_PID" 2>/dev/null || true
+	wait_for "agent exits" 10 not kill -0 "$AGENT_PID"
+	wait "$AGENT_PID" 2>/dev/null || true
+}
+online() {
+	api GET "/api/v1/devices/$1"
+	[ "$STATUS" = 200 ] && [ "$(jq -r .online <<<"$BODY")" = true ]
+}
+# offline_expired NAME START END: the agent enrolled, stopped, and its
+# certificate replaced by an expired one of the same key (recorded as the
+# device's newest).
+offline_expired() {
+	agent_start "$1"
+	wait_for "$1 enrolled" 30 test -f "$T/$1/identity.json"
+	jq -r .device_id "$T/$1/identity.json" >"$T/dev/$1.id"
+	wait_for "$1 online" 20 online "$(id_of "$1")"
+	agent_stop
+	cp "$T/$1/device.key" "$T/dev/$1.key"
+	expired_cert "$1" "$2" "$3"
+	cp "$T/dev/$1.old.pem" "$T/$1/cert.pem"
+	cat "$T/dev/$1.old.pem" "$T/$1/chain.pem" >"$T/$1/client.pem"
+}
+offline_expired ag "10 days ago" "1 day ago"
+OLDKEY=$(openssl pkey -in "$T/ag/device.key" -pubout)
+agent_start ag
+check "ag: renews after expiry over EST and comes online" \
+	wait_for "ag online" 30 online "$(id_of ag)"
+check "ag: the agent says so in its log" grep -q 'renewed the expired certificate' "$T/ag.log"
+AG_GEN=$(jq -r .generation "$T/ag/identity.json")
+AG_CERT="$T/ag/cert.$AG_GEN.pem"
+check "ag: identity.json names the new generation" [ "$AG_GEN" -ge 1 ]
+check "ag: the new certificate is valid now and verifies" \
+	openssl verify -x509_strict -purpose sslclient -CAfile "$FLEET_CA" "$AG_CERT"
+check "ag: with a new key" sh -c '[ "$(openssl x509 -in "$1" -noout -pubkey)" != "$2" ]' _ "$AG_CERT" "$OLDKEY"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates WHERE device_id = '$(id_of ag)' AND status = 'active' AND not_after > now()")" 1 \
+	"ag: the database holds the renewed certificate"
+agent_stop
+
+offline_expired ap "50 days ago" "40 days ago"
+agent_start ap
+check "ap: past the window the agent is refused and says why" \
+	wait_for "ap refused" 30 grep -q 'certificate-expired-past-grace' "$T/ap.log"
+check "ap: and stays offline" not online "$(id_of ap)"
+check "ap: its identity is unchanged" [ "$(jq -r .generation "$T/ap/identity.json")" = 0 ]
+agent_stop
 
 # --- cert_grace = 0 disables renewal after expiry ---------------------------
 device_enroll z
