@@ -4,7 +4,10 @@
  * label merge patches and their limit, If-Match, decommissioned devices,
  * a concurrent change retried, and decommissioning (certificates
  * revoked, the CRL's revocation generation moved, one audit row), on the
- * in-memory fake store.
+ * in-memory fake store; naming a device by an id prefix (bounds,
+ * unique, ambiguous, unknown, malformed), list sort keys, and bulk
+ * actions on a selector (dry run, active devices only, the label limit
+ * refusing the whole patch, one audit row).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +19,7 @@
 #include <cmocka.h>
 
 #include "core/device.h"
+#include "core/selector.h"
 #include "fake_store_devices.h"
 
 #define ID1 "5a0e2b4c-1d3f-4e6a-8b9c-0d1e2f3a4b01"
@@ -187,6 +191,192 @@ test_decommission(void **state)
 	fake_store_clear(&st);
 }
 
+static void
+test_ref_parse(void **state)
+{
+	char lo[DEVICE_ID_LEN], hi[DEVICE_ID_LEN];
+	bool full = true;
+
+	(void)state;
+	assert_int_equal(device_ref_parse("5a0e2b4c", lo, hi, &full), 0);
+	assert_false(full);
+	assert_string_equal(lo, "5a0e2b4c-0000-0000-0000-000000000000");
+	assert_string_equal(hi, "5a0e2b4c-ffff-ffff-ffff-ffffffffffff");
+	/* upper case is read as lower case; a dash where a UUID has one */
+	assert_int_equal(device_ref_parse("5A0E2B4C-1D", lo, hi, &full), 0);
+	assert_string_equal(lo, "5a0e2b4c-1d00-0000-0000-000000000000");
+	assert_string_equal(hi, "5a0e2b4c-1dff-ffff-ffff-ffffffffffff");
+	assert_int_equal(device_ref_parse(ID1, lo, hi, &full), 0);
+	assert_true(full);
+	assert_string_equal(lo, ID1);
+	assert_string_equal(hi, ID1);
+	/* too short, too long, not hex, a dash out of place, none where one
+	 * belongs, empty */
+	assert_int_equal(device_ref_parse("5a0e2b4", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse(ID1 "0", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse("5a0e2b4g", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse("5a0e-2b4c", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse("5a0e2b4c1", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse("", lo, hi, &full), -1);
+	assert_int_equal(device_ref_parse("bulk-label", lo, hi, &full), -1);
+}
+
+static void
+test_resolve(void **state)
+{
+	struct device_candidates c;
+	struct store st;
+	char id[DEVICE_ID_LEN];
+
+	(void)state;
+	fake_store_init(&st);
+	fake_store_add(&st, ID1, NULL);
+	fake_store_add(&st, ID2, NULL);
+	fake_store_add(&st, "7c000000-0000-4000-8000-000000000001", NULL);
+	assert_int_equal(device_resolve(&st, "7c000000", id, &c), DEVICE_OK);
+	assert_string_equal(id, "7c000000-0000-4000-8000-000000000001");
+	assert_int_equal(device_resolve(&st, "5a0e2b4c", id, &c),
+			 DEVICE_AMBIGUOUS);
+	assert_int_equal(c.n, 2);
+	assert_false(c.more);
+	assert_string_equal(c.ids[0], ID1);
+	assert_string_equal(c.ids[1], ID2);
+	assert_int_equal(device_resolve(&st, ID2, id, &c), DEVICE_OK);
+	assert_string_equal(id, ID2);
+	assert_int_equal(device_resolve(&st, "12345678", id, &c),
+			 DEVICE_NOTFOUND);
+	assert_int_equal(device_resolve(&st, "1234567", id, &c),
+			 DEVICE_BAD_REF);
+	/* a full id is not looked up: the caller's read says 404 */
+	assert_int_equal(device_resolve(&st,
+					"00000000-0000-4000-8000-000000000000",
+					id, &c),
+			 DEVICE_OK);
+	st.fail = true;
+	assert_int_equal(device_resolve(&st, "7c000000", id, &c),
+			 DEVICE_ERR_STORE);
+	fake_store_clear(&st);
+}
+
+static void
+test_sort_parse(void **state)
+{
+	struct device_sort s;
+
+	(void)state;
+	assert_int_equal(device_sort_parse("created", &s), 0);
+	assert_int_equal(s.key, DEVICE_SORT_CREATED);
+	assert_false(s.desc);
+	assert_int_equal(device_sort_parse("-last_seen", &s), 0);
+	assert_int_equal(s.key, DEVICE_SORT_LAST_SEEN);
+	assert_true(s.desc);
+	assert_int_equal(device_sort_parse("cert_expiry", &s), 0);
+	assert_int_equal(s.key, DEVICE_SORT_CERT_EXPIRY);
+	assert_int_equal(device_sort_parse("name", &s), -1);
+	assert_int_equal(device_sort_parse("--created", &s), -1);
+	assert_int_equal(device_sort_parse("", &s), -1);
+	assert_int_equal(device_sort_parse("-", &s), -1);
+}
+
+static struct selector *
+parse(const char *text)
+{
+	struct selector *sel = NULL;
+
+	assert_int_equal(selector_parse(text, &sel, NULL, 0), 0);
+	return sel;
+}
+
+static void
+test_bulk(void **state)
+{
+	struct device_bulk_result r;
+	struct label_patch p;
+	struct selector *sel;
+	struct store st;
+	char k[16];
+	int i;
+
+	(void)state;
+	fake_store_init(&st);
+	memset(&p, 0, sizeof(p));
+	put(&fake_store_add(&st, ID1, "0A01")->labels, "site", "b7");
+	put(&fake_store_add(&st, ID2, "0A02")->labels, "site", "b7");
+	put(&fake_store_add(&st, "7c000000-0000-4000-8000-000000000001", "0A03")
+		     ->labels,
+	    "site", "b8");
+	put(&p.set, "tier", "gold");
+
+	/* dry run: counts and samples, writes nothing */
+	sel = parse("site=b7");
+	assert_int_equal(
+		device_bulk_label(&st, "site=b7", sel, 6, &p, true, ACTOR, &r),
+		DEVICE_OK);
+	selector_free(sel);
+	assert_int_equal(r.matched, 2);
+	assert_int_equal(r.nsample, 2);
+	assert_string_equal(r.sample[0], ID1);
+	assert_null(label_set_get(&st.devices[0].labels, "tier"));
+	assert_int_equal(st.audits, 0);
+
+	/* for real: both labelled, one audit row */
+	sel = parse("site=b7");
+	assert_int_equal(
+		device_bulk_label(&st, "site=b7", sel, 6, &p, false, ACTOR, &r),
+		DEVICE_OK);
+	selector_free(sel);
+	assert_int_equal(r.matched, 2);
+	assert_string_equal(label_set_get(&st.devices[1].labels, "tier"),
+			    "gold");
+	assert_null(label_set_get(&st.devices[2].labels, "tier"));
+	assert_int_equal(st.audits, 1);
+	assert_string_equal(st.last_action, "device.bulk_label");
+
+	/* one device at the limit refuses the whole patch */
+	for (i = 0; i < LABELS_MAX - 2; i++) {
+		snprintf(k, sizeof(k), "k%d", i);
+		put(&st.devices[1].labels, k, "v");
+	}
+	label_patch_clear(&p);
+	memset(&p, 0, sizeof(p));
+	put(&p.set, "extra", "1");
+	sel = parse("site=b7");
+	assert_int_equal(
+		device_bulk_label(&st, "site=b7", sel, 6, &p, false, ACTOR, &r),
+		DEVICE_TOO_MANY_LABELS);
+	selector_free(sel);
+	assert_string_equal(r.blocked, ID2);
+	assert_null(label_set_get(&st.devices[0].labels, "extra"));
+	assert_int_equal(st.audits, 1);
+
+	/* decommission: active devices only, even when the selector asks
+	 * for decommissioned ones */
+	sel = parse("site=b7");
+	assert_int_equal(device_bulk_decommission(&st, "site=b7", sel, 6, false,
+						  ACTOR, &r),
+			 DEVICE_OK);
+	selector_free(sel);
+	assert_int_equal(r.matched, 2);
+	assert_int_equal(r.revoked, 2);
+	assert_false(st.devices[0].active);
+	assert_true(st.devices[2].active);
+	assert_int_equal(st.audits, 2);
+	sel = parse("status=decommissioned");
+	assert_int_equal(device_bulk_decommission(&st, "status=decommissioned",
+						  sel, 6, true, ACTOR, &r),
+			 DEVICE_OK);
+	selector_free(sel);
+	assert_int_equal(r.matched, 0);
+	sel = parse("site=b7");
+	assert_int_equal(
+		device_bulk_label(&st, "site=b7", sel, 6, &p, false, ACTOR, &r),
+		DEVICE_OK);
+	selector_free(sel);
+	assert_int_equal(r.matched, 0);
+	label_patch_clear(&p);
+	fake_store_clear(&st);
+}
+
 int
 main(void)
 {
@@ -195,6 +385,10 @@ main(void)
 		cmocka_unit_test(test_labels_apply),
 		cmocka_unit_test(test_patch),
 		cmocka_unit_test(test_decommission),
+		cmocka_unit_test(test_ref_parse),
+		cmocka_unit_test(test_resolve),
+		cmocka_unit_test(test_sort_parse),
+		cmocka_unit_test(test_bulk),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
