@@ -24,8 +24,9 @@ ALTER TABLE certificates
 	ADD COLUMN rotation_id uuid,
 	ADD COLUMN superseded_at timestamptz,
 	ADD COLUMN installed_at timestamptz;
-CREATE UNIQUE INDEX certificates_device_key_idx
-	ON certificates (device_id, public_key_sha256)
+-- A key is certified once, for one device (a renewal must bring a new key;
+-- the lookup of a CSR's key is by this index).
+CREATE UNIQUE INDEX certificates_key_idx ON certificates (public_key_sha256)
 	WHERE public_key_sha256 IS NOT NULL;
 CREATE INDEX certificates_superseded_idx ON certificates (superseded_at)
 	WHERE status = 'superseded';

@@ -70,6 +70,8 @@
 #define CHANNEL_UPGRADE_TIMEOUT_MS 10000
 /* The close code of a session replaced by a newer one of its device. */
 #define CHANNEL_CLOSE_REPLACED 4000
+/* The refused-serial set is reloaded at most this often (cert.c). */
+#define CHANNEL_RELOAD_MIN_MS 100
 /* RFC 6455 1013 "try again later" (not in lws 4.1's enum). */
 #define CHANNEL_CLOSE_TRY_AGAIN 1013
 
@@ -143,6 +145,7 @@ struct channel {
 	unsigned long bad_messages;
 	struct channel_cfg *cfg_delivery; /* config.c */
 	struct signer_client *signer; /* renewals (cert.c) */
+	uint64_t reloaded_ms; /* the listener's last reload of the set */
 	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
 };
 
@@ -1437,6 +1440,16 @@ channel_reload(struct channel *ch)
 {
 	char **serials = NULL;
 	size_t n = 0;
+	uint64_t since = elapsed_ms(ch->reloaded_ms);
+
+	/* Every installed renewal notifies (its old serial is refused from
+	 * then on): during a fleet-wide rotation that is thousands a second.
+	 * At most one reload of the whole set per CHANNEL_RELOAD_MIN_MS; the
+	 * notifications of the pause are taken by it (a revocation after a
+	 * quiet period is reloaded at once). */
+	if (ch->reloaded_ms != 0 && since < CHANNEL_RELOAD_MIN_MS)
+		clock_sleep_ms((uint32_t)(CHANNEL_RELOAD_MIN_MS - since));
+	ch->reloaded_ms = clock_mono_ms();
 
 	char **superseded = NULL;
 	size_t m = 0;

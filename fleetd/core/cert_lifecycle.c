@@ -15,33 +15,6 @@
 #include "log.h"
 #include "secret.h"
 
-static const char *const status_names[] = {
-	[CERT_ACTIVE] = "active",
-	[CERT_SUPERSEDED] = "superseded",
-	[CERT_REVOKED] = "revoked",
-	[CERT_EXPIRED] = "expired",
-};
-
-const char *
-cert_status_name(enum cert_status s)
-{
-	if ((unsigned)s > CERT_EXPIRED)
-		return "unknown";
-	return status_names[s];
-}
-
-int
-cert_status_parse(const char *stored)
-{
-	if (stored == NULL)
-		return -1;
-	for (int i = CERT_ACTIVE; i <= CERT_REVOKED; i++) {
-		if (strcmp(stored, status_names[i]) == 0)
-			return i;
-	}
-	return -1;
-}
-
 enum cert_status
 cert_status_shown(enum cert_status stored, int64_t not_after, int64_t now)
 {
@@ -109,15 +82,6 @@ cert_reason_name(int code)
 }
 
 /* ---- renewal ------------------------------------------------------------ */
-
-void
-cert_renew_facts_clear(struct cert_renew_facts *f)
-{
-	if (f == NULL)
-		return;
-	free(f->key_pem);
-	memset(f, 0, sizeof(*f));
-}
 
 void
 cert_renew_result_clear(struct cert_renew_result *r)
@@ -288,11 +252,14 @@ cert_renew(struct store *st, struct signer_client *signer,
 		cert_renew_facts_clear(&f);
 		if (store_cert_renew_facts(
 			    st, req->device_id, req->session_serial,
-			    req->csr_key_sha256, &f) != STORE_OK ||
-		    cert_renew_rule(req, &f) != CERT_RENEW_REPEAT)
+			    req->csr_key_sha256, &f) != STORE_OK) {
 			rc = CERT_RENEW_UNAVAILABLE;
-		else
-			rc = repeat_answer(&f, out);
+		} else {
+			out->verdict = cert_renew_rule(req, &f);
+			rc = out->verdict == CERT_RENEW_REPEAT
+				     ? repeat_answer(&f, out)
+				     : CERT_RENEW_REFUSED;
+		}
 	} else if (rc == CERT_RENEW_REFUSED) {
 		out->verdict = CERT_RENEW_REFUSE_DEVICE;
 	}
@@ -334,16 +301,6 @@ cert_installed(struct store *st, const char *device_id,
 	if (rc != STORE_OK)
 		return CERT_INSTALLED_ERR;
 	return again ? CERT_INSTALLED_AGAIN : CERT_INSTALLED_OK;
-}
-
-void
-cert_rows_free(struct cert_row *rows, size_t n)
-{
-	if (rows == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		free(rows[i].pem);
-	free(rows);
 }
 
 /* ---- operators ---------------------------------------------------------- */
