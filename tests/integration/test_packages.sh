@@ -151,6 +151,12 @@ if command -v fish >/dev/null; then
 fi
 if command -v zsh >/dev/null; then
 	check "zsh completion parses" zsh -n /usr/share/zsh/vendor-completions/_fleetctl
+	# zsh's completion widgets need a terminal: _describe is stood in for by
+	# a function that prints what it was given, to see what is offered.
+	out=$(zsh -c '_describe() { print -l -- "${(@P)${@[-1]}}" | cut -d: -f1 | tr "\n" " " }
+		source <(sed "\$d" /usr/share/zsh/vendor-completions/_fleetctl)
+		words=(fleetctl --ca x tokens "") CURRENT=5 _fleetctl')
+	assert_eq "$out" "create list revoke " "installed zsh completion offers the subcommands of 'fleetctl --ca x tokens'"
 fi
 for unit in fleetd fleet-agent; do
 	if systemd-analyze verify /lib/systemd/system/$unit.service >"$T/verify-$unit.log" 2>&1 &&
