@@ -98,6 +98,7 @@ struct supervisor {
 	int device_fd;
 	bool notified_ready; /* READY=1 sent after the start */
 	bool reload_active; /* RELOADING=1 sent, READY=1 not yet */
+	bool degraded; /* STATUS= says a child died; say when all are back */
 	uint64_t reload_started_ms;
 };
 
@@ -486,6 +487,7 @@ reap_children(struct supervisor *sv)
 			log_warn("supervisor: pid %ld exited with %d; "
 				 "restarting in %u ms",
 				 (long)pid, WEXITSTATUS(status), delay);
+		sv->degraded = true;
 		if (c->kind == CHILD_CA)
 			sd_notify_sendf("STATUS=ca (pid %ld) died; restarting "
 					"in %u ms",
@@ -774,6 +776,14 @@ notify_progress(struct supervisor *sv)
 				sv->cfg->device_bind, sv->cfg->device_port,
 				sv->nworkers);
 		return;
+	}
+	if (!sv->reload_active && sv->degraded && up == sv->nchildren) {
+		sv->degraded = false;
+		sd_notify_sendf("STATUS=serving: api %s:%ld, devices %s:%ld, "
+				"%d net workers",
+				sv->cfg->api_bind, sv->cfg->api_port,
+				sv->cfg->device_bind, sv->cfg->device_port,
+				sv->nworkers);
 	}
 	if (!sv->reload_active || replacing)
 		return;

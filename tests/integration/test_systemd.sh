@@ -136,6 +136,15 @@ check "READY=1 carries a serving status" grep -q '^READY=1|STATUS=serving' "$T/n
 check "the ca loaded its key before READY=1" \
 	awk '/ca: issuing with/ { c = 1 } /supervisor: ready/ { exit !c }' "$T/journal.log"
 
+# A worker that dies is in STATUS= until it is back.
+W1=$(fleetd_child fleetd-net1)
+kill -KILL "$W1"
+check "STATUS= says a worker died" wait_for "died status" 10 \
+	grep -q "^STATUS=net worker #1 (pid $W1) died" "$T/notify.txt"
+check "STATUS= says serving once it is back" wait_for "serving again" 20 \
+	awk "/^STATUS=net worker #1 \\(pid $W1\\) died/ { d = 1 } /^STATUS=serving/ && d { f = 1 } END { exit !f }" "$T/notify.txt"
+wait_healthy && ok "the API answers after the worker's restart"
+
 # Reload with a new log level: RELOADING=1, then READY=1 once every child
 # is back; the replaced children log at debug level.
 # A port change needs a restart: kept, and said so.
