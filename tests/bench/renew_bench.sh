@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Renewal benchmark (issue 10): a private PostgreSQL and fleetd, N fleet-sim
+# devices online (default 10000; COUNT=...), then every one of them is told
+# to rotate at once: one pending rotation per device and ONE NOTIFY
+# fleet_certs, written in one transaction as the campaign engine (and
+# POST /devices/{id}/rotate, one device at a time) does. Each device makes
+# a new key in memory, sends cert.csr over its live channel, gets
+# cert.issued (core rules + the ca process signs), reconnects with the new
+# certificate and reports cert.installed, which supersedes the old one.
+# Prints renewals per second and the time until all devices have the new
+# certificate installed (from the database: rotations completed), with the
+# per-device latency p50/p99. Figures only; nothing is timed against a
+# limit. Removes everything on exit.
+#   tests/bench/renew_bench.sh BUILD_DIR [COUNT]
+# Environment: WORKERS (fleetd net workers, default 2), JOB_THREADS
+# (default 16: half of them do device work), SIMS (fleet-sim
+# processes, default 1), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$(cd "${1:?usage: renew_bench.sh BUILD_DIR [COUNT]}" && pwd)
+count=${2:-${COUNT:-10000}}
+sims=${SIMS:-1}
+. "$here/bench_env.sh"
+
+command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in $build" >&2; exit 1; }
+
+q() { psql -X -q -t -A -d fleet_bench -c "$1"; }
+
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+bench_setup renew-bench "$build" "-c max_connections=200"
+workers=${WORKERS:-2}
+bench_start_fleetd "workers = $workers
+heartbeat_interval = 30s
+heartbeat_timeout = 90s
+job_threads = ${JOB_THREADS:-16}"
+token=$(bench_enroll_token $((count + 10)))
+
+echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)"
+per=$((count / sims))
+for ((i = 0; i < sims; i++)); do
+	n=$per
+	[ "$i" = $((sims - 1)) ] && n=$((count - per * (sims - 1)))
+	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
+		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" --threads 16 \
+		--status-file "$T/sim$i.json" >"$T/sim$i.out" 2>"$T/sim$i.log"
+done
+online_all() {
+	local i total=0 o
+	for ((i = 0; i < sims; i++)); do
+		o=$(jq -r .online "$T/sim$i.json" 2>/dev/null || echo 0)
+		total=$((total + ${o:-0}))
+	done
+	[ "$total" -ge "$count" ]
+}
+if ! wait_for "all $count devices online" "$((${ONLINE_TIMEOUT:-300} + count / 20))" online_all; then
+	tail -n 5 "$T"/sim*.out "$T"/sim*.log "$T/fleetd.log" >&2
+	exit 1
+fi
+grep -h -m1 "all .* devices online" "$T"/sim*.out || true
+sessions() { [ "$(q "SELECT count(*) FROM device_sessions")" -ge "$count" ]; }
+wait_for "$count sessions in the database" 60 sessions
+
+# All at once: one transaction, one notification.
+t0=$(date +%s.%N)
+q "BEGIN; INSERT INTO cert_rotations (id, device_id, reason, requested_by)
+   SELECT gen_random_uuid(), id, 'campaign', 'renew_bench' FROM devices;
+   SELECT pg_notify('fleet_certs', 'bench'); COMMIT;" >/dev/null
+done_all() { [ "$(q "SELECT count(*) FROM cert_rotations WHERE completed_at IS NOT NULL")" -ge "$count" ]; }
+progress() {
+	q "SELECT count(*) FROM cert_rotations WHERE completed_at IS NOT NULL"
+}
+if ! wait_for "all $count rotations completed" "${RENEW_TIMEOUT:-300}" done_all; then
+	echo "only $(progress) of $count rotations completed" >&2
+	tail -n 5 "$T"/sim*.log "$T/fleetd.log" >&2
+	exit 1
+fi
+t1=$(date +%s.%N)
+q "SELECT 'per-device time to the new certificate installed: p50 ' ||
+	round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY completed_at - requested_at))::numeric, 3) ||
+	' s, p99 ' ||
+	round(extract(epoch FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY completed_at - requested_at))::numeric, 3) ||
+	' s, last ' ||
+	round(extract(epoch FROM max(completed_at) - min(requested_at))::numeric, 3) || ' s'
+	FROM cert_rotations"
+awk -v a="$t0" -v b="$t1" -v n="$count" 'BEGIN {
+	printf "renewals: %d in %.2f s = %.0f renewals/s (request to the last cert.installed, measured by polling)\n", n, b - a, n / (b - a) }'
+echo "certificates superseded: $(q "SELECT count(*) FROM certificates WHERE status = 'superseded'"), active: $(q "SELECT count(*) FROM certificates WHERE status = 'active'")"
+for ((i = 0; i < sims; i++)); do
+	jq -c . "$T/sim$i.json"
+done
