@@ -603,6 +603,21 @@ store_cert_status(struct store *st, const char *device_id, const char *serial,
 	return STORE_OK;
 }
 
+/* A device's certificates, newest first; one row with NULLs when it has
+ * none (a LEFT JOIN from the device). */
+#define CERT_LIST_SQL                                              \
+	"SELECT c.serial, c.status, "                              \
+	"floor(extract(epoch FROM c.not_before))::bigint, "        \
+	"floor(extract(epoch FROM c.not_after))::bigint, "         \
+	"floor(extract(epoch FROM c.created_at))::bigint, "        \
+	"floor(extract(epoch FROM c.installed_at))::bigint, "      \
+	"floor(extract(epoch FROM c.superseded_at))::bigint, "     \
+	"floor(extract(epoch FROM c.revoked_at))::bigint, "        \
+	"coalesce(c.revoke_reason, -1), "                          \
+	"coalesce(c.public_key_sha256, ''), c.pem FROM devices d " \
+	"LEFT JOIN certificates c ON c.device_id = d.id "          \
+	"WHERE d.id = $1::uuid ORDER BY c.created_at DESC, c.serial"
+
 enum store_rc
 store_cert_list(struct store *st, const char *device_id, struct cert_row **rows,
 		size_t *n)
@@ -618,17 +633,7 @@ store_cert_list(struct store *st, const char *device_id, struct cert_row **rows,
 	if (conn == NULL)
 		return STORE_ERR;
 	/* Row 0 tells the device exists even when it has no certificate. */
-	res = db_query(conn,
-		       "SELECT c.serial, c.status, " DB_EPOCH("c.not_before") ", " DB_EPOCH("c.not_after") ", " DB_EPOCH("c.created_at") ", " DB_EPOCH(
-			       "c.installed_at") ", " DB_EPOCH("c.superseded_"
-							       "at") ","
-								     " " DB_EPOCH("c.revoked_at") ", coalesce(c.revoke_reason, "
-												  "-1), coalesce(c.public_key_"
-												  "sha256, ''), c.pem "
-												  "FROM devices d LEFT JOIN certificates c ON "
-												  "c.device_id = d.id WHERE d.id = $1::uuid "
-												  "ORDER BY c.created_at DESC, c.serial",
-		       1, params);
+	res = db_query(conn, CERT_LIST_SQL, 1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	count = PQntuples(res);
