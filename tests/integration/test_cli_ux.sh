@@ -208,6 +208,8 @@ run admin-tokens create --role viewer --name monthly --expires 30d
 check "the table shows when it expires" grep -qE '^EXPIRES: +[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$' "$T/out"
 brief_refused() { TOKEN=$BRIEF api GET /api/v1/devices && [ "$STATUS" = 401 ]; }
 check "the expired admin token is refused (401)" wait_for "the 1-second admin token expires" 10 brief_refused
+TOKEN=$BRIEF api GET /api/v1/devices
+assert_eq "$STATUS $(jq -r .reason <<<"$BODY")" "401 expired" "... and the 401 says it expired"
 run admin-tokens list
 grep -qE "^[0-9a-f-]{36} +brief +viewer +expired " "$T/out" &&
 	ok "admin-tokens list shows it expired" || fail "admin-tokens list shows it expired ($OUT)"
