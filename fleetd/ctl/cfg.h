@@ -109,7 +109,8 @@ const char *cfg_text(const json_t *obj, const char *key, char *buf,
 const char *cfg_text_or_dash(const json_t *obj, const char *key, char *buf,
 			     size_t buflen);
 
-/* A short form of a SHA-256 hex hash for tables ("3f2a9c01d4e5"). */
+/* The first buflen - 1 hex digits of a SHA-256 for tables; hash may
+ * point into buf. buf, or NULL when hash is NULL. */
 const char *cfg_short_hash(const char *hash, char *buf, size_t buflen);
 
 /* Splits "name@version" (version a positive integer or "latest"). *version

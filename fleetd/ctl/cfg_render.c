@@ -358,9 +358,14 @@ cfg_text_or_dash(const json_t *obj, const char *key, char *buf, size_t buflen)
 const char *
 cfg_short_hash(const char *hash, char *buf, size_t buflen)
 {
-	if (hash == NULL)
+	size_t n;
+
+	if (hash == NULL || buflen == 0)
 		return NULL;
-	snprintf(buf, buflen, "%.12s", hash);
+	/* hash may already be in buf (a cell): move, do not copy. */
+	n = strnlen(hash, buflen - 1);
+	memmove(buf, hash, n);
+	buf[n] = '\0';
 	return buf;
 }
 

@@ -81,7 +81,7 @@ out:
 static void
 report_problem(const struct https_response *r, const char *hint)
 {
-	const char *title = NULL, *detail = NULL;
+	const char *title = NULL, *detail = NULL, *field = NULL;
 	json_t *doc = NULL;
 	char msg[1024];
 	int n;
@@ -91,6 +91,7 @@ report_problem(const struct https_response *r, const char *hint)
 	if (json_is_object(doc)) {
 		title = json_string_value(json_object_get(doc, "title"));
 		detail = json_string_value(json_object_get(doc, "detail"));
+		field = json_string_value(json_object_get(doc, "field"));
 	}
 	if (title == NULL || title[0] == '\0')
 		title = r->reason[0] != '\0' ? r->reason : "HTTP error";
@@ -98,6 +99,11 @@ report_problem(const struct https_response *r, const char *hint)
 	if (detail != NULL && detail[0] != '\0' && n > 0 &&
 	    (size_t)n < sizeof(msg))
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", detail);
+	if (field != NULL &&
+	    (detail == NULL || strstr(detail, field) == NULL) && n > 0 &&
+	    (size_t)n < sizeof(msg))
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " (field %s)",
+			      field);
 	if (hint != NULL && n > 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%s)", hint);
 	json_decref(doc);

@@ -114,6 +114,11 @@ print_compare(const json_t *desired, const json_t *reported)
 			cells[1] =
 				cfg_text(desired, rows[i].dkey, d, sizeof(d));
 		cells[2] = cfg_text(reported, rows[i].rkey, r, sizeof(r));
+		/* 16 hex digits tell hashes apart at a glance; -o json has
+		 * them whole. */
+		for (int k = 1; k < 3 && strcmp(rows[i].label, "SHA256") == 0;
+		     k++)
+			cells[k] = cfg_short_hash(cells[k], k == 1 ? d : r, 17);
 		if (ctl_table_add(t, cells) != 0)
 			break;
 	}
@@ -593,9 +598,9 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 					 "--from-profile takes P or P@V, not "
 					 "'%s'",
 					 a.profile);
-		source =
-			json_pack("{s:s, s:o}", "profile", name, "version",
-				  pinned ? json_integer(version) : json_null());
+		source = json_pack("{s:s, s:o}", "profile", name, "version",
+				   pinned ? json_integer(version)
+					  : json_string("latest"));
 	}
 	body = json_pack("{s:O, s:s, s:s, s:b}", "source", source, "selector",
 			 a.selector, "mode", a.mode != NULL ? a.mode : "assign",
@@ -650,7 +655,7 @@ static const struct ctl_help drift_help = {
 static const char *
 gen_hash(const json_t *st, char *buf, size_t buflen)
 {
-	char g[32], h[16];
+	char g[32], h[13];
 	const char *hash = json_string_value(json_object_get(st, "sha256"));
 
 	if (!json_is_object(st))

@@ -244,7 +244,7 @@ hash_cell(const json_t *item, char *buf, size_t buflen)
 {
 	return cfg_short_hash(
 		json_string_value(json_object_get(item, "sha256")), buf,
-		buflen);
+		buflen < 17 ? buflen : 17);
 }
 
 static const struct ctl_help versions_help = {

@@ -254,9 +254,11 @@ check "agent 2's file holds version 1" \
 	[ "$(jq -cS . "$T/etc2/app.json")" = "$(jq -cS . "$T/v1.json")" ]
 
 expect_ok "devices config show" devices config show "$A1"
-out_has '^DESIRED: +generation [0-9]+, hash [0-9a-f]{12}' "show: desired state"
-out_has '^REPORTED: +generation [0-9]+, hash [0-9a-f]{12}, applied' \
-	"show: reported state"
+out_has '^STATE: +in_sync: the device applied the desired document$' \
+	"show: the state, explained"
+out_has "^SHA256 +${H1:0:16} +${H1:0:16}\$" \
+	"show: desired and reported hash side by side (16 digits)"
+out_has '^STATUS +- +applied$' "show: the reported status"
 expect_ok "devices config show -o json" -o json devices config show "$A1"
 json_is '.desired.document.mqtt.port' 8883 "show -o json: the desired document"
 
@@ -354,6 +356,9 @@ expect_ok "clone -o json --dry-run" -o json config clone --from-device "$A1" \
 	--selector site=t-cfg --mode copy --dry-run
 json_is '.counts.matched' 4 "dry-run JSON: matched"
 json_is '.change_id' null "dry-run JSON: no change id"
+expect_ok "clone --from-profile P (latest) --dry-run" config clone \
+	--from-profile base --selector "id=$OFF1" --dry-run
+out_has '^ASSIGN: +base@latest \(version 4\)$' "a profile without @V follows latest"
 
 expect_ok "clone (copy)" config clone --from-device "$A1" \
 	--selector site=t-cfg --mode copy

@@ -255,6 +255,27 @@ test_profile_ref(void **state)
 			 -1);
 }
 
+static void
+test_short_hash_and_nulls(void **state)
+{
+	char cell[80] = "ce2a705118563b3328ecccb3cc3818de9d9a1cbc818c4e74af9a"
+			"00427cfe38c2";
+	char where[64];
+	json_t *ok = parse("{\"a\":{\"b\":[null,1]},\"c\":\"x\"}");
+	json_t *bad = parse("{\"a\":{\"b\":1,\"c~/\":null}}");
+
+	(void)state;
+	/* in place, as a table cell is shortened */
+	assert_string_equal(cfg_short_hash(cell, cell, 17), "ce2a705118563b33");
+	assert_null(cfg_short_hash(NULL, cell, sizeof(cell)));
+	/* nulls in arrays are fine; in objects they are named */
+	assert_int_equal(cfg_doc_nulls(ok, where, sizeof(where)), 0);
+	assert_int_equal(cfg_doc_nulls(bad, where, sizeof(where)), -1);
+	assert_string_equal(where, "/a/c~0~1");
+	json_decref(ok);
+	json_decref(bad);
+}
+
 int
 main(void)
 {
@@ -265,6 +286,7 @@ main(void)
 		cmocka_unit_test(test_patch_table),
 		cmocka_unit_test(test_progress),
 		cmocka_unit_test(test_profile_ref),
+		cmocka_unit_test(test_short_hash_and_nulls),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
