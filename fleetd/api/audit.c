@@ -7,7 +7,6 @@
  */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "api/api_int.h"
 #include "core/audit.h"
@@ -24,41 +23,6 @@ audit_doc(const struct audit_row *r)
 		"action", r->action, "target",
 		r->target ? json_string(r->target) : json_null(), "details",
 		details ? details : json_object());
-}
-
-/* Exactly "YYYY-MM-DDTHH:MM:SSZ" (what the API writes) into epoch
- * seconds after 1970; -1 otherwise. */
-static int64_t
-rfc3339_parse(const char *s)
-{
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm;
-	time_t t;
-	size_t i;
-
-	if (strlen(s) != sizeof(shape) - 1)
-		return -1;
-	for (i = 0; shape[i] != '\0'; i++)
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
-				    : s[i] != shape[i])
-			return -1;
-	memset(&tm, 0, sizeof(tm));
-#define NUM2(p) ((s[(p)] - '0') * 10 + (s[(p) + 1] - '0'))
-	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
-	tm.tm_mon = NUM2(5) - 1;
-	tm.tm_mday = NUM2(8);
-	tm.tm_hour = NUM2(11);
-	tm.tm_min = NUM2(14);
-	tm.tm_sec = NUM2(17);
-	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
-		return -1;
-	/* Round trip: refuses 2026-02-30 and the like. */
-	t = timegm(&tm);
-	if (t <= 0 || tm.tm_mday != NUM2(8) || tm.tm_mon != NUM2(5) - 1)
-		return -1;
-#undef NUM2
-	return (int64_t)t;
 }
 
 /* One text filter: 0 (absent or read into buf), -1 answered 400. */
@@ -90,7 +54,7 @@ time_param(struct api_call *c, const char *name, int64_t *out)
 	if (rc == 0)
 		return 0;
 	if (rc > 0)
-		*out = rfc3339_parse(buf);
+		*out = audit_time_parse(buf);
 	if (rc < 0 || *out < 0) {
 		api_problem_field(c->resp, name,
 				  "a UTC time as 2026-12-01T09:00:00Z");

@@ -66,46 +66,6 @@ audit_rows_free(struct audit_row *rows, size_t n)
 	free(rows);
 }
 
-/* 1..AUDIT_FILTER_TEXT_MAX bytes, no control characters (NULL: unset). */
-static bool
-filter_text_ok(const char *s)
-{
-	size_t i, n;
-
-	if (s == NULL)
-		return true;
-	n = strlen(s);
-	if (n == 0 || n > AUDIT_FILTER_TEXT_MAX)
-		return false;
-	for (i = 0; i < n; i++)
-		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
-			return false;
-	return true;
-}
-
-const char *
-audit_filter_check(const struct audit_filter *f)
-{
-	const char *star;
-
-	if (!filter_text_ok(f->actor))
-		return "actor";
-	if (!filter_text_ok(f->action))
-		return "action";
-	/* "*" only as the last character of a family "device.*". */
-	star = f->action != NULL ? strchr(f->action, '*') : NULL;
-	if (star != NULL &&
-	    (star[1] != '\0' || star - f->action < 2 || star[-1] != '.'))
-		return "action";
-	if (!filter_text_ok(f->target))
-		return "target";
-	if (f->since < 0 || f->until < 0)
-		return f->since < 0 ? "since" : "until";
-	if (f->since != 0 && f->until != 0 && f->until <= f->since)
-		return "until";
-	return NULL;
-}
-
 int
 audit_list(struct store *st, const struct audit_filter *f,
 	   const struct page *page, struct audit_row **rows, size_t *n,

@@ -81,6 +81,11 @@ struct audit_filter {
 	int64_t until;
 };
 
+/* Exactly "YYYY-MM-DDTHH:MM:SSZ" (the API's own time format), a real
+ * date after 1970, into epoch seconds; -1 otherwise (another shape, a
+ * day that does not exist). */
+int64_t audit_time_parse(const char *s);
+
 /* Why a filter is refused: NULL if it is valid, else the name of the
  * bad member ("actor", "action", "target", "until"): texts are 1..255
  * bytes without control characters; an action family ends in ".*" after
