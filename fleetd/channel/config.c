@@ -37,7 +37,8 @@ struct channel_cfg {
 	struct channel *ch;
 	atomic_bool notified; /* set by the listener thread */
 	bool sweep_in_flight;
-	bool sweep_again;
+	bool sweep_again; /* notified meanwhile: once more, at once */
+	bool retry; /* storage or queue trouble: again at the next tick */
 	uint64_t last_sweep_ms;
 };
 
@@ -172,12 +173,14 @@ cfg_done(struct channel *ch, struct channel_session *s, void *arg)
 		if (job->ok)
 			channel_foreach_session(ch, cfg_match, job);
 		else
-			c->sweep_again = true; /* storage trouble: retry */
+			c->retry = true;
 		if (job->sent > 0)
 			log_info("channel: config.apply sent to %zu of %zu "
 				 "sessions",
 				 job->sent, job->n);
-	} else if (s != NULL && job->ok) {
+	} else if (!job->ok) {
+		c->retry = true; /* the whole worker, at the next tick */
+	} else if (s != NULL) {
 		cfg_match(ch, s, job);
 	}
 	cfg_job_free(job);
@@ -239,13 +242,14 @@ cfg_sweep(struct channel_cfg *c)
 	struct cfg_job *job;
 
 	c->sweep_again = false;
+	c->retry = false;
 	c->last_sweep_ms = 0;
 	channel_foreach_session(c->ch, cfg_count, &col.cap);
 	if (col.cap == 0)
 		return;
 	job = cfg_job_new(c, col.cap);
 	if (job == NULL) {
-		c->sweep_again = true;
+		c->retry = true;
 		return;
 	}
 	col.job = job;
@@ -258,7 +262,7 @@ cfg_sweep(struct channel_cfg *c)
 		log_warn("channel: job queue full; configuration comparison "
 			 "postponed to the next tick");
 		cfg_job_free(job);
-		c->sweep_again = true;
+		c->retry = true;
 		return;
 	}
 	c->sweep_in_flight = true;
@@ -288,7 +292,8 @@ channel_cfg_tick(struct channel_cfg *c, uint64_t now_ms)
 		return;
 	if (c->last_sweep_ms == 0)
 		c->last_sweep_ms = now_ms;
-	if (c->sweep_again || now_ms - c->last_sweep_ms >= CFG_RECHECK_MS) {
+	if (c->retry || c->sweep_again ||
+	    now_ms - c->last_sweep_ms >= CFG_RECHECK_MS) {
 		cfg_sweep(c);
 		c->last_sweep_ms = now_ms;
 	}
@@ -313,8 +318,8 @@ channel_cfg_session_opened(struct channel_cfg *c, struct channel_session *s)
 	work.done = cfg_done;
 	work.arg = job;
 	if (!channel_submit_work(c->ch, s, &work)) {
-		/* The periodic re-check catches it up. */
+		/* The next tick compares the whole worker. */
 		cfg_job_free(job);
-		c->sweep_again = true;
+		c->retry = true;
 	}
 }
