@@ -168,6 +168,7 @@ print_device_config(struct ctl *ctl, json_t *cfg)
 {
 	const json_t *desired = json_object_get(cfg, "desired");
 	const json_t *reported = json_object_get(cfg, "reported");
+	const char *state = json_string_value(json_object_get(cfg, "state"));
 	char b[512];
 
 	ctl_print_field("DEVICE:", cfg_text(cfg, "device_id", b, sizeof(b)));
@@ -180,8 +181,11 @@ print_device_config(struct ctl *ctl, json_t *cfg)
 	ctl_print_field("STATE:", state_text(cfg, b, sizeof(b)));
 	ctl_print_field("CHANGE:",
 			cfg_text(desired, "change_id", b, sizeof(b)));
+	/* The reason of a report that still stands (failed, drifted). */
 	if (json_is_object(reported) &&
-	    json_is_string(json_object_get(reported, "reason")))
+	    json_is_string(json_object_get(reported, "reason")) &&
+	    state != NULL &&
+	    (strcmp(state, "failed") == 0 || strcmp(state, "drifted") == 0))
 		ctl_print_field("REASON:",
 				cfg_text(reported, "reason", b, sizeof(b)));
 	printf("\n");

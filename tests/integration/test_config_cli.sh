@@ -417,6 +417,21 @@ expect_ok "watch the copy" config status "$CHANGE3" --watch
 check "agent 2's file is version 1" \
 	[ "$(jq -cS . "$T/etc2/app.json")" = "$(jq -cS . "$T/v1.json")" ]
 
+# ---- a local edit on a device is drift ------------------------------------
+printf '{"mode": "edited on the device"}\n' >"$T/etc1/app.json"
+state_is() {
+	api GET "/api/v1/devices/$1/config"
+	[ "$(jq -r .state <<<"$BODY")" = "$2" ]
+}
+check "agent 1's local edit is reported as drift" \
+	wait_for "agent 1 drifted" 20 state_is "$A1" drifted
+expect_ok "config drift lists the edited device" config drift \
+	--selector "id=$A1"
+out_has "^$A1 +drifted " "drift: agent 1 drifted"
+expect_ok "devices config show of the drifted device" devices config show "$A1"
+out_has '^STATE: +drifted: the file on the device was changed there$' \
+	"show explains the drift"
+
 # ---- status --watch on a terminal: a live bar --------------------------
 script -qec "fleetctl config status $CHANGE3 --watch" /dev/null \
 	>"$T/tty.out" 2>&1 </dev/null || true
