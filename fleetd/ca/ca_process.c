@@ -20,6 +20,7 @@
 
 #include "ca/signer_fd.h"
 #include "ca/signer_proto.h"
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "pki.h"
@@ -150,6 +151,7 @@ ca_crl(struct ca_signers *cas, json_t *req, int in_fd, int *out_fd)
 	unsigned char *der = NULL;
 	size_t der_len = 0, which = 0;
 	json_t *reply = NULL;
+	uint64_t started;
 
 	if (!json_is_integer(json_object_get(req, "count")) || count < 0 ||
 	    (size_t)count > SIGNER_CRL_MAX_ENTRIES || number <= 0 || next <= 0)
@@ -169,6 +171,7 @@ ca_crl(struct ca_signers *cas, json_t *req, int in_fd, int *out_fd)
 	reply = ca_crl_input(in_fd, (size_t)count, &revoked);
 	if (reply != NULL)
 		return reply;
+	started = clock_mono_ms();
 	if (pki_signer_sign_crl(signer, revoked, (size_t)count,
 				(uint64_t)number, (int64_t)next, &der, &der_len,
 				&err) != PKI_OK) {
@@ -186,8 +189,9 @@ ca_crl(struct ca_signers *cas, json_t *req, int in_fd, int *out_fd)
 	}
 	reply = json_pack("{s:s, s:I, s:s}", "status", "ok", "crl_len",
 			  (json_int_t)der_len, "issuer", cas->key_id[which]);
-	log_info("ca: signed CRL %lld of %s with %lld entries",
-		 (long long)number, cas->key_id[which], (long long)count);
+	log_info("ca: signed CRL %lld of %s with %lld entries in %llu ms",
+		 (long long)number, cas->key_id[which], (long long)count,
+		 (unsigned long long)(clock_mono_ms() - started));
 out:
 	free(der);
 	free(revoked);

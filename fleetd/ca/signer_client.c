@@ -26,6 +26,9 @@
 #include <unistd.h>
 
 #define SIGNER_TIMEOUT_MS 5000
+/* A CRL of 100,000+ entries takes the ca seconds to sign (more under a
+ * sanitizer or a loaded host); an issue request stays short. */
+#define SIGNER_CRL_TIMEOUT_MS 60000
 
 struct signer_client {
 	pthread_mutex_t lock;
@@ -83,7 +86,9 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	    int *recv_fd, char *err, size_t errlen)
 {
 	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
-	uint64_t deadline = clock_mono_ms() + SIGNER_TIMEOUT_MS;
+	int timeout_ms = type == SIGNER_MSG_CRL ? SIGNER_CRL_TIMEOUT_MS
+						: SIGNER_TIMEOUT_MS;
+	uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
 	json_t *reply = NULL;
 	char *text = NULL;
 	size_t len;
@@ -124,7 +129,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 		if (now >= deadline) {
 			snprintf(err, errlen,
 				 "ca process did not answer within %d ms",
-				 SIGNER_TIMEOUT_MS);
+				 timeout_ms);
 			break;
 		}
 		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)

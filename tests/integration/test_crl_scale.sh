@@ -49,6 +49,7 @@ t0=$(date +%s%N)
 curl -sS --max-time 60 --cacert "$FLEET_CA" -o "$T/crl2.der" "$FLEET_SERVER/pki/v1/crl"
 t1=$(date +%s%N)
 echo "# second fetch (cached): $(((t1 - t0) / 1000000)) ms"
+echo "# the ca: $(grep -o 'signed CRL .*' "$T/fleetd.log" | tail -1)"
 check "the second fetch serves the cached CRL" cmp -s "$T/crl.der" "$T/crl2.der"
 
 openssl crl -inform DER -in "$T/crl.der" -noout -text >"$T/crl.txt"
