@@ -210,7 +210,20 @@ metrics_escape(const char *value, char *out, size_t outlen)
 	out[o] = '\0';
 }
 
-/* k="v",... from the variadic pairs; false if they do not fit. */
+/* Appends n bytes at *o; false when they do not fit (with the NUL). */
+static bool
+metrics_put(char *out, size_t *o, const char *p, size_t n)
+{
+	if (*o + n >= LABELS_MAX)
+		return false;
+	memcpy(out + *o, p, n);
+	*o += n;
+	return true;
+}
+
+/* k="v",... from the variadic pairs (values escaped and cut at
+ * LABEL_VALUE_MAX bytes); false if they do not fit. No snprintf: this
+ * runs on every recording. */
 static bool
 metrics_labels(char out[LABELS_MAX], va_list ap)
 {
@@ -220,20 +233,47 @@ metrics_labels(char out[LABELS_MAX], va_list ap)
 	for (int i = 0; i < LABEL_PAIRS_MAX; i++) {
 		const char *k = va_arg(ap, const char *);
 		const char *v;
-		char esc[LABEL_VALUE_MAX + 1];
-		int n;
+		size_t vn = 0;
 
 		if (k == NULL)
-			return true;
+			break;
 		v = va_arg(ap, const char *);
-		metrics_escape(v, esc, sizeof(esc));
-		n = snprintf(out + o, LABELS_MAX - o, "%s%s=\"%s\"",
-			     o > 0 ? "," : "", k, esc);
-		if (n < 0 || (size_t)n >= LABELS_MAX - o)
+		if ((o > 0 && !metrics_put(out, &o, ",", 1)) ||
+		    !metrics_put(out, &o, k, strlen(k)) ||
+		    !metrics_put(out, &o, "=\"", 2))
 			return false;
-		o += (size_t)n;
+		v = v ? v : "";
+		for (; *v != '\0' && vn < LABEL_VALUE_MAX; v++, vn++) {
+			bool ok;
+
+			if (*v == '\\')
+				ok = metrics_put(out, &o, "\\\\", 2);
+			else if (*v == '"')
+				ok = metrics_put(out, &o, "\\\"", 2);
+			else if (*v == '\n')
+				ok = metrics_put(out, &o, "\\n", 2);
+			else
+				ok = metrics_put(out, &o, v, 1);
+			if (!ok)
+				return false;
+		}
+		/* Cut: never in the middle of a UTF-8 sequence. */
+		if (*v != '\0') {
+			while (o > 0 &&
+			       ((unsigned char)out[o - 1] & 0xC0) == 0x80)
+				o--;
+			if (o > 0 && (unsigned char)out[o - 1] >= 0xC0)
+				o--;
+		}
+		if (!metrics_put(out, &o, "\"", 1))
+			return false;
+		out[o] = '\0';
+		if (i == LABEL_PAIRS_MAX - 1 &&
+		    va_arg(ap, const char *) != NULL)
+			return false;
 	}
-	return va_arg(ap, const char *) == NULL;
+	out[o] = '\0';
+	return true;
 }
 
 static uint32_t
