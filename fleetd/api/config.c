@@ -202,8 +202,69 @@ read_profile_name(struct api_call *c, const json_t *v, const char *field,
 	return 0;
 }
 
+/*
+ * PUT replaces the assignment; PATCH (RFC 7386 on the assignment's
+ * top-level members) replaces the members it names and keeps the others,
+ * "overrides" as a whole. cur is the stored state for PATCH, else NULL.
+ */
+static void device_config_write(struct api_call *c, const char *id,
+				const struct device_config *cur,
+				const json_t *body, int64_t if_match);
+
 static void
 device_config_put(struct api_call *c, const char *id)
+{
+	json_t *body = NULL;
+	int64_t if_match;
+
+	if (api_if_match(c, &if_match) != 0 || api_body_object(c, &body) != 0)
+		return;
+	device_config_write(c, id, NULL, body, if_match);
+	json_decref(body);
+}
+
+/* Without If-Match a PATCH is re-applied when a concurrent write wins
+ * (as label patches are: core/device.h). */
+#define CONFIG_PATCH_RETRIES 16
+
+static void
+device_config_patch(struct api_call *c, const char *id)
+{
+	struct device_config cur;
+	json_t *body = NULL;
+	int64_t if_match;
+	enum config_rc rc;
+	int i;
+
+	if (api_if_match(c, &if_match) != 0 || api_body_object(c, &body) != 0)
+		return;
+	for (i = 0; i < CONFIG_PATCH_RETRIES; i++) {
+		memset(&cur, 0, sizeof(cur));
+		rc = store_config_device_get(c->ctx->store, id, &cur);
+		if (rc != CONFIG_OK) {
+			api_config_refused(c, rc, NULL);
+			break;
+		}
+		if (if_match >= 0 && cur.revision != if_match) {
+			api_config_refused(c, CONFIG_PRECONDITION, NULL);
+			device_config_clear(&cur);
+			break;
+		}
+		api_response_free(c->resp);
+		c->resp->status = 0;
+		device_config_write(c, id, &cur, body, cur.revision);
+		device_config_clear(&cur);
+		/* Retry only a lost race of a PATCH without If-Match. */
+		if (if_match >= 0 || c->resp->status != 412)
+			break;
+	}
+	json_decref(body);
+}
+
+static void
+device_config_write(struct api_call *c, const char *id,
+		    const struct device_config *cur, const json_t *body,
+		    int64_t if_match)
 {
 	static const char *const fields[] = {"profile", "version", "overrides",
 					     NULL};
@@ -211,29 +272,32 @@ device_config_put(struct api_call *c, const char *id)
 	struct config_doc ov;
 	struct device_config dc;
 	struct config_set req;
-	const char *profile = NULL;
-	json_t *body = NULL, *o;
-	int64_t if_match;
+	const char *profile = NULL, *overrides = NULL;
+	const json_t *p = json_object_get(body, "profile");
+	const json_t *v = json_object_get(body, "version");
+	json_t *o = json_object_get(body, "overrides");
 	int version = 0;
 	enum config_rc rc;
 
 	memset(&ov, 0, sizeof(ov));
 	memset(&dc, 0, sizeof(dc));
-	if (api_if_match(c, &if_match) != 0 || api_body_object(c, &body) != 0)
-		return;
 	if (api_only_fields(c, body, fields) != 0 ||
-	    read_profile_name(c, json_object_get(body, "profile"), "profile",
-			      &profile) != 0 ||
-	    read_version(c, json_object_get(body, "version"), "version",
-			 &version) != 0)
+	    read_profile_name(c, p, "profile", &profile) != 0 ||
+	    read_version(c, v, "version", &version) != 0)
 		goto out;
-	if (profile == NULL && json_object_get(body, "version") != NULL &&
-	    !json_is_null(json_object_get(body, "version"))) {
+	/* PATCH: what the body does not name stays as it is. */
+	if (cur != NULL && p == NULL) {
+		profile = cur->profile[0] != '\0' ? cur->profile : NULL;
+		if (v == NULL)
+			version = cur->pinned_version;
+	}
+	if (cur != NULL && o == NULL)
+		overrides = cur->overrides;
+	if (profile == NULL && v != NULL && !json_is_null(v)) {
 		api_problem_field(c->resp, "version",
 				  "a version needs a profile");
 		goto out;
 	}
-	o = json_object_get(body, "overrides");
 	if (o != NULL && !json_is_null(o)) {
 		rc = config_patch_check(o, err, sizeof(err));
 		if (rc == CONFIG_OK)
@@ -243,6 +307,7 @@ device_config_put(struct api_call *c, const char *id)
 				c, rc, rc == CONFIG_INVALID_PATCH ? err : NULL);
 			goto out;
 		}
+		overrides = ov.text;
 	}
 	if (secret_uuid_v4(change_id) != 0) {
 		api_problem(c->resp, 500, "internal-error", NULL);
@@ -253,7 +318,7 @@ device_config_put(struct api_call *c, const char *id)
 	req.if_match = if_match;
 	req.profile = profile;
 	req.version = version;
-	req.overrides = ov.text;
+	req.overrides = overrides;
 	req.actor = c->actor;
 	req.change_id = change_id;
 	rc = store_config_device_set(c->ctx->store, &req, &dc);
@@ -269,7 +334,6 @@ device_config_put(struct api_call *c, const char *id)
 out:
 	device_config_clear(&dc);
 	config_doc_clear(&ov);
-	json_decref(body);
 }
 
 void
@@ -281,8 +345,10 @@ api_device_config(struct api_call *c, const char *id, const char *tail)
 		device_config_get(c, id);
 	else if (strcmp(c->req->method, "PUT") == 0)
 		device_config_put(c, id);
+	else if (strcmp(c->req->method, "PATCH") == 0)
+		device_config_patch(c, id);
 	else
-		api_method_not_allowed(c->resp, "GET, PUT");
+		api_method_not_allowed(c->resp, "GET, PUT, PATCH");
 }
 
 /* The "source" member of a clone. Answers 400. */

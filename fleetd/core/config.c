@@ -508,9 +508,9 @@ device_configs_free(struct device_config *c, size_t n)
 enum config_state
 device_config_state(const struct device_config *c, long heartbeat_timeout_s)
 {
-	struct config_desired d = {c->desired.text != NULL ? c->desired.sha256
-							   : NULL,
-				   c->desired_generation};
+	struct config_desired d = {
+		c->desired.sha256[0] != '\0' ? c->desired.sha256 : NULL,
+		c->desired_generation};
 	struct config_reported r = {
 		c->reported_status,
 		c->reported_sha256[0] != '\0' ? c->reported_sha256 : NULL,

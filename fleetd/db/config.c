@@ -507,7 +507,9 @@ apply_targets(PGconn *conn, const struct apply_spec *spec,
 	params[5] = docs.data;
 	params[6] = shas.data;
 	params[7] = spec->assign ? "t" : "f";
-	params[8] = spec->profile_id;
+	params[8] = spec->profile_id != NULL && spec->profile_id[0] != '\0'
+			    ? spec->profile_id
+			    : NULL;
 	params[9] = spec->pinned_version > 0 ? pin : NULL;
 	params[10] = spec->set_overrides ? "t" : "f";
 	params[11] = spec->bump_revision ? "t" : "f";
@@ -1279,8 +1281,8 @@ clone_targets(PGconn *conn, const struct config_clone *req,
 			       "INSERT INTO device_config (device_id) SELECT "
 			       "d.id FROM devices d LEFT JOIN device_sessions "
 			       "s ON s.device_id = d.id WHERE d.status = "
-			       "'active' AND (%s) ORDER BY d.id ON CONFLICT "
-			       "DO NOTHING",
+			       "'active' AND $1::double precision IS NOT NULL "
+			       "AND (%s) ORDER BY d.id ON CONFLICT DO NOTHING",
 			       q.where) != 0)
 			goto out;
 		res = db_query(conn, sql.data, (int)q.nparams + 1, all);
@@ -1292,12 +1294,13 @@ clone_targets(PGconn *conn, const struct config_clone *req,
 	}
 	if (buf_printf(&sql,
 		       "SELECT " TARGET_COLS
-		       " FROM devices d LEFT JOIN device_config c ON "
+		       " FROM devices d %s JOIN device_config c ON "
 		       "c.device_id = d.id LEFT JOIN config_profiles p ON "
 		       "p.id = c.profile_id LEFT JOIN device_sessions s ON "
 		       "s.device_id = d.id WHERE d.status = 'active' AND (%s) "
 		       "ORDER BY d.id%s",
-		       q.where, req->dry_run ? "" : " FOR UPDATE OF c") != 0)
+		       req->dry_run ? "LEFT" : "", q.where,
+		       req->dry_run ? "" : " FOR UPDATE OF c") != 0)
 		goto out;
 	res = db_query(conn, sql.data, (int)q.nparams + 1, all);
 	if (res == NULL)
@@ -1604,6 +1607,20 @@ out:
 	return rc;
 }
 
+/* The drift list: $1 heartbeat, $2 limit + 1, $3 cursor, then the
+ * selector's parameters (its WHERE fragment is the %s). Documents are
+ * not read (a page of 1000 could be 256 MiB). */
+/* clang-format off */
+#define DRIFT_LIST_SQL \
+	"SELECT " DEVICE_CONFIG_COLS_WITH("NULL") \
+	", fleet_cursor(d.created_at, d.id)" DEVICE_CONFIG_FROM \
+	"WHERE ($3::text IS NULL OR (d.created_at, d.id) > " \
+	"(fleet_cursor_ts(split_part($3, ' ', 1)::bigint), " \
+	"split_part($3, ' ', 2)::uuid)) AND d.status = 'active' " \
+	"AND $1::double precision IS NOT NULL AND " CONFIG_DRIFT_SQL \
+	" AND (%s) ORDER BY d.created_at, d.id LIMIT $2::int"
+/* clang-format on */
+
 enum config_rc
 store_config_drift_list(struct store *st, const struct selector *sel,
 			long heartbeat_timeout_s, const struct page *page,
@@ -1637,20 +1654,7 @@ store_config_drift_list(struct store *st, const struct selector *sel,
 	all[2] = page->after;
 	for (i = 0; i < (int)q.nparams; i++)
 		all[3 + i] = q.params[i];
-	if (buf_printf(
-		    &sql,
-		    "SELECT " DEVICE_CONFIG_COLS_WITH(
-			    "NULL") ", fleet_cursor(d.created_at, "
-				    "d.id)" DEVICE_CONFIG_FROM
-				    "WHERE ($3::text IS NULL OR (d.created_at, "
-				    "d.id) > "
-				    "(fleet_cursor_ts(split_part($3, ' ', "
-				    "1)::bigint), "
-				    "split_part($3, ' ', 2)::uuid)) AND "
-				    "d.status = 'active' "
-				    "AND " CONFIG_DRIFT_SQL " AND (%s) "
-				    "ORDER BY d.created_at, d.id LIMIT $2::int",
-		    q.where) != 0)
+	if (buf_printf(&sql, DRIFT_LIST_SQL, q.where) != 0)
 		goto out;
 	res = db_query(conn, sql.data, (int)q.nparams + 3, all);
 	if (res == NULL)
