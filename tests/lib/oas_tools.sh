@@ -22,8 +22,15 @@ _oas_has() {
 
 oas_tools_install() {
 	local kind=$1 dir="$OAS_TOOLS_DIR/$1" pkgs=()
+	# Debian's nodejs comes without npm (NodeSource's has it): as root,
+	# install Debian's npm when it is missing.
+	if ! command -v npm >/dev/null && [ "$(id -u)" = 0 ] &&
+		command -v apt-get >/dev/null; then
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends npm >/dev/null 2>&1 || true
+	fi
 	command -v node >/dev/null && command -v npm >/dev/null || {
-		echo "oas: node and npm are needed (deploy/packages.sh installs nodejs)" >&2
+		echo "oas: node and npm are needed (deploy/packages.sh installs nodejs; Debian's npm package)" >&2
 		return 1
 	}
 	case $kind in
