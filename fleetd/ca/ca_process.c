@@ -35,6 +35,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* The CAs this process signs with: [0] issues, [1] is the previous one
@@ -198,6 +199,53 @@ out:
 	return reply;
 }
 
+/*
+ * A large CRL takes the ca seconds to sign (100,000 entries: about 0.9 s
+ * optimised), and the ca is one thread: issuing would wait behind it. So
+ * a CRL is signed in a child of the ca (same image, same key in memory,
+ * same unprivileged user, not dumpable; no more access than the ca has),
+ * which answers the worker itself and exits; at most CA_CRL_CHILDREN at a
+ * time, else (or when fork fails) the ca signs it in line. Returns 1 in
+ * the parent (the child answers), 0 to sign here (in the child, or in
+ * line); *in_child tells which.
+ */
+#define CA_CRL_CHILDREN 2
+#define CA_CRL_CHILD_SECONDS 300
+
+static int ca_crl_children;
+
+static int
+ca_crl_fork(bool *in_child)
+{
+	pid_t pid;
+
+	*in_child = false;
+	if (ca_crl_children >= CA_CRL_CHILDREN)
+		return 0;
+	pid = fork();
+	if (pid < 0) {
+		log_warn("ca: fork for a CRL: %s; signing in line",
+			 strerror(errno));
+		return 0;
+	}
+	if (pid > 0) {
+		ca_crl_children++;
+		return 1;
+	}
+	prctl(PR_SET_NAME, "fleetd-ca-crl", 0, 0, 0);
+	alarm(CA_CRL_CHILD_SECONDS); /* never outlive a stuck signing */
+	*in_child = true;
+	return 0;
+}
+
+/* Collects CRL children that are done. */
+static void
+ca_crl_reap(void)
+{
+	while (ca_crl_children > 0 && waitpid(-1, NULL, WNOHANG) > 0)
+		ca_crl_children--;
+}
+
 /* Answers one request read from fd; a broken message is dropped. */
 static void
 ca_serve_one(struct ca_signers *cas, int fd, unsigned char *buf)
@@ -206,6 +254,7 @@ ca_serve_one(struct ca_signers *cas, int fd, unsigned char *buf)
 	json_t *req = NULL, *reply = NULL;
 	char *text = NULL;
 	int in_fd = -1, out_fd = -1;
+	bool in_child = false;
 	ssize_t n;
 	size_t len;
 
@@ -221,9 +270,11 @@ ca_serve_one(struct ca_signers *cas, int fd, unsigned char *buf)
 		reply = ca_error("rejected", "malformed sign request");
 	else if (hdr.type == SIGNER_MSG_ISSUE)
 		reply = ca_issue(cas, req);
-	else if (hdr.type == SIGNER_MSG_CRL)
+	else if (hdr.type == SIGNER_MSG_CRL) {
+		if (ca_crl_fork(&in_child) == 1)
+			goto out; /* the child answers */
 		reply = ca_crl(cas, req, in_fd, &out_fd);
-	else
+	} else
 		reply = ca_error("rejected", "unknown request type");
 	if (reply == NULL)
 		reply = ca_error("error", "out of memory");
@@ -248,6 +299,8 @@ out:
 	free(text);
 	json_decref(reply);
 	json_decref(req);
+	if (in_child)
+		_exit(0);
 }
 
 static void
@@ -359,6 +412,7 @@ ca_process_main(const int *fds, size_t nfds, const struct fleetd_config *cfg,
 			pfds[i].events = POLLIN;
 			pfds[i].revents = 0;
 		}
+		ca_crl_reap();
 		if (poll(pfds, nfds, 1000) < 0) {
 			if (errno == EINTR)
 				continue;

@@ -88,7 +88,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
 	int timeout_ms = type == SIGNER_MSG_CRL ? SIGNER_CRL_TIMEOUT_MS
 						: SIGNER_TIMEOUT_MS;
-	uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+	uint64_t deadline;
 	json_t *reply = NULL;
 	char *text = NULL;
 	size_t len;
@@ -110,6 +110,9 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	}
 
 	pthread_mutex_lock(&sc->lock);
+	/* The wait starts now: a request queued behind another thread's
+	 * (a CRL can take seconds) is not charged for that one's time. */
+	deadline = clock_mono_ms() + (uint64_t)timeout_ms;
 	memcpy(sc->buf, &hdr, sizeof(hdr));
 	memcpy(sc->buf + sizeof(hdr), text, len);
 	/* Never block: a full socket means the ca is stopped or far behind. */
