@@ -28,7 +28,11 @@ selector_check(const char *text)
 {
 	struct label_set labels = {0, NULL};
 	struct selector_target t = {"5a0e2b4c-1d3f-4e6a-8b9c-0d1e2f3a4b01",
-				    "plc-x", NULL, true, "active", &labels};
+				    "plc-x",
+				    NULL,
+				    true,
+				    "active",
+				    &labels};
 	struct selector *sel = NULL;
 	char err[200];
 	size_t i, j;
