@@ -642,65 +642,83 @@ read_targets(PGresult *res, struct target_rows *r)
 }
 
 /*
- * COPY mode: each target's base (the version it has) — the distinct
- * (profile, version) pairs read in one statement.
+ * COPY mode: each target's base (the version it has now) and its
+ * document, read AFTER the targets were locked, in a statement of its own
+ * (a new snapshot under READ COMMITTED): a publish that committed while
+ * this transaction waited for the rows is seen, so the overrides are
+ * computed against the version the device really follows. One statement;
+ * a document comes back once per distinct base.
  */
 static int
 read_bases(PGconn *conn, struct target_rows *r)
 {
-	struct buf pids, vers;
-	const char *params[2];
-	size_t i;
-	int j, rc = -1;
+	struct buf ids;
+	const char *params[1];
+	size_t i = 0;
+	int j, k, rows, nkeys = 0, *keys = NULL, rc = -1;
 
 	r->base_keys = calloc(r->n > 0 ? r->n : 1, sizeof(*r->base_keys));
 	if (r->base_keys == NULL)
 		return -1;
-	array_open(&pids);
-	array_open(&vers);
-	for (i = 0; i < r->n; i++) {
-		const char *pid = PQgetvalue(r->res, (int)i, 4);
-		const char *ver = PQgetvalue(r->res, (int)i, 5);
-		size_t len;
-
-		if (PQgetisnull(r->res, (int)i, 4) ||
-		    PQgetisnull(r->res, (int)i, 5))
-			continue;
-		len = strlen(pid) + strlen(ver) + 2;
-		r->base_keys[i] = malloc(len);
-		if (r->base_keys[i] == NULL)
+	array_open(&ids);
+	for (i = 0; i < r->n; i++)
+		if (array_elem(&ids, r->t[i].device_id) != 0)
 			goto out;
-		snprintf(r->base_keys[i], len, "%s:%s", pid, ver);
-		r->t[i].base_key = r->base_keys[i];
-		if (array_elem(&pids, pid) != 0 || array_elem(&vers, ver) != 0)
-			goto out;
-	}
-	if (array_close(&pids) != 0 || array_close(&vers) != 0)
+	if (array_close(&ids) != 0)
 		goto out;
-	params[0] = pids.data;
-	params[1] = vers.data;
-	r->bases = db_query(conn,
-			    "SELECT v.profile_id::text || ':' || v.version, "
-			    "v.document FROM config_versions v JOIN (SELECT "
-			    "DISTINCT * FROM unnest($1::uuid[], $2::int[]) "
-			    "AS k(p, v)) k ON v.profile_id = k.p AND "
-			    "v.version = k.v",
-			    2, params);
+	params[0] = ids.data;
+	r->bases = db_query(
+		conn,
+		"WITH k AS (SELECT c.device_id, c.profile_id, "
+		"coalesce(c.pinned_version, p.latest_version) AS ver FROM "
+		"device_config c JOIN config_profiles p ON p.id = c.profile_id "
+		"WHERE c.device_id = ANY($1::uuid[])) "
+		"SELECT k.device_id::text, k.profile_id::text || ':' || k.ver, "
+		"CASE WHEN row_number() OVER (PARTITION BY k.profile_id, k.ver "
+		"ORDER BY k.device_id) = 1 THEN v.document END FROM k JOIN "
+		"config_versions v ON v.profile_id = k.profile_id AND "
+		"v.version = k.ver ORDER BY k.device_id",
+		1, params);
 	if (r->bases == NULL)
 		goto out;
-	/* Few distinct bases: a linear look-up per target. */
-	for (i = 0; i < r->n; i++) {
-		if (r->t[i].base_key == NULL)
+	rows = PQntuples(r->bases);
+	/* The distinct bases (few): the rows that carry a document. */
+	keys = calloc(rows > 0 ? (size_t)rows : 1, sizeof(*keys));
+	if (keys == NULL)
+		goto out;
+	for (k = 0; k < rows; k++)
+		if (!PQgetisnull(r->bases, k, 2))
+			keys[nkeys++] = k;
+	/* Both lists are in device id order (lowercase uuid text sorts as
+	 * the uuids do): walk them together. */
+	for (i = 0, j = 0; i < r->n && j < rows;) {
+		int c = strcmp(r->t[i].device_id, PQgetvalue(r->bases, j, 0));
+
+		if (c != 0) {
+			if (c < 0)
+				i++;
+			else
+				j++;
 			continue;
-		for (j = 0; j < PQntuples(r->bases); j++)
-			if (strcmp(PQgetvalue(r->bases, j, 0),
-				   r->t[i].base_key) == 0)
-				r->t[i].base = PQgetvalue(r->bases, j, 1);
+		}
+		r->base_keys[i] = strdup(PQgetvalue(r->bases, j, 1));
+		if (r->base_keys[i] == NULL)
+			goto out;
+		r->t[i].base_key = r->base_keys[i];
+		for (k = 0; k < nkeys; k++) {
+			if (strcmp(PQgetvalue(r->bases, keys[k], 1),
+				   r->base_keys[i]) == 0) {
+				r->t[i].base = PQgetvalue(r->bases, keys[k], 2);
+				break;
+			}
+		}
+		i++;
+		j++;
 	}
 	rc = 0;
 out:
-	buf_free(&pids);
-	buf_free(&vers);
+	free(keys);
+	buf_free(&ids);
 	return rc;
 }
 
@@ -950,21 +968,26 @@ resolve_version(PGconn *conn, const char *profile, int version, bool lock,
 	PGresult *r;
 
 	snprintf(ver, sizeof(ver), "%d", version);
-	r = db_query(
-		conn,
-		lock ? "WITH p AS (SELECT id, latest_version FROM "
-		       "config_profiles WHERE name = $1 FOR SHARE) "
-		       "SELECT p.id::text, v.version, v.document, v.sha256 "
-		       "FROM p LEFT JOIN config_versions v ON "
-		       "v.profile_id = p.id AND v.version = CASE WHEN "
-		       "$2::int = 0 THEN p.latest_version ELSE $2::int END"
-		     : "WITH p AS (SELECT id, latest_version FROM "
-		       "config_profiles WHERE name = $1) "
-		       "SELECT p.id::text, v.version, v.document, v.sha256 "
-		       "FROM p LEFT JOIN config_versions v ON "
-		       "v.profile_id = p.id AND v.version = CASE WHEN "
-		       "$2::int = 0 THEN p.latest_version ELSE $2::int END",
-		2, params);
+	/* The lock first, alone: a publish it waited for has committed when
+	 * it returns, and the next statement (a new snapshot) sees the
+	 * version that publish added. */
+	if (lock) {
+		r = db_query(conn,
+			     "SELECT 1 FROM config_profiles WHERE name = $1 "
+			     "FOR SHARE",
+			     1, params);
+		if (r == NULL)
+			return CONFIG_ERR_STORE;
+		PQclear(r);
+	}
+	r = db_query(conn,
+		     "WITH p AS (SELECT id, latest_version FROM "
+		     "config_profiles WHERE name = $1) "
+		     "SELECT p.id::text, v.version, v.document, v.sha256 "
+		     "FROM p LEFT JOIN config_versions v ON "
+		     "v.profile_id = p.id AND v.version = CASE WHEN "
+		     "$2::int = 0 THEN p.latest_version ELSE $2::int END",
+		     2, params);
 	if (r == NULL)
 		return CONFIG_ERR_STORE;
 	if (PQntuples(r) == 0) {

@@ -335,6 +335,62 @@ assert_eq "$(psql_q "SELECT count(*) FROM device_config c JOIN devices d ON d.id
 api POST /api/v1/config/clone "${JSON[@]}" --data "{\"source\": {\"device\": \"$D1\"}, \"selector\": \"site=bulk,row=3\", \"mode\": \"copy\", \"dry_run\": true}"
 assert_eq "$(jq -r '[.counts.matched, .counts.would_change, .counts.unchanged] | join(",")' <<<"$BODY")" "300,0,300" "copying again would change nothing"
 
+# Concurrency: a publish, a copy clone and a clone racing over the same
+# devices. Afterwards every device's desired document is merge(the version
+# it has, its overrides), whatever order they committed in (lock order:
+# profile, then devices by id).
+V4='{"mode": "d", "log": {"level": "warn", "file": "/var/log/plc4"}, "ports": [502, 504], "limits": {"rate": 40}}'
+RACERS=()
+curl -sS --max-time 60 --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPERATOR" \
+	"${JSON[@]}" --data "{\"document\": $V4}" "$FLEET_SERVER/api/v1/profiles/plc-base/versions" >"$T/r1" &
+RACERS+=("$!")
+curl -sS --max-time 60 --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPERATOR" \
+	"${JSON[@]}" --data "{\"source\": {\"device\": \"$D1\"}, \"selector\": \"site=bulk,row in (4,5)\", \"mode\": \"copy\"}" \
+	"$FLEET_SERVER/api/v1/config/clone" >"$T/r2" &
+RACERS+=("$!")
+curl -sS --max-time 60 --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $OPERATOR" \
+	"${JSON[@]}" --data "{\"source\": {\"profile\": \"plc-base\"}, \"selector\": \"site=bulk,row in (5,6)\"}" \
+	"$FLEET_SERVER/api/v1/config/clone" >"$T/r3" &
+RACERS+=("$!")
+wait "${RACERS[@]}"
+assert_eq "$(cat "$T/r1") $(cat "$T/r2") $(cat "$T/r3")" "201 201 201" "a publish and two clones racing all succeed"
+psql_q "SELECT json_agg(json_build_object('id', c.device_id, 'base', v.document, 'ov', c.overrides,
+		'desired', c.desired_document, 'latest', c.pinned_version IS NULL))
+	FROM device_config c JOIN config_profiles p ON p.id = c.profile_id
+	JOIN config_versions v ON v.profile_id = p.id
+		AND v.version = coalesce(c.pinned_version, p.latest_version)" >"$T/state.json"
+consistent() {
+	python3 - "$T/state.json" <<'PY'
+import json, sys
+def merge(t, p):  # RFC 7386, as the RFC writes it
+    if not isinstance(p, dict):
+        return p
+    t = dict(t) if isinstance(t, dict) else {}
+    for k, v in p.items():
+        if v is None:
+            t.pop(k, None)
+        else:
+            t[k] = merge(t.get(k), v)
+    return t
+rows = json.load(open(sys.argv[1]))
+bad = [r["id"] for r in rows if json.dumps(merge(json.loads(r["base"]),
+       json.loads(r["ov"]) if r["ov"] else {}), sort_keys=True,
+       separators=(",", ":"), ensure_ascii=False) != r["desired"]]
+print("%d devices, %d inconsistent %s" % (len(rows), len(bad), bad[:3]))
+sys.exit(1 if bad else 0)
+PY
+}
+check "after the race every device has merge(its version, its overrides) (python's RFC 7386 as the oracle)" consistent
+assert_eq "$(psql_q "SELECT count(*) FROM device_config c JOIN devices d ON d.id = c.device_id
+	WHERE d.labels->>'row' IN ('4', '5') AND d.labels->>'site' = 'bulk' AND c.desired_sha256 IS NULL")" 0 \
+	"no raced device lost its document"
+
+# Idempotency-Key on profile creation.
+api POST /api/v1/profiles "${JSON[@]}" -H 'Idempotency-Key: p-1' --data '{"name": "idem"}'
+FIRST_P=$BODY
+api POST /api/v1/profiles "${JSON[@]}" -H 'Idempotency-Key: p-1' --data '{"name": "idem"}'
+assert_eq "$STATUS/$BODY" "201/$FIRST_P" "a profile creation replayed with its Idempotency-Key"
+
 # From a profile version, pinned.
 api POST /api/v1/config/clone "${JSON[@]}" --data "{\"source\": {\"profile\": \"plc-base\", \"version\": 1}, \"selector\": \"id=$D3\"}"
 assert_eq "$STATUS" 201 "clone of plc-base@1 onto d3"
