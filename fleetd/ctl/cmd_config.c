@@ -234,10 +234,11 @@ static const struct ctl_help set_help = {
 	"devices config set",
 	"ID [--profile P[@V] | --no-profile] [--override FILE | "
 	"--no-override]",
-	"Changes a device's profile assignment or overrides. fleetctl reads\n"
-	"the device's configuration, changes what the options name (the rest\n"
-	"is kept) and writes it back with If-Match: if someone changed it in\n"
-	"between, nothing is written and the command fails (412).\n"
+	"Changes a device's profile assignment or overrides; what the options\n"
+	"do not name is kept. fleetctl reads the device's configuration\n"
+	"first and sends the change with If-Match of what it read (before\n"
+	"reading FILE): if someone changed it in between, nothing is written\n"
+	"and the command fails (412).\n"
 	"\n"
 	"Options:\n"
 	"  --profile P        follow the latest version of profile P\n"
@@ -275,14 +276,12 @@ set_opt(void *arg, int c, const char *val)
 	return CTL_CONTINUE;
 }
 
-/* The assignment PUT sends: what cfg holds, changed as a says. */
+/* The PATCH of the assignment: only the members the options name (the
+ * server keeps the others). */
 static json_t *
-set_body(const json_t *cfg, const struct set_args *a, json_t *overrides)
+set_body(const struct set_args *a, json_t *overrides)
 {
 	json_t *body = json_object();
-	json_t *profile = json_object_get(cfg, "profile");
-	json_t *version = json_object_get(cfg, "version");
-	json_t *ovr = json_object_get(cfg, "overrides");
 	char name[256];
 	long v;
 	bool pinned;
@@ -298,20 +297,12 @@ set_body(const json_t *cfg, const struct set_args *a, json_t *overrides)
 		rc |= json_object_set_new(body, "version",
 					  pinned ? json_integer(v)
 						 : json_string("latest"));
-	} else if (!a->no_profile && json_is_string(profile)) {
-		rc |= json_object_set(body, "profile", profile);
-		rc |= json_object_set_new(body, "version",
-					  json_is_integer(version)
-						  ? json_incref(version)
-						  : json_string("latest"));
-	} else {
-		rc |= json_object_set_new(body, "profile", json_null());
 	}
+	if (a->no_profile)
+		rc |= json_object_set_new(body, "profile", json_null());
 	if (overrides != NULL)
 		rc |= json_object_set(body, "overrides", overrides);
-	else if (!a->no_override && json_is_object(ovr))
-		rc |= json_object_set(body, "overrides", ovr);
-	else
+	if (a->no_override)
 		rc |= json_object_set_new(body, "overrides", json_null());
 	if (rc == 0)
 		return body;
@@ -331,7 +322,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct set_args a;
 	struct ctl_optset local = {opts, set_opt, &a};
-	struct cfg_call get, put;
+	struct cfg_call get, patch;
 	char path[512], name[256], etag[CFG_ETAG_MAX];
 	json_t *cfg = NULL, *overrides = NULL, *body = NULL, *res = NULL;
 	long version;
@@ -376,18 +367,19 @@ config_set(struct ctl *ctl, int argc, char **argv)
 		if (overrides == NULL)
 			goto out;
 	}
-	body = set_body(cfg, &a, overrides);
+	body = set_body(&a, overrides);
 	if (body == NULL) {
 		rc = ctl_fail("out of memory");
 		goto out;
 	}
 	memcpy(etag, get.etag, sizeof(etag));
-	memset(&put, 0, sizeof(put));
-	put.if_match = etag[0] != '\0' ? etag : NULL;
-	put.on_412 = "the device's configuration changed since this command "
-		     "read it: nothing written; look at it again "
-		     "('fleetctl devices config show') and retry";
-	if (cfg_api(ctl, "PUT", path, body, &put, &res) != 0)
+	memset(&patch, 0, sizeof(patch));
+	patch.if_match = etag[0] != '\0' ? etag : NULL;
+	patch.on_412 = "the device's configuration changed since this command "
+		       "read it: nothing written; look at it again "
+		       "('fleetctl devices config show') and retry";
+	/* PATCH: the members given replace the assignment's (docs/api.md). */
+	if (cfg_api(ctl, "PATCH", path, body, &patch, &res) != 0)
 		goto out;
 	if (ctl->output == CTL_OUT_JSON) {
 		ctl_print_json(res);

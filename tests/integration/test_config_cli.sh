@@ -300,7 +300,7 @@ wait_for "the racing set read the configuration" 20 \
 # the other writer, through the API, with the device's current ETag
 api GET "/api/v1/devices/$A2/config" -D "$T/hdr"
 ETAG=$(awk 'tolower($1) == "etag:" { print $2 }' "$T/hdr" | tr -d '\r')
-api PUT "/api/v1/devices/$A2/config" -H "If-Match: $ETAG" \
+api PATCH "/api/v1/devices/$A2/config" -H "If-Match: $ETAG" \
 	-H 'Content-Type: application/json' \
 	--data '{"profile": "base", "version": 2, "overrides": null}'
 assert_eq "$STATUS" 200 "the other writer's change (base@2)"
