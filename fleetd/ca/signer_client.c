@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 struct signer_client {
 	pthread_mutex_t lock;
 	int fd;
+	bool answering; /* the last request got its answer in time */
 	unsigned char *buf; /* SIGNER_MSG_MAX + 1 bytes */
 };
 
@@ -50,6 +52,7 @@ signer_client_new(int fd)
 	}
 	pthread_mutex_init(&sc->lock, NULL);
 	sc->fd = fd;
+	sc->answering = true;
 	return sc;
 }
 
@@ -88,6 +91,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
 	int timeout_ms = type == SIGNER_MSG_CRL ? SIGNER_CRL_TIMEOUT_MS
 						: SIGNER_TIMEOUT_MS;
+	uint64_t start = clock_mono_ms();
 	uint64_t deadline;
 	json_t *reply = NULL;
 	char *text = NULL;
@@ -110,9 +114,14 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	}
 
 	pthread_mutex_lock(&sc->lock);
-	/* The wait starts now: a request queued behind another thread's
-	 * (a CRL can take seconds) is not charged for that one's time. */
-	deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+	/*
+	 * Queued behind another thread's request: while the ca answers (a
+	 * CRL ahead of us can take seconds), the wait starts now; once it
+	 * has failed to answer, it started at the call, so N callers of a
+	 * stopped ca fail within one timeout, not N in a row.
+	 */
+	deadline = (sc->answering ? clock_mono_ms() : start) +
+		   (uint64_t)timeout_ms;
 	memcpy(sc->buf, &hdr, sizeof(hdr));
 	memcpy(sc->buf + sizeof(hdr), text, len);
 	/* Never block: a full socket means the ca is stopped or far behind. */
@@ -130,6 +139,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 		ssize_t n;
 
 		if (now >= deadline) {
+			sc->answering = false;
 			snprintf(err, errlen,
 				 "ca process did not answer within %d ms",
 				 timeout_ms);
@@ -157,6 +167,7 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 				close(got_fd);
 			continue;
 		}
+		sc->answering = true;
 		if (recv_fd != NULL)
 			*recv_fd = got_fd;
 		else if (got_fd >= 0)

@@ -619,6 +619,19 @@ raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
 
 /* RAW_WRITEABLE: 100 Continue, or the answer in chunks, then the next
  * request on a kept-alive connection. Returns -1 to close. */
+/*
+ * lws_write() may keep the tail of an answer (TLS could not take it all);
+ * closing then would cut the answer short. Close once lws has sent it.
+ */
+static int
+raw_close_when_flushed(struct lws *wsi)
+{
+	if (!lws_partial_buffered(wsi))
+		return -1;
+	lws_callback_on_writable(wsi);
+	return 0;
+}
+
 static int
 raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 {
@@ -635,6 +648,8 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 			       ? 0
 			       : -1;
 	}
+	if (s->raw_phase == RAW_CLOSING)
+		return raw_close_when_flushed(wsi);
 	if (s->raw_phase != RAW_RUN || s->job == NULL || s->job->in_pool)
 		return 0;
 	if (s->out == NULL && raw_prepare(s) != 0)
@@ -665,7 +680,7 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 	s->body_len = s->body_cap = 0;
 	if (s->close_after) {
 		s->raw_phase = RAW_CLOSING;
-		return -1;
+		return raw_close_when_flushed(wsi);
 	}
 	/* Kept alive: the next request, maybe already buffered. */
 	s->answered = false;

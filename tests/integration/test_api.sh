@@ -353,5 +353,13 @@ check "another list's cursor (same shape) -> 400" is_problem 400 invalid-field
 curl -sS --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' "$FLEET_SERVER/healthz" >"$T/hz"
 assert_eq "$(cat "$T/hz")" 200 "healthz"
 
+# An answer far larger than one TLS record is sent whole before a
+# `Connection: close` closes (fleetctl sends that header on every call).
+curl -sS --cacert "$FLEET_CA" -o "$T/oas.keep" "$FLEET_SERVER/api/v1/openapi.json"
+curl -sS --cacert "$FLEET_CA" -H 'Connection: close' -o "$T/oas.close" \
+	"$FLEET_SERVER/api/v1/openapi.json"
+check "a large answer with Connection: close is not cut short" \
+	test "$(wc -c <"$T/oas.close")" -gt 65536 -a "$(wc -c <"$T/oas.close")" = "$(wc -c <"$T/oas.keep")"
+
 fleetd_stop
 harness_done
