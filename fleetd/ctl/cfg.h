@@ -39,6 +39,8 @@ struct cfg_call {
 	const char *if_match; /* sent as If-Match when not NULL */
 	const char *idempotency_key; /* sent as Idempotency-Key */
 	const char *on_412; /* appended to a 412's message */
+	const char *on_404; /* a 404 without a detail says this */
+	bool quiet; /* print nothing on failure (a best-effort call) */
 	int status; /* the answer's HTTP status (0: none) */
 	char etag[CFG_ETAG_MAX]; /* the answer's ETag, "" if none */
 };
@@ -52,6 +54,14 @@ struct cfg_call {
  */
 int cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 	    struct cfg_call *call, json_t **out);
+
+/* GET path with cfg_api; a 404 adds what404 ("no device X") to the
+ * message. */
+int cfg_get(struct ctl *ctl, const char *path, const char *what404,
+	    json_t **out);
+
+/* GET path printing nothing on failure (a best-effort read). */
+int cfg_get_quiet(struct ctl *ctl, const char *path, json_t **out);
 
 /*
  * Prints what changes from `from` to `to` (either may be NULL: absent),

@@ -77,9 +77,10 @@ out:
 
 /* ---- API calls with headers -------------------------------------------- */
 
-/* "412 Precondition Failed: detail (hint)" from a problem+json answer. */
+/* "412 Precondition Failed: detail (hint)" from a problem+json answer;
+ * with weak, the hint only stands in for a missing detail. */
 static void
-report_problem(const struct https_response *r, const char *hint)
+report_problem(const struct https_response *r, const char *hint, bool weak)
 {
 	const char *title = NULL, *detail = NULL, *field = NULL;
 	json_t *doc = NULL;
@@ -104,6 +105,8 @@ report_problem(const struct https_response *r, const char *hint)
 	    (size_t)n < sizeof(msg))
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " (field %s)",
 			      field);
+	if (weak && detail != NULL && detail[0] != '\0')
+		hint = NULL;
 	if (hint != NULL && n > 0 && (size_t)n < sizeof(msg))
 		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%s)", hint);
 	json_decref(doc);
@@ -163,7 +166,8 @@ cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 	req.n_headers = nh;
 	if (https_request(ctl->https, &ctl->url, &req, &resp, err,
 			  sizeof(err)) != 0) {
-		ctl_fail("%s", err);
+		if (call == NULL || !call->quiet)
+			ctl_fail("%s", err);
 		goto out;
 	}
 	if (call != NULL) {
@@ -173,9 +177,14 @@ cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 			memcpy(call->etag, resp.etag, strlen(resp.etag) + 1);
 	}
 	if (resp.status < 200 || resp.status > 299) {
-		report_problem(&resp, resp.status == 412 && call != NULL
-					      ? call->on_412
-					      : NULL);
+		const char *hint = NULL;
+
+		if (call != NULL && resp.status == 412)
+			hint = call->on_412;
+		else if (call != NULL && resp.status == 404)
+			hint = call->on_404;
+		if (call == NULL || !call->quiet)
+			report_problem(&resp, hint, resp.status == 404);
 		goto out;
 	}
 	if (resp.body_len == 0) {
@@ -199,6 +208,26 @@ out:
 	free(text);
 	https_response_free(&resp);
 	return rc;
+}
+
+int
+cfg_get(struct ctl *ctl, const char *path, const char *what404, json_t **out)
+{
+	struct cfg_call call;
+
+	memset(&call, 0, sizeof(call));
+	call.on_404 = what404;
+	return cfg_api(ctl, "GET", path, NULL, &call, out);
+}
+
+int
+cfg_get_quiet(struct ctl *ctl, const char *path, json_t **out)
+{
+	struct cfg_call call;
+
+	memset(&call, 0, sizeof(call));
+	call.quiet = true;
+	return cfg_api(ctl, "GET", path, NULL, &call, out);
 }
 
 /* ---- argv -------------------------------------------------------------- */

@@ -149,7 +149,7 @@ print_overrides(struct ctl *ctl, json_t *cfg)
 			 json_integer_value(res));
 		if (ctl_path_id(path, sizeof(path), "profiles", profile,
 				suffix) != 0 ||
-		    cfg_api(ctl, "GET", path, NULL, NULL, &v) != 0)
+		    cfg_get_quiet(ctl, path, &v) != 0)
 			v = NULL;
 		printf("\nOVERRIDES (what they change in "
 		       "%s@%" JSON_INTEGER_FORMAT "):\n",
@@ -207,10 +207,18 @@ static const struct ctl_help show_help = {
 	"what\n"
 	"differs.\n"};
 
+/* "no device ID" for 404s. */
+static const char *
+no_such(char *buf, size_t buflen, const char *what, const char *id)
+{
+	snprintf(buf, buflen, "no %s %s", what, id);
+	return buf;
+}
+
 static int
 config_show(struct ctl *ctl, int argc, char **argv)
 {
-	char path[512];
+	char path[512], what[128];
 	json_t *cfg = NULL;
 	int rc = ctl_parse(ctl, &show_help, argc, argv, NULL, 1);
 
@@ -218,7 +226,9 @@ config_show(struct ctl *ctl, int argc, char **argv)
 		return rc;
 	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
 			"/config") != 0 ||
-	    cfg_api(ctl, "GET", path, NULL, NULL, &cfg) != 0)
+	    cfg_get(ctl, path,
+		    no_such(what, sizeof(what), "device", argv[optind]),
+		    &cfg) != 0)
 		return CTL_EXIT_FAIL;
 	if (ctl->output == CTL_OUT_JSON)
 		ctl_print_json(cfg);
@@ -323,7 +333,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 	struct set_args a;
 	struct ctl_optset local = {opts, set_opt, &a};
 	struct cfg_call get, patch;
-	char path[512], name[256], etag[CFG_ETAG_MAX];
+	char path[512], name[256], etag[CFG_ETAG_MAX], what[128];
 	json_t *cfg = NULL, *overrides = NULL, *body = NULL, *res = NULL;
 	long version;
 	bool pinned;
@@ -358,6 +368,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 	/* Read the state first, then the file: what is written is what the
 	 * operator had when the state was read (If-Match below). */
 	memset(&get, 0, sizeof(get));
+	get.on_404 = no_such(what, sizeof(what), "device", argv[optind]);
 	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
 			"/config") != 0 ||
 	    cfg_api(ctl, "GET", path, NULL, &get, &cfg) != 0)
@@ -375,6 +386,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 	memcpy(etag, get.etag, sizeof(etag));
 	memset(&patch, 0, sizeof(patch));
 	patch.if_match = etag[0] != '\0' ? etag : NULL;
+	patch.on_404 = what;
 	patch.on_412 = "the device's configuration changed since this command "
 		       "read it: nothing written; look at it again "
 		       "('fleetctl devices config show') and retry";
@@ -506,7 +518,7 @@ print_sample(struct ctl *ctl, const json_t *sample)
 	if (id == NULL)
 		return;
 	if (ctl_path_id(path, sizeof(path), "devices", id, "/config") != 0 ||
-	    cfg_api(ctl, "GET", path, NULL, NULL, &cfg) != 0)
+	    cfg_get_quiet(ctl, path, &cfg) != 0)
 		cfg = NULL;
 	doc = json_object_get(json_object_get(cfg, "desired"), "document");
 	snprintf(line, sizeof(line), "device %s:", id);
@@ -851,8 +863,10 @@ change_get(struct ctl *ctl, const char *path, const char *id, json_t **ch,
 	   struct cfg_counts *c)
 {
 	json_t *doc = NULL;
+	char what[128];
 
-	if (cfg_api(ctl, "GET", path, NULL, NULL, &doc) != 0)
+	if (cfg_get(ctl, path, no_such(what, sizeof(what), "change", id),
+		    &doc) != 0)
 		return -1;
 	if (cfg_counts_read(doc, c) != 0) {
 		json_decref(doc);

@@ -73,7 +73,7 @@ post_version(struct ctl *ctl, const char *name, json_t *doc, const char *note,
 	     const char *etag, const char *on_412, json_t **v)
 {
 	struct cfg_call call;
-	char path[512];
+	char path[512], what[320];
 	json_t *body = json_pack("{s:O}", "document", doc);
 	int rc = -1;
 
@@ -86,6 +86,8 @@ post_version(struct ctl *ctl, const char *name, json_t *doc, const char *note,
 	memset(&call, 0, sizeof(call));
 	call.if_match = etag;
 	call.on_412 = on_412;
+	snprintf(what, sizeof(what), "no profile %s", name);
+	call.on_404 = what;
 	if (ctl_path_id(path, sizeof(path), "profiles", name, "/versions") ==
 		    0 &&
 	    cfg_api(ctl, "POST", path, body, &call, v) == 0)
@@ -286,7 +288,7 @@ static const struct ctl_help show_help = {
 static int
 profiles_show(struct ctl *ctl, int argc, char **argv)
 {
-	char name[256], path[512], suffix[64];
+	char name[256], path[512], suffix[64], what[320];
 	json_t *p = NULL, *v = NULL, *out = NULL;
 	json_t *shown;
 	bool pinned;
@@ -302,14 +304,17 @@ profiles_show(struct ctl *ctl, int argc, char **argv)
 				 "version is a number or 'latest')",
 				 argv[optind]);
 	rc = CTL_EXIT_FAIL;
+	snprintf(what, sizeof(what), "no profile %s", name);
 	if (ctl_path_id(path, sizeof(path), "profiles", name, "") != 0 ||
-	    cfg_api(ctl, "GET", path, NULL, NULL, &p) != 0)
+	    cfg_get(ctl, path, what, &p) != 0)
 		goto out;
 	if (pinned) {
 		snprintf(suffix, sizeof(suffix), "/versions/%ld", version);
+		snprintf(what, sizeof(what), "profile %s has no version %ld",
+			 name, version);
 		if (ctl_path_id(path, sizeof(path), "profiles", name, suffix) !=
 			    0 ||
-		    cfg_api(ctl, "GET", path, NULL, NULL, &v) != 0)
+		    cfg_get(ctl, path, what, &v) != 0)
 			goto out;
 	}
 	shown = v != NULL ? v : json_object_get(p, "latest");
@@ -391,7 +396,7 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 	struct publish_args a = {NULL, NULL, -1};
 	struct ctl_optset local = {opts, publish_opt, &a};
 	struct cfg_call get;
-	char path[512], etag[CFG_ETAG_MAX], hint[256];
+	char path[512], etag[CFG_ETAG_MAX], hint[256], what[320];
 	json_t *doc = NULL, *p = NULL, *v = NULL;
 	int rc = ctl_parse(ctl, &publish_help, argc, argv, &local, 1);
 
@@ -409,6 +414,8 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 		/* Read the profile, then the file: a version published while
 		 * the file is read (or typed, with -f -) is caught. */
 		memset(&get, 0, sizeof(get));
+		snprintf(what, sizeof(what), "no profile %s", argv[optind]);
+		get.on_404 = what;
 		if (ctl_path_id(path, sizeof(path), "profiles", argv[optind],
 				"") != 0 ||
 		    cfg_api(ctl, "GET", path, NULL, &get, &p) != 0)

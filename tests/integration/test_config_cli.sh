@@ -184,7 +184,7 @@ expect_fail "publish: duplicate member names" 1 'duplicate' \
 	profiles publish base -f "$T/dup.json"
 expect_fail "publish: -f is required" 2 '-f FILE is required' \
 	profiles publish base
-expect_fail "publish: unknown profile" 1 '^fleetctl: 404 ' \
+expect_fail "publish: unknown profile" 1 '^fleetctl: 404 .*no profile nosuch' \
 	profiles publish nosuch -f "$T/v1.json"
 expect_fail "publish: --expect-latest that is not the latest" 1 \
 	'^fleetctl: 412 .*the latest version is not 1: nothing published' \
@@ -193,13 +193,15 @@ expect_fail "create: the name is taken" 1 '^fleetctl: 409 ' \
 	profiles create base -f "$T/v1.json"
 expect_fail "create: a name the server refuses" 1 '^fleetctl: 400 ' \
 	profiles create 'Bad Name' -f "$T/v1.json"
-expect_fail "show: unknown profile" 1 '^fleetctl: 404 ' profiles show nosuch
-expect_fail "show: unknown version" 1 '^fleetctl: 404 ' profiles show base@9
+expect_fail "show: unknown profile" 1 '^fleetctl: 404 .*no profile nosuch' \
+	profiles show nosuch
+expect_fail "show: unknown version" 1 \
+	'^fleetctl: 404 .*profile base has no version 9' profiles show base@9
 expect_fail "show: not NAME@VERSION" 2 'not NAME or NAME@VERSION' \
 	profiles show base@x
-expect_fail "set: unknown profile" 1 '^fleetctl: 422 ' \
+expect_fail "set: unknown profile" 1 '^fleetctl: 422 unknown-profile' \
 	devices config set "$A1" --profile nosuch
-expect_fail "set: unknown version" 1 '^fleetctl: 422 ' \
+expect_fail "set: unknown version" 1 '^fleetctl: 422 unknown-version' \
 	devices config set "$A1" --profile base@9
 expect_fail "set: unknown device" 1 '^fleetctl: 404 ' \
 	devices config set 00000000-0000-4000-8000-000000000000 --profile base
@@ -215,11 +217,12 @@ expect_fail "clone: no selector" 2 '--selector S is required' \
 	config clone --from-device "$A1"
 expect_fail "clone: bad mode" 2 '--mode is assign or copy' \
 	config clone --from-profile base --selector site=t-cfg --mode move
-expect_fail "clone: a selector that matches nothing" 1 '^fleetctl: 422 ' \
+expect_fail "clone: a selector that matches nothing" 1 \
+	'^fleetctl: 422 selector-matches-nothing' \
 	config clone --from-profile base@1 --selector site=nowhere
 expect_fail "clone: a malformed selector" 1 '^fleetctl: 400 ' \
 	config clone --from-profile base@1 --selector 'site in (a'
-expect_fail "status: unknown change" 1 '^fleetctl: 404 ' \
+expect_fail "status: unknown change" 1 '^fleetctl: 404 .*no change 0{8}-' \
 	config status 00000000-0000-4000-8000-000000000000
 expect_fail "status: bad --interval" 2 '--interval takes 1 to 60' \
 	config status x --interval 0
