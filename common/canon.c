@@ -121,7 +121,11 @@ emit_real(struct buf *out, double v)
 	digits[k] = '\0';
 	n = exp10 + 1; /* v = 0.digits * 10^n */
 
-	if (k <= n && n <= 21) {
+	/* Integral values are written as digits only while they fit an
+	 * int64: a parser (jansson's, the agent's) reads digits as an
+	 * integer and refuses one past int64, so 1e20 stays 1e+20 and the
+	 * canonical text always parses back to itself. */
+	if (k <= n && n <= 21 && v < 9223372036854775808.0) {
 		if (buf_append(out, digits, (size_t)k) != 0)
 			return -1;
 		for (i = 0; i < n - k; i++)
@@ -129,7 +133,7 @@ emit_real(struct buf *out, double v)
 				return -1;
 		return 0;
 	}
-	if (0 < n && n <= 21) {
+	if (0 < n && n < k && n <= 21) {
 		if (buf_append(out, digits, (size_t)n) != 0 ||
 		    buf_append(out, ".", 1) != 0)
 			return -1;

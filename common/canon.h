@@ -14,7 +14,7 @@
  * - real numbers in the shortest form that reads back to the same IEEE 754
  *   double, laid out as ECMAScript's Number.prototype.toString does
  *   (1e+21, 1e-7, 0.000001, 123.5; -0 is written 0; a real with an
- *   integral value below 1e21 is written without a fraction: 1.0 -> 1).
+ *   integral value below 2^63 is written without a fraction: 1.0 -> 1).
  *
  * Where this differs from JCS, and why:
  * - Keys are sorted by their UTF-8 bytes (memcmp), not by UTF-16 code
@@ -26,6 +26,11 @@
  *   JCS would first round them to a double (2^53 + 1 would become
  *   9007199254740992). Config documents hold counters and ids; silently
  *   changing them would be worse than leaving JCS.
+ * - A real with an integral value of 2^63 or more is written in exponent
+ *   form (1e+20, 2.9514790517935283e+20), where JCS writes digits up to
+ *   1e21 (100000000000000000000): digits are read back as an integer,
+ *   and jansson (and so the agent) refuses integers past int64, so the
+ *   JCS form would not parse back. Below 2^63 the JCS form is kept.
  * - Strings may hold U+0000 (jansson keeps their length); it is written
  *   \u0000 like any control character.
  *

@@ -46,12 +46,17 @@ static const struct {
 	{0xffefffffffffffffULL, "-1.7976931348623157e+308"},
 	{0x4340000000000000ULL, "9007199254740992"},
 	{0xc340000000000000ULL, "-9007199254740992"},
-	{0x4430000000000000ULL, "295147905179352830000"},
+	/* JCS: 295147905179352830000; past int64 we keep the exponent
+	 * form (canon.h), so that it parses back. */
+	{0x4430000000000000ULL, "2.9514790517935283e+20"},
 	{0x44b52d02c7e14af5ULL, "9.999999999999997e+22"},
 	{0x44b52d02c7e14af6ULL, "1e+23"},
 	{0x44b52d02c7e14af7ULL, "1.0000000000000001e+23"},
-	{0x444b1ae4d6e2ef4eULL, "999999999999999700000"},
-	{0x444b1ae4d6e2ef4fULL, "999999999999999900000"},
+	{0x444b1ae4d6e2ef4eULL, "9.999999999999997e+20"}, /* JCS: digits */
+	{0x444b1ae4d6e2ef4fULL, "9.999999999999999e+20"}, /* JCS: digits */
+	/* the largest integral double below 2^63: digits, as JCS */
+	{0x43dfffffffffffffULL, "9223372036854775000"},
+	{0x43e0000000000000ULL, "9.223372036854776e+18"}, /* 2^63 */
 	{0x444b1ae4d6e2ef50ULL, "1e+21"},
 	{0x3eb0c6f7a0b5ed8cULL, "9.999999999999997e-7"},
 	{0x3eb0c6f7a0b5ed8dULL, "0.000001"},
@@ -169,6 +174,10 @@ test_integers_and_whitespace(void **state)
 		     "9223372036854775807,0,0]");
 	/* A real with an integral value reads like the integer. */
 	expect_canon("[1.0, -2.50e1, 1e2, 100]", "[1,-25,100,100]");
+	/* Past int64 an integral real keeps its exponent, so the text parses
+	 * back (found by fuzz_merge_patch). */
+	expect_canon("[1e20, -1e19, 1e18]",
+		     "[1e+20,-1e+19,1000000000000000000]");
 	expect_canon(" \t\n{ \"a\" :\r\n [ ] , \"b\":null }\n",
 		     "{\"a\":[],\"b\":null}");
 	expect_canon("\"x\"", "\"x\"");
