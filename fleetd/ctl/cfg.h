@@ -132,7 +132,9 @@ int cfg_parse_profile_ref(const char *ref, char *namebuf, size_t namelen,
 /*
  * ctl_parse knows only -h and -o as short options. Returns a copy of argv
  * (NULL-terminated, owned by the caller: cfg_argv_free) in which "-f X"
- * and "-fX" are spelled "--file X" and "--file=X", up to a "--".
+ * and "-fX" are spelled "--file X" and "--file=X", up to a "--" and
+ * except as the value of an option (the profiles group's long options
+ * all take one, but --help).
  */
 char **cfg_argv_file(int argc, char **argv);
 void cfg_argv_free(int argc, char **argv);

@@ -242,11 +242,19 @@ cfg_argv_file(int argc, char **argv)
 		return NULL;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
+		const char *prev = i > 0 ? argv[i - 1] : "";
+		/* The value of an option ("--note -fixed") stays as it is:
+		 * every long option of the profiles group but --help takes a
+		 * value, and so does -o. */
+		bool value = (strncmp(prev, "--", 2) == 0 && prev[2] != '\0' &&
+			      strchr(prev, '=') == NULL &&
+			      strcmp(prev, "--help") != 0) ||
+			     strcmp(prev, "-o") == 0;
 		struct buf b;
 
 		rest = rest || strcmp(a, "--") == 0;
 		buf_init(&b, 65536);
-		if (!rest && i > 0 && strncmp(a, "-f", 2) == 0)
+		if (!rest && !value && i > 0 && strncmp(a, "-f", 2) == 0)
 			(void)buf_printf(&b, "--file%s%s",
 					 a[2] != '\0' ? "=" : "", a + 2);
 		else
