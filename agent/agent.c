@@ -1120,6 +1120,12 @@ agent_ssl_ctx_new(struct fleet_agent *a, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	/* What lws sets on the client contexts it makes: it retries partial
+	 * non-blocking writes from another buffer, and idle connections
+	 * should hold no TLS record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				      SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
 	SSL_CTX_set_app_data(ctx, a);
 	SSL_CTX_set_info_callback(ctx, agent_ssl_info);
 	return ctx;
