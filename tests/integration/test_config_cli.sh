@@ -266,7 +266,9 @@ expect_ok "devices config show -o json" -o json devices config show "$A1"
 json_is '.desired.document.mqtt.port' 8883 "show -o json: the desired document"
 
 # publish v3: agent 1 (latest) follows, agent 2 (pinned) keeps version 1
-expect_ok "publish version 3" profiles publish base -f "$T/v3.json"
+expect_ok "publish version 3 (-fX, and a note that starts with -f)" \
+	profiles publish base "-f$T/v3.json" --note -fixed
+out_has '^NOTE: +-fixed$' "an option's value is never taken for -f"
 H1=$(desired_hash "$A1")
 check "agent 1 (latest) applied version 3" wait_for "agent 1 applied v3" 30 \
 	applied "$A1" "$H1"
