@@ -1358,6 +1358,9 @@ agent_reconnect_now(struct fleet_agent *a)
 		return;
 	a->new_failed = 0;
 	a->reconnect_planned = true;
+	/* Planned, not a failure: if the new connection fails, retry from
+	 * the first backoff step, not from where earlier failures left it. */
+	backoff_reset(&a->bo);
 	lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
 }
 
