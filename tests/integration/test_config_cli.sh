@@ -106,7 +106,9 @@ EOT
 		FLEET_AGENT_CONFIG_VALIDATE="$T/validate.sh" \
 		FLEET_AGENT_CONFIG_DRIFT_INTERVAL=1 \
 		fleet-agent -c "$T/a$1.conf"
+	AGENT_PID[$1]=$LAST_PID
 }
+declare -A AGENT_PID
 agent_start 1
 agent_start 2
 for n in 1 2; do
@@ -436,6 +438,33 @@ out_has "^$A1 +drifted " "drift: agent 1 drifted"
 expect_ok "devices config show of the drifted device" devices config show "$A1"
 out_has '^STATE: +drifted: the file on the device was changed there$' \
 	"show explains the drift"
+
+# ---- --watch -o json, and Ctrl-C ----------------------------------------
+expect_ok "status --watch -o json" -o json config status "$CHANGE3" --watch
+json_is '.counts.pending' 0 "--watch -o json prints the last answer"
+# A frozen agent stays online (until the heartbeat timeout) and applies
+# nothing: its change stays pending until the watch is interrupted.
+kill -STOP "${AGENT_PID[2]}"
+expect_ok "pin the frozen agent to base@2" devices config set "$A2" \
+	--profile base@2 --no-override
+CHANGE4=$(awk '/^follow it with:/ { print $7 }' "$T/out")
+set +e
+fleetctl config status "$CHANGE4" --watch >"$T/watch.out" 2>"$T/watch.err" &
+WATCH=$!
+set -e
+check "the watch shows the change pending" wait_for "the watch's first line" \
+	10 grep -q '1 pending' "$T/watch.out"
+kill -INT "$WATCH"
+set +e
+wait "$WATCH"
+RC=$?
+set -e
+kill -CONT "${AGENT_PID[2]}"
+assert_eq "$RC" 130 "Ctrl-C ends --watch with 130"
+check "--watch says the change goes on" \
+	grep -qE '^stopped watching; the change goes on \(1 pending\)$' "$T/watch.out"
+check "agent 2 applies it once it runs again" \
+	wait_for "agent 2 applied after SIGCONT" 30 state_is "$A2" in_sync
 
 # ---- status --watch on a terminal: a live bar --------------------------
 script -qec "fleetctl config status $CHANGE3 --watch" /dev/null \
