@@ -113,8 +113,8 @@ h1_hex(unsigned char c)
 static bool
 h1_method_served(const char *m, size_t n)
 {
-	static const char *const served[] = {"GET", "HEAD", "POST", "PATCH",
-					     "DELETE"};
+	static const char *const served[] = {"GET", "HEAD",  "POST",
+					     "PUT", "PATCH", "DELETE"};
 
 	for (size_t i = 0; i < sizeof(served) / sizeof(served[0]); i++)
 		if (strlen(served[i]) == n && memcmp(m, served[i], n) == 0)
@@ -249,8 +249,8 @@ h1_request_line(const char *l, size_t n, struct h1_request *req,
 			       "malformed request line");
 	if (!h1_method_served(l, m))
 		return h1_fail(err, 501, "not-implemented",
-			       "the API serves GET, HEAD, POST, PATCH and "
-			       "DELETE");
+			       "the API serves GET, HEAD, POST, PUT, PATCH "
+			       "and DELETE");
 	memcpy(req->method, l, m);
 	req->method[m] = '\0';
 	t = m + 1;

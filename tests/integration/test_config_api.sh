@@ -408,11 +408,7 @@ api PATCH "/api/v1/devices/$D1/config" "${JSON[@]}" --data '{"version": 1}'
 assert_eq "$(jq -r '[.profile, .version, (.overrides | tojson)] | join(",")' <<<"$BODY")" \
 	"plc-base,1,$(jq -cS . <<<"$OV")" "PATCH of the version alone keeps the profile and the overrides"
 api PUT "/api/v1/devices/$D1/config" "${JSON[@]}" --data '{"profile": "plc-base"}'
-if is_problem 501 not-implemented; then
-	echo "# PUT is refused by the HTTP layer (fleetd/http/h1.c serves GET, HEAD, POST, PATCH, DELETE); PUT checks skipped"
-else
-	assert_eq "$STATUS/$(jq -r '[.version, .overrides] | join(",")' <<<"$BODY")" "200/latest," "PUT replaces the assignment (no overrides, latest)"
-fi
+assert_eq "$STATUS/$(jq -r '[.version, .overrides] | join(",")' <<<"$BODY")" "200/latest," "PUT replaces the assignment (no overrides, latest)"
 
 # Removing a configuration.
 api PATCH "/api/v1/devices/$D2/config" "${JSON[@]}" --data '{"profile": null, "overrides": null}'

@@ -237,7 +237,7 @@ for m in TRACE PROPFIND FOO; do
 	hsend "$T/r"
 	expect "methods: $m -> 501 problem+json (lws answered HTML 403)" 501 not-implemented yes
 done
-for m in PUT OPTIONS; do
+for m in PROPFIND OPTIONS; do
 	req "$m /api/v1/devices HTTP/1.1" "Host: localhost" "Authorization: Bearer $ADMIN" \
 		"Content-Length: 0" "" >"$T/r"
 	hsend "$T/r"
