@@ -31,8 +31,7 @@ static const struct config_key fleetd_keys[] = {
 	KEY("cert_validity", CONFIG_DURATION, cert_validity, 3600,
 	    10L * 365 * 86400, "90d"),
 	/* EST re-enroll with an expired certificate (docs/pki.md); 0 = off */
-	KEY("cert_grace", CONFIG_DURATION, cert_grace, 0, 365L * 86400,
-	    "30d"),
+	KEY("cert_grace", CONFIG_DURATION, cert_grace, 0, 365L * 86400, "30d"),
 	KEY("heartbeat_interval", CONFIG_DURATION, heartbeat_interval, 1, 3600,
 	    "30s"),
 	KEY("heartbeat_timeout", CONFIG_DURATION, heartbeat_timeout, 2, 7200,
