@@ -51,6 +51,8 @@ struct sim {
 	bool all_online_reported;
 	bool exit_when_online;
 	const char *status_file;
+	unsigned started; /* devices started so far */
+	unsigned start_per_tick; /* --start-rate / 5; 0: all at once */
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -74,7 +76,8 @@ usage(FILE *f)
 		   "[--labels k=v,..]\n"
 		   "                 [--threads K] [--status-file FILE] "
 		   "[--exit-when-online]\n"
-		   "                 [--log-level L] [--config-fail SHARE]\n"
+		   "                 [--log-level L] [--config-fail SHARE] "
+		   "[--start-rate N]\n"
 		   "Runs N virtual devices (state in DIR/<n>/; a second run "
 		   "reuses them).\n");
 }
@@ -147,12 +150,35 @@ sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
 		log_warn("%s", err);
 }
 
+/* Starts the next start_per_tick devices. */
+static int
+sim_start_some(struct sim *s, char *err, size_t errlen)
+{
+	unsigned end = s->started + s->start_per_tick;
+
+	if (end > s->count || end < s->started)
+		end = s->count;
+	for (; s->started < end; s->started++) {
+		if (fleet_agent_start(s->agents[s->started], s->ctx, err,
+				      errlen) != 0) {
+			fprintf(stderr, "fleet-sim: device %u: %s\n",
+				s->started, err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static void
 sim_tick(lws_sorted_usec_list_t *sul)
 {
 	struct sim *s = lws_container_of(sul, struct sim, sul_tick);
 	uint64_t attempts = 0, renewals = 0;
 	unsigned i, online = 0;
+	char err[FLEET_AGENT_ERR_MAX];
+
+	if (s->started < s->count && sim_start_some(s, err, sizeof(err)) != 0)
+		stop_requested = 1;
 
 	for (i = 0; i < s->count; i++) {
 		if (s->agents[i] == NULL)
@@ -203,13 +229,14 @@ main(int argc, char **argv)
 		{"exit-when-online", no_argument, NULL, 'x'},
 		{"log-level", required_argument, NULL, 'L'},
 		{"config-fail", required_argument, NULL, 'F'},
+		{"start-rate", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
 	const char *token = NULL, *api = NULL, *ca = NULL, *state = NULL;
 	const char *model = "sim", *fw = "1.0.0", *device_url = NULL;
 	const char *labels = NULL, *log_level = "warn";
-	unsigned threads = 8, i, fail_permille = 0;
+	unsigned threads = 8, i, fail_permille = 0, start_rate = 0;
 	char err[FLEET_AGENT_ERR_MAX], dir[AGENT_PATH_MAX], name[32];
 	char boot_id[SECRET_UUID_LEN];
 	pthread_t tids[SIM_MAX_THREADS];
@@ -269,6 +296,12 @@ main(int argc, char **argv)
 			break;
 		case 'L':
 			log_level = optarg;
+			break;
+		case 'R':
+			if (!parse_uint(optarg, 0, 1000000, &start_rate)) {
+				fprintf(stderr, "fleet-sim: --start-rate N\n");
+				return 2;
+			}
 			break;
 		case 'F': {
 			char *end = NULL;
@@ -381,13 +414,11 @@ main(int argc, char **argv)
 	}
 	s.count = (unsigned)n;
 	s.start_ms = clock_mono_ms();
-	for (i = 0; i < s.count; i++) {
-		if (fleet_agent_start(s.agents[i], s.ctx, err, sizeof(err)) !=
-		    0) {
-			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);
-			goto out;
-		}
-	}
+	/* --start-rate: devices start in steps from the tick, so that
+	 * thousands of TLS handshakes do not all time out at once. */
+	s.start_per_tick = start_rate > 0 ? (start_rate + 4) / 5 : s.count;
+	if (sim_start_some(&s, err, sizeof(err)) != 0)
+		goto out;
 	n = 0;
 	running_ctx = s.ctx;
 	lws_sul_schedule(s.ctx, 0, &s.sul_tick, sim_tick,

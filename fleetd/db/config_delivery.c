@@ -243,8 +243,19 @@ store_config_report_apply(struct store *st, const char *device_id,
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
-	if (db_exec(conn, "BEGIN") != 0)
+	/* No wait for the WAL flush: a config.status is state the server
+	 * can ask for again. Lost in a PostgreSQL crash after its ack, the
+	 * reported state is older than the device's, so the next comparison
+	 * (reconnect, re-check) sends config.apply again and the agent
+	 * answers applied without writing anything; the window row is lost
+	 * with it, so no seq is ever half applied. Waiting for the fsync of
+	 * every report instead bounds a clone to 10,000 devices by the disk
+	 * (docs/internals/config-delivery.md). */
+	if (db_exec(conn, "BEGIN") != 0 ||
+	    db_exec(conn, "SET LOCAL synchronous_commit TO off") != 0) {
+		(void)db_exec(conn, "ROLLBACK");
 		return STORE_ERR;
+	}
 	/* The report window, exactly as store_report_apply (db/reports.c)
 	 * keeps it: one window per device for every kind of report. */
 	if (db_command(

@@ -13,8 +13,11 @@
 # Figures only; nothing is timed against a limit (the target is all
 # 10,000 applied within 3 s). Removes everything on exit.
 #   tests/bench/config_bench.sh BUILD_DIR [COUNT]
-# Environment: WORKERS (fleetd net workers, default 2), SIMS (fleet-sim
-# processes, default 2), DRY_COUNT, ONLINE_TIMEOUT (default 600), and
+# Environment: WORKERS (fleetd net workers, default 2), JOB_THREADS
+# (fleetd job_threads, default 8: half of them apply reports), SIMS (fleet-sim
+# processes, default 2), START_RATE (devices each fleet-sim starts per
+# second, default 500), CONFIG_FAIL (fleet-sim --config-fail share),
+# DRY_COUNT, ONLINE_TIMEOUT (default 600), and
 # BENCH_PG_FAST=1 (bench_env.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,12 +32,14 @@ command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 bench_setup config-bench "$build" "-c max_connections=200"
 workers=${WORKERS:-2}
+job_threads=${JOB_THREADS:-8}
 bench_start_fleetd "workers = $workers
+job_threads = $job_threads
 heartbeat_interval = 30s
 heartbeat_timeout = 90s"
 token=$(bench_enroll_token $((count + 10)))
 admin=$(fleetd token create --role admin --name config-bench)
-echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)"
+echo "fleetd: $workers net worker(s), job_threads $job_threads, on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)"
 
 q() { psql -X -q -t -A -d fleet_bench -c "$1"; }
 # api METHOD PATH [BODY]: prints the body; the status goes to $T/status.
@@ -62,6 +67,7 @@ for ((i = 0; i < sims; i++)); do
 	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
 		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" --threads 8 \
 		--labels bench=config ${CONFIG_FAIL:+--config-fail "$CONFIG_FAIL"} \
+		--start-rate "${START_RATE:-500}" \
 		>"$T/sim$i.out" 2>"$T/sim$i.log"
 	SIM_N[i]=$n
 done
