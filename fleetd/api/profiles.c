@@ -220,8 +220,6 @@ profile_create(struct api_call *c)
 	p.created_at = api_now();
 	p.updated_at = p.created_at;
 	doc = profile_json(&p, NULL);
-	p.description = NULL;
-	p.created_by = NULL;
 	if (doc == NULL ||
 	    (rec.key != NULL &&
 	     (rec.body = json_dumps(doc, JSON_COMPACT)) == NULL)) {

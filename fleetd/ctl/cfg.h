@@ -23,7 +23,6 @@
 #define CFG_DOC_MAX (256u * 1024u)
 
 /* ETag values fleetctl keeps (the server's are short revisions). */
-#define CFG_ETAG_MAX 128
 
 /*
  * Reads the JSON document in path ("-": standard input), at most
@@ -34,28 +33,7 @@
  */
 json_t *cfg_read_doc(const char *path, const char *what);
 
-/* The extra headers of one call and what it gives back. */
-struct cfg_call {
-	const char *if_match; /* sent as If-Match when not NULL */
-	const char *idempotency_key; /* sent as Idempotency-Key */
-	const char *on_412; /* appended to a 412's message */
-	const char *on_404; /* a 404 without a detail says this */
-	bool quiet; /* print nothing on failure (a best-effort call) */
-	int status; /* the answer's HTTP status (0: none) */
-	char etag[CFG_ETAG_MAX]; /* the answer's ETag, "" if none */
-};
-
-/*
- * ctl_api with the headers of call (may be NULL) and the answer's ETag
- * and status kept in it. On a 2xx answer returns 0 and *out (may be
- * NULL) receives the parsed body (owned by the caller). Otherwise prints
- * one line ("fleetctl: 412 Precondition Failed: ... (<on_412>)") and
- * returns -1.
- */
-int cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
-	    struct cfg_call *call, json_t **out);
-
-/* GET path with cfg_api; a 404 adds what404 ("no device X") to the
+/* GET path with ctl_call; a 404 adds what404 ("no device X") to the
  * message. */
 int cfg_get(struct ctl *ctl, const char *path, const char *what404,
 	    json_t **out);
@@ -108,16 +86,6 @@ void cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
  * Pointer in where ("/mqtt/tls").
  */
 int cfg_doc_nulls(json_t *doc, char *where, size_t wherelen);
-
-/*
- * ctl_text and ctl_text_or_dash for a member that may be missing (or an
- * obj that is NULL or not an object): NULL and "-" then. ctl_text itself
- * reads the type of what json_object_get returned, NULL included.
- */
-const char *cfg_text(const json_t *obj, const char *key, char *buf,
-		     size_t buflen);
-const char *cfg_text_or_dash(const json_t *obj, const char *key, char *buf,
-			     size_t buflen);
 
 /* The first buflen - 1 hex digits of a SHA-256 for tables; hash may
  * point into buf. buf, or NULL when hash is NULL. */

@@ -340,22 +340,6 @@ cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
 }
 
 const char *
-cfg_text(const json_t *obj, const char *key, char *buf, size_t buflen)
-{
-	if (!json_is_object(obj) || json_object_get(obj, key) == NULL)
-		return NULL;
-	return ctl_text(obj, key, buf, buflen);
-}
-
-const char *
-cfg_text_or_dash(const json_t *obj, const char *key, char *buf, size_t buflen)
-{
-	const char *s = cfg_text(obj, key, buf, buflen);
-
-	return s != NULL ? s : "-";
-}
-
-const char *
 cfg_short_hash(const char *hash, char *buf, size_t buflen)
 {
 	size_t n;

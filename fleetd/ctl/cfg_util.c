@@ -75,159 +75,26 @@ out:
 	return doc;
 }
 
-/* ---- API calls with headers -------------------------------------------- */
-
-/* "412 Precondition Failed: detail (hint)" from a problem+json answer;
- * with weak, the hint only stands in for a missing detail. */
-static void
-report_problem(const struct https_response *r, const char *hint, bool weak)
-{
-	const char *title = NULL, *detail = NULL, *field = NULL;
-	json_t *doc = NULL;
-	char msg[1024];
-	int n;
-
-	if (r->content_type != NULL && strstr(r->content_type, "json") != NULL)
-		doc = json_loadb(r->body, r->body_len, 0, NULL);
-	if (json_is_object(doc)) {
-		title = json_string_value(json_object_get(doc, "title"));
-		detail = json_string_value(json_object_get(doc, "detail"));
-		field = json_string_value(json_object_get(doc, "field"));
-	}
-	if (title == NULL || title[0] == '\0')
-		title = r->reason[0] != '\0' ? r->reason : "HTTP error";
-	n = snprintf(msg, sizeof(msg), "%d %s", r->status, title);
-	if (detail != NULL && detail[0] != '\0' && n > 0 &&
-	    (size_t)n < sizeof(msg))
-		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", detail);
-	if (field != NULL &&
-	    (detail == NULL || strstr(detail, field) == NULL) && n > 0 &&
-	    (size_t)n < sizeof(msg))
-		n += snprintf(msg + n, sizeof(msg) - (size_t)n, " (field %s)",
-			      field);
-	if (weak && detail != NULL && detail[0] != '\0')
-		hint = NULL;
-	if (hint != NULL && n > 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%s)", hint);
-	json_decref(doc);
-	ctl_fail("%s", msg);
-}
-
-int
-cfg_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
-	struct cfg_call *call, json_t **out)
-{
-	struct https_header hdrs[6];
-	struct https_request req;
-	struct https_response resp;
-	char err[HTTPS_ERR_MAX], bearer[512];
-	char *text = NULL;
-	json_error_t jerr;
-	json_t *doc = NULL;
-	size_t nh = 0;
-	int rc = -1;
-
-	memset(&resp, 0, sizeof(resp));
-	if (ctl->token == NULL || ctl->token[0] == '\0') {
-		ctl_fail("no admin token: set FLEET_TOKEN or use --token");
-		return -1;
-	}
-	if (strpbrk(ctl->token, "\r\n") != NULL ||
-	    (size_t)snprintf(bearer, sizeof(bearer), "Bearer %s", ctl->token) >=
-		    sizeof(bearer)) {
-		ctl_fail("the admin token is malformed");
-		goto out;
-	}
-	if (ctl_connect(ctl) != 0)
-		goto out;
-	hdrs[nh++] = (struct https_header){"Accept", "application/json"};
-	hdrs[nh++] = (struct https_header){"User-Agent", "fleetctl"};
-	hdrs[nh++] = (struct https_header){"Authorization", bearer};
-	if (call != NULL && call->if_match != NULL)
-		hdrs[nh++] = (struct https_header){"If-Match", call->if_match};
-	if (call != NULL && call->idempotency_key != NULL)
-		hdrs[nh++] = (struct https_header){"Idempotency-Key",
-						   call->idempotency_key};
-	memset(&req, 0, sizeof(req));
-	req.method = method;
-	req.path = path;
-	if (body != NULL) {
-		text = json_dumps(body, JSON_COMPACT);
-		if (text == NULL) {
-			ctl_fail("out of memory");
-			goto out;
-		}
-		req.body = text;
-		req.body_len = strlen(text);
-		hdrs[nh++] = (struct https_header){"Content-Type",
-						   "application/json"};
-	}
-	req.headers = hdrs;
-	req.n_headers = nh;
-	if (https_request(ctl->https, &ctl->url, &req, &resp, err,
-			  sizeof(err)) != 0) {
-		if (call == NULL || !call->quiet)
-			ctl_fail("%s", err);
-		goto out;
-	}
-	if (call != NULL) {
-		call->status = resp.status;
-		call->etag[0] = '\0';
-		if (resp.etag != NULL && strlen(resp.etag) < CFG_ETAG_MAX)
-			memcpy(call->etag, resp.etag, strlen(resp.etag) + 1);
-	}
-	if (resp.status < 200 || resp.status > 299) {
-		const char *hint = NULL;
-
-		if (call != NULL && resp.status == 412)
-			hint = call->on_412;
-		else if (call != NULL && resp.status == 404)
-			hint = call->on_404;
-		if (call == NULL || !call->quiet)
-			report_problem(&resp, hint, resp.status == 404);
-		goto out;
-	}
-	if (resp.body_len == 0) {
-		doc = json_null();
-	} else {
-		doc = json_loadb(resp.body, resp.body_len, 0, &jerr);
-		if (doc == NULL) {
-			ctl_fail("%s %s: the server sent invalid JSON: %s",
-				 method, path, jerr.text);
-			goto out;
-		}
-	}
-	if (out != NULL) {
-		*out = doc;
-		doc = NULL;
-	}
-	rc = 0;
-out:
-	OPENSSL_cleanse(bearer, sizeof(bearer));
-	json_decref(doc);
-	free(text);
-	https_response_free(&resp);
-	return rc;
-}
+/* ---- API calls -------------------------------------------------------- */
 
 int
 cfg_get(struct ctl *ctl, const char *path, const char *what404, json_t **out)
 {
-	struct cfg_call call;
+	struct ctl_call call;
 
 	memset(&call, 0, sizeof(call));
 	call.on_404 = what404;
-	return cfg_api(ctl, "GET", path, NULL, &call, out);
+	return ctl_call(ctl, "GET", path, NULL, &call, out);
 }
 
 int
 cfg_get_quiet(struct ctl *ctl, const char *path, json_t **out)
 {
-	struct cfg_call call;
+	struct ctl_call call;
 
 	memset(&call, 0, sizeof(call));
 	call.quiet = true;
-	return cfg_api(ctl, "GET", path, NULL, &call, out);
+	return ctl_call(ctl, "GET", path, NULL, &call, out);
 }
 
 /* ---- argv -------------------------------------------------------------- */

@@ -89,9 +89,13 @@ ctl_path_id(char *out, size_t outlen, const char *collection, const char *id,
 	return rc;
 }
 
-/* "403 Forbidden: detail" from a problem+json body, or the status line. */
+/*
+ * "403 Forbidden: detail (hint)" from a problem+json body, or the status
+ * line. With weak, the hint only stands in for a missing detail.
+ */
 static void
-report_error(const struct https_response *r, bool have_token)
+report_error(const struct https_response *r, bool have_token, const char *hint,
+	     bool weak)
 {
 	const char *title = NULL, *detail = NULL, *field = NULL;
 	json_t *doc = NULL, *cands = NULL;
@@ -131,17 +135,22 @@ report_error(const struct https_response *r, bool have_token)
 	if (json_array_size(cands) > 0 && n > 0 && (size_t)n < sizeof(msg))
 		n += snprintf(msg + n, sizeof(msg) - (size_t)n, ")");
 	if (r->status == 401 && !have_token && n > 0 && (size_t)n < sizeof(msg))
-		snprintf(msg + n, sizeof(msg) - (size_t)n,
-			 " (no admin token: set FLEET_TOKEN or --token)");
+		n += snprintf(msg + n, sizeof(msg) - (size_t)n,
+			      " (no admin token: set FLEET_TOKEN or --token)");
+	if (weak && detail != NULL && detail[0] != '\0')
+		hint = NULL;
+	if (hint != NULL && n > 0 && (size_t)n < sizeof(msg))
+		snprintf(msg + n, sizeof(msg) - (size_t)n, " (%s)", hint);
 	json_decref(doc);
 	ctl_fail("%s", msg);
 }
 
-int
-ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
-	const char *content_type, bool auth, json_t **out)
+static int
+api_call(struct ctl *ctl, const char *method, const char *path, json_t *body,
+	 const char *content_type, bool auth, struct ctl_call *call,
+	 json_t **out)
 {
-	struct https_header hdrs[4];
+	struct https_header hdrs[6];
 	struct https_request req;
 	struct https_response resp;
 	char err[HTTPS_ERR_MAX], bearer[512];
@@ -169,6 +178,11 @@ ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 		}
 		hdrs[nh++] = (struct https_header){"Authorization", bearer};
 	}
+	if (call != NULL && call->if_match != NULL)
+		hdrs[nh++] = (struct https_header){"If-Match", call->if_match};
+	if (call != NULL && call->idempotency_key != NULL)
+		hdrs[nh++] = (struct https_header){"Idempotency-Key",
+						   call->idempotency_key};
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = path;
@@ -189,12 +203,28 @@ ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 	req.n_headers = nh;
 	if (https_request(ctl->https, &ctl->url, &req, &resp, err,
 			  sizeof(err)) != 0) {
-		ctl_fail("%s", err);
+		if (call == NULL || !call->quiet)
+			ctl_fail("%s", err);
 		goto out;
 	}
+	if (call != NULL) {
+		call->status = resp.status;
+		call->etag[0] = '\0';
+		if (resp.etag != NULL && strlen(resp.etag) < CTL_ETAG_MAX)
+			memcpy(call->etag, resp.etag, strlen(resp.etag) + 1);
+	}
 	if (resp.status < 200 || resp.status > 299) {
-		report_error(&resp,
-			     ctl->token != NULL && ctl->token[0] != '\0');
+		const char *hint = NULL;
+
+		if (call != NULL && resp.status == 412)
+			hint = call->on_412;
+		else if (call != NULL && resp.status == 404)
+			hint = call->on_404;
+		if (call == NULL || !call->quiet)
+			report_error(&resp,
+				     ctl->token != NULL &&
+					     ctl->token[0] != '\0',
+				     hint, resp.status == 404);
 		goto out;
 	}
 	if (resp.body_len == 0) {
@@ -222,6 +252,20 @@ out:
 		OPENSSL_cleanse(resp.body, resp.body_len);
 	https_response_free(&resp);
 	return rc;
+}
+
+int
+ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
+	const char *content_type, bool auth, json_t **out)
+{
+	return api_call(ctl, method, path, body, content_type, auth, NULL, out);
+}
+
+int
+ctl_call(struct ctl *ctl, const char *method, const char *path, json_t *body,
+	 struct ctl_call *call, json_t **out)
+{
+	return api_call(ctl, method, path, body, NULL, true, call, out);
 }
 
 int

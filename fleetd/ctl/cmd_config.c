@@ -80,7 +80,7 @@ state_text(const json_t *cfg, char *buf, size_t buflen)
 		snprintf(buf, buflen,
 			 "failed: the device refused the desired document "
 			 "(%s); it keeps its previous one",
-			 cfg_text_or_dash(rep, "reason", reason,
+			 ctl_text_or_dash(rep, "reason", reason,
 					  sizeof(reason)));
 		return buf;
 	}
@@ -112,8 +112,8 @@ print_compare(const json_t *desired, const json_t *reported)
 
 		if (rows[i].dkey != NULL)
 			cells[1] =
-				cfg_text(desired, rows[i].dkey, d, sizeof(d));
-		cells[2] = cfg_text(reported, rows[i].rkey, r, sizeof(r));
+				ctl_text(desired, rows[i].dkey, d, sizeof(d));
+		cells[2] = ctl_text(reported, rows[i].rkey, r, sizeof(r));
 		/* 16 hex digits tell hashes apart at a glance; -o json has
 		 * them whole. */
 		for (int k = 1; k < 3 && strcmp(rows[i].label, "SHA256") == 0;
@@ -171,23 +171,23 @@ print_device_config(struct ctl *ctl, json_t *cfg)
 	const char *state = json_string_value(json_object_get(cfg, "state"));
 	char b[512];
 
-	ctl_print_field("DEVICE:", cfg_text(cfg, "device_id", b, sizeof(b)));
+	ctl_print_field("DEVICE:", ctl_text(cfg, "device_id", b, sizeof(b)));
 	ctl_print_field("PROFILE:", profile_text(cfg, b, sizeof(b)));
 	ctl_print_field(
 		"OVERRIDES:",
 		ctl_json_text(json_object_get(cfg, "overrides"), b, sizeof(b)));
-	ctl_print_field("REVISION:", cfg_text(cfg, "revision", b, sizeof(b)));
-	ctl_print_field("ONLINE:", cfg_text(cfg, "online", b, sizeof(b)));
+	ctl_print_field("REVISION:", ctl_text(cfg, "revision", b, sizeof(b)));
+	ctl_print_field("ONLINE:", ctl_text(cfg, "online", b, sizeof(b)));
 	ctl_print_field("STATE:", state_text(cfg, b, sizeof(b)));
 	ctl_print_field("CHANGE:",
-			cfg_text(desired, "change_id", b, sizeof(b)));
+			ctl_text(desired, "change_id", b, sizeof(b)));
 	/* The reason of a report that still stands (failed, drifted). */
 	if (json_is_object(reported) &&
 	    json_is_string(json_object_get(reported, "reason")) &&
 	    state != NULL &&
 	    (strcmp(state, "failed") == 0 || strcmp(state, "drifted") == 0))
 		ctl_print_field("REASON:",
-				cfg_text(reported, "reason", b, sizeof(b)));
+				ctl_text(reported, "reason", b, sizeof(b)));
 	printf("\n");
 	print_compare(desired, reported);
 	print_overrides(ctl, cfg);
@@ -332,8 +332,8 @@ config_set(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct set_args a;
 	struct ctl_optset local = {opts, set_opt, &a};
-	struct cfg_call get, patch;
-	char path[512], name[256], etag[CFG_ETAG_MAX], what[128];
+	struct ctl_call get, patch;
+	char path[512], name[256], etag[CTL_ETAG_MAX], what[128];
 	json_t *cfg = NULL, *overrides = NULL, *body = NULL, *res = NULL;
 	long version;
 	bool pinned;
@@ -371,7 +371,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 	get.on_404 = no_such(what, sizeof(what), "device", argv[optind]);
 	if (ctl_path_id(path, sizeof(path), "devices", argv[optind],
 			"/config") != 0 ||
-	    cfg_api(ctl, "GET", path, NULL, &get, &cfg) != 0)
+	    ctl_call(ctl, "GET", path, NULL, &get, &cfg) != 0)
 		goto out;
 	if (a.override != NULL) {
 		overrides = cfg_read_doc(a.override, "--override");
@@ -391,7 +391,7 @@ config_set(struct ctl *ctl, int argc, char **argv)
 		       "read it: nothing written; look at it again "
 		       "('fleetctl devices config show') and retry";
 	/* PATCH: the members given replace the assignment's (docs/api.md). */
-	if (cfg_api(ctl, "PATCH", path, body, &patch, &res) != 0)
+	if (ctl_call(ctl, "PATCH", path, body, &patch, &res) != 0)
 		goto out;
 	if (ctl->output == CTL_OUT_JSON) {
 		ctl_print_json(res);
@@ -502,7 +502,7 @@ print_count(const json_t *counts, const char *key, const char *label)
 {
 	char b[32];
 
-	ctl_print_field(label, cfg_text_or_dash(counts, key, b, sizeof(b)));
+	ctl_print_field(label, ctl_text_or_dash(counts, key, b, sizeof(b)));
 }
 
 /* A sample's diff (a merge patch from the device's desired document to
@@ -540,19 +540,19 @@ print_clone(struct ctl *ctl, const json_t *res, bool dry_run)
 
 	if (!dry_run)
 		ctl_print_field("CHANGE:",
-				cfg_text(res, "change_id", b, sizeof(b)));
+				ctl_text(res, "change_id", b, sizeof(b)));
 	if (json_is_object(assign)) {
 		snprintf(b, sizeof(b), "%s@%s (version %s)",
-			 cfg_text_or_dash(assign, "profile", p, sizeof(p)),
-			 cfg_text_or_dash(assign, "version", v, sizeof(v)),
-			 cfg_text_or_dash(assign, "resolved_version", r,
+			 ctl_text_or_dash(assign, "profile", p, sizeof(p)),
+			 ctl_text_or_dash(assign, "version", v, sizeof(v)),
+			 ctl_text_or_dash(assign, "resolved_version", r,
 					  sizeof(r)));
 		ctl_print_field("ASSIGN:", b);
 	} else {
 		ctl_print_field("COPY:", "the source's effective document "
 					 "(as overrides)");
 	}
-	ctl_print_field("SHA256:", cfg_text(res, "sha256", b, sizeof(b)));
+	ctl_print_field("SHA256:", ctl_text(res, "sha256", b, sizeof(b)));
 	print_count(counts, "matched", "MATCHED:");
 	print_count(counts, "would_change",
 		    dry_run ? "WOULD CHANGE:" : "CHANGED:");
@@ -581,7 +581,7 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct clone_args a;
 	struct ctl_optset local = {opts, clone_opt, &a};
-	struct cfg_call call;
+	struct ctl_call call;
 	char name[256];
 	json_t *body = NULL, *source = NULL, *res = NULL;
 	long version;
@@ -621,7 +621,7 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 	memset(&call, 0, sizeof(call));
 	call.idempotency_key = a.key;
 	rc = CTL_EXIT_FAIL;
-	if (cfg_api(ctl, "POST", "/api/v1/config/clone", body, &call, &res) !=
+	if (ctl_call(ctl, "POST", "/api/v1/config/clone", body, &call, &res) !=
 	    0)
 		goto out;
 	if (ctl->output == CTL_OUT_JSON) {
@@ -635,7 +635,7 @@ config_clone(struct ctl *ctl, int argc, char **argv)
 		if (!a.dry_run)
 			printf("\nfollow it with: fleetctl config status %s "
 			       "--watch\n",
-			       cfg_text_or_dash(res, "change_id", b,
+			       ctl_text_or_dash(res, "change_id", b,
 						sizeof(b)));
 	}
 	rc = CTL_EXIT_OK;
@@ -669,7 +669,7 @@ gen_hash(const json_t *st, char *buf, size_t buflen)
 	if (!json_is_object(st))
 		return NULL;
 	snprintf(buf, buflen, "%s %s",
-		 cfg_text_or_dash(st, "generation", g, sizeof(g)),
+		 ctl_text_or_dash(st, "generation", g, sizeof(g)),
 		 hash != NULL ? cfg_short_hash(hash, h, sizeof(h)) : "-");
 	return buf;
 }
@@ -689,7 +689,7 @@ reported_cell(const json_t *item, char *buf, size_t buflen)
 	if (!json_is_object(r))
 		return "nothing yet";
 	snprintf(buf, buflen, "%s %s", gen_hash(r, gh, sizeof(gh)),
-		 cfg_text_or_dash(r, "status", st, sizeof(st)));
+		 ctl_text_or_dash(r, "status", st, sizeof(st)));
 	return buf;
 }
 
@@ -701,7 +701,7 @@ reason_cell(const json_t *item, char *buf, size_t buflen)
 
 	if (state != NULL &&
 	    (strcmp(state, "failed") == 0 || strcmp(state, "drifted") == 0))
-		return cfg_text(r, "reason", buf, buflen);
+		return ctl_text(r, "reason", buf, buflen);
 	if (state != NULL && strcmp(state, "offline") == 0)
 		return "gets it when it reconnects";
 	if (state != NULL && strcmp(state, "pending") == 0)
@@ -822,16 +822,16 @@ print_change(struct ctl *ctl, const json_t *ch, const struct cfg_counts *c)
 	const json_t *counts = json_object_get(ch, "counts");
 	char b[256], line[256], m[32], n[32];
 
-	ctl_print_field("CHANGE:", cfg_text(ch, "id", b, sizeof(b)));
-	ctl_print_field("KIND:", cfg_text(ch, "kind", b, sizeof(b)));
+	ctl_print_field("CHANGE:", ctl_text(ch, "id", b, sizeof(b)));
+	ctl_print_field("KIND:", ctl_text(ch, "kind", b, sizeof(b)));
 	ctl_print_field("SOURCE:", ctl_json_text(json_object_get(ch, "source"),
 						 b, sizeof(b)));
-	ctl_print_field("SELECTOR:", cfg_text(ch, "selector", b, sizeof(b)));
-	ctl_print_field("BY:", cfg_text(ch, "actor", b, sizeof(b)));
-	ctl_print_field("CREATED:", cfg_text(ch, "created_at", b, sizeof(b)));
+	ctl_print_field("SELECTOR:", ctl_text(ch, "selector", b, sizeof(b)));
+	ctl_print_field("BY:", ctl_text(ch, "actor", b, sizeof(b)));
+	ctl_print_field("CREATED:", ctl_text(ch, "created_at", b, sizeof(b)));
 	snprintf(b, sizeof(b), "%s matched, %s changed",
-		 cfg_text_or_dash(counts, "matched", m, sizeof(m)),
-		 cfg_text_or_dash(counts, "changed", n, sizeof(n)));
+		 ctl_text_or_dash(counts, "matched", m, sizeof(m)),
+		 ctl_text_or_dash(counts, "changed", n, sizeof(n)));
 	ctl_print_field("DEVICES:", b);
 	cfg_progress_text(c, false, line, sizeof(line));
 	ctl_print_field("PROGRESS:", line);

@@ -19,14 +19,14 @@ print_profile(const json_t *p)
 {
 	char b[256];
 
-	ctl_print_field("NAME:", cfg_text(p, "name", b, sizeof(b)));
+	ctl_print_field("NAME:", ctl_text(p, "name", b, sizeof(b)));
 	ctl_print_field("DESCRIPTION:",
-			cfg_text(p, "description", b, sizeof(b)));
+			ctl_text(p, "description", b, sizeof(b)));
 	ctl_print_field("LATEST VERSION:",
-			cfg_text(p, "latest_version", b, sizeof(b)));
-	ctl_print_field("CREATED:", cfg_text(p, "created_at", b, sizeof(b)));
-	ctl_print_field("CREATED BY:", cfg_text(p, "created_by", b, sizeof(b)));
-	ctl_print_field("UPDATED:", cfg_text(p, "updated_at", b, sizeof(b)));
+			ctl_text(p, "latest_version", b, sizeof(b)));
+	ctl_print_field("CREATED:", ctl_text(p, "created_at", b, sizeof(b)));
+	ctl_print_field("CREATED BY:", ctl_text(p, "created_by", b, sizeof(b)));
+	ctl_print_field("UPDATED:", ctl_text(p, "updated_at", b, sizeof(b)));
 }
 
 static void
@@ -34,11 +34,11 @@ print_version(const json_t *v, bool document)
 {
 	char b[256];
 
-	ctl_print_field("VERSION:", cfg_text(v, "version", b, sizeof(b)));
-	ctl_print_field("SHA256:", cfg_text(v, "sha256", b, sizeof(b)));
-	ctl_print_field("NOTE:", cfg_text(v, "note", b, sizeof(b)));
-	ctl_print_field("CREATED:", cfg_text(v, "created_at", b, sizeof(b)));
-	ctl_print_field("CREATED BY:", cfg_text(v, "created_by", b, sizeof(b)));
+	ctl_print_field("VERSION:", ctl_text(v, "version", b, sizeof(b)));
+	ctl_print_field("SHA256:", ctl_text(v, "sha256", b, sizeof(b)));
+	ctl_print_field("NOTE:", ctl_text(v, "note", b, sizeof(b)));
+	ctl_print_field("CREATED:", ctl_text(v, "created_at", b, sizeof(b)));
+	ctl_print_field("CREATED BY:", ctl_text(v, "created_by", b, sizeof(b)));
 	if (document && json_object_get(v, "document") != NULL) {
 		printf("DOCUMENT:\n");
 		ctl_print_json(json_object_get(v, "document"));
@@ -72,7 +72,7 @@ static int
 post_version(struct ctl *ctl, const char *name, json_t *doc, const char *note,
 	     const char *etag, const char *on_412, json_t **v)
 {
-	struct cfg_call call;
+	struct ctl_call call;
 	char path[512], what[320];
 	json_t *body = json_pack("{s:O}", "document", doc);
 	int rc = -1;
@@ -90,7 +90,7 @@ post_version(struct ctl *ctl, const char *name, json_t *doc, const char *note,
 	call.on_404 = what;
 	if (ctl_path_id(path, sizeof(path), "profiles", name, "/versions") ==
 		    0 &&
-	    cfg_api(ctl, "POST", path, body, &call, v) == 0)
+	    ctl_call(ctl, "POST", path, body, &call, v) == 0)
 		rc = 0;
 out:
 	json_decref(body);
@@ -105,19 +105,19 @@ print_published(const char *name, const json_t *v)
 	char b[64], f[32], c[32];
 
 	printf("published profile %s version %s\n", name,
-	       cfg_text_or_dash(v, "version", b, sizeof(b)));
+	       ctl_text_or_dash(v, "version", b, sizeof(b)));
 	print_version(v, false);
 	if (!json_is_object(change)) {
 		ctl_print_field("FOLLOWERS:", "0 (no device follows latest)");
 		return;
 	}
 	snprintf(b, sizeof(b), "%s, %s of them changed",
-		 cfg_text_or_dash(change, "followers", f, sizeof(f)),
-		 cfg_text_or_dash(change, "changed", c, sizeof(c)));
+		 ctl_text_or_dash(change, "followers", f, sizeof(f)),
+		 ctl_text_or_dash(change, "changed", c, sizeof(c)));
 	ctl_print_field("FOLLOWERS:", b);
-	ctl_print_field("CHANGE:", cfg_text(change, "change_id", b, sizeof(b)));
+	ctl_print_field("CHANGE:", ctl_text(change, "change_id", b, sizeof(b)));
 	printf("\nfollow it with: fleetctl config status %s --watch\n",
-	       cfg_text_or_dash(change, "change_id", b, sizeof(b)));
+	       ctl_text_or_dash(change, "change_id", b, sizeof(b)));
 }
 
 /* ---- create ------------------------------------------------------------ */
@@ -162,9 +162,9 @@ profiles_create(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct create_args a = {NULL, NULL, NULL};
 	struct ctl_optset local = {opts, create_opt, &a};
-	struct cfg_call call;
+	struct ctl_call call;
 	json_t *body = NULL, *doc = NULL, *p = NULL, *v = NULL, *out = NULL;
-	char name[256], etag[CFG_ETAG_MAX];
+	char name[256], etag[CTL_ETAG_MAX];
 	int rc = ctl_parse(ctl, &create_help, argc, argv, &local, 1);
 
 	if (rc != CTL_CONTINUE)
@@ -189,7 +189,7 @@ profiles_create(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	memset(&call, 0, sizeof(call));
-	if (cfg_api(ctl, "POST", "/api/v1/profiles", body, &call, &p) != 0)
+	if (ctl_call(ctl, "POST", "/api/v1/profiles", body, &call, &p) != 0)
 		goto out;
 	/* Version 1 only if nobody published one in between. */
 	snprintf(etag, sizeof(etag), "%s", call.etag[0] ? call.etag : "\"0\"");
@@ -395,8 +395,8 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 		{0}};
 	struct publish_args a = {NULL, NULL, -1};
 	struct ctl_optset local = {opts, publish_opt, &a};
-	struct cfg_call get;
-	char path[512], etag[CFG_ETAG_MAX], hint[256], what[320];
+	struct ctl_call get;
+	char path[512], etag[CTL_ETAG_MAX], hint[256], what[320];
 	json_t *doc = NULL, *p = NULL, *v = NULL;
 	int rc = ctl_parse(ctl, &publish_help, argc, argv, &local, 1);
 
@@ -418,7 +418,7 @@ profiles_publish(struct ctl *ctl, int argc, char **argv)
 		get.on_404 = what;
 		if (ctl_path_id(path, sizeof(path), "profiles", argv[optind],
 				"") != 0 ||
-		    cfg_api(ctl, "GET", path, NULL, &get, &p) != 0)
+		    ctl_call(ctl, "GET", path, NULL, &get, &p) != 0)
 			goto out;
 		snprintf(etag, sizeof(etag), "%s", get.etag);
 		snprintf(hint, sizeof(hint),

@@ -158,6 +158,28 @@ int ctl_urlencode(struct buf *out, const char *s);
 int ctl_api(struct ctl *ctl, const char *method, const char *path, json_t *body,
 	    const char *content_type, bool auth, json_t **out);
 
+#define CTL_ETAG_MAX 128
+
+/* The extra headers of one call and what it gives back. */
+struct ctl_call {
+	const char *if_match; /* sent as If-Match when not NULL */
+	const char *idempotency_key; /* sent as Idempotency-Key */
+	const char *on_412; /* appended to a 412's message */
+	const char *on_404; /* a 404 without a detail says this */
+	bool quiet; /* print nothing on failure (a best-effort call) */
+	int status; /* the answer's HTTP status (0: none) */
+	char etag[CTL_ETAG_MAX]; /* the answer's ETag, "" if none */
+};
+
+/*
+ * ctl_api (JSON, with the admin token) with the headers of call (may be
+ * NULL) and the answer's ETag and status kept in it. On failure prints
+ * one line ("fleetctl: 412 Precondition Failed: ... (<on_412>)") unless
+ * call->quiet, and returns -1.
+ */
+int ctl_call(struct ctl *ctl, const char *method, const char *path,
+	     json_t *body, struct ctl_call *call, json_t **out);
+
 /*
  * GET a list following next_cursor. query is "" or "a=b&c=d" (encoded).
  * max 0 means all items. *items (owned by the caller) is a JSON array.

@@ -135,6 +135,8 @@ ctl_text(const json_t *obj, const char *key, char *buf, size_t buflen)
 {
 	const json_t *v = json_object_get(obj, key);
 
+	if (v == NULL)
+		return NULL;
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		return json_string_value(v);

@@ -201,9 +201,9 @@ expect_fail "show: unknown version" 1 \
 	'^fleetctl: 404 .*profile base has no version 9' profiles show base@9
 expect_fail "show: not NAME@VERSION" 2 'not NAME or NAME@VERSION' \
 	profiles show base@x
-expect_fail "set: unknown profile" 1 '^fleetctl: 422 unknown-profile' \
+expect_fail "set: unknown profile" 1 '^fleetctl: 422 Unknown profile' \
 	devices config set "$A1" --profile nosuch
-expect_fail "set: unknown version" 1 '^fleetctl: 422 unknown-version' \
+expect_fail "set: unknown version" 1 '^fleetctl: 422 Unknown profile version' \
 	devices config set "$A1" --profile base@9
 expect_fail "set: unknown device" 1 '^fleetctl: 404 ' \
 	devices config set 00000000-0000-4000-8000-000000000000 --profile base
@@ -220,7 +220,7 @@ expect_fail "clone: no selector" 2 '--selector S is required' \
 expect_fail "clone: bad mode" 2 '--mode is assign or copy' \
 	config clone --from-profile base --selector site=t-cfg --mode move
 expect_fail "clone: a selector that matches nothing" 1 \
-	'^fleetctl: 422 selector-matches-nothing' \
+	'^fleetctl: 422 Selector matches no device' \
 	config clone --from-profile base@1 --selector site=nowhere
 expect_fail "clone: a malformed selector" 1 '^fleetctl: 400 ' \
 	config clone --from-profile base@1 --selector 'site in (a'
