@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Enrollment's record on PostgreSQL (core/store_enroll.h): the device, its
- * first certificate, the audit row and the Idempotency-Key record in one
- * transaction. The token's use was reserved before (db/tokens.c), so this
+ * first certificate, the configuration profile its token names, the audit
+ * row and the Idempotency-Key record in one transaction. The token's use was reserved before (db/tokens.c), so this
  * transaction locks no token row. Runs on API job threads.
  */
 #include <inttypes.h>
@@ -12,6 +12,50 @@
 
 #include "db/query.h"
 #include "db/tokens.h"
+
+/*
+ * The token's profile, followed at `latest`: the new device's desired
+ * configuration is that version's document (generation 1), so it gets it
+ * on its first connection. The profile row is taken FOR SHARE, as every
+ * reader of a latest version does, so a publish running meanwhile is
+ * either seen whole or moves this device too. A profile that does not
+ * exist (deleted or never made) gives the device no configuration.
+ */
+static enum store_rc
+enroll_profile(PGconn *conn, const char *device_id, const char *profile)
+{
+	const char *params[3] = {profile, NULL, NULL};
+	char id[40];
+	PGresult *res;
+	enum store_rc rc;
+
+	res = db_query(conn,
+		       "SELECT id::text, latest_version::text FROM "
+		       "config_profiles WHERE name = $1 FOR SHARE",
+		       1, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return STORE_OK;
+	}
+	snprintf(id, sizeof(id), "%s", PQgetvalue(res, 0, 0));
+	params[0] = device_id;
+	params[1] = id;
+	params[2] = PQgetvalue(res, 0, 1);
+	rc = db_command(
+		conn,
+		"INSERT INTO device_config (device_id, profile_id, "
+		"desired_document, desired_sha256, desired_generation, "
+		"desired_at) SELECT $1::uuid, $2::uuid, v.document, "
+		"v.sha256, CASE WHEN v.document IS NULL THEN 0 ELSE 1 "
+		"END, CASE WHEN v.document IS NULL THEN NULL ELSE now() "
+		"END FROM (SELECT 1) one LEFT JOIN config_versions v ON "
+		"v.profile_id = $2::uuid AND v.version = $3::integer",
+		3, params);
+	PQclear(res);
+	return rc;
+}
 
 static enum store_rc
 enroll_record_tx(PGconn *conn, void *arg)
@@ -47,6 +91,8 @@ enroll_record_tx(PGconn *conn, void *arg)
 			"FROM dev",
 			9, params);
 	free(labels);
+	if (rc == STORE_OK && e->profile != NULL && e->profile[0] != '\0')
+		rc = enroll_profile(conn, e->device_id, e->profile);
 	return rc;
 }
 

@@ -414,4 +414,24 @@ assert_eq "$STATUS/$(jq -r '[.version, .overrides] | join(",")' <<<"$BODY")" "20
 api PATCH "/api/v1/devices/$D2/config" "${JSON[@]}" --data '{"profile": null, "overrides": null}'
 assert_eq "$(jq -r '[.state, .desired, .profile] | join(",")' <<<"$BODY")" "none,," "profile and overrides removed: no desired document"
 
+# An enrollment token that names a profile: the new device follows its
+# latest version from the start (its first connection gets the document).
+api GET /api/v1/profiles/plc-base
+LATEST=$(jq -r .latest.version <<<"$BODY")
+LATEST_SHA=$(jq -r .latest.sha256 <<<"$BODY")
+api POST /api/v1/tokens -H 'Content-Type: application/json' \
+	--data '{"uses": 2, "expires_in": "1h", "labels": {"site": "zt"}, "profile": "plc-base"}'
+ENROLL=$(jq -r .token <<<"$BODY")
+device_enroll zt1
+api GET "/api/v1/devices/$(id_of zt1)/config"
+assert_eq "$(jq -r '[.profile, .version, .resolved_version, .desired.generation, .desired.sha256] | join(",")' <<<"$BODY")" \
+	"plc-base,latest,$LATEST,1,$LATEST_SHA" "a device enrolled with a profile token follows the profile's latest version"
+api POST /api/v1/tokens -H 'Content-Type: application/json' \
+	--data '{"uses": 1, "expires_in": "1h", "profile": "empty"}'
+ENROLL=$(jq -r .token <<<"$BODY")
+device_enroll zt2
+api GET "/api/v1/devices/$(id_of zt2)/config"
+assert_eq "$(jq -r '[.profile, .version, .desired] | join(",")' <<<"$BODY")" \
+	"empty,latest," "a profile without versions is assigned, with nothing to apply yet"
+
 harness_done
