@@ -583,12 +583,6 @@ channel_heartbeat_interval(const struct channel *ch)
 	return ch->cfg->heartbeat_interval;
 }
 
-void
-channel_set_signer(struct channel *ch, struct signer_client *sc)
-{
-	ch->signer = sc;
-}
-
 struct signer_client *
 channel_signer(const struct channel *ch)
 {
@@ -1557,6 +1551,7 @@ channel_new(struct lws_context *context, const struct channel_deps *deps,
 	ch->presence_jobs = deps->presence_jobs;
 	ch->store = deps->store;
 	ch->listener_store = deps->listener_store;
+	ch->signer = deps->signer;
 	ch->cfg = cfg;
 	ch->slot = slot;
 	ch->idle_policy.secs_since_valid_ping =

@@ -16,6 +16,7 @@ struct fleetd_config;
 struct job_pool;
 struct store;
 struct channel;
+struct signer_client;
 
 /* What the worker gives its channel; all outlive it. */
 struct channel_deps {
@@ -28,6 +29,9 @@ struct channel_deps {
 	struct job_pool *presence_jobs;
 	struct store *store; /* the loop thread's: register, unregister */
 	struct store *listener_store; /* the listener thread's */
+	/* The worker's client of the ca process: renewals (cert.csr) are
+	 * signed through it on job threads. */
+	struct signer_client *signer;
 };
 
 /* Registers the worker (blocking: call before serving) and starts the

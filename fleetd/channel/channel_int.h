@@ -62,10 +62,8 @@ void channel_dispatch(struct channel *ch, struct channel_session *s,
 struct signer_client;
 struct x509_st;
 
-/* The signer port of this worker (the ca process), for renewals on job
- * threads; NULL until the worker sets it (renewals then answer
- * "unavailable"). */
-void channel_set_signer(struct channel *ch, struct signer_client *sc);
+/* The signer port of this worker (the ca process, channel_deps.signer),
+ * for renewals on job threads. */
 struct signer_client *channel_signer(const struct channel *ch);
 
 /* The lifetime of certificates (config cert_validity, seconds) and the

@@ -614,6 +614,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	deps.presence_jobs = w.presence_jobs;
 	deps.store = w.store;
 	deps.listener_store = w.listener_store;
+	deps.signer = w.signer;
 	w.channel = channel_new(w.context, &deps, cfg, slot);
 	if (w.channel == NULL)
 		goto out;
