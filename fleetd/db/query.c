@@ -12,6 +12,7 @@
 #include "db/audit.h"
 #include "db/db.h"
 #include "db/idempotency.h"
+#include "core/metrics.h"
 #include "db/store.h"
 #include "log.h"
 
@@ -24,6 +25,7 @@ db_query(PGconn *conn, const char *sql, int n, const char *const *params)
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
 	log_warn("postgresql query failed: %s", PQresultErrorMessage(res));
+	metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
 	PQclear(res);
 	return NULL;
 }
