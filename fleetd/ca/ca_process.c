@@ -274,7 +274,9 @@ ca_serve_one(struct ca_signers *cas, int fd, unsigned char *buf)
 		if (ca_crl_fork(&in_child) == 1)
 			goto out; /* the child answers */
 		reply = ca_crl(cas, req, in_fd, &out_fd);
-	} else
+	} else if (hdr.type == SIGNER_MSG_PING)
+		reply = json_pack("{s:s}", "status", "ok");
+	else
 		reply = ca_error("rejected", "unknown request type");
 	if (reply == NULL)
 		reply = ca_error("error", "out of memory");

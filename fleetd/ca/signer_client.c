@@ -30,6 +30,8 @@
 /* A CRL of 100,000+ entries takes the ca seconds to sign (more under a
  * sanitizer or a loaded host); an issue request stays short. */
 #define SIGNER_CRL_TIMEOUT_MS 60000
+/* A readiness probe says "not ready" soon rather than late. */
+#define SIGNER_PING_TIMEOUT_MS 1000
 
 struct signer_client {
 	pthread_mutex_t lock;
@@ -89,8 +91,9 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	    int *recv_fd, char *err, size_t errlen)
 {
 	struct signer_header hdr = {SIGNER_MAGIC, type, 0};
-	int timeout_ms = type == SIGNER_MSG_CRL ? SIGNER_CRL_TIMEOUT_MS
-						: SIGNER_TIMEOUT_MS;
+	int timeout_ms = type == SIGNER_MSG_CRL	   ? SIGNER_CRL_TIMEOUT_MS
+			 : type == SIGNER_MSG_PING ? SIGNER_PING_TIMEOUT_MS
+						   : SIGNER_TIMEOUT_MS;
 	uint64_t start = clock_mono_ms();
 	uint64_t deadline;
 	json_t *reply = NULL;
@@ -224,8 +227,11 @@ signer_request(struct signer_client *sc, uint32_t type, json_t *req,
 	reply = signer_call(sc, type, req, send_fd, recv_fd, err, errlen);
 	json_decref(req);
 	metrics_observe_us(METRIC_SIGNER_SECONDS, metrics_now_us() - t0, "op",
-			   type == SIGNER_MSG_ISSUE ? "issue" : "crl", "result",
-			   reply != NULL ? "answered" : "unavailable", NULL);
+			   type == SIGNER_MSG_ISSUE ? "issue"
+			   : type == SIGNER_MSG_CRL ? "crl"
+						    : "ping",
+			   "result", reply != NULL ? "answered" : "unavailable",
+			   NULL);
 	if (reply == NULL)
 		return SIGNER_UNAVAILABLE;
 	st = signer_reply_status(reply, err, errlen);
@@ -382,6 +388,22 @@ signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
 	return signer_sign_crl_for(sc, "", revoked, n, crl_number,
 				   next_update_s, out_der, out_len, err,
 				   errlen);
+}
+
+enum signer_status
+signer_ping(struct signer_client *sc, char *err, size_t errlen)
+{
+	json_t *req = json_object(), *reply = NULL;
+	enum signer_status st;
+
+	if (req == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return SIGNER_UNAVAILABLE;
+	}
+	st = signer_request(sc, SIGNER_MSG_PING, req, -1, NULL, &reply, err,
+			    errlen);
+	json_decref(reply);
+	return st;
 }
 
 void

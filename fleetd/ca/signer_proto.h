@@ -41,6 +41,7 @@
 enum signer_msg_type {
 	SIGNER_MSG_ISSUE = 1,
 	SIGNER_MSG_CRL = 2,
+	SIGNER_MSG_PING = 3, /* readiness: the ca answers {"status":"ok"} */
 	SIGNER_MSG_REPLY = 0x80, /* or'ed with the request type */
 };
 

@@ -61,6 +61,12 @@ enum signer_status signer_sign_crl_for(struct signer_client *sc,
 				       unsigned char **out_der, size_t *out_len,
 				       char *err, size_t errlen);
 
+/* Whether the ca process answers (readiness): SIGNER_OK, or
+ * SIGNER_UNAVAILABLE within about a second with err saying why. Nothing
+ * is signed and the ca logs nothing. */
+enum signer_status signer_ping(struct signer_client *sc, char *err,
+			       size_t errlen);
+
 /* Frees what out holds; accepts an empty struct. */
 void signer_issued_free(struct signer_issued *issued);
 

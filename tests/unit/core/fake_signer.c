@@ -47,6 +47,16 @@ signer_sign_crl(struct signer_client *sc, const struct signer_revoked *revoked,
 	return SIGNER_UNAVAILABLE;
 }
 
+enum signer_status
+signer_ping(struct signer_client *sc, char *err, size_t errlen)
+{
+	if (sc->answer == SIGNER_UNAVAILABLE) {
+		snprintf(err, errlen, "ca timed out");
+		return SIGNER_UNAVAILABLE;
+	}
+	return SIGNER_OK;
+}
+
 void
 signer_issued_free(struct signer_issued *issued)
 {
