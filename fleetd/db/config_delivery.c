@@ -151,78 +151,45 @@ mask_from_text(const char *text)
 	return m;
 }
 
-/* The effect of a new config.status report: the rule, then the reported
- * state or the ignored counter. */
-static int
-apply_status(PGconn *conn, const char *device_id, const struct report *r,
-	     const struct config_status *status, enum config_report_verdict *cv)
-{
-	struct config_desired_state d = {0, NULL};
-	struct config_reported_state rep = {false, 0, 0};
-	char gen[32], seq[32];
-	const char *id1[1] = {device_id};
-	const char *up[6] = {device_id,	     gen, status->sha256, status->state,
-			     status->reason, seq};
-	const char *ign[3] = {device_id, NULL, r->body};
-	PGresult *res;
-	int rc = -1;
-
-	res = db_query(conn,
-		       "SELECT dc.desired_generation, dc.desired_sha256, "
-		       "r.generation, r.seq FROM devices d "
-		       "LEFT JOIN device_config dc ON dc.device_id = d.id "
-		       "LEFT JOIN device_config_reported r "
-		       "ON r.device_id = d.id WHERE d.id = $1::uuid",
-		       1, id1);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 1) {
-		if (!PQgetisnull(res, 0, 0))
-			d.generation = db_int(res, 0, 0);
-		if (!PQgetisnull(res, 0, 1))
-			d.sha256 = PQgetvalue(res, 0, 1);
-		if (!PQgetisnull(res, 0, 2)) {
-			rep.present = true;
-			rep.generation = db_int(res, 0, 2);
-			rep.seq = (uint64_t)db_int(res, 0, 3);
-		}
-	}
-	*cv = config_report_check(&d, &rep, status, r->seq);
-	snprintf(gen, sizeof(gen), "%" PRId64, status->generation);
-	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
-	if (*cv == CONFIG_REPORT_ACCEPT) {
-		rc = db_command(conn,
-				"INSERT INTO device_config_reported AS r "
-				"(device_id, generation, sha256, status, "
-				"reason, seq) VALUES ($1::uuid, $2::bigint, "
-				"$3, $4, $5, $6::bigint) "
-				"ON CONFLICT (device_id) DO UPDATE SET "
-				"generation = EXCLUDED.generation, "
-				"sha256 = EXCLUDED.sha256, "
-				"status = EXCLUDED.status, "
-				"reason = EXCLUDED.reason, seq = EXCLUDED.seq, "
-				"reported_at = now()",
-				6, up) == STORE_OK
-			     ? 0
-			     : -1;
-	} else {
-		ign[1] = config_report_verdict_name(*cv);
-		rc = db_command(conn,
-				"INSERT INTO config_reports_ignored AS i "
-				"(device_id, last_verdict, last_body) "
-				"VALUES ($1::uuid, $2, $3::jsonb) "
-				"ON CONFLICT (device_id) DO UPDATE SET "
-				"count = i.count + 1, "
-				"last_verdict = EXCLUDED.last_verdict, "
-				"last_body = EXCLUDED.last_body, "
-				"last_at = now()",
-				3, ign) == STORE_OK
-			     ? 0
-			     : -1;
-	}
-	PQclear(res);
-	return rc;
-}
+/*
+ * A config.status applied once, in five round trips instead of nine (a
+ * clone makes one report per device, so each one counts): BEGIN with
+ * synchronous_commit off; the window row made if missing; the window
+ * locked and read together with the desired and reported state; then,
+ * for a new seq only, one statement writing the generic report effect,
+ * the reported state or the ignored counter, and the marked window;
+ * COMMIT.
+ */
+#define STATUS_EFFECT                                                     \
+	"WITH rep AS (INSERT INTO device_reports AS r "                   \
+	"(device_id, kind, seq, body) "                                   \
+	"VALUES ($1::uuid, 'config.status', $2::bigint, $3::jsonb) "      \
+	"ON CONFLICT (device_id, kind) DO UPDATE SET "                    \
+	"applied = r.applied + 1, "                                       \
+	"body = CASE WHEN EXCLUDED.seq > r.seq THEN EXCLUDED.body "       \
+	"ELSE r.body END, "                                               \
+	"received_at = CASE WHEN EXCLUDED.seq > r.seq THEN now() "        \
+	"ELSE r.received_at END, "                                        \
+	"seq = greatest(r.seq, EXCLUDED.seq) RETURNING 1), "              \
+	"win AS (UPDATE device_report_windows SET hwm = $4::bigint, "     \
+	"mask = $5::bigint, updated_at = now() "                          \
+	"WHERE device_id = $1::uuid RETURNING 1), "                       \
+	"acc AS (INSERT INTO device_config_reported AS c "                \
+	"(device_id, generation, sha256, status, reason, seq) "           \
+	"SELECT $1::uuid, $6::bigint, $7, $8, $9, $2::bigint WHERE "      \
+	"$10::boolean "                                                   \
+	"ON CONFLICT (device_id) DO UPDATE SET "                          \
+	"generation = EXCLUDED.generation, sha256 = EXCLUDED.sha256, "    \
+	"status = EXCLUDED.status, reason = EXCLUDED.reason, "            \
+	"seq = EXCLUDED.seq, reported_at = now() RETURNING 1), "          \
+	"ign AS (INSERT INTO config_reports_ignored AS i "                \
+	"(device_id, last_verdict, last_body) "                           \
+	"SELECT $1::uuid, $11, $3::jsonb WHERE NOT $10::boolean "         \
+	"ON CONFLICT (device_id) DO UPDATE SET count = i.count + 1, "     \
+	"last_verdict = EXCLUDED.last_verdict, "                          \
+	"last_body = EXCLUDED.last_body, last_at = now() RETURNING 1) "   \
+	"SELECT (SELECT count(*) FROM rep), (SELECT count(*) FROM win), " \
+	"(SELECT count(*) FROM acc), (SELECT count(*) FROM ign)"
 
 enum store_rc
 store_config_report_apply(struct store *st, const char *device_id,
@@ -233,16 +200,20 @@ store_config_report_apply(struct store *st, const char *device_id,
 {
 	PGconn *conn = store_conn(st);
 	struct report_window w;
+	struct config_desired_state d = {0, NULL};
+	struct config_reported_state rep = {false, 0, 0};
 	enum report_verdict v;
-	char seq[32], hwm[32], mask[32];
+	char seq[32], hwm[32], mask[32], gen[32];
 	const char *id1[1] = {device_id};
-	const char *eff[4] = {device_id, r->kind, seq, r->body};
-	const char *win[3] = {device_id, hwm, mask};
+	const char *eff[11] = {
+		device_id,	seq,	       r->body,	       hwm,  mask, gen,
+		status->sha256, status->state, status->reason, NULL, NULL};
 	PGresult *res = NULL;
 
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
+	snprintf(gen, sizeof(gen), "%" PRId64, status->generation);
 	/* No wait for the WAL flush: a config.status is state the server
 	 * can ask for again. Lost in a PostgreSQL crash after its ack, the
 	 * reported state is older than the device's, so the next comparison
@@ -251,13 +222,12 @@ store_config_report_apply(struct store *st, const char *device_id,
 	 * with it, so no seq is ever half applied. Waiting for the fsync of
 	 * every report instead bounds a clone to 10,000 devices by the disk
 	 * (docs/internals/config-delivery.md). */
-	if (db_exec(conn, "BEGIN") != 0 ||
-	    db_exec(conn, "SET LOCAL synchronous_commit TO off") != 0) {
+	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO off") != 0) {
 		(void)db_exec(conn, "ROLLBACK");
 		return STORE_ERR;
 	}
-	/* The report window, exactly as store_report_apply (db/reports.c)
-	 * keeps it: one window per device for every kind of report. */
+	/* The report window, as store_report_apply (db/reports.c) keeps it:
+	 * one window per device for every kind of report. */
 	if (db_command(
 		    conn,
 		    "INSERT INTO device_report_windows (device_id) "
@@ -266,8 +236,13 @@ store_config_report_apply(struct store *st, const char *device_id,
 		    1, id1) != STORE_OK)
 		goto fail;
 	res = db_query(conn,
-		       "SELECT w.hwm, w.mask FROM device_report_windows w "
+		       "SELECT w.hwm, w.mask, dc.desired_generation, "
+		       "dc.desired_sha256, r.generation, r.seq "
+		       "FROM device_report_windows w "
 		       "JOIN devices d ON d.id = w.device_id "
+		       "LEFT JOIN device_config dc ON dc.device_id = d.id "
+		       "LEFT JOIN device_config_reported r "
+		       "ON r.device_id = d.id "
 		       "WHERE w.device_id = $1::uuid AND d.status = 'active' "
 		       "FOR UPDATE OF w",
 		       1, id1);
@@ -280,41 +255,37 @@ store_config_report_apply(struct store *st, const char *device_id,
 	}
 	w.hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	w.mask = mask_from_text(PQgetvalue(res, 0, 1));
-	PQclear(res);
+	if (!PQgetisnull(res, 0, 2))
+		d.generation = db_int(res, 0, 2);
+	if (!PQgetisnull(res, 0, 3))
+		d.sha256 = PQgetvalue(res, 0, 3);
+	if (!PQgetisnull(res, 0, 4)) {
+		rep.present = true;
+		rep.generation = db_int(res, 0, 4);
+		rep.seq = (uint64_t)db_int(res, 0, 5);
+	}
 	v = report_window_check(&w, r->seq);
 	*cv = CONFIG_REPORT_ACCEPT;
 	if (v == REPORT_NEW) {
-		/* The generic effect (the latest report of its kind, counted),
-		 * then the configuration's own. */
-		if (db_command(conn,
-			       "INSERT INTO device_reports AS r "
-			       "(device_id, kind, seq, body) "
-			       "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-			       "ON CONFLICT (device_id, kind) DO UPDATE SET "
-			       "applied = r.applied + 1, "
-			       "body = CASE WHEN EXCLUDED.seq > r.seq "
-			       "THEN EXCLUDED.body ELSE r.body END, "
-			       "received_at = CASE WHEN EXCLUDED.seq > r.seq "
-			       "THEN now() ELSE r.received_at END, "
-			       "seq = greatest(r.seq, EXCLUDED.seq)",
-			       4, eff) != STORE_OK ||
-		    apply_status(conn, device_id, r, status, cv) != 0)
-			goto fail;
+		*cv = config_report_check(&d, &rep, status, r->seq);
 		report_window_mark(&w, r->seq);
 		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
 		mask_to_text(w.mask, mask, sizeof(mask));
-		if (db_command(conn,
-			       "UPDATE device_report_windows SET hwm = "
-			       "$2::bigint, mask = $3::bigint, "
-			       "updated_at = now() WHERE device_id = $1::uuid",
-			       3, win) != STORE_OK)
+		eff[9] = *cv == CONFIG_REPORT_ACCEPT ? "true" : "false";
+		eff[10] = config_report_verdict_name(*cv);
+		PQclear(res); /* d.sha256 is not used below */
+		res = NULL;
+		if (db_command(conn, STATUS_EFFECT, 11, eff) != STORE_OK)
 			goto fail;
 	}
+	PQclear(res);
+	res = NULL;
 	if (db_exec(conn, "COMMIT") != 0)
 		return STORE_ERR;
 	*verdict = v;
 	return STORE_OK;
 fail:
+	PQclear(res);
 	(void)db_exec(conn, "ROLLBACK");
 	return STORE_ERR;
 }
