@@ -20,7 +20,9 @@
 #include "api/metrics.h"
 #include "api/openapi.h"
 #include "buf.h"
+#include "core/config.h"
 #include "core/metrics.h"
+#include "core/store_config.h"
 #include "core/store_health.h"
 
 #define METRICS_BODY_MAX (8u * 1024u * 1024u)
@@ -37,8 +39,35 @@ scrape_database_up(struct api_call *c, struct buf *out)
 	       metrics_write_sample(out, "fleetd_database_up", NULL, up);
 }
 
+/* fleetd_config_devices{state}: active devices by configuration state
+ * (core/config.h config_classify): drift is never left unseen. */
+static int
+scrape_config_devices(struct api_call *c, struct buf *out)
+{
+	int64_t counts[CONFIG_STATE_COUNT];
+	char labels[64];
+	int rc;
+
+	if (store_config_state_counts(c->ctx->store,
+				      c->ctx->env->heartbeat_timeout_s,
+				      counts) != CONFIG_OK)
+		return 0; /* fleetd_database_up says why */
+	rc = metrics_write_family(out, "fleetd_config_devices", "gauge",
+				  "Active devices by configuration state "
+				  "(none, in_sync, pending, offline, failed, "
+				  "drifted).");
+	for (int s = 0; rc == 0 && s < CONFIG_STATE_COUNT; s++) {
+		snprintf(labels, sizeof(labels), "state=\"%s\"",
+			 config_state_name((enum config_state)s));
+		rc = metrics_write_sample(out, "fleetd_config_devices", labels,
+					  (double)counts[s]);
+	}
+	return rc;
+}
+
 static int (*const scrape_gauges[])(struct api_call *c, struct buf *out) = {
 	scrape_database_up,
+	scrape_config_devices,
 };
 
 void

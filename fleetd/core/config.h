@@ -144,6 +144,7 @@ enum config_state {
 	CONFIG_STATE_FAILED, /* the desired generation failed to apply */
 	CONFIG_STATE_DRIFTED, /* the file on the device is not the desired */
 };
+#define CONFIG_STATE_COUNT (CONFIG_STATE_DRIFTED + 1)
 
 const char *config_state_name(enum config_state s);
 

@@ -217,4 +217,12 @@ enum config_rc store_config_drift_list(struct store *st,
 				       struct device_config **items, size_t *n,
 				       char next[PAGE_CURSOR_MAX]);
 
+/*
+ * How many active devices are in each config_state (index: enum
+ * config_state, CONFIG_STATE_NONE included), for /metrics. One query.
+ */
+enum config_rc store_config_state_counts(struct store *st,
+					 long heartbeat_timeout_s,
+					 int64_t counts[CONFIG_STATE_COUNT]);
+
 #endif

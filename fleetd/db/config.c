@@ -1706,3 +1706,43 @@ out:
 	selector_sql_free(&q);
 	return rc;
 }
+
+/* The SQL mirror of config_classify() (core/config.c), as the state's
+ * enum value. $1 is the heartbeat timeout. */
+/* clang-format off */
+#define CONFIG_STATE_COUNTS_SQL \
+	"SELECT CASE WHEN c.desired_sha256 IS NULL THEN 0 " \
+	"WHEN r.status = 'failed' AND r.generation = c.desired_generation " \
+	"THEN 4 WHEN r.status IN ('applied', 'drifted') AND " \
+	"r.sha256 = c.desired_sha256 THEN 1 WHEN r.device_id IS NOT NULL " \
+	"AND r.generation >= c.desired_generation THEN 5 WHEN " \
+	CONFIG_ONLINE_SQL " THEN 2 ELSE 3 END, count(*)" DEVICE_CONFIG_FROM \
+	"WHERE d.status = 'active' GROUP BY 1"
+/* clang-format on */
+
+enum config_rc
+store_config_state_counts(struct store *st, long heartbeat_timeout_s,
+			  int64_t counts[CONFIG_STATE_COUNT])
+{
+	PGconn *conn = store_conn(st);
+	PGresult *res;
+	char hb[24];
+	const char *params[1] = {hb};
+
+	for (int i = 0; i < CONFIG_STATE_COUNT; i++)
+		counts[i] = 0;
+	if (conn == NULL)
+		return CONFIG_ERR_STORE;
+	snprintf(hb, sizeof(hb), "%ld", heartbeat_timeout_s);
+	res = db_query(conn, CONFIG_STATE_COUNTS_SQL, 1, params);
+	if (res == NULL)
+		return CONFIG_ERR_STORE;
+	for (int row = 0; row < PQntuples(res); row++) {
+		int64_t state = db_int(res, row, 0);
+
+		if (state >= 0 && state < CONFIG_STATE_COUNT)
+			counts[state] = db_int(res, row, 1);
+	}
+	PQclear(res);
+	return CONFIG_OK;
+}

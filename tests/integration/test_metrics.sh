@@ -118,6 +118,8 @@ spread() {
 }
 wait_for "requests answered by both workers show in one scrape" 30 spread
 check "one scrape holds both workers' API requests" both_workers
+check "the configuration states of the fleet are a family (none, in_sync, pending, offline, failed, drifted)" \
+	test "$(grep -c '^fleetd_config_devices{state="[a-z_]*"} [0-9]' "$T/metrics.txt")" = 6
 promtool check metrics <"$T/metrics.txt" >"$T/promtool.log" 2>&1
 check "promtool check metrics accepts a live scrape ($(wc -l <"$T/metrics.txt") lines)" \
 	[ "$(grep -c . "$T/promtool.log")" = 0 ]
