@@ -499,6 +499,10 @@ static const struct ctl_subcmd subs[] = {
 	 devices_decommission, NULL, NULL},
 	{"config", "a device's configuration: show, set",
 	 ctl_cmd_devices_config, NULL, NULL},
+	{"certificates", "a device's certificates and their status",
+	 ctl_cmd_devices_certificates, NULL, NULL},
+	{"rotate", "a new key and certificate for a device, now",
+	 ctl_cmd_devices_rotate, NULL, NULL},
 };
 
 int

@@ -344,6 +344,9 @@ int ctl_cmd_profiles(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_config(struct ctl *ctl, int argc, char **argv);
 /* `devices config show|set` (cmd_config.c), dispatched by cmd_devices.c */
 int ctl_cmd_devices_config(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_devices_certificates(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_devices_rotate(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_certificates(struct ctl *ctl, int argc, char **argv);
 
 /* Prints a newly created secret so that it cannot be missed. */
 void ctl_print_secret(const char *what, const char *secret);

@@ -21,7 +21,8 @@ static const char main_usage[] =
 	"Commands:\n"
 	"  tokens        enrollment tokens: create, list, revoke\n"
 	"  admin-tokens  admin API tokens: create, list, revoke\n"
-	"  devices       devices: list, show, label, decommission\n"
+	"  devices       devices: list, show, label, decommission, config,\n"
+	"                certificates, rotate\n"
 	"  audit         the audit log: list\n"
 	"  enroll        enroll this host: CSR from a key, certificate back\n"
 	"  keys          update-signing keys: gen (offline)\n"
@@ -29,6 +30,7 @@ static const char main_usage[] =
 	"  profiles      configuration profiles: create, list, show, publish, "
 	"versions\n"
 	"  config        configuration across devices: clone, drift, status\n"
+	"  certificates  device certificates: revoke\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --server URL     API base URL, https://host:port[/prefix]\n"
@@ -231,6 +233,7 @@ static const struct {
 	{"completion", ctl_cmd_completion},
 	{"config", ctl_cmd_config},
 	{"profiles", ctl_cmd_profiles},
+	{"certificates", ctl_cmd_certificates},
 };
 
 int

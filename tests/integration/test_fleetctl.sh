@@ -67,7 +67,8 @@ for cmd in "tokens create" "tokens list" "tokens revoke" \
 	"admin-tokens create" "admin-tokens list" "admin-tokens revoke" \
 	"audit list" "devices list" "devices show" "devices label" \
 	"devices decommission" "enroll" "tokens" "admin-tokens" "devices" \
-	"audit" "keys" "keys gen"; do
+	"audit" "keys" "keys gen" "devices certificates" "devices rotate" \
+	"certificates" "certificates revoke"; do
 	# shellcheck disable=SC2086
 	expect_ok "fleetctl $cmd --help" $cmd --help
 	out_has "^usage: fleetctl $cmd" "fleetctl $cmd --help names the command"
@@ -206,6 +207,26 @@ expect_ok "devices label --remove (table)" devices label "$DEV1" --remove floor
 out_has '^LABELS: +env=prod,role=gw,site=b7$' "label removed, others kept"
 expect_fail "devices label without changes" 2 "nothing to change" devices label "$DEV1"
 expect_fail "devices label with a bad key" 1 '^fleetctl: 400 ' devices label "$DEV1" 'bad key=1'
+
+# ---- certificates ------------------------------------------------------------
+expect_ok "devices certificates (table)" devices certificates "$DEV1"
+out_has '^SERIAL +STATUS +NOT BEFORE +NOT AFTER +REVOKED$' "certificates table header"
+SERIAL1=$(openssl x509 -in "$T/dev1.pem" -noout -serial | cut -d= -f2)
+out_has "^$SERIAL1 +active " "the enrolled certificate is active"
+expect_ok "devices rotate" devices rotate "$DEV1"
+out_has "^rotation requested for device $DEV1$" "rotate confirms"
+out_has '^STATUS: +pending$' "an offline device's rotation is pending"
+expect_ok "devices rotate again" devices rotate "$DEV1"
+out_has 'already pending' "asking again returns the pending rotation"
+expect_fail "certificates revoke needs a reason" 2 '--reason R is required' \
+	certificates revoke "$SERIAL1"
+expect_fail "certificates revoke with a bad reason" 1 '^fleetctl: 400 ' \
+	certificates revoke "$SERIAL1" --reason certificateHold
+expect_ok "certificates revoke" certificates revoke "$SERIAL1" --reason keyCompromise
+out_has "^revoked certificate $SERIAL1 of device $DEV1 \(keyCompromise\)$" "revoke confirms"
+expect_ok "devices certificates (json)" devices certificates "$DEV1" -o json
+json_is '.[0].status + "," + .[0].revocation_reason' "revoked,keyCompromise" "the certificate shows revoked with its reason"
+expect_fail "revoked twice" 1 '^fleetctl: 409 ' certificates revoke "$SERIAL1" --reason keyCompromise
 
 expect_ok "devices decommission" devices decommission "$DEV2"
 out_has "^decommissioned device $DEV2$" "decommission confirms"
