@@ -246,45 +246,21 @@ agent_status_write(struct fleet_agent *a)
 	json_decref(doc);
 }
 
-static bool
-env_true(const char *v)
-{
-	return v != NULL && (strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
-			     strcmp(v, "on") == 0 || strcmp(v, "1") == 0);
-}
-
-/* The configuration-delivery settings: the caller's, or, when it names no
- * target file, FLEET_AGENT_CONFIG_* from the environment. */
+/* The configuration-delivery settings (fleet_agent_config). */
 static int
 agent_config_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
 		   char *err, size_t errlen)
 {
 	struct agent_config_opts o;
-	const char *v;
 	long secs = cfg->config_drift_interval;
 
 	memset(&o, 0, sizeof(o));
 	o.memory = cfg->config_memory;
 	o.fail_permille = cfg->config_fail_permille;
-	if (cfg->config_path != NULL || o.memory) {
-		o.path = cfg->config_path;
-		o.validate = cfg->config_validate;
-		o.reload = cfg->config_reload;
-		o.restore_on_drift = cfg->config_restore_on_drift;
-	} else {
-		o.path = getenv("FLEET_AGENT_CONFIG_PATH");
-		o.validate = getenv("FLEET_AGENT_CONFIG_VALIDATE");
-		o.reload = getenv("FLEET_AGENT_CONFIG_RELOAD");
-		o.restore_on_drift =
-			env_true(getenv("FLEET_AGENT_CONFIG_RESTORE"));
-		v = getenv("FLEET_AGENT_CONFIG_DRIFT_INTERVAL");
-		if (v != NULL && (config_parse_duration(v, &secs) != 0 ||
-				  secs < 1 || secs > 86400)) {
-			snprintf(err, errlen,
-				 "FLEET_AGENT_CONFIG_DRIFT_INTERVAL: 1s..1d");
-			return -1;
-		}
-	}
+	o.path = cfg->config_path;
+	o.validate = cfg->config_validate;
+	o.reload = cfg->config_reload;
+	o.restore_on_drift = cfg->config_restore_on_drift;
 	o.drift_interval_s = secs > 0 ? secs : CONFIG_DRIFT_DEFAULT_S;
 	a->config_memory = o.memory;
 	a->config = agent_config_new(a->state_dir, a->logctx, &o, err, errlen);
@@ -1041,51 +1017,22 @@ static int
 agent_certs_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
 		  char *err, size_t errlen)
 {
-	const char *v;
-	long secs = 0;
-	char *end = NULL;
-	double f;
-
+	if (cfg->renew_at < 0.0 || cfg->renew_at >= 1.0 ||
+	    cfg->renew_jitter < 0.0 || cfg->renew_jitter >= 0.5) {
+		snprintf(err, errlen,
+			 "renew_at is a fraction of the lifetime (0 < f < 1), "
+			 "renew_jitter one under 0.5");
+		return -1;
+	}
 	a->renew_fraction = cfg->renew_at;
-	a->refused_backoff_s = cfg->refused_backoff;
+	a->refused_backoff_s = cfg->refused_backoff > 0 ? cfg->refused_backoff
+							: REFUSED_BACKOFF_S;
 	a->reenroll = cfg->reenroll;
 	a->cert_memory = cfg->cert_memory;
-	v = getenv("FLEET_AGENT_RENEW_AT");
-	if (a->renew_fraction <= 0.0 && v != NULL) {
-		f = strtod(v, &end);
-		if (end == v || *end != '\0' || !(f > 0.0 && f < 1.0)) {
-			snprintf(err, errlen,
-				 "FLEET_AGENT_RENEW_AT: a fraction of the "
-				 "lifetime, 0 < f < 1");
-			return -1;
-		}
-		a->renew_fraction = f;
-	}
-	v = getenv("FLEET_AGENT_REFUSED_BACKOFF");
-	if (a->refused_backoff_s <= 0 && v != NULL) {
-		if (config_parse_duration(v, &secs) != 0 || secs < 1) {
-			snprintf(err, errlen,
-				 "FLEET_AGENT_REFUSED_BACKOFF: a duration");
-			return -1;
-		}
-		a->refused_backoff_s = secs;
-	}
-	if (a->refused_backoff_s <= 0)
-		a->refused_backoff_s = REFUSED_BACKOFF_S;
-	a->renew_jitter = RENEW_JITTER_PERMILLE;
-	v = getenv("FLEET_AGENT_RENEW_JITTER");
-	if (v != NULL) {
-		f = strtod(v, &end);
-		if (end == v || *end != '\0' || !(f >= 0.0 && f < 0.5)) {
-			snprintf(err, errlen,
-				 "FLEET_AGENT_RENEW_JITTER: a fraction of the "
-				 "lifetime, 0 <= f < 0.5");
-			return -1;
-		}
-		a->renew_jitter = (unsigned)(f * 1000.0 + 0.5);
-	}
-	if (!a->reenroll)
-		a->reenroll = env_true(getenv("FLEET_AGENT_REENROLL"));
+	a->renew_jitter =
+		cfg->renew_jitter <= 0.0
+			? RENEW_JITTER_PERMILLE
+			: (unsigned)(cfg->renew_jitter * 1000.0 + 0.5);
 	if (a->enrolled && !a->cert_memory &&
 	    agent_renew_load(a->state_dir, &a->id, &a->renew, err, errlen) != 0)
 		return -1;

@@ -49,11 +49,9 @@ struct fleet_agent_config {
 	const char *boot_id; /* NULL: /proc/sys/kernel/random/boot_id */
 	bool virtual_uptime; /* uptime counts from fleet_agent_new */
 	bool write_status; /* keep state_dir/status.json current */
-	/* Configuration delivery (agent/config.c, docs/agent.md). When
-	 * config_path is NULL the environment is read instead:
-	 * FLEET_AGENT_CONFIG_PATH, _CONFIG_VALIDATE, _CONFIG_RELOAD,
-	 * _CONFIG_DRIFT_INTERVAL (seconds, default 60), _CONFIG_RESTORE
-	 * (true/false). No path: config.apply is answered "failed". */
+	/* Configuration delivery (agent/config.c, docs/agent.md; fleet-agent
+	 * reads them as config keys config_path, ...). No path:
+	 * config.apply is answered "failed". */
 	const char *config_path; /* the file config.apply writes */
 	const char *config_validate; /* hook on the temp file ($1) */
 	const char *config_reload; /* hook after the switch */
@@ -64,15 +62,13 @@ struct fleet_agent_config {
 	 * config_fail_permille of the applies on purpose. */
 	bool config_memory;
 	unsigned config_fail_permille;
-	/* Certificates (agent/renew.c, docs/agent.md "Certificate renewal").
-	 * 0/false: FLEET_AGENT_RENEW_AT (fraction of the lifetime, default
-	 * 2/3, minus up to 5% jitter), FLEET_AGENT_REFUSED_BACKOFF (seconds
-	 * between attempts once the server refused the device for good,
-	 * default 3600) and FLEET_AGENT_REENROLL (true: enroll again with the
-	 * token when refused) from the environment. */
-	double renew_at;
-	long refused_backoff;
-	bool reenroll;
+	/* Certificates (agent/renew.c, docs/agent.md "Certificate renewal";
+	 * fleet-agent reads them as config keys renew_at, ...). */
+	double renew_at; /* fraction of the lifetime; 0: 2/3 */
+	double renew_jitter; /* up to this fraction earlier; 0: 0.05 */
+	long refused_backoff; /* seconds between attempts once refused for
+				 good; 0: 3600 */
+	bool reenroll; /* enroll again with the token when refused */
 	/* fleet-sim: renew in memory (new key, CSR, reconnect,
 	 * cert.installed), nothing written to disk. */
 	bool cert_memory;

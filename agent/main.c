@@ -50,16 +50,45 @@ struct agent_conf {
 	char *fw_version_file;
 	char *labels;
 	char *log_level;
+	/* configuration delivery (docs/agent.md) */
+	char *config_path;
+	char *config_validate;
+	char *config_reload;
+	long config_drift_interval;
+	int config_restore;
+	/* certificate renewal (docs/agent.md) */
+	char *renew_at;
+	char *renew_jitter;
+	long refused_backoff;
+	int reenroll;
 };
 
 #define K(name) #name, CONFIG_STRING, offsetof(struct agent_conf, name), 0, 0
 static const struct config_key conf_keys[] = {
-	{K(api_url), NULL},	    {K(device_url), NULL},
-	{K(ca_file), NULL},	    {K(state_dir), "/var/lib/fleet-agent"},
-	{K(token), NULL},	    {K(token_file), NULL},
-	{K(model), NULL},	    {K(fw_version), NULL},
-	{K(fw_version_file), NULL}, {K(labels), NULL},
+	{K(api_url), NULL},
+	{K(device_url), NULL},
+	{K(ca_file), NULL},
+	{K(state_dir), "/var/lib/fleet-agent"},
+	{K(token), NULL},
+	{K(token_file), NULL},
+	{K(model), NULL},
+	{K(fw_version), NULL},
+	{K(fw_version_file), NULL},
+	{K(labels), NULL},
 	{K(log_level), "info"},
+	{K(config_path), NULL},
+	{K(config_validate), NULL},
+	{K(config_reload), NULL},
+	{K(renew_at), "0.6667"},
+	{K(renew_jitter), "0.05"},
+	{"config_drift_interval", CONFIG_DURATION,
+	 offsetof(struct agent_conf, config_drift_interval), 1, 86400, "60"},
+	{"config_restore", CONFIG_BOOL,
+	 offsetof(struct agent_conf, config_restore), 0, 0, "false"},
+	{"refused_backoff", CONFIG_DURATION,
+	 offsetof(struct agent_conf, refused_backoff), 1, 30L * 86400, "1h"},
+	{"reenroll", CONFIG_BOOL, offsetof(struct agent_conf, reenroll), 0, 0,
+	 "false"},
 };
 #undef K
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -111,7 +140,22 @@ usage(FILE *f)
 		"  fw_version, fw_version_file  firmware version (or a file "
 		"holding it)\n"
 		"  labels           k=v,k=v asked for at enrollment\n"
-		"  log_level        error, warn, info, debug\n");
+		"  log_level        error, warn, info, debug\n"
+		"  config_path      the file config.apply writes (none: "
+		"configuration refused)\n"
+		"  config_validate, config_reload  hooks before and after "
+		"the switch\n"
+		"  config_drift_interval  re-hash the file this often "
+		"(60s)\n"
+		"  config_restore   put the desired file back on drift "
+		"(false)\n"
+		"  renew_at, renew_jitter  renew at this fraction of the "
+		"lifetime (0.6667),\n"
+		"                   up to renew_jitter (0.05) earlier\n"
+		"  refused_backoff  wait between attempts once refused for "
+		"good (1h)\n"
+		"  reenroll         enroll again with the token when "
+		"refused (false)\n");
 }
 
 /*
@@ -156,6 +200,22 @@ sleep_interruptible(uint32_t ms)
 		nanosleep(&ts, NULL);
 }
 
+/* A fraction in [min, max) written as a decimal ("0.6667"); 0 or -1. */
+static int
+parse_fraction(const char *s, double min, double max, double *out)
+{
+	char *end = NULL;
+	double f;
+
+	if (s == NULL || s[0] == '\0')
+		return -1;
+	f = strtod(s, &end);
+	if (end == s || *end != '\0' || !(f >= min && f < max))
+		return -1;
+	*out = f;
+	return 0;
+}
+
 static int
 run(const struct agent_conf *c)
 {
@@ -181,6 +241,20 @@ run(const struct agent_conf *c)
 	ac.fw_version_file = c->fw_version_file;
 	ac.labels = c->labels;
 	ac.write_status = true;
+	ac.config_path = c->config_path;
+	ac.config_validate = c->config_validate;
+	ac.config_reload = c->config_reload;
+	ac.config_drift_interval = c->config_drift_interval;
+	ac.config_restore_on_drift = c->config_restore != 0;
+	ac.refused_backoff = c->refused_backoff;
+	ac.reenroll = c->reenroll != 0;
+	if (parse_fraction(c->renew_at, 0.0, 1.0, &ac.renew_at) != 0 ||
+	    ac.renew_at == 0.0 ||
+	    parse_fraction(c->renew_jitter, 0.0, 0.5, &ac.renew_jitter) != 0) {
+		log_error("renew_at is a fraction of the certificate's "
+			  "lifetime (0 < f < 1), renew_jitter one under 0.5");
+		return 2;
+	}
 	a = fleet_agent_new(&ac, err, sizeof(err));
 	if (a == NULL) {
 		log_error("%s", err);
