@@ -25,39 +25,6 @@
 
 #define CHAIN_MAX (64u * 1024u)
 
-static void
-send_msg(struct channel_session *s, enum proto_type type, json_t *fields)
-{
-	struct proto_error err;
-	json_t *msg = proto_build(type, fields, &err);
-
-	if (msg == NULL) {
-		log_error("channel: cannot build %s: %s", proto_def(type)->name,
-			  err.message);
-		return;
-	}
-	channel_send(s, msg);
-}
-
-static void
-send_ack(struct channel_session *s, uint64_t seq, const char *status)
-{
-	send_msg(s, PROTO_ACK,
-		 json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "status",
-			   status));
-}
-
-/* An error about one report (not counted as a bad message). */
-static void
-send_report_error(struct channel_session *s, const char *code,
-		  const char *message, uint64_t seq, const char *type)
-{
-	send_msg(s, PROTO_ERROR,
-		 json_pack("{s:s, s:s, s:I, s:s}", "code", code, "message",
-			   message, "seq", (json_int_t)seq, "in_reply_to",
-			   type));
-}
-
 /* A report refused for good: the agent drops it. */
 static void
 send_rejected(struct channel_session *s, uint64_t seq, const char *type,
@@ -66,8 +33,8 @@ send_rejected(struct channel_session *s, uint64_t seq, const char *type,
 	char code[48];
 
 	snprintf(code, sizeof(code), "bad-%s", type);
-	send_report_error(s, code, message, seq, type);
-	send_ack(s, seq, "rejected");
+	channel_send_report_error(s, code, message, seq, type);
+	channel_send_ack(s, seq, "rejected");
 }
 
 /* The session certificate's key id (SHA-256 of its SPKI), on the loop. */
@@ -224,8 +191,9 @@ csr_done(struct channel *ch, struct channel_session *s, void *arg)
 		if (fields != NULL && job->rotation_id[0] != '\0')
 			json_object_set_new(fields, "rotation_id",
 					    json_string(job->rotation_id));
-		send_msg(s, PROTO_CERT_ISSUED, fields);
-		send_ack(s, job->seq, ack_word(job->rc == CERT_RENEW_ISSUED));
+		channel_send_msg(s, PROTO_CERT_ISSUED, fields);
+		channel_send_ack(s, job->seq,
+				 ack_word(job->rc == CERT_RENEW_ISSUED));
 		break;
 	case CERT_RENEW_REFUSED:
 		log_write(LOG_LEVEL_INFO, job->device_id,
@@ -233,7 +201,7 @@ csr_done(struct channel *ch, struct channel_session *s, void *arg)
 			  cert_renew_verdict_code(job->res.verdict));
 		if (job->res.verdict == CERT_RENEW_REFUSE_DEVICE ||
 		    job->res.verdict == CERT_RENEW_REFUSE_SESSION)
-			send_report_error(
+			channel_send_report_error(
 				s, "refused",
 				"renewal refused: "
 				"the device or its certificate is not active",
@@ -249,10 +217,11 @@ csr_done(struct channel *ch, struct channel_session *s, void *arg)
 						  : "csr refused by policy");
 		break;
 	default:
-		send_report_error(s, "unavailable",
-				  "renewal not possible now; send it again "
-				  "later",
-				  job->seq, "cert.csr");
+		channel_send_report_error(
+			s, "unavailable",
+			"renewal not possible now; send it again "
+			"later",
+			job->seq, "cert.csr");
 		break;
 	}
 out:
@@ -287,9 +256,9 @@ cert_handle_csr(struct channel *ch, struct channel_session *s,
 busy:
 	if (job != NULL)
 		csr_job_free(job);
-	send_report_error(s, "unavailable",
-			  "server busy; send the report again later", m->seq,
-			  "cert.csr");
+	channel_send_report_error(s, "unavailable",
+				  "server busy; send the report again later",
+				  m->seq, "cert.csr");
 }
 
 /* ---- cert.installed ----------------------------------------------------- */
@@ -328,7 +297,8 @@ installed_done(struct channel *ch, struct channel_session *s, void *arg)
 	switch (job->rc) {
 	case CERT_INSTALLED_OK:
 	case CERT_INSTALLED_AGAIN:
-		send_ack(s, job->seq, ack_word(job->rc == CERT_INSTALLED_OK));
+		channel_send_ack(s, job->seq,
+				 ack_word(job->rc == CERT_INSTALLED_OK));
 		break;
 	case CERT_INSTALLED_NOT_SESSION:
 		send_rejected(s, job->seq, "cert.installed",
@@ -341,9 +311,9 @@ installed_done(struct channel *ch, struct channel_session *s, void *arg)
 			      "that serial");
 		break;
 	default:
-		send_report_error(s, "unavailable",
-				  "send the report again later", job->seq,
-				  "cert.installed");
+		channel_send_report_error(s, "unavailable",
+					  "send the report again later",
+					  job->seq, "cert.installed");
 		break;
 	}
 out:
@@ -370,9 +340,9 @@ cert_handle_installed(struct channel *ch, struct channel_session *s,
 		return;
 busy:
 	free(job);
-	send_report_error(s, "unavailable",
-			  "server busy; send the report again later", m->seq,
-			  "cert.installed");
+	channel_send_report_error(s, "unavailable",
+				  "server busy; send the report again later",
+				  m->seq, "cert.installed");
 }
 
 /* ---- cert.rotate -------------------------------------------------------- */
@@ -415,9 +385,9 @@ send_rotate(struct channel_session *s, const struct cert_rotation_due *d)
 	log_write(LOG_LEVEL_INFO, d->device_id,
 		  "channel: asking for a rotation (%s, %s)", d->rotation_id,
 		  d->reason);
-	send_msg(s, PROTO_CERT_ROTATE,
-		 json_pack("{s:s, s:s}", "rotation_id", d->rotation_id,
-			   "reason", d->reason));
+	channel_send_msg(s, PROTO_CERT_ROTATE,
+			 json_pack("{s:s, s:s}", "rotation_id", d->rotation_id,
+				   "reason", d->reason));
 }
 
 static void

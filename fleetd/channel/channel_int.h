@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/proto.h"
+
 struct channel;
 struct channel_session;
 struct store;
@@ -52,6 +54,21 @@ bool channel_submit_work(struct channel *ch, struct channel_session *s,
 			 const struct channel_work *work);
 
 /* ---- dispatch.c -------------------------------------------------------- */
+
+/* Sends a message built by the protocol module (fields stolen); logs
+ * what cannot be built. */
+void channel_send_msg(struct channel_session *s, enum proto_type type,
+		      json_t *fields);
+
+/* Acknowledges report seq with status (applied, duplicate, rejected). */
+void channel_send_ack(struct channel_session *s, uint64_t seq,
+		      const char *status);
+
+/* An `error` about one report of type (not the device's fault: not
+ * counted as a bad message). */
+void channel_send_report_error(struct channel_session *s, const char *code,
+			       const char *message, uint64_t seq,
+			       const char *type);
 
 /* One complete text frame of len bytes (untrusted, not NUL-terminated). */
 void channel_dispatch(struct channel *ch, struct channel_session *s,

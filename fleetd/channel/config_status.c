@@ -31,30 +31,6 @@ struct status_job {
 };
 
 static void
-send_msg(struct channel_session *s, enum proto_type type, json_t *fields)
-{
-	struct proto_error err;
-	json_t *msg = proto_build(type, fields, &err);
-
-	if (msg == NULL) {
-		log_error("channel: cannot build %s: %s", proto_def(type)->name,
-			  err.message);
-		return;
-	}
-	channel_send(s, msg);
-}
-
-static void
-send_error(struct channel_session *s, const char *code, const char *message,
-	   uint64_t seq)
-{
-	send_msg(s, PROTO_ERROR,
-		 json_pack("{s:s, s:s, s:I, s:s}", "code", code, "message",
-			   message, "seq", (json_int_t)seq, "in_reply_to",
-			   "config.status"));
-}
-
-static void
 status_job_free(struct status_job *job)
 {
 	free(job->body);
@@ -97,17 +73,17 @@ status_done(struct channel *ch, struct channel_session *s, void *arg)
 	if (s == NULL) /* no ack: the agent sends it again */
 		goto out;
 	if (status != NULL)
-		send_msg(s, PROTO_ACK,
-			 json_pack("{s:I, s:s}", "seq", (json_int_t)job->seq,
-				   "status", status));
+		channel_send_ack(s, job->seq, status);
 	else if (job->answer == REPORT_REFUSED)
-		send_error(s, "refused",
-			   "the device is not active; report not applied",
-			   job->seq);
+		channel_send_report_error(
+			s, "refused",
+			"the device is not active; report not applied",
+			job->seq, "config.status");
 	else
-		send_error(s, "unavailable",
-			   "report not applied now; send it again later",
-			   job->seq);
+		channel_send_report_error(
+			s, "unavailable",
+			"report not applied now; send it again later", job->seq,
+			"config.status");
 out:
 	status_job_free(job);
 }
@@ -141,6 +117,7 @@ channel_cfg_status(struct channel *ch, struct channel_session *s,
 busy:
 	if (job != NULL)
 		status_job_free(job);
-	send_error(s, "unavailable", "server busy; send the report again later",
-		   m->seq);
+	channel_send_report_error(s, "unavailable",
+				  "server busy; send the report again later",
+				  m->seq, "config.status");
 }

@@ -33,9 +33,9 @@
 #include "log.h"
 #include "proto/proto.h"
 
-/* Sends a message built by the protocol module; logs what cannot be. */
-static void
-send_msg(struct channel_session *s, enum proto_type type, json_t *fields)
+void
+channel_send_msg(struct channel_session *s, enum proto_type type,
+		 json_t *fields)
 {
 	struct proto_error err;
 	json_t *msg = proto_build(type, fields, &err);
@@ -48,23 +48,22 @@ send_msg(struct channel_session *s, enum proto_type type, json_t *fields)
 	channel_send(s, msg);
 }
 
-static void
-send_ack(struct channel_session *s, uint64_t seq, const char *status)
+void
+channel_send_ack(struct channel_session *s, uint64_t seq, const char *status)
 {
-	send_msg(s, PROTO_ACK,
-		 json_pack("{s:I, s:s}", "seq", (json_int_t)seq, "status",
-			   status));
+	channel_send_msg(s, PROTO_ACK,
+			 json_pack("{s:I, s:s}", "seq", (json_int_t)seq,
+				   "status", status));
 }
 
-/* An error about one report (not the device's fault: not counted). */
-static void
-send_report_error(struct channel_session *s, const char *code,
-		  const char *message, uint64_t seq, const char *type)
+void
+channel_send_report_error(struct channel_session *s, const char *code,
+			  const char *message, uint64_t seq, const char *type)
 {
-	send_msg(s, PROTO_ERROR,
-		 json_pack("{s:s, s:s, s:I, s:s}", "code", code, "message",
-			   message, "seq", (json_int_t)seq, "in_reply_to",
-			   type));
+	channel_send_msg(s, PROTO_ERROR,
+			 json_pack("{s:s, s:s, s:I, s:s}", "code", code,
+				   "message", message, "seq", (json_int_t)seq,
+				   "in_reply_to", type));
 }
 
 /* ---- hello ------------------------------------------------------------ */
@@ -146,11 +145,11 @@ handle_hello(struct channel *ch, struct channel_session *s, struct proto_msg *m)
 		log_warn("channel: job queue full; a hello was not stored");
 	}
 	clock_format_rfc3339(time(NULL), now, sizeof(now));
-	send_msg(s, PROTO_WELCOME,
-		 json_pack("{s:s, s:I, s:s}", "device_id", device_id,
-			   "heartbeat_interval",
-			   (json_int_t)channel_heartbeat_interval(ch),
-			   "server_time", now));
+	channel_send_msg(s, PROTO_WELCOME,
+			 json_pack("{s:s, s:I, s:s}", "device_id", device_id,
+				   "heartbeat_interval",
+				   (json_int_t)channel_heartbeat_interval(ch),
+				   "server_time", now));
 }
 
 /* ---- reports ---------------------------------------------------------- */
@@ -186,17 +185,19 @@ report_done(struct channel *ch, struct channel_session *s, void *arg)
 	if (s == NULL)
 		goto out;
 	if (status != NULL)
-		send_ack(s, job->seq, status);
+		channel_send_ack(s, job->seq, status);
 	else if (job->answer == REPORT_REFUSED)
-		send_report_error(s, "refused",
-				  "the device is not active; report not "
-				  "applied",
-				  job->seq, job->type);
+		channel_send_report_error(
+			s, "refused",
+			"the device is not active; report not "
+			"applied",
+			job->seq, job->type);
 	else
-		send_report_error(s, "unavailable",
-				  "report not applied now; send it again "
-				  "later",
-				  job->seq, job->type);
+		channel_send_report_error(
+			s, "unavailable",
+			"report not applied now; send it again "
+			"later",
+			job->seq, job->type);
 out:
 	free(job->body);
 	free(job);
@@ -223,9 +224,9 @@ busy:
 		free(job->body);
 		free(job);
 	}
-	send_report_error(s, "unavailable",
-			  "server busy; send the report again later", m->seq,
-			  m->def->name);
+	channel_send_report_error(s, "unavailable",
+				  "server busy; send the report again later",
+				  m->seq, m->def->name);
 }
 
 /* ---- the table -------------------------------------------------------- */
@@ -260,7 +261,7 @@ channel_dispatch(struct channel *ch, struct channel_session *s,
 		 * it instead of sending it again and again. */
 		if (err.rc == PROTO_ERR_INVALID && err.def != NULL &&
 		    err.def->report && err.seq > 0)
-			send_ack(s, err.seq, "rejected");
+			channel_send_ack(s, err.seq, "rejected");
 		return;
 	}
 	metrics_add(METRIC_CHANNEL_MESSAGES, 1, "type", m.def->name, NULL);
