@@ -114,13 +114,53 @@ out:
 }
 
 enum store_rc
+db_crl_snapshot_read(PGresult *res, struct crl_entry **entries, size_t *n,
+		     int64_t *generation, uint64_t *number)
+{
+	struct crl_entry *list = NULL;
+	int i, rows;
+
+	if (res == NULL)
+		return STORE_ERR;
+	rows = PQntuples(res);
+	if (rows < 1)
+		goto fail;
+	list = calloc((size_t)rows, sizeof(*list));
+	if (list == NULL)
+		goto fail;
+	*n = 0;
+	for (i = 0; i < rows; i++) {
+		if (PQgetisnull(res, i, 2))
+			continue;
+		if ((size_t)PQgetlength(res, i, 2) >= CERT_SERIAL_MAX)
+			goto fail;
+		snprintf(list[*n].serial, sizeof(list[*n].serial), "%s",
+			 PQgetvalue(res, i, 2));
+		list[*n].revoked_at = db_int(res, i, 3);
+		list[*n].reason = (int)db_int(res, i, 4);
+		(*n)++;
+	}
+	*generation = db_int(res, 0, 0);
+	*number = (uint64_t)db_int(res, 0, 1);
+	PQclear(res);
+	if (*n == 0) {
+		free(list);
+		list = NULL;
+	}
+	*entries = list;
+	return STORE_OK;
+fail:
+	free(list);
+	PQclear(res);
+	return STORE_ERR;
+}
+
+enum store_rc
 store_crl_snapshot(struct store *st, struct crl_entry **entries, size_t *n,
 		   int64_t *generation, uint64_t *number)
 {
 	PGconn *conn = store_conn(st);
-	PGresult *res = NULL;
-	struct crl_entry *list = NULL;
-	int i, rows;
+	PGresult *res;
 
 	if (conn == NULL)
 		return STORE_ERR;
@@ -141,39 +181,7 @@ store_crl_snapshot(struct store *st, struct crl_entry **entries, size_t *n,
 		       "ORDER BY coalesce(c.revoked_at, c.superseded_at), "
 		       "c.serial",
 		       0, NULL);
-	if (res == NULL)
-		return STORE_ERR;
-	rows = PQntuples(res);
-	if (rows < 1)
-		goto fail;
-	list = calloc((size_t)rows, sizeof(*list));
-	if (list == NULL)
-		goto fail;
-	*n = 0;
-	for (i = 0; i < rows; i++) {
-		if (PQgetisnull(res, i, 2))
-			continue;
-		if ((size_t)PQgetlength(res, i, 2) >= CERT_SERIAL_MAX)
-			goto fail;
-		snprintf(list[*n].serial, sizeof(list[*n].serial), "%s",
-			 PQgetvalue(res, i, 2));
-		list[*n].revoked_at = strtoll(PQgetvalue(res, i, 3), NULL, 10);
-		list[*n].reason = (int)strtol(PQgetvalue(res, i, 4), NULL, 10);
-		(*n)++;
-	}
-	*generation = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-	*number = strtoull(PQgetvalue(res, 0, 1), NULL, 10);
-	PQclear(res);
-	if (*n == 0) {
-		free(list);
-		list = NULL;
-	}
-	*entries = list;
-	return STORE_OK;
-fail:
-	free(list);
-	PQclear(res);
-	return STORE_ERR;
+	return db_crl_snapshot_read(res, entries, n, generation, number);
 }
 
 enum store_rc

@@ -22,4 +22,14 @@
 int db_certificates_revoke_device(PGconn *conn, const char *device_id,
 				  int reason, json_t **serials);
 
+/*
+ * Reads a CRL snapshot query's answer (consumed): rows of (generation,
+ * number, serial or NULL, revoked_at epoch, RFC 5280 reason), row 0
+ * always present. *entries malloc'd (NULL when none). db/certificates.c
+ * and db/issuing_ca.c share it.
+ */
+enum store_rc db_crl_snapshot_read(PGresult *res, struct crl_entry **entries,
+				   size_t *n, int64_t *generation,
+				   uint64_t *number);
+
 #endif

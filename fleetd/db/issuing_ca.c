@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "db/certificates.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "log.h"
@@ -221,9 +222,7 @@ store_issuing_ca_crl_snapshot(struct store *st, const char *key_id,
 {
 	const char *p[1] = {key_id};
 	PGconn *conn = store_conn(st);
-	PGresult *res = NULL;
-	struct crl_entry *list = NULL;
-	int i, rows;
+	PGresult *res;
 
 	if (conn == NULL)
 		return STORE_ERR;
@@ -248,39 +247,7 @@ store_issuing_ca_crl_snapshot(struct store *st, const char *key_id,
 		"interval '1 day')) ORDER BY coalesce(c.revoked_at, "
 		"c.superseded_at), c.serial",
 		1, p);
-	if (res == NULL)
-		return STORE_ERR;
-	rows = PQntuples(res);
-	if (rows < 1)
-		goto fail;
-	list = calloc((size_t)rows, sizeof(*list));
-	if (list == NULL)
-		goto fail;
-	*n = 0;
-	for (i = 0; i < rows; i++) {
-		if (PQgetisnull(res, i, 2))
-			continue;
-		if ((size_t)PQgetlength(res, i, 2) >= CERT_SERIAL_MAX)
-			goto fail;
-		snprintf(list[*n].serial, sizeof(list[*n].serial), "%s",
-			 PQgetvalue(res, i, 2));
-		list[*n].revoked_at = db_int(res, i, 3);
-		list[*n].reason = (int)db_int(res, i, 4);
-		(*n)++;
-	}
-	*generation = db_int(res, 0, 0);
-	*number = (uint64_t)db_int(res, 0, 1);
-	PQclear(res);
-	if (*n == 0) {
-		free(list);
-		list = NULL;
-	}
-	*entries = list;
-	return STORE_OK;
-fail:
-	free(list);
-	PQclear(res);
-	return STORE_ERR;
+	return db_crl_snapshot_read(res, entries, n, generation, number);
 }
 
 enum store_rc
