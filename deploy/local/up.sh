@@ -140,6 +140,8 @@ state_dir = $dir
 token_file = $dir/token
 model = demo-plc-$n
 fw_version = 1.0.$n
+config_path = $dir/app.json
+config_validate = python3 -m json.tool
 EOT
 		nohup fleet-agent -c "$dir/agent.conf" >>"$dir/agent.log" 2>&1 &
 		echo $! >"$dir/agent.pid"
