@@ -26,7 +26,9 @@
 
 #include <jansson.h>
 
-#define FLEET_AGENT_VERSION "0.1.0"
+#include "fleet_version.h"
+
+#define FLEET_AGENT_VERSION FLEET_PROJECT_VERSION
 #define FLEET_AGENT_SUBPROTOCOL "fleet.v1"
 #define FLEET_AGENT_ERR_MAX 512
 
