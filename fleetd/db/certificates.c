@@ -185,14 +185,14 @@ store_crl_snapshot(struct store *st, struct crl_entry **entries, size_t *n,
 }
 
 enum store_rc
-store_crl_save(struct store *st, uint64_t number, int64_t generation,
-	       const unsigned char *der, size_t len, long validity_s)
+db_crl_save(PGconn *conn, const char *sql, const char *issuer, uint64_t number,
+	    int64_t generation, const unsigned char *der, size_t len,
+	    long validity_s)
 {
 	char num[24], gen[24], va[24];
-	const char *params[4] = {num, (const char *)der, va, gen};
-	int lengths[4] = {0, (int)len, 0, 0};
-	int formats[4] = {0, 1, 0, 0};
-	PGconn *conn = store_conn(st);
+	const char *params[5] = {num, (const char *)der, va, gen, issuer};
+	int lengths[5] = {0, (int)len, 0, 0, 0};
+	int formats[5] = {0, 1, 0, 0, 0};
 	PGresult *res;
 	long stored;
 
@@ -201,18 +201,8 @@ store_crl_save(struct store *st, uint64_t number, int64_t generation,
 	snprintf(num, sizeof(num), "%" PRIu64, number);
 	snprintf(gen, sizeof(gen), "%" PRId64, generation);
 	snprintf(va, sizeof(va), "%ld", validity_s);
-	res = PQexecParams(
-		conn,
-		"INSERT INTO crl_cache (id, crl_number, der, this_update, "
-		"next_update, generation) VALUES (true, $1::bigint, $2::bytea, "
-		"now(), now() + $3::bigint * interval '1 second', $4::bigint) "
-		"ON CONFLICT (id) DO UPDATE SET crl_number = "
-		"excluded.crl_number, der = excluded.der, "
-		"this_update = excluded.this_update, "
-		"next_update = excluded.next_update, "
-		"generation = excluded.generation "
-		"WHERE crl_cache.crl_number < excluded.crl_number",
-		4, NULL, params, lengths, formats, 0);
+	res = PQexecParams(conn, sql, issuer != NULL ? 5 : 4, NULL, params,
+			   lengths, formats, 0);
 	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		log_warn("postgresql: crl store: %s",
 			 PQresultErrorMessage(res));
@@ -222,6 +212,24 @@ store_crl_save(struct store *st, uint64_t number, int64_t generation,
 	stored = strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	return stored == 1 ? STORE_OK : STORE_CONFLICT;
+}
+
+enum store_rc
+store_crl_save(struct store *st, uint64_t number, int64_t generation,
+	       const unsigned char *der, size_t len, long validity_s)
+{
+	return db_crl_save(
+		store_conn(st),
+		"INSERT INTO crl_cache (id, crl_number, der, this_update, "
+		"next_update, generation) VALUES (true, $1::bigint, $2::bytea, "
+		"now(), now() + $3::bigint * interval '1 second', $4::bigint) "
+		"ON CONFLICT (id) DO UPDATE SET crl_number = "
+		"excluded.crl_number, der = excluded.der, "
+		"this_update = excluded.this_update, "
+		"next_update = excluded.next_update, "
+		"generation = excluded.generation "
+		"WHERE crl_cache.crl_number < excluded.crl_number",
+		NULL, number, generation, der, len, validity_s);
 }
 
 /* The key of the session-level CRL signing lock. */

@@ -32,4 +32,14 @@ enum store_rc db_crl_snapshot_read(PGresult *res, struct crl_entry **entries,
 				   size_t *n, int64_t *generation,
 				   uint64_t *number);
 
+/*
+ * Stores a signed CRL with sql: $1 number, $2 DER, $3 validity seconds,
+ * $4 generation, and $5 issuer key id when issuer is not NULL.
+ * STORE_CONFLICT when a newer one is stored already.
+ */
+enum store_rc db_crl_save(PGconn *conn, const char *sql, const char *issuer,
+			  uint64_t number, int64_t generation,
+			  const unsigned char *der, size_t len,
+			  long validity_s);
+
 #endif

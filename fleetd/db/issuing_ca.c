@@ -255,38 +255,16 @@ store_issuing_ca_crl_save(struct store *st, const char *key_id, uint64_t number,
 			  int64_t generation, const unsigned char *der,
 			  size_t len, long validity_s)
 {
-	char num[24], gen[24], va[24];
-	const char *params[5] = {num, (const char *)der, va, gen, key_id};
-	int lengths[5] = {0, (int)len, 0, 0, 0};
-	int formats[5] = {0, 1, 0, 0, 0};
-	PGconn *conn = store_conn(st);
-	PGresult *res;
-	long stored;
-
-	if (conn == NULL)
-		return STORE_ERR;
-	snprintf(num, sizeof(num), "%" PRIu64, number);
-	snprintf(gen, sizeof(gen), "%" PRId64, generation);
-	snprintf(va, sizeof(va), "%ld", validity_s);
-	res = PQexecParams(
-		conn,
-		"INSERT INTO crl_cache_ca (issuer, crl_number, der, "
-		"this_update, next_update, generation) VALUES ($5, "
-		"$1::bigint, $2::bytea, now(), now() + $3::bigint * "
-		"interval '1 second', $4::bigint) ON CONFLICT (issuer) DO "
-		"UPDATE SET crl_number = excluded.crl_number, der = "
-		"excluded.der, this_update = excluded.this_update, "
-		"next_update = excluded.next_update, generation = "
-		"excluded.generation WHERE crl_cache_ca.crl_number < "
-		"excluded.crl_number",
-		5, NULL, params, lengths, formats, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		log_warn("postgresql: per-CA CRL store: %s",
-			 PQresultErrorMessage(res));
-		PQclear(res);
-		return STORE_ERR;
-	}
-	stored = strtol(PQcmdTuples(res), NULL, 10);
-	PQclear(res);
-	return stored == 1 ? STORE_OK : STORE_CONFLICT;
+	return db_crl_save(store_conn(st),
+			   "INSERT INTO crl_cache_ca (issuer, crl_number, der, "
+			   "this_update, next_update, generation) VALUES ($5, "
+			   "$1::bigint, $2::bytea, now(), now() + $3::bigint * "
+			   "interval '1 second', $4::bigint) ON CONFLICT "
+			   "(issuer) DO UPDATE SET crl_number = "
+			   "excluded.crl_number, der = excluded.der, "
+			   "this_update = excluded.this_update, next_update = "
+			   "excluded.next_update, generation = "
+			   "excluded.generation WHERE crl_cache_ca.crl_number "
+			   "< excluded.crl_number",
+			   key_id, number, generation, der, len, validity_s);
 }
