@@ -16,6 +16,7 @@
 
 #include "api/api.h"
 #include "api/input.h"
+#include "core/idempotency.h"
 #include "core/page.h"
 #include "core/store.h"
 #include "core/token.h"
@@ -53,6 +54,13 @@ void api_problem_field(struct api_response *resp, const char *field,
 void api_method_not_allowed(struct api_response *resp, const char *allow);
 /* After STORE_ERR: 503 when storage is unreachable, else 500. */
 void api_store_failed(struct api_call *c);
+
+/*
+ * Idempotency-Key of a creating POST answered with status: 0 to go on
+ * (rec filled, rec->key NULL without a key), 1 when answered (a replay,
+ * 409, 400, 503).
+ */
+int api_idem_begin(struct api_call *c, struct idem_record *rec, int status);
 
 /* util.c */
 /* Steals doc; serialises it as the response body. */

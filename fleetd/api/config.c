@@ -444,7 +444,7 @@ config_clone(struct api_call *c)
 	}
 	req.dry_run = dry != NULL && json_is_true(dry);
 	/* A dry run writes nothing, not even an idempotency record. */
-	if (!req.dry_run && api_config_idem_begin(c, &rec, 201) != 0)
+	if (!req.dry_run && api_idem_begin(c, &rec, 201) != 0)
 		goto out;
 	if (secret_uuid_v4(change_id) != 0) {
 		api_problem(c->resp, 500, "internal-error", NULL);

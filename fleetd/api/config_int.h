@@ -30,12 +30,4 @@ json_t *api_config_text_json(const char *text);
 int api_config_document(struct api_call *c, const json_t *doc,
 			const char *field, struct config_doc *out);
 
-/*
- * Idempotency-Key of a creating POST answered with status: 0 to go on
- * (rec filled, rec->key NULL without a key), 1 when answered (a replay,
- * 409, 400, 503).
- */
-int api_config_idem_begin(struct api_call *c, struct idem_record *rec,
-			  int status);
-
 #endif

@@ -98,45 +98,6 @@ api_config_refused(struct api_call *c, enum config_rc rc, const char *detail)
 	api_problem(c->resp, 500, "internal-error", NULL);
 }
 
-int
-api_config_idem_begin(struct api_call *c, struct idem_record *rec, int status)
-{
-	const char *key = c->req->idempotency_key;
-	char *body = NULL;
-	int st = 0;
-	enum idem_rc rc;
-
-	memset(rec, 0, sizeof(*rec));
-	if (key == NULL)
-		return 0;
-	if (!idem_key_valid(key)) {
-		api_problem_field(c->resp, "Idempotency-Key",
-				  "1..255 visible characters");
-		return 1;
-	}
-	rec->actor = c->actor;
-	rec->key = key;
-	rec->status = status;
-	idem_request_hash(c->req->method, c->req->path, c->req->body,
-			  c->req->body_len, rec->request_sha256);
-	rc = idem_lookup(c->ctx->store, rec, &st, &body);
-	if (rc == IDEM_NEW)
-		return 0;
-	if (rc == IDEM_MISMATCH)
-		api_problem(c->resp, 409, "conflict",
-			    "Idempotency-Key was used with another request");
-	else if (rc == IDEM_ERR)
-		api_store_failed(c);
-	if (rc != IDEM_REPLAY)
-		return 1;
-	api_response_free(c->resp);
-	c->resp->body = body;
-	c->resp->body_len = strlen(body);
-	c->resp->status = st;
-	c->resp->content_type = "application/json";
-	return 1;
-}
-
 static json_t *
 version_json(const char *profile, const struct config_version *v, bool with_doc)
 {
@@ -208,7 +169,7 @@ profile_create(struct api_call *c)
 				  "a name is [a-z0-9][a-z0-9._-]{0,62}");
 		goto out;
 	}
-	if (api_config_idem_begin(c, &rec, 201) != 0)
+	if (api_idem_begin(c, &rec, 201) != 0)
 		goto out;
 	if (secret_uuid_v4(p.id) != 0) {
 		api_problem(c->resp, 500, "internal-error", NULL);

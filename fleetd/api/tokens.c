@@ -140,49 +140,6 @@ spec_refused(struct api_call *c, enum token_kind kind, enum token_rc rc)
 	}
 }
 
-/*
- * Idempotency-Key: 0 to go on (rec filled, or rec->key NULL without a
- * key), 1 when answered (replay, 409, 400, 503).
- */
-static int
-token_idem_begin(struct api_call *c, struct idem_record *rec)
-{
-	const char *key = c->req->idempotency_key;
-	char *body = NULL;
-	int status = 0;
-	enum idem_rc rc;
-
-	memset(rec, 0, sizeof(*rec));
-	if (key == NULL)
-		return 0;
-	if (!idem_key_valid(key)) {
-		api_problem_field(c->resp, "Idempotency-Key",
-				  "1..255 visible characters");
-		return 1;
-	}
-	rec->actor = c->actor;
-	rec->key = key;
-	rec->status = 201;
-	idem_request_hash(c->req->method, c->req->path, c->req->body,
-			  c->req->body_len, rec->request_sha256);
-	rc = idem_lookup(c->ctx->store, rec, &status, &body);
-	if (rc == IDEM_NEW)
-		return 0;
-	if (rc == IDEM_MISMATCH)
-		api_problem(c->resp, 409, "conflict",
-			    "Idempotency-Key was used with another request");
-	else if (rc == IDEM_ERR)
-		api_store_failed(c);
-	if (rc != IDEM_REPLAY)
-		return 1;
-	api_response_free(c->resp);
-	c->resp->body = body;
-	c->resp->body_len = strlen(body);
-	c->resp->status = status;
-	c->resp->content_type = "application/json";
-	return 1;
-}
-
 static void
 token_create(struct api_call *c, const struct token_collection *tc)
 {
@@ -206,7 +163,7 @@ token_create(struct api_call *c, const struct token_collection *tc)
 		spec_refused(c, tc->kind, rc);
 		goto out;
 	}
-	if (token_idem_begin(c, &rec) != 0)
+	if (api_idem_begin(c, &rec, 201) != 0)
 		goto out;
 	if (token_make(&spec, api_now(), &tok, text, sha256) != TOKEN_OK ||
 	    (doc = token_doc(&tok)) == NULL) {

@@ -313,3 +313,42 @@ api_json_string_cleanse(json_t *s)
 		OPENSSL_cleanse((void *)(uintptr_t)json_string_value(s),
 				json_string_length(s));
 }
+
+int
+api_idem_begin(struct api_call *c, struct idem_record *rec, int status)
+{
+	const char *key = c->req->idempotency_key;
+	char *body = NULL;
+	int st = 0;
+	enum idem_rc rc;
+
+	memset(rec, 0, sizeof(*rec));
+	if (key == NULL)
+		return 0;
+	if (!idem_key_valid(key)) {
+		api_problem_field(c->resp, "Idempotency-Key",
+				  "1..255 visible characters");
+		return 1;
+	}
+	rec->actor = c->actor;
+	rec->key = key;
+	rec->status = status;
+	idem_request_hash(c->req->method, c->req->path, c->req->body,
+			  c->req->body_len, rec->request_sha256);
+	rc = idem_lookup(c->ctx->store, rec, &st, &body);
+	if (rc == IDEM_NEW)
+		return 0;
+	if (rc == IDEM_MISMATCH)
+		api_problem(c->resp, 409, "conflict",
+			    "Idempotency-Key was used with another request");
+	else if (rc == IDEM_ERR)
+		api_store_failed(c);
+	if (rc != IDEM_REPLAY)
+		return 1;
+	api_response_free(c->resp);
+	c->resp->body = body;
+	c->resp->body_len = strlen(body);
+	c->resp->status = st;
+	c->resp->content_type = "application/json";
+	return 1;
+}
