@@ -131,26 +131,6 @@ fail:
 
 /* ---- config.status ----------------------------------------------------- */
 
-/* The report window's mask is 64 bits kept in a bigint (as db/reports.c). */
-static void
-mask_to_text(uint64_t mask, char *out, size_t cap)
-{
-	int64_t v;
-
-	memcpy(&v, &mask, sizeof(v));
-	snprintf(out, cap, "%" PRId64, v);
-}
-
-static uint64_t
-mask_from_text(const char *text)
-{
-	int64_t v = strtoll(text, NULL, 10);
-	uint64_t m;
-
-	memcpy(&m, &v, sizeof(m));
-	return m;
-}
-
 /*
  * A config.status applied once, in five round trips instead of nine (a
  * clone makes one report per device, so each one counts): BEGIN with
@@ -254,7 +234,7 @@ store_config_report_apply(struct store *st, const char *device_id,
 		return STORE_NOTFOUND;
 	}
 	w.hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	w.mask = mask_from_text(PQgetvalue(res, 0, 1));
+	w.mask = db_mask_from_text(PQgetvalue(res, 0, 1));
 	if (!PQgetisnull(res, 0, 2))
 		d.generation = db_int(res, 0, 2);
 	if (!PQgetisnull(res, 0, 3))
@@ -270,7 +250,7 @@ store_config_report_apply(struct store *st, const char *device_id,
 		*cv = config_report_check(&d, &rep, status, r->seq);
 		report_window_mark(&w, r->seq);
 		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
-		mask_to_text(w.mask, mask, sizeof(mask));
+		db_mask_to_text(w.mask, mask, sizeof(mask));
 		eff[9] = *cv == CONFIG_REPORT_ACCEPT ? "true" : "false";
 		eff[10] = config_report_verdict_name(*cv);
 		PQclear(res); /* d.sha256 is not used below */

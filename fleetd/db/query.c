@@ -5,6 +5,7 @@
  */
 #include "db/query.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +143,23 @@ fail:
 	json_decref(obj);
 	label_set_clear(&set);
 	return STORE_ERR;
+}
+
+void
+db_mask_to_text(uint64_t mask, char *out, size_t cap)
+{
+	int64_t v;
+
+	memcpy(&v, &mask, sizeof(v));
+	snprintf(out, cap, "%" PRId64, v);
+}
+
+uint64_t
+db_mask_from_text(const char *text)
+{
+	int64_t v = strtoll(text, NULL, 10);
+	uint64_t m;
+
+	memcpy(&m, &v, sizeof(m));
+	return m;
 }

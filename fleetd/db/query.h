@@ -63,4 +63,9 @@ char *db_text(const PGresult *res, int row, int col, int *failed);
 char *db_labels_json(const struct label_set *labels);
 enum store_rc db_labels_parse(const char *json, struct label_set *out);
 
+/* A report window's 64-bit mask kept in a bigint: the same bits, as the
+ * column's text and back. */
+void db_mask_to_text(uint64_t mask, char *out, size_t cap);
+uint64_t db_mask_from_text(const char *text);
+
 #endif

@@ -21,26 +21,6 @@
 #include "db/store.h"
 #include "log.h"
 
-/* The mask is 64 bits kept in a bigint: the same bits, as text. */
-static void
-mask_to_text(uint64_t mask, char *out, size_t cap)
-{
-	int64_t v;
-
-	memcpy(&v, &mask, sizeof(v));
-	snprintf(out, cap, "%" PRId64, v);
-}
-
-static uint64_t
-mask_from_text(const char *text)
-{
-	int64_t v = strtoll(text, NULL, 10);
-	uint64_t m;
-
-	memcpy(&m, &v, sizeof(m));
-	return m;
-}
-
 enum store_rc
 store_report_apply(struct store *st, const char *device_id,
 		   const struct report *r, enum report_verdict *verdict)
@@ -82,7 +62,7 @@ store_report_apply(struct store *st, const char *device_id,
 		return STORE_NOTFOUND;
 	}
 	w.hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	w.mask = mask_from_text(PQgetvalue(res, 0, 1));
+	w.mask = db_mask_from_text(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	v = report_window_check(&w, r->seq);
 	if (v == REPORT_NEW) {
@@ -102,7 +82,7 @@ store_report_apply(struct store *st, const char *device_id,
 			goto fail;
 		report_window_mark(&w, r->seq);
 		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
-		mask_to_text(w.mask, mask, sizeof(mask));
+		db_mask_to_text(w.mask, mask, sizeof(mask));
 		if (db_command(conn,
 			       "UPDATE device_report_windows SET hwm = "
 			       "$2::bigint, "
