@@ -63,8 +63,17 @@
 static const char *const config_states[] = {"applied", "failed", "drifted",
 					    NULL};
 static const char *const update_states[] = {
-	"downloading", "downloaded", "installing",  "installed", "rebooting",
-	"committed",   "failed",     "rolled_back", "refused",	 NULL};
+	"downloading", "downloaded", "installing", "installed",
+	"rebooting",   "verifying",  "committed",  "failed",
+	"rolled_back", "refused",    NULL};
+/* Why an update was refused or failed: stable codes, docs/protocol.md. */
+static const char *const update_reasons[] = {
+	"bad-envelope",	 "bad-signature", "unknown-key",      "threshold",
+	"expired",	 "not-newer",	  "hardware",	      "size-mismatch",
+	"hash-mismatch", "oversize",	  "download-timeout", "download-failed",
+	"no-space",	 "installer",	  "install-failed",   "reboot-failed",
+	"health-failed", "superseded",	  "internal",	      NULL};
+static const char *const keys_states[] = {"adopted", "refused", NULL};
 static const char *const csr_reasons[] = {"renew", "rotate", NULL};
 static const char *const cmd_statuses[] = {"ok", "failed", "refused", "timeout",
 					   NULL};
@@ -87,6 +96,7 @@ static const struct proto_field hello_fields[] = {
 	F_INT("config_version", false, 0, PROTO_SEQ_MAX),
 	F_SHA("config_hash", false, true),
 	F_OBJ("inventory", false, PROTO_INVENTORY_MAX),
+	F_INT("keyset_version", false, 0, PROTO_SEQ_MAX),
 };
 
 static const struct proto_field config_status_fields[] = {
@@ -107,6 +117,9 @@ static const struct proto_field update_status_fields[] = {
 	F_UUID("campaign_id", false),
 	F_INT("progress", false, 0, 100),
 	F_STR("error", false, 1024),
+	F_UUID("deployment_id", false),
+	F_ENUM("reason", false, update_reasons),
+	F_INT("bytes", false, 0, PROTO_SEQ_MAX),
 };
 
 static const struct proto_field cert_csr_fields[] = {
@@ -129,6 +142,14 @@ static const struct proto_field cmd_result_fields[] = {
 	F_ENUM("status", true, cmd_statuses),
 	F_INT("exit_code", false, -2147483648LL, 2147483647LL),
 	F_STR("output", false, 16384),
+};
+
+static const struct proto_field keys_status_fields[] = {
+	SEQ_REQ,
+	F_INT("version", true, 1, PROTO_SEQ_MAX),
+	F_ENUM("state", true, keys_states),
+	F_STR("reason", false, 48),
+	F_STR("error", false, 1024),
 };
 
 static const struct proto_field welcome_fields[] = {
@@ -163,6 +184,7 @@ static const struct proto_field update_offer_fields[] = {
 	F_SHA("sha256", true, false),
 	F_INT("size", true, 1, PROTO_SEQ_MAX),
 	F_UUID("campaign_id", false),
+	F_UUID("deployment_id", false),
 };
 
 static const struct proto_field cert_rotate_fields[] = {
@@ -186,6 +208,11 @@ static const struct proto_field cmd_fields[] = {
 	F_INT("timeout", false, 1, 86400),
 };
 
+static const struct proto_field update_keys_fields[] = {
+	F_OBJ("envelope", true, 32768),
+	F_INT("version", true, 2, PROTO_SEQ_MAX),
+};
+
 #define DEF(t, n, d, rep, fmax, f) [t] = {t, n, d, rep, fmax, f, NFIELDS(f)}
 /* Agent to server, a report (kept until acked): all of them but hello. */
 #define REPORT(t, n, f) DEF(t, n, PROTO_TO_SERVER, true, PROTO_FRAME_MAX, f)
@@ -200,6 +227,7 @@ static const struct proto_def defs[PROTO_TYPE_COUNT] = {
 	REPORT(PROTO_CERT_CSR, "cert.csr", cert_csr_fields),
 	REPORT(PROTO_CERT_INSTALLED, "cert.installed", cert_installed_fields),
 	REPORT(PROTO_CMD_RESULT, "cmd.result", cmd_result_fields),
+	REPORT(PROTO_KEYS_STATUS, "keys.status", keys_status_fields),
 	TO_AGENT(PROTO_WELCOME, "welcome", welcome_fields),
 	TO_AGENT(PROTO_ACK, "ack", ack_fields),
 	TO_AGENT(PROTO_ERROR, "error", error_fields),
@@ -209,6 +237,7 @@ static const struct proto_def defs[PROTO_TYPE_COUNT] = {
 	TO_AGENT(PROTO_CERT_ROTATE, "cert.rotate", cert_rotate_fields),
 	TO_AGENT(PROTO_CERT_ISSUED, "cert.issued", cert_issued_fields),
 	TO_AGENT(PROTO_CMD, "cmd", cmd_fields),
+	TO_AGENT(PROTO_UPDATE_KEYS, "update.keys", update_keys_fields),
 };
 
 const struct proto_def *

@@ -242,6 +242,7 @@ static const struct {
 	{PROTO_CERT_CSR, cert_handle_csr},
 	{PROTO_CERT_INSTALLED, cert_handle_installed},
 	{PROTO_CMD_RESULT, handle_report},
+	{PROTO_KEYS_STATUS, handle_report},
 };
 
 void

@@ -13,7 +13,7 @@
 
 static const char *const report_kinds[] = {
 	"config.status",  "update.status", "cert.csr",
-	"cert.installed", "cmd.result",
+	"cert.installed", "cmd.result",	   "keys.status",
 };
 
 enum report_verdict

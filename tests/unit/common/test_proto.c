@@ -75,6 +75,12 @@ static const struct {
 	{PROTO_CMD,
 	 "{\"type\":\"cmd\",\"cmd_id\":" UUID1 ",\"name\":\"reboot\","
 	 "\"args\":{\"delay\":5},\"timeout\":60}"},
+	{PROTO_UPDATE_KEYS,
+	 "{\"type\":\"update.keys\",\"envelope\":{\"payloadType\":\"x\","
+	 "\"payload\":\"e30=\",\"signatures\":[]},\"version\":2}"},
+	{PROTO_KEYS_STATUS,
+	 "{\"type\":\"keys.status\",\"seq\":12,\"version\":2,"
+	 "\"state\":\"refused\",\"reason\":\"threshold\",\"error\":\"x\"}"},
 };
 #define NVALID (sizeof(valid) / sizeof(valid[0]))
 
@@ -494,7 +500,7 @@ doc_heading(const struct proto_def *d, char *out, size_t cap)
 static void
 doc_row(const struct proto_field *f, char *out, size_t cap)
 {
-	char limit[256] = "";
+	char limit[1024] = "";
 	const char *kind = "";
 	size_t i, n;
 

@@ -257,6 +257,8 @@ test_every_type_handled(void **state)
 		"{\"type\":\"cert.installed\",\"seq\":3,\"serial\":\"0A\"}",
 		"{\"type\":\"cmd.result\",\"seq\":4,\"cmd_id\":"
 		"\"0b6f4c1e-8f0a-4a51-9d3c-2f1e0a9b7c11\",\"status\":\"ok\"}",
+		"{\"type\":\"keys.status\",\"seq\":5,\"version\":2,"
+		"\"state\":\"adopted\"}",
 	};
 	struct fixture *f = *state;
 	size_t i, reports = 0;
