@@ -937,18 +937,76 @@ tls_handshake(SSL *ssl, int fd, uint64_t deadline, const char *auth, char *err,
 	}
 }
 
+/*
+ * Connects to url and completes the TLS handshake (server name or address
+ * checked) before deadline: 0 with *fdp and *sslp set (the caller frees
+ * both), or -1 with a message.
+ */
+static int
+tls_open(struct https_client *c, const struct https_url *url, uint64_t deadline,
+	 int *fdp, SSL **sslp, char *err, size_t errlen)
+{
+	char auth[300];
+	SSL *ssl = NULL;
+	int fd;
+
+	url_authority(url, auth, sizeof(auth));
+	fd = tcp_connect(url, deadline, err, errlen);
+	if (fd < 0)
+		return -1;
+	ssl = SSL_new(c->ctx);
+	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+		char why[256];
+
+		ossl_reason(why, sizeof(why));
+		snprintf(err, errlen, "TLS: %s", why);
+		goto out;
+	}
+	if (url->host_is_ip) {
+		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
+						  url->host) != 1) {
+			snprintf(err, errlen, "TLS: cannot check address %s",
+				 url->host);
+			goto out;
+		}
+	} else {
+		/* The SNI macro casts its argument to void *. */
+		char sni[sizeof(url->host)];
+
+		memcpy(sni, url->host, sizeof(sni));
+		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+		if (SSL_set1_host(ssl, url->host) != 1 ||
+		    SSL_set_tlsext_host_name(ssl, sni) != 1) {
+			snprintf(err, errlen, "TLS: cannot check host %s",
+				 url->host);
+			goto out;
+		}
+	}
+	if (tls_handshake(ssl, fd, deadline, auth, err, errlen) != 0)
+		goto out;
+	*fdp = fd;
+	*sslp = ssl;
+	return 0;
+out:
+	SSL_free(ssl);
+	close(fd);
+	return -1;
+}
+
 static bool
 has_crlf(const char *s)
 {
 	return s != NULL && strpbrk(s, "\r\n") != NULL;
 }
 
-/* The request head and body, ready to write. */
+/* The request head, and req->body when there is one, ready to write;
+ * Content-Length says body_len. */
 static int
 build_request(const struct https_url *u, const struct https_request *req,
-	      struct buf *out, char *err, size_t errlen)
+	      unsigned long long body_len, struct buf *out, char *err,
+	      size_t errlen)
 {
-	bool want_length = req->body != NULL ||
+	bool want_length = req->body != NULL || body_len > 0 ||
 			   strcmp(req->method, "POST") == 0 ||
 			   strcmp(req->method, "PUT") == 0 ||
 			   strcmp(req->method, "PATCH") == 0;
@@ -980,7 +1038,7 @@ build_request(const struct https_url *u, const struct https_request *req,
 		rc |= buf_printf(out, "%s: %s\r\n", h->name, h->value);
 	}
 	if (want_length)
-		rc |= buf_printf(out, "Content-Length: %zu\r\n", req->body_len);
+		rc |= buf_printf(out, "Content-Length: %llu\r\n", body_len);
 	rc |= buf_printf(out, "Connection: close\r\n\r\n");
 	if (req->body != NULL && req->body_len > 0)
 		rc |= buf_append(out, req->body, req->body_len);
@@ -1010,40 +1068,9 @@ https_request(struct https_client *c, const struct https_url *url,
 		 HTTPS_MAX_HEADER_BYTES + c->max_body + c->max_body / 2 + 4096);
 	url_authority(url, auth, sizeof(auth));
 	ERR_clear_error();
-	if (build_request(url, req, &out, err, errlen) != 0)
+	if (build_request(url, req, req->body_len, &out, err, errlen) != 0)
 		goto out;
-	fd = tcp_connect(url, deadline, err, errlen);
-	if (fd < 0)
-		goto out;
-	ssl = SSL_new(c->ctx);
-	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
-		char why[256];
-
-		ossl_reason(why, sizeof(why));
-		snprintf(err, errlen, "TLS: %s", why);
-		goto out;
-	}
-	if (url->host_is_ip) {
-		if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl),
-						  url->host) != 1) {
-			snprintf(err, errlen, "TLS: cannot check address %s",
-				 url->host);
-			goto out;
-		}
-	} else {
-		/* The SNI macro casts its argument to void *. */
-		char sni[sizeof(url->host)];
-
-		memcpy(sni, url->host, sizeof(sni));
-		SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		if (SSL_set1_host(ssl, url->host) != 1 ||
-		    SSL_set_tlsext_host_name(ssl, sni) != 1) {
-			snprintf(err, errlen, "TLS: cannot check host %s",
-				 url->host);
-			goto out;
-		}
-	}
-	if (tls_handshake(ssl, fd, deadline, auth, err, errlen) != 0)
+	if (tls_open(c, url, deadline, &fd, &ssl, err, errlen) != 0)
 		goto out;
 	while (off < out.len) {
 		int n;
@@ -1114,4 +1141,667 @@ out:
 	buf_free(&out);
 	buf_free(&in);
 	return rc;
+}
+
+/* ---- streamed exchanges ----------------------------------------------- */
+
+const char *
+https_stream_result_name(enum https_stream_result r)
+{
+	switch (r) {
+	case HTTPS_STREAM_OK:
+		return "ok";
+	case HTTPS_STREAM_ERROR:
+		return "error";
+	case HTTPS_STREAM_TIMEOUT:
+		return "timeout";
+	case HTTPS_STREAM_IDLE:
+		return "idle";
+	case HTTPS_STREAM_TOO_LARGE:
+		return "too-large";
+	case HTTPS_STREAM_TRUNCATED:
+		return "truncated";
+	case HTTPS_STREAM_ABORTED:
+		return "aborted";
+	}
+	return "error";
+}
+
+#define STREAM_IO (64u * 1024u)
+#define CHUNK_LINE_MAX 1024u
+
+/* Incremental chunked decoder states (RFC 9112 §7.1). */
+enum chunk_state { CH_SIZE, CH_DATA, CH_DATA_END, CH_TRAILER, CH_DONE };
+
+struct stream_run {
+	struct https_client *c;
+	const struct https_stream *s;
+	struct https_response *resp;
+	char *err;
+	size_t errlen;
+	char auth[300];
+	int fd;
+	SSL *ssl;
+	uint64_t total_deadline; /* 0: none */
+	uint64_t idle_ms;
+	uint64_t last_move;
+	unsigned long long max_body;
+	/* response */
+	bool head_method;
+	bool have_head;
+	struct buf hdr; /* bytes before the end of the header block */
+	enum framing framing;
+	unsigned long long length; /* FRAME_LENGTH: the body's size */
+	unsigned long long delivered;
+	struct buf collect; /* the body when on_body is NULL */
+	enum chunk_state ch;
+	unsigned long long ch_left; /* CH_DATA: bytes left in the chunk */
+	char line[CHUNK_LINE_MAX + 1]; /* chunk size or trailer line */
+	size_t line_len;
+	bool done;
+};
+
+/* Waits for events on the socket within both deadlines: HTTPS_STREAM_OK
+ * with the returned events in *revents, or TIMEOUT / IDLE / ERROR. */
+static enum https_stream_result
+stream_wait(struct stream_run *r, short events, short *revents)
+{
+	for (;;) {
+		uint64_t now = clock_mono_ms();
+		uint64_t until = r->last_move + r->idle_ms;
+		struct pollfd pfd = {.fd = r->fd, .events = events};
+		int n;
+
+		if (r->total_deadline != 0 && r->total_deadline < until)
+			until = r->total_deadline;
+		if (now >= until) {
+			if (r->total_deadline != 0 &&
+			    now >= r->total_deadline) {
+				snprintf(r->err, r->errlen,
+					 "%s: deadline of %d ms passed",
+					 r->auth, r->s->total_ms);
+				return HTTPS_STREAM_TIMEOUT;
+			}
+			snprintf(r->err, r->errlen,
+				 "%s: nothing received or sent for %llu ms",
+				 r->auth, (unsigned long long)r->idle_ms);
+			return HTTPS_STREAM_IDLE;
+		}
+		n = poll(&pfd, 1,
+			 until - now > INT_MAX ? INT_MAX : (int)(until - now));
+		if (n > 0) {
+			*revents = pfd.revents;
+			return HTTPS_STREAM_OK;
+		}
+		if (n < 0 && errno != EINTR) {
+			snprintf(r->err, r->errlen, "%s: poll: %s", r->auth,
+				 strerror(errno));
+			return HTTPS_STREAM_ERROR;
+		}
+	}
+}
+
+/* Hands body bytes to the sink (or the collecting buffer), at most up to
+ * max_body: TOO_LARGE past it. */
+static enum https_stream_result
+stream_deliver(struct stream_run *r, const char *p, size_t n)
+{
+	size_t take = n;
+	bool over = false;
+
+	if (n == 0)
+		return HTTPS_STREAM_OK;
+	if (r->max_body - r->delivered < n) {
+		take = (size_t)(r->max_body - r->delivered);
+		over = true;
+	}
+	if (take > 0) {
+		if (r->s->on_body != NULL) {
+			if (r->s->on_body(r->s->arg, p, take) != 0) {
+				snprintf(r->err, r->errlen,
+					 "%s: stopped by the receiver",
+					 r->auth);
+				return HTTPS_STREAM_ABORTED;
+			}
+		} else if (buf_append(&r->collect, p, take) != 0) {
+			snprintf(r->err, r->errlen, "out of memory");
+			return HTTPS_STREAM_ERROR;
+		}
+		r->delivered += take;
+	}
+	if (over) {
+		snprintf(r->err, r->errlen,
+			 "%s: response body longer than the limit of %llu "
+			 "bytes",
+			 r->auth, r->max_body);
+		return HTTPS_STREAM_TOO_LARGE;
+	}
+	return HTTPS_STREAM_OK;
+}
+
+/* One line of a chunked body (size or trailer) is complete in r->line. */
+static enum https_stream_result
+chunk_line(struct stream_run *r)
+{
+	unsigned long long size = 0;
+	size_t digits = 0;
+	const char *q;
+
+	while (r->line_len > 0 && r->line[r->line_len - 1] == '\r')
+		r->line_len--;
+	r->line[r->line_len] = '\0';
+	if (r->ch == CH_TRAILER) {
+		if (r->line_len == 0)
+			r->ch = CH_DONE;
+		return HTTPS_STREAM_OK;
+	}
+	for (q = r->line; isxdigit((unsigned char)*q); q++) {
+		int d = isdigit((unsigned char)*q)
+				? *q - '0'
+				: tolower((unsigned char)*q) - 'a' + 10;
+
+		if (size > (ULLONG_MAX >> 4)) {
+			snprintf(r->err, r->errlen, "chunk size too large");
+			return HTTPS_STREAM_ERROR;
+		}
+		size = (size << 4) | (unsigned long long)d;
+		digits++;
+	}
+	if (digits == 0 ||
+	    (*q != ';' && *q != '\0' && *q != ' ' && *q != '\t')) {
+		snprintf(r->err, r->errlen, "malformed chunk size");
+		return HTTPS_STREAM_ERROR;
+	}
+	if (size == 0) {
+		r->ch = CH_TRAILER;
+		return HTTPS_STREAM_OK;
+	}
+	/* A chunk past the limit is delivered up to it, then stopped. */
+	r->ch_left = size;
+	r->ch = CH_DATA;
+	return HTTPS_STREAM_OK;
+}
+
+/* Decodes n bytes of a chunked body. */
+static enum https_stream_result
+stream_chunked(struct stream_run *r, const char *p, size_t n)
+{
+	size_t pos = 0;
+	enum https_stream_result rc;
+
+	while (pos < n && r->ch != CH_DONE) {
+		if (r->ch == CH_DATA) {
+			size_t take = n - pos;
+
+			if (take > r->ch_left)
+				take = (size_t)r->ch_left;
+			rc = stream_deliver(r, p + pos, take);
+			if (rc != HTTPS_STREAM_OK)
+				return rc;
+			pos += take;
+			r->ch_left -= take;
+			if (r->ch_left == 0) {
+				r->ch = CH_DATA_END;
+				r->line_len = 0;
+			}
+			continue;
+		}
+		if (p[pos] != '\n') {
+			if (r->line_len == CHUNK_LINE_MAX) {
+				snprintf(r->err, r->errlen,
+					 "chunk line too long");
+				return HTTPS_STREAM_ERROR;
+			}
+			r->line[r->line_len++] = p[pos++];
+			continue;
+		}
+		pos++;
+		if (r->ch == CH_DATA_END) {
+			if (r->line_len != 0 &&
+			    !(r->line_len == 1 && r->line[0] == '\r')) {
+				snprintf(r->err, r->errlen,
+					 "malformed chunk: no CRLF after "
+					 "chunk data");
+				return HTTPS_STREAM_ERROR;
+			}
+			r->ch = CH_SIZE;
+			r->line_len = 0;
+			continue;
+		}
+		rc = chunk_line(r);
+		r->line_len = 0;
+		if (rc != HTTPS_STREAM_OK)
+			return rc;
+	}
+	if (r->ch == CH_DONE)
+		r->done = true;
+	return HTTPS_STREAM_OK;
+}
+
+/* Body bytes as they arrive, per the framing. */
+static enum https_stream_result
+stream_body(struct stream_run *r, const char *p, size_t n)
+{
+	enum https_stream_result rc;
+
+	switch (r->framing) {
+	case FRAME_NONE:
+		r->done = true;
+		return HTTPS_STREAM_OK;
+	case FRAME_LENGTH:
+		if (n > r->length - r->delivered)
+			n = (size_t)(r->length - r->delivered);
+		rc = stream_deliver(r, p, n);
+		if (rc == HTTPS_STREAM_OK && r->delivered == r->length)
+			r->done = true;
+		return rc;
+	case FRAME_CLOSE:
+		return stream_deliver(r, p, n);
+	case FRAME_CHUNKED:
+		return stream_chunked(r, p, n);
+	}
+	return HTTPS_STREAM_ERROR;
+}
+
+/* Bytes received: the header block first, then the body. */
+static enum https_stream_result
+stream_input(struct stream_run *r, const char *p, size_t n)
+{
+	size_t hend, framing_len = 0;
+
+	if (r->have_head)
+		return stream_body(r, p, n);
+	if (buf_append(&r->hdr, p, n) != 0) {
+		snprintf(r->err, r->errlen, "out of memory");
+		return HTTPS_STREAM_ERROR;
+	}
+	for (;;) {
+		size_t window = r->hdr.len;
+
+		if (window > HTTPS_MAX_HEADER_BYTES)
+			window = HTTPS_MAX_HEADER_BYTES;
+		hend = find_header_end(r->hdr.data, window);
+		if (hend == 0) {
+			if (r->hdr.len >= HTTPS_MAX_HEADER_BYTES) {
+				snprintf(r->err, r->errlen,
+					 "response headers too large (limit "
+					 "%u bytes)",
+					 HTTPS_MAX_HEADER_BYTES);
+				return HTTPS_STREAM_ERROR;
+			}
+			return HTTPS_STREAM_OK;
+		}
+		https_response_free(r->resp);
+		if (parse_head(r->hdr.data, hend, r->resp, r->err, r->errlen) !=
+		    0)
+			return HTTPS_STREAM_ERROR;
+		if (r->resp->status >= 200 || r->resp->status == 101)
+			break;
+		/* An interim response: drop it and look again. */
+		https_response_free(r->resp);
+		memmove(r->hdr.data, r->hdr.data + hend, r->hdr.len - hend);
+		r->hdr.len -= hend;
+	}
+	r->have_head = true;
+	if (choose_framing(r->resp, r->head_method, &r->framing, &framing_len,
+			   r->err, r->errlen) != 0)
+		return HTTPS_STREAM_ERROR;
+	r->length = framing_len;
+	if (r->s->on_head != NULL && r->s->on_head(r->s->arg, r->resp) != 0) {
+		snprintf(r->err, r->errlen, "%s: stopped after the headers",
+			 r->auth);
+		return HTTPS_STREAM_ABORTED;
+	}
+	if (r->framing == FRAME_NONE ||
+	    (r->framing == FRAME_LENGTH && r->length == 0)) {
+		r->done = true;
+		return HTTPS_STREAM_OK;
+	}
+	if (r->framing == FRAME_LENGTH && r->length > r->max_body) {
+		snprintf(r->err, r->errlen,
+			 "%s: response body of %llu bytes is longer than the "
+			 "limit of %llu",
+			 r->auth, r->length, r->max_body);
+		return HTTPS_STREAM_TOO_LARGE;
+	}
+	return stream_body(r, r->hdr.data + hend, r->hdr.len - hend);
+}
+
+/* Reads what the socket has now (WANT_READ is fine): OK, or an error. Sets
+ * *eof when the peer closed. */
+static enum https_stream_result
+stream_read_some(struct stream_run *r, bool *eof, bool *got)
+{
+	char chunk[STREAM_IO];
+	enum https_stream_result rc;
+	int n, e;
+
+	for (;;) {
+		errno = 0;
+		n = SSL_read(r->ssl, chunk, sizeof(chunk));
+		if (n > 0) {
+			r->last_move = clock_mono_ms();
+			*got = true;
+			rc = stream_input(r, chunk, (size_t)n);
+			if (rc != HTTPS_STREAM_OK || r->done)
+				return rc;
+			continue;
+		}
+		e = SSL_get_error(r->ssl, n);
+		if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+			return HTTPS_STREAM_OK;
+		if (e == SSL_ERROR_ZERO_RETURN ||
+		    (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0 &&
+		     errno == 0)) {
+			*eof = true;
+			return HTTPS_STREAM_OK;
+		}
+		if (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0) {
+			snprintf(r->err, r->errlen, "read from %s: %s", r->auth,
+				 strerror(errno));
+		} else {
+			char why[256];
+
+			ossl_reason(why, sizeof(why));
+			snprintf(r->err, r->errlen, "read from %s: TLS: %s",
+				 r->auth, why);
+		}
+		return HTTPS_STREAM_ERROR;
+	}
+}
+
+/* Sends the request head and body. Stops early (OK) when the server has
+ * started answering; *write_failed when the peer stopped taking bytes. */
+static enum https_stream_result
+stream_send(struct stream_run *r, const struct https_request *req,
+	    const struct buf *head, bool *write_failed, bool *eof)
+{
+	const struct https_stream *s = r->s;
+	unsigned long long sent = 0, total = s->body_len;
+	char *pend = NULL;
+	size_t plen = 0, poff = 0, hoff = 0;
+	bool got = false;
+	unsigned writes = 0;
+	enum https_stream_result rc = HTTPS_STREAM_OK;
+
+	if (s->read == NULL)
+		total = req->body != NULL ? req->body_len : 0;
+	pend = malloc(STREAM_IO);
+	if (pend == NULL) {
+		snprintf(r->err, r->errlen, "out of memory");
+		return HTTPS_STREAM_ERROR;
+	}
+	for (;;) {
+		int n, e;
+		short ev = 0;
+
+		if (poff == plen) {
+			/* Refill: the rest of the head, then the body. */
+			poff = plen = 0;
+			if (hoff < head->len) {
+				plen = head->len - hoff;
+				if (plen > STREAM_IO)
+					plen = STREAM_IO;
+				memcpy(pend, head->data + hoff, plen);
+				hoff += plen;
+			} else if (sent < total) {
+				size_t want = total - sent > STREAM_IO
+						      ? STREAM_IO
+						      : (size_t)(total - sent);
+
+				if (s->read == NULL) {
+					memcpy(pend,
+					       (const char *)req->body + sent,
+					       want);
+					plen = want;
+				} else {
+					long got_n =
+						s->read(s->arg, pend, want);
+
+					if (got_n < 0) {
+						snprintf(r->err, r->errlen,
+							 "reading the request "
+							 "body failed");
+						rc = HTTPS_STREAM_ABORTED;
+						goto out;
+					}
+					if (got_n == 0) {
+						snprintf(r->err, r->errlen,
+							 "request body ended "
+							 "after %llu of %llu "
+							 "bytes",
+							 sent, total);
+						rc = HTTPS_STREAM_ABORTED;
+						goto out;
+					}
+					plen = (size_t)got_n > want
+						       ? want
+						       : (size_t)got_n;
+				}
+				sent += plen;
+			} else {
+				break;
+			}
+		}
+		/* Now and then, look whether the server answered early. */
+		if ((++writes & 15u) == 0) {
+			struct pollfd pfd = {.fd = r->fd, .events = POLLIN};
+
+			if (poll(&pfd, 1, 0) > 0) {
+				rc = stream_read_some(r, eof, &got);
+				if (rc != HTTPS_STREAM_OK || got || *eof)
+					goto out;
+			}
+		}
+		errno = 0;
+		n = SSL_write(r->ssl, pend + poff,
+			      plen - poff > INT_MAX ? INT_MAX
+						    : (int)(plen - poff));
+		if (n > 0) {
+			poff += (size_t)n;
+			r->last_move = clock_mono_ms();
+			if (poff == plen && hoff == head->len &&
+			    s->progress != NULL)
+				s->progress(s->arg, sent, total);
+			continue;
+		}
+		e = SSL_get_error(r->ssl, n);
+		if (e != SSL_ERROR_WANT_WRITE && e != SSL_ERROR_WANT_READ) {
+			/* The server may have answered (413) and closed. */
+			ERR_clear_error();
+			*write_failed = true;
+			goto out;
+		}
+		rc = stream_wait(r,
+				 e == SSL_ERROR_WANT_WRITE ? POLLOUT | POLLIN
+							   : POLLIN,
+				 &ev);
+		if (rc != HTTPS_STREAM_OK)
+			goto out;
+		if (e == SSL_ERROR_WANT_WRITE && (ev & POLLIN) != 0) {
+			rc = stream_read_some(r, eof, &got);
+			if (rc != HTTPS_STREAM_OK || got || *eof)
+				goto out;
+		}
+	}
+out:
+	free(pend);
+	return rc;
+}
+
+enum https_stream_result
+https_stream(struct https_client *c, const struct https_url *url,
+	     const struct https_request *req, const struct https_stream *s,
+	     struct https_response *resp, unsigned long long *body_bytes,
+	     char *err, size_t errlen)
+{
+	struct stream_run r;
+	struct https_request hreq;
+	struct buf head;
+	uint64_t start = clock_mono_ms(), connect_deadline;
+	unsigned long long body_len;
+	enum https_stream_result rc = HTTPS_STREAM_ERROR;
+	bool write_failed = false, eof = false;
+
+	memset(resp, 0, sizeof(*resp));
+	memset(&r, 0, sizeof(r));
+	r.c = c;
+	r.s = s;
+	r.resp = resp;
+	r.err = err;
+	r.errlen = errlen;
+	r.fd = -1;
+	r.head_method = strcmp(req->method, "HEAD") == 0;
+	r.max_body = s->max_body > 0 ? s->max_body : c->max_body;
+	r.idle_ms =
+		s->idle_ms > 0 ? (uint64_t)s->idle_ms : (uint64_t)c->timeout_ms;
+	r.total_deadline = s->total_ms > 0 ? start + (uint64_t)s->total_ms : 0;
+	r.last_move = start;
+	r.ch = CH_SIZE;
+	url_authority(url, r.auth, sizeof(r.auth));
+	buf_init(&r.hdr, HTTPS_MAX_HEADER_BYTES + STREAM_IO);
+	buf_init(&r.collect,
+		 (size_t)(r.max_body < SIZE_MAX ? r.max_body : SIZE_MAX));
+	buf_init(&head, HTTPS_MAX_HEADER_BYTES);
+	ERR_clear_error();
+	body_len = s->read != NULL ? s->body_len
+				   : (req->body != NULL ? req->body_len : 0);
+	/* The head alone: a body in memory goes through the same loop as
+	 * a streamed one. */
+	hreq = *req;
+	hreq.body = NULL;
+	hreq.body_len = 0;
+	if (build_request(url, &hreq, body_len, &head, err, errlen) != 0)
+		goto out;
+	connect_deadline = start + (uint64_t)c->timeout_ms;
+	if (r.total_deadline != 0 && r.total_deadline < connect_deadline)
+		connect_deadline = r.total_deadline;
+	if (tls_open(c, url, connect_deadline, &r.fd, &r.ssl, err, errlen) !=
+	    0) {
+		if (r.total_deadline != 0 &&
+		    clock_mono_ms() >= r.total_deadline)
+			rc = HTTPS_STREAM_TIMEOUT;
+		goto out;
+	}
+	r.last_move = clock_mono_ms();
+	rc = stream_send(&r, req, &head, &write_failed, &eof);
+	if (rc != HTTPS_STREAM_OK)
+		goto out;
+	while (!r.done && !eof) {
+		bool got = false;
+		short ev = 0;
+
+		rc = stream_read_some(&r, &eof, &got);
+		if (rc != HTTPS_STREAM_OK)
+			goto out;
+		if (r.done || eof)
+			break;
+		rc = stream_wait(&r, POLLIN, &ev);
+		if (rc != HTTPS_STREAM_OK)
+			goto out;
+	}
+	if (!r.done) {
+		if (!r.have_head) {
+			if (write_failed)
+				snprintf(err, errlen,
+					 "write to %s: connection closed by "
+					 "the server",
+					 r.auth);
+			else
+				snprintf(err, errlen,
+					 "%s closed the connection without a "
+					 "response",
+					 r.auth);
+			rc = HTTPS_STREAM_ERROR;
+			goto out;
+		}
+		if (r.framing != FRAME_CLOSE) {
+			snprintf(err, errlen,
+				 "truncated response from %s: connection "
+				 "closed after %llu body bytes",
+				 r.auth, r.delivered);
+			rc = HTTPS_STREAM_TRUNCATED;
+			goto out;
+		}
+	}
+	if (s->on_body == NULL) {
+		size_t n = 0;
+		char *body = buf_detach(&r.collect, &n);
+
+		if (body == NULL)
+			body = calloc(1, 1);
+		if (body == NULL) {
+			snprintf(err, errlen, "out of memory");
+			rc = HTTPS_STREAM_ERROR;
+			goto out;
+		}
+		resp->body = body;
+		resp->body_len = n;
+	}
+	rc = HTTPS_STREAM_OK;
+out:
+	if (body_bytes != NULL)
+		*body_bytes = r.delivered;
+	SSL_free(r.ssl);
+	if (r.fd >= 0)
+		close(r.fd);
+	ERR_clear_error();
+	buf_free(&head);
+	buf_free(&r.hdr);
+	buf_free(&r.collect);
+	return rc;
+}
+
+int
+https_url_split(const char *url, struct https_url *base, char *path,
+		size_t pathlen, char *err, size_t errlen)
+{
+	char authority[600];
+	const char *p, *slash;
+	size_t alen, plen;
+	struct https_url u;
+
+	if (url == NULL || strncasecmp(url, "https://", 8) != 0) {
+		snprintf(err, errlen, "URL '%s': must start with https://",
+			 url != NULL ? url : "");
+		return -1;
+	}
+	p = url + 8;
+	slash = p + strcspn(p, "/?#");
+	alen = (size_t)(slash - url);
+	if (alen >= sizeof(authority)) {
+		snprintf(err, errlen, "URL '%s': host too long", url);
+		return -1;
+	}
+	memcpy(authority, url, alen);
+	authority[alen] = '\0';
+	if (https_url_parse(authority, &u, err, errlen) != 0)
+		return -1;
+	if (*slash == '#' || strchr(slash, '#') != NULL) {
+		snprintf(err, errlen, "URL '%s': a fragment is not allowed",
+			 url);
+		return -1;
+	}
+	plen = strlen(slash);
+	for (size_t i = 0; i < plen; i++) {
+		unsigned char ch = (unsigned char)slash[i];
+
+		if (ch <= ' ' || ch >= 0x7f) {
+			snprintf(err, errlen,
+				 "URL '%s': invalid character in path", url);
+			return -1;
+		}
+	}
+	if (plen + 2 > pathlen) {
+		snprintf(err, errlen, "URL '%s': path too long", url);
+		return -1;
+	}
+	if (*slash == '/') {
+		memcpy(path, slash, plen + 1);
+	} else {
+		path[0] = '/';
+		memcpy(path + 1, slash, plen + 1);
+	}
+	*base = u;
+	return 0;
 }

@@ -134,4 +134,98 @@ int https_response_parse(const char *data, size_t len, bool eof, bool head,
 			 size_t max_body, struct https_response *out, char *err,
 			 size_t errlen);
 
+/* ---- streamed exchanges ----------------------------------------------- */
+
+/*
+ * One exchange whose request body is read from a callback and whose
+ * response body is handed to a callback in pieces, for files larger than
+ * memory: fleetctl's artifact upload and the agent's artifact download.
+ * Memory stays bounded (a 64 KiB buffer each way plus the header block)
+ * whatever the sizes.
+ */
+
+/* Fills buf with up to cap bytes of the request body: returns the count
+ * (> 0), 0 at the end of the data, -1 on an error (the exchange stops with
+ * HTTPS_STREAM_ABORTED; put the reason in your own state). */
+typedef long (*https_read_fn)(void *arg, void *buf, size_t cap);
+
+/* The status line and headers arrived (final response, 1xx skipped),
+ * before any body byte: head->body is NULL. Return 0 to go on, non-zero to
+ * stop (HTTPS_STREAM_ABORTED), e.g. on a status you do not want the body
+ * of. head is valid only during the call. */
+typedef int (*https_head_fn)(void *arg, const struct https_response *head);
+
+/* len (> 0) bytes of the decoded body, in order. Return 0 to go on,
+ * non-zero to stop (HTTPS_STREAM_ABORTED). data lives during the call. */
+typedef int (*https_sink_fn)(void *arg, const void *data, size_t len);
+
+/* Request body bytes written so far of total; called after each write
+ * and once more when the whole body is written. */
+typedef void (*https_progress_fn)(void *arg, unsigned long long sent,
+				  unsigned long long total);
+
+struct https_stream {
+	/* Request body: body_len bytes from read (or req->body when read is
+	 * NULL). Content-Length is always sent for POST, PUT, PATCH or a
+	 * body; fewer bytes from read than body_len is an error. */
+	https_read_fn read;
+	unsigned long long body_len;
+	https_progress_fn progress; /* may be NULL */
+	/* Response: on_head may be NULL. With on_body NULL the body is
+	 * collected into resp->body (like https_request), up to max_body. */
+	https_head_fn on_head;
+	https_sink_fn on_body;
+	void *arg; /* passed to every callback */
+	/* At most max_body body bytes are delivered (0: the client's
+	 * max_body). A Content-Length above it stops before the body; a
+	 * chunked or close-delimited body that goes past it stops right at
+	 * max_body (what came before was delivered). Both are
+	 * HTTPS_STREAM_TOO_LARGE: the rest is never read. */
+	unsigned long long max_body;
+	int total_ms; /* deadline of the whole exchange; 0: none */
+	int idle_ms; /* longest wait for any byte to move; 0: the client's
+		      * timeout_ms */
+};
+
+/* Outcome of https_stream. */
+enum https_stream_result {
+	HTTPS_STREAM_OK = 0, /* the whole response arrived (any status) */
+	HTTPS_STREAM_ERROR, /* connect, TLS, I/O or a malformed response */
+	HTTPS_STREAM_TIMEOUT, /* total_ms passed */
+	HTTPS_STREAM_IDLE, /* nothing moved for idle_ms */
+	HTTPS_STREAM_TOO_LARGE, /* the body is longer than max_body */
+	HTTPS_STREAM_TRUNCATED, /* the peer closed inside the body */
+	HTTPS_STREAM_ABORTED, /* a callback said stop, or read failed */
+};
+
+/* "ok", "error", "timeout", "idle", "too-large", "truncated", "aborted". */
+const char *https_stream_result_name(enum https_stream_result r);
+
+/*
+ * Connects, sends req (its body from s->read, or req->body), and reads the
+ * response, handing the body to s->on_body as it arrives. When the server
+ * answers before the request body is all sent (an early 413 or 401), the
+ * upload stops and that response is read. *resp is always set: zeroed,
+ * then the status and headers once they arrived (also on a failure after
+ * that point, e.g. TRUNCATED: resp->status != 0), and the collected body
+ * when on_body is NULL. The caller always releases it with
+ * https_response_free. *body_bytes (may be NULL) gets the body bytes
+ * delivered, also on failure, so a download can resume with Range.
+ * Returns HTTPS_STREAM_OK, or another result with a message in err.
+ */
+enum https_stream_result
+https_stream(struct https_client *c, const struct https_url *url,
+	     const struct https_request *req, const struct https_stream *s,
+	     struct https_response *resp, unsigned long long *body_bytes,
+	     char *err, size_t errlen);
+
+/*
+ * Splits an absolute URL "https://host[:port]/path[?query]" (such as an
+ * artifact mirror's) into a base (prefix "") and the request path
+ * ("/path?query", "/" when there is none) for https_request/https_stream.
+ * Returns 0, or -1 with a message.
+ */
+int https_url_split(const char *url, struct https_url *base, char *path,
+		    size_t pathlen, char *err, size_t errlen);
+
 #endif
