@@ -51,7 +51,7 @@ struct installer;
 
 /*
  * Prepares the file tree for one release under env->work_dir (version,
- * header/*, files/, tmp/, current_* files; the verified artifact is put
+ * header/..., files/, tmp/, current_* files; the verified artifact is put
  * into files/ as the protocol's Download state expects) and finds the
  * installer named by the manifest in env->modules_dir. Survives an agent
  * restart: opening the same release again reuses the tree. Returns 0, or
@@ -71,6 +71,9 @@ int installer_open(const struct inst_env *env, const struct pki_manifest *m,
  */
 int installer_run(struct installer *in, enum inst_state s, char *answer,
 		  size_t answer_len, char *err, size_t errlen);
+
+/* The file tree's directory (owned by in), for logs and tests. */
+const char *installer_tree(const struct installer *in);
 
 /* Removes the file tree (after Cleanup) and frees. */
 void installer_close(struct installer *in, bool remove_tree);
