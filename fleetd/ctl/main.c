@@ -31,6 +31,7 @@ static const char main_usage[] =
 	"versions\n"
 	"  config        configuration across devices: clone, drift, status\n"
 	"  certificates  device certificates: revoke\n"
+	"  release       signed releases: sign, verify, keys (offline)\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --server URL     API base URL, https://host:port[/prefix]\n"
@@ -234,6 +235,7 @@ static const struct {
 	{"config", ctl_cmd_config},
 	{"profiles", ctl_cmd_profiles},
 	{"certificates", ctl_cmd_certificates},
+	{"release", ctl_cmd_release},
 };
 
 int
