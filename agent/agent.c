@@ -34,7 +34,9 @@
 #include "conffile.h"
 #include "fleetagent.h"
 #include "https.h"
+#include "keyset.h"
 #include "log.h"
+#include "update.h"
 
 #define BACKOFF_BASE_MS 1000u
 #define BACKOFF_CAP_MS (5u * 60u * 1000u)
@@ -126,10 +128,25 @@ struct fleet_agent {
 	bool cert_report_sent;
 	uint64_t renewals; /* installed since start */
 	bool reconnect_planned; /* closed to reconnect with a new identity */
+
+	/* signed updates (update.c; docs/agent.md "Updates") */
+	struct agent_update *update; /* NULL: no update keys configured */
+	char *update_keys; /* for hello's keyset_version */
+	long fw_version_num; /* configured; firmware.json wins */
 };
 
 static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			  void *user, void *in, size_t len);
+
+/* The update worker (another thread) queued a report. */
+static void
+agent_update_wake(void *arg)
+{
+	struct fleet_agent *a = arg;
+
+	if (a->ctx != NULL)
+		lws_cancel_service(a->ctx);
+}
 /* Certificates (renew.c; the block "certificates" below). */
 static int agent_certs_setup(struct fleet_agent *a,
 			     const struct fleet_agent_config *cfg, char *err,
@@ -394,6 +411,17 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 		goto fail;
 	if (agent_certs_setup(a, cfg, err, errlen) != 0)
 		goto fail;
+	if (cfg->update != NULL) {
+		a->fw_version_num = cfg->update->fw_version_num;
+		a->update_keys = dup_or_null(cfg->update->keys);
+	}
+	if (a->update_keys != NULL && a->update_keys[0] != '\0') {
+		a->update =
+			agent_update_new(cfg->update, a->state_dir, a->model,
+					 a->ca_file, a->logctx, err, errlen);
+		if (a->update == NULL)
+			goto fail;
+	}
 	/* Offline past the certificate's end: renew over EST first. */
 	if (a->enrolled && !a->cert_memory && agent_est_due(&a->id, 0))
 		(void)agent_est_try(a);
@@ -410,6 +438,8 @@ fleet_agent_free(struct fleet_agent *a)
 		return;
 	if (a->token != NULL)
 		OPENSSL_cleanse(a->token, strlen(a->token));
+	agent_update_free(a->update);
+	free(a->update_keys);
 	free(a->name);
 	free(a->api_url);
 	free(a->device_url);
@@ -763,6 +793,7 @@ agent_send_hello(struct fleet_agent *a)
 	json_t *addrs = agent_addresses();
 	json_t *inv = agent_inventory(a->virtual_uptime);
 	char config_hash[65];
+	char fw_installed[129] = "";
 
 	memset(&h, 0, sizeof(h));
 	h.agent_version = FLEET_AGENT_VERSION;
@@ -777,6 +808,13 @@ agent_send_hello(struct fleet_agent *a)
 	h.inventory = inv;
 	agent_config_hello(a->config, &h.config_version, config_hash);
 	h.config_hash = config_hash;
+	h.fw_version_num =
+		agent_update_fw_version_num(a->state_dir, a->fw_version_num,
+					    fw_installed, sizeof(fw_installed));
+	if (fw_installed[0] != '\0')
+		h.fw_version = fw_installed;
+	h.keyset_version =
+		agent_keyset_pinned_version(a->state_dir, a->update_keys);
 	free(a->hello);
 	a->hello = agent_hello_build(&h, &a->hello_len);
 	json_decref(addrs);
@@ -811,6 +849,7 @@ agent_welcome(struct fleet_agent *a, const struct proto_msg *m)
 	agent_outbox_reset(&a->outbox);
 	a->progress_ms = clock_mono_ms();
 	agent_cert_welcome(a);
+	agent_update_welcome(a->update);
 	lws_callback_on_writable(a->wsi);
 }
 
@@ -1585,6 +1624,14 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 	case PROTO_CERT_ISSUED:
 		agent_cert_issued(a, &m);
 		break;
+	case PROTO_UPDATE_OFFER:
+		if (a->update != NULL)
+			agent_update_offer(a->update, &m);
+		else
+			log_write(LOG_LEVEL_WARN, a->logctx,
+				  "update offer ignored: no update_keys "
+				  "configured");
+		break;
 	default:
 		/* config.apply, update.offer, cert.*, cmd: later issues */
 		log_write(LOG_LEVEL_DEBUG, a->logctx,
@@ -1738,6 +1785,11 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return agent_writeable(a, wsi);
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		/* The update worker queued a report: send it now. */
+		if (a->welcomed && a->wsi != NULL)
+			lws_callback_on_writable(a->wsi);
+		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		agent_disconnected(a, "connection closed");
 		return 0;
@@ -1806,6 +1858,14 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	}
 	a->stopping = false;
 	agent_status_write(a);
+	if (a->update != NULL) {
+		char base[300];
+
+		snprintf(base, sizeof(base), "https://%s:%d", a->host, a->port);
+		if (agent_update_start(a->update, base, agent_update_wake, a,
+				       err, errlen) != 0)
+			return -1;
+	}
 	/* In-memory reports need their seq block before the first one. */
 	if (a->config_memory && a->config_seq >= a->config_seq_reserved) {
 		if (agent_config_next_seq(a) == 0) {
@@ -1832,6 +1892,9 @@ fleet_agent_stop(struct fleet_agent *a)
 	if (a == NULL || a->ctx == NULL)
 		return;
 	a->stopping = true;
+	/* The update worker wakes the loop: it ends before the context. */
+	agent_update_free(a->update);
+	a->update = NULL;
 	lws_sul_cancel(&a->sul_connect);
 	lws_sul_cancel(&a->sul_watchdog);
 	lws_sul_cancel(&a->sul_config);

@@ -209,6 +209,8 @@ struct agent_hello {
 	int64_t config_version;
 	const char *config_hash;
 	json_t *inventory; /* borrowed object, NULL: {} */
+	int64_t fw_version_num; /* installed release version; 0: not sent */
+	int64_t keyset_version; /* pinned release key set; 0: not sent */
 };
 
 /* The hello frame as compact JSON, built by common/proto; the caller

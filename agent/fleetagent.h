@@ -34,6 +34,7 @@
 
 struct lws_context;
 struct fleet_agent;
+struct agent_update_opts;
 
 struct fleet_agent_config {
 	const char *name; /* log context ("sim-17"); NULL: none */
@@ -74,6 +75,9 @@ struct fleet_agent_config {
 	/* fleet-sim: renew in memory (new key, CSR, reconnect,
 	 * cert.installed), nothing written to disk. */
 	bool cert_memory;
+	/* Signed updates (update.c, docs/agent.md "Updates"): NULL, or
+	 * update_keys unset: update.offer is not acted on. */
+	const struct agent_update_opts *update;
 };
 
 /*

@@ -42,6 +42,15 @@ agent_hello_build(const struct agent_hello *h, size_t *len)
 		h->config_hash != NULL ? h->config_hash : "", "inventory", inv);
 	if (fields == NULL)
 		return NULL; /* json_pack released the "o" references */
+	/* Update facts (update.c, keyset.c): only when there are some. */
+	if (h->fw_version_num > 0)
+		json_object_set_new(
+			fields, "fw_version_num",
+			json_integer((json_int_t)h->fw_version_num));
+	if (h->keyset_version > 0)
+		json_object_set_new(
+			fields, "keyset_version",
+			json_integer((json_int_t)h->keyset_version));
 	return proto_encode(PROTO_HELLO, fields, len, &err);
 }
 

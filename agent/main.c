@@ -35,6 +35,7 @@
 #include "conffile.h"
 #include "fleetagent.h"
 #include "log.h"
+#include "update.h"
 
 #define AGENT_CONF_DEFAULT "/etc/fleet-agent.conf"
 
@@ -61,6 +62,16 @@ struct agent_conf {
 	char *renew_jitter;
 	long refused_backoff;
 	int reenroll;
+	/* signed updates (docs/agent.md "Updates") */
+	char *update_keys;
+	long update_threshold;
+	char *update_modules_dir;
+	long update_download_deadline;
+	long update_stall_timeout;
+	char *update_reboot_command;
+	char *update_health_command;
+	long update_health_deadline;
+	long fw_version_num;
 };
 
 #define K(name) #name, CONFIG_STRING, offsetof(struct agent_conf, name), 0, 0
@@ -89,6 +100,22 @@ static const struct config_key conf_keys[] = {
 	 offsetof(struct agent_conf, refused_backoff), 1, 30L * 86400, "1h"},
 	{"reenroll", CONFIG_BOOL, offsetof(struct agent_conf, reenroll), 0, 0,
 	 "false"},
+	{K(update_keys), NULL},
+	{"update_threshold", CONFIG_INT,
+	 offsetof(struct agent_conf, update_threshold), 1, 16, "1"},
+	{K(update_modules_dir), NULL},
+	{"update_download_deadline", CONFIG_DURATION,
+	 offsetof(struct agent_conf, update_download_deadline), 1, 30L * 86400,
+	 "1h"},
+	{"update_stall_timeout", CONFIG_DURATION,
+	 offsetof(struct agent_conf, update_stall_timeout), 1, 86400, "60"},
+	{K(update_reboot_command), NULL},
+	{K(update_health_command), NULL},
+	{"update_health_deadline", CONFIG_DURATION,
+	 offsetof(struct agent_conf, update_health_deadline), 1, 86400, "5m"},
+	{"fw_version_num", CONFIG_INT,
+	 offsetof(struct agent_conf, fw_version_num), 0, 9007199254740991L,
+	 "0"},
 };
 #undef K
 #define NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -155,7 +182,22 @@ usage(FILE *f)
 		"  refused_backoff  wait between attempts once refused for "
 		"good (1h)\n"
 		"  reenroll         enroll again with the token when "
-		"refused (false)\n");
+		"refused (false)\n"
+		"  update_keys, update_threshold  release public keys (PEM "
+		"files, comma-\n"
+		"                   separated) and how many must sign (1)\n"
+		"  update_modules_dir  installers (/usr/share/fleet-agent/"
+		"modules)\n"
+		"  update_download_deadline, update_stall_timeout  (1h, "
+		"60s)\n"
+		"  update_reboot_command  after an install that asks for it "
+		"(reexec:\n"
+		"                   the agent executes itself again)\n"
+		"  update_health_command, update_health_deadline  must pass "
+		"after the\n"
+		"                   reboot, else rollback (5m)\n"
+		"  fw_version_num   installed release version (until "
+		"firmware.json)\n");
 }
 
 /*
@@ -220,6 +262,7 @@ static int
 run(const struct agent_conf *c)
 {
 	struct fleet_agent_config ac;
+	struct agent_update_opts uo;
 	struct fleet_agent *a = NULL;
 	struct lws_context *ctx = NULL;
 	char err[FLEET_AGENT_ERR_MAX];
@@ -248,6 +291,18 @@ run(const struct agent_conf *c)
 	ac.config_restore_on_drift = c->config_restore != 0;
 	ac.refused_backoff = c->refused_backoff;
 	ac.reenroll = c->reenroll != 0;
+	memset(&uo, 0, sizeof(uo));
+	uo.keys = c->update_keys;
+	uo.threshold = c->update_threshold;
+	uo.modules_dir = c->update_modules_dir;
+	uo.download_deadline_s = c->update_download_deadline;
+	uo.stall_s = c->update_stall_timeout;
+	uo.reboot_command = c->update_reboot_command;
+	uo.health_command = c->update_health_command;
+	uo.health_deadline_s = c->update_health_deadline;
+	uo.fw_version_num = c->fw_version_num;
+	uo.fw_version = c->fw_version;
+	ac.update = &uo;
 	if (parse_fraction(c->renew_at, 0.0, 1.0, &ac.renew_at) != 0 ||
 	    ac.renew_at == 0.0 ||
 	    parse_fraction(c->renew_jitter, 0.0, 0.5, &ac.renew_jitter) != 0) {
