@@ -133,6 +133,7 @@ struct fleet_agent {
 	struct agent_update *update; /* NULL: no update keys configured */
 	char *update_keys; /* for hello's keyset_version */
 	long fw_version_num; /* configured; firmware.json wins */
+	long update_threshold; /* update.keys: adopting (keyset.c) */
 };
 
 static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -414,6 +415,7 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 	if (cfg->update != NULL) {
 		a->fw_version_num = cfg->update->fw_version_num;
 		a->update_keys = dup_or_null(cfg->update->keys);
+		a->update_threshold = cfg->update->threshold;
 	}
 	if (a->update_keys != NULL && a->update_keys[0] != '\0') {
 		a->update =
@@ -1592,6 +1594,33 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	return true;
 }
 
+/* update.keys: a rotated release key set, adopted only when the set pinned
+ * now signed it (keyset.c); the answer is a queued keys.status report. */
+static void
+agent_keys_on_update(struct fleet_agent *a, const struct proto_msg *m)
+{
+	json_t *report = NULL;
+	const char *reason;
+	char err[256];
+
+	if (agent_keyset_on_update_keys(a->state_dir, a->update_keys,
+					a->update_threshold, m, &report) != 0) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "update.keys not handled (out of memory?)");
+		return;
+	}
+	reason = json_string_value(json_object_get(report, "reason"));
+	log_write(LOG_LEVEL_INFO, a->logctx, "release key set %lld: %s %s",
+		  (long long)json_integer_value(
+			  json_object_get(report, "version")),
+		  json_string_value(json_object_get(report, "state")),
+		  reason != NULL ? reason : "");
+	if (fleet_agent_report(a, report, err, sizeof(err)) != 0)
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "keys.status not queued: %s", err);
+	json_decref(report);
+}
+
 static void
 agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 {
@@ -1623,6 +1652,9 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 		break;
 	case PROTO_CERT_ISSUED:
 		agent_cert_issued(a, &m);
+		break;
+	case PROTO_UPDATE_KEYS:
+		agent_keys_on_update(a, &m);
 		break;
 	case PROTO_UPDATE_OFFER:
 		if (a->update != NULL)
