@@ -10,6 +10,10 @@ libcmocka-dev postgresql postgresql-contrib curl openssl procps iproute2
 python3 ca-certificates
 prometheus nodejs
 help2man lintian dpkg-dev fakeroot systemd zsh fish"
+# Update installers (issue 11): Debian's Mender Update Modules (mender-client)
+# and mender-artifact, RAUC and SWUpdate with what their tests use.
+FLEET_PACKAGES="$FLEET_PACKAGES mender-client mender-artifact rauc swupdate
+cpio dbus squashfs-tools"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER
 # (no home, no login) when it is missing. A no-op for other users: fleetd
