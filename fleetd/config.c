@@ -42,6 +42,8 @@ static const struct config_key fleetd_keys[] = {
 	KEY("log_syslog", CONFIG_BOOL, log_syslog, 0, 0, "false"),
 	KEY("user", CONFIG_STRING, user, 0, 0, "fleetd"),
 	KEY("metrics_port", CONFIG_INT, metrics_port, 0, 65535, "0"),
+	/* verified local copies of artifacts (channel/download.c); "": off */
+	KEY("artifact_cache_dir", CONFIG_STRING, artifact_cache_dir, 0, 0, ""),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))

@@ -21,6 +21,7 @@
 #include "channel/config_delivery.h"
 
 #include "channel/cert.h"
+#include "channel/download.h"
 #include "channel/revoked.h"
 #include "channel/ws.h"
 #include "clock.h"
@@ -118,6 +119,7 @@ struct channel_session {
 	bool ping_due;
 	int64_t config_sent; /* config.c: generation sent on this session */
 	char rotation_sent[SECRET_UUID_LEN]; /* cert.c */
+	struct download *dl; /* an artifact request took the connection */
 };
 
 struct channel {
@@ -943,6 +945,15 @@ session_rx(struct channel *ch, struct channel_session *s, const void *in,
 	rc = ws_upgrade_parse(s->in, s->in_len, "/agent/v1", "fleet.v1", &up);
 	if (rc == WS_MORE)
 		return 0;
+	if (download_is_request(s->in, s->in_len)) {
+		/* GET|HEAD /artifacts/<sha256>: download.c answers it. */
+		s->dl = download_start(ch, s->wsi, s->peer, s->in, s->in_len,
+				       ch->cfg->artifact_cache_dir);
+		free(s->in);
+		s->in = NULL;
+		s->in_len = 0;
+		return s->dl != NULL ? 0 : -1;
+	}
 	if (rc == WS_OK && atomic_load(&ch->stopping)) {
 		rc = WS_REFUSED; /* the other workers take it */
 		up.status = 503;
@@ -1270,10 +1281,16 @@ channel_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_RAW_RX:
 		if (ch == NULL || s->wsi == NULL)
 			return -1;
+		if (s->dl != NULL)
+			return download_rx(s->dl, in, len);
 		return session_rx(ch, s, in, len);
 	case LWS_CALLBACK_RAW_WRITEABLE:
+		if (s->dl != NULL)
+			return download_writeable(s->dl);
 		return session_writeable(s);
 	case LWS_CALLBACK_RAW_CLOSE:
+		download_closed(s->dl);
+		s->dl = NULL;
 		if (ch != NULL)
 			session_closed(ch, s);
 		return 0;
@@ -1385,6 +1402,8 @@ channel_tick(lws_sorted_usec_list_t *sul)
 	struct channel_job *job;
 
 	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (s->dl != NULL)
+			continue; /* a download keeps its own time */
 		if (!s->upgraded) {
 			/* TLS and the upgrade request take at most this. */
 			if (!s->hangup &&

@@ -97,6 +97,15 @@ static const struct {
 				   "counter",
 				   "Recordings dropped because the worker's "
 				   "series table was full."},
+	[METRIC_ARTIFACT_BYTES] = {"fleetd_artifact_bytes_sent_total",
+				   "counter",
+				   "Artifact body bytes written to devices on "
+				   "the device listener, by source (cache "
+				   "file or database)."},
+	[METRIC_ARTIFACT_REQUESTS] = {"fleetd_artifact_requests_total",
+				      "counter",
+				      "Artifact requests (GET|HEAD "
+				      "/artifacts/<sha256>) by answer status."},
 };
 
 /* Upper bounds of the duration buckets, in microseconds and as text. */

@@ -33,6 +33,8 @@ enum metric_family {
 	METRIC_SIGNER_SECONDS, /* histogram {op, result} */
 	METRIC_CHANNEL_MESSAGES, /* counter {type} */
 	METRIC_SERIES_DROPPED, /* counter (the registry's own) */
+	METRIC_ARTIFACT_BYTES, /* counter {source}: artifact body bytes sent */
+	METRIC_ARTIFACT_REQUESTS, /* counter {status}: GET|HEAD /artifacts */
 	METRIC_FAMILY_COUNT
 };
 

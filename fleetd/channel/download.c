@@ -1,0 +1,1105 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Artifact downloads on the device listener (download.h): one request per
+ * connection, `GET|HEAD /artifacts/<sha256>`, answered 200, 206 (one
+ * Range), 416, or a problem+json refusal, then the connection closes.
+ * Runs on a net worker's event loop; the access check, the chunk reads
+ * and the filling of the cache file run on the channel's job threads
+ * (channel_submit_work). Memory per download is bounded: a 64 KiB write
+ * buffer with a cache file, two chunk buffers without one (the next chunk
+ * is fetched once the current one is half written). Everything the peer
+ * sends is untrusted; its identity comes from its verified certificate.
+ * docs/internals/downloads.md has the reasons.
+ */
+#include "channel/download.h"
+#include "channel/channel_int.h"
+
+#include "core/metrics.h"
+#include "core/store_artifact_read.h"
+#include "log.h"
+#include "pki.h"
+#include "secret.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libwebsockets.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A request head, at most (431 beyond; the channel's limit too). */
+#define DL_HEAD_MAX 8192
+/* Bytes written per writeable callback when serving a cache file. */
+#define DL_PIECE (64 * 1024)
+/* A peer that takes nothing for this long is dropped. */
+#define DL_IDLE_S 30
+/* Stored chunks larger than this are refused (0011 makes 1 MiB ones). */
+#define DL_CHUNK_MAX (16 * 1024 * 1024)
+/* What a peer may send after its request before it is not read. */
+#define DL_DISCARD_MAX (64 * 1024)
+/* Cache files verified by this process (sha256 checked once each). */
+#define DL_VERIFIED_MAX 64
+
+#define SHA256_HEX 64
+
+enum dl_state {
+	DL_CHECKING, /* the access job runs */
+	DL_HEAD, /* the answer's head is being written */
+	DL_BODY, /* streaming */
+	DL_DONE, /* everything written: close at the next writeable */
+};
+
+struct dl_chunk {
+	unsigned char *mem; /* LWS_PRE + chunk_size */
+	size_t len, pos; /* bytes in it; the next one to write */
+	int64_t idx;
+	bool ready;
+};
+
+struct download {
+	struct channel *ch;
+	struct lws *wsi;
+	char peer[64];
+	char *cache_dir;
+	char device_id[SECRET_UUID_LEN];
+	char serial[PKI_SERIAL_HEX_MAX];
+	char sha256[SHA256_HEX + 1];
+	bool head_only;
+	bool identified;
+	/* The Range as asked (resolved once the size is known). */
+	bool range;
+	bool range_suffix;
+	uint64_t range_first, range_last; /* range_last UINT64_MAX: open */
+	/* The job's results. */
+	bool job_running, orphaned;
+	enum store_rc rc;
+	enum artifact_access access;
+	struct artifact_blob blob;
+	int fd; /* the verified cache file, or -1: chunks from PostgreSQL */
+	/* What is written. */
+	enum dl_state state;
+	unsigned char *head; /* LWS_PRE + the answer's head (and body) */
+	size_t head_len;
+	uint64_t off, end; /* the next body byte; one past the last */
+	unsigned char *piece; /* LWS_PRE + DL_PIECE (cache file) */
+	struct dl_chunk chunk[2]; /* from PostgreSQL */
+	int cur; /* the chunk being written */
+	bool fetching;
+	int64_t fetch_idx;
+	int fetch_slot;
+	size_t discarded;
+	const char *source; /* metric label: cache or database */
+};
+
+/* ---- the request --------------------------------------------------- */
+
+static int
+lower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c;
+}
+
+static bool
+name_is(const char *a, size_t alen, const char *b)
+{
+	if (alen != strlen(b))
+		return false;
+	for (size_t i = 0; i < alen; i++) {
+		if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
+			return false;
+	}
+	return true;
+}
+
+static bool
+starts_with(const unsigned char *buf, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return len >= n && memcmp(buf, prefix, n) == 0;
+}
+
+bool
+download_is_request(const unsigned char *head, size_t head_len)
+{
+	return starts_with(head, head_len, "HEAD ") ||
+	       starts_with(head, head_len, "GET /artifacts/");
+}
+
+static bool
+sha256_hex_ok(const char *p, size_t len)
+{
+	if (len != SHA256_HEX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		      (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+/* A decimal of at most 19 digits (no sign, no overflow); false else. */
+static bool
+parse_u63(const char *p, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 19)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (p[i] < '0' || p[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(p[i] - '0');
+	}
+	*out = v;
+	return true;
+}
+
+/*
+ * Range: bytes=N-, bytes=N-M or bytes=-N (RFC 9110 §14.1.1). A field this
+ * server does not serve (another unit, several ranges, bad syntax) is
+ * ignored: the whole body is sent (§14.2 allows it).
+ */
+static void
+parse_range(struct download *d, const char *v, size_t len)
+{
+	size_t dash = 0;
+	uint64_t a = 0, b = 0;
+
+	if (len < 6 || !name_is(v, 6, "bytes="))
+		return;
+	v += 6;
+	len -= 6;
+	while (len > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		len--;
+	}
+	if (memchr(v, ',', len) != NULL)
+		return; /* several ranges: the whole body */
+	while (dash < len && v[dash] != '-')
+		dash++;
+	if (dash == len)
+		return;
+	if (dash == 0) {
+		if (!parse_u63(v + 1, len - 1, &b))
+			return;
+		d->range = true;
+		d->range_suffix = true;
+		d->range_last = b; /* the suffix length */
+		return;
+	}
+	if (!parse_u63(v, dash, &a))
+		return;
+	if (dash + 1 == len) {
+		b = UINT64_MAX;
+	} else if (!parse_u63(v + dash + 1, len - dash - 1, &b) || b < a) {
+		return;
+	}
+	d->range = true;
+	d->range_first = a;
+	d->range_last = b;
+}
+
+static bool
+tchar(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c >= '0' && c <= '9') || strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+/*
+ * Parses the head (head_end: offset of the blank line). 0, or the status
+ * of a refusal with *why set.
+ */
+static int
+parse_request(struct download *d, const char *text, size_t head_end,
+	      const char **why)
+{
+	size_t line_end = 0, sp1 = 0, sp2, ls;
+	bool host = false, ranges = false, if_range_ok = true;
+	const char *target;
+	size_t tlen;
+
+	while (line_end < head_end && text[line_end] != '\r')
+		line_end++;
+	while (sp1 < line_end && text[sp1] != ' ')
+		sp1++;
+	sp2 = sp1 + 1;
+	while (sp2 < line_end && text[sp2] != ' ')
+		sp2++;
+	if (sp1 == 0 || sp1 >= line_end || sp2 >= line_end) {
+		*why = "malformed request line";
+		return 400;
+	}
+	if (sp1 == 4 && memcmp(text, "HEAD", 4) == 0)
+		d->head_only = true;
+	else if (sp1 != 3 || memcmp(text, "GET", 3) != 0) {
+		*why = "only GET and HEAD are served here";
+		return 405;
+	}
+	if (line_end - sp2 - 1 != 8 || memcmp(text + sp2 + 1, "HTTP/1.1", 8)) {
+		*why = "HTTP/1.1 only";
+		return 505;
+	}
+	target = text + sp1 + 1;
+	tlen = sp2 - sp1 - 1;
+	if (tlen < 11 || memcmp(target, "/artifacts/", 11) != 0) {
+		*why = "the device listener serves only the agent channel and "
+		       "artifacts";
+		return 404;
+	}
+	if (!sha256_hex_ok(target + 11, tlen - 11)) {
+		*why = "an artifact is named by its sha256: 64 lower-case hex "
+		       "digits";
+		return 400;
+	}
+	memcpy(d->sha256, target + 11, SHA256_HEX);
+	d->sha256[SHA256_HEX] = '\0';
+	for (ls = line_end + 2; ls < head_end + 2;) {
+		size_t le = ls, colon = ls, vs, ve;
+
+		while (le < head_end && text[le] != '\r')
+			le++;
+		if (le < head_end && text[le + 1] != '\n') {
+			*why = "bare CR in the request";
+			return 400;
+		}
+		while (colon < le && tchar((unsigned char)text[colon]))
+			colon++;
+		if (colon == ls || colon >= le || text[colon] != ':') {
+			*why = "malformed header line";
+			return 400;
+		}
+		vs = colon + 1;
+		ve = le;
+		for (size_t i = vs; i < ve; i++) {
+			unsigned char c = (unsigned char)text[i];
+
+			if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				*why = "control character in a header";
+				return 400;
+			}
+		}
+		while (vs < ve && (text[vs] == ' ' || text[vs] == '\t'))
+			vs++;
+		while (ve > vs && (text[ve - 1] == ' ' || text[ve - 1] == '\t'))
+			ve--;
+		if (name_is(text + ls, colon - ls, "host")) {
+			if (host) {
+				*why = "more than one Host";
+				return 400;
+			}
+			host = ve > vs;
+		} else if (name_is(text + ls, colon - ls, "range")) {
+			if (ranges) {
+				*why = "more than one Range";
+				return 400;
+			}
+			ranges = true;
+			parse_range(d, text + vs, ve - vs);
+		} else if (name_is(text + ls, colon - ls, "if-range")) {
+			/* Only our strong ETag keeps the Range (§13.1.5); a
+			 * date or another tag asks for the whole body. */
+			if_range_ok = ve - vs == SHA256_HEX + 2 &&
+				      text[vs] == '"' && text[ve - 1] == '"' &&
+				      memcmp(text + vs + 1, d->sha256,
+					     SHA256_HEX) == 0;
+		} else if (name_is(text + ls, colon - ls,
+				   "transfer-encoding") ||
+			   (name_is(text + ls, colon - ls, "content-length") &&
+			    !(ve - vs == 1 && text[vs] == '0'))) {
+			*why = "a download request has no body";
+			return 400;
+		}
+		ls = le + 2;
+	}
+	if (!host) {
+		*why = "no Host";
+		return 400;
+	}
+	if (!if_range_ok)
+		d->range = false;
+	return 0;
+}
+
+/* ---- answers -------------------------------------------------------- */
+
+static const char *
+reason_phrase(int status)
+{
+	switch (status) {
+	case 200:
+		return "OK";
+	case 206:
+		return "Partial Content";
+	case 400:
+		return "Bad Request";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 416:
+		return "Range Not Satisfiable";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 503:
+		return "Service Unavailable";
+	case 505:
+		return "HTTP Version Not Supported";
+	default:
+		return "Internal Server Error";
+	}
+}
+
+static int
+set_head(struct download *d, const char *text, size_t len)
+{
+	free(d->head);
+	d->head = malloc(LWS_PRE + len);
+	if (d->head == NULL)
+		return -1;
+	memcpy(d->head + LWS_PRE, text, len);
+	d->head_len = len;
+	d->state = DL_HEAD;
+	if (d->wsi != NULL)
+		lws_callback_on_writable(d->wsi);
+	return 0;
+}
+
+static void
+count_request(int status)
+{
+	char code[8];
+
+	snprintf(code, sizeof(code), "%d", status);
+	metrics_add(METRIC_ARTIFACT_REQUESTS, 1, "status", code, NULL);
+}
+
+/* A refusal: problem+json (urn:fleet:problem:<slug>), then close. */
+static int
+refuse(struct download *d, int status, const char *slug, const char *detail)
+{
+	char body[512], text[1024];
+	char range[64] = "";
+	int blen, n;
+
+	count_request(status);
+	if (d->device_id[0] != '\0' || status >= 500)
+		log_write(LOG_LEVEL_INFO,
+			  d->device_id[0] != '\0' ? d->device_id : NULL,
+			  "download: peer %s: %d %s", d->peer, status, detail);
+	if (status == 416)
+		snprintf(range, sizeof(range),
+			 "Content-Range: bytes */%lld\r\n",
+			 (long long)d->blob.size);
+	blen = snprintf(body, sizeof(body),
+			"{\"type\":\"urn:fleet:problem:%s\",\"title\":\"%s\","
+			"\"status\":%d,\"detail\":\"%s\"}",
+			slug, reason_phrase(status), status, detail);
+	if (blen < 0 || (size_t)blen >= sizeof(body))
+		return -1;
+	n = snprintf(text, sizeof(text),
+		     "HTTP/1.1 %d %s\r\n"
+		     "Content-Type: application/problem+json\r\n"
+		     "Content-Length: %d\r\n%s%s"
+		     "Cache-Control: no-store\r\n"
+		     "Connection: close\r\n\r\n%s",
+		     status, reason_phrase(status), d->head_only ? 0 : blen,
+		     range, status == 405 ? "Allow: GET, HEAD\r\n" : "",
+		     d->head_only ? "" : body);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -1;
+	d->end = d->off = 0;
+	return set_head(d, text, (size_t)n);
+}
+
+/* The blob is there and the device may have it: 200, 206 or 416. */
+static int
+answer_blob(struct download *d)
+{
+	uint64_t size = (uint64_t)d->blob.size;
+	uint64_t first = 0, last = size - 1;
+	char text[512], range[96] = "";
+	int status = 200, n;
+
+	if (d->range && d->range_suffix) {
+		if (d->range_last == 0)
+			return refuse(d, 416, "artifact-range-not-satisfiable",
+				      "the range selects no byte");
+		first = d->range_last >= size ? 0 : size - d->range_last;
+		status = 206;
+	} else if (d->range) {
+		if (d->range_first >= size)
+			return refuse(d, 416, "artifact-range-not-satisfiable",
+				      "the range starts past the end");
+		first = d->range_first;
+		if (d->range_last < last)
+			last = d->range_last;
+		status = 206;
+	}
+	if (status == 206)
+		snprintf(range, sizeof(range),
+			 "Content-Range: bytes %llu-%llu/%llu\r\n",
+			 (unsigned long long)first, (unsigned long long)last,
+			 (unsigned long long)size);
+	n = snprintf(text, sizeof(text),
+		     "HTTP/1.1 %d %s\r\n"
+		     "Content-Type: application/octet-stream\r\n"
+		     "Content-Length: %llu\r\n%s"
+		     "Accept-Ranges: bytes\r\n"
+		     "ETag: \"%s\"\r\n"
+		     "Cache-Control: private, max-age=0\r\n"
+		     "Connection: close\r\n\r\n",
+		     status, reason_phrase(status),
+		     (unsigned long long)(last - first + 1), range, d->sha256);
+	if (n < 0 || (size_t)n >= sizeof(text))
+		return -1;
+	count_request(status);
+	log_write(LOG_LEVEL_INFO, d->device_id,
+		  "download: %s %s bytes %llu-%llu of %llu from the %s",
+		  d->head_only ? "HEAD" : "GET", d->sha256,
+		  (unsigned long long)first, (unsigned long long)last,
+		  (unsigned long long)size, d->source);
+	d->off = first;
+	d->end = d->head_only ? first : last + 1;
+	return set_head(d, text, (size_t)n);
+}
+
+/* ---- the cache file --------------------------------------------------- */
+
+/* Cache files whose sha256 this process checked: (dev, ino, size, mtime)
+ * identify the file content that was checked. */
+struct dl_verified {
+	char sha256[SHA256_HEX + 1];
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+};
+
+static pthread_mutex_t dl_verified_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct dl_verified dl_verified[DL_VERIFIED_MAX];
+static size_t dl_verified_next;
+
+static bool
+verified_same(const struct dl_verified *v, const char *sha256,
+	      const struct stat *st)
+{
+	return strcmp(v->sha256, sha256) == 0 && v->dev == st->st_dev &&
+	       v->ino == st->st_ino && v->size == st->st_size &&
+	       v->mtime.tv_sec == st->st_mtim.tv_sec &&
+	       v->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static bool
+verified_known(const char *sha256, const struct stat *st)
+{
+	bool known = false;
+
+	pthread_mutex_lock(&dl_verified_lock);
+	for (size_t i = 0; i < DL_VERIFIED_MAX && !known; i++)
+		known = verified_same(&dl_verified[i], sha256, st);
+	pthread_mutex_unlock(&dl_verified_lock);
+	return known;
+}
+
+static void
+verified_add(const char *sha256, const struct stat *st)
+{
+	struct dl_verified *v;
+
+	pthread_mutex_lock(&dl_verified_lock);
+	v = &dl_verified[dl_verified_next];
+	dl_verified_next = (dl_verified_next + 1) % DL_VERIFIED_MAX;
+	memcpy(v->sha256, sha256, sizeof(v->sha256));
+	v->dev = st->st_dev;
+	v->ino = st->st_ino;
+	v->size = st->st_size;
+	v->mtime = st->st_mtim;
+	pthread_mutex_unlock(&dl_verified_lock);
+}
+
+static void
+hex_of(const unsigned char *md, char out[SHA256_HEX + 1])
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < 32; i++) {
+		out[2 * i] = digits[md[i] >> 4];
+		out[2 * i + 1] = digits[md[i] & 15];
+	}
+	out[SHA256_HEX] = '\0';
+}
+
+/* Whether fd holds exactly size bytes whose sha256 is sha256. */
+static bool
+cache_verify(int fd, const char *sha256, int64_t size)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc(DL_PIECE);
+	unsigned char digest[32];
+	char hex[SHA256_HEX + 1];
+	int64_t total = 0;
+	bool ok = false;
+	ssize_t n;
+
+	if (md == NULL || buf == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	while ((n = pread(fd, buf, DL_PIECE, total)) > 0) {
+		if (EVP_DigestUpdate(md, buf, (size_t)n) != 1)
+			goto out;
+		total += n;
+	}
+	if (n < 0 || total != size || EVP_DigestFinal_ex(md, digest, NULL) != 1)
+		goto out;
+	hex_of(digest, hex);
+	ok = strcmp(hex, sha256) == 0;
+out:
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return ok;
+}
+
+/* The cache file if it is there and checked (by this process once); -1
+ * when it is not. */
+static int
+cache_try(const char *path, const char *sha256, int64_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) != 0 || st.st_size != size) {
+		close(fd);
+		return -1;
+	}
+	if (verified_known(sha256, &st))
+		return fd;
+	if (!cache_verify(fd, sha256, size)) {
+		log_warn("download: cache file %s does not match its sha256; "
+			 "writing it again",
+			 path);
+		close(fd);
+		return -1;
+	}
+	verified_add(sha256, &st);
+	return fd;
+}
+
+/* Writes the blob from PostgreSQL into tmp, hashing it; 0 when size and
+ * sha256 match. */
+static int
+cache_fill(struct store *st, const char *tmp, const char *sha256,
+	   const struct artifact_blob *blob)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char *buf = malloc((size_t)blob->chunk_size);
+	unsigned char digest[32];
+	char hex[SHA256_HEX + 1];
+	int64_t total = 0;
+	int fd = -1, rc = -1;
+
+	if (md == NULL || buf == NULL ||
+	    EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		goto out;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_warn("download: cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	for (int64_t idx = 0; total < blob->size; idx++) {
+		size_t len = 0;
+		int64_t want = blob->size - total < blob->chunk_size
+				       ? blob->size - total
+				       : blob->chunk_size;
+
+		if (store_artifact_chunk(st, sha256, idx, buf,
+					 (size_t)blob->chunk_size,
+					 &len) != STORE_OK ||
+		    (int64_t)len != want || EVP_DigestUpdate(md, buf, len) != 1)
+			goto out;
+		for (size_t w = 0; w < len;) {
+			ssize_t n = write(fd, buf + w, len - w);
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				log_warn("download: cannot write %s: %s", tmp,
+					 strerror(errno));
+				goto out;
+			}
+			w += (size_t)n;
+		}
+		total += (int64_t)len;
+	}
+	if (EVP_DigestFinal_ex(md, digest, NULL) != 1)
+		goto out;
+	hex_of(digest, hex);
+	if (strcmp(hex, sha256) != 0) {
+		log_error("download: blob %s in PostgreSQL does not match its "
+			  "sha256; not served",
+			  sha256);
+		goto out;
+	}
+	rc = 0;
+out:
+	if (fd >= 0 && close(fd) != 0)
+		rc = -1;
+	free(buf);
+	EVP_MD_CTX_free(md);
+	return rc;
+}
+
+/*
+ * On a job thread: the verified cache file of the blob, written from
+ * PostgreSQL first if needed (once: a lock file serialises the workers of
+ * the host). -1 when the cache cannot be used (logged); the caller then
+ * streams from PostgreSQL.
+ */
+static int
+cache_open(struct store *st, const char *dir, const char *sha256,
+	   const struct artifact_blob *blob)
+{
+	char path[4096], lock[4096], tmp[4096];
+	int fd, lockfd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, sha256) >=
+		    (int)sizeof(path) ||
+	    snprintf(lock, sizeof(lock), "%s/%s.lock", dir, sha256) >=
+		    (int)sizeof(lock) ||
+	    snprintf(tmp, sizeof(tmp), "%s/%s.part.%ld", dir, sha256,
+		     (long)getpid()) >= (int)sizeof(tmp))
+		return -1;
+	fd = cache_try(path, sha256, blob->size);
+	if (fd >= 0)
+		return fd;
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		log_warn("download: cannot create the cache directory %s: %s",
+			 dir, strerror(errno));
+		return -1;
+	}
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lockfd < 0 || flock(lockfd, LOCK_EX) != 0) {
+		log_warn("download: cannot lock %s: %s", lock, strerror(errno));
+		if (lockfd >= 0)
+			close(lockfd);
+		return -1;
+	}
+	/* Another worker may have written it while this one waited. */
+	fd = cache_try(path, sha256, blob->size);
+	if (fd < 0 && cache_fill(st, tmp, sha256, blob) == 0) {
+		if (rename(tmp, path) != 0)
+			log_warn("download: cannot rename %s: %s", tmp,
+				 strerror(errno));
+		else
+			fd = cache_try(path, sha256, blob->size);
+	}
+	if (fd < 0)
+		(void)unlink(tmp);
+	close(lockfd); /* unlocks */
+	return fd;
+}
+
+/* ---- jobs ------------------------------------------------------------ */
+
+static void
+download_free(struct download *d)
+{
+	if (d == NULL)
+		return;
+	if (d->fd >= 0)
+		close(d->fd);
+	free(d->chunk[0].mem);
+	free(d->chunk[1].mem);
+	free(d->piece);
+	free(d->head);
+	free(d->cache_dir);
+	free(d);
+}
+
+static void
+open_run(struct store *st, const char *unused, void *arg)
+{
+	struct download *d = arg;
+
+	(void)unused;
+	d->rc = store_artifact_access(st, d->device_id, d->serial, d->sha256,
+				      &d->access, &d->blob);
+	if (d->rc != STORE_OK || d->access != ARTIFACT_ALLOWED ||
+	    d->head_only || d->cache_dir == NULL)
+		return;
+	if (d->blob.chunk_size > DL_CHUNK_MAX) {
+		d->rc = STORE_ERR;
+		log_error("download: blob %s has chunks of %lld bytes (at "
+			  "most %d are served)",
+			  d->sha256, (long long)d->blob.chunk_size,
+			  DL_CHUNK_MAX);
+		return;
+	}
+	d->fd = cache_open(st, d->cache_dir, d->sha256, &d->blob);
+}
+
+static void
+open_done(struct channel *ch, struct channel_session *unused, void *arg)
+{
+	struct download *d = arg;
+	int rc;
+
+	(void)ch;
+	(void)unused;
+	d->job_running = false;
+	if (d->orphaned) {
+		download_free(d);
+		return;
+	}
+	d->source = d->fd >= 0 ? "cache" : "database";
+	if (d->rc != STORE_OK)
+		rc = refuse(d, 503, "service-unavailable",
+			    "storage unavailable; try again later");
+	else if (d->access == ARTIFACT_DEVICE_REFUSED)
+		rc = refuse(d, 403, "artifact-device-refused",
+			    "the device is not active or its certificate is "
+			    "revoked, superseded or unknown");
+	else if (d->access != ARTIFACT_ALLOWED)
+		rc = refuse(d, 404, "artifact-not-found",
+			    "no such artifact for this device");
+	else if (d->blob.chunk_size > DL_CHUNK_MAX)
+		rc = refuse(d, 503, "service-unavailable",
+			    "the artifact cannot be served");
+	else
+		rc = answer_blob(d);
+	if (rc != 0 && d->wsi != NULL)
+		lws_set_timeout(d->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+}
+
+static void
+chunk_run(struct store *st, const char *unused, void *arg)
+{
+	struct download *d = arg;
+	struct dl_chunk *c = &d->chunk[d->fetch_slot];
+
+	(void)unused;
+	c->len = 0;
+	d->rc = store_artifact_chunk(st, d->sha256, d->fetch_idx,
+				     c->mem + LWS_PRE,
+				     (size_t)d->blob.chunk_size, &c->len);
+}
+
+static void
+chunk_done(struct channel *ch, struct channel_session *unused, void *arg)
+{
+	struct download *d = arg;
+	struct dl_chunk *c = &d->chunk[d->fetch_slot];
+	int64_t start = d->fetch_idx * d->blob.chunk_size;
+	int64_t want = d->blob.size - start < d->blob.chunk_size
+			       ? d->blob.size - start
+			       : d->blob.chunk_size;
+
+	(void)ch;
+	(void)unused;
+	d->job_running = false;
+	d->fetching = false;
+	if (d->orphaned) {
+		download_free(d);
+		return;
+	}
+	if (d->rc != STORE_OK || (int64_t)c->len != want) {
+		/* The head is out: all that can be done is to stop, and
+		 * the agent resumes with a Range. */
+		log_write(LOG_LEVEL_WARN, d->device_id,
+			  "download: chunk %lld of %s unavailable; closing",
+			  (long long)d->fetch_idx, d->sha256);
+		if (d->wsi != NULL)
+			lws_set_timeout(d->wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+		return;
+	}
+	c->idx = d->fetch_idx;
+	c->pos = d->off > (uint64_t)start &&
+				 d->off - (uint64_t)start < (uint64_t)c->len
+			 ? (size_t)(d->off - (uint64_t)start)
+			 : 0;
+	c->ready = true;
+	if (d->wsi != NULL)
+		lws_callback_on_writable(d->wsi);
+}
+
+/* Fetches chunk idx into slot on a job thread. */
+static int
+chunk_fetch(struct download *d, int slot, int64_t idx)
+{
+	struct channel_work w = {chunk_run, chunk_done, d};
+
+	if (d->chunk[slot].mem == NULL) {
+		d->chunk[slot].mem =
+			malloc(LWS_PRE + (size_t)d->blob.chunk_size);
+		if (d->chunk[slot].mem == NULL)
+			return -1;
+	}
+	d->chunk[slot].ready = false;
+	d->fetch_slot = slot;
+	d->fetch_idx = idx;
+	d->fetching = true;
+	d->job_running = true;
+	if (!channel_submit_work(d->ch, NULL, &w)) {
+		d->fetching = false;
+		d->job_running = false;
+		log_write(LOG_LEVEL_WARN, d->device_id,
+			  "download: job queue full; closing");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- writing ----------------------------------------------------------- */
+
+static int
+write_out(struct download *d, unsigned char *p, size_t n)
+{
+	if (lws_write(d->wsi, p, n, LWS_WRITE_RAW) < (int)n)
+		return -1;
+	d->off += n;
+	metrics_add(METRIC_ARTIFACT_BYTES, (int64_t)n, "source", d->source,
+		    NULL);
+	return 0;
+}
+
+/* A piece of the cache file, read at the offset (pread: no shared file
+ * position, the page cache does the rest). */
+static int
+write_from_file(struct download *d)
+{
+	size_t want = d->end - d->off < DL_PIECE ? (size_t)(d->end - d->off)
+						 : DL_PIECE;
+	ssize_t n;
+
+	if (d->piece == NULL) {
+		d->piece = malloc(LWS_PRE + DL_PIECE);
+		if (d->piece == NULL)
+			return -1;
+	}
+	n = pread(d->fd, d->piece + LWS_PRE, want, (off_t)d->off);
+	if (n <= 0) {
+		log_write(LOG_LEVEL_WARN, d->device_id,
+			  "download: cache file of %s short at %llu; closing",
+			  d->sha256, (unsigned long long)d->off);
+		return -1;
+	}
+	return write_out(d, d->piece + LWS_PRE, (size_t)n);
+}
+
+/* From the chunk buffers: write from the current one; once it is half
+ * written, fetch the next into the other. */
+static int
+write_from_chunks(struct download *d)
+{
+	int64_t cs = d->blob.chunk_size;
+	int64_t idx = (int64_t)(d->off / (uint64_t)cs);
+	struct dl_chunk *c = &d->chunk[d->cur];
+	size_t n;
+
+	if (!(c->ready && c->idx == idx && c->pos < c->len)) {
+		struct dl_chunk *o = &d->chunk[1 - d->cur];
+
+		if (o->ready && o->idx == idx) {
+			c->ready = false;
+			d->cur = 1 - d->cur;
+			c = o;
+			c->pos = (size_t)(d->off - (uint64_t)(idx * cs));
+		} else {
+			/* Not here yet: wait for the job (its done()
+			 * asks for the next writeable). */
+			if (!d->fetching &&
+			    chunk_fetch(d, 1 - d->cur, idx) != 0)
+				return -1;
+			return 0;
+		}
+	}
+	n = c->len - c->pos < DL_PIECE ? c->len - c->pos : DL_PIECE;
+	if ((uint64_t)n > d->end - d->off)
+		n = (size_t)(d->end - d->off);
+	if (write_out(d, c->mem + LWS_PRE + c->pos, n) != 0)
+		return -1;
+	c->pos += n;
+	if (!d->fetching && c->pos * 2 >= c->len &&
+	    (uint64_t)((idx + 1) * cs) < d->end &&
+	    !(d->chunk[1 - d->cur].ready &&
+	      d->chunk[1 - d->cur].idx == idx + 1) &&
+	    chunk_fetch(d, 1 - d->cur, idx + 1) != 0)
+		return -1;
+	return 0;
+}
+
+int
+download_writeable(struct download *d)
+{
+	if (d->wsi == NULL)
+		return -1;
+	switch (d->state) {
+	case DL_CHECKING:
+		return 0;
+	case DL_HEAD:
+		if (lws_write(d->wsi, d->head + LWS_PRE, d->head_len,
+			      LWS_WRITE_RAW) < (int)d->head_len)
+			return -1;
+		free(d->head);
+		d->head = NULL;
+		d->state = d->off < d->end ? DL_BODY : DL_DONE;
+		break;
+	case DL_BODY:
+		if ((d->fd >= 0 ? write_from_file(d) : write_from_chunks(d)) !=
+		    0)
+			return -1;
+		if (d->off >= d->end)
+			d->state = DL_DONE;
+		else if (d->fetching && d->fd < 0 &&
+			 !(d->chunk[d->cur].ready &&
+			   d->chunk[d->cur].pos < d->chunk[d->cur].len))
+			return 0; /* the chunk job asks for writeable */
+		break;
+	case DL_DONE:
+		/* lws calls this only once what it buffered is written. */
+		return -1;
+	}
+	lws_set_timeout(d->wsi, PENDING_TIMEOUT_USER_OK, DL_IDLE_S);
+	lws_callback_on_writable(d->wsi);
+	return 0;
+}
+
+/* ---- life ------------------------------------------------------------ */
+
+/* The device id (CN, a UUID) and serial of the verified peer. */
+static bool
+identify(struct download *d)
+{
+	SSL *ssl = lws_get_ssl(d->wsi);
+	X509 *peer = ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	struct pki_error err;
+	char cn[64];
+
+	if (peer == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
+		return false;
+	if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer),
+				      NID_commonName, cn, sizeof(cn)) <= 0 ||
+	    !secret_is_uuid(cn))
+		return false;
+	if (pki_cert_serial_hex(peer, d->serial, sizeof(d->serial), &err) !=
+	    PKI_OK)
+		return false;
+	memcpy(d->device_id, cn, sizeof(d->device_id));
+	return true;
+}
+
+struct download *
+download_start(struct channel *ch, struct lws *wsi, const char *peer,
+	       const unsigned char *in, size_t len, const char *cache_dir)
+{
+	struct download *d = calloc(1, sizeof(*d));
+	const char *text = (const char *)in;
+	const char *why = NULL;
+	size_t head_end = 0;
+	bool found = false;
+	int status;
+
+	if (d == NULL)
+		return NULL;
+	d->ch = ch;
+	d->wsi = wsi;
+	d->fd = -1;
+	d->source = "database";
+	snprintf(d->peer, sizeof(d->peer), "%s", peer);
+	if (cache_dir != NULL && cache_dir[0] != '\0') {
+		d->cache_dir = strdup(cache_dir);
+		if (d->cache_dir == NULL)
+			goto fail;
+	}
+	/* Ours from here: the idle rule below replaces the channel's. */
+	lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, DL_IDLE_S);
+	for (size_t i = 0; i + 3 < len && i < DL_HEAD_MAX; i++) {
+		if (memcmp(text + i, "\r\n\r\n", 4) == 0) {
+			head_end = i;
+			found = true;
+			break;
+		}
+	}
+	if (!found)
+		status = 431, why = "request header too large";
+	else if (memchr(text, '\0', head_end) != NULL)
+		status = 400, why = "NUL in the request";
+	else
+		status = parse_request(d, text, head_end, &why);
+	if (status != 0) {
+		const char *slug =
+			status == 400 && d->sha256[0] == '\0' && len > 15 &&
+					memcmp(text, "GET /artifacts/", 15) == 0
+				? "artifact-path-invalid"
+			: status == 404 ? "not-found"
+			: status == 405 ? "method-not-allowed"
+					: "bad-request";
+
+		if (refuse(d, status, slug, why) != 0)
+			goto fail;
+		return d;
+	}
+	if (!identify(d)) {
+		d->device_id[0] = '\0';
+		if (refuse(d, 403, "artifact-device-refused",
+			   "the certificate names no device") != 0)
+			goto fail;
+		return d;
+	}
+	d->state = DL_CHECKING;
+	{
+		struct channel_work w = {open_run, open_done, d};
+
+		d->job_running = true;
+		if (!channel_submit_work(ch, NULL, &w)) {
+			d->job_running = false;
+			if (refuse(d, 503, "service-unavailable",
+				   "the worker is busy; try again later") != 0)
+				goto fail;
+		}
+	}
+	return d;
+fail:
+	download_free(d);
+	return NULL;
+}
+
+int
+download_rx(struct download *d, const void *in, size_t len)
+{
+	(void)in;
+	/* One request per connection: later bytes are not read, and a peer
+	 * that keeps sending is no longer read (it blocks). */
+	d->discarded += len;
+	if (d->discarded > DL_DISCARD_MAX && d->wsi != NULL)
+		lws_rx_flow_control(d->wsi, 0);
+	return 0;
+}
+
+void
+download_closed(struct download *d)
+{
+	if (d == NULL)
+		return;
+	d->wsi = NULL;
+	if (d->job_running)
+		d->orphaned = true;
+	else
+		download_free(d);
+}
