@@ -298,6 +298,47 @@ test_debian_single_file(void **state)
 	free(t);
 }
 
+/* An artifact made by mender-artifact itself (the tool users have), not
+ * by our tar commands: Debian's single-file installs it. */
+static void
+test_mender_artifact_tool(void **state)
+{
+	const char *dir = *state;
+	char work[256], art[512], src[512], dest[512], p[768], err[512], *t;
+	struct inst_env e;
+	struct pki_manifest m;
+	struct installer *in = NULL;
+
+	if (!have_debian_modules() ||
+	    system("command -v mender-artifact >/dev/null 2>&1") != 0)
+		skip();
+	env_for(&e, dir, work, sizeof(work));
+	snprintf(src, sizeof(src), "%s/ma", dir);
+	snprintf(dest, sizeof(dest), "%s/ma-dest", dir);
+	snprintf(art, sizeof(art), "%s/tool.mender", dir);
+	sh("mkdir -p '%s' && cd '%s' && printf '%s' > dest_dir && "
+	   "printf motd > filename && printf 0600 > permissions && "
+	   "printf 'from the tool\\n' > motd && mender-artifact write "
+	   "module-image -T single-file -n motd-2 -t test-model -o '%s' "
+	   "-f dest_dir -f filename -f permissions -f motd >/dev/null 2>&1",
+	   src, src, dest, art);
+	manifest(&m, "motd", "single-file", 2);
+	assert_int_equal(installer_open(&e, &m, art, &in, err, sizeof(err)), 0);
+	snprintf(p, sizeof(p), "%s/header/header-info", installer_tree(in));
+	t = slurp(p);
+	assert_non_null(strstr(t, "motd-2")); /* the artifact's own header */
+	free(t);
+	run_ok(in, INST_DOWNLOAD, NULL);
+	run_ok(in, INST_ARTIFACT_INSTALL, NULL);
+	run_ok(in, INST_ARTIFACT_COMMIT, NULL);
+	run_ok(in, INST_CLEANUP, NULL);
+	installer_close(in, true);
+	snprintf(p, sizeof(p), "%s/motd", dest);
+	t = slurp(p);
+	assert_string_equal(t, "from the tool\n");
+	free(t);
+}
+
 /* Debian's directory module: the tar in update.tar replaces dest_dir. */
 static void
 test_debian_directory(void **state)
@@ -594,6 +635,9 @@ main(void)
 						atu_dir_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_debian_directory, atu_dir_setup, atu_dir_teardown),
+		cmocka_unit_test_setup_teardown(test_mender_artifact_tool,
+						atu_dir_setup,
+						atu_dir_teardown),
 		cmocka_unit_test_setup_teardown(
 			test_debian_script, atu_dir_setup, atu_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_dir_ab, atu_dir_setup,
