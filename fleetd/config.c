@@ -28,6 +28,9 @@ static const struct config_key fleetd_keys[] = {
 	KEY("job_threads", CONFIG_INT, job_threads, 1, 64, "4"),
 	KEY("max_body", CONFIG_INT, max_body, 1024, 64 * 1024 * 1024,
 	    "1048576"),
+	/* PUT /api/v1/artifacts/{id}/file streams; this bounds the file */
+	KEY("artifact_max_size", CONFIG_INT, artifact_max_size, 1048576,
+	    1099511627776L, "4294967296"),
 	KEY("cert_validity", CONFIG_DURATION, cert_validity, 3600,
 	    10L * 365 * 86400, "90d"),
 	/* EST re-enroll with an expired certificate (docs/pki.md); 0 = off */

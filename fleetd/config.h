@@ -22,6 +22,7 @@ struct fleetd_config {
 	long workers; /* net workers; 0 = number of cores */
 	long job_threads; /* per net worker */
 	long max_body; /* bytes */
+	long artifact_max_size; /* bytes of one artifact upload (streamed) */
 	long cert_validity; /* seconds */
 	long cert_grace; /* seconds after notAfter EST re-enroll accepts */
 	long heartbeat_interval;

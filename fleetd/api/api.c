@@ -146,6 +146,8 @@ required_role(const char *method, const char *resource)
 	if (strcmp(resource, "profiles") == 0 ||
 	    strcmp(resource, "config") == 0)
 		return API_ROLE_OPERATOR;
+	if (strcmp(resource, "artifacts") == 0)
+		return API_ROLE_OPERATOR;
 	return API_ROLE_ADMIN;
 }
 
@@ -161,6 +163,7 @@ static const struct {
 	{"/api/v1/certificates", "certificates", api_certificates},
 	{"/api/v1/profiles", "profiles", api_profiles},
 	{"/api/v1/config", "config", api_config},
+	{"/api/v1/artifacts", "artifacts", api_artifacts},
 };
 
 static void

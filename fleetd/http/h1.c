@@ -407,6 +407,7 @@ h1_field(const char *l, size_t n, struct h1_request *req, struct h1_seen *seen,
 			cl = cl * 10 + (l[i] - '0');
 		}
 		req->content_length = cl;
+		req->has_content_length = true;
 		return H1_OK;
 	bad_length:
 		return h1_fail(err, 400, "bad-request",

