@@ -1894,8 +1894,8 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 		char base[300];
 
 		snprintf(base, sizeof(base), "https://%s:%d", a->host, a->port);
-		if (agent_update_start(a->update, base, agent_update_wake, a,
-				       err, errlen) != 0)
+		if (agent_update_start(a->update, base, a->logctx,
+				       agent_update_wake, a, err, errlen) != 0)
 			return -1;
 	}
 	/* In-memory reports need their seq block before the first one. */

@@ -626,6 +626,7 @@ upd_report(struct agent_update *u, const char *state, const char *reason,
 {
 	char err[256], ver[129];
 	int64_t running;
+	uint64_t seq = 0;
 	json_t *r;
 
 	r = json_pack("{s:s, s:s, s:I}", "type", "update.status", "state",
@@ -665,9 +666,16 @@ upd_report(struct agent_update *u, const char *state, const char *reason,
 		if (ver[0] != '\0')
 			json_object_set_new(r, "fw_version", json_string(ver));
 	}
-	if (agent_report_enqueue(u->state_dir, r, NULL, err, sizeof(err)) != 0)
+	if (agent_report_enqueue(u->state_dir, r, &seq, err, sizeof(err)) != 0)
 		log_write(LOG_LEVEL_ERROR, u->logctx,
 			  "update.status %s not queued: %s", state, err);
+	else
+		log_write(strcmp(state, "downloading") == 0 ? LOG_LEVEL_DEBUG
+							    : LOG_LEVEL_INFO,
+			  u->logctx,
+			  "update.status %s queued (version %" PRId64
+			  ", seq %" PRIu64 ")",
+			  state, u->j.version_int, seq);
 	json_decref(r);
 	if (u->wake != NULL)
 		u->wake(u->wake_arg);
@@ -1492,10 +1500,12 @@ upd_main(void *arg)
 
 int
 agent_update_start(struct agent_update *u, const char *base_url,
-		   void (*wake)(void *), void *arg, char *err, size_t errlen)
+		   const char *logctx, void (*wake)(void *), void *arg,
+		   char *err, size_t errlen)
 {
 	if (u == NULL || u->started)
 		return 0;
+	snprintf(u->logctx, sizeof(u->logctx), "%s", logctx);
 	if (mkdir(u->dir, 0700) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "%s: %s", u->dir, strerror(errno));
 		return -1;

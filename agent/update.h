@@ -165,12 +165,13 @@ struct agent_update *agent_update_new(const struct agent_update_opts *o,
 				      char *err, size_t errlen);
 
 /* Starts the worker (it resumes the journal). base_url is the device
- * listener as "https://host:port" (relative artifact URLs); wake(arg) is
+ * listener as "https://host:port" (relative artifact URLs), logctx the
+ * agent's log context now that it is enrolled; wake(arg) is
  * called from the worker after a report was queued (thread-safe, e.g.
  * lws_cancel_service). 0 or -1. */
 int agent_update_start(struct agent_update *u, const char *base_url,
-		       void (*wake)(void *), void *arg, char *err,
-		       size_t errlen);
+		       const char *logctx, void (*wake)(void *), void *arg,
+		       char *err, size_t errlen);
 
 /* An update.offer from the loop: copied and handed to the worker. */
 void agent_update_offer(struct agent_update *u, const struct proto_msg *m);
