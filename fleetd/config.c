@@ -47,6 +47,8 @@ static const struct config_key fleetd_keys[] = {
 	KEY("metrics_port", CONFIG_INT, metrics_port, 0, 65535, "0"),
 	/* verified local copies of artifacts (channel/download.c); "": off */
 	KEY("artifact_cache_dir", CONFIG_STRING, artifact_cache_dir, 0, 0, ""),
+	/* update.offer artifact_url: https mirror base; "": device listener */
+	KEY("artifact_url_base", CONFIG_STRING, artifact_url_base, 0, 0, ""),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))

@@ -146,6 +146,8 @@ required_role(const char *method, const char *resource)
 	if (strcmp(resource, "profiles") == 0 ||
 	    strcmp(resource, "config") == 0)
 		return API_ROLE_OPERATOR;
+	if (strcmp(resource, "deployments") == 0)
+		return API_ROLE_OPERATOR;
 	if (strcmp(resource, "artifacts") == 0)
 		return API_ROLE_OPERATOR;
 	return API_ROLE_ADMIN;
@@ -164,6 +166,8 @@ static const struct {
 	{"/api/v1/profiles", "profiles", api_profiles},
 	{"/api/v1/config", "config", api_config},
 	{"/api/v1/artifacts", "artifacts", api_artifacts},
+	{"/api/v1/deployments", "deployments", api_deployments},
+	{"/api/v1/release-keysets", "release-keysets", api_release_keysets},
 };
 
 static void

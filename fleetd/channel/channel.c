@@ -23,6 +23,7 @@
 #include "channel/cert.h"
 #include "channel/download.h"
 #include "channel/revoked.h"
+#include "channel/update.h"
 #include "channel/ws.h"
 #include "clock.h"
 #include "config.h"
@@ -146,6 +147,7 @@ struct channel {
 	bool listener_started;
 	unsigned long bad_messages;
 	struct channel_cfg *cfg_delivery; /* config.c */
+	struct channel_upd *upd_delivery; /* update.c */
 	struct signer_client *signer; /* renewals (cert.c) */
 	uint64_t reloaded_ms; /* the listener's last reload of the set */
 	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
@@ -627,6 +629,12 @@ char *
 channel_session_rotation_sent(struct channel_session *s)
 {
 	return s->rotation_sent;
+}
+
+struct channel_upd *
+channel_upd_of(struct channel *ch)
+{
+	return ch->upd_delivery;
 }
 
 struct channel_session *
@@ -1323,6 +1331,8 @@ channel_on_wake(struct channel *ch)
 {
 	if (ch != NULL)
 		channel_cfg_on_wake(ch->cfg_delivery);
+	if (ch != NULL)
+		channel_upd_on_wake(ch->upd_delivery);
 	if (ch != NULL && atomic_exchange(&ch->certs_wanted, false))
 		cert_poll_rotations(ch);
 	if (ch == NULL || !atomic_exchange(&ch->sweep_wanted, false))
@@ -1430,6 +1440,7 @@ channel_tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	channel_cfg_tick(ch->cfg_delivery, now);
+	channel_upd_tick(ch->upd_delivery, now);
 	if (!ch->tick_in_flight && !atomic_load(&ch->stopping)) {
 		job = channel_tick_job(ch, now);
 		if (job == NULL) {
@@ -1493,6 +1504,11 @@ channel_notified(struct channel *ch, unsigned fired)
 		return -1;
 	if ((fired & STORE_TOPIC_CONFIG) != 0 &&
 	    channel_cfg_notified(ch->cfg_delivery))
+		lws_cancel_service(ch->context);
+	if ((fired & (STORE_TOPIC_UPDATE | STORE_TOPIC_KEYS)) != 0 &&
+	    channel_upd_notified(ch->upd_delivery,
+				 (fired & STORE_TOPIC_UPDATE) != 0,
+				 (fired & STORE_TOPIC_KEYS) != 0))
 		lws_cancel_service(ch->context);
 	if ((fired & STORE_TOPIC_CERTS) != 0) {
 		atomic_store(&ch->certs_wanted, true);
@@ -1579,6 +1595,9 @@ channel_new(struct lws_context *context, const struct channel_deps *deps,
 		(uint16_t)cfg->heartbeat_timeout;
 	ch->revoked = revoked_set_new();
 	ch->cfg_delivery = channel_cfg_new(ch);
+	ch->upd_delivery = channel_upd_new(ch, cfg->artifact_url_base);
+	if (ch->upd_delivery == NULL)
+		goto fail;
 	if (ch->revoked == NULL || ch->cfg_delivery == NULL ||
 	    channel_register(ch) != 0)
 		goto fail;
@@ -1616,5 +1635,6 @@ channel_free(struct channel *ch)
 		(void)store_presence_unregister(ch->store, ch->worker_id);
 	revoked_set_free(ch->revoked);
 	channel_cfg_free(ch->cfg_delivery);
+	channel_upd_free(ch->upd_delivery);
 	free(ch);
 }

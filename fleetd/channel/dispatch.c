@@ -26,6 +26,7 @@
 
 #include "channel/cert.h"
 #include "channel/channel_int.h"
+#include "channel/update.h"
 #include "clock.h"
 #include "core/report.h"
 #include "core/metrics.h"
@@ -150,6 +151,8 @@ handle_hello(struct channel *ch, struct channel_session *s, struct proto_msg *m)
 				   "heartbeat_interval",
 				   (json_int_t)channel_heartbeat_interval(ch),
 				   "server_time", now));
+	/* Key sets above the one it pins, and its open offer (update.c). */
+	channel_upd_hello(ch, s, proto_int(m, "keyset_version", -1));
 }
 
 /* ---- reports ---------------------------------------------------------- */
@@ -238,11 +241,11 @@ static const struct {
 } handlers[] = {
 	{PROTO_HELLO, handle_hello},
 	{PROTO_CONFIG_STATUS, channel_cfg_status}, /* config_status.c */
-	{PROTO_UPDATE_STATUS, handle_report},
+	{PROTO_UPDATE_STATUS, channel_update_status}, /* update.c */
 	{PROTO_CERT_CSR, cert_handle_csr},
 	{PROTO_CERT_INSTALLED, cert_handle_installed},
 	{PROTO_CMD_RESULT, handle_report},
-	{PROTO_KEYS_STATUS, handle_report},
+	{PROTO_KEYS_STATUS, channel_keys_status}, /* update.c */
 };
 
 void

@@ -99,9 +99,12 @@ enum store_topic {
 	STORE_TOPIC_CONFIG = 1u << 1, /* fleet_config: desired configuration
 					 changed (one per change set) */
 	STORE_TOPIC_CERTS = 1u << 2, /* fleet_certs: certificate lifecycle */
+	STORE_TOPIC_UPDATE = 1u << 3, /* fleet_update: deployments */
+	STORE_TOPIC_KEYS = 1u << 4, /* fleet_keys: release key sets */
 };
-#define STORE_TOPIC_ALL \
-	(STORE_TOPIC_DEVICES | STORE_TOPIC_CONFIG | STORE_TOPIC_CERTS)
+#define STORE_TOPIC_ALL                                          \
+	(STORE_TOPIC_DEVICES | STORE_TOPIC_CONFIG | STORE_TOPIC_CERTS | \
+	 STORE_TOPIC_UPDATE | STORE_TOPIC_KEYS)
 
 /*
  * The listener thread's watch: store_presence_listen LISTENs on every

@@ -344,6 +344,8 @@ static const struct {
 	{STORE_TOPIC_DEVICES, "fleet_devices"},
 	{STORE_TOPIC_CONFIG, "fleet_config"},
 	{STORE_TOPIC_CERTS, "fleet_certs"},
+	{STORE_TOPIC_UPDATE, "fleet_update"},
+	{STORE_TOPIC_KEYS, "fleet_keys"},
 };
 
 enum store_rc
@@ -353,7 +355,8 @@ store_presence_listen(struct store *st, long *token)
 
 	if (conn == NULL ||
 	    db_exec(conn, "LISTEN fleet_devices; LISTEN fleet_config; "
-			  "LISTEN fleet_certs") != 0)
+			  "LISTEN fleet_certs; LISTEN fleet_update; "
+			  "LISTEN fleet_keys") != 0)
 		return STORE_ERR;
 	/* A reconnect (store_conn resets a broken connection) gives another
 	 * backend, which does not listen: the token tells them apart. */
