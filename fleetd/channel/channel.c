@@ -631,6 +631,12 @@ channel_session_rotation_sent(struct channel_session *s)
 	return s->rotation_sent;
 }
 
+struct channel_cfg *
+channel_cfg_of(struct channel *ch)
+{
+	return ch->cfg_delivery;
+}
+
 struct channel_upd *
 channel_upd_of(struct channel *ch)
 {

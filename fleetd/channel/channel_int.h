@@ -128,4 +128,14 @@ int64_t *channel_session_config_sent(struct channel_session *s);
 void channel_cfg_status(struct channel *ch, struct channel_session *s,
 			struct proto_msg *m);
 
+/* The worker's configuration delivery state (channel.c; config.c's). */
+struct channel_cfg;
+struct channel_cfg *channel_cfg_of(struct channel *ch);
+
+/* The worker's queue of config.status reports (config_status.c's; kept
+ * in config.c's state, NULL until the first report) and its free. */
+struct cfg_status_batch;
+struct cfg_status_batch **channel_cfg_status_slot(struct channel *ch);
+void cfg_status_batch_free(struct cfg_status_batch *b); /* accepts NULL */
+
 #endif

@@ -40,6 +40,7 @@ struct channel_cfg {
 	bool sweep_again; /* notified meanwhile: once more, at once */
 	bool retry; /* storage or queue trouble: again at the next tick */
 	uint64_t last_sweep_ms;
+	struct cfg_status_batch *status_batch; /* config_status.c's */
 };
 
 /* A comparison: the device ids asked about, then the answer. */
@@ -73,7 +74,18 @@ channel_cfg_new(struct channel *ch)
 void
 channel_cfg_free(struct channel_cfg *c)
 {
+	if (c == NULL)
+		return;
+	cfg_status_batch_free(c->status_batch);
 	free(c);
+}
+
+struct cfg_status_batch **
+channel_cfg_status_slot(struct channel *ch)
+{
+	struct channel_cfg *c = channel_cfg_of(ch);
+
+	return c != NULL ? &c->status_batch : NULL;
 }
 
 static void
