@@ -242,7 +242,8 @@ expect_fail "set 3 against set 1: refused (not-newer)" 1 "refused \(not-newer\)"
 harness_init
 pki_init
 fleetd_start
-export FLEET_TOKEN=$(admin_token admin)
+TOKEN=$(admin_token admin)
+export FLEET_TOKEN=$TOKEN
 if grep -q '"/api/v1/release-keysets"' "$FLEET_BUILD_DIR/fleetd/openapi.json" 2>/dev/null; then
 	expect_ok "keys upload posts set 2" release keys upload keyset-v2.json
 	check "upload says version 2" grep -q "version 2" out
