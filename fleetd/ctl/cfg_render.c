@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "watch.h"
 
 /* ---- diff -------------------------------------------------------------- */
 
@@ -310,23 +311,13 @@ void
 cfg_progress_text(const struct cfg_counts *c, bool bar, char *buf,
 		  size_t buflen)
 {
-	enum { WIDTH = 30 };
-	char cells[WIDTH + 1];
 	int off = 0;
 	long long done = c->applied + c->failed + c->superseded;
 
+	/* The bar is watch.c's, shared with `deployments show --watch`. */
 	if (bar) {
-		int fill =
-			c->total > 0 ? (int)(done * WIDTH / c->total) : WIDTH;
-		int pct = c->total > 0 ? (int)(done * 100 / c->total) : 100;
-
-		if (fill > WIDTH)
-			fill = WIDTH;
-		memset(cells, '#', (size_t)fill);
-		memset(cells + fill, '.', (size_t)(WIDTH - fill));
-		cells[WIDTH] = '\0';
-		off = snprintf(buf, buflen, "[%s] %3d%%  ", cells, pct);
-		if (off < 0 || (size_t)off >= buflen)
+		off = (int)ctl_bar(buf, buflen, done, c->total);
+		if (off == 0)
 			return;
 	}
 	off += snprintf(buf + off, buflen - (size_t)off,

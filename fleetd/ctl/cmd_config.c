@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "watch.h"
 
 enum {
 	OPT_PROFILE = CTL_OPT_FIRST_LOCAL,
@@ -838,25 +839,6 @@ print_change(struct ctl *ctl, const json_t *ch, const struct cfg_counts *c)
 	print_failures(ctl, ch);
 }
 
-static volatile sig_atomic_t interrupted;
-
-static void
-on_interrupt(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-/* Sleeps s seconds unless Ctrl-C comes first. */
-static void
-nap(long s)
-{
-	struct timespec ts = {(time_t)s, 0};
-
-	while (!interrupted && nanosleep(&ts, &ts) != 0)
-		;
-}
-
 /* One GET of the change into *ch and *c; 0, or -1 (printed). */
 static int
 change_get(struct ctl *ctl, const char *path, const char *id, json_t **ch,
@@ -878,61 +860,43 @@ change_get(struct ctl *ctl, const char *path, const char *id, json_t **ch,
 	return 0;
 }
 
+/* One poll of --watch (watch.c's loop): the change and its line. */
+struct watch_poll {
+	struct ctl *ctl;
+	const char *path, *id;
+	json_t **ch;
+	struct cfg_counts *c;
+};
+
+static int
+watch_get(void *arg, bool bar, char *line, size_t len, bool *finished)
+{
+	struct watch_poll *p = arg;
+
+	if (change_get(p->ctl, p->path, p->id, p->ch, p->c) != 0)
+		return -1;
+	cfg_progress_text(p->c, bar, line, len);
+	*finished = p->c->pending == 0;
+	return 0;
+}
+
 /*
  * --watch: polls until nothing is pending or Ctrl-C (SIGINT, SIGTERM).
  * Table output shows progress as it goes: one live line with a bar on a
- * terminal, a plain line per change of the counts otherwise. *ch and *c
- * are the last answer. 0, 130 after Ctrl-C, or -1 (printed).
+ * terminal, a plain line per change of the counts otherwise (ctl_watch).
+ * *ch and *c are the last answer. 0, 130 after Ctrl-C, or -1 (printed).
  */
 static int
 watch(struct ctl *ctl, const char *path, const char *id, long interval,
       json_t **ch, struct cfg_counts *c)
 {
-	struct sigaction sa, old_int, old_term;
-	struct cfg_counts last;
-	bool tty = isatty(STDOUT_FILENO) == 1, first = true;
+	struct watch_poll p = {ctl, path, id, ch, c};
 	bool show = ctl->output != CTL_OUT_JSON;
-	char line[256];
-	int rc = 0;
+	int rc = ctl_watch(show, interval, watch_get, &p);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_interrupt;
-	sigemptyset(&sa.sa_mask);
-	interrupted = 0;
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	memset(&last, 0, sizeof(last));
-	for (;;) {
-		if (change_get(ctl, path, id, ch, c) != 0) {
-			rc = -1;
-			break;
-		}
-		if (show && tty) {
-			/* \r and erase to the end: one live line. */
-			cfg_progress_text(c, true, line, sizeof(line));
-			printf("\r%s\033[K", line);
-		} else if (show && (first || memcmp(c, &last, sizeof(*c)))) {
-			cfg_progress_text(c, false, line, sizeof(line));
-			printf("%s\n", line);
-		}
-		fflush(stdout);
-		first = false;
-		last = *c;
-		if (c->pending == 0)
-			break;
-		nap(interval);
-		if (interrupted) {
-			rc = 130;
-			break;
-		}
-	}
-	if (show && tty && !first)
-		printf("\n");
 	if (show && rc == 130)
 		printf("stopped watching; the change goes on (%lld pending)\n",
 		       c->pending);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
 	return rc;
 }
 

@@ -349,6 +349,8 @@ int ctl_cmd_devices_rotate(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_certificates(struct ctl *ctl, int argc, char **argv);
 /* `release sign|verify|keys` (cmd_release.c, docs/releases.md) */
 int ctl_cmd_release(struct ctl *ctl, int argc, char **argv);
+/* `deployments create|list|show|cancel` (cmd_deployments.c) */
+int ctl_cmd_deployments(struct ctl *ctl, int argc, char **argv);
 /* `artifacts upload|list|show|rm` (cmd_artifacts.c) */
 int ctl_cmd_artifacts(struct ctl *ctl, int argc, char **argv);
 

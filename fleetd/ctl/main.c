@@ -236,6 +236,7 @@ static const struct {
 	{"profiles", ctl_cmd_profiles},
 	{"certificates", ctl_cmd_certificates},
 	{"release", ctl_cmd_release},
+	{"deployments", ctl_cmd_deployments},
 	{"artifacts", ctl_cmd_artifacts},
 };
 

@@ -259,4 +259,35 @@ assert_eq "$(of_type "$out" update.offer | jq -r .artifact_url)" \
 	"artifact_url_base: offers point at the mirror"
 assert_eq "$(of_type "$out" update.offer | jq -r .deployment_id)" "$DEP4" "the open deployment is offered"
 
+# ---- fleetctl ------------------------------------------------------------
+export FLEET_TOKEN=$TOKEN
+fleetctl deployments create --artifact "$A8" --selector site=dep --dry-run \
+	-o json >"$T/ctl.json" </dev/null
+assert_eq "$(jq -c '[.dry_run, .matched, .hardware_mismatch]' "$T/ctl.json")" \
+	"[true,3,2]" "fleetctl deployments create --dry-run"
+fleetctl deployments list </dev/null >"$T/ctl.out"
+check "fleetctl deployments list shows the cancelled one" \
+	grep -Eq "^$DEP +plc-fw 7.0 +cancelled" "$T/ctl.out"
+fleetctl deployments show "$DEP" </dev/null >"$T/ctl.out"
+check "fleetctl deployments show: counts per state" \
+	grep -Eq '^ +committed: +1$' "$T/ctl.out"
+fleetctl deployments create --artifact "$A8" </dev/null 2>"$T/ctl.err" && rc=0 || rc=$?
+assert_eq "$rc" 2 "fleetctl deployments create without a target: usage error"
+# --watch (not a terminal: one line per change) follows DEP4 until d1
+# commits it, then exits 0.
+spawn watch fleetctl deployments show "$DEP4" --watch </dev/null
+WATCH_PID=$LAST_PID
+wait_for "the watch printed its first line" 10 grep -q 'finished' "$T/watch.log"
+ws d1 "send $(hello plc-x 2)" "drain 1" \
+	"send $(ustatus 8 downloading "$DEP4")" "read 5" \
+	"send $(ustatus 9 installing "$DEP4")" "read 5" \
+	"send $(ustatus 10 committed "$DEP4" ',"running_version":7')" "read 5" "close" >/dev/null
+wait_for "the watch exits when nothing is open" 15 not kill -0 "$WATCH_PID"
+wait "$WATCH_PID" && rc=0 || rc=$?
+assert_eq "$rc" 0 "deployments show --watch exits 0 (nothing failed)"
+assert_eq "$(tail -1 "$T/watch.log")" \
+	"1/1 finished: 1 committed, 0 failed, 0 rolled back, 0 refused, 0 superseded; 0 open (0 downloading, 0 installing)" \
+	"the watch's last line"
+check "the watch printed the first state too" grep -q '^0/1 finished' "$T/watch.log"
+
 harness_done
