@@ -1629,6 +1629,93 @@ out:
 	return rc;
 }
 
+/* After the input ended (EOF, or the response was complete): the result,
+ * and the collected body moved into the response. */
+static enum https_stream_result
+stream_finish(struct stream_run *r, bool write_failed)
+{
+	if (!r->done) {
+		if (!r->have_head) {
+			if (write_failed)
+				snprintf(r->err, r->errlen,
+					 "write to %s: connection closed by "
+					 "the server",
+					 r->auth);
+			else
+				snprintf(r->err, r->errlen,
+					 "%s closed the connection without a "
+					 "response",
+					 r->auth);
+			return HTTPS_STREAM_ERROR;
+		}
+		if (r->framing != FRAME_CLOSE) {
+			snprintf(r->err, r->errlen,
+				 "truncated response from %s: connection "
+				 "closed after %llu body bytes",
+				 r->auth, r->delivered);
+			return HTTPS_STREAM_TRUNCATED;
+		}
+	}
+	if (r->s->on_body == NULL) {
+		size_t n = 0;
+		char *body = buf_detach(&r->collect, &n);
+
+		if (body == NULL)
+			body = calloc(1, 1);
+		if (body == NULL) {
+			snprintf(r->err, r->errlen, "out of memory");
+			return HTTPS_STREAM_ERROR;
+		}
+		r->resp->body = body;
+		r->resp->body_len = n;
+	}
+	return HTTPS_STREAM_OK;
+}
+
+enum https_stream_result
+https_stream_decode(const struct https_stream *s, const char *const *pieces,
+		    const size_t *lens, size_t n, bool head,
+		    struct https_response *resp, unsigned long long *body_bytes,
+		    char *err, size_t errlen)
+{
+	struct stream_run r;
+	enum https_stream_result rc = HTTPS_STREAM_OK;
+
+	memset(resp, 0, sizeof(*resp));
+	memset(&r, 0, sizeof(r));
+	r.s = s;
+	r.resp = resp;
+	r.err = err;
+	r.errlen = errlen;
+	r.fd = -1;
+	r.head_method = head;
+	r.max_body = s->max_body > 0 ? s->max_body : HTTPS_DEFAULT_MAX_BODY;
+	r.ch = CH_SIZE;
+	snprintf(r.auth, sizeof(r.auth), "server");
+	buf_init(&r.hdr, HTTPS_MAX_HEADER_BYTES + STREAM_IO);
+	buf_init(&r.collect,
+		 (size_t)(r.max_body < SIZE_MAX ? r.max_body : SIZE_MAX));
+	for (size_t i = 0; i < n && !r.done; i++) {
+		/* As from SSL_read: at most STREAM_IO bytes at a time. */
+		for (size_t off = 0; off < lens[i] && !r.done;) {
+			size_t k = lens[i] - off > STREAM_IO ? STREAM_IO
+							     : lens[i] - off;
+
+			rc = stream_input(&r, pieces[i] + off, k);
+			if (rc != HTTPS_STREAM_OK)
+				goto out;
+			off += k;
+		}
+	}
+	rc = stream_finish(&r, false);
+out:
+	if (body_bytes != NULL)
+		*body_bytes = r.delivered;
+	buf_free(&r.hdr);
+	buf_free(&r.collect);
+	return rc;
+}
+
 enum https_stream_result
 https_stream(struct https_client *c, const struct https_url *url,
 	     const struct https_request *req, const struct https_stream *s,
@@ -1700,44 +1787,9 @@ https_stream(struct https_client *c, const struct https_url *url,
 		if (rc != HTTPS_STREAM_OK)
 			goto out;
 	}
-	if (!r.done) {
-		if (!r.have_head) {
-			if (write_failed)
-				snprintf(err, errlen,
-					 "write to %s: connection closed by "
-					 "the server",
-					 r.auth);
-			else
-				snprintf(err, errlen,
-					 "%s closed the connection without a "
-					 "response",
-					 r.auth);
-			rc = HTTPS_STREAM_ERROR;
-			goto out;
-		}
-		if (r.framing != FRAME_CLOSE) {
-			snprintf(err, errlen,
-				 "truncated response from %s: connection "
-				 "closed after %llu body bytes",
-				 r.auth, r.delivered);
-			rc = HTTPS_STREAM_TRUNCATED;
-			goto out;
-		}
-	}
-	if (s->on_body == NULL) {
-		size_t n = 0;
-		char *body = buf_detach(&r.collect, &n);
-
-		if (body == NULL)
-			body = calloc(1, 1);
-		if (body == NULL) {
-			snprintf(err, errlen, "out of memory");
-			rc = HTTPS_STREAM_ERROR;
-			goto out;
-		}
-		resp->body = body;
-		resp->body_len = n;
-	}
+	rc = stream_finish(&r, write_failed);
+	if (rc != HTTPS_STREAM_OK)
+		goto out;
 	rc = HTTPS_STREAM_OK;
 out:
 	if (body_bytes != NULL)

@@ -220,6 +220,18 @@ https_stream(struct https_client *c, const struct https_url *url,
 	     char *err, size_t errlen);
 
 /*
+ * The decoder of https_stream without a connection, exported for tests
+ * and fuzzing: the response arrives as n pieces (pieces[i], lens[i]),
+ * then the peer closes. Callbacks, limits, results, *resp and
+ * *body_bytes as for https_stream (no deadlines: there is no waiting).
+ */
+enum https_stream_result
+https_stream_decode(const struct https_stream *s, const char *const *pieces,
+		    const size_t *lens, size_t n, bool head,
+		    struct https_response *resp, unsigned long long *body_bytes,
+		    char *err, size_t errlen);
+
+/*
  * Splits an absolute URL "https://host[:port]/path[?query]" (such as an
  * artifact mirror's) into a base (prefix "") and the request path
  * ("/path?query", "/" when there is none) for https_request/https_stream.

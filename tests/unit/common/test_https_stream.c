@@ -699,6 +699,61 @@ test_connect_refused(void **state)
 	https_client_free(c);
 }
 
+/* The decoder against https_response_parse (the whole-response parser):
+ * for each response, cut into pieces of every size from 1 to 7 bytes, the
+ * same status and body. */
+static void
+test_decode_matches_parser(void **state)
+{
+	static const char *const cases[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+		"HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\n"
+		"Content-Length: 2\r\n\r\n{}",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n1;ext=1\r\n \r\nA\r\n0123456789\r\n0\r\n"
+		"Trailer: x\r\n\r\n",
+		"HTTP/1.1 200 OK\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n",
+		"HTTP/1.0 200 OK\r\n\r\nall of it until the close",
+		"HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes "
+		"*/10\r\nContent-Length: 0\r\n\r\n",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *text = cases[i];
+		size_t len = strlen(text);
+		struct https_response want;
+		char err[HTTPS_ERR_MAX];
+
+		assert_int_equal(https_response_parse(text, len, true, false,
+						      1024, &want, err,
+						      sizeof(err)),
+				 1);
+		for (size_t cut = 1; cut <= 7; cut++) {
+			const char *pieces[512];
+			size_t lens[512], n = 0;
+			struct https_stream s = {.max_body = 1024};
+			struct https_response got;
+			enum https_stream_result rc;
+
+			for (size_t off = 0; off < len; off += cut) {
+				pieces[n] = text + off;
+				lens[n++] = len - off < cut ? len - off : cut;
+			}
+			rc = https_stream_decode(&s, pieces, lens, n, false,
+						 &got, NULL, err, sizeof(err));
+			if (rc != HTTPS_STREAM_OK)
+				fail_msg("case %zu cut %zu: %s", i, cut, err);
+			assert_int_equal(got.status, want.status);
+			assert_int_equal(got.body_len, want.body_len);
+			assert_memory_equal(got.body, want.body, want.body_len);
+			https_response_free(&got);
+		}
+		https_response_free(&want);
+	}
+}
+
 static void
 test_url_split(void **state)
 {
@@ -743,6 +798,7 @@ main(void)
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_early_answer),
 		cmocka_unit_test(test_connect_refused),
+		cmocka_unit_test(test_decode_matches_parser),
 		cmocka_unit_test(test_url_split),
 	};
 	char *dir;
