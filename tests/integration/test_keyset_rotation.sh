@@ -15,7 +15,8 @@ harness_init
 pki_init
 fleetd_start 2
 TOKEN=$(admin_token operator)
-export FLEET_TOKEN=$(admin_token admin)
+FLEET_TOKEN=$(admin_token admin)
+export FLEET_TOKEN
 
 api POST /api/v1/tokens -H 'Content-Type: application/json' \
 	--data '{"uses": 5, "expires_in": "1h", "labels": {"site": "keys"}}'

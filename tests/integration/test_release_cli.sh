@@ -77,6 +77,7 @@ head -c 300000 /dev/urandom >fw.bin
 SHA=$(sha256sum fw.bin | cut -d' ' -f1)
 
 # ---- sign 2 of 3 -------------------------------------------------------------
+# shellcheck disable=SC2054 # "rpi5,cm4" is one --hw with two models
 SIGN=(release sign --name fw --version 1.2.0 --version-int 120
 	--hw rpi4 --hw rpi5,cm4 --installer single-file --expires 90d)
 expect_ok "sign with 2 of 3 keys" "${SIGN[@]}" --key a.key --key b.key fw.bin
