@@ -697,6 +697,22 @@ raw_stream_feed(struct lws *wsi, struct http_session *s, const char *data,
 
 	if (st == NULL)
 		return;
+	/* A stopping worker waits for its jobs: past the grace for open
+	 * connections, an upload is cut (the client retries it from the
+	 * start, on another worker) so a restart is never held up by it. */
+	{
+		struct worker *w = lws_context_user(lws_get_context(wsi));
+
+		if (w->stopping && clock_mono_ms() >= w->stop_deadline_ms) {
+			log_info("worker %d: stopping: an upload is cut",
+				 w->slot);
+			http_stream_close(st);
+			s->raw_phase = RAW_CLOSING;
+			lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK,
+					LWS_TO_KILL_ASYNC);
+			return;
+		}
+	}
 	want = st->length - st->received;
 	n = len < want ? len : (size_t)want;
 	took = n > 0 ? http_stream_put(st, data, n) : 0;
