@@ -102,7 +102,7 @@ enum store_topic {
 	STORE_TOPIC_UPDATE = 1u << 3, /* fleet_update: deployments */
 	STORE_TOPIC_KEYS = 1u << 4, /* fleet_keys: release key sets */
 };
-#define STORE_TOPIC_ALL                                          \
+#define STORE_TOPIC_ALL                                                 \
 	(STORE_TOPIC_DEVICES | STORE_TOPIC_CONFIG | STORE_TOPIC_CERTS | \
 	 STORE_TOPIC_UPDATE | STORE_TOPIC_KEYS)
 
