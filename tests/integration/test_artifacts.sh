@@ -35,8 +35,10 @@ sign() {
 
 # post ENVELOPE_FILE: POST /api/v1/artifacts; sets ID on 201.
 post() {
+	local env=$1
+	shift
 	api POST /api/v1/artifacts -H 'Content-Type: application/json' \
-		--data-binary "{\"envelope\": $(cat "$1")}"
+		--data-binary "{\"envelope\": $(cat "$env")}" "$@"
 	ID=$(jq -r '.id // empty' <<<"$BODY")
 }
 
@@ -96,6 +98,14 @@ api GET "/api/v1/artifacts?name=fw&limit=1&cursor=$CURSOR"
 assert_eq "$(jq -r '.items[0].id' <<<"$BODY")" "$ID2" "list: the second page"
 api GET '/api/v1/artifacts?version=2.0'
 assert_eq "$(jq -r '[.items[].id] | join(",")' <<<"$BODY")" "$ID2" "list: filter by version"
+
+# ---- Idempotency-Key: a retried POST gets the first answer ---------------------
+sign fw 7 fw1.bin fw7.json
+post fw7.json -H 'Idempotency-Key: art-7'
+ID7=$ID
+post fw7.json -H 'Idempotency-Key: art-7'
+assert_eq "$STATUS:$ID" "201:$ID7" "the same Idempotency-Key replays the first answer"
+assert_eq "$(psql_q "SELECT count(*) FROM artifacts WHERE version_int = 7")" 1 "and creates one artifact"
 
 # ---- a wrong file: 422, nothing kept -------------------------------------------
 head -c 2500000 /dev/urandom >fw3.bin
@@ -160,6 +170,9 @@ check "chunks arrive while the upload runs" wait_for "2 chunks stored" 30 chunks
 assert_eq "$(blob_complete "$SHA4")" f "mid-upload: the blob is not complete"
 api GET "/api/v1/artifacts/$ID4"
 assert_eq "$(jq -r .status <<<"$BODY")" uploading "mid-upload: status uploading"
+put "$ID4" fw4.bin
+assert_eq "$STATUS" 409 "a second upload of the same file meanwhile: 409"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-upload-busy "type artifact-upload-busy"
 touch "$T/go"
 wait_for "the partial client exits" 10 not kill -0 "$PARTIAL" || true
 chunks_none() { [ "$(chunks_of "$SHA4")" = 0 ]; }
@@ -217,6 +230,9 @@ api DELETE "/api/v1/artifacts/$ID1"
 assert_eq "$STATUS" 204 "delete once the deployment finished: 204"
 assert_eq "$(psql_q "SELECT count(*) FROM deployments WHERE id = '$DEP'")" 0 "the finished deployment went with it"
 assert_eq "$(blob_complete "$SHA1")" t "the blob stays while release 2 uses it"
+api DELETE "/api/v1/artifacts/$ID7"
+assert_eq "$STATUS" 204 "delete another release of the file"
+assert_eq "$(blob_complete "$SHA1")" t "the blob still stays"
 api DELETE "/api/v1/artifacts/$ID2"
 assert_eq "$STATUS" 204 "delete the last release of the file"
 assert_eq "$(psql_q "SELECT count(*) FROM artifact_blobs WHERE sha256 = '$SHA1'")" 0 "the blob went with it"
