@@ -275,6 +275,11 @@ psql_q "DELETE FROM artifact_chunks WHERE sha256 = '$SHA5';
 fleetctl artifacts upload fw5.json fw5.bin >out 2>err
 check "a release registered without its file is completed by a rerun" grep -q "^uploaded artifact $ID5" out
 check "fleetctl artifacts rm" fleetctl artifacts rm "$ID5"
+# On a terminal (script(1) gives it one): a bar redrawn in place.
+script -qec "fleetctl artifacts upload fw5.json fw5.bin" /dev/null >tty.out 2>&1 || true
+check "a progress bar on a terminal" grep -q $'\r\[##############################\] 100%' tty.out
+ID5=$(tr -d '\r' <tty.out | awk '/^ID:/ { print $2 }')
+check "fleetctl artifacts rm (again)" fleetctl artifacts rm "$ID5"
 assert_eq "$(psql_q "SELECT count(*) FROM artifact_blobs WHERE sha256 = '$SHA5'")" 0 "rm removed the file"
 
 # ---- a large upload: fleetd's memory stays flat -------------------------------------
