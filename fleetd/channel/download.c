@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libwebsockets.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -37,8 +38,9 @@
 
 /* A request head, at most (431 beyond; the channel's limit too). */
 #define DL_HEAD_MAX 8192
-/* Bytes written per writeable callback when serving a cache file. */
+/* Bytes handed to TLS at a time, and pieces per writeable callback. */
 #define DL_PIECE (64 * 1024)
+#define DL_BURST 4
 /* A peer that takes nothing for this long is dropped. */
 #define DL_IDLE_S 30
 /* Stored chunks larger than this are refused (0011 makes 1 MiB ones). */
@@ -90,6 +92,7 @@ struct download {
 	size_t head_len;
 	uint64_t off, end; /* the next body byte; one past the last */
 	unsigned char *piece; /* LWS_PRE + DL_PIECE (cache file) */
+	size_t piece_len, piece_pos; /* read into it; sent of it */
 	struct dl_chunk chunk[2]; /* from PostgreSQL */
 	int cur; /* the chunk being written */
 	bool fetching;
@@ -867,86 +870,134 @@ chunk_fetch(struct download *d, int slot, int64_t idx)
 
 /* ---- writing ----------------------------------------------------------- */
 
-static int
-write_out(struct download *d, unsigned char *p, size_t n)
+/*
+ * The body goes to the connection's TLS directly (SSL_write), not through
+ * lws_write: lws 4.1 cuts every lws_write into pieces of the protocol's
+ * rx_buffer_size (4 KiB on the device listener) plus LWS_PRE + 4 bytes,
+ * i.e. 4 KiB TLS records, and copies the rest into its own buffer, which
+ * halved the throughput (docs/internals/downloads.md). Nothing else writes
+ * on this connection meanwhile: the head went out through lws_write, and
+ * lws calls WRITEABLE only once its own buffer is empty.
+ */
+enum dl_write {
+	DL_WROTE = 1, /* all of the piece went out: write more */
+	DL_FULL = 0, /* the socket is full: wait for writeable */
+	DL_WAIT = 2, /* waiting for a chunk from PostgreSQL */
+	DL_FAIL = -1,
+};
+
+/* Sends p (n bytes); *sent is what TLS took (0 when the socket is full:
+ * then call again with the same bytes, as SSL_write requires). */
+static enum dl_write
+tls_send(struct download *d, const unsigned char *p, size_t n, size_t *sent)
 {
-	if (lws_write(d->wsi, p, n, LWS_WRITE_RAW) < (int)n)
-		return -1;
-	d->off += n;
-	metrics_add(METRIC_ARTIFACT_BYTES, (int64_t)n, "source", d->source,
-		    NULL);
-	return 0;
+	SSL *ssl = lws_get_ssl(d->wsi);
+	int r;
+
+	*sent = 0;
+	if (ssl == NULL)
+		return DL_FAIL;
+	ERR_clear_error();
+	r = SSL_write(ssl, p, (int)n);
+	if (r > 0) {
+		*sent = (size_t)r;
+		d->off += (uint64_t)r;
+		metrics_add(METRIC_ARTIFACT_BYTES, r, "source", d->source,
+			    NULL);
+		return *sent == n ? DL_WROTE : DL_FULL;
+	}
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_WRITE:
+	case SSL_ERROR_WANT_READ:
+		return DL_FULL;
+	default:
+		ERR_clear_error();
+		return DL_FAIL;
+	}
 }
 
 /* A piece of the cache file, read at the offset (pread: no shared file
- * position, the page cache does the rest). */
-static int
+ * position; the page cache does the rest), sent until it is all out. */
+static enum dl_write
 write_from_file(struct download *d)
 {
-	size_t want = d->end - d->off < DL_PIECE ? (size_t)(d->end - d->off)
-						 : DL_PIECE;
-	ssize_t n;
+	size_t sent;
+	enum dl_write rc;
 
 	if (d->piece == NULL) {
 		d->piece = malloc(LWS_PRE + DL_PIECE);
 		if (d->piece == NULL)
-			return -1;
+			return DL_FAIL;
 	}
-	n = pread(d->fd, d->piece + LWS_PRE, want, (off_t)d->off);
-	if (n <= 0) {
-		log_write(LOG_LEVEL_WARN, d->device_id,
-			  "download: cache file of %s short at %llu; closing",
-			  d->sha256, (unsigned long long)d->off);
-		return -1;
+	if (d->piece_pos == d->piece_len) {
+		size_t want = d->end - d->off < DL_PIECE
+				      ? (size_t)(d->end - d->off)
+				      : DL_PIECE;
+		ssize_t n =
+			pread(d->fd, d->piece + LWS_PRE, want, (off_t)d->off);
+
+		if (n <= 0) {
+			log_write(LOG_LEVEL_WARN, d->device_id,
+				  "download: cache file of %s short at %llu; "
+				  "closing",
+				  d->sha256, (unsigned long long)d->off);
+			return DL_FAIL;
+		}
+		d->piece_len = (size_t)n;
+		d->piece_pos = 0;
 	}
-	return write_out(d, d->piece + LWS_PRE, (size_t)n);
+	rc = tls_send(d, d->piece + LWS_PRE + d->piece_pos,
+		      d->piece_len - d->piece_pos, &sent);
+	d->piece_pos += sent;
+	return rc;
 }
 
 /* From the chunk buffers: write from the current one; once it is half
  * written, fetch the next into the other. */
-static int
+static enum dl_write
 write_from_chunks(struct download *d)
 {
 	int64_t cs = d->blob.chunk_size;
 	int64_t idx = (int64_t)(d->off / (uint64_t)cs);
 	struct dl_chunk *c = &d->chunk[d->cur];
-	size_t n;
+	enum dl_write rc;
+	size_t n, sent;
 
 	if (!(c->ready && c->idx == idx && c->pos < c->len)) {
 		struct dl_chunk *o = &d->chunk[1 - d->cur];
 
-		if (o->ready && o->idx == idx) {
-			c->ready = false;
-			d->cur = 1 - d->cur;
-			c = o;
-			c->pos = (size_t)(d->off - (uint64_t)(idx * cs));
-		} else {
+		if (!(o->ready && o->idx == idx)) {
 			/* Not here yet: wait for the job (its done()
 			 * asks for the next writeable). */
 			if (!d->fetching &&
 			    chunk_fetch(d, 1 - d->cur, idx) != 0)
-				return -1;
-			return 0;
+				return DL_FAIL;
+			return DL_WAIT;
 		}
+		c->ready = false;
+		d->cur = 1 - d->cur;
+		c = o;
+		c->pos = (size_t)(d->off - (uint64_t)(idx * cs));
 	}
 	n = c->len - c->pos < DL_PIECE ? c->len - c->pos : DL_PIECE;
 	if ((uint64_t)n > d->end - d->off)
 		n = (size_t)(d->end - d->off);
-	if (write_out(d, c->mem + LWS_PRE + c->pos, n) != 0)
-		return -1;
-	c->pos += n;
-	if (!d->fetching && c->pos * 2 >= c->len &&
+	rc = tls_send(d, c->mem + LWS_PRE + c->pos, n, &sent);
+	c->pos += sent;
+	if (rc != DL_FAIL && !d->fetching && c->pos * 2 >= c->len &&
 	    (uint64_t)((idx + 1) * cs) < d->end &&
 	    !(d->chunk[1 - d->cur].ready &&
 	      d->chunk[1 - d->cur].idx == idx + 1) &&
 	    chunk_fetch(d, 1 - d->cur, idx + 1) != 0)
-		return -1;
-	return 0;
+		return DL_FAIL;
+	return rc;
 }
 
 int
 download_writeable(struct download *d)
 {
+	enum dl_write rc = DL_WROTE;
+
 	if (d->wsi == NULL)
 		return -1;
 	switch (d->state) {
@@ -961,18 +1012,22 @@ download_writeable(struct download *d)
 		d->state = d->off < d->end ? DL_BODY : DL_DONE;
 		break;
 	case DL_BODY:
-		if ((d->fd >= 0 ? write_from_file(d) : write_from_chunks(d)) !=
-		    0)
+		/* A few pieces per turn of the loop, fair to the others. */
+		for (int i = 0; i < DL_BURST && rc == DL_WROTE; i++) {
+			rc = d->fd >= 0 ? write_from_file(d)
+					: write_from_chunks(d);
+			if (d->off >= d->end)
+				d->state = DL_DONE;
+			if (d->state == DL_DONE)
+				break;
+		}
+		if (rc == DL_FAIL)
 			return -1;
-		if (d->off >= d->end)
-			d->state = DL_DONE;
-		else if (d->fetching && d->fd < 0 &&
-			 !(d->chunk[d->cur].ready &&
-			   d->chunk[d->cur].pos < d->chunk[d->cur].len))
+		if (rc == DL_WAIT && d->state != DL_DONE)
 			return 0; /* the chunk job asks for writeable */
 		break;
 	case DL_DONE:
-		/* lws calls this only once what it buffered is written. */
+		/* Everything is with TLS (and lws's buffer is empty). */
 		return -1;
 	}
 	lws_set_timeout(d->wsi, PENDING_TIMEOUT_USER_OK, DL_IDLE_S);
