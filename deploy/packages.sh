@@ -14,6 +14,9 @@ help2man lintian dpkg-dev fakeroot systemd zsh fish"
 # and mender-artifact, RAUC and SWUpdate with what their tests use.
 FLEET_PACKAGES="$FLEET_PACKAGES mender-client mender-artifact rauc swupdate
 cpio dbus squashfs-tools"
+# The reference server of tests/bench/artifact_bench.sh (issue 11): the same
+# file over TLS from nginx, started on a loopback port with a temp config.
+FLEET_PACKAGES="$FLEET_PACKAGES nginx"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER
 # (no home, no login) when it is missing. A no-op for other users: fleetd
