@@ -22,8 +22,10 @@
 #   stored and sent as update.keys after a hello with keyset_version 1,
 #   before the offer, and to a connected device on upload; keys.status
 #   adopted is stored; a wrong version is 409 and stores nothing;
-# - bad input: unknown artifact 422, selector matching nothing 422, both
-#   device and selector 400, Idempotency-Key replays the first answer.
+# - bad input: unknown artifact 422, an artifact without its file 422,
+#   selector matching nothing 422, both device and selector 400,
+#   Idempotency-Key replays the first answer;
+# - fleetctl deployments create/list/show, and show --watch until done.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -69,8 +71,21 @@ seed_artifact() {
 		'test' FROM (SELECT '$man'::jsonb AS m) x" >/dev/null
 	echo "$id"
 }
-A7=$(seed_artifact "$T/fw-7.json")
+# 7 is uploaded for real (fleetctl artifacts upload: POST, streamed PUT);
+# 8 is seeded with psql; 9 is registered without its file.
+FLEET_TOKEN=$TOKEN fleetctl artifacts upload "$T/fw-7.json" "$T/fw-7.bin" \
+	</dev/null >"$T/up7.out"
+A7=$(awk '/^ID:/ { print $2 }' "$T/up7.out")
+check "artifact 7 uploaded" grep -Eq "^STATUS: +ready" "$T/up7.out"
 A8=$(seed_artifact "$T/fw-8.json")
+head -c 1000 /dev/urandom >"$T/fw-9.bin"
+fleetctl release sign --key "$K/r1.key" --name plc-fw --version 9.0 \
+	--version-int 9 --hw plc-x --installer single-file \
+	--expires 30d --out "$T/fw-9.json" "$T/fw-9.bin" >/dev/null
+api POST /api/v1/artifacts -H 'Content-Type: application/json' \
+	--data "{\"envelope\": $(cat "$T/fw-9.json")}"
+assert_eq "$STATUS $(jq -r .status <<<"$BODY")" "201 uploading" "artifact 9 registered, no file"
+A9=$(jq -r .id <<<"$BODY")
 SHA7=$(jq -r .payload "$T/fw-7.json" | base64 -d | jq -r .sha256)
 SIZE7=$(stat -c %s "$T/fw-7.bin")
 
@@ -99,6 +114,9 @@ post_dep() { api POST /api/v1/deployments -H 'Content-Type: application/json' --
 post_dep "{\"artifact_id\":\"$(cat /proc/sys/kernel/random/uuid)\",\"selector\":\"site=dep\"}"
 assert_eq "$STATUS $(jq -r .type <<<"$BODY")" \
 	"422 urn:fleet:problem:deployment-unknown-artifact" "unknown artifact: 422"
+post_dep "{\"artifact_id\":\"$A9\",\"selector\":\"site=dep\"}"
+assert_eq "$STATUS $(jq -r .type <<<"$BODY")" \
+	"422 urn:fleet:problem:deployment-artifact-not-ready" "artifact without its file: 422"
 post_dep "{\"artifact_id\":\"$A7\",\"selector\":\"site=nowhere\"}"
 assert_eq "$STATUS $(jq -r .type <<<"$BODY")" \
 	"422 urn:fleet:problem:selector-matches-nothing" "selector matching nothing: 422"
