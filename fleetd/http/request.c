@@ -56,6 +56,12 @@
 #define STREAM_WAIT_S 60 /* the job's longest wait for a byte */
 #define STREAM_DRAIN_S 2 /* after an early answer: read, drop, close */
 
+/* Streamed uploads of this worker (one process, one loop thread: only
+ * the loop touches it). Each holds an api job thread for as long as its
+ * client sends, so at most half of them (at least one) take uploads and
+ * the rest keep serving the API; more uploads are answered 503. */
+static size_t http_streams_active;
+
 struct http_stream {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -755,6 +761,13 @@ raw_begin_stream(struct lws *wsi, struct worker *w, struct http_session *s,
 			   "an artifact upload needs Content-Length");
 		return;
 	}
+	if (http_streams_active >=
+	    (w->cfg->job_threads > 1 ? (size_t)w->cfg->job_threads / 2 : 1)) {
+		raw_refuse(wsi, s, 503, "service-unavailable",
+			   "as many uploads as this worker takes are running; "
+			   "retry later");
+		return;
+	}
 	job->stream = http_stream_new((uint64_t)req->content_length);
 	if (job->stream == NULL) {
 		raw_refuse(wsi, s, 503, "service-unavailable", "out of memory");
@@ -763,6 +776,7 @@ raw_begin_stream(struct lws *wsi, struct worker *w, struct http_session *s,
 	job->max_stream = (uint64_t)w->cfg->artifact_max_size;
 	s->wsi = wsi;
 	s->stream = job->stream;
+	http_streams_active++;
 	s->raw_phase = RAW_STREAM;
 	/* 100 Continue only once the handler asks for the body: a refusal
 	 * (401, 413, 422) comes before the client sends it. */
@@ -1049,6 +1063,7 @@ raw_writeable(struct lws *wsi, struct worker *w, struct http_session *s)
 		struct http_stream *st = s->stream;
 
 		s->stream = NULL;
+		http_streams_active--;
 		if (!st->consumed && st->received < st->length &&
 		    s->raw_phase == RAW_RUN) {
 			s->drain_left = st->length - st->received;
@@ -1087,8 +1102,10 @@ raw_close(struct http_session *s)
 	if (s->sul_armed)
 		lws_sul_cancel(&s->sul);
 	s->sul_armed = false;
-	if (s->stream != NULL)
+	if (s->stream != NULL) {
 		http_stream_close(s->stream); /* wakes a waiting read */
+		http_streams_active--;
+	}
 	s->stream = NULL;
 	if (s->job != NULL) {
 		if (s->job->in_pool)

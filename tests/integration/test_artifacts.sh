@@ -136,6 +136,7 @@ assert_eq "$STATUS" 415 "not application/octet-stream: 415"
 head -c $((MAX + 1)) /dev/zero >big.bin
 sign big 1 big.bin big.json
 post big.json
+IDBIG=$ID
 put "$ID" big.bin
 assert_eq "$STATUS" 413 "over artifact_max_size: 413"
 assert_eq "$(problem_type)" urn:fleet:problem:artifact-too-large "type artifact-too-large"
@@ -173,8 +174,20 @@ assert_eq "$(jq -r .status <<<"$BODY")" uploading "mid-upload: status uploading"
 put "$ID4" fw4.bin
 assert_eq "$STATUS" 409 "a second upload of the same file meanwhile: 409"
 assert_eq "$(problem_type)" urn:fleet:problem:artifact-upload-busy "type artifact-upload-busy"
+# Uploads hold a job thread each: a worker takes job_threads / 2 (2)
+# at once and answers 503 beyond, so the API stays served.
+spawn partial2 python3 partial.py localhost "${FLEET_SERVER##*:}" "$FLEET_CA" \
+	"/api/v1/artifacts/$ID3/file" "$TOKEN" "$(stat -c %s fw3.bin)" fw3.bin "$T/go"
+PARTIAL2=$LAST_PID
+chunks3() { [ "$(chunks_of "$SHA3")" -ge 1 ]; }
+check "a second file uploads at the same time" wait_for "a chunk of fw3" 30 chunks3
+put "$IDBIG" big.bin
+assert_eq "$STATUS" 503 "a third upload on the worker: 503"
+api GET /api/v1/artifacts
+assert_eq "$STATUS" 200 "the API is served meanwhile"
 touch "$T/go"
 wait_for "the partial client exits" 10 not kill -0 "$PARTIAL" || true
+wait_for "the second partial client exits" 10 not kill -0 "$PARTIAL2" || true
 chunks_none() { [ "$(chunks_of "$SHA4")" = 0 ]; }
 check "a disconnect removes the partial chunks" wait_for "chunks removed" 70 chunks_none
 assert_eq "$(blob_complete "$SHA4")" f "after the disconnect: nothing complete"
