@@ -735,10 +735,16 @@ static void
 upd_finish(struct agent_update *u, const char *outcome, const char *reason,
 	   const char *error)
 {
+	char r[sizeof(u->j.reason)], e[sizeof(u->j.error)];
+
+	/* reason and error may be the journal's own fields */
+	upd_copy(r, sizeof(r), reason);
+	upd_copy(e, sizeof(e), error);
 	snprintf(u->j.outcome, sizeof(u->j.outcome), "%s", outcome);
-	snprintf(u->j.reason, sizeof(u->j.reason), "%s",
-		 reason != NULL ? reason : "");
-	upd_copy(u->j.error, sizeof(u->j.error), error);
+	memcpy(u->j.reason, r, sizeof(r));
+	memcpy(u->j.error, e, sizeof(e));
+	reason = u->j.reason;
+	error = u->j.error;
 	if (u->inst != NULL) {
 		installer_close(u->inst, true);
 		u->inst = NULL;
@@ -851,11 +857,28 @@ upd_reexec(struct agent_update *u, char *err, size_t errlen)
 	size_t len = 0, off = 0;
 	DIR *d;
 	struct dirent *e;
-	int argc = 0;
+	int argc = 0, fd;
 
-	if (read_file_bounded("/proc/self/cmdline", UPD_CMDLINE_MAX, &cmdline,
-			      &len, err, errlen) != 0)
+	/* /proc files have no size: read until the end. */
+	fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+	cmdline = malloc(UPD_CMDLINE_MAX + 1);
+	while (fd >= 0 && cmdline != NULL && len < UPD_CMDLINE_MAX) {
+		ssize_t n = read(fd, cmdline + len, UPD_CMDLINE_MAX - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (fd >= 0)
+		close(fd);
+	if (cmdline == NULL || len == 0) {
+		snprintf(err, errlen, "/proc/self/cmdline unreadable");
+		free(cmdline);
 		return;
+	}
+	cmdline[len] = '\0';
 	while (off < len && argc < UPD_ARGV_MAX) {
 		argv[argc++] = cmdline + off;
 		off += strlen(cmdline + off) + 1;
@@ -864,11 +887,10 @@ upd_reexec(struct agent_update *u, char *err, size_t errlen)
 	d = opendir("/proc/self/fd");
 	while (d != NULL && (e = readdir(d)) != NULL) {
 		char *end = NULL;
-		long fd = strtol(e->d_name, &end, 10);
+		long n = strtol(e->d_name, &end, 10);
 
-		if (end != e->d_name && *end == '\0' && fd > 2 &&
-		    fd != dirfd(d))
-			(void)fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		if (end != e->d_name && *end == '\0' && n > 2 && n != dirfd(d))
+			(void)fcntl((int)n, F_SETFD, FD_CLOEXEC);
 	}
 	if (d != NULL)
 		closedir(d);
