@@ -140,6 +140,14 @@ IDBIG=$ID
 put "$ID" big.bin
 assert_eq "$STATUS" 413 "over artifact_max_size: 413"
 assert_eq "$(problem_type)" urn:fleet:problem:artifact-too-large "type artifact-too-large"
+# curl sends Expect: 100-continue for a body this large; fleetd answers
+# before asking for the body, so none of it is sent.
+curl -sv --max-time 20 --cacert "$FLEET_CA" -H "Authorization: Bearer $TOKEN" \
+	-H 'Content-Type: application/octet-stream' -T big.bin \
+	"$FLEET_SERVER/api/v1/artifacts/$IDBIG/file" >/dev/null 2>curl.log || true
+check "curl asked for 100-continue" grep -qi '^> Expect: 100-continue' curl.log
+check "and got the 413 without sending the body" \
+	not grep -Eqi 'completely uploaded|upload completely sent|^< HTTP/1.1 100' curl.log
 assert_eq "$(chunks_of "$(sha256sum big.bin | cut -d' ' -f1)")" 0 "nothing stored for it"
 
 # ---- a client that disconnects mid-upload ----------------------------------------
