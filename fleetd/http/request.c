@@ -16,6 +16,12 @@
  * Authorization header, a body or an answer are wiped before they are
  * freed. docs/internals/threat-model.md has the limits table and why lws's
  * own HTTP parser is kept away from this listener.
+ *
+ * One request streams instead: an artifact upload (PUT
+ * /api/v1/artifacts/{id}/file, api_artifacts_streamed()). Its job starts
+ * after the head and reads the body through a bounded ring as the loop
+ * receives it, the socket paused while the ring is full (struct
+ * http_stream; docs/internals/artifacts.md).
  */
 #include "http/http.h"
 
