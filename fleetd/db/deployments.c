@@ -644,6 +644,16 @@ store_deployment_cancel(struct store *st, const char *id, const char *actor,
 		return DEPLOY_ERR_STORE;
 	if (db_exec(conn, "BEGIN") != 0)
 		return DEPLOY_ERR_STORE;
+	/* Rows before the deployment, in the order a report and a creation
+	 * lock them (a row, then its deployment when it finishes), so the
+	 * three never wait for each other in a circle. */
+	res = db_query(conn,
+		       "SELECT 1 FROM deployment_devices WHERE deployment_id = "
+		       "$1::uuid AND NOT finished FOR UPDATE",
+		       1, params);
+	if (res == NULL)
+		return rollback(conn, DEPLOY_ERR_STORE);
+	PQclear(res);
 	res = db_query(conn,
 		       "SELECT status FROM deployments WHERE id = $1::uuid "
 		       "FOR UPDATE",
@@ -941,7 +951,7 @@ store_update_report_apply(struct store *st, const char *device_id,
 		       "FROM deployment_devices x JOIN deployments dp ON "
 		       "dp.id = x.deployment_id JOIN artifacts a ON a.id = "
 		       "dp.artifact_id WHERE x.device_id = $1::uuid AND NOT "
-		       "x.finished",
+		       "x.finished FOR UPDATE OF x",
 		       1, id1);
 	if (res == NULL)
 		goto fail;
