@@ -198,35 +198,47 @@ send_offer(struct channel_upd *u, struct channel_session *s,
 	channel_send_msg(s, PROTO_UPDATE_OFFER, fields);
 }
 
+/* The first index of sorted list (n entries of size size, whose device
+ * id is at offset 0) with device id id, or n. */
+static size_t
+lower_bound(const void *list, size_t n, size_t size, const char *id)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const char *mid_id = (const char *)list + mid * size;
+
+		if (strcmp(mid_id, id) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Sends what the job found for s's device: key sets in order, then the
- * offer. Both lists are sorted by device id. */
+ * offer. Both lists are sorted by device id (strcmp order), so a sweep
+ * over every session of a worker costs O(sessions log rows). */
 static void
 upd_match(struct channel *ch, struct channel_session *s, void *arg)
 {
 	struct upd_job *job = arg;
 	const char *id = channel_session_device_id(s);
-	size_t lo = 0, hi = job->nkeyset;
+	size_t i;
 
 	(void)ch;
-	/* The first key set of this device (lower bound). */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(job->keyset[mid].device_id, id) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	for (; lo < job->nkeyset && strcmp(job->keyset[lo].device_id, id) == 0;
-	     lo++) {
-		send_keyset(s, &job->keyset[lo]);
+	i = lower_bound(job->keyset, job->nkeyset, sizeof(*job->keyset), id);
+	for (; i < job->nkeyset && strcmp(job->keyset[i].device_id, id) == 0;
+	     i++) {
+		send_keyset(s, &job->keyset[i]);
 		job->sent++;
 	}
-	for (size_t i = 0; i < job->noffer; i++) {
-		if (strcmp(job->offer[i].device_id, id) == 0) {
-			send_offer(job->u, s, &job->offer[i]);
-			job->sent++;
-		}
+	i = lower_bound(job->offer, job->noffer, sizeof(*job->offer), id);
+	for (; i < job->noffer && strcmp(job->offer[i].device_id, id) == 0;
+	     i++) {
+		send_offer(job->u, s, &job->offer[i]);
+		job->sent++;
 	}
 }
 

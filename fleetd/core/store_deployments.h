@@ -113,7 +113,7 @@ enum deploy_rc store_keyset_list(struct store *st, json_t **items);
 
 /* An offer to send: the device's open row and its artifact. */
 struct update_offer {
-	char device_id[37];
+	char device_id[37]; /* first: the channel searches lists by it */
 	char deployment_id[37];
 	char campaign_id[37]; /* "" when none */
 	char sha256[65];
@@ -135,7 +135,7 @@ void update_offers_free(struct update_offer *list, size_t n);
 
 /* A stored key set to send (update.keys). */
 struct update_keyset {
-	char device_id[37]; /* whom to send it (store_update_keys_due) */
+	char device_id[37]; /* whom to send it; first, as in update_offer */
 	int64_t version;
 	char *envelope; /* JSON object text (malloc'd) */
 };
