@@ -264,6 +264,13 @@ artifact_create(struct api_call *c)
 	}
 	if (read_envelope(c, json_object_get(body, "envelope"), &a) != 0)
 		goto out;
+	/* Every agent would refuse it ("expired"): say so now. */
+	if (a.expires_at <= api_now()) {
+		api_problem(c->resp, 422, "artifact-expired",
+			    "the manifest has expired; sign the release again "
+			    "with a later --expires");
+		goto out;
+	}
 	if (api_idem_begin(c, &rec, 201) != 0)
 		goto out;
 	if (secret_uuid_v4(a.id) != 0) {

@@ -225,6 +225,19 @@ api POST /api/v1/artifacts -H 'Content-Type: application/json' --data-binary '{"
 assert_eq "$STATUS" 400 "an unknown member: 400"
 assert_eq "$(psql_q "SELECT count(*) FROM artifacts WHERE name NOT IN ('fw', 'big')")" 0 "nothing was created by bad input"
 
+# An expired manifest: every agent would refuse it, so fleetd does.
+python3 - fw1.json expired.json <<'PY'
+import base64, json, sys
+e = json.load(open(sys.argv[1]))
+m = json.loads(base64.b64decode(e["payload"]))
+m["created"], m["expires"] = "2020-01-01T00:00:00Z", "2020-02-01T00:00:00Z"
+e["payload"] = base64.b64encode(json.dumps(m).encode()).decode()
+json.dump(e, open(sys.argv[2], "w"))
+PY
+post expired.json
+assert_eq "$STATUS" 422 "an expired manifest: 422"
+assert_eq "$(problem_type)" urn:fleet:problem:artifact-expired "type artifact-expired"
+
 # ---- roles -------------------------------------------------------------------------
 VIEWER=$(admin_token viewer viewer1)
 OPER=$TOKEN
