@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # GET|HEAD /artifacts/<sha256> on the device listener (issue 11), checked
 # with curl, openssl and sha256sum only, with device certificates made by
-# enrollment: a ~5 MiB blob (6 chunks, the last one short) seeded with psql
-# into 0011's tables and offered to one device through a deployment row.
+# enrollment: a ~5 MiB release signed offline (fleetctl release sign),
+# uploaded with fleetctl artifacts upload (several chunks, the last one
+# short) and deployed to two devices (POST /api/v1/deployments).
 # - the whole file (200, Content-Length, Accept-Ranges, ETag) equals the
 #   file; HEAD answers the headers without a body;
 # - a download resumed with Range (the first 1.5 MiB, then `bytes=N-`)
@@ -34,32 +35,30 @@ device_enroll dl-c
 A=$(id_of dl-a)
 C=$(id_of dl-c)
 
-# ---- the blob, in 1 MiB chunks, offered to dl-a and dl-c ---------------
+# ---- a release signed offline, uploaded, deployed to dl-a and dl-c -------
+# (fleetctl release sign, fleetctl artifacts upload, POST /api/v1/deployments:
+# the bytes reach artifact_chunks the way they do in production)
 SIZE=$((5 * 1048576 + 12345))
-mkdir -p "$T/blob"
-chmod 0755 "$T/blob"
+mkdir -p "$T/blob" "$T/keys"
 head -c "$SIZE" /dev/urandom >"$T/blob/file"
 SHA=$(sha256sum "$T/blob/file" | cut -d' ' -f1)
-(cd "$T/blob" && split -b 1048576 -d -a 3 file chunk.)
-chmod 0644 "$T"/blob/*
-NCHUNKS=$(ls "$T"/blob/chunk.* | wc -l)
-assert_eq "$NCHUNKS" 6 "the blob is 6 chunks"
-{
-	echo "BEGIN;"
-	echo "INSERT INTO artifact_blobs (sha256, size, chunk_size) VALUES ('$SHA', $SIZE, 1048576);"
-	for ((i = 0; i < NCHUNKS; i++)); do
-		f=$(printf '%s/blob/chunk.%03d' "$T" "$i")
-		echo "INSERT INTO artifact_chunks (sha256, idx, data) VALUES ('$SHA', $i, pg_read_binary_file('$f'));"
-	done
-	echo "UPDATE artifact_blobs SET complete = true WHERE sha256 = '$SHA';"
-	echo "INSERT INTO artifacts (id, sha256, name, version, version_int, hw, installer, size, expires_at, envelope, manifest, created_by)
-	      VALUES ('11111111-1111-4111-8111-111111111111', '$SHA', 'fw', '1.0', 1, '{test-device}', 'dir-ab', $SIZE, now() + interval '1 day', '{}', '{}', 'test');"
-	echo "INSERT INTO deployments (id, artifact_id, created_by) VALUES ('22222222-2222-4222-8222-222222222222', '11111111-1111-4111-8111-111111111111', 'test');"
-	echo "INSERT INTO deployment_devices (deployment_id, device_id) VALUES ('22222222-2222-4222-8222-222222222222', '$A'), ('22222222-2222-4222-8222-222222222222', '$C');"
-	echo "COMMIT;"
-} | psql -X -q -v ON_ERROR_STOP=1 -d "$DB" >/dev/null
+fleetctl keys gen --out "$T/keys/r1.key" >/dev/null
+fleetctl release sign --key "$T/keys/r1.key" --name fw --version 1.0 \
+	--version-int 1 --hw test-device --installer dir-ab --expires 1d \
+	--out "$T/blob/fw.json" "$T/blob/file" >/dev/null
+FLEET_TOKEN=$TOKEN fleetctl artifacts upload "$T/blob/fw.json" "$T/blob/file" \
+	</dev/null >"$T/upload.out"
+check "artifact uploaded with fleetctl" grep -Eq "^STATUS: +ready" "$T/upload.out"
+ART=$(awk '/^ID:/ { print $2 }' "$T/upload.out")
+for dev in "$A" "$C"; do
+	api POST /api/v1/deployments -H 'Content-Type: application/json' \
+		--data "{\"artifact_id\": \"$ART\", \"device_id\": \"$dev\"}"
+	assert_eq "$STATUS" 201 "deployment to $dev created"
+done
 assert_eq "$(psql_q "SELECT sum(length(data)) FROM artifact_chunks WHERE sha256 = '$SHA'")" "$SIZE" \
 	"the chunks hold the file"
+assert_eq "$(psql_q "SELECT count(*) > 1 FROM artifact_chunks WHERE sha256 = '$SHA'")" t \
+	"the file is in several chunks"
 
 URL="https://localhost:$DEVICE_PORT/artifacts/$SHA"
 
