@@ -359,6 +359,47 @@ out:
 	return rc;
 }
 
+/* The update lines of `fleet-agent status`: what runs (firmware.json,
+ * else the configuration) and the journal's last update. */
+static void
+status_update(const struct agent_conf *c)
+{
+	char dir[AGENT_PATH_MAX], err[256], ver[129];
+	struct upd_journal j;
+	int64_t num;
+
+	snprintf(ver, sizeof(ver), "%s",
+		 c->fw_version != NULL ? c->fw_version : "");
+	num = agent_update_fw_version_num(c->state_dir, c->fw_version_num, ver,
+					  sizeof(ver));
+	printf("firmware:     %s (version %" PRId64 ")\n",
+	       ver[0] != '\0' ? ver : "unknown", num);
+	if (agent_path(dir, sizeof(dir), c->state_dir, AGENT_UPDATE_DIR) != 0)
+		return;
+	switch (upd_journal_load(dir, &j, err, sizeof(err))) {
+	case 0:
+		break;
+	case 1:
+		if (j.step == UPD_DONE)
+			printf("last update:  %s (version %" PRId64
+			       ") %s%s%s%s\n",
+			       j.version, j.version_int, j.outcome,
+			       j.reason[0] != '\0' ? " (" : "", j.reason,
+			       j.reason[0] != '\0' ? ")" : "");
+		else
+			printf("update:       %s (version %" PRId64
+			       ") in progress: %s\n",
+			       j.version, j.version_int, upd_step_name(j.step));
+		if (j.error[0] != '\0')
+			printf("update error: %s\n", j.error);
+		break;
+	default:
+		printf("update:       journal unreadable: %s\n", err);
+		break;
+	}
+	upd_journal_clear(&j);
+}
+
 static int
 status(const struct agent_conf *c)
 {
@@ -387,6 +428,7 @@ status(const struct agent_conf *c)
 	free(text);
 	if (st == NULL) {
 		printf("connected:    no (no status file: agent never ran)\n");
+		status_update(c);
 		return 3;
 	}
 	pid = json_integer_value(json_object_get(st, "pid"));
@@ -406,6 +448,7 @@ status(const struct agent_conf *c)
 		       ? json_string_value(json_object_get(st, "updated_at"))
 		       : "");
 	json_decref(st);
+	status_update(c);
 	return connected ? 0 : 3;
 }
 

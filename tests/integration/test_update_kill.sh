@@ -162,7 +162,12 @@ one() {
 		return
 	fi
 	agent_kill
-	check "v$v killed at $step: current names a complete slot" complete_slot
+	if complete_slot; then
+		ok "v$v killed at $step: current names a complete slot"
+	else
+		fail "v$v killed at $step: current names a complete slot" \
+			"($(ls -lR "$A/dir-ab" | tr '\n' ' '))"
+	fi
 	agent_start
 	if [ -n "$bad" ]; then
 		want="rolled_back health-failed $prev"
@@ -204,6 +209,12 @@ for step in ${UPDATE_KILL_ROLLBACK_STEPS:-verifying rolling_back}; do
 	one "$step" "$V" unhealthy
 done
 
+fleet-agent -c "$T/agent.conf" status >"$T/status.out" || true
+check "fleet-agent status shows the firmware that runs" \
+	grep -qx "firmware:     v$LAST (version $LAST)" "$T/status.out"
+check "fleet-agent status shows the last update's outcome" \
+	grep -qx "last update:  v$V (version $V) rolled_back (health-failed)" \
+	"$T/status.out"
 api GET "/api/v1/devices/$DEV"
 check "fleetd's inventory says the device runs v$LAST" \
 	test "$(jq -r '[.. | .fw_version_num? // empty] | first // "none"' <<<"$BODY")" = "$LAST"
