@@ -417,6 +417,16 @@ store_artifact_upload_begin(struct store *st, const char *sha256,
 		store_artifact_upload_end(st, sha256, false);
 		return ARTIFACT_ERR_STORE;
 	}
+	/* The chunks before the last commit without waiting for the WAL
+	 * flush: the last chunk's transaction (complete = true) commits
+	 * synchronously, and WAL is flushed in order, so once the blob is
+	 * complete on disk every chunk is; a crash before that leaves an
+	 * incomplete blob, which the next upload starts over. */
+	if (!done && db_command(conn, "SET synchronous_commit = off", 0,
+				NULL) != STORE_OK) {
+		store_artifact_upload_end(st, sha256, false);
+		return ARTIFACT_ERR_STORE;
+	}
 	*complete = done;
 	return ARTIFACT_OK;
 }
@@ -469,7 +479,8 @@ store_artifact_upload_finish(struct store *st, const char *sha256, uint32_t idx,
 	PGconn *conn = store_conn(st);
 	enum artifact_rc rc;
 
-	if (conn == NULL || db_exec(conn, "BEGIN") != 0)
+	if (conn == NULL || db_exec(conn, "RESET synchronous_commit") != 0 ||
+	    db_exec(conn, "BEGIN") != 0)
 		return ARTIFACT_ERR_STORE;
 	rc = chunk_insert(conn, sha256, idx, data, len);
 	if (rc != ARTIFACT_OK)
@@ -498,6 +509,7 @@ store_artifact_upload_end(struct store *st, const char *sha256, bool failed)
 				 "= $1 AND NOT (SELECT complete FROM "
 				 "artifact_blobs b WHERE b.sha256 = $1)",
 				 1, p);
+	(void)db_exec(conn, "RESET synchronous_commit");
 	(void)db_command(conn,
 			 "SELECT pg_advisory_unlock(" LOCK_CLASS
 			 ", " LOCK_KEY_SQL ")",
