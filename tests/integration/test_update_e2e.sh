@@ -18,7 +18,8 @@
 # - agent "sf" installs a Mender Artifact made by mender-artifact with
 #   Debian's unmodified single-file module: committed, the file is at its
 #   destination with its permissions;
-# - agent "bad" installs with dir-ab but its health hook fails: it rolls
+# - agent "bad" installs with dir-ab, reboots by re-executing itself
+#   (update_reboot_command = reexec), but its health hook fails: it rolls
 #   back (current -> A again) and fleetd shows rolled_back and the old
 #   version.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
@@ -206,9 +207,9 @@ chmod 755 "$T/init.sh"
 REBOOT='(sleep 1; kill -TERM "$FLEET_AGENT_PID") >/dev/null 2>&1 &'
 
 declare -A AGENT_PID
-# agent_start NAME HEALTH-COMMAND
+# agent_start NAME HEALTH-COMMAND [REBOOT-COMMAND]
 agent_start() {
-	local n=$1 health=$2
+	local n=$1 health=$2 reboot=${3:-$REBOOT}
 	mkdir -p "$T/$n"
 	cat >"$T/$n.conf" <<EOT
 api_url = $FLEET_SERVER
@@ -222,7 +223,7 @@ log_level = info
 update_keys = $KEYS
 update_threshold = 2
 update_modules_dir = $MODULES
-update_reboot_command = $REBOOT
+update_reboot_command = $reboot
 update_health_command = $health
 update_health_deadline = 20s
 update_download_deadline = 60s
@@ -266,7 +267,7 @@ agent_start ab true
 agent_start sf true
 printf '#!/bin/sh\necho "app does not answer" >&2\nexit 1\n' >"$T/unhealthy.sh"
 chmod 755 "$T/unhealthy.sh"
-agent_start bad "$T/unhealthy.sh"
+agent_start bad "$T/unhealthy.sh" reexec
 for n in ab sf bad; do
 	wait_for "agent $n online" 30 online "$n"
 done
@@ -322,6 +323,9 @@ assert_eq "$(fw_of bad)" 1.0 "fleetd shows bad still running 1.0"
 assert_eq "$(readlink "$T/bad/dir-ab/current")" A "dir-ab: current -> A again"
 api GET "/api/v1/deployments/$DEP_BAD"
 check "the deployment names the failure" grep -q health <<<"$BODY"
+check "bad re-executed itself for its reboot (reexec)" \
+	grep -q "re-executing the agent (reboot)" "$T/agent-bad.log"
+check "and did not exit for it" not grep -q "init: fleet-agent exited" "$T/agent-bad.log"
 
 for n in ab sf bad; do
 	check "agent $n is online at the end" online "$n"
