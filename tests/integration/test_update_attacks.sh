@@ -109,17 +109,7 @@ deploy() {
 	api POST /api/v1/deployments -H 'Content-Type: application/json' \
 		--data "{\"artifact_id\": \"$1\", \"device_id\": \"$DEV\"}"
 	DEPL=$(jq -r '.id // empty' <<<"$BODY")
-	[ "$STATUS" = 201 ] && [ -n "$DEPL" ] && return 0
-	# TEMPORARY while the deployments API lands: the rows it writes.
-	echo "note: POST /api/v1/deployments answered $STATUS; rows by psql"
-	DEPL=$(python3 -c 'import uuid; print(uuid.uuid4())')
-	psql_q "UPDATE deployment_devices SET state = 'superseded'
-		WHERE device_id = '$DEV' AND NOT finished;
-		INSERT INTO deployments (id, artifact_id, created_by)
-		VALUES ('$DEPL', '$1', 'test');
-		INSERT INTO deployment_devices (deployment_id, device_id)
-		VALUES ('$DEPL', '$DEV');
-		SELECT pg_notify('fleet_update', '$DEPL')" >/dev/null
+	[ "$STATUS" = 201 ] && [ -n "$DEPL" ]
 }
 
 finished() {

@@ -8,7 +8,9 @@
 # knob. Each time the update must end committed (or, with a failing health
 # hook, rolled back to the slot and version that ran before), the outcome
 # must be queued exactly once, and fleetd must show it. Real fleetd,
-# PostgreSQL, fleet-agent and the dir-ab installer; reboots are the agent
+# PostgreSQL, fleet-agent and the dir-ab installer; releases signed with
+# fleetctl release sign, uploaded with fleetctl artifacts upload and
+# deployed with POST /api/v1/deployments; reboots are the agent
 # re-executing itself (update_reboot_command = reexec).
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
@@ -24,32 +26,19 @@ for k in k1 k2; do
 	fleetctl keys gen --out "$T/keys/$k.key" >/dev/null
 done
 
-# release V: fw$V.bin (random), its blob in PostgreSQL as a finished
-# upload leaves it, an envelope signed by k1 and k2, and its artifacts row;
-# prints the artifact id.
+# release V: fw$V.bin (random), signed offline by k1 and k2 and uploaded
+# with fleetctl artifacts upload; prints the artifact id.
 release() {
-	local v=$1 sha id
+	local v=$1
 	head -c 200000 /dev/urandom >"$T/fw$v.bin"
-	chmod 0644 "$T/fw$v.bin"
-	sha=$(sha256sum "$T/fw$v.bin" | cut -d' ' -f1)
-	echo "$sha" >"$T/fw$v.sha"
+	sha256sum "$T/fw$v.bin" | cut -d' ' -f1 >"$T/fw$v.sha"
 	fleetctl release sign --key "$T/keys/k1.key" --key "$T/keys/k2.key" \
 		--name fw --version "v$v" --version-int "$v" --hw plc-k \
 		--installer dir-ab --expires 1d --out "$T/rel/$v.json" \
 		"$T/fw$v.bin" >/dev/null
-	id=$(python3 -c 'import uuid; print(uuid.uuid4())')
-	jq -c . "$T/rel/$v.json" >"$T/rel/$v.compact"
-	psql -X -q -v ON_ERROR_STOP=1 -d "$DB" -v env="$(cat "$T/rel/$v.compact")" >/dev/null <<EOF
-INSERT INTO artifact_blobs (sha256, size, chunk_size, complete)
-	VALUES ('$sha', 200000, 1048576, true);
-INSERT INTO artifact_chunks (sha256, idx, data)
-	VALUES ('$sha', 0, pg_read_binary_file('$T/fw$v.bin'));
-INSERT INTO artifacts (id, sha256, name, version, version_int, hw, installer,
-	size, expires_at, envelope, manifest, created_by)
-	VALUES ('$id', '$sha', 'fw', 'v$v', $v, '{plc-k}', 'dir-ab', 200000,
-	now() + interval '1 day', :'env'::jsonb, '{}'::jsonb, 'test');
-EOF
-	echo "$id"
+	fleetctl --server "$FLEET_SERVER" --ca "$FLEET_CA" --token "$TOKEN" \
+		-o json artifacts upload "$T/rel/$v.json" "$T/fw$v.bin" |
+		jq -r .id
 }
 
 # The device runs v1 from slot A of its dir-ab root.
@@ -102,17 +91,7 @@ deploy() {
 	api POST /api/v1/deployments -H 'Content-Type: application/json' \
 		--data "{\"artifact_id\": \"$1\", \"device_id\": \"$DEV\"}"
 	DEPL=$(jq -r '.id // empty' <<<"$BODY")
-	[ "$STATUS" = 201 ] && [ -n "$DEPL" ] && return 0
-	# TEMPORARY while the deployments API lands: the rows it writes.
-	echo "note: POST /api/v1/deployments answered $STATUS; rows by psql"
-	DEPL=$(python3 -c 'import uuid; print(uuid.uuid4())')
-	psql_q "UPDATE deployment_devices SET state = 'superseded'
-		WHERE device_id = '$DEV' AND NOT finished;
-		INSERT INTO deployments (id, artifact_id, created_by)
-		VALUES ('$DEPL', '$1', 'test');
-		INSERT INTO deployment_devices (deployment_id, device_id)
-		VALUES ('$DEPL', '$DEV');
-		SELECT pg_notify('fleet_update', '$DEPL')" >/dev/null
+	[ "$STATUS" = 201 ] && [ -n "$DEPL" ]
 }
 
 row() {
@@ -156,7 +135,10 @@ one() {
 	agent_kill
 	if [ -n "$bad" ]; then touch "$T/unhealthy"; else rm -f "$T/unhealthy"; fi
 	agent_start "$step"
-	deploy "$art"
+	if ! deploy "$art"; then
+		fail "v$v: deployment not created ($STATUS $BODY)"
+		return
+	fi
 	if ! wait_for "paused at $step (v$v)" 40 grep -qx "$step" "$A/update/paused"; then
 		fail "v$v: never paused at $step ($(row))"
 		return
