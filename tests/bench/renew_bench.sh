@@ -15,7 +15,10 @@
 #   tests/bench/renew_bench.sh BUILD_DIR [COUNT]
 # Environment: WORKERS (fleetd net workers, default 2), JOB_THREADS
 # (default 16: half of them do device work), SIMS (fleet-sim
-# processes, default 1), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1.
+# processes, default 1), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1,
+# LOG_LEVEL (fleetd's and fleet-sim's, e.g. info; with LOGS=DIR their
+# logs are copied there), PERF=FILE (records `perf record -g` of fleetd's net workers and the ca
+# process during the rotation into FILE; docs/internals/perf.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: renew_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -33,7 +36,8 @@ workers=${WORKERS:-2}
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
 heartbeat_timeout = 90s
-job_threads = ${JOB_THREADS:-16}"
+job_threads = ${JOB_THREADS:-16}
+${LOG_LEVEL:+log_level = $LOG_LEVEL}"
 token=$(bench_enroll_token $((count + 10)))
 
 echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)"
@@ -43,7 +47,8 @@ for ((i = 0; i < sims; i++)); do
 	[ "$i" = $((sims - 1)) ] && n=$((count - per * (sims - 1)))
 	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
 		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" --threads 16 \
-		--status-file "$T/sim$i.json" >"$T/sim$i.out" 2>"$T/sim$i.log"
+		--status-file "$T/sim$i.json" ${LOG_LEVEL:+--log-level "$LOG_LEVEL"} \
+		>"$T/sim$i.out" 2>"$T/sim$i.log"
 done
 online_all() {
 	local i total=0 o
@@ -61,6 +66,12 @@ grep -h -m1 "all .* devices online" "$T"/sim*.out || true
 sessions() { [ "$(q "SELECT count(*) FROM device_sessions")" -ge "$count" ]; }
 wait_for "$count sessions in the database" 60 sessions
 
+perf_pid=
+if [ -n "${PERF:-}" ]; then
+	pids=$(pgrep -d, -P "$FLEETD_PID")
+	perf record -q -g -o "$PERF" -p "$pids" >/dev/null 2>&1 &
+	perf_pid=$!
+fi
 # All at once: one transaction, one notification.
 t0=$(date +%s.%N)
 q "BEGIN; INSERT INTO cert_rotations (id, device_id, reason, requested_by)
@@ -76,6 +87,20 @@ if ! wait_for "all $count rotations completed" "${RENEW_TIMEOUT:-300}" done_all;
 	exit 1
 fi
 t1=$(date +%s.%N)
+if [ -n "$perf_pid" ]; then
+	kill -INT "$perf_pid" 2>/dev/null
+	wait "$perf_pid" 2>/dev/null || true
+fi
+# Where the time goes: the new certificate signed (cert.issued sent)
+# versus installed (the reconnect with it and cert.installed).
+q "SELECT 'per-device time to the new certificate signed: p50 ' ||
+	round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY c.created_at - r.requested_at))::numeric, 3) ||
+	' s, p99 ' ||
+	round(extract(epoch FROM percentile_cont(0.99) WITHIN GROUP (ORDER BY c.created_at - r.requested_at))::numeric, 3) ||
+	' s, last ' ||
+	round(extract(epoch FROM max(c.created_at) - min(r.requested_at))::numeric, 3) || ' s'
+	FROM cert_rotations r JOIN certificates c
+	ON c.device_id = r.device_id AND c.created_at >= r.requested_at"
 q "SELECT 'per-device time to the new certificate installed: p50 ' ||
 	round(extract(epoch FROM percentile_cont(0.5) WITHIN GROUP (ORDER BY completed_at - requested_at))::numeric, 3) ||
 	' s, p99 ' ||
@@ -89,3 +114,7 @@ echo "certificates superseded: $(q "SELECT count(*) FROM certificates WHERE stat
 for ((i = 0; i < sims; i++)); do
 	jq -c . "$T/sim$i.json"
 done
+if [ -n "${LOGS:-}" ]; then
+	mkdir -p "$LOGS"
+	cp "$T/fleetd.log" "$T"/sim*.log "$LOGS/"
+fi
