@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
 #include "ctl.h"
 #include "watch.h"
 
@@ -22,6 +23,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_WATCH,
 	OPT_INTERVAL,
+	OPT_STATE,
 };
 
 /* ---- create ------------------------------------------------------------ */
@@ -373,6 +375,70 @@ out:
 	return rc;
 }
 
+/* ---- devices ID [--state S] ------------------------------------------------ */
+
+static const struct ctl_help devices_help = {
+	"deployments devices", "ID [--state S]",
+	"Lists the devices of a deployment (every page) with their state,\n"
+	"download progress, reason code of a failure and the version they\n"
+	"run. --state shows only one state (pending, offered, downloading,\n"
+	"downloaded, installing, installed, rebooting, verifying, committed,\n"
+	"failed, rolled_back, refused, superseded).\n"
+	"\n"
+	"Options:\n"
+	"  --state S          only devices in state S\n"};
+
+static int
+state_opt(void *arg, int c, const char *val)
+{
+	(void)c;
+	*(const char **)arg = val;
+	return CTL_CONTINUE;
+}
+
+static const struct ctl_column device_cols[] = {
+	CTL_COL_KEY("DEVICE", "device_id"),
+	CTL_COL_KEY("MODEL", "model"),
+	CTL_COL_KEY("STATE", "state"),
+	CTL_COL_KEY("PROGRESS", "progress"),
+	CTL_COL_KEY("REASON", "reason"),
+	CTL_COL_KEY("RUNNING", "running_version"),
+	CTL_COL_KEY("UPDATED", "updated_at"),
+};
+
+static int
+deployments_devices(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"state", required_argument, NULL, OPT_STATE}, {0}};
+	const char *state = NULL;
+	struct ctl_optset local = {opts, state_opt, &state};
+	struct buf q;
+	json_t *items = NULL;
+	char path[512];
+	int rc = ctl_parse(ctl, &devices_help, argc, argv, &local, 1);
+
+	if (rc != CTL_CONTINUE)
+		return rc;
+	if (ctl_path_id(path, sizeof(path), "deployments", argv[optind],
+			"/devices") != 0)
+		return CTL_EXIT_FAIL;
+	buf_init(&q, 256);
+	if (state != NULL &&
+	    (buf_printf(&q, "state=") != 0 || ctl_urlencode(&q, state) != 0)) {
+		buf_free(&q);
+		return ctl_fail("out of memory");
+	}
+	rc = ctl_api_list(ctl, path, q.data != NULL ? q.data : "", 0, &items);
+	buf_free(&q);
+	if (rc != 0)
+		return CTL_EXIT_FAIL;
+	rc = ctl_print_items(ctl, items, device_cols,
+			     sizeof(device_cols) / sizeof(device_cols[0]));
+	json_decref(items);
+	return rc;
+}
+
 /* ---- cancel ---------------------------------------------------------------- */
 
 static const struct ctl_help cancel_help = {
@@ -410,6 +476,8 @@ static const struct ctl_subcmd subs[] = {
 	 NULL},
 	{"show", "counts per state and failures; --watch follows it",
 	 deployments_show, NULL, NULL},
+	{"devices", "its devices and their states; --state filters",
+	 deployments_devices, NULL, NULL},
 	{"cancel", "take devices that have not started installing off it",
 	 deployments_cancel, NULL, NULL},
 };

@@ -289,6 +289,10 @@ check "fleetctl deployments list shows the cancelled one" \
 fleetctl deployments show "$DEP" </dev/null >"$T/ctl.out"
 check "fleetctl deployments show: counts per state" \
 	grep -Eq '^ +committed: +1$' "$T/ctl.out"
+fleetctl deployments devices "$DEP" --state superseded </dev/null >"$T/ctl.out"
+check "fleetctl deployments devices --state" grep -Eq "^$D2 +plc-y +superseded" "$T/ctl.out"
+assert_eq "$(fleetctl deployments devices "$DEP" -o json </dev/null | jq length)" 2 \
+	"fleetctl deployments devices: every device"
 fleetctl deployments create --artifact "$A8" </dev/null 2>"$T/ctl.err" && rc=0 || rc=$?
 assert_eq "$rc" 2 "fleetctl deployments create without a target: usage error"
 # --watch (not a terminal: one line per change) follows DEP4 until d1
