@@ -1621,6 +1621,29 @@ agent_keys_on_update(struct fleet_agent *a, const struct proto_msg *m)
 	json_decref(report);
 }
 
+/* An offer to an agent that pins no release keys: nothing can verify
+ * it, so it is refused (reported, so fleetd stops offering it). */
+static void
+agent_update_refuse_unpinned(struct fleet_agent *a, const struct proto_msg *m)
+{
+	char err[256];
+	json_t *r;
+
+	log_write(LOG_LEVEL_WARN, a->logctx,
+		  "update offer refused: no update_keys configured");
+	r = json_pack("{s:s, s:s, s:I, s:s, s:s, s:s}", "type", "update.status",
+		      "state", "refused", "version",
+		      (json_int_t)proto_int(m, "version", 0), "sha256",
+		      proto_str(m, "sha256"), "reason", "unknown-key", "error",
+		      "this device pins no release keys (update_keys)");
+	if (r != NULL && proto_str(m, "deployment_id") != NULL)
+		json_object_set_new(r, "deployment_id",
+				    json_string(proto_str(m, "deployment_id")));
+	if (r != NULL && fleet_agent_report(a, r, err, sizeof(err)) != 0)
+		log_write(LOG_LEVEL_ERROR, a->logctx, "%s", err);
+	json_decref(r);
+}
+
 static void
 agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 {
@@ -1660,9 +1683,7 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 		if (a->update != NULL)
 			agent_update_offer(a->update, &m);
 		else
-			log_write(LOG_LEVEL_WARN, a->logctx,
-				  "update offer ignored: no update_keys "
-				  "configured");
+			agent_update_refuse_unpinned(a, &m);
 		break;
 	default:
 		/* config.apply, update.offer, cert.*, cmd: later issues */

@@ -259,6 +259,19 @@ sign "$T/rel/good4.json" 4 plc-a 30d k1 k3
 attack 9 "a withheld download (6 s deadline)" \
 	"$(artifact "$T/rel/good4.json" stall)" failed download-timeout
 
+# ---- a device that pins no release keys cannot verify anything --------------------------
+grep -v '^update_' "$T/agent.conf" | sed "s|^state_dir = .*|state_dir = $T/agent2|" \
+	>"$T/agent2.conf"
+spawn agent2 fleet-agent -c "$T/agent2.conf"
+wait_for "agent2 enrolled" 30 test -f "$T/agent2/identity.json"
+DEV1=$DEV
+DEV=$(jq -r .device_id "$T/agent2/identity.json")
+wait_for "agent2 online" 30 online
+echo "file:$T/fw.bin" >"$T/hostile.mode"
+attack 11 "an offer to a device without update_keys" \
+	"$(artifact "$T/rel/good4.json" unpinned-device)" refused unknown-key
+DEV=$DEV1
+
 # The device never moved, and the agent logged nothing it should not.
 check "the agent ran throughout (pid $AGENT_PID)" kill -0 "$AGENT_PID"
 harness_done
