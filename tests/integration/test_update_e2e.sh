@@ -21,7 +21,8 @@
 # - agent "bad" installs with dir-ab, reboots by re-executing itself
 #   (update_reboot_command = reexec), but its health hook fails: it rolls
 #   back (current -> A again) and fleetd shows rolled_back and the old
-#   version.
+#   version; once its health hook passes, the same release deployed again
+#   commits.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -326,6 +327,22 @@ check "the deployment names the failure" grep -q health <<<"$BODY"
 check "bad re-executed itself for its reboot (reexec)" \
 	grep -q "re-executing the agent (reboot)" "$T/agent-bad.log"
 check "and did not exit for it" not grep -q "init: fleet-agent exited" "$T/agent-bad.log"
+
+# The device is fixed (its health hook passes now) and the same release is
+# offered again: not refused as not newer, since 1.0 is what runs.
+kill -TERM "${AGENT_PID[bad]}"
+wait_for "agent bad stopped" 15 not kill -0 "${AGENT_PID[bad]}"
+agent_start bad true reexec
+wait_for "agent bad online again" 30 online bad
+deploy bad "$ART_FW"
+DEP_BAD2=$DEP
+if wait_for "bad committed the same release" 60 state_is bad "$DEP_BAD2" committed; then
+	ok "the same release deployed again after the rollback: committed"
+else
+	fail "the same release again: the deployment is $(dev_state bad "$DEP_BAD2")"
+fi
+assert_eq "$(fw_of bad)" 2.0 "fleetd shows bad running 2.0 now"
+assert_eq "$(readlink "$T/bad/dir-ab/current")" B "bad: current -> B"
 
 for n in ab sf bad; do
 	check "agent $n is online at the end" online "$n"
