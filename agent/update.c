@@ -438,7 +438,8 @@ agent_update_new(const struct agent_update_opts *o, const char *state_dir,
 	snprintf(u->logctx, sizeof(u->logctx), "%s",
 		 logctx != NULL ? logctx : "");
 	/* Test knob (docs/agent.md): stop at this step boundary. */
-	if (pause != NULL && upd_step_parse(pause) != UPD_NONE)
+	if (pause != NULL && (upd_step_parse(pause) != UPD_NONE ||
+			      strcmp(pause, "partial") == 0))
 		snprintf(u->pause_at, sizeof(u->pause_at), "%s", pause);
 	if (u->keys == NULL || u->modules_dir == NULL ||
 	    u->fw_version_cfg == NULL || u->state_dir == NULL ||
@@ -691,12 +692,12 @@ upd_save(struct agent_update *u)
 			  err);
 }
 
-/* Test knob: stop at this step boundary until killed or stopped. */
+/* Test knob: stop at this step boundary (or, "partial", in the middle
+ * of a download) until killed or stopped. */
 static void
-upd_pause_point(struct agent_update *u)
+upd_pause_named(struct agent_update *u, const char *name)
 {
 	char path[AGENT_PATH_MAX], err[128];
-	const char *name = upd_step_name(u->j.step);
 
 	if (u->pause_at[0] == '\0' || strcmp(u->pause_at, name) != 0)
 		return;
@@ -707,6 +708,12 @@ upd_pause_point(struct agent_update *u)
 		  "update paused at %s (" AGENT_UPDATE_PAUSE_ENV ")", name);
 	while (!upd_wait_ms(u, 1000))
 		;
+}
+
+static void
+upd_pause_point(struct agent_update *u)
+{
+	upd_pause_named(u, upd_step_name(u->j.step));
 }
 
 /*
@@ -991,6 +998,9 @@ upd_progress(void *arg, uint64_t bytes)
 	struct agent_update *u = arg;
 	uint64_t now = clock_mono_ms();
 
+	/* Test knob "partial": half of the file is on disk. */
+	if (bytes * 2 >= u->j.size && bytes < u->j.size)
+		upd_pause_named(u, "partial");
 	if (now - u->progress_ms < UPD_PROGRESS_MS && bytes < u->j.size)
 		return;
 	u->progress_ms = now;

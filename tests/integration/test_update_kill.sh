@@ -127,14 +127,21 @@ queued() {
 	grep -c "update.status $1 queued (version $2," "$T/agent.log" || true
 }
 
+bytes_sent() {
+	curl -sf --cacert "$FLEET_CA" -H "Authorization: Bearer $TOKEN" \
+		"$FLEET_SERVER/metrics" |
+		awk '/^fleetd_artifact_bytes_sent_total/ { t += $NF } END { printf "%d\n", t }'
+}
+
 # one STEP V [unhealthy]: release V, paused and killed at STEP, then the
 # agent again; it must end committed (rolled_back with unhealthy).
 one() {
-	local step=$1 v=$2 bad=${3:-} art want prev=$LAST
+	local step=$1 v=$2 bad=${3:-} art want prev=$LAST sent0 sent part
 	art=$(release "$v")
 	agent_kill
 	if [ -n "$bad" ]; then touch "$T/unhealthy"; else rm -f "$T/unhealthy"; fi
 	agent_start "$step"
+	sent0=$(bytes_sent)
 	if ! deploy "$art"; then
 		fail "v$v: deployment not created ($STATUS $BODY)"
 		return
@@ -144,6 +151,11 @@ one() {
 		return
 	fi
 	agent_kill
+	if [ "$step" = partial ]; then
+		part=$(stat -c %s "$A/update/artifact.part" 2>/dev/null || echo 0)
+		check "v$v killed mid-download: $part of 200000 bytes kept" \
+			test "$part" -ge 100000 -a "$part" -lt 200000
+	fi
 	if complete_slot; then
 		ok "v$v killed at $step: current names a complete slot"
 	else
@@ -171,6 +183,13 @@ one() {
 		assert_eq "$(queued committed "$v")" 1 "v$v: committed queued once"
 		LAST=$v
 	fi
+	if [ "$step" = partial ]; then
+		# resumed with Range: fleetd sent the file once, plus at most
+		# what was in flight when the agent was killed
+		sent=$(($(bytes_sent) - sent0))
+		check "v$v: the download resumed ($sent bytes sent for 200000)" \
+			test "$sent" -lt 400000
+	fi
 	check "v$v: current names a complete slot" complete_slot
 	check "v$v: the journal is done" \
 		test "$(jq -r .step "$A/update/journal.json")" = done
@@ -180,7 +199,7 @@ one() {
 V=1
 LAST=1
 # (UPDATE_KILL_STEPS narrows the loop when debugging one step.)
-for step in ${UPDATE_KILL_STEPS:-verified downloading downloaded installing \
+for step in ${UPDATE_KILL_STEPS:-verified downloading partial downloaded installing \
 	installed rebooting verifying committing}; do
 	V=$((V + 1))
 	one "$step" "$V"
