@@ -1344,6 +1344,10 @@ channel_on_wake(struct channel *ch)
 	if (ch == NULL || !atomic_exchange(&ch->sweep_wanted, false))
 		return;
 	for (struct channel_session *s = ch->sessions; s != NULL; s = s->next) {
+		if (s->dl != NULL) {
+			download_check_revoked(s->dl, ch->revoked);
+			continue;
+		}
 		if (s->serial[0] != '\0' &&
 		    revoked_set_contains(ch->revoked, s->serial)) {
 			log_write(LOG_LEVEL_INFO, s->device_id,

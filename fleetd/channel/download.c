@@ -13,6 +13,7 @@
  */
 #include "channel/download.h"
 #include "channel/channel_int.h"
+#include "channel/revoked.h"
 
 #include "core/metrics.h"
 #include "core/store_artifact_read.h"
@@ -33,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -82,6 +84,7 @@ struct download {
 	uint64_t range_first, range_last; /* range_last UINT64_MAX: open */
 	/* The job's results. */
 	bool job_running, orphaned;
+	bool cut; /* the certificate was revoked: reset the connection */
 	enum store_rc rc;
 	enum artifact_access access;
 	struct artifact_blob blob;
@@ -1000,6 +1003,14 @@ download_writeable(struct download *d)
 
 	if (d->wsi == NULL)
 		return -1;
+	if (d->cut) {
+		/* A reset, not a close: what TLS queued is not delivered. */
+		struct linger lg = {1, 0};
+
+		(void)setsockopt(lws_get_socket_fd(d->wsi), SOL_SOCKET,
+				 SO_LINGER, &lg, sizeof(lg));
+		return -1;
+	}
 	switch (d->state) {
 	case DL_CHECKING:
 		return 0;
@@ -1145,6 +1156,20 @@ download_rx(struct download *d, const void *in, size_t len)
 	if (d->discarded > DL_DISCARD_MAX && d->wsi != NULL)
 		lws_rx_flow_control(d->wsi, 0);
 	return 0;
+}
+
+void
+download_check_revoked(struct download *d, struct revoked_set *set)
+{
+	if (d == NULL || d->cut || d->serial[0] == '\0' ||
+	    !revoked_set_contains(set, d->serial))
+		return;
+	log_write(LOG_LEVEL_INFO, d->device_id,
+		  "download: certificate %s revoked; cutting the download",
+		  d->serial);
+	d->cut = true;
+	if (d->wsi != NULL)
+		lws_callback_on_writable(d->wsi);
 }
 
 void

@@ -43,6 +43,12 @@ int download_rx(struct download *d, const void *in, size_t len);
 /* LWS_CALLBACK_RAW_WRITEABLE: writes the next piece. -1 closes. */
 int download_writeable(struct download *d);
 
+/* On the loop after the worker reloaded its revoked set: a download whose
+ * certificate is now revoked or superseded is cut at once (its connection
+ * reset, the bytes still queued dropped), as sessions are closed. */
+struct revoked_set;
+void download_check_revoked(struct download *d, struct revoked_set *set);
+
 /* LWS_CALLBACK_RAW_CLOSE: the connection is gone; frees d now or, when a
  * job still runs, once it is back. */
 void download_closed(struct download *d);

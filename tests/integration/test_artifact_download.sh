@@ -15,7 +15,8 @@
 # - 404 (one problem type) for a device without a deployment row, for an
 #   unknown sha256 and for an incomplete blob; 400 for a path that is not
 #   64 lower-case hex digits; no client certificate, or the certificate of
-#   a decommissioned device: refused in the TLS handshake;
+#   a decommissioned device: refused in the TLS handshake, and a download
+#   under way when the certificate is revoked is cut;
 # - with artifact_cache_dir: the same answers from the verified cache
 #   file (metric source="cache"), and a cache file damaged on disk is
 #   noticed (sha256) and written again before it is served.
@@ -143,8 +144,22 @@ assert_eq "$(dl dl-a other "https://localhost:$DEVICE_PORT/nothing")" 404 "anoth
 
 assert_eq "$(curl -sS --max-time 10 --cacert "$FLEET_CA" -o /dev/null -w '%{http_code}' "$URL" 2>/dev/null || true)" 000 \
 	"no client certificate: refused in the handshake"
+# A download under way when its certificate is revoked is cut (at 50 KB/s
+# the whole file would take over 100 s).
+curl -sS --max-time 120 --limit-rate 50k --cacert "$FLEET_CA" \
+	--cert "$T/dev/dl-c.pem" --key "$T/dev/dl-c.key" -o "$T/slow" "$URL" \
+	2>"$T/slow.err" &
+SLOW=$!
+HARNESS_PIDS+=("$SLOW")
+wait_for "dl-c's slow download under way" 10 test -s "$T/slow"
 api POST "/api/v1/devices/$C/decommission"
 assert_eq "$STATUS" 200 "decommission dl-c (its certificate is revoked)"
+check "the download under way is cut within 15 s" \
+	wait_for "dl-c's download cut" 15 not kill -0 "$SLOW"
+wait "$SLOW" && rc=0 || rc=$?
+check "the cut download is incomplete (curl exit $rc, $(stat -c %s "$T/slow") bytes)" \
+	test "$rc" != 0 -a "$(stat -c %s "$T/slow")" -lt "$SIZE"
+check "the cut was logged" grep -q "revoked; cutting the download" "$T/fleetd.log"
 wait_for "dl-c refused in the handshake" 15 test "$(dl dl-c revoked "$URL")" = 000
 assert_eq "$(dl dl-c revoked "$URL")" 000 "a revoked certificate: refused in the handshake"
 assert_eq "$(dl dl-a full "$URL")" 200 "dl-a still downloads"
