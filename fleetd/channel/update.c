@@ -79,7 +79,20 @@ channel_upd_new(struct channel *ch, const char *artifact_url_base)
 	if (u == NULL)
 		return NULL;
 	u->ch = ch;
-	u->url_base = strdup(artifact_url_base ? artifact_url_base : "");
+	if (artifact_url_base == NULL)
+		artifact_url_base = "";
+	/* A mirror is https (agents refuse anything else) and leaves room in
+	 * the offer's 1024 bytes for "/artifacts/<sha256>". */
+	if (artifact_url_base[0] != '\0' &&
+	    (strncmp(artifact_url_base, "https://", 8) != 0 ||
+	     strlen(artifact_url_base) > UPD_URL_MAX - 80)) {
+		log_error("channel: artifact_url_base must be an https URL of "
+			  "at most %d bytes; offering the device listener's "
+			  "/artifacts instead",
+			  UPD_URL_MAX - 80);
+		artifact_url_base = "";
+	}
+	u->url_base = strdup(artifact_url_base);
 	if (u->url_base == NULL) {
 		free(u);
 		return NULL;

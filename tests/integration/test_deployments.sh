@@ -277,6 +277,15 @@ assert_eq "$(of_type "$out" update.offer | jq -r .artifact_url)" \
 	"artifact_url_base: offers point at the mirror"
 assert_eq "$(of_type "$out" update.offer | jq -r .deployment_id)" "$DEP4" "the open deployment is offered"
 
+# Not https: logged and ignored, offers go to the device listener again.
+fleetd_stop
+sed -i 's|^artifact_url_base = .*|artifact_url_base = http://mirror.example/fw|' "$T/fleetd.conf"
+fleetd_start
+out=$(ws d1 "send $(hello plc-x 2)" "drain 3" "close")
+assert_eq "$(of_type "$out" update.offer | jq -r .artifact_url)" "/artifacts/$(jq -r .payload "$T/fw-7.json" | base64 -d | jq -r .sha256)" \
+	"artifact_url_base that is not https: ignored"
+check "and said so in the log" grep -q 'artifact_url_base must be an https URL' "$T/fleetd.log"
+
 # ---- fleetctl ------------------------------------------------------------
 export FLEET_TOKEN=$TOKEN
 fleetctl deployments create --artifact "$A8" --selector site=dep --dry-run \
