@@ -6,7 +6,8 @@
  * connection resumed by the retry, a server that ignores Range, the byte
  * limit (a Content-Length past the size, endless close-delimited data),
  * a stalled server against the deadline, a file whose sha256 is not the
- * manifest's, a 404 that fails after the retries, and a cancel.
+ * manifest's, a 404 that fails after the retries, a cancel, and a
+ * file system without room (/proc).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -581,6 +582,26 @@ test_cancel(void **state)
 	server_stop(&sv);
 }
 
+/* /proc has no free blocks: refused before a byte is asked for. */
+static void
+test_no_space(void **state)
+{
+	struct server sv;
+	struct dl_opts o;
+	struct prog p = {0};
+	char base[64], part[128], err[512];
+
+	(void)state;
+	server_start(&sv, sc_good, 1);
+	opts_for(&o, &sv, base, sizeof(base), part, sizeof(part), &p);
+	o.part_path = "/proc/artifact.part";
+	assert_int_equal(dl_fetch(&o, err, sizeof(err)), DL_NO_SPACE);
+	server_stop(&sv);
+	assert_int_equal(sv.served, 0);
+	assert_string_equal(dl_result_reason(DL_NO_SPACE), "no-space");
+	assert_non_null(strstr(err, "free space"));
+}
+
 static void
 test_bad_url(void **state)
 {
@@ -629,6 +650,7 @@ main(void)
 		cmocka_unit_test(test_hash_mismatch),
 		cmocka_unit_test(test_not_found_fails),
 		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_no_space),
 		cmocka_unit_test(test_bad_url),
 	};
 
