@@ -16,6 +16,7 @@
 
 #include "atomicfile.h"
 #include "channel/channel_int.h"
+#include "core/cert_installed_batch.h"
 #include "core/cert_lifecycle.h"
 #include "core/store_certificates.h"
 #include "log.h"
@@ -263,7 +264,24 @@ busy:
 
 /* ---- cert.installed ----------------------------------------------------- */
 
-struct installed_job {
+/*
+ * Installs are applied in batches (docs/internals/perf.md): each install
+ * bumps the CRL generation, a single row locked until the commit's WAL
+ * flush, so one transaction per install serialised every install of the
+ * fleet behind one fsync each. The loop queues each report; while fewer
+ * than INSTALL_IN_FLIGHT batches run, everything queued goes to a job
+ * thread as one batch (cert_installed_batch: the rule per report, one
+ * transaction). A lone report goes at once; under load the queue grows
+ * into the next batch. Answers are sent after the commit: the trigger's
+ * (the session the batch was submitted for) through it, the others
+ * through their device's session on this worker, if it still has one.
+ */
+#define INSTALL_IN_FLIGHT 2
+#define INSTALL_BATCH_MAX 512
+#define INSTALL_QUEUED_MAX 16384
+
+struct installed_item {
+	struct installed_item *next;
 	char device_id[SECRET_UUID_LEN];
 	char session_serial[PKI_SERIAL_HEX_MAX];
 	char serial[72];
@@ -271,75 +289,261 @@ struct installed_job {
 	enum cert_installed_rc rc;
 };
 
+struct cert_install_batch {
+	struct channel *ch;
+	struct installed_item *head, *tail;
+	size_t queued;
+	size_t in_flight;
+};
+
+struct installed_job {
+	struct cert_install_batch *b;
+	struct installed_item **items; /* by device id */
+	size_t n;
+	char trigger[SECRET_UUID_LEN]; /* "" when none */
+	size_t others;
+};
+
+static void
+installed_job_free(struct installed_job *job)
+{
+	for (size_t i = 0; i < job->n; i++)
+		free(job->items[i]);
+	free(job->items);
+	free(job);
+}
+
+void
+cert_install_batch_free(struct cert_install_batch *b)
+{
+	if (b == NULL)
+		return;
+	while (b->head != NULL) {
+		struct installed_item *it = b->head;
+
+		b->head = it->next;
+		free(it);
+	}
+	free(b);
+}
+
 static void
 installed_run(struct store *st, const char *device_id, void *arg)
 {
 	struct installed_job *job = arg;
+	struct cert_installed_item *ci = calloc(job->n, sizeof(*ci));
 
 	(void)device_id;
-	job->rc = cert_installed(st, job->device_id, job->session_serial,
-				 job->serial);
-	if (job->rc == CERT_INSTALLED_OK)
-		log_write(LOG_LEVEL_INFO, job->device_id,
-			  "channel: certificate %s installed; older ones "
-			  "superseded",
-			  job->session_serial);
+	if (ci == NULL) {
+		for (size_t i = 0; i < job->n; i++)
+			job->items[i]->rc = CERT_INSTALLED_ERR;
+		return;
+	}
+	for (size_t i = 0; i < job->n; i++) {
+		ci[i].device_id = job->items[i]->device_id;
+		ci[i].session_serial = job->items[i]->session_serial;
+		ci[i].serial = job->items[i]->serial;
+	}
+	cert_installed_batch(st, ci, job->n);
+	for (size_t i = 0; i < job->n; i++) {
+		job->items[i]->rc = ci[i].rc;
+		if (ci[i].rc == CERT_INSTALLED_OK)
+			log_write(LOG_LEVEL_INFO, job->items[i]->device_id,
+				  "channel: certificate %s installed; older "
+				  "ones superseded",
+				  job->items[i]->session_serial);
+	}
+	free(ci);
 }
 
 static void
-installed_done(struct channel *ch, struct channel_session *s, void *arg)
+installed_answer(struct channel_session *s, const struct installed_item *it)
 {
-	struct installed_job *job = arg;
-
-	(void)ch;
-	if (s == NULL)
-		goto out;
-	switch (job->rc) {
+	switch (it->rc) {
 	case CERT_INSTALLED_OK:
 	case CERT_INSTALLED_AGAIN:
-		channel_send_ack(s, job->seq,
-				 ack_word(job->rc == CERT_INSTALLED_OK));
+		channel_send_ack(s, it->seq,
+				 ack_word(it->rc == CERT_INSTALLED_OK));
 		break;
 	case CERT_INSTALLED_NOT_SESSION:
-		send_rejected(s, job->seq, "cert.installed",
+		send_rejected(s, it->seq, "cert.installed",
 			      "serial is not the certificate of this session; "
 			      "report it over a session that presents it");
 		break;
 	case CERT_INSTALLED_UNKNOWN:
-		send_rejected(s, job->seq, "cert.installed",
+		send_rejected(s, it->seq, "cert.installed",
 			      "no active certificate of this device with "
 			      "that serial");
 		break;
 	default:
 		channel_send_report_error(s, "unavailable",
 					  "send the report again later",
-					  job->seq, "cert.installed");
+					  it->seq, "cert.installed");
 		break;
 	}
-out:
-	free(job);
+}
+
+static int
+installed_find(const void *key, const void *elem)
+{
+	return strcmp(key, (*(struct installed_item *const *)elem)->device_id);
+}
+
+static int
+installed_order(const void *a, const void *b)
+{
+	const struct installed_item *const *x = a, *const *y = b;
+
+	return strcmp((*x)->device_id, (*y)->device_id);
+}
+
+/* Every answer of the batch for device id, through s. */
+static void
+installed_answer_device(struct installed_job *job, struct channel_session *s,
+			const char *id)
+{
+	struct installed_item **hit;
+	size_t i;
+
+	hit = bsearch(id, job->items, job->n, sizeof(*job->items),
+		      installed_find);
+	if (hit == NULL)
+		return;
+	i = (size_t)(hit - job->items);
+	while (i > 0 && strcmp(job->items[i - 1]->device_id, id) == 0)
+		i--;
+	for (; i < job->n && strcmp(job->items[i]->device_id, id) == 0; i++)
+		installed_answer(s, job->items[i]);
+}
+
+static void
+installed_answer_other(struct channel *ch, struct channel_session *s, void *arg)
+{
+	struct installed_job *job = arg;
+	const char *id = channel_session_device_id(s);
+
+	(void)ch;
+	if (strcmp(id, job->trigger) != 0)
+		installed_answer_device(job, s, id);
+}
+
+static void
+installed_answer_all(struct channel *ch, struct channel_session *s,
+		     struct installed_job *job)
+{
+	if (s != NULL && job->trigger[0] != '\0')
+		installed_answer_device(job, s, job->trigger);
+	if (job->others > 0)
+		channel_foreach_session(ch, installed_answer_other, job);
+}
+
+static void installed_flush(struct cert_install_batch *b,
+			    struct channel_session *s);
+
+static void
+installed_done(struct channel *ch, struct channel_session *s, void *arg)
+{
+	struct installed_job *job = arg;
+	struct cert_install_batch *b = job->b;
+
+	installed_answer_all(ch, s, job);
+	installed_job_free(job);
+	b->in_flight--;
+	installed_flush(b, s);
+}
+
+static struct installed_job *
+installed_take(struct cert_install_batch *b, struct channel_session *s)
+{
+	struct installed_job *job = calloc(1, sizeof(*job));
+	size_t n =
+		b->queued < INSTALL_BATCH_MAX ? b->queued : INSTALL_BATCH_MAX;
+
+	if (job == NULL)
+		return NULL;
+	job->b = b;
+	job->items = calloc(n, sizeof(*job->items));
+	if (job->items == NULL) {
+		free(job);
+		return NULL;
+	}
+	if (s != NULL)
+		snprintf(job->trigger, sizeof(job->trigger), "%s",
+			 channel_session_device_id(s));
+	for (size_t i = 0; i < n; i++) {
+		struct installed_item *it = b->head;
+
+		b->head = it->next;
+		it->next = NULL;
+		job->items[job->n++] = it;
+		if (strcmp(it->device_id, job->trigger) != 0)
+			job->others++;
+	}
+	if (b->head == NULL)
+		b->tail = NULL;
+	b->queued -= n;
+	qsort(job->items, job->n, sizeof(*job->items), installed_order);
+	return job;
+}
+
+static void
+installed_flush(struct cert_install_batch *b, struct channel_session *s)
+{
+	while (b->queued > 0 && b->in_flight < INSTALL_IN_FLIGHT) {
+		struct installed_job *job = installed_take(b, s);
+		struct channel_work work = {installed_run, installed_done, job};
+
+		if (job == NULL)
+			return; /* the next report or answer tries again */
+		b->in_flight++; /* first: done may run before submit returns */
+		if (!channel_submit_work(b->ch, s, &work)) {
+			b->in_flight--;
+			for (size_t i = 0; i < job->n; i++)
+				job->items[i]->rc = CERT_INSTALLED_ERR;
+			installed_answer_all(b->ch, s, job);
+			installed_job_free(job);
+		}
+	}
 }
 
 void
 cert_handle_installed(struct channel *ch, struct channel_session *s,
 		      struct proto_msg *m)
 {
-	struct installed_job *job = calloc(1, sizeof(*job));
-	struct channel_work work = {installed_run, installed_done, job};
+	struct cert_install_batch **slot = channel_cert_install_slot(ch);
+	struct cert_install_batch *b = slot != NULL ? *slot : NULL;
+	struct installed_item *it = NULL;
 
-	if (job == NULL)
+	if (slot == NULL)
 		goto busy;
-	snprintf(job->device_id, sizeof(job->device_id), "%s",
+	if (b == NULL) {
+		b = calloc(1, sizeof(*b));
+		if (b == NULL)
+			goto busy;
+		b->ch = ch;
+		*slot = b;
+	}
+	if (b->queued >= INSTALL_QUEUED_MAX)
+		goto busy;
+	it = calloc(1, sizeof(*it));
+	if (it == NULL)
+		goto busy;
+	snprintf(it->device_id, sizeof(it->device_id), "%s",
 		 channel_session_device_id(s));
-	snprintf(job->session_serial, sizeof(job->session_serial), "%s",
+	snprintf(it->session_serial, sizeof(it->session_serial), "%s",
 		 channel_session_serial(s));
-	snprintf(job->serial, sizeof(job->serial), "%s",
-		 proto_str(m, "serial"));
-	job->seq = m->seq;
-	if (channel_submit_work(ch, s, &work))
-		return;
+	snprintf(it->serial, sizeof(it->serial), "%s", proto_str(m, "serial"));
+	it->seq = m->seq;
+	if (b->tail != NULL)
+		b->tail->next = it;
+	else
+		b->head = it;
+	b->tail = it;
+	b->queued++;
+	installed_flush(b, s);
+	return;
 busy:
-	free(job);
+	free(it);
 	channel_send_report_error(s, "unavailable",
 				  "server busy; send the report again later",
 				  m->seq, "cert.installed");

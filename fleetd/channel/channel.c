@@ -151,6 +151,7 @@ struct channel {
 	struct signer_client *signer; /* renewals (cert.c) */
 	uint64_t reloaded_ms; /* the listener's last reload of the set */
 	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
+	struct cert_install_batch *cert_installs; /* cert.c's queue */
 };
 
 /* ---- jobs ------------------------------------------------------------ */
@@ -635,6 +636,12 @@ struct channel_cfg *
 channel_cfg_of(struct channel *ch)
 {
 	return ch->cfg_delivery;
+}
+
+struct cert_install_batch **
+channel_cert_install_slot(struct channel *ch)
+{
+	return &ch->cert_installs;
 }
 
 struct channel_upd *
@@ -1646,5 +1653,6 @@ channel_free(struct channel *ch)
 	revoked_set_free(ch->revoked);
 	channel_cfg_free(ch->cfg_delivery);
 	channel_upd_free(ch->upd_delivery);
+	cert_install_batch_free(ch->cert_installs);
 	free(ch);
 }

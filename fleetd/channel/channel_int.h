@@ -106,6 +106,12 @@ struct channel_session *channel_find_device(struct channel *ch,
 void channel_close_session(struct channel *ch, struct channel_session *s,
 			   int code, const char *reason);
 
+/* The worker's queue of cert.installed reports (cert.c's; NULL until the
+ * first one; channel.c frees it with cert_install_batch_free). */
+struct cert_install_batch;
+struct cert_install_batch **channel_cert_install_slot(struct channel *ch);
+void cert_install_batch_free(struct cert_install_batch *b); /* accepts NULL */
+
 /* channel_submit_work() also takes s == NULL: work for the worker, not a
  * session (run() gets device_id "", done() gets s == NULL). */
 

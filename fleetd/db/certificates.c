@@ -13,7 +13,10 @@
 #include <string.h>
 
 #include "core/audit.h"
+#include "core/cert_installed_batch.h"
 #include "core/cert_lifecycle.h"
+#include "db/audit.h"
+#include "db/db.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "log.h"
@@ -407,11 +410,14 @@ struct installed_arg {
 	const char *serial;
 };
 
+/* One install without the CRL generation and the notification: the
+ * certificate marked installed, the device's older active ones
+ * superseded, its pending rotation completed. STORE_CONFLICT: installed
+ * before (nothing written); STORE_NOTFOUND: no such active certificate. */
 static enum store_rc
-installed_unit(PGconn *conn, void *arg)
+install_one(PGconn *conn, const char *device_id, const char *serial)
 {
-	struct installed_arg *ia = arg;
-	const char *params[2] = {ia->device_id, ia->serial};
+	const char *params[2] = {device_id, serial};
 	PGresult *res;
 	bool was;
 
@@ -430,7 +436,7 @@ installed_unit(PGconn *conn, void *arg)
 	was = PQgetvalue(res, 0, 0)[0] == 't';
 	PQclear(res);
 	if (was)
-		return STORE_CONFLICT; /* rolled back: no second audit row */
+		return STORE_CONFLICT;
 	if (db_command(conn,
 		       "UPDATE certificates SET installed_at = now() "
 		       "WHERE serial = $2 AND device_id = $1::uuid",
@@ -448,13 +454,33 @@ installed_unit(PGconn *conn, void *arg)
 		       "serial = $2 FROM certificates n WHERE n.serial = $2 "
 		       "AND r.device_id = $1::uuid AND r.completed_at IS NULL "
 		       "AND n.created_at >= r.requested_at",
-		       2, params) != STORE_OK ||
-	    db_command(conn,
-		       "UPDATE crl_generation SET generation = generation + 1",
-		       0, NULL) != STORE_OK ||
-	    notify_devices(conn, ia->device_id) != STORE_OK)
+		       2, params) != STORE_OK)
 		return STORE_ERR;
 	return STORE_OK;
+}
+
+/* After installs: superseded certificates belong on the next CRL, and
+ * every worker must refuse them. The crl_generation row is locked until
+ * the commit, so it is bumped last, once per transaction. */
+static enum store_rc
+installs_changed(PGconn *conn, const char *device_id)
+{
+	if (db_command(conn,
+		       "UPDATE crl_generation SET generation = generation + 1",
+		       0, NULL) != STORE_OK)
+		return STORE_ERR;
+	return notify_devices(conn, device_id);
+}
+
+static enum store_rc
+installed_unit(PGconn *conn, void *arg)
+{
+	struct installed_arg *ia = arg;
+	enum store_rc rc = install_one(conn, ia->device_id, ia->serial);
+
+	if (rc != STORE_OK)
+		return rc; /* CONFLICT rolls back: no second audit row */
+	return installs_changed(conn, ia->device_id);
 }
 
 enum store_rc
@@ -468,6 +494,65 @@ store_cert_installed(struct store *st, const char *device_id,
 	rc = db_unit(st, installed_unit, &ia, audit, NULL);
 	*again = rc == STORE_CONFLICT;
 	return rc == STORE_CONFLICT ? STORE_OK : rc;
+}
+
+static int
+install_row_cmp(const void *a, const void *b)
+{
+	const struct cert_install_row *const *x = a, *const *y = b;
+	int c = strcmp((*x)->device_id, (*y)->device_id);
+
+	return c != 0 ? c : strcmp((*x)->serial, (*y)->serial);
+}
+
+enum store_rc
+store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
+			   size_t n)
+{
+	PGconn *conn = store_conn(st);
+	struct cert_install_row **order = NULL;
+	const char *changed = NULL;
+	enum store_rc rc = STORE_ERR;
+
+	if (n == 0)
+		return STORE_OK;
+	if (conn == NULL)
+		return STORE_ERR;
+	order = calloc(n, sizeof(*order));
+	if (order == NULL)
+		return STORE_ERR;
+	for (size_t i = 0; i < n; i++)
+		order[i] = &rows[i];
+	/* One lock order for every batch: no deadlock between workers. */
+	qsort(order, n, sizeof(*order), install_row_cmp);
+	if (db_exec(conn, "BEGIN") != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		struct cert_install_row *r = order[i];
+		enum store_rc one = install_one(conn, r->device_id, r->serial);
+
+		r->again = one == STORE_CONFLICT;
+		r->rc = one == STORE_NOTFOUND ? STORE_NOTFOUND : STORE_OK;
+		if (one == STORE_ERR)
+			goto rollback;
+		if (one != STORE_OK)
+			continue;
+		if (r->audit != NULL &&
+		    db_audit_insert(conn, r->audit) != DB_OK)
+			goto rollback;
+		changed = r->device_id;
+	}
+	if (changed != NULL && installs_changed(conn, changed) != STORE_OK)
+		goto rollback;
+	if (db_exec(conn, "COMMIT") != 0)
+		goto out;
+	rc = STORE_OK;
+	goto out;
+rollback:
+	(void)db_exec(conn, "ROLLBACK");
+out:
+	free(order);
+	return rc;
 }
 
 struct rotation_arg {
