@@ -110,7 +110,8 @@ complete_slot() {
 	files=("$A/dir-ab/$slot"/*)
 	[ "${#files[@]}" = 1 ] && [ -f "${files[0]}" ] || return 1
 	sha=$(sha256sum "${files[0]}" | cut -d' ' -f1)
-	cat "$T"/fw*.sha | grep -qx "$sha"
+	# (no pipe into grep -q: with pipefail, cat's SIGPIPE fails it)
+	grep -qxF "$sha" "$T"/fw*.sha
 }
 
 # The slot current names holds release V.
