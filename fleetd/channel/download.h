@@ -18,13 +18,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "channel/download_req.h"
+
 struct channel;
 struct download;
 struct lws;
 
-/* Whether a complete request head (head_len bytes, as received) asks for
- * an artifact: its method is HEAD, or it is `GET /artifacts/...`. */
-bool download_is_request(const unsigned char *head, size_t head_len);
+/* download_is_request(): download_req.h. */
 
 /*
  * Takes over wsi (a verified TLS connection of the device listener) with
