@@ -103,6 +103,11 @@ online() {
 	[ "$(jq -r .online <<<"$BODY")" = true ]
 }
 wait_for "agent online" 30 online
+# hello says which release key set the agent pins (version 1: its config)
+api GET "/api/v1/devices/$DEV"
+assert_eq "$(jq -r .keyset_version <<<"$BODY")" 1 "hello: keyset_version 1"
+assert_eq "$(jq -r '[.. | .fw_version_num? // empty] | first // "none"' \
+	<<<"$BODY")" 1 "hello: fw_version_num 1 (fw_version_num in the config)"
 
 # deploy ARTIFACT: a deployment to the agent's device; sets $DEPL.
 deploy() {
