@@ -60,7 +60,7 @@ device_json(const struct device *d, long heartbeat_timeout_s)
 		inventory = json_loads(d->inventory_json, 0, NULL);
 	return json_pack(
 		"{s:s, s:s, s:o, s:b, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, "
-		"s:o, s:I, s:o, s:o}",
+		"s:o, s:I, s:o, s:o, s:o}",
 		"id", d->id, "status", d->active ? "active" : "decommissioned",
 		"labels", labels_json(&d->labels), "online",
 		device_online(d->session_age_us, heartbeat_timeout_s),
@@ -73,7 +73,9 @@ device_json(const struct device *d, long heartbeat_timeout_s)
 		api_time(d->created_at), "decommissioned_at",
 		api_time(d->decommissioned_at), "revision",
 		(json_int_t)d->revision, "certificate", cert_json(&d->cert),
-		"address", opt_string(d->address));
+		"address", opt_string(d->address), "keyset_version",
+		d->keyset_version > 0 ? json_integer(d->keyset_version)
+				      : json_null());
 }
 
 /* 200 with the document and its ETag. */

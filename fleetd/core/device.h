@@ -48,6 +48,7 @@ struct device {
 	 * the API uses device_online(). */
 	bool store_online;
 	int64_t revision; /* bumped by every operator change: the ETag */
+	int64_t keyset_version; /* release key set it pins; 0: not reported */
 	struct cert_info cert; /* cert.serial "" when none */
 };
 

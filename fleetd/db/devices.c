@@ -60,8 +60,12 @@ static const struct selector_columns device_columns = {
 	"CASE WHEN s.device_id IS NULL THEN -1 ELSE greatest(0, " \
 	"floor(extract(epoch FROM now() - s.last_seen) * 1000000))::bigint " \
 	"END, d.revision, c.serial, " \
-	EPOCH("c.not_before") ", " EPOCH("c.not_after") ", c.status, s.peer"
+	EPOCH("c.not_before") ", " EPOCH("c.not_after") ", c.status, s.peer, " \
+	"coalesce(d.keyset_version, 0)"
 /* clang-format on */
+
+/* The number of DEVICE_COLS: lists read their extra columns after them. */
+#define DEVICE_NCOLS 20
 
 #define DEVICE_FROM                                                          \
 	" FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id " \
@@ -99,6 +103,7 @@ read_device(const PGresult *res, int row, struct device *d)
 			 PQgetvalue(res, row, 17));
 	}
 	d->address = db_text(res, row, 18, &failed);
+	d->keyset_version = db_int(res, row, 19);
 	if (failed) {
 		device_clear(d);
 		return -1;
@@ -239,16 +244,17 @@ store_device_list(struct store *st, const struct selector *sel,
 	for (i = 0; i < rows && i < page->limit; i++) {
 		if (read_device(res, i, &list[i]) != 0)
 			goto out;
-		list[i].store_online = strcmp(PQgetvalue(res, i, 20), "t") == 0;
+		list[i].store_online =
+			strcmp(PQgetvalue(res, i, DEVICE_NCOLS + 1), "t") == 0;
 		count++;
 	}
 	next[0] = '\0';
 	if (rows > page->limit)
 		snprintf(next, PAGE_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, 19));
+			 PQgetvalue(res, page->limit - 1, DEVICE_NCOLS));
 	if (total != NULL) {
 		if (rows > 0)
-			*total = db_int(res, 0, 21);
+			*total = db_int(res, 0, DEVICE_NCOLS + 2);
 		else if (count_matches(conn, &q, all, total) != STORE_OK)
 			goto out;
 	}
