@@ -753,14 +753,8 @@ download_writeable(struct download *d)
 
 	if (d->wsi == NULL)
 		return -1;
-	if (d->cut) {
-		/* A reset, not a close: what TLS queued is not delivered. */
-		struct linger lg = {1, 0};
-
-		(void)setsockopt(lws_get_socket_fd(d->wsi), SOL_SOCKET,
-				 SO_LINGER, &lg, sizeof(lg));
-		return -1;
-	}
+	if (d->cut)
+		return -1; /* download_check_revoked reset it */
 	switch (d->state) {
 	case DL_CHECKING:
 		return 0;
@@ -897,8 +891,17 @@ download_check_revoked(struct download *d, struct revoked_set *set)
 		  "download: certificate %s revoked; cutting the download",
 		  d->serial);
 	d->cut = true;
-	if (d->wsi != NULL)
-		lws_callback_on_writable(d->wsi);
+	if (d->wsi != NULL) {
+		/* Now, not at the next writeable: a peer that does not read
+		 * never makes the connection writeable. A reset, not a close:
+		 * what TLS queued is not delivered. */
+		struct linger lg = {1, 0};
+
+		(void)setsockopt(lws_get_socket_fd(d->wsi), SOL_SOCKET,
+				 SO_LINGER, &lg, sizeof(lg));
+		lws_set_timeout(d->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	}
 }
 
 void
