@@ -37,3 +37,23 @@ if(FLEET_FUZZ)
 	# the code a harness reaches, not only the harness itself.
 	add_compile_options(-fsanitize=fuzzer-no-link)
 endif()
+
+# Code that runs on devices (fleet-agent and the libraries it links:
+# libfleetagent, libfleetcommon, libfleetpki) is built for size in
+# optimised builds: issue 11 keeps the stripped agent under 200 KiB.
+# Every library is compiled with one section per function and datum so
+# the agent's link drops what it does not call (libfleetpki's CA code, for
+# one). fleetd links the two shared libraries too; their hot work is in
+# OpenSSL, libpq and lws, which keep their own flags. No unwind tables: C,
+# no exceptions; debuggers use DWARF.
+add_library(fleet_device_flags INTERFACE)
+if(NOT FLEET_SANITIZE AND NOT FLEET_FUZZ)
+	set(_opt $<OR:$<CONFIG:Release>,$<CONFIG:MinSizeRel>,$<CONFIG:RelWithDebInfo>>)
+	add_compile_options($<${_opt}:-ffunction-sections>
+		$<${_opt}:-fdata-sections>)
+	target_compile_options(fleet_device_flags INTERFACE $<${_opt}:-Os>
+		$<${_opt}:-fno-asynchronous-unwind-tables>
+		$<${_opt}:-fno-unwind-tables>)
+	target_link_options(fleet_device_flags INTERFACE
+		$<${_opt}:-Wl,--gc-sections>)
+endif()

@@ -421,8 +421,9 @@ current_slot(const char *root)
 {
 	char p[512], buf[16];
 	ssize_t n;
+	int len = snprintf(p, sizeof(p), "%s/current", root);
 
-	snprintf(p, sizeof(p), "%s/current", root);
+	assert_true(len > 0 && (size_t)len < sizeof(p));
 	n = readlink(p, buf, sizeof(buf) - 1);
 	assert_true(n > 0);
 	buf[n] = '\0';
