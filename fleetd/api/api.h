@@ -9,7 +9,9 @@
 #ifndef FLEETD_API_H
 #define FLEETD_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct signer_client;
 struct store;
@@ -43,6 +45,19 @@ enum api_client_cert {
 	API_CLIENT_CERT_INVALID, /* any other verification error */
 };
 
+/* The body of a request that streams (PUT /api/v1/artifacts/{id}/file,
+ * api_artifacts_streamed): the handler reads it as the event loop hands
+ * it over instead of finding it in memory. */
+struct api_body_stream {
+	/* Up to cap bytes of the body: the count, or <= 0 when the client
+	 * went away (blocks while nothing has arrived yet). */
+	long (*read)(void *arg, void *buf, size_t cap);
+	void *arg;
+	uint64_t length; /* Content-Length */
+	uint64_t max_size; /* artifact_max_size */
+	bool *consumed; /* set when the handler read the whole body */
+};
+
 struct api_request {
 	const char *method; /* "GET", "POST", "PATCH", "DELETE", ... */
 	const char *path; /* decoded path without the query */
@@ -55,6 +70,7 @@ struct api_request {
 	const char *peer; /* remote address, for the audit details */
 	const char *body; /* not NUL-terminated; body_len bytes */
 	size_t body_len;
+	const struct api_body_stream *body_stream; /* or NULL: see above */
 	/* The client certificate of the TLS connection (DER; NULL when
 	 * none) and what its verification said. */
 	const unsigned char *client_cert_der;

@@ -21,12 +21,6 @@
 #include "pki.h"
 #include "release.h"
 
-/* The body source of the streamed request this thread is running
- * (api_handle_streamed sets it around api_handle; NULL otherwise). The
- * request struct of api.h has no member for it, and the route must go
- * through api_handle for authentication and roles. */
-static _Thread_local const struct api_body_stream *current_stream;
-
 bool
 api_artifacts_streamed(const char *method, const char *path)
 {
@@ -36,16 +30,6 @@ api_artifacts_streamed(const char *method, const char *path)
 	return strcmp(method, "PUT") == 0 &&
 	       strncmp(path, prefix, sizeof(prefix) - 1) == 0 && n > 5 &&
 	       strcmp(path + n - 5, "/file") == 0;
-}
-
-void
-api_handle_streamed(struct api_ctx *ctx, const struct api_request *req,
-		    const struct api_body_stream *stream,
-		    struct api_response *resp)
-{
-	current_stream = stream;
-	api_handle(ctx, req, resp);
-	current_stream = NULL;
 }
 
 /* ---- answers ------------------------------------------------------------ */
@@ -422,7 +406,7 @@ is_octet_stream(const char *ct)
 static void
 artifact_upload_file(struct api_call *c, const char *id)
 {
-	const struct api_body_stream *s = current_stream;
+	const struct api_body_stream *s = c->req->body_stream;
 	struct artifact_source src;
 	struct artifact_upload_result res;
 	struct artifact a;

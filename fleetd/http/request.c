@@ -421,6 +421,13 @@ http_job_run(struct job *j, void *state)
 {
 	struct http_job *job = (struct http_job *)j;
 	struct api_ctx *ctx = state;
+	struct api_body_stream bs = {
+		.read = http_stream_read,
+		.arg = job->stream,
+		.length = job->stream != NULL ? job->stream->length : 0,
+		.max_size = job->max_stream,
+		.consumed = job->stream != NULL ? &job->stream->consumed : NULL,
+	};
 	struct api_request req = {
 		.method = job->head ? "GET" : job->method,
 		.path = job->path,
@@ -446,18 +453,8 @@ http_job_run(struct job *j, void *state)
 	metrics_observe_us(METRIC_JOB_WAIT_SECONDS,
 			   metrics_now_us() - job->submitted_us, "pool", "api",
 			   NULL);
-	if (job->stream != NULL) {
-		struct api_body_stream bs = {
-			.read = http_stream_read,
-			.arg = job->stream,
-			.length = job->stream->length,
-			.max_size = job->max_stream,
-			.consumed = &job->stream->consumed,
-		};
-
-		api_handle_streamed(ctx, &req, &bs, &job->resp);
-		return;
-	}
+	if (job->stream != NULL)
+		req.body_stream = &bs;
 	api_handle(ctx, &req, &job->resp);
 }
 

@@ -37,9 +37,8 @@ static enum https_stream_result
 decode(const char *text, size_t len, unsigned cut, struct sink *k,
        unsigned long long *got)
 {
-	struct https_stream s = {.on_body = on_body,
-				 .arg = k,
-				 .max_body = 65536};
+	struct https_stream s = {
+		.on_body = on_body, .arg = k, .max_body = 65536};
 	const char *pieces[512];
 	size_t lens[512], n = 0, off = 0;
 	struct https_response r;
