@@ -120,6 +120,16 @@ export PATH="$build/fleetd:$build/fleetd/ctl:$build/agent:\$PATH"
 EOT
 )
 
+# Three release keys, as a release engineer would keep them offline; the
+# demo agents pin all three and need two signatures (docs/releases.md).
+keys=$var/release-keys
+if [ ! -s "$keys/release-3.key.pub" ]; then
+	(umask 077 && mkdir -p "$keys")
+	for k in 1 2 3; do
+		[ -s "$keys/release-$k.key" ] || fleetctl keys gen --out "$keys/release-$k.key" >/dev/null
+	done
+fi
+
 agents=""
 if command -v fleet-agent >/dev/null 2>&1; then
 	for n in 1 2 3; do
@@ -142,8 +152,15 @@ model = demo-plc-$n
 fw_version = 1.0.$n
 config_path = $dir/app.json
 config_validate = python3 -m json.tool
+update_keys = $keys/release-1.key.pub,$keys/release-2.key.pub,$keys/release-3.key.pub
+update_threshold = 2
+update_modules_dir = $top/agent/modules
+update_reboot_command = reexec
+fw_version_num = 1
 EOT
-		nohup fleet-agent -c "$dir/agent.conf" >>"$dir/agent.log" 2>&1 &
+		# dir-ab installs into two slot directories under var/agents/N/slots.
+		FLEET_MODULE_DIR_AB_ROOT=$dir/slots \
+			nohup fleet-agent -c "$dir/agent.conf" >>"$dir/agent.log" 2>&1 &
 		echo $! >"$dir/agent.pid"
 	done
 	agents="three demo agents (state and logs in var/agents/N/)"
@@ -156,6 +173,7 @@ fleetd is up.
   device listener  wss://localhost:$device_port/agent/v1
   database         $FLEETD_DATABASE
   logs             $var/fleetd.log
+  release keys     $keys (the demo agents need 2 of the 3)
   ${agents:-no demo agents (fleet-agent is not built yet)}
 
 Use it:
