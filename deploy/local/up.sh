@@ -70,6 +70,13 @@ elif [ "$(id -u)" = 0 ]; then
 	chmod 0640 "$pkidir/server/server.key"
 fi
 
+# Downloads are served from verified cache files (docs/internals/downloads.md);
+# the net workers (user $FLEET_USER when started as root) write them.
+cachedir=$state/artifact-cache
+mkdir -p "$cachedir"
+chmod 0700 "$cachedir"
+[ "$(id -u)" != 0 ] || chown "$FLEET_USER" "$cachedir"
+
 cat >"$var/fleetd.conf" <<EOT
 # written by deploy/local/up.sh
 database = $FLEETD_DATABASE
@@ -80,6 +87,7 @@ api_port = $api_port
 device_bind = 127.0.0.1
 device_port = $device_port
 public_host = localhost
+artifact_cache_dir = $cachedir
 EOT
 
 if running "$var/fleetd.pid"; then
