@@ -883,7 +883,8 @@ make_fifo(const char *dir, const char *name, char *err, size_t errlen)
 	}
 	(void)unlink(path);
 	if (mkfifo(path, 0600) != 0) {
-		snprintf(err, errlen, "mkfifo %s: %s", path, strerror(errno));
+		snprintf(err, errlen, "mkfifo %s in the update tree: %s", name,
+			 strerror(errno));
 		return -1;
 	}
 	return 0;
