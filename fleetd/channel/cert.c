@@ -16,6 +16,7 @@
 
 #include "atomicfile.h"
 #include "channel/channel_int.h"
+#include "channel/report_batch.h"
 #include "core/cert_installed_batch.h"
 #include "core/cert_lifecycle.h"
 #include "core/store_certificates.h"
@@ -281,8 +282,7 @@ busy:
 #define INSTALL_QUEUED_MAX 16384
 
 struct installed_item {
-	struct installed_item *next;
-	char device_id[SECRET_UUID_LEN];
+	struct report_batch_item base; /* first: the batch queue's part */
 	char session_serial[PKI_SERIAL_HEX_MAX];
 	char serial[72];
 	uint64_t seq;
@@ -290,27 +290,19 @@ struct installed_item {
 };
 
 struct cert_install_batch {
-	struct channel *ch;
-	struct installed_item *head, *tail;
-	size_t queued;
-	size_t in_flight;
+	struct report_batch q;
 };
 
-struct installed_job {
-	struct cert_install_batch *b;
-	struct installed_item **items; /* by device id */
-	size_t n;
-	char trigger[SECRET_UUID_LEN]; /* "" when none */
-	size_t others;
-};
+static struct installed_item *
+installed_item(struct report_batch_item *it)
+{
+	return (struct installed_item *)it;
+}
 
 static void
-installed_job_free(struct installed_job *job)
+installed_item_free(struct report_batch_item *it)
 {
-	for (size_t i = 0; i < job->n; i++)
-		free(job->items[i]);
-	free(job->items);
-	free(job);
+	free(it);
 }
 
 void
@@ -318,47 +310,51 @@ cert_install_batch_free(struct cert_install_batch *b)
 {
 	if (b == NULL)
 		return;
-	while (b->head != NULL) {
-		struct installed_item *it = b->head;
-
-		b->head = it->next;
-		free(it);
-	}
+	report_batch_clear(&b->q);
 	free(b);
 }
 
+/* Job thread. */
 static void
-installed_run(struct store *st, const char *device_id, void *arg)
+installed_run(struct store *st, struct report_batch_item **items, size_t n)
 {
-	struct installed_job *job = arg;
-	struct cert_installed_item *ci = calloc(job->n, sizeof(*ci));
+	struct cert_installed_item *ci = calloc(n, sizeof(*ci));
 
-	(void)device_id;
 	if (ci == NULL) {
-		for (size_t i = 0; i < job->n; i++)
-			job->items[i]->rc = CERT_INSTALLED_ERR;
+		for (size_t i = 0; i < n; i++)
+			installed_item(items[i])->rc = CERT_INSTALLED_ERR;
 		return;
 	}
-	for (size_t i = 0; i < job->n; i++) {
-		ci[i].device_id = job->items[i]->device_id;
-		ci[i].session_serial = job->items[i]->session_serial;
-		ci[i].serial = job->items[i]->serial;
+	for (size_t i = 0; i < n; i++) {
+		ci[i].device_id = items[i]->device_id;
+		ci[i].session_serial = installed_item(items[i])->session_serial;
+		ci[i].serial = installed_item(items[i])->serial;
 	}
-	cert_installed_batch(st, ci, job->n);
-	for (size_t i = 0; i < job->n; i++) {
-		job->items[i]->rc = ci[i].rc;
+	cert_installed_batch(st, ci, n);
+	for (size_t i = 0; i < n; i++) {
+		installed_item(items[i])->rc = ci[i].rc;
 		if (ci[i].rc == CERT_INSTALLED_OK)
-			log_write(LOG_LEVEL_INFO, job->items[i]->device_id,
+			log_write(LOG_LEVEL_INFO, items[i]->device_id,
 				  "channel: certificate %s installed; older "
 				  "ones superseded",
-				  job->items[i]->session_serial);
+				  installed_item(items[i])->session_serial);
 	}
 	free(ci);
 }
 
 static void
-installed_answer(struct channel_session *s, const struct installed_item *it)
+installed_refuse(struct report_batch_item **items, size_t n)
 {
+	for (size_t i = 0; i < n; i++)
+		installed_item(items[i])->rc = CERT_INSTALLED_ERR;
+}
+
+static void
+installed_answer(struct channel_session *s,
+		 const struct report_batch_item *base)
+{
+	const struct installed_item *it = (const struct installed_item *)base;
+
 	switch (it->rc) {
 	case CERT_INSTALLED_OK:
 	case CERT_INSTALLED_AGAIN:
@@ -383,128 +379,15 @@ installed_answer(struct channel_session *s, const struct installed_item *it)
 	}
 }
 
-static int
-installed_find(const void *key, const void *elem)
-{
-	return strcmp(key, (*(struct installed_item *const *)elem)->device_id);
-}
-
-static int
-installed_order(const void *a, const void *b)
-{
-	const struct installed_item *const *x = a, *const *y = b;
-
-	return strcmp((*x)->device_id, (*y)->device_id);
-}
-
-/* Every answer of the batch for device id, through s. */
-static void
-installed_answer_device(struct installed_job *job, struct channel_session *s,
-			const char *id)
-{
-	struct installed_item **hit;
-	size_t i;
-
-	hit = bsearch(id, job->items, job->n, sizeof(*job->items),
-		      installed_find);
-	if (hit == NULL)
-		return;
-	i = (size_t)(hit - job->items);
-	while (i > 0 && strcmp(job->items[i - 1]->device_id, id) == 0)
-		i--;
-	for (; i < job->n && strcmp(job->items[i]->device_id, id) == 0; i++)
-		installed_answer(s, job->items[i]);
-}
-
-static void
-installed_answer_other(struct channel *ch, struct channel_session *s, void *arg)
-{
-	struct installed_job *job = arg;
-	const char *id = channel_session_device_id(s);
-
-	(void)ch;
-	if (strcmp(id, job->trigger) != 0)
-		installed_answer_device(job, s, id);
-}
-
-static void
-installed_answer_all(struct channel *ch, struct channel_session *s,
-		     struct installed_job *job)
-{
-	if (s != NULL && job->trigger[0] != '\0')
-		installed_answer_device(job, s, job->trigger);
-	if (job->others > 0)
-		channel_foreach_session(ch, installed_answer_other, job);
-}
-
-static void installed_flush(struct cert_install_batch *b,
-			    struct channel_session *s);
-
-static void
-installed_done(struct channel *ch, struct channel_session *s, void *arg)
-{
-	struct installed_job *job = arg;
-	struct cert_install_batch *b = job->b;
-
-	installed_answer_all(ch, s, job);
-	installed_job_free(job);
-	b->in_flight--;
-	installed_flush(b, s);
-}
-
-static struct installed_job *
-installed_take(struct cert_install_batch *b, struct channel_session *s)
-{
-	struct installed_job *job = calloc(1, sizeof(*job));
-	size_t n =
-		b->queued < INSTALL_BATCH_MAX ? b->queued : INSTALL_BATCH_MAX;
-
-	if (job == NULL)
-		return NULL;
-	job->b = b;
-	job->items = calloc(n, sizeof(*job->items));
-	if (job->items == NULL) {
-		free(job);
-		return NULL;
-	}
-	if (s != NULL)
-		snprintf(job->trigger, sizeof(job->trigger), "%s",
-			 channel_session_device_id(s));
-	for (size_t i = 0; i < n; i++) {
-		struct installed_item *it = b->head;
-
-		b->head = it->next;
-		it->next = NULL;
-		job->items[job->n++] = it;
-		if (strcmp(it->device_id, job->trigger) != 0)
-			job->others++;
-	}
-	if (b->head == NULL)
-		b->tail = NULL;
-	b->queued -= n;
-	qsort(job->items, job->n, sizeof(*job->items), installed_order);
-	return job;
-}
-
-static void
-installed_flush(struct cert_install_batch *b, struct channel_session *s)
-{
-	while (b->queued > 0 && b->in_flight < INSTALL_IN_FLIGHT) {
-		struct installed_job *job = installed_take(b, s);
-		struct channel_work work = {installed_run, installed_done, job};
-
-		if (job == NULL)
-			return; /* the next report or answer tries again */
-		b->in_flight++; /* first: done may run before submit returns */
-		if (!channel_submit_work(b->ch, s, &work)) {
-			b->in_flight--;
-			for (size_t i = 0; i < job->n; i++)
-				job->items[i]->rc = CERT_INSTALLED_ERR;
-			installed_answer_all(b->ch, s, job);
-			installed_job_free(job);
-		}
-	}
-}
+static const struct report_batch_ops installed_ops = {
+	.max_items = INSTALL_BATCH_MAX,
+	.max_in_flight = INSTALL_IN_FLIGHT,
+	.max_queued = INSTALL_QUEUED_MAX,
+	.run = installed_run,
+	.refuse = installed_refuse,
+	.answer = installed_answer,
+	.free_item = installed_item_free,
+};
 
 void
 cert_handle_installed(struct channel *ch, struct channel_session *s,
@@ -520,28 +403,18 @@ cert_handle_installed(struct channel *ch, struct channel_session *s,
 		b = calloc(1, sizeof(*b));
 		if (b == NULL)
 			goto busy;
-		b->ch = ch;
+		report_batch_init(&b->q, ch, &installed_ops);
 		*slot = b;
 	}
-	if (b->queued >= INSTALL_QUEUED_MAX)
-		goto busy;
 	it = calloc(1, sizeof(*it));
 	if (it == NULL)
 		goto busy;
-	snprintf(it->device_id, sizeof(it->device_id), "%s",
-		 channel_session_device_id(s));
 	snprintf(it->session_serial, sizeof(it->session_serial), "%s",
 		 channel_session_serial(s));
 	snprintf(it->serial, sizeof(it->serial), "%s", proto_str(m, "serial"));
 	it->seq = m->seq;
-	if (b->tail != NULL)
-		b->tail->next = it;
-	else
-		b->head = it;
-	b->tail = it;
-	b->queued++;
-	installed_flush(b, s);
-	return;
+	if (report_batch_add(&b->q, s, &it->base))
+		return;
 busy:
 	free(it);
 	channel_send_report_error(s, "unavailable",

@@ -6,5 +6,6 @@
 if(TARGET test_report_dispatch)
 	target_sources(test_report_dispatch PRIVATE
 		${PROJECT_SOURCE_DIR}/fleetd/channel/config_status.c
+		${PROJECT_SOURCE_DIR}/fleetd/channel/report_batch.c
 		${CMAKE_CURRENT_SOURCE_DIR}/fake_store_config_delivery.c)
 endif()
