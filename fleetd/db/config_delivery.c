@@ -19,37 +19,6 @@
 #include "db/query.h"
 #include "db/store.h"
 
-/* The ids as one uuid[] literal parameter: {"id","id",...}. Ids come from
- * verified certificates, are checked here again (hex and '-'), and are
- * bound, never spliced into SQL. */
-static char *
-ids_array(const char *const *ids, size_t n)
-{
-	size_t cap = 2 + n * 39 + 1, at = 0;
-	char *text = malloc(cap);
-
-	if (text == NULL)
-		return NULL;
-	text[at++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(ids[i]);
-
-		if (len != 36 || strspn(ids[i], "0123456789abcdef-") != 36) {
-			free(text);
-			return NULL;
-		}
-		if (i > 0)
-			text[at++] = ',';
-		text[at++] = '"';
-		memcpy(text + at, ids[i], 36);
-		at += 36;
-		text[at++] = '"';
-	}
-	text[at++] = '}';
-	text[at] = '\0';
-	return text;
-}
-
 void
 config_pending_free(struct config_pending *list, size_t n)
 {
@@ -78,7 +47,7 @@ store_config_pending(struct store *st, const char *const *ids, size_t n,
 		return STORE_OK;
 	if (conn == NULL)
 		return STORE_ERR;
-	arr = ids_array(ids, n);
+	arr = db_uuid_array(ids, n);
 	if (arr == NULL)
 		return STORE_ERR;
 	params[0] = arr;
@@ -369,7 +338,7 @@ batch_ids(struct config_report_item **sorted, size_t n)
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		ids[i] = sorted[i]->device_id;
-	arr = ids_array(ids, n);
+	arr = db_uuid_array(ids, n);
 	free(ids);
 	return arr;
 }

@@ -52,32 +52,6 @@ static const struct selector_columns dep_columns = {
 	"deployment_devices x WHERE x.deployment_id = dp.id AND NOT " \
 	"x.finished)"
 
-/* Uuid texts as one uuid[] literal {"a","b"}; each is checked again (hex
- * and '-') before it is quoted. NULL when one is not a uuid or ENOMEM. */
-static char *
-uuid_array(const char *const *ids, size_t n)
-{
-	struct buf b;
-	size_t len;
-
-	buf_init(&b, 64 + n * 40);
-	if (buf_append(&b, "{", 1) != 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		if (strlen(ids[i]) != 36 ||
-		    strspn(ids[i], "0123456789abcdef-") != 36)
-			goto fail;
-		if (buf_printf(&b, "%s\"%s\"", i > 0 ? "," : "", ids[i]) != 0)
-			goto fail;
-	}
-	if (buf_append(&b, "}", 1) != 0)
-		goto fail;
-	return buf_detach(&b, &len);
-fail:
-	buf_free(&b);
-	return NULL;
-}
-
 static enum deploy_rc
 rollback(PGconn *conn, enum deploy_rc rc)
 {
@@ -297,8 +271,8 @@ plan_write(PGconn *conn, const struct deployment_create *req,
 	enum deploy_rc rc = DEPLOY_ERR_STORE;
 	PGresult *res = NULL;
 
-	targets = uuid_array(p->targets, p->ntargets);
-	sup = uuid_array(p->superseded, p->nsuperseded);
+	targets = db_uuid_array(p->targets, p->ntargets);
+	sup = db_uuid_array(p->superseded, p->nsuperseded);
 	if (targets == NULL || sup == NULL)
 		goto out;
 	if (db_command(conn,
@@ -731,7 +705,7 @@ store_update_offers(struct store *st, const char *const *ids, size_t n,
 		return STORE_OK;
 	if (conn == NULL)
 		return STORE_ERR;
-	arr = uuid_array(ids, n);
+	arr = db_uuid_array(ids, n);
 	if (arr == NULL)
 		return STORE_ERR;
 	params[0] = arr;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "db/audit.h"
 #include "db/db.h"
 #include "db/idempotency.h"
@@ -162,4 +163,28 @@ db_mask_from_text(const char *text)
 
 	memcpy(&m, &v, sizeof(m));
 	return m;
+}
+
+char *
+db_uuid_array(const char *const *ids, size_t n)
+{
+	struct buf b;
+	size_t len;
+
+	buf_init(&b, 64 + n * 40);
+	if (buf_append(&b, "{", 1) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		if (strlen(ids[i]) != 36 ||
+		    strspn(ids[i], "0123456789abcdef-") != 36)
+			goto fail;
+		if (buf_printf(&b, "%s\"%s\"", i > 0 ? "," : "", ids[i]) != 0)
+			goto fail;
+	}
+	if (buf_append(&b, "}", 1) != 0)
+		goto fail;
+	return buf_detach(&b, &len);
+fail:
+	buf_free(&b);
+	return NULL;
 }

@@ -66,6 +66,12 @@ enum store_rc db_labels_parse(const char *json, struct label_set *out);
 /* A report window's 64-bit mask kept in a bigint: the same bits, as the
  * column's text and back. */
 void db_mask_to_text(uint64_t mask, char *out, size_t cap);
+
+/* Uuid texts as one uuid[] literal parameter {"a","b"}: each is checked
+ * again (36 characters of hex and '-') before it is quoted, and the
+ * literal is bound, never spliced into SQL. NULL when one is not a uuid
+ * or out of memory; the caller frees. */
+char *db_uuid_array(const char *const *ids, size_t n);
 uint64_t db_mask_from_text(const char *text);
 
 #endif

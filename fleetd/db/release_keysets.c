@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
 #include "core/audit.h"
 #include "core/store_deployments.h"
 #include "db/audit.h"
@@ -182,9 +181,7 @@ store_update_keys_due(struct store *st, const char *const *ids, size_t n,
 {
 	PGconn *conn = store_conn(st);
 	const char *p[1];
-	struct buf b;
 	PGresult *res;
-	size_t len;
 	char *arr;
 
 	*out = NULL;
@@ -193,21 +190,7 @@ store_update_keys_due(struct store *st, const char *const *ids, size_t n,
 		return STORE_OK;
 	if (conn == NULL)
 		return STORE_ERR;
-	buf_init(&b, 64 + n * 40);
-	(void)buf_append(&b, "{", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (strlen(ids[i]) != 36 ||
-		    strspn(ids[i], "0123456789abcdef-") != 36 ||
-		    buf_printf(&b, "%s\"%s\"", i > 0 ? "," : "", ids[i]) != 0) {
-			buf_free(&b);
-			return STORE_ERR;
-		}
-	}
-	if (buf_append(&b, "}", 1) != 0) {
-		buf_free(&b);
-		return STORE_ERR;
-	}
-	arr = buf_detach(&b, &len);
+	arr = db_uuid_array(ids, n);
 	if (arr == NULL)
 		return STORE_ERR;
 	p[0] = arr;
