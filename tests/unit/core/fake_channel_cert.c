@@ -7,73 +7,22 @@
  * PostgreSQL: tests/integration/test_renewal.sh drives it end to end, and
  * its rules are unit-tested in test_cert_lifecycle.
  */
-#include <stdlib.h>
-#include <string.h>
 
 #include "channel/cert.h"
 #include "channel/channel_int.h"
-#include "core/report.h"
+#include "fake_channel_report.h"
 #include "proto/proto.h"
-
-struct fake_cert_job {
-	uint64_t seq;
-	const char *type;
-	char *body;
-	enum report_answer answer;
-};
-
-static void
-fake_cert_run(struct store *st, const char *device_id, void *arg)
-{
-	struct fake_cert_job *job = arg;
-	struct report r = {job->seq, job->type, job->body};
-
-	job->answer = report_submit(st, device_id, &r);
-}
-
-static void
-fake_cert_done(struct channel *ch, struct channel_session *s, void *arg)
-{
-	struct fake_cert_job *job = arg;
-	const char *status = report_answer_status(job->answer);
-
-	(void)ch;
-	if (s != NULL && status != NULL)
-		channel_send(s,
-			     json_pack("{s:s, s:I, s:s}", "type", "ack", "seq",
-				       (json_int_t)job->seq, "status", status));
-	free(job->body);
-	free(job);
-}
-
-static void
-fake_cert_report(struct channel *ch, struct channel_session *s,
-		 struct proto_msg *m)
-{
-	struct fake_cert_job *job = calloc(1, sizeof(*job));
-	struct channel_work work = {fake_cert_run, fake_cert_done, job};
-
-	if (job == NULL)
-		return;
-	job->seq = m->seq;
-	job->type = m->def->name;
-	job->body = json_dumps(m->body, JSON_COMPACT);
-	if (job->body == NULL || !channel_submit_work(ch, s, &work)) {
-		free(job->body);
-		free(job);
-	}
-}
 
 void
 cert_handle_csr(struct channel *ch, struct channel_session *s,
 		struct proto_msg *m)
 {
-	fake_cert_report(ch, s, m);
+	fake_channel_report(ch, s, m);
 }
 
 void
 cert_handle_installed(struct channel *ch, struct channel_session *s,
 		      struct proto_msg *m)
 {
-	fake_cert_report(ch, s, m);
+	fake_channel_report(ch, s, m);
 }

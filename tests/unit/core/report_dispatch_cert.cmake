@@ -5,5 +5,6 @@
 # this file) links stand-ins that take them through the report path.
 if(TARGET test_report_dispatch)
 	target_sources(test_report_dispatch PRIVATE
-		${CMAKE_CURRENT_SOURCE_DIR}/fake_channel_cert.c)
+		${CMAKE_CURRENT_SOURCE_DIR}/fake_channel_cert.c
+		${CMAKE_CURRENT_SOURCE_DIR}/fake_channel_report.c)
 endif()
