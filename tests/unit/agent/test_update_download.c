@@ -36,6 +36,7 @@
 #include "agent_test_util.h"
 #include "clock.h"
 #include "download.h"
+#include "tls_cert_fixture.h"
 
 #define ART_SIZE 300000u
 #define MAX_CONNS 8
@@ -55,48 +56,6 @@ struct server {
 
 static char g_cert[512], g_key[512], g_dir[64];
 static char g_sha[65];
-
-static void
-make_cert(void)
-{
-	EVP_PKEY *key = EVP_EC_gen("P-256");
-	X509 *x = X509_new();
-	X509V3_CTX v3;
-	X509_EXTENSION *ext;
-	X509_NAME *name;
-	FILE *f;
-
-	assert_non_null(key);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
-	X509_set_pubkey(x, key);
-	name = X509_get_subject_name(x);
-	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-				   (const unsigned char *)"test", -1, -1, 0);
-	X509_set_issuer_name(x, name);
-	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name,
-				  "IP:127.0.0.1");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
-				  "critical,CA:TRUE");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	assert_true(X509_sign(x, key, EVP_sha256()) > 0);
-	snprintf(g_cert, sizeof(g_cert), "%s/cert.pem", g_dir);
-	snprintf(g_key, sizeof(g_key), "%s/key.pem", g_dir);
-	f = fopen(g_cert, "w");
-	PEM_write_X509(f, x);
-	fclose(f);
-	f = fopen(g_key, "w");
-	PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
-	fclose(f);
-	X509_free(x);
-	EVP_PKEY_free(key);
-}
 
 /* The artifact: byte i is i % 251. */
 static void
@@ -624,7 +583,7 @@ setup(void **state)
 	(void)state;
 	signal(SIGPIPE, SIG_IGN);
 	atu_state_dir(g_dir, sizeof(g_dir));
-	make_cert();
+	test_self_signed_cert(g_dir, g_cert, g_key, sizeof(g_cert));
 	art_sha();
 	return 0;
 }
