@@ -34,6 +34,7 @@ struct fleetd_config {
 	long metrics_port; /* 127.0.0.1:port serves GET /metrics; 0: off */
 	char *artifact_cache_dir; /* downloads: verified blob copies; "" off */
 	char *artifact_url_base; /* offers: mirror base URL; "" device port */
+	long campaign_interval_ms; /* campaign driver: lock tries, passes */
 };
 
 /* 0, or -1 with "file:line: ..." in err. Free with fleetd_config_free(). */
