@@ -39,7 +39,8 @@ void campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
 
 /* One phase's counts as the API shows them: {phase (1-based), devices,
  * pending, offered, in_progress, succeeded, failed, silent, rolled_back,
- * finished, failure_share}. New reference. */
+ * finished, failure_share}; phase SIZE_MAX leaves "phase" out (totals).
+ * New reference, NULL on ENOMEM. */
 json_t *campaign_counts_to_json(size_t phase,
 				const struct campaign_counts *c);
 
