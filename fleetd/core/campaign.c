@@ -410,6 +410,34 @@ failure_gate(const struct campaign_gate *g, const struct campaign_counts *c,
 	return true;
 }
 
+/*
+ * True (with the reason) when the phase can no longer reach min_success:
+ * even if every device still open succeeded, too many have failed
+ * (failures > (1 - min_success) * total). Judged whatever min_finished
+ * says: waiting would be forever.
+ */
+static bool
+success_unreachable(const struct campaign_gate *g,
+		    const struct campaign_counts *c, size_t p, char *reason,
+		    size_t len)
+{
+	uint64_t failures = (uint64_t)c->failed + c->silent + c->rolled_back;
+	uint64_t best = failures < c->total ? c->total - failures : 0;
+	double need = g->min_success * (double)c->total;
+
+	if (failures == 0 || (double)best >= need)
+		return false;
+	snprintf(
+		reason, len,
+		"phase %zu: %" PRIu64
+		" of %u devices failed, so at most %" PRIu64
+		" can succeed, below min_success %.1f%%: %u failed, %u silent, "
+		"%u rolled back",
+		p + 1, failures, c->total, best, 100.0 * g->min_success,
+		c->failed, c->silent, c->rolled_back);
+	return true;
+}
+
 void
 campaign_step(const struct campaign_def *def, const struct campaign_state *st,
 	      const struct campaign_counts *counts, int64_t now,
@@ -432,8 +460,13 @@ campaign_step(const struct campaign_def *def, const struct campaign_state *st,
 	}
 	ph = &def->phases[st->phase];
 	cur = &counts[st->phase];
-	if ((double)cur->succeeded < ph->gate.min_success * (double)cur->total)
-		return; /* waiting for devices */
+	if ((double)cur->succeeded <
+	    ph->gate.min_success * (double)cur->total) {
+		if (success_unreachable(&ph->gate, cur, st->phase, out->reason,
+					sizeof(out->reason)))
+			decide(out, CAMPAIGN_ACT_PAUSE, st->phase, 0);
+		return; /* else waiting for devices */
+	}
 	if (st->gate_met_at == 0) {
 		decide(out, CAMPAIGN_ACT_GATE_MET, st->phase,
 		       now + ph->gate.soak_s);

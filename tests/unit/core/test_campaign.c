@@ -285,6 +285,47 @@ test_step_table(void **state)
 		 CAMPAIGN_ACT_COMPLETE,
 		 1,
 		 0},
+		/* 1 of a 5-device canary failed: 4 of 5 is below 90% however
+		 * the rest goes, so waiting for min_finished (10) would be
+		 * forever */
+		{"success out of reach",
+		 CAMPAIGN_RUNNING,
+		 0,
+		 0,
+		 {.total = 5, .offered = 4, .failed = 1},
+		 {.total = 45},
+		 CAMPAIGN_ACT_PAUSE,
+		 0,
+		 0},
+		{"success out of reach by silence",
+		 CAMPAIGN_RUNNING,
+		 0,
+		 0,
+		 {.total = 5, .succeeded = 4, .silent = 1},
+		 {.total = 45},
+		 CAMPAIGN_ACT_PAUSE,
+		 0,
+		 0},
+		/* 1 of 10 failed: 9 of 10 can still succeed (exactly 90%) */
+		{"success still reachable",
+		 CAMPAIGN_RUNNING,
+		 0,
+		 0,
+		 {.total = 10, .offered = 9, .failed = 1},
+		 {.total = 90},
+		 CAMPAIGN_ACT_NONE,
+		 0,
+		 0},
+		/* only the current phase's min_success is judged */
+		{"out of reach in the next phase",
+		 CAMPAIGN_RUNNING,
+		 1,
+		 0,
+		 {.total = 10, .succeeded = 10},
+		 {.total = 5, .offered = 3, .failed = 1, .rolled_back = 1},
+		 CAMPAIGN_ACT_PAUSE,
+		 1,
+		 0},
 		{"empty phase passes",
 		 CAMPAIGN_RUNNING,
 		 0,
@@ -335,6 +376,49 @@ test_pause_reason(void **state)
 			    "phase 1: 12 of 100 finished devices failed "
 			    "(12.0%; limit 10.0%): 12 failed, 0 silent, 0 "
 			    "rolled back");
+}
+
+/* A phase that can no longer reach min_success pauses at once, before
+ * min_finished devices finished, with the figures; a gate of 0 never
+ * does. */
+static void
+test_step_unreachable(void **state)
+{
+	struct campaign_def d = def_of("10,100", false);
+	struct campaign_counts counts[2] = {{.total = 20,
+					     .offered = 17,
+					     .succeeded = 0,
+					     .failed = 2,
+					     .rolled_back = 1},
+					    {.total = 180}};
+	struct campaign_state st = {CAMPAIGN_RUNNING, 0, 0};
+	struct campaign_decision out;
+
+	(void)state;
+	campaign_step(&d, &st, counts, 1800000000, &out);
+	assert_int_equal(out.action, CAMPAIGN_ACT_PAUSE);
+	assert_int_equal(out.phase, 0);
+	assert_string_equal(out.reason,
+			    "phase 1: 3 of 20 devices failed, so at most 17 "
+			    "can succeed, below min_success 90.0%: 2 failed, "
+			    "0 silent, 1 rolled back");
+	/* two failures leave 18 of 20 = 90%: keep waiting */
+	counts[0].rolled_back = 0;
+	counts[0].offered = 18;
+	campaign_step(&d, &st, counts, 1800000000, &out);
+	assert_int_equal(out.action, CAMPAIGN_ACT_NONE);
+	/* min_success 0 is always reachable: with 9 failed, below
+	 * min_finished, the gate is met rather than paused */
+	d.phases[0].gate.min_success = 0.0;
+	counts[0].failed = 9;
+	counts[0].offered = 11;
+	campaign_step(&d, &st, counts, 1800000000, &out);
+	assert_int_equal(out.action, CAMPAIGN_ACT_GATE_MET);
+	/* a paused campaign is not paused again */
+	d.phases[0].gate.min_success = 0.9;
+	st.status = CAMPAIGN_PAUSED;
+	campaign_step(&d, &st, counts, 1800000000, &out);
+	assert_int_equal(out.action, CAMPAIGN_ACT_NONE);
 }
 
 static void
@@ -468,6 +552,7 @@ main(void)
 		cmocka_unit_test(test_late_joiner),
 		cmocka_unit_test(test_step_table),
 		cmocka_unit_test(test_pause_reason),
+		cmocka_unit_test(test_step_unreachable),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_step_window),
 		cmocka_unit_test(test_budget_and_duration),
