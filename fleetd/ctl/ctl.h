@@ -353,6 +353,9 @@ int ctl_cmd_release(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_deployments(struct ctl *ctl, int argc, char **argv);
 /* `artifacts upload|list|show|rm` (cmd_artifacts.c) */
 int ctl_cmd_artifacts(struct ctl *ctl, int argc, char **argv);
+/* `campaigns create|list|show|devices|events|start|pause|resume|abort|watch`
+ * (cmd_campaigns.c, docs/campaigns.md) */
+int ctl_cmd_campaigns(struct ctl *ctl, int argc, char **argv);
 
 /* Prints a newly created secret so that it cannot be missed. */
 void ctl_print_secret(const char *what, const char *secret);

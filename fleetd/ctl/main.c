@@ -32,6 +32,8 @@ static const char main_usage[] =
 	"  config        configuration across devices: clone, drift, status\n"
 	"  certificates  device certificates: revoke\n"
 	"  release       signed releases: sign, verify, keys (offline)\n"
+	"  campaigns     staged rollouts: create, list, show, devices, events,\n"
+	"                start, pause, resume, abort, watch\n"
 	"\n"
 	"Global options (also accepted after the command):\n"
 	"  --server URL     API base URL, https://host:port[/prefix]\n"
@@ -238,6 +240,7 @@ static const struct {
 	{"release", ctl_cmd_release},
 	{"deployments", ctl_cmd_deployments},
 	{"artifacts", ctl_cmd_artifacts},
+	{"campaigns", ctl_cmd_campaigns},
 };
 
 int
