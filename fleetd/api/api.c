@@ -150,6 +150,8 @@ required_role(const char *method, const char *resource)
 		return API_ROLE_OPERATOR;
 	if (strcmp(resource, "artifacts") == 0)
 		return API_ROLE_OPERATOR;
+	if (strcmp(resource, "campaigns") == 0)
+		return API_ROLE_OPERATOR;
 	return API_ROLE_ADMIN;
 }
 
@@ -168,6 +170,7 @@ static const struct {
 	{"/api/v1/artifacts", "artifacts", api_artifacts},
 	{"/api/v1/deployments", "deployments", api_deployments},
 	{"/api/v1/release-keysets", "release-keysets", api_release_keysets},
+	{"/api/v1/campaigns", "campaigns", api_campaigns},
 };
 
 static void

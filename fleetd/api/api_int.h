@@ -137,6 +137,8 @@ void api_artifacts(struct api_call *c, const char *rest);
 /* deployments.c, release_keysets.c (issue 11) */
 void api_deployments(struct api_call *c, const char *rest);
 void api_release_keysets(struct api_call *c, const char *rest);
+/* campaigns.c (issue 12) */
+void api_campaigns(struct api_call *c, const char *rest);
 /* api.c: adds a member to the problem+json body in resp (after
  * api_problem); steals value. */
 void api_problem_member(struct api_response *resp, const char *name,
