@@ -134,6 +134,26 @@ struct fleet_agent {
 	char *update_keys; /* for hello's keyset_version */
 	long fw_version_num; /* configured; firmware.json wins */
 	long update_threshold; /* update.keys: adopting (keyset.c) */
+
+	/* fleet-sim's in-memory updates (sim_update.c): hooks, and the
+	 * reports queued in memory (fleet_agent_report_memory), oldest
+	 * first; none kept once acknowledged. */
+	void (*update_offer_hook)(void *arg, struct fleet_agent *a,
+				  json_t *offer);
+	void (*welcome_hook)(void *arg, struct fleet_agent *a);
+	void *hook_arg;
+	struct agent_mem_report *mem_head, *mem_tail;
+	unsigned mem_count;
+};
+
+/* One in-memory report (fleet-sim): its encoded frame. */
+struct agent_mem_report {
+	struct agent_mem_report *next;
+	uint64_t seq;
+	uint64_t sent_ms;
+	bool sent; /* on the wire on this connection */
+	size_t len;
+	char text[];
 };
 
 static int agent_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -417,7 +437,11 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 		a->update_keys = dup_or_null(cfg->update->keys);
 		a->update_threshold = cfg->update->threshold;
 	}
-	if (a->update_keys != NULL && a->update_keys[0] != '\0') {
+	a->update_offer_hook = cfg->update_offer_hook;
+	a->welcome_hook = cfg->welcome_hook;
+	a->hook_arg = cfg->hook_arg;
+	if (a->update_keys != NULL && a->update_keys[0] != '\0' &&
+	    a->update_offer_hook == NULL) {
 		a->update =
 			agent_update_new(cfg->update, a->state_dir, a->model,
 					 a->ca_file, a->logctx, err, errlen);
@@ -461,6 +485,12 @@ fleet_agent_free(struct fleet_agent *a)
 	free(a->mem_cert);
 	free(a->mem_chain);
 	free(a->cert_report);
+	while (a->mem_head != NULL) {
+		struct agent_mem_report *r = a->mem_head;
+
+		a->mem_head = r->next;
+		free(r);
+	}
 	free(a);
 }
 
@@ -645,6 +675,11 @@ static void agent_cert_welcome(struct fleet_agent *a);
 static void agent_cert_ack(struct fleet_agent *a, uint64_t seq,
 			   const char *status);
 static int agent_send_cert_report(struct fleet_agent *a, struct lws *wsi);
+static void agent_mem_reports_unsent(struct fleet_agent *a);
+static bool agent_mem_report_ack(struct fleet_agent *a, uint64_t seq,
+				 const char *status);
+static struct agent_mem_report *agent_mem_report_unsent(struct fleet_agent *a);
+static int agent_send_mem_report(struct fleet_agent *a, struct lws *wsi);
 
 /* Called once per connection, whichever way it ended. */
 static void
@@ -677,6 +712,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 	buf_free(&a->rx);
 	lws_sul_cancel(&a->sul_watchdog);
 	a->cert_report_sent = false;
+	agent_mem_reports_unsent(a);
 	agent_status_write(a);
 	if (a->stopping || !agent_cert_retry(a, why, was_welcomed))
 		agent_schedule_retry(a);
@@ -754,8 +790,12 @@ agent_reports_tick(struct fleet_agent *a)
 	}
 	if (a->config_report_sent && now - a->config_report_sent_ms >= wait)
 		a->config_report_sent = false;
+	if (a->mem_head != NULL && a->mem_head->sent &&
+	    now - a->mem_head->sent_ms >= wait)
+		agent_mem_reports_unsent(a);
 	if (a->outbox.ninflight < AGENT_INFLIGHT_MAX ||
-	    (a->config_report != NULL && !a->config_report_sent))
+	    (a->config_report != NULL && !a->config_report_sent) ||
+	    agent_mem_report_unsent(a) != NULL)
 		lws_callback_on_writable(a->wsi);
 }
 
@@ -853,6 +893,8 @@ agent_welcome(struct fleet_agent *a, const struct proto_msg *m)
 	agent_cert_welcome(a);
 	agent_update_welcome(a->update);
 	lws_callback_on_writable(a->wsi);
+	if (a->welcome_hook != NULL)
+		a->welcome_hook(a->hook_arg, a);
 }
 
 static void
@@ -863,6 +905,8 @@ agent_ack(struct fleet_agent *a, const struct proto_msg *m)
 	long before = a->queued;
 
 	agent_cert_ack(a, m->seq, status);
+	if (agent_mem_report_ack(a, m->seq, status))
+		return;
 	if (a->config_report != NULL && m->seq == a->config_report_seq) {
 		/* The in-memory config.status (fleet-sim): answered. */
 		free(a->config_report);
@@ -914,6 +958,13 @@ agent_error(struct fleet_agent *a, const struct proto_msg *m)
 	if (seq > 0 && seq == a->cert_report_seq &&
 	    strncmp(code, "bad-", 4) != 0)
 		a->cert_report_sent = false;
+	if (seq > 0 && a->mem_head != NULL && strncmp(code, "bad-", 4) != 0) {
+		struct agent_mem_report *r;
+
+		for (r = a->mem_head; r != NULL; r = r->next)
+			if (r->seq == seq)
+				r->sent = false;
+	}
 }
 
 /* ---- configuration delivery ------------------------------------------ */
@@ -1680,7 +1731,9 @@ agent_handle_message(struct fleet_agent *a, const char *text, size_t len)
 		agent_keys_on_update(a, &m);
 		break;
 	case PROTO_UPDATE_OFFER:
-		if (a->update != NULL)
+		if (a->update_offer_hook != NULL)
+			a->update_offer_hook(a->hook_arg, a, m.body);
+		else if (a->update != NULL)
 			agent_update_offer(a->update, &m);
 		else
 			agent_update_refuse_unpinned(a, &m);
@@ -1770,6 +1823,8 @@ agent_writeable(struct fleet_agent *a, struct lws *wsi)
 		return agent_send_cert_report(a, wsi);
 	if (a->welcomed && a->config_report != NULL && !a->config_report_sent)
 		return agent_send_config_report(a, wsi);
+	if (a->welcomed && agent_mem_report_unsent(a) != NULL)
+		return agent_send_mem_report(a, wsi);
 	if (a->welcomed)
 		return agent_send_queued(a, wsi);
 	return 0;
@@ -1967,4 +2022,179 @@ fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err, size_t errlen)
 	if (a->welcomed && a->wsi != NULL)
 		lws_callback_on_writable(a->wsi);
 	return 0;
+}
+
+/* ---- fleet-sim: in-memory reports and reboots (sim_update.c) ------------ */
+
+static void
+agent_mem_reports_unsent(struct fleet_agent *a)
+{
+	struct agent_mem_report *r;
+
+	for (r = a->mem_head; r != NULL; r = r->next)
+		r->sent = false;
+}
+
+/* The oldest report not on the wire, or NULL. */
+static struct agent_mem_report *
+agent_mem_report_unsent(struct fleet_agent *a)
+{
+	struct agent_mem_report *r;
+
+	for (r = a->mem_head; r != NULL; r = r->next)
+		if (!r->sent)
+			return r;
+	return NULL;
+}
+
+/* True when seq was an in-memory report (then it is dropped). */
+static bool
+agent_mem_report_ack(struct fleet_agent *a, uint64_t seq, const char *status)
+{
+	struct agent_mem_report *r, *prev = NULL;
+
+	for (r = a->mem_head; r != NULL; prev = r, r = r->next)
+		if (r->seq == seq)
+			break;
+	if (r == NULL)
+		return false;
+	if (strcmp(status, "rejected") == 0)
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "server rejected report %" PRIu64 "; dropped", seq);
+	if (prev == NULL)
+		a->mem_head = r->next;
+	else
+		prev->next = r->next;
+	if (a->mem_tail == r)
+		a->mem_tail = prev;
+	free(r);
+	a->mem_count--;
+	a->progress_ms = clock_mono_ms();
+	if (a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+	return true;
+}
+
+static int
+agent_send_mem_report(struct fleet_agent *a, struct lws *wsi)
+{
+	struct agent_mem_report *r = agent_mem_report_unsent(a);
+	unsigned char *frame;
+	int n;
+
+	if (r == NULL)
+		return 0;
+	frame = malloc(LWS_PRE + r->len);
+	if (frame == NULL)
+		return -1;
+	memcpy(frame + LWS_PRE, r->text, r->len);
+	n = lws_write(wsi, frame + LWS_PRE, r->len, LWS_WRITE_TEXT);
+	free(frame);
+	if (n < (int)r->len)
+		return -1;
+	r->sent = true;
+	r->sent_ms = clock_mono_ms();
+	lws_callback_on_writable(wsi); /* the next one */
+	return 0;
+}
+
+int
+fleet_agent_report_memory(struct fleet_agent *a, json_t *msg, char *err,
+			  size_t errlen)
+{
+	const struct proto_def *def;
+	struct agent_mem_report *r;
+	struct proto_error perr;
+	uint64_t seq;
+	char *text;
+	size_t len;
+
+	if (!a->config_memory) {
+		snprintf(err, errlen, "in-memory reports need the memory mode");
+		return -1;
+	}
+	if (a->mem_count >= FLEET_AGENT_MEM_REPORTS_MAX) {
+		snprintf(err, errlen, "%u reports unacknowledged already",
+			 a->mem_count);
+		return -1;
+	}
+	def = proto_lookup(json_string_value(json_object_get(msg, "type")),
+			   PROTO_TO_SERVER);
+	if (def == NULL) {
+		snprintf(err, errlen, "not a report type");
+		return -1;
+	}
+	seq = agent_config_next_seq(a);
+	if (seq == 0 ||
+	    json_object_set_new(msg, "seq", json_integer((json_int_t)seq)) !=
+		    0) {
+		snprintf(err, errlen, "no seq for the report");
+		return -1;
+	}
+	/* proto_encode steals its fields: msg stays the caller's. */
+	text = proto_encode(def->type, json_incref(msg), &len, &perr);
+	if (text == NULL) {
+		snprintf(err, errlen, "%s", perr.message);
+		return -1;
+	}
+	r = malloc(sizeof(*r) + len);
+	if (r == NULL) {
+		free(text);
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memset(r, 0, sizeof(*r));
+	r->seq = seq;
+	r->len = len;
+	memcpy(r->text, text, len);
+	free(text);
+	if (a->mem_tail != NULL)
+		a->mem_tail->next = r;
+	else
+		a->mem_head = r;
+	a->mem_tail = r;
+	a->mem_count++;
+	if (a->welcomed && a->wsi != NULL)
+		lws_callback_on_writable(a->wsi);
+	return 0;
+}
+
+unsigned
+fleet_agent_memory_reports(const struct fleet_agent *a)
+{
+	return a->mem_count;
+}
+
+void
+fleet_agent_reboot(struct fleet_agent *a)
+{
+	char boot[SECRET_UUID_LEN];
+
+	if (secret_uuid_v4(boot) == 0)
+		memcpy(a->boot_id, boot, sizeof(boot));
+	a->created_ms = clock_mono_ms();
+	log_write(LOG_LEVEL_INFO, a->logctx, "rebooting (boot id %s)",
+		  a->boot_id);
+	agent_reconnect_now(a);
+}
+
+int
+fleet_agent_download_identity(const struct fleet_agent *a, char *base_url,
+			      char *cert_file, char *key_file, size_t cap)
+{
+	struct agent_identity_files f;
+	int n;
+
+	if (a->port <= 0 || agent_identity_files(a->id.generation, &f) != 0 ||
+	    agent_path(cert_file, cap, a->state_dir, f.client) != 0 ||
+	    agent_path(key_file, cap, a->state_dir, f.key) != 0)
+		return -1;
+	n = snprintf(base_url, cap, "https://%s:%d", a->host, a->port);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
+const char *
+fleet_agent_state_dir(const struct fleet_agent *a)
+{
+	return a->state_dir;
 }

@@ -78,6 +78,16 @@ struct fleet_agent_config {
 	/* Signed updates (update.c, docs/agent.md "Updates"): NULL, or
 	 * update_keys unset: update.offer is not acted on. */
 	const struct agent_update_opts *update;
+	/* fleet-sim (agent/sim_update.c): with update_offer_hook set, no
+	 * update worker is started; each update.offer goes to the hook on
+	 * the loop thread (offer is borrowed for the call), while
+	 * update->keys and update->threshold still give hello's
+	 * keyset_version and update.keys adoption. welcome_hook is called
+	 * after every welcome. NULL: the agent's own behaviour. */
+	void (*update_offer_hook)(void *arg, struct fleet_agent *a,
+				  json_t *offer);
+	void (*welcome_hook)(void *arg, struct fleet_agent *a);
+	void *hook_arg;
 };
 
 /*
@@ -129,6 +139,34 @@ void fleet_agent_stop(struct fleet_agent *a);
  */
 int fleet_agent_report(struct fleet_agent *a, json_t *msg, char *err,
 		       size_t errlen);
+
+/*
+ * fleet-sim (config_memory): queues a report in memory instead of on
+ * disk. It gets the next seq of the block reserved on disk, is validated
+ * by common/proto, and is sent after welcome in the order queued, kept
+ * until the server acknowledges its seq, and sent again after a
+ * reconnect or when unanswered for a while (as the disk queue). At most
+ * FLEET_AGENT_MEM_REPORTS_MAX are kept. Loop thread only. msg is not
+ * stolen.
+ */
+#define FLEET_AGENT_MEM_REPORTS_MAX 64
+int fleet_agent_report_memory(struct fleet_agent *a, json_t *msg, char *err,
+			      size_t errlen);
+
+/* In-memory reports not acknowledged yet. */
+unsigned fleet_agent_memory_reports(const struct fleet_agent *a);
+
+/* fleet-sim: a "reboot": a new boot id, uptime from now, and the session
+ * closed and opened again at once (a planned reconnect). Loop thread. */
+void fleet_agent_reboot(struct fleet_agent *a);
+
+/* Where an artifact download goes and with which identity: the device
+ * listener as "https://host:port" (set once started) and the client
+ * certificate chain and key files of the identity in use. 0 or -1. */
+int fleet_agent_download_identity(const struct fleet_agent *a, char *base_url,
+				  char *cert_file, char *key_file, size_t cap);
+
+const char *fleet_agent_state_dir(const struct fleet_agent *a);
 
 bool fleet_agent_online(const struct fleet_agent *a); /* welcome received */
 uint64_t fleet_agent_attempts(const struct fleet_agent *a);
