@@ -13,6 +13,15 @@
  * and reports config.status; --config-fail SHARE makes that share of the
  * applies fail on purpose ("simulated failure"), so campaigns and change
  * counts can be exercised at scale.
+ *
+ * Firmware updates (issue 12, sim_update.c, docs/internals/fleet-sim.md):
+ * with --update-keys, every device verifies update.offer like fleet-agent,
+ * downloads the artifact over the device listener on a pool of
+ * --download-threads threads (its bytes hashed, not stored), reports
+ * every state, "reboots" (reconnects) and commits; --update-fail,
+ * --update-rollback and --update-silent pick cohorts that fail at
+ * install, roll back after the reboot, or go offline for good after
+ * committing.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -33,6 +42,7 @@
 #include "clock.h"
 #include "fleetagent.h"
 #include "log.h"
+#include "sim_update.h"
 
 #define SIM_MAX_DEVICES 100000
 #define SIM_MAX_THREADS 64
@@ -53,6 +63,8 @@ struct sim {
 	const char *status_file;
 	unsigned started; /* devices started so far */
 	unsigned start_per_tick; /* --start-rate / 5; 0: all at once */
+	struct sim_update *update; /* NULL: no --update-keys */
+	struct sim_update_counts last_updates;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -78,6 +90,10 @@ usage(FILE *f)
 		   "[--exit-when-online]\n"
 		   "                 [--log-level L] [--config-fail SHARE] "
 		   "[--start-rate N]\n"
+		   "                 [--update-keys FILE].. "
+		   "[--update-threshold K] [--download-threads N]\n"
+		   "                 [--update-fail SHARE] "
+		   "[--update-rollback SHARE] [--update-silent SHARE]\n"
 		   "Runs N virtual devices (state in DIR/<n>/; a second run "
 		   "reuses them).\n");
 }
@@ -94,6 +110,34 @@ parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 		return false;
 	*out = (unsigned)v;
 	return true;
+}
+
+/* A share from 0 to 1 ("0.25"). */
+static bool
+parse_share(const char *s, double *out)
+{
+	char *end = NULL;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || !(v >= 0.0) || v > 1.0)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Appends a key file to the comma-separated list the agent takes. */
+static bool
+add_key_file(char *list, size_t cap, const char *path)
+{
+	size_t len = strlen(list);
+	int n;
+
+	if (path[0] == '\0' || strchr(path, ',') != NULL)
+		return false;
+	n = snprintf(list + len, cap - len, "%s%s", len > 0 ? "," : "", path);
+	return n > 0 && (size_t)n < cap - len;
 }
 
 static void *
@@ -136,15 +180,22 @@ static void
 sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
 		 uint64_t renewals)
 {
-	char text[256], err[256];
+	char text[512], err[256];
+	struct sim_update_counts u;
 	int n;
 
 	if (s->status_file == NULL)
 		return;
+	sim_update_get_counts(s->update, &u);
 	n = snprintf(text, sizeof(text),
 		     "{\"count\": %u, \"online\": %u, \"attempts\": %" PRIu64
-		     ", \"renewals\": %" PRIu64 ", \"pid\": %d}\n",
-		     s->count, online, attempts, renewals, (int)getpid());
+		     ", \"renewals\": %" PRIu64 ", \"pid\": %d, "
+		     "\"updates\": {\"active\": %u, \"committed\": %u, "
+		     "\"failed\": %u, \"rolled_back\": %u, \"refused\": %u, "
+		     "\"silent\": %u}}\n",
+		     s->count, online, attempts, renewals, (int)getpid(),
+		     u.active, u.committed, u.failed, u.rolled_back, u.refused,
+		     u.silent);
 	if (atomic_write_file(s->status_file, text, (size_t)n, 0644, err,
 			      sizeof(err)) != 0)
 		log_warn("%s", err);
@@ -206,6 +257,20 @@ sim_tick(lws_sorted_usec_list_t *sul)
 	}
 	if (online < s->count)
 		s->all_online_reported = false;
+	if (s->update != NULL) {
+		struct sim_update_counts u;
+
+		sim_update_get_counts(s->update, &u);
+		if (memcmp(&u, &s->last_updates, sizeof(u)) != 0) {
+			printf("fleet-sim: updates active %u committed %u "
+			       "failed %u rolled_back %u refused %u silent "
+			       "%u\n",
+			       u.active, u.committed, u.failed, u.rolled_back,
+			       u.refused, u.silent);
+			fflush(stdout);
+			s->last_updates = u;
+		}
+	}
 	sim_write_status(s, online, attempts, renewals);
 	lws_sul_schedule(s->ctx, 0, &s->sul_tick, sim_tick,
 			 (lws_usec_t)200 * LWS_US_PER_MS);
@@ -230,6 +295,12 @@ main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'L'},
 		{"config-fail", required_argument, NULL, 'F'},
 		{"start-rate", required_argument, NULL, 'R'},
+		{"update-keys", required_argument, NULL, 'k'},
+		{"update-threshold", required_argument, NULL, 'K'},
+		{"update-fail", required_argument, NULL, 'U'},
+		{"update-rollback", required_argument, NULL, 'B'},
+		{"update-silent", required_argument, NULL, 'Q'},
+		{"download-threads", required_argument, NULL, 'D'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0}};
@@ -243,10 +314,16 @@ main(int argc, char **argv)
 	struct fleet_agent_config ac;
 	struct rlimit rl;
 	enum log_level lvl;
+	struct sim_update_opts uo;
+	char update_keys[4096] = "";
+	unsigned threshold = 1;
+	bool update_opts = false;
 	struct sim s;
 	int ch, rc = 1, n = 0;
 
 	memset(&s, 0, sizeof(s));
+	memset(&uo, 0, sizeof(uo));
+	uo.download_threads = 8;
 	pthread_mutex_init(&s.lock, NULL);
 	while ((ch = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
 		switch (ch) {
@@ -316,6 +393,48 @@ main(int argc, char **argv)
 			fail_permille = (unsigned)(share * 1000.0 + 0.5);
 			break;
 		}
+		case 'k':
+			if (!add_key_file(update_keys, sizeof(update_keys),
+					  optarg)) {
+				fprintf(stderr, "fleet-sim: --update-keys: a "
+						"file name without commas, "
+						"the list under 4 KiB\n");
+				return 2;
+			}
+			break;
+		case 'K':
+			if (!parse_uint(optarg, 1, 16, &threshold)) {
+				fprintf(stderr, "fleet-sim: --update-threshold "
+						"1..16\n");
+				return 2;
+			}
+			break;
+		case 'U':
+		case 'B':
+		case 'Q':
+			if (!parse_share(optarg, ch == 'U'   ? &uo.fail
+						 : ch == 'B' ? &uo.rollback
+							     : &uo.silent)) {
+				fprintf(stderr,
+					"fleet-sim: --update-%s takes a share "
+					"from 0 to 1\n",
+					ch == 'U'   ? "fail"
+					: ch == 'B' ? "rollback"
+						    : "silent");
+				return 2;
+			}
+			update_opts = true;
+			break;
+		case 'D':
+			if (!parse_uint(optarg, 1, SIM_UPDATE_MAX_THREADS,
+					&uo.download_threads)) {
+				fprintf(stderr,
+					"fleet-sim: --download-threads 1..%d\n",
+					SIM_UPDATE_MAX_THREADS);
+				return 2;
+			}
+			update_opts = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -330,6 +449,11 @@ main(int argc, char **argv)
 	if (s.count == 0 || api == NULL || ca == NULL || state == NULL ||
 	    optind < argc || log_level_parse(log_level, &lvl) != 0) {
 		usage(stderr);
+		return 2;
+	}
+	if (update_opts && update_keys[0] == '\0') {
+		fprintf(stderr, "fleet-sim: the --update-* options and "
+				"--download-threads need --update-keys\n");
 		return 2;
 	}
 	log_setup("fleet-sim", lvl, false);
@@ -347,6 +471,18 @@ main(int argc, char **argv)
 	s.agents = calloc(s.count, sizeof(*s.agents));
 	if (s.agents == NULL)
 		goto out;
+	if (update_keys[0] != '\0') {
+		uo.keys = update_keys;
+		uo.threshold = threshold;
+		uo.ca_file = ca;
+		uo.model = model;
+		uo.fw_version = fw;
+		s.update = sim_update_new(&uo, s.count, err, sizeof(err));
+		if (s.update == NULL) {
+			fprintf(stderr, "fleet-sim: %s\n", err);
+			goto out;
+		}
+	}
 	for (i = 0; i < s.count; i++) {
 		snprintf(dir, sizeof(dir), "%s/%u", state, i);
 		snprintf(name, sizeof(name), "sim-%u", i);
@@ -370,6 +506,9 @@ main(int argc, char **argv)
 		/* cert.rotate: new key, CSR, reconnect, cert.installed, all
 		 * in memory (issue 10). */
 		ac.cert_memory = true;
+		/* update.offer: verified, downloaded and applied in memory
+		 * (sim_update.c). */
+		sim_update_config(s.update, i, &ac);
 		s.agents[i] = fleet_agent_new(&ac, err, sizeof(err));
 		if (s.agents[i] == NULL) {
 			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);
@@ -413,6 +552,11 @@ main(int argc, char **argv)
 			s.agents[i] = NULL;
 	}
 	s.count = (unsigned)n;
+	if (s.update != NULL &&
+	    sim_update_start(s.update, s.ctx, err, sizeof(err)) != 0) {
+		fprintf(stderr, "fleet-sim: %s\n", err);
+		goto out;
+	}
 	s.start_ms = clock_mono_ms();
 	/* --start-rate: devices start in steps from the tick, so that
 	 * thousands of TLS handshakes do not all time out at once. */
@@ -430,6 +574,8 @@ out:
 	running_ctx = NULL;
 	if (s.ctx != NULL) {
 		lws_sul_cancel(&s.sul_tick);
+		/* The download threads end before the devices go. */
+		sim_update_stop(s.update);
 		for (i = 0; i < s.count; i++)
 			fleet_agent_stop(s.agents[i]);
 		lws_context_destroy(s.ctx);
@@ -439,6 +585,7 @@ out:
 			fleet_agent_free(s.agents[i]);
 	}
 	free(s.agents);
+	sim_update_free(s.update);
 	pthread_mutex_destroy(&s.lock);
 	return rc;
 }
