@@ -135,13 +135,21 @@ duration_text(long long s, char *buf, size_t len)
 	return buf;
 }
 
-/* "90%", "12.5%" */
+/* "90%", "12.5%" of a share */
 static const char *
 share_text(const json_t *v, char *buf, size_t len)
 {
+	size_t n;
+
 	if (!json_is_number(v))
 		return NULL;
-	snprintf(buf, len, "%.4g%%", 100.0 * json_number_value(v));
+	/* one decimal, as the driver's pause reasons say it; "10%" not
+	 * "10.0%" */
+	snprintf(buf, len, "%.1f", 100.0 * json_number_value(v));
+	n = strlen(buf);
+	if (n > 2 && strcmp(buf + n - 2, ".0") == 0)
+		buf[n - 2] = '\0';
+	snprintf(buf + strlen(buf), len - strlen(buf), "%%");
 	return buf;
 }
 
@@ -897,8 +905,8 @@ out:
 
 static const struct ctl_help list_help = {
 	"campaigns list", "[--status S]",
-	"Lists campaigns, newest first, with their status, the released\n"
-	"phase and how many devices succeeded of those matched.\n"
+	"Lists campaigns, newest first, with what they roll out, their\n"
+	"status and the released phase of all (show ID has the counts).\n"
 	"\n"
 	"Options:\n"
 	"  --status S         only draft, running, paused, completed or "
@@ -912,15 +920,27 @@ list_phase_cell(const json_t *item, char *buf, size_t buflen)
 	return buf;
 }
 
+/* What it rolls out, short: "hvac@3", "artifact 7b0c2d4e",
+ * "certificates". */
 static const char *
-list_done_cell(const json_t *item, char *buf, size_t buflen)
+list_target_cell(const json_t *item, char *buf, size_t buflen)
 {
-	const json_t *t = json_object_get(item, "totals");
+	const char *kind = str_of(item, "kind");
+	const char *artifact = str_of(item, "artifact_id");
+	char v[32];
 
-	if (!json_is_object(t))
+	if (kind == NULL)
 		return NULL;
-	snprintf(buf, buflen, "%lld/%lld", num_of(t, "succeeded"),
-		 num_of(t, "devices"));
+	if (strcmp(kind, "firmware") == 0)
+		snprintf(buf, buflen, "artifact %.8s",
+			 artifact != NULL ? artifact : "-");
+	else if (strcmp(kind, "config") == 0)
+		snprintf(buf, buflen, "%s@%s",
+			 str_of(item, "profile") ? str_of(item, "profile")
+						 : "-",
+			 ctl_text_or_dash(item, "version", v, sizeof(v)));
+	else
+		snprintf(buf, buflen, "certificates");
 	return buf;
 }
 
@@ -930,7 +950,7 @@ static const struct ctl_column list_cols[] = {
 	CTL_COL_KEY("KIND", "kind"),
 	CTL_COL_KEY("STATUS", "status"),
 	CTL_COL_CELL("PHASE", list_phase_cell),
-	CTL_COL_CELL("SUCCEEDED", list_done_cell),
+	CTL_COL_CELL("TARGET", list_target_cell),
 	CTL_COL_KEY("SELECTOR", "selector"),
 	CTL_COL_KEY("CREATED", "created_at"),
 };
@@ -1120,8 +1140,9 @@ static const struct ctl_help resume_help = {
 	"campaigns resume", "ID [--selector S] [--reason R]",
 	"Resumes a paused campaign (paused by an operator or by a gate). With\n"
 	"--selector the campaign goes on with a fixed selector: admitted\n"
-	"devices that no longer match are excluded (not counted), so a\n"
-	"failing cohort left out lets the gate pass.\n"
+	"devices that no longer match and have not succeeded are excluded\n"
+	"(no longer counted), so a failing cohort left out lets the gate\n"
+	"pass. The current phase's gate and soak are judged afresh.\n"
 	"\n"
 	"Options:\n"
 	"  --selector S       the campaign's new selector (docs/selectors.md)\n"
@@ -1283,6 +1304,32 @@ counts_words(const json_t *c, char *buf, size_t len)
 		 num_of(c, "offered"), num_of(c, "pending"));
 }
 
+/* The short form for a terminal line: "47/108 ok, 2 failed, 1 silent,
+ * 59 open, 0 pending" (silent and rolled back only when there are). */
+static void
+counts_short(const json_t *c, bool pending, char *buf, size_t len)
+{
+	size_t off;
+
+	off = (size_t)snprintf(buf, len, "%lld/%lld ok, %lld failed",
+			       num_of(c, "succeeded"), num_of(c, "devices"),
+			       num_of(c, "failed"));
+	if (off < len && num_of(c, "silent") > 0)
+		off += (size_t)snprintf(buf + off, len - off, ", %lld silent",
+					num_of(c, "silent"));
+	if (off < len && num_of(c, "rolled_back") > 0)
+		off += (size_t)snprintf(buf + off, len - off,
+					", %lld rolled back",
+					num_of(c, "rolled_back"));
+	if (off < len)
+		off += (size_t)snprintf(buf + off, len - off, ", %lld open",
+					num_of(c, "offered") +
+						num_of(c, "in_progress"));
+	if (off < len && pending)
+		snprintf(buf + off, len - off, ", %lld pending",
+			 num_of(c, "pending"));
+}
+
 /* Cuts s to fit a terminal line of width columns (bytes: the text is
  * sanitized ASCII and numbers, names aside). */
 static void
@@ -1328,14 +1375,7 @@ draw_phases(struct watch_poll *p, const json_t *doc)
 			snprintf(line + off, sizeof(line) - off,
 				 "not released: %lld devices", devices);
 		else
-			snprintf(line + off, sizeof(line) - off,
-				 "%lld/%lld ok, %lld failed, %lld silent, "
-				 "%lld rolled back, %lld open",
-				 num_of(c, "succeeded"), devices,
-				 num_of(c, "failed"), num_of(c, "silent"),
-				 num_of(c, "rolled_back"),
-				 num_of(c, "offered") +
-					 num_of(c, "in_progress"));
+			counts_short(c, false, line + off, sizeof(line) - off);
 		fit(line, width);
 		printf("%s\033[K\n", line);
 		p->drawn++;
@@ -1358,7 +1398,12 @@ watch_get(void *arg, bool bar, char *line, size_t len, bool *finished)
 	ctl_sanitize(status);
 	*finished = status_is(doc, "completed") || status_is(doc, "paused") ||
 		    status_is(doc, "aborted");
-	counts_words(json_object_get(doc, "totals"), words, sizeof(words));
+	if (bar)
+		counts_short(json_object_get(doc, "totals"), true, words,
+			     sizeof(words));
+	else
+		counts_words(json_object_get(doc, "totals"), words,
+			     sizeof(words));
 	snprintf(line, len, "%s, phase %lld of %lld: %s", status,
 		 num_of(doc, "phase"), num_of(doc, "phases"), words);
 	if (bar) {
@@ -1405,8 +1450,13 @@ watch_end(struct ctl *ctl, const char *id, const json_t *doc)
 	} else if (rc == CAMPAIGNS_EXIT_ABORTED) {
 		printf("campaign %s aborted\n", i);
 	} else {
-		counts_words(json_object_get(doc, "totals"), b, sizeof(b));
-		printf("campaign %s completed: %s\n", i, b);
+		const json_t *t = json_object_get(doc, "totals");
+
+		printf("campaign %s completed: %lld/%lld succeeded, %lld "
+		       "failed, %lld silent, %lld rolled back\n",
+		       i, num_of(t, "succeeded"), num_of(t, "devices"),
+		       num_of(t, "failed"), num_of(t, "silent"),
+		       num_of(t, "rolled_back"));
 	}
 	return rc;
 }
@@ -1443,7 +1493,7 @@ campaigns_watch(struct ctl *ctl, int argc, char **argv)
 static const struct ctl_subcmd subs[] = {
 	{"create", "a staged rollout; --dry-run counts devices per phase",
 	 campaigns_create, NULL, NULL},
-	{"list", "campaigns, their status and progress", campaigns_list, NULL,
+	{"list", "campaigns, their status and phase", campaigns_list, NULL,
 	 NULL},
 	{"show", "a campaign and its devices per phase and state",
 	 campaigns_show, NULL, NULL},
