@@ -317,6 +317,10 @@ match_count(PGconn *conn, const struct selector *sel, long hb_s,
 
 	memset(&q, 0, sizeof(q));
 	buf_init(&sql, 64 * 1024);
+	if (sel == NULL) { /* the port says: parsed, "" as no terms */
+		log_warn("campaign: no parsed selector");
+		goto out;
+	}
 	if (selector_to_sql(sel, &camp_columns, 2, &q, err, sizeof(err)) != 0) {
 		log_warn("campaign: selector: %s", err);
 		goto out;
