@@ -543,11 +543,8 @@ campaigns_show(struct ctl *ctl, int argc, char **argv)
 
 static const struct ctl_help create_help = {
 	"campaigns create",
-	"--name N (--kind firmware --artifact ID | --kind config --profile P "
-	"--version V | --kind rotation) [--selector S] --phases 1,10,50,100 "
-	"[--devices] [--min-success X] [--soak DUR] [--max-failure X] "
-	"[--min-finished N] [--health-window DUR] [--hours H] [--weekdays D] "
-	"[--max-concurrent N] [--start] [--dry-run]",
+	"--name N --kind firmware|config|rotation [--artifact ID | --profile P "
+	"--version V] --phases LIST [--selector S] [options]",
 	"Creates a campaign: a staged rollout of a firmware artifact, a\n"
 	"configuration profile version or new device certificates to the\n"
 	"active devices a selector matches (docs/selectors.md), in cumulative\n"

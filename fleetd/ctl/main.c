@@ -49,7 +49,9 @@ static const char main_usage[] =
 	"  -V, --version    print fleetctl's version\n"
 	"\n"
 	"Run 'fleetctl <command> --help' for the options of a command.\n"
-	"Exit status: 0 success, 1 failure, 2 usage error.\n";
+	"Exit status: 0 success, 1 failure, 2 usage error.\n"
+	"('campaigns watch' also exits 3 when the campaign pauses, 4 when it\n"
+	"is aborted.)\n";
 
 int
 ctl_fail(const char *fmt, ...)
