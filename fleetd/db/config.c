@@ -25,6 +25,7 @@
 #include "core/config.h"
 #include "core/store_config.h"
 #include "db/audit.h"
+#include "db/config_assign.h"
 #include "db/db.h"
 #include "db/idempotency.h"
 #include "db/query.h"
@@ -1745,4 +1746,211 @@ store_config_state_counts(struct store *st, long heartbeat_timeout_s,
 	}
 	PQclear(res);
 	return CONFIG_OK;
+}
+
+/* --- assignments for other db modules (db/config_assign.h) ------------------ */
+
+struct db_config_assign {
+	PGresult *vres; /* owns base */
+	const char *base; /* the version's document, or NULL */
+	char profile_id[CONFIG_ID_LEN];
+	int version; /* pinned, 0: latest */
+	struct target_rows rows;
+	struct config_compute cc;
+};
+
+void
+db_config_assign_free(struct db_config_assign *a)
+{
+	if (a == NULL)
+		return;
+	PQclear(a->vres);
+	target_rows_clear(&a->rows);
+	config_compute_clear(&a->cc);
+	free(a);
+}
+
+/* The document of profile_id at version (0: latest), its profile locked
+ * FOR SHARE first (as resolve_version does by name). */
+static enum config_rc
+assign_version(PGconn *conn, struct db_config_assign *a)
+{
+	char ver[16];
+	const char *params[2] = {a->profile_id, ver};
+	PGresult *r;
+
+	snprintf(ver, sizeof(ver), "%d", a->version);
+	r = db_query(conn,
+		     "SELECT 1 FROM config_profiles WHERE id = $1::uuid "
+		     "FOR SHARE",
+		     1, params);
+	if (r == NULL)
+		return CONFIG_ERR_STORE;
+	PQclear(r);
+	r = db_query(conn,
+		     "SELECT v.version, v.document FROM config_profiles p "
+		     "LEFT JOIN config_versions v ON v.profile_id = p.id AND "
+		     "v.version = CASE WHEN $2::int = 0 THEN p.latest_version "
+		     "ELSE $2::int END WHERE p.id = $1::uuid",
+		     2, params);
+	if (r == NULL)
+		return CONFIG_ERR_STORE;
+	if (PQntuples(r) == 0 || PQgetisnull(r, 0, 0)) {
+		enum config_rc rc = PQntuples(r) == 0 ? CONFIG_PROFILE_UNKNOWN
+				    : a->version == 0 ? CONFIG_NO_VERSION
+						      : CONFIG_VERSION_UNKNOWN;
+
+		PQclear(r);
+		return rc;
+	}
+	a->vres = r;
+	a->base = PQgetvalue(r, 0, 1);
+	return CONFIG_OK;
+}
+
+enum config_rc
+db_config_assign_prepare(PGconn *conn, const char *profile_id, int version,
+			 const char *ids_array, struct db_config_assign **out)
+{
+	struct db_config_assign *a = calloc(1, sizeof(*a));
+	struct config_source src;
+	const char *params[2] = {"0", ids_array};
+	PGresult *res = NULL;
+	enum config_rc rc = CONFIG_ERR_STORE;
+
+	if (a == NULL)
+		return CONFIG_ERR_NOMEM;
+	config_compute_init(&a->cc);
+	a->version = version;
+	if (profile_id != NULL) {
+		snprintf(a->profile_id, sizeof(a->profile_id), "%s",
+			 profile_id);
+		rc = assign_version(conn, a);
+		if (rc != CONFIG_OK)
+			goto fail;
+		rc = CONFIG_ERR_STORE;
+	}
+	res = db_query(conn,
+		       "INSERT INTO device_config (device_id) SELECT d.id "
+		       "FROM devices d WHERE d.id = ANY($2::uuid[]) AND "
+		       "$1::text IS NOT NULL ORDER BY d.id "
+		       "ON CONFLICT DO NOTHING",
+		       2, params);
+	if (res == NULL)
+		goto fail;
+	PQclear(res);
+	/* The online column needs a heartbeat; it is not used here. */
+	res = db_query(conn,
+		       "SELECT " TARGET_COLS " FROM devices d JOIN "
+		       "device_config c ON c.device_id = d.id LEFT JOIN "
+		       "config_profiles p ON p.id = c.profile_id LEFT JOIN "
+		       "device_sessions s ON s.device_id = d.id WHERE d.id = "
+		       "ANY($2::uuid[]) ORDER BY d.id FOR UPDATE OF c",
+		       2, params);
+	if (res == NULL)
+		goto fail;
+	if (read_targets(res, &a->rows) != 0) {
+		if (a->rows.res == NULL)
+			PQclear(res);
+		goto fail;
+	}
+	memset(&src, 0, sizeof(src));
+	src.mode = CONFIG_CLONE_ASSIGN;
+	src.base = a->base;
+	rc = config_compute_targets(&a->cc, &src, a->rows.t, a->rows.n);
+	if (rc != CONFIG_OK) {
+		log_warn("config assign: device %s: error %d",
+			 a->cc.failed_device ? a->cc.failed_device : "?",
+			 (int)rc);
+		goto fail;
+	}
+	*out = a;
+	return CONFIG_OK;
+fail:
+	db_config_assign_free(a);
+	return rc;
+}
+
+size_t
+db_config_assign_count(const struct db_config_assign *a)
+{
+	return a->rows.n;
+}
+
+const char *
+db_config_assign_device(const struct db_config_assign *a, size_t i)
+{
+	return a->rows.t[i].device_id;
+}
+
+bool
+db_config_assign_changed(const struct db_config_assign *a, size_t i)
+{
+	return a->rows.t[i].changed;
+}
+
+size_t
+db_config_assign_nchanged(const struct db_config_assign *a)
+{
+	return a->cc.changed;
+}
+
+int
+db_config_assign_write(PGconn *conn, const struct db_config_assign *a,
+		       const char *change_id)
+{
+	struct apply_spec spec = {
+		change_id,
+		true,
+		a->profile_id[0] != '\0' ? a->profile_id : NULL,
+		a->version,
+		false,
+		true};
+
+	if (a->rows.n == 0)
+		return 0;
+	return apply_targets(conn, &spec, a->rows.t, a->rows.n);
+}
+
+int
+db_config_change_insert(PGconn *conn, const char *id, const char *actor,
+			const char *kind, const json_t *source,
+			const char *selector, size_t matched, size_t changed)
+{
+	return insert_change(conn, id, actor, kind, source, selector, matched,
+			     changed);
+}
+
+int
+db_config_clear_devices(PGconn *conn, const char *change_id,
+			const char *ids_array, size_t *changed)
+{
+	const char *params[2] = {change_id, ids_array};
+	PGresult *res;
+
+	/* As store_config_device_set without profile and overrides, for
+	 * many devices: the generation grows where a document goes. */
+	res = db_query(conn,
+		       "WITH up AS (UPDATE device_config SET profile_id = "
+		       "NULL, pinned_version = NULL, overrides = NULL, "
+		       "revision = revision + 1, desired_document = NULL, "
+		       "desired_sha256 = NULL, desired_generation = "
+		       "desired_generation + CASE WHEN desired_sha256 IS NULL "
+		       "THEN 0 ELSE 1 END, desired_change_id = CASE WHEN "
+		       "desired_sha256 IS NULL THEN desired_change_id ELSE "
+		       "$1::uuid END, desired_at = CASE WHEN desired_sha256 IS "
+		       "NULL THEN desired_at ELSE now() END, updated_at = "
+		       "now() WHERE device_id = ANY($2::uuid[]) RETURNING "
+		       "device_id, desired_generation, desired_change_id = "
+		       "$1::uuid AS changed), ins AS (INSERT INTO "
+		       "config_change_devices (change_id, device_id, "
+		       "generation, sha256) SELECT $1::uuid, device_id, "
+		       "desired_generation, NULL FROM up) "
+		       "SELECT count(*) FILTER (WHERE changed) FROM up",
+		       2, params);
+	if (res == NULL)
+		return -1;
+	*changed = (size_t)db_int(res, 0, 0);
+	PQclear(res);
+	return 0;
 }

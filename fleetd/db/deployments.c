@@ -23,6 +23,7 @@
 #include "core/update.h"
 #include "db/audit.h"
 #include "db/db.h"
+#include "db/deployment_rows.h"
 #include "db/idempotency.h"
 #include "db/query.h"
 #include "db/selector_sql.h"
@@ -342,16 +343,10 @@ store_deployment_create(struct store *st, const struct deployment_create *req,
 	/* One creation at a time: two concurrent ones must not both give a
 	 * device an open row (the unique index would fail the second). */
 	if (!req->dry_run) {
-		res = db_query(conn,
-			       "SELECT pg_advisory_xact_lock(hashtext("
-			       "'fleet_deployments'))",
-			       0, NULL);
-		if (res == NULL) {
+		if (db_deployment_create_lock(conn) != 0) {
 			rc = rollback(conn, DEPLOY_ERR_STORE);
 			goto out;
 		}
-		PQclear(res);
-		res = NULL;
 	}
 	rc = artifact_read(conn, req->artifact_id, &a);
 	if (rc == DEPLOY_OK && !a.complete)
@@ -604,6 +599,28 @@ store_deployment_devices(struct store *st, const char *id, const char *state,
 	return rc;
 }
 
+/* The rows of update_state_supersedable() (core/update.c) of deployment
+ * id become superseded ('cancelled'). */
+static int
+cancel_rows(PGconn *conn, const char *id, size_t *n)
+{
+	const char *params[1] = {id};
+	PGresult *res;
+
+	res = db_query(conn,
+		       "WITH s AS (UPDATE deployment_devices SET state = "
+		       "'superseded', reason = 'cancelled', updated_at = "
+		       "now() WHERE deployment_id = $1::uuid AND state "
+		       "IN " DB_DEPLOY_SUPERSEDABLE_SQL " RETURNING 1) "
+		       "SELECT count(*) FROM s",
+		       1, params);
+	if (res == NULL)
+		return -1;
+	*n = (size_t)db_int(res, 0, 0);
+	PQclear(res);
+	return 0;
+}
+
 enum deploy_rc
 store_deployment_cancel(struct store *st, const char *id, const char *actor,
 			size_t *superseded)
@@ -643,18 +660,8 @@ store_deployment_cancel(struct store *st, const char *id, const char *actor,
 		return rollback(conn, DEPLOY_NOT_ACTIVE);
 	}
 	PQclear(res);
-	/* The rows of update_state_supersedable() (core/update.c). */
-	res = db_query(conn,
-		       "WITH s AS (UPDATE deployment_devices SET state = "
-		       "'superseded', reason = 'cancelled', updated_at = "
-		       "now() WHERE deployment_id = $1::uuid AND state IN "
-		       "('pending', 'offered', 'downloading', 'downloaded') "
-		       "RETURNING 1) SELECT count(*) FROM s",
-		       1, params);
-	if (res == NULL)
+	if (cancel_rows(conn, id, &n) != 0)
 		return rollback(conn, DEPLOY_ERR_STORE);
-	n = (size_t)db_int(res, 0, 0);
-	PQclear(res);
 	if (db_command(conn,
 		       "UPDATE deployments SET status = 'cancelled', "
 		       "finished_at = now() WHERE id = $1::uuid",
@@ -1010,4 +1017,72 @@ store_keys_report_apply(struct store *st, const char *device_id,
 fail:
 	(void)db_exec(conn, "ROLLBACK");
 	return STORE_ERR;
+}
+
+/* ---- rows for other db modules (db/deployment_rows.h) ------------------ */
+
+int
+db_deployment_create_lock(PGconn *conn)
+{
+	return db_command(conn,
+			  "SELECT pg_advisory_xact_lock(hashtext("
+			  "'fleet_deployments'))",
+			  0, NULL) == STORE_OK
+		       ? 0
+		       : -1;
+}
+
+int
+db_deployment_supersede(PGconn *conn, const char *ids_array,
+			const char *keep_id, size_t *n)
+{
+	const char *params[2] = {ids_array, keep_id};
+	const char *fin[1];
+	PGresult *res;
+	int rc = -1;
+
+	/* The deployments that lose rows may finish with it. */
+	res = db_query(conn,
+		       "WITH s AS (UPDATE deployment_devices SET state = "
+		       "'superseded', reason = 'superseded', updated_at = "
+		       "now() WHERE device_id = ANY($1::uuid[]) AND NOT "
+		       "finished AND ($2::uuid IS NULL OR deployment_id <> "
+		       "$2::uuid) AND state IN " DB_DEPLOY_SUPERSEDABLE_SQL
+		       " RETURNING deployment_id) SELECT coalesce(array_agg("
+		       "DISTINCT deployment_id)::text, '{}'), count(*) FROM s",
+		       2, params);
+	if (res == NULL)
+		return -1;
+	*n = (size_t)db_int(res, 0, 1);
+	fin[0] = PQgetvalue(res, 0, 0);
+	if (*n == 0 || db_command(conn, DEP_FINISH_SQL, 1, fin) == STORE_OK)
+		rc = 0;
+	PQclear(res);
+	return rc;
+}
+
+int
+db_deployment_cancel_open(PGconn *conn, const char *id, size_t *n)
+{
+	const char *params[1] = {id};
+
+	/* Rows before the deployment, as store_deployment_cancel. */
+	if (db_command(conn,
+		       "SELECT 1 FROM deployment_devices WHERE deployment_id = "
+		       "$1::uuid AND NOT finished FOR UPDATE",
+		       1, params) != STORE_OK ||
+	    db_command(conn,
+		       "SELECT 1 FROM deployments WHERE id = $1::uuid "
+		       "FOR UPDATE",
+		       1, params) != STORE_OK ||
+	    cancel_rows(conn, id, n) != 0 ||
+	    db_command(conn,
+		       "UPDATE deployments SET status = 'cancelled', "
+		       "finished_at = now() WHERE id = $1::uuid AND status = "
+		       "'active'",
+		       1, params) != STORE_OK ||
+	    db_command(conn, "SELECT pg_notify('fleet_update', $1)", 1,
+		       params) != STORE_OK)
+		return -1;
+	return 0;
 }
