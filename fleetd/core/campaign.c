@@ -430,11 +430,14 @@ success_unreachable(const struct campaign_gate *g,
 	snprintf(
 		reason, len,
 		"phase %zu: %" PRIu64
-		" of %u devices failed, so at most %" PRIu64
+		" of %u devices failed (%.1f%%), so at most %" PRIu64
 		" can succeed, below min_success %.1f%%: %u failed, %u silent, "
 		"%u rolled back",
-		p + 1, failures, c->total, best, 100.0 * g->min_success,
-		c->failed, c->silent, c->rolled_back);
+		p + 1, failures, c->total,
+		c->total > 0 ? 100.0 * (double)failures / (double)c->total
+			     : 100.0,
+		best, 100.0 * g->min_success, c->failed, c->silent,
+		c->rolled_back);
 	return true;
 }
 

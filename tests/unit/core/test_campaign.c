@@ -399,7 +399,8 @@ test_step_unreachable(void **state)
 	assert_int_equal(out.action, CAMPAIGN_ACT_PAUSE);
 	assert_int_equal(out.phase, 0);
 	assert_string_equal(out.reason,
-			    "phase 1: 3 of 20 devices failed, so at most 17 "
+			    "phase 1: 3 of 20 devices failed (15.0%), so at "
+			    "most 17 "
 			    "can succeed, below min_success 90.0%: 2 failed, "
 			    "0 silent, 1 rolled back");
 	/* two failures leave 18 of 20 = 90%: keep waiting */
