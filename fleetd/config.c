@@ -50,8 +50,8 @@ static const struct config_key fleetd_keys[] = {
 	/* update.offer artifact_url: https mirror base; "": device listener */
 	KEY("artifact_url_base", CONFIG_STRING, artifact_url_base, 0, 0, ""),
 	/* campaign driver: lock attempts and passes (docs/campaigns.md) */
-	KEY("campaign_interval_ms", CONFIG_INT, campaign_interval_ms, 50,
-	    60000, "1000"),
+	KEY("campaign_interval_ms", CONFIG_INT, campaign_interval_ms, 50, 60000,
+	    "1000"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))

@@ -24,7 +24,7 @@
  * store failed (the caller waits and tries again; nothing is half done:
  * each store call is atomic and the next pass starts from the rows).
  */
-int campaign_drive_pass(struct store *st, int64_t now,
-			long heartbeat_timeout_s, int64_t *wake_at);
+int campaign_drive_pass(struct store *st, int64_t now, long heartbeat_timeout_s,
+			int64_t *wake_at);
 
 #endif

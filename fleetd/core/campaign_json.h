@@ -41,7 +41,6 @@ void campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
  * pending, offered, in_progress, succeeded, failed, silent, rolled_back,
  * finished, failure_share}; phase SIZE_MAX leaves "phase" out (totals).
  * New reference, NULL on ENOMEM. */
-json_t *campaign_counts_to_json(size_t phase,
-				const struct campaign_counts *c);
+json_t *campaign_counts_to_json(size_t phase, const struct campaign_counts *c);
 
 #endif
