@@ -17,6 +17,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "ca/signer_client.h"
+#include "http/campaign_driver.h"
 #include "channel/channel.h"
 #include "config.h"
 #include "core/metrics.h"
@@ -560,6 +561,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	struct job_pool_ops store_ops = {worker_store_init, worker_store_fini,
 					 worker_wake, NULL};
 	struct channel_deps deps;
+	struct campaign_driver *driver = NULL;
 	size_t channel_threads;
 	struct sigaction sa;
 	struct worker w;
@@ -618,6 +620,10 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.channel = channel_new(w.context, &deps, cfg, slot);
 	if (w.channel == NULL)
 		goto out;
+	/* Every worker tries the campaign driver lock; one drives. */
+	driver = campaign_driver_start(cfg, slot, &worker_stop_requested);
+	if (driver == NULL)
+		goto out;
 	if (worker_api_vhost(&w, cert, key) != 0 ||
 	    worker_device_vhost(&w, cert, key) != 0 || worker_listen(&w) != 0)
 		goto out;
@@ -633,6 +639,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 out:
 	/* Listener thread and jobs first: they may still wake the loop or
 	 * touch connections. */
+	campaign_driver_stop(driver);
 	channel_stop(w.channel);
 	job_pool_free(w.presence_jobs);
 	job_pool_free(w.channel_jobs);
