@@ -237,11 +237,17 @@ F=$(awk '/^CAMPAIGN:/ { print $2 }' "$T/out")
 out_has "^TARGET: +artifact $ART$" "firmware: the target is the artifact"
 out_has '^WINDOW: +hours 0-23, sun-sat \(UTC\)$' "firmware: the window as given"
 out_has '^MAX CONCURRENT: +3 offered or in progress at once$' "firmware: the cap"
+# On a terminal (script's pty): the header and 4 bars redrawn in place.
 set +e
-timeout 120 fleetctl campaigns watch "$F" --interval 1s >"$T/watchF.out" 2>&1 </dev/null
+timeout 120 script -qec "fleetctl campaigns watch $F --interval 1s" /dev/null \
+	>"$T/watchF.out" 2>&1 </dev/null
 RC=$?
 set -e
-assert_eq "$RC" 0 "watch exits 0 when the firmware campaign completes"
+assert_eq "$RC" 0 "watch on a terminal exits 0 when the firmware campaign completes"
+check "watch redraws the header and the 4 phase bars in place (cursor up 5)" \
+	grep -q $'\e\\[5A' "$T/watchF.out"
+check "... ending with phase 4 full" \
+	grep -qE 'phase 4 +\[#{30}\] 100%  5/5 ok, 0 failed, 0 open' "$T/watchF.out"
 expect_ok "show the firmware campaign" campaigns show "$F"
 out_has '^DEPLOYMENT: +[0-9a-f-]{36}$' "firmware: show names the campaign's deployment"
 out_has '^PHASE: +4 of 4 released$' "firmware: 4 of 4 phases released"
