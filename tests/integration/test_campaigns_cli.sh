@@ -178,6 +178,10 @@ run -o json campaigns create --name preflight --kind config --profile hvac \
 	--version 1 --selector 'site in (a,b)' --phases 1,10,50,100 --dry-run
 assert_eq "$RC $(jq -c '[.dry_run, .matched, (.phases | length), ([.phases[].devices] | add)]' "$T/out")" \
 	"0 [true,16,4,16]" "dry run -o json: the API's preflight"
+run -o json campaigns create --name preflight --kind rotation \
+	--selector 'site in (a,b)' --phases 2,all --devices --dry-run
+assert_eq "$RC $(jq -c '[.phases[].devices]' "$T/out")" "0 [2,14]" \
+	"dry run --devices 2,all: 2 devices, then the other 14"
 assert_eq "$(NCAMP)" 0 "dry runs created no campaign"
 
 # ---- a config campaign 50,100 that completes -----------------------------
