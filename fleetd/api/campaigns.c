@@ -36,6 +36,27 @@ campaign_invalid(struct api_call *c, const char *field, const char *detail)
 		api_problem_member(c->resp, "field", json_string(field));
 }
 
+/* The member a message of campaign_def_from_json names ("gate.soak...:",
+ * "phase 2: ..."), for the problem's field; NULL when none. */
+static const char *
+def_field(const char *err)
+{
+	static const char *const members[] = {
+		"phases", "unit", "gates", "gate", "window", "max_concurrent"};
+	size_t i, n;
+
+	if (strncmp(err, "phase ", 6) == 0)
+		return "phases";
+	for (i = 0; i < sizeof(members) / sizeof(members[0]); i++) {
+		n = strlen(members[i]);
+		if (strncmp(err, members[i], n) == 0 &&
+		    (err[n] == ':' || err[n] == '.' || err[n] == '[' ||
+		     err[n] == ' '))
+			return members[i];
+	}
+	return NULL;
+}
+
 /* The campaign's status now, for a 409's "campaign_status" member (the
  * problem's own "status" is the HTTP status, RFC 7807); NULL when it
  * cannot be read. */
@@ -270,7 +291,8 @@ campaign_create(struct api_call *c)
 	}
 	err[0] = '\0';
 	if (campaign_def_from_json(body, &def, err, sizeof(err)) != 0) {
-		campaign_invalid(c, NULL, err[0] ? err : "bad definition");
+		campaign_invalid(c, def_field(err),
+				 err[0] ? err : "bad definition");
 		goto out;
 	}
 	def.kind = k;
