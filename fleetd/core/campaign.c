@@ -500,8 +500,9 @@ campaign_step(const struct campaign_def *def, const struct campaign_state *st,
 		return;
 	}
 	decide(out, CAMPAIGN_ACT_RELEASE, st->phase + 1, 0);
-	snprintf(out->reason, sizeof(out->reason), "phase %zu released",
-		 st->phase + 2);
+	snprintf(out->reason, sizeof(out->reason),
+		 "phase %zu of %zu released: %u more devices", st->phase + 2,
+		 def->n_phases, counts[st->phase + 1].total);
 }
 
 int

@@ -477,6 +477,8 @@ test_step_window(void **state)
 	assert_int_equal(out.wake_at, 1800000000 + 14 * 3600);
 	campaign_step(&d, &st, counts, 1800000000 + 14 * 3600, &out);
 	assert_int_equal(out.action, CAMPAIGN_ACT_RELEASE);
+	assert_string_equal(out.reason,
+			    "phase 2 of 2 released: 90 more devices");
 }
 
 static void
