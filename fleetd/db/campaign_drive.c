@@ -230,78 +230,84 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 /*
  * Each kind's mapping (docs/internals/campaigns.md, "One engine, three
  * deliveries") as one UPDATE .. FROM over the campaign's admitted rows
- * that are neither excluded nor reverted, writing only those whose
- * state, as mapped, differs. `silent` is succeeded as far as the
- * delivery is concerned: the health step below moves it. $1 the
- * campaign, and for firmware $2 its deployment.
+ * that are neither excluded nor reverted, joined to the delivery's row,
+ * writing only those whose state, as mapped, differs: the mapping is
+ * written once as a state, a reason and a finish time, and used in the
+ * SET and in the WHERE, so an unchanged campaign is one read of its rows
+ * and nothing written. `silent` is succeeded as far as the delivery is
+ * concerned: the health step below moves it. $1 the campaign, and for
+ * firmware $2 its deployment.
  */
-/* clang-format off */
-#define SYNC_SET                                                            \
-	"UPDATE campaign_devices cd SET state = m.st, reason = m.why, "     \
-	"finished_at = m.fin, updated_at = now() FROM m WHERE "             \
-	"cd.campaign_id = $1::uuid AND cd.device_id = m.device_id AND "     \
-	"m.st IS DISTINCT FROM CASE WHEN cd.state = 'silent' THEN "         \
-	"'succeeded' ELSE cd.state END"
+#define SYNC_SQL(from, where, st, why, fin)                                \
+	"UPDATE campaign_devices cd SET state = " st ", reason = " why     \
+	", finished_at = " fin ", updated_at = now() FROM " from " WHERE " \
+	"cd.campaign_id = $1::uuid AND cd.state NOT IN ('excluded', "      \
+	"'reverted') AND " where " AND (" st ") IS DISTINCT FROM CASE "    \
+	"WHEN cd.state = 'silent' THEN 'succeeded' ELSE cd.state END"
 
-static const char *const sync_firmware_sql =
-	"WITH m AS (SELECT cd.device_id, CASE "
-	"WHEN x.state IN ('pending', 'offered') THEN 'offered' "
-	"WHEN x.state = 'committed' THEN 'succeeded' "
-	"WHEN x.state IN ('failed', 'refused', 'superseded') THEN 'failed' "
-	"WHEN x.state = 'rolled_back' THEN 'rolled_back' "
-	"ELSE 'in_progress' END AS st, CASE "
-	"WHEN x.state = 'superseded' THEN 'superseded' "
-	"WHEN x.state IN ('failed', 'refused', 'rolled_back') THEN "
-	"left(coalesce(x.reason, x.error, x.state), 4096) END AS why, "
-	"CASE WHEN x.finished THEN x.updated_at END AS fin "
-	"FROM campaign_devices cd JOIN deployment_devices x ON "
-	"x.deployment_id = $2::uuid AND x.device_id = cd.device_id "
-	"WHERE cd.campaign_id = $1::uuid AND cd.state NOT IN ('excluded', "
-	"'reverted')) " SYNC_SET;
+/* clang-format off */
+#define FW_ST                                                           \
+	"CASE WHEN x.state IN ('pending', 'offered') THEN 'offered' "   \
+	"WHEN x.state = 'committed' THEN 'succeeded' "                  \
+	"WHEN x.state IN ('failed', 'refused', 'superseded') THEN "     \
+	"'failed' WHEN x.state = 'rolled_back' THEN 'rolled_back' "     \
+	"ELSE 'in_progress' END"
+#define FW_WHY                                                          \
+	"CASE WHEN x.state = 'superseded' THEN 'superseded' "           \
+	"WHEN x.state IN ('failed', 'refused', 'rolled_back') THEN "    \
+	"left(coalesce(x.reason, x.error, x.state), 4096) END"
+#define FW_FIN "CASE WHEN x.finished THEN x.updated_at END"
+
+static const char *const sync_firmware_sql = SYNC_SQL(
+	"deployment_devices x", "x.deployment_id = $2::uuid AND "
+	"x.device_id = cd.device_id", FW_ST, FW_WHY, FW_FIN);
 
 /* Success: a report of the campaign's generation or later, applied with
  * the desired hash (CONFIG_DRIFT_SQL's "in sync"); failure: failed for
- * that generation or later. */
-static const char *const sync_config_sql =
-	"WITH m AS (SELECT cd.device_id, CASE "
-	"WHEN r.generation >= cd.generation AND r.status IN ('applied', "
-	"'drifted') AND r.sha256 = c.desired_sha256 THEN 'succeeded' "
-	"WHEN r.generation >= cd.generation AND r.status = 'failed' "
-	"THEN 'failed' ELSE 'offered' END AS st, CASE "
-	"WHEN r.generation >= cd.generation AND r.status = 'failed' THEN "
-	"left(coalesce(r.reason, 'failed'), 4096) END AS why, "
-	"CASE WHEN r.generation >= cd.generation AND (r.status = 'failed' "
-	"OR r.sha256 = c.desired_sha256) THEN r.reported_at END AS fin "
-	"FROM campaign_devices cd LEFT JOIN device_config c ON "
-	"c.device_id = cd.device_id LEFT JOIN device_config_reported r ON "
-	"r.device_id = cd.device_id WHERE cd.campaign_id = $1::uuid AND "
-	"cd.state NOT IN ('excluded', 'reverted')) "
-	SYNC_SET;
+ * that generation or later. A device that never reported stays
+ * offered. */
+#define CFG_NOW "r.generation >= cd.generation"
+#define CFG_OK  CFG_NOW " AND r.status IN ('applied', 'drifted') AND " \
+	"r.sha256 = c.desired_sha256"
+#define CFG_BAD CFG_NOW " AND r.status = 'failed'"
+#define CFG_ST                                                         \
+	"CASE WHEN " CFG_OK " THEN 'succeeded' WHEN " CFG_BAD " THEN "  \
+	"'failed' ELSE 'offered' END"
+#define CFG_WHY                                                        \
+	"CASE WHEN " CFG_BAD " THEN left(coalesce(r.reason, 'failed'), " \
+	"4096) END"
+#define CFG_FIN                                                        \
+	"CASE WHEN (" CFG_OK ") OR (" CFG_BAD ") THEN r.reported_at END"
+
+static const char *const sync_config_sql = SYNC_SQL(
+	"device_config_reported r, device_config c", "r.device_id = "
+	"cd.device_id AND c.device_id = cd.device_id", CFG_ST, CFG_WHY,
+	CFG_FIN);
 
 /* Success: the rotation completed; in progress: a certificate was
  * issued for it but not installed yet; failure: the device was
  * decommissioned or a certificate of it revoked since its admission. */
-static const char *const sync_rotation_sql =
-	"WITH m AS (SELECT cd.device_id, CASE "
-	"WHEN r.completed_at IS NOT NULL THEN 'succeeded' "
-	"WHEN d.status <> 'active' THEN 'failed' "
-	"WHEN EXISTS (SELECT 1 FROM certificates k WHERE k.device_id = "
-	"cd.device_id AND k.status = 'revoked' AND k.revoked_at >= "
-	"cd.admitted_at) THEN 'failed' "
-	"WHEN EXISTS (SELECT 1 FROM certificates k WHERE k.device_id = "
-	"cd.device_id AND k.created_at >= r.requested_at) THEN "
-	"'in_progress' ELSE 'offered' END AS st, CASE "
-	"WHEN r.completed_at IS NOT NULL THEN NULL "
-	"WHEN d.status <> 'active' THEN 'decommissioned' "
-	"WHEN EXISTS (SELECT 1 FROM certificates k WHERE k.device_id = "
-	"cd.device_id AND k.status = 'revoked' AND k.revoked_at >= "
-	"cd.admitted_at) THEN 'revoked' END AS why, "
-	"CASE WHEN r.completed_at IS NOT NULL THEN r.completed_at "
-	"WHEN d.status <> 'active' THEN coalesce(d.decommissioned_at, now()) "
-	"END AS fin FROM campaign_devices cd JOIN devices d ON d.id = "
-	"cd.device_id LEFT JOIN cert_rotations r ON r.id = cd.rotation_id "
-	"WHERE cd.campaign_id = $1::uuid AND cd.state NOT IN ('excluded', "
-	"'reverted')) " SYNC_SET;
+#define ROT_REVOKED                                                     \
+	"EXISTS (SELECT 1 FROM certificates k WHERE k.device_id = "     \
+	"cd.device_id AND k.status = 'revoked' AND k.revoked_at >= "    \
+	"cd.admitted_at)"
+#define ROT_ST                                                          \
+	"CASE WHEN r.completed_at IS NOT NULL THEN 'succeeded' "        \
+	"WHEN d.status <> 'active' OR " ROT_REVOKED " THEN 'failed' "   \
+	"WHEN EXISTS (SELECT 1 FROM certificates k WHERE k.device_id = " \
+	"cd.device_id AND k.created_at >= r.requested_at) THEN "        \
+	"'in_progress' ELSE 'offered' END"
+#define ROT_WHY                                                         \
+	"CASE WHEN r.completed_at IS NOT NULL THEN NULL "               \
+	"WHEN d.status <> 'active' THEN 'decommissioned' "              \
+	"WHEN " ROT_REVOKED " THEN 'revoked' END"
+#define ROT_FIN                                                         \
+	"CASE WHEN r.completed_at IS NOT NULL THEN r.completed_at "     \
+	"WHEN d.status <> 'active' OR " ROT_REVOKED " THEN now() END"
+
+static const char *const sync_rotation_sql = SYNC_SQL(
+	"cert_rotations r, devices d", "r.id = cd.rotation_id AND d.id = "
+	"cd.device_id", ROT_ST, ROT_WHY, ROT_FIN);
 
 /*
  * The health window: a succeeded device offline now whose last contact
@@ -315,8 +321,8 @@ static const char *const sync_health_sql =
 	"UPDATE campaign_devices cd SET state = CASE WHEN cd.state = "
 	"'silent' THEN 'succeeded' ELSE 'silent' END, updated_at = now() "
 	"FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id "
-	"WHERE cd.campaign_id = $1::uuid AND d.id = cd.device_id AND "
-	"CASE WHEN cd.state = 'succeeded' THEN NOT "
+	"WHERE cd.campaign_id = $1::uuid AND cd.state IN ('succeeded', "
+	"'silent') AND d.id = cd.device_id AND CASE WHEN cd.state = 'succeeded' THEN NOT "
 	DRIVE_ONLINE_SQL("$2") " AND cd.finished_at IS NOT NULL AND "
 	"cd.reason IS DISTINCT FROM 'already-running' AND "
 	"greatest(s.last_seen, d.last_seen) <= cd.finished_at + "
