@@ -17,6 +17,9 @@ cpio dbus squashfs-tools"
 # The reference server of tests/bench/artifact_bench.sh (issue 11): the same
 # file over TLS from nginx, started on a loopback port with a temp config.
 FLEET_PACKAGES="$FLEET_PACKAGES nginx"
+# Many hosts (issue 15): tests/integration/test_haproxy.sh runs
+# deploy/haproxy/haproxy.cfg in front of two fleetd instances.
+FLEET_PACKAGES="$FLEET_PACKAGES haproxy"
 # Highly available PostgreSQL (issue 15, docs/ha.md): pg_auto_failover's
 # monitor and keeper, used by deploy/ha/ and tests/integration/test_pg_failover.sh.
 FLEET_PACKAGES="$FLEET_PACKAGES pg-auto-failover-cli postgresql-15-auto-failover"
