@@ -23,6 +23,9 @@ FLEET_PACKAGES="$FLEET_PACKAGES haproxy"
 # Highly available PostgreSQL (issue 15, docs/ha.md): pg_auto_failover's
 # monitor and keeper, used by deploy/ha/ and tests/integration/test_pg_failover.sh.
 FLEET_PACKAGES="$FLEET_PACKAGES pg-auto-failover-cli postgresql-15-auto-failover"
+# conn_bench's side-by-side figure (issue 15): Mosquitto holding the same
+# number of idle mTLS clients.
+FLEET_PACKAGES="$FLEET_PACKAGES mosquitto"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER
 # (no home, no login) when it is missing. A no-op for other users: fleetd

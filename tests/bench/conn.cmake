@@ -14,3 +14,10 @@ if(TARGET fleet-sim)
 		USES_TERMINAL
 		COMMENT "connect fleet-sim agents to a local fleetd")
 endif()
+
+# mqtt_idle: N idle mTLS MQTT clients, for conn_bench's Mosquitto figure.
+add_executable(mqtt_idle ${CMAKE_CURRENT_LIST_DIR}/mqtt_idle.c)
+target_link_libraries(mqtt_idle PRIVATE PkgConfig::OPENSSL fleet_build_flags)
+if(TARGET conn_bench_run)
+	add_dependencies(conn_bench_run mqtt_idle)
+endif()
