@@ -370,15 +370,23 @@ void
 campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
 		     struct campaign_counts *counts)
 {
-	uint64_t sizes[CAMPAIGN_MAX_PHASES];
+	uint64_t cum_in = 0, cum_pending = 0, want;
 	size_t p;
 
-	campaign_phase_sizes(def, matched, sizes);
+	/* Cumulatively: phases 0..p cover cutoff(p) of the matched devices;
+	 * what the admitted ones up to p do not fill is pending. Per phase,
+	 * the admitted devices of earlier phases that the cutoffs (which
+	 * move when devices join or leave) now place later count there, so
+	 * no device is invented or counted twice. */
 	for (p = 0; p < def->n_phases; p++) {
 		uint32_t in = admitted(&counts[p]);
 
+		cum_in += in;
+		want = campaign_phase_cutoff(def, p, matched);
+		want = want > cum_in ? want - cum_in : 0;
 		counts[p].pending =
-			sizes[p] > in ? (uint32_t)(sizes[p] - in) : 0;
+			want > cum_pending ? (uint32_t)(want - cum_pending) : 0;
+		cum_pending += counts[p].pending;
 		counts[p].total = counts[p].pending + in;
 	}
 }

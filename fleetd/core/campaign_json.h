@@ -30,9 +30,11 @@ int campaign_def_from_json(const json_t *body, struct campaign_def *def,
 char *campaign_def_to_json(const struct campaign_def *def);
 
 /*
- * Adds what the store does not count: pending[p] = the phase's size for
- * matched devices (campaign_phase_sizes) minus those admitted in it (at
- * least 0), and total = pending + admitted.
+ * Adds what the store does not count: pending, cumulatively (phases
+ * 0..p cover campaign_phase_cutoff(p, matched) devices; what the
+ * admitted ones of phases 0..p and the pending ones of earlier phases do
+ * not fill is pending in p, never below 0), and total = pending +
+ * admitted.
  */
 void campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
 			  struct campaign_counts *counts);

@@ -51,6 +51,7 @@ enum {
 	OPT_MAX_CONCURRENT,
 	OPT_START,
 	OPT_DRY_RUN,
+	OPT_IDEM_KEY,
 	OPT_STATUS,
 	OPT_STATE,
 	OPT_PHASE,
@@ -580,11 +581,13 @@ static const struct ctl_help create_help = {
 	"  --weekdays D       days new offers may be made (mon-fri, sat,sun)\n"
 	"  --max-concurrent N  at most N devices offered or in progress\n"
 	"  --start            start it at once\n"
-	"  --dry-run          create nothing: the preflight counts only\n"};
+	"  --dry-run          create nothing: the preflight counts only\n"
+	"  --idempotency-key K  a key that makes a retried create safe (the\n"
+	"                     server answers the first create again)\n"};
 
 struct create_args {
 	const char *name, *kind, *artifact, *profile, *selector, *phases;
-	const char *hours, *weekdays;
+	const char *hours, *weekdays, *idem_key;
 	long version, max_concurrent;
 	bool devices, start, dry_run;
 	json_t *gate; /* the members given */
@@ -677,6 +680,9 @@ create_opt(void *arg, int c, const char *val)
 		break;
 	case OPT_START:
 		a->start = true;
+		break;
+	case OPT_IDEM_KEY:
+		a->idem_key = val;
 		break;
 	default:
 		a->dry_run = true;
@@ -849,6 +855,7 @@ campaigns_create(struct ctl *ctl, int argc, char **argv)
 		{"max-concurrent", required_argument, NULL, OPT_MAX_CONCURRENT},
 		{"start", no_argument, NULL, OPT_START},
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"idempotency-key", required_argument, NULL, OPT_IDEM_KEY},
 		{0}};
 	struct create_args a;
 	struct ctl_optset local = {opts, create_opt, &a};
@@ -873,6 +880,7 @@ campaigns_create(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	memset(&call, 0, sizeof(call));
+	call.idempotency_key = a.idem_key;
 	rc = CTL_EXIT_FAIL;
 	if (ctl_call(ctl, "POST", "/api/v1/campaigns", body, &call, &res) != 0)
 		goto out;

@@ -11,7 +11,7 @@
 
 #include "ctl.h"
 
-#define CTL_MAX_OPTS 24
+#define CTL_MAX_OPTS 32
 
 /* Local options, then the global ones (without --token if the command
  * has its own, as enroll does). */
