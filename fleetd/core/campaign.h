@@ -164,8 +164,10 @@ uint32_t campaign_offer_budget(const struct campaign_def *def,
  * not running: NONE; a released phase whose failures exceed its
  * max_failure with at least min_finished finished: PAUSE (the earliest
  * such phase, with the figures in reason); the current phase below
- * min_success: NONE; gate just met: GATE_MET; soaking: WAIT; the last
- * phase: COMPLETE; outside the time window: WAIT; else RELEASE the next.
+ * min_success: PAUSE when it can no longer reach it (more failures than
+ * (1 - min_success) of its devices), else NONE; gate just met: GATE_MET;
+ * soaking: WAIT; the last phase: COMPLETE; outside the time window:
+ * WAIT; else RELEASE the next.
  */
 void campaign_step(const struct campaign_def *def,
 		   const struct campaign_state *st,
