@@ -99,10 +99,12 @@ store_campaign_driver_lock(struct store *st, bool *held)
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(key, sizeof(key), "%d", CAMPAIGN_DRIVER_LOCK);
-	/* Whether this session holds it already (pg_locks), else one try:
-	 * trying again while holding would stack the session lock. */
+	/* Whether this session holds it already (pg_locks), else one try
+	 * (CASE: evaluated only then): trying again while holding would
+	 * stack the session lock. */
 	res = db_query(conn,
-		       "SELECT h, h OR pg_try_advisory_lock($1::bigint) FROM "
+		       "SELECT h, CASE WHEN h THEN true ELSE "
+		       "pg_try_advisory_lock($1::bigint) END FROM "
 		       "(SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype "
 		       "= 'advisory' AND pid = pg_backend_pid() AND granted "
 		       "AND classid = 0 AND objid = $1::bigint::oid AND "
