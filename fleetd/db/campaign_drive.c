@@ -1024,8 +1024,16 @@ abort_config(PGconn *conn, const struct campaign_row *c, const char *change_id)
 	int rc = -1;
 
 	snprintf(ver, sizeof(ver), "%d", c->profile_version);
-	/* Locked first, in device order (as clones lock them), so the
-	 * choice below cannot be overtaken by a set or a clone. */
+	/* The profiles first (FOR SHARE, as a clone takes its source), then
+	 * the devices in device order, as clones and publishes lock them,
+	 * so the choice below cannot be overtaken by a set, a clone or a
+	 * publish, and none of them waits for this in a circle. */
+	if (db_command(conn,
+		       "SELECT 1 FROM config_profiles WHERE id = $2::uuid OR "
+		       "id IN (SELECT prev_profile_id FROM campaign_devices "
+		       "WHERE campaign_id = $1::uuid) ORDER BY id FOR SHARE",
+		       2, sel) != STORE_OK)
+		return -1;
 	if (db_command(conn,
 		       "SELECT 1 FROM device_config c JOIN campaign_devices cd "
 		       "ON cd.device_id = c.device_id WHERE cd.campaign_id = "
