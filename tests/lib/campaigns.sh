@@ -6,7 +6,10 @@
 # would check the database.
 #
 #   release_keys                 three release keys in $T/rel; $KEYS, the
-#                                public ones comma-separated (threshold 2)
+#                                public ones comma-separated (threshold 2,
+#                                fleet-agent's update_keys), and
+#                                SIM_KEY_ARGS, the same as fleet-sim options
+#                                (--update-keys FILE, once per key)
 #   release_make NAME VER VINT HW INSTALLER [SIZE]
 #                                a dir-ab tar (VERSION file + SIZE bytes
 #                                of random image, default 64 KiB) signed
@@ -38,6 +41,8 @@ release_keys() {
 		fleetctl keys gen --out "$T/rel/$k.key" >/dev/null </dev/null
 	done
 	KEYS="$T/rel/k1.key.pub,$T/rel/k2.key.pub,$T/rel/k3.key.pub"
+	SIM_KEY_ARGS=(--update-keys "$T/rel/k1.key.pub" --update-keys
+		"$T/rel/k2.key.pub" --update-keys "$T/rel/k3.key.pub")
 }
 
 release_make() {
