@@ -227,25 +227,27 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 	return STORE_OK;
 }
 
-/* ---- sync ---------------------------------------------------------------- */
+/* ---- sync ------------------------------------------------------------- */
 
 /*
  * Each kind's mapping (docs/internals/campaigns.md, "One engine, three
- * deliveries") as one UPDATE .. FROM over the campaign's admitted rows
- * that are neither excluded nor reverted, joined to the delivery's row,
- * writing only those whose state, as mapped, differs: the mapping is
- * written once as a state, a reason and a finish time, and used in the
- * SET and in the WHERE, so an unchanged campaign is one read of its rows
- * and nothing written. `silent` is succeeded as far as the delivery is
- * concerned: the health step below moves it. $1 the campaign, and for
- * firmware $2 its deployment.
+ * deliveries") as one UPDATE .. FROM over the campaign's rows that can
+ * still move, joined to the delivery's row, writing only those whose
+ * state, as mapped, differs: the mapping is written once as a state, a
+ * reason and a finish time, and used in the SET and in the WHERE, so an
+ * unchanged campaign is one read of its open rows and nothing written.
+ * Which rows can move: firmware and rotation rows until they finish (a
+ * finished deployment row or rotation never changes again); config rows
+ * until they succeed (a failed device may apply on a retry; once it
+ * applied the campaign's document, a later change by someone else is
+ * not the campaign's). Succeeded and silent rows are the health step's.
+ * $1 the campaign, and for firmware $2 its deployment.
  */
-#define SYNC_SQL(from, where, st, why, fin)                                \
+#define SYNC_SQL(open, from, where, st, why, fin)                          \
 	"UPDATE campaign_devices cd SET state = " st ", reason = " why     \
 	", finished_at = " fin ", updated_at = now() FROM " from " WHERE " \
-	"cd.campaign_id = $1::uuid AND cd.state NOT IN ('excluded', "      \
-	"'reverted') AND " where " AND (" st ") IS DISTINCT FROM CASE "    \
-	"WHEN cd.state = 'silent' THEN 'succeeded' ELSE cd.state END"
+	"cd.campaign_id = $1::uuid AND cd.state IN " open " AND " where    \
+	" AND (" st ") IS DISTINCT FROM cd.state"
 
 /* clang-format off */
 #define FW_ST                                                           \
@@ -261,8 +263,9 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 #define FW_FIN "CASE WHEN x.finished THEN x.updated_at END"
 
 static const char *const sync_firmware_sql = SYNC_SQL(
-	"deployment_devices x", "x.deployment_id = $2::uuid AND "
-	"x.device_id = cd.device_id", FW_ST, FW_WHY, FW_FIN);
+	"('offered', 'in_progress')", "deployment_devices x",
+	"x.deployment_id = $2::uuid AND x.device_id = cd.device_id",
+	FW_ST, FW_WHY, FW_FIN);
 
 /* Success: a report of the campaign's generation or later, applied with
  * the desired hash (CONFIG_DRIFT_SQL's "in sync"); failure: failed for
@@ -282,9 +285,9 @@ static const char *const sync_firmware_sql = SYNC_SQL(
 	"CASE WHEN (" CFG_OK ") OR (" CFG_BAD ") THEN r.reported_at END"
 
 static const char *const sync_config_sql = SYNC_SQL(
-	"device_config_reported r, device_config c", "r.device_id = "
-	"cd.device_id AND c.device_id = cd.device_id", CFG_ST, CFG_WHY,
-	CFG_FIN);
+	"('offered', 'failed')", "device_config_reported r, device_config c",
+	"r.device_id = cd.device_id AND c.device_id = cd.device_id",
+	CFG_ST, CFG_WHY, CFG_FIN);
 
 /* Success: the rotation completed; in progress: a certificate was
  * issued for it but not installed yet; failure: the device was
@@ -308,8 +311,9 @@ static const char *const sync_config_sql = SYNC_SQL(
 	"WHEN d.status <> 'active' OR " ROT_REVOKED " THEN now() END"
 
 static const char *const sync_rotation_sql = SYNC_SQL(
-	"cert_rotations r, devices d", "r.id = cd.rotation_id AND d.id = "
-	"cd.device_id", ROT_ST, ROT_WHY, ROT_FIN);
+	"('offered', 'in_progress')", "cert_rotations r, devices d",
+	"r.id = cd.rotation_id AND d.id = cd.device_id",
+	ROT_ST, ROT_WHY, ROT_FIN);
 
 /*
  * The health window: a succeeded device offline now whose last contact
@@ -324,8 +328,9 @@ static const char *const sync_health_sql =
 	"'silent' THEN 'succeeded' ELSE 'silent' END, updated_at = now() "
 	"FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id "
 	"WHERE cd.campaign_id = $1::uuid AND cd.state IN ('succeeded', "
-	"'silent') AND d.id = cd.device_id AND CASE WHEN cd.state = 'succeeded' THEN NOT "
-	DRIVE_ONLINE_SQL("$2") " AND cd.finished_at IS NOT NULL AND "
+	"'silent') AND d.id = cd.device_id AND CASE WHEN cd.state = "
+	"'succeeded' THEN NOT " DRIVE_ONLINE_SQL("$2")
+	" AND cd.finished_at IS NOT NULL AND "
 	"cd.reason IS DISTINCT FROM 'already-running' AND "
 	"greatest(s.last_seen, d.last_seen) <= cd.finished_at + "
 	"coalesce(($3::bigint[])[cd.phase + 1], 0) * interval '1 second' "
@@ -381,7 +386,7 @@ store_campaign_sync(struct store *st, const struct campaign_row *c,
 	return db_command(conn, sync_health_sql, 3, params);
 }
 
-/* ---- record ------------------------------------------------------------- */
+/* ---- record ----------------------------------------------------------- */
 
 static const char *
 default_message(enum campaign_action a)
@@ -500,7 +505,7 @@ fail:
 	return STORE_ERR;
 }
 
-/* ---- admit --------------------------------------------------------------- */
+/* ---- admit ------------------------------------------------------------ */
 
 /*
  * The devices to admit now, lowest rank first, as three array literals
@@ -512,9 +517,9 @@ fail:
  * A firmware campaign passes over devices whose open deployment row is
  * installing (they get their turn when it finishes). Ranks are computed
  * only for devices without a row (the others keep theirs) and sorted
- * bytewise (hex sorts as the number; a locale's collation is slower). $1 heartbeat, $2
- * campaign, $3 released phase, $4 cutoffs, $5 budget, $6 firmware, then
- * the selector's parameters.
+ * bytewise (hex sorts as the number; a locale's collation is slower).
+ * $1 heartbeat, $2 campaign, $3 released phase, $4 cutoffs, $5 budget,
+ * $6 firmware, then the selector's parameters.
  */
 /* clang-format off */
 #define ADMIT_CANDIDATES_SQL                                                 \
@@ -952,7 +957,7 @@ fail:
 	return STORE_ERR;
 }
 
-/* ---- abort ----------------------------------------------------------------- */
+/* ---- abort ------------------------------------------------------------ */
 
 static int
 event_add(PGconn *conn, const char *id, const char *kind, const char *msg,

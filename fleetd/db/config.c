@@ -1748,7 +1748,7 @@ store_config_state_counts(struct store *st, long heartbeat_timeout_s,
 	return CONFIG_OK;
 }
 
-/* --- assignments for other db modules (db/config_assign.h) ------------------ */
+/* --- assignments for other db modules (db/config_assign.h) ---------- */
 
 struct db_config_assign {
 	PGresult *vres; /* owns base */

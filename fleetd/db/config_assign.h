@@ -23,16 +23,16 @@ struct db_config_assign;
 /*
  * Reads and locks what assigning profile_id (a uuid; NULL: no profile,
  * the overrides alone) at version (0: follow latest) to the devices of
- * ids_array (a uuid[] literal as db_uuid_array makes it) needs: device_config rows are made where
- * missing and locked in device id order, the version's document is read
- * with its profile locked FOR SHARE, and each device's new desired
- * document is computed (overrides kept). Nothing is written yet besides
- * the empty rows. *out (free with db_config_assign_free) holds the
- * devices in device id order. CONFIG_OK, CONFIG_PROFILE_UNKNOWN,
- * CONFIG_VERSION_UNKNOWN / CONFIG_NO_VERSION, a compute error
- * (CONFIG_TOO_LARGE, CONFIG_INVALID_DOC), or CONFIG_ERR_STORE /
- * CONFIG_ERR_NOMEM. The caller's transaction, which it rolls back on
- * failure.
+ * ids_array (a uuid[] literal as db_uuid_array makes it) needs:
+ * device_config rows are made where missing and locked in device id
+ * order, the version's document is read with its profile locked FOR
+ * SHARE, and each device's new desired document is computed (overrides
+ * kept). Nothing is written yet besides the empty rows. *out (free with
+ * db_config_assign_free) holds the devices in device id order.
+ * CONFIG_OK, CONFIG_PROFILE_UNKNOWN, CONFIG_VERSION_UNKNOWN /
+ * CONFIG_NO_VERSION, a compute error (CONFIG_TOO_LARGE,
+ * CONFIG_INVALID_DOC), or CONFIG_ERR_STORE / CONFIG_ERR_NOMEM. The
+ * caller's transaction, which it rolls back on failure.
  */
 enum config_rc db_config_assign_prepare(PGconn *conn, const char *profile_id,
 					int version, const char *ids_array,

@@ -20,7 +20,8 @@
 # - abort cancels the offers not installing yet, once (abort_done);
 # - config: the devices get the profile version pinned with their
 #   overrides kept, their previous assignment remembered, one change row;
-#   applied / failed reports map; abort gives every device its previous
+#   applied / failed reports map (a success stays when the device is
+#   changed afterwards); abort gives every device its previous
 #   assignment back (or none);
 # - rotation: a pending rotation per device (an operator's pending one
 #   reused); completion maps; abort withdraws only the campaign's own.
@@ -244,6 +245,15 @@ coalesce(reason, ''), ' ' ORDER BY device_id = '${CD[1]}' DESC, device_id = \
 '${CD[2]}' DESC) FROM campaign_devices WHERE campaign_id = '$C' AND device_id \
 <> '${CD[0]}'" "succeeded: failed:hook exited 3 offered:"
 ok "applied with the desired hash succeeds, failed fails, an older report does not count"
+# someone else's later change (as a set would make it) does not undo it
+psql_q "UPDATE device_config SET desired_document = '$D2', desired_sha256 = \
+encode(sha256('$D2'), 'hex'), desired_generation = 3 WHERE device_id = '${CD[1]}'" >/dev/null
+notify
+sleep 1
+assert_eq "$(psql_q "SELECT state FROM campaign_devices WHERE campaign_id = '$C' \
+AND device_id = '${CD[1]}'")" succeeded "a success stays when the device is changed afterwards"
+psql_q "UPDATE device_config SET desired_document = '$D1', desired_sha256 = \
+encode(sha256('$D1'), 'hex'), desired_generation = 2 WHERE device_id = '${CD[1]}'" >/dev/null
 psql_q "UPDATE campaigns SET status = 'aborted', revision = revision + 1 WHERE \
 id = '$C'" >/dev/null
 notify
