@@ -338,6 +338,64 @@ static const char *const sync_health_sql =
 	" ELSE false END";
 /* clang-format on */
 
+/*
+ * Devices an operator's new selector excluded (state excluded, reason
+ * 'selector': store_campaign_op on resume) are no longer the campaign's
+ * targets: firmware offers they have not started installing are
+ * withdrawn (superseded, reason 'excluded'), and rotations the campaign
+ * asked for them that are still pending are withdrawn. What they
+ * installed stays (a rollback is a new, signed release); a config they
+ * were given stays too (taking it back is an abort's revert).
+ */
+static enum store_rc
+withdraw_excluded(PGconn *conn, const struct campaign_row *c)
+{
+	const char *params[2] = {c->id, c->deployment_id};
+	PGresult *res;
+	size_t n = 0;
+	int rc = 0;
+
+	if (c->kind == CAMPAIGN_ROTATION)
+		return db_command(conn,
+				  "DELETE FROM cert_rotations r USING "
+				  "campaign_devices cd WHERE cd.campaign_id = "
+				  "$1::uuid AND cd.state = 'excluded' AND "
+				  "cd.reason = 'selector' AND r.id = "
+				  "cd.rotation_id AND r.completed_at IS NULL "
+				  "AND r.requested_by = 'campaign:' || "
+				  "$1::uuid::text",
+				  1, params);
+	if (c->kind != CAMPAIGN_FIRMWARE)
+		return STORE_OK;
+	res = db_query(conn,
+		       "SELECT coalesce(array_agg(x.device_id)::text, '{}'), "
+		       "count(*) FROM campaign_devices cd JOIN "
+		       "deployment_devices x ON x.deployment_id = $2::uuid AND "
+		       "x.device_id = cd.device_id WHERE cd.campaign_id = "
+		       "$1::uuid AND cd.state = 'excluded' AND cd.reason = "
+		       "'selector' AND x.state IN " DB_DEPLOY_SUPERSEDABLE_SQL,
+		       2, params);
+	if (res == NULL)
+		return STORE_ERR;
+	if (db_int(res, 0, 1) > 0) {
+		rc = db_exec(conn, "BEGIN");
+		if (rc == 0)
+			rc = db_deployment_withdraw(conn, c->deployment_id,
+						    PQgetvalue(res, 0, 0),
+						    "excluded", &n);
+		if (rc == 0)
+			rc = db_exec(conn, "COMMIT");
+		if (rc != 0)
+			rollback(conn);
+		else
+			log_info("campaign %s: %zu offers to devices its "
+				 "selector no longer matches withdrawn",
+				 c->id, n);
+	}
+	PQclear(res);
+	return rc == 0 ? STORE_OK : STORE_ERR;
+}
+
 enum store_rc
 store_campaign_sync(struct store *st, const struct campaign_row *c,
 		    long heartbeat_timeout_s)
@@ -376,10 +434,11 @@ store_campaign_sync(struct store *st, const struct campaign_row *c,
 					c->def.phases[p].gate.health_window_s);
 	snprintf(windows + len, sizeof(windows) - len, "}");
 	snprintf(hb, sizeof(hb), "%ld", heartbeat_timeout_s);
-	/* Two statements, each atomic: the health step reads what the
-	 * mapping wrote, and a pass killed between them leaves rows the
-	 * next pass finishes. */
-	if (db_command(conn, sql, np, params) != STORE_OK)
+	/* Statements each atomic: the health step reads what the mapping
+	 * wrote, and a pass killed between them leaves rows the next pass
+	 * finishes. */
+	if (withdraw_excluded(conn, c) != STORE_OK ||
+	    db_command(conn, sql, np, params) != STORE_OK)
 		return STORE_ERR;
 	params[1] = hb;
 	params[2] = windows;

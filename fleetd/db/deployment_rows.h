@@ -31,6 +31,16 @@ int db_deployment_supersede(PGconn *conn, const char *ids_array,
 			    const char *keep_id, size_t *n);
 
 /*
+ * The open rows of deployment id for the devices in ids_array (a uuid[]
+ * literal) that are not installing yet become superseded with reason
+ * (the devices are no longer its targets); the deployment finishes when
+ * nothing is open any more, and NOTIFY fleet_update when any row moved.
+ * *n: rows superseded. 0 or -1.
+ */
+int db_deployment_withdraw(PGconn *conn, const char *id, const char *ids_array,
+			   const char *reason, size_t *n);
+
+/*
  * The open rows of deployment id that are not installing yet become
  * superseded (reason 'cancelled'), the deployment cancelled (if still
  * active) and NOTIFY fleet_update. The caller locked nothing; the rows

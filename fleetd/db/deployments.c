@@ -1062,6 +1062,37 @@ db_deployment_supersede(PGconn *conn, const char *ids_array,
 }
 
 int
+db_deployment_withdraw(PGconn *conn, const char *id, const char *ids_array,
+		       const char *reason, size_t *n)
+{
+	const char *params[3] = {id, ids_array, reason};
+	char arr[48];
+	const char *fin[1] = {arr};
+	PGresult *res;
+
+	res = db_query(
+		conn,
+		"WITH s AS (UPDATE deployment_devices SET state = "
+		"'superseded', reason = $3, updated_at = now() WHERE "
+		"deployment_id = $1::uuid AND device_id = "
+		"ANY($2::uuid[]) AND state IN " DB_DEPLOY_SUPERSEDABLE_SQL
+		" RETURNING 1) SELECT count(*) FROM s",
+		3, params);
+	if (res == NULL)
+		return -1;
+	*n = (size_t)db_int(res, 0, 0);
+	PQclear(res);
+	if (*n == 0)
+		return 0;
+	snprintf(arr, sizeof(arr), "{\"%s\"}", id);
+	if (db_command(conn, DEP_FINISH_SQL, 1, fin) != STORE_OK ||
+	    db_command(conn, "SELECT pg_notify('fleet_update', $1)", 1,
+		       params) != STORE_OK)
+		return -1;
+	return 0;
+}
+
+int
 db_deployment_cancel_open(PGconn *conn, const char *id, size_t *n)
 {
 	const char *params[1] = {id};

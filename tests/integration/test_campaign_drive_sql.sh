@@ -17,6 +17,7 @@
 # - sync maps every delivery state (offered, downloading, committed,
 #   failed, refused, rolled_back, superseded) and the health window
 #   (silent when gone quiet after success, succeeded again when back);
+#   the offer of a device a new selector excluded is withdrawn;
 # - abort cancels the offers not installing yet, once (abort_done);
 # - config: the devices get the profile version pinned with their
 #   overrides kept, their previous assignment remembered, one change row;
@@ -24,7 +25,8 @@
 #   changed afterwards); abort gives every device its previous
 #   assignment back (or none);
 # - rotation: a pending rotation per device (an operator's pending one
-#   reused); completion maps; abort withdraws only the campaign's own.
+#   reused); completion maps; exclusion and abort withdraw only the
+#   campaign's own pending ones.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -165,6 +167,15 @@ ok "a silent device back online is succeeded again"
 psql_q "DELETE FROM device_sessions WHERE worker_id = 'test-w';
 DELETE FROM workers WHERE id = 'test-w'" >/dev/null
 
+# a device a resume's new selector excluded: its offer is withdrawn
+psql_q "UPDATE campaign_devices SET state = 'excluded', reason = 'selector' \
+WHERE campaign_id = '$F' AND device_id = '${OFFERED[0]}'" >/dev/null
+notify
+wait_for "the excluded device's offer withdrawn" 10 q_is "SELECT state || ':' || \
+reason FROM deployment_devices WHERE deployment_id = '$DEP' AND device_id = \
+'${OFFERED[0]}'" superseded:excluded
+ok "an offer to a device the selector no longer matches is withdrawn"
+
 # the driver killed: another takes over; nothing admitted twice
 kill -KILL "$DRV"
 wait_for "another driver" 20 q_is "SELECT count(*) FROM pg_stat_activity WHERE \
@@ -186,7 +197,7 @@ notify
 wait_for "abort effects done" 10 q_is "SELECT abort_done FROM campaigns WHERE id = '$F'" t
 assert_eq "$(psql_q "SELECT count(*) FROM deployment_devices WHERE deployment_id = \
 '$DEP' AND reason = 'cancelled'") $(psql_q "SELECT status FROM deployments WHERE \
-id = '$DEP'")" "2 cancelled" "offered and downloading offers cancelled, the deployment too"
+id = '$DEP'")" "1 cancelled" "the downloading offer cancelled, the deployment too"
 assert_eq "$(psql_q "SELECT count(*) FROM campaign_events WHERE campaign_id = '$F' \
 AND kind = 'cancelled_offers'")" 1 "one cancelled_offers event"
 
@@ -288,6 +299,12 @@ notify
 wait_for "completed rotation maps" 10 q_is "SELECT state FROM campaign_devices \
 WHERE campaign_id = '$R' AND device_id = '${RD[1]}'" succeeded
 ok "a completed rotation is succeeded"
+psql_q "UPDATE campaign_devices SET state = 'excluded', reason = 'selector' \
+WHERE campaign_id = '$R' AND device_id = '${RD[2]}'" >/dev/null
+notify
+wait_for "the excluded device's rotation withdrawn" 10 q_is "SELECT count(*) \
+FROM cert_rotations WHERE device_id = '${RD[2]}'" 0
+ok "a pending rotation of a device the selector no longer matches is withdrawn"
 psql_q "UPDATE campaigns SET status = 'aborted', revision = revision + 1 WHERE \
 id = '$R'" >/dev/null
 notify
