@@ -14,6 +14,11 @@
 #   pg_auto_failover.sh failover DIR
 #       a switchover through the monitor (pg_autoctl perform failover);
 #       waits until the other node is primary and the old one secondary.
+#   pg_auto_failover.sh crash DIR
+#       a host failure: SIGKILL to the primary's keeper and PostgreSQL; the
+#       monitor notices and promotes the secondary (the monitor's health
+#       checks are shortened by `up`, see below); waits until it is
+#       primary, then restarts the crashed node, which rejoins as secondary.
 #   pg_auto_failover.sh state DIR     the monitor's view of the nodes
 #   pg_auto_failover.sh primary DIR   the port of the current primary
 #   pg_auto_failover.sh down DIR      stops every process it started, by pid
@@ -101,7 +106,8 @@ checkpoint_until_secondary() {
 
 # The port of the node that takes writes now.
 primary_port() {
-	state | awk -F'|' '$5 ~ /^ *read-write *$/ {
+	state | awk -F'|' '$5 ~ /^ *read-write *$/ &&
+		$7 ~ /^ *(single|wait_primary|primary) *$/ {
 		split($3, hp, ":"); gsub(/ /, "", hp[2]); print hp[2]; exit }' |
 		grep .
 }
@@ -121,6 +127,18 @@ up() {
 			>>"$dir/monitor.log" 2>&1
 	fi
 	running monitor || start monitor pg_autoctl run --pgdata "$dir/monitor"
+	# Faster failure detection than the defaults (20 s unhealthy, 30 s to
+	# demote), for a demonstration and tests; docs/ha.md discusses them.
+	wait_state 30 "Name"
+	as_owner "$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$mport" -U postgres \
+		-d pg_auto_failover >/dev/null <<'SQL'
+ALTER SYSTEM SET pgautofailover.health_check_period = 1000;
+ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000;
+ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1;
+ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500;
+ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 5000;
+SELECT pg_reload_conf();
+SQL
 	for n in 1 2; do
 		running "node$n" && continue
 		port=$p1
@@ -155,6 +173,45 @@ failover() {
 	wait_state 60 "\| *secondary *\| *secondary *$"
 }
 
+# tree_pids PID: PID and all its descendants.
+tree_pids() {
+	local c
+	echo "$1"
+	for c in $(pgrep -P "$1" 2>/dev/null); do
+		tree_pids "$c"
+	done
+}
+
+crash() {
+	local port name pid pm now i
+	port=$(primary_port)
+	name=$(state | awk -F'|' -v p="127.0.0.1:$port" \
+		'{ gsub(/ /, "", $1); gsub(/ /, "", $3) } $3 == p { print $1 }')
+	pid=$(cat "$dir/$name.pid")
+	pm=$(head -n 1 "$dir/$name/postmaster.pid")
+	# the keeper, its services (one would restart PostgreSQL) and the
+	# postmaster, all at once: a host that is gone
+	kill -KILL $(tree_pids "$pid") "$pm" 2>/dev/null || true
+	for ((i = 0; i < 180; i++)); do
+		now=$(primary_port 2>/dev/null || true)
+		[ -z "$now" ] || [ "$now" = "$port" ] || break
+		sleep 0.5
+	done
+	if [ -z "$now" ] || [ "$now" = "$port" ]; then
+		echo "pg_auto_failover: no other node became primary in 90 s" >&2
+		state >&2 || true
+		return 1
+	fi
+	# the crashed node's leftovers (its backends die with the postmaster)
+	for ((i = 0; i < 60; i++)); do
+		kill -0 "$pm" 2>/dev/null || break
+		sleep 0.5
+	done
+	rm -f "$dir/$name.pid"
+	start "$name" pg_autoctl run --pgdata "$dir/$name"
+	wait_state 90 "\| *secondary *\| *secondary *$"
+}
+
 down() {
 	local name pid i
 	for name in node2 node1 monitor; do
@@ -186,6 +243,7 @@ dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
 case $cmd in
 up) [ $# = 5 ] || usage; up "$3" "$4" "$5" ;;
 failover) failover ;;
+crash) crash ;;
 state) state ;;
 primary) primary_port ;;
 down) down ;;

@@ -4,7 +4,8 @@
 # pg_auto_failover formation (a monitor, a primary and a synchronous
 # secondary on loopback, deploy/ha/pg_auto_failover.sh) through a
 # multi-host connection string with target_session_attrs=read-write.
-# A failover in the middle of enrollments and configuration changes:
+# A switchover and then a crash of the primary (SIGKILL of its keeper and
+# PostgreSQL), each in the middle of enrollments and configuration changes:
 # - loses no acknowledged write (every 201 enrollment and every 200
 #   configuration change is on the new primary);
 # - answers what it cannot do meanwhile with 503 problem+json, never a 500;
@@ -52,7 +53,7 @@ NET2=$(fleetd_child fleetd-net2)
 TOKEN=$(admin_token admin)
 JSON=(-H 'Content-Type: application/json')
 
-enrollment_token 200 ha
+enrollment_token 1000 ha
 spawn sim fleet-sim --count 6 --token "$ENROLL" --api "$FLEET_SERVER" \
 	--ca "$FLEET_CA" --state "$T/sim" --status-file "$T/sim.json" \
 	--model sim-ha --log-level info
@@ -64,74 +65,94 @@ SIM0=$(jq -r .device_id "$T/sim/0/identity.json")
 
 # ---- writes during a failover -----------------------------------------------
 # One writer enrolls devices, another changes a device's configuration; each
-# records what fleetd acknowledged, and every other answer's status.
+# records what fleetd acknowledged, and every other answer's status, until
+# the failover is over (bounded: at most 400 writes each).
 writer_enroll() {
-	local i
-	for ((i = 1; i <= 60; i++)); do
-		if device_enroll "w$i" 2>>"$T/enroll-errors.txt"; then
-			id_of "w$i" >>"$T/acked-enroll.txt"
+	local round=$1 i
+	for ((i = 1; i <= 400; i++)); do
+		[ ! -e "$T/stop-$round" ] || break
+		if device_enroll "$round-$i" 2>>"$T/$round-enroll-errors.txt"; then
+			id_of "$round-$i" >>"$T/$round-acked-enroll.txt"
 		fi
 		sleep 0.1
 	done
 }
 writer_config() {
-	local i
-	for ((i = 1; i <= 60; i++)); do
+	local round=$1 i
+	for ((i = 1; i <= 400; i++)); do
+		[ ! -e "$T/stop-$round" ] || break
 		api PATCH "/api/v1/devices/$SIM0/config" "${JSON[@]}" \
-			--data "{\"overrides\": {\"n\": $i}}"
+			--data "{\"overrides\": {\"n\": \"$round-$i\"}}"
 		if [ "$STATUS" = 200 ]; then
-			echo "$i" >>"$T/acked-config.txt"
+			echo "$round-$i" >>"$T/$round-acked-config.txt"
 		else
-			echo "$STATUS $CTYPE" >>"$T/config-errors.txt"
+			echo "$STATUS $CTYPE" >>"$T/$round-config-errors.txt"
 		fi
 		sleep 0.1
 	done
 }
-: >"$T/acked-enroll.txt"
-: >"$T/acked-config.txt"
-writer_enroll &
-WE=$!
-writer_config &
-WC=$!
-wait_for "some writes acknowledged before the failover" 30 \
-	test -s "$T/acked-config.txt" || true
-before=$("$HA_CTL" primary "$HA")
-t0=$(date +%s.%N)
-"$HA_CTL" failover "$HA" >>"$T/ha-failover.log" 2>&1
-t1=$(date +%s.%N)
-after=$("$HA_CTL" primary "$HA")
-check "the primary moved (port $before -> $after)" test "$before" != "$after"
-echo "# switchover took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
-wait "$WE" "$WC"
 
-n_enroll=$(wc -l <"$T/acked-enroll.txt")
-n_config=$(wc -l <"$T/acked-config.txt")
-echo "# acknowledged: $n_enroll of 60 enrollments, $n_config of 60 configuration changes"
-echo "# refused meanwhile: enroll $(wc -l <"$T/enroll-errors.txt" 2>/dev/null || echo 0), config: $(sort "$T/config-errors.txt" 2>/dev/null | uniq -c | tr '\n' ';')"
-check "most writes were acknowledged" test "$n_enroll" -ge 30 -a "$n_config" -ge 30
+ENROLLED=6 # the simulated devices
+# writes_during ROUND ACTION: the writers run while `pg_auto_failover.sh
+# ACTION` moves the primary, then every acknowledged write is checked.
+writes_during() {
+	local round=$1 action=$2 before after t0 t1 we wc n_enroll n_config ids last
+	: >"$T/$round-acked-enroll.txt"
+	: >"$T/$round-acked-config.txt"
+	writer_enroll "$round" &
+	we=$!
+	writer_config "$round" &
+	wc=$!
+	wait_for "$round: some writes acknowledged before it" 30 \
+		test -s "$T/$round-acked-config.txt" || true
+	before=$("$HA_CTL" primary "$HA")
+	t0=$(date +%s.%N)
+	"$HA_CTL" "$action" "$HA" >>"$T/ha-$round.log" 2>&1 ||
+		fail "$round: pg_auto_failover.sh $action failed (see ha-$round.log)"
+	t1=$(date +%s.%N)
+	after=$("$HA_CTL" primary "$HA")
+	check "$round: the primary moved (port $before -> $after)" test "$before" != "$after"
+	echo "# $round: pg_auto_failover.sh $action took $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+	sleep 2
+	touch "$T/stop-$round"
+	wait "$we" "$wc"
 
-# Not one acknowledged enrollment is missing on the new primary.
-ids=$(sed "s/.*/'&'/" "$T/acked-enroll.txt" | paste -sd,)
-assert_eq "$(hq "SELECT count(*) FROM devices WHERE id IN ($ids)")" "$n_enroll" \
-	"every acknowledged enrollment is on the new primary"
-# The last acknowledged configuration change is the device's state.
-last=$(tail -n 1 "$T/acked-config.txt")
-assert_eq "$(hq "SELECT overrides::jsonb ->> 'n' FROM device_config WHERE device_id = '$SIM0'")" \
-	"$last" "the last acknowledged configuration change is on the new primary"
-# What could not be done was said with 503 problem+json, never a 500.
-if [ -s "$T/config-errors.txt" ]; then
-	assert_eq "$(grep -vc '^503 application/problem+json' "$T/config-errors.txt" || true)" 0 \
-		"refusals during the failover are 503 problem+json"
-fi
-check "no enrollment answered 500" not grep -q '^enroll .*: 500' "$T/enroll-errors.txt"
-if [ -s "$T/enroll-errors.txt" ]; then
-	assert_eq "$(grep -Evc '^enroll w[0-9]+: (503|000) ' "$T/enroll-errors.txt" || true)" 0 \
-		"refused enrollments were 503 (or cut connections)"
-fi
-# A refused enrollment cost no token use: the token lost exactly one use
-# per device that exists (6 simulated ones and the acknowledged ones).
-assert_eq "$(hq "SELECT uses_total - uses_left FROM enrollment_tokens WHERE uses_total = 200")" \
-	"$((6 + n_enroll))" "no token use was lost or double-spent by the failover"
+	n_enroll=$(wc -l <"$T/$round-acked-enroll.txt")
+	n_config=$(wc -l <"$T/$round-acked-config.txt")
+	ENROLLED=$((ENROLLED + n_enroll))
+	echo "# $round: acknowledged $n_enroll enrollments and $n_config configuration changes;" \
+		"refused: enroll $(cat "$T/$round-enroll-errors.txt" 2>/dev/null | wc -l)," \
+		"config: $(sort "$T/$round-config-errors.txt" 2>/dev/null | uniq -c | tr '\n' ';')"
+	check "$round: writes were acknowledged meanwhile" test "$n_enroll" -ge 3 -a "$n_config" -ge 10
+
+	# Not one acknowledged enrollment is missing on the new primary.
+	ids=$(sed "s/.*/'&'/" "$T/$round-acked-enroll.txt" | paste -sd,)
+	assert_eq "$(hq "SELECT count(*) FROM devices WHERE id IN ($ids)")" "$n_enroll" \
+		"$round: every acknowledged enrollment is on the new primary"
+	# The last acknowledged configuration change is the device's state.
+	last=$(tail -n 1 "$T/$round-acked-config.txt")
+	assert_eq "$(hq "SELECT overrides::jsonb ->> 'n' FROM device_config WHERE device_id = '$SIM0'")" \
+		"$last" "$round: the last acknowledged configuration change is on the new primary"
+	# What could not be done was said with 503 problem+json, never a 500.
+	if [ -s "$T/$round-config-errors.txt" ]; then
+		assert_eq "$(grep -vc '^503 application/problem+json' "$T/$round-config-errors.txt" || true)" 0 \
+			"$round: refused configuration changes were 503 problem+json"
+	fi
+	if [ -s "$T/$round-enroll-errors.txt" ]; then
+		assert_eq "$(grep -Evc '^enroll [a-z]+-[0-9]+: (503|000) ' "$T/$round-enroll-errors.txt" || true)" 0 \
+			"$round: refused enrollments were 503 (or cut connections), never 500"
+	fi
+	# A refused enrollment cost no token use: the token lost exactly one
+	# use per device that exists.
+	assert_eq "$(hq "SELECT uses_total - uses_left FROM enrollment_tokens WHERE uses_total = 1000")" \
+		"$ENROLLED" "$round: no token use was lost or double-spent"
+}
+
+# A switchover through the monitor, then a crash of the new primary (its
+# keeper and PostgreSQL killed with SIGKILL: the monitor promotes the
+# synchronous secondary).
+writes_during switchover failover
+writes_during crash crash
 
 # ---- recovery without a restart --------------------------------------------
 assert_eq "$(fleetd_child fleetd-net1)/$(fleetd_child fleetd-net2)" "$NET1/$NET2" \
