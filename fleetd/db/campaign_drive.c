@@ -1070,8 +1070,9 @@ abort_firmware(PGconn *conn, const struct campaign_row *c,
  * Config: every device whose desired state is still the campaign's
  * (the generation it gave, the profile and pin it set) gets its previous
  * assignment back, computed like any assignment; devices that had none
- * lose the document. One group per previous (profile, pin), one change
- * row for all, one NOTIFY.
+ * lose the document; devices a new selector excluded too, since the
+ * campaign changed them. One group per previous (profile, pin), one
+ * change row for all, one NOTIFY.
  */
 static int
 abort_config(PGconn *conn, const struct campaign_row *c, const char *change_id)
@@ -1111,8 +1112,8 @@ abort_config(PGconn *conn, const struct campaign_row *c, const char *change_id)
 		       "cd.device_id ORDER BY cd.device_id)::text FROM "
 		       "campaign_devices cd JOIN device_config c ON "
 		       "c.device_id = cd.device_id WHERE cd.campaign_id = "
-		       "$1::uuid AND cd.state NOT IN ('excluded', 'reverted') "
-		       "AND c.desired_generation = cd.generation AND "
+		       "$1::uuid AND cd.state <> 'reverted' AND "
+		       "c.desired_generation = cd.generation AND "
 		       "c.profile_id = $2::uuid AND c.pinned_version = "
 		       "$3::int GROUP BY 1, 2, 3",
 		       3, sel);

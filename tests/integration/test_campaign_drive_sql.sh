@@ -265,12 +265,16 @@ assert_eq "$(psql_q "SELECT state FROM campaign_devices WHERE campaign_id = '$C'
 AND device_id = '${CD[1]}'")" succeeded "a success stays when the device is changed afterwards"
 psql_q "UPDATE device_config SET desired_document = '$D1', desired_sha256 = \
 encode(sha256('$D1'), 'hex'), desired_generation = 2 WHERE device_id = '${CD[1]}'" >/dev/null
+# excluded by a new selector after the campaign changed it: reverted too
+psql_q "UPDATE campaign_devices SET state = 'excluded', reason = 'selector' \
+WHERE campaign_id = '$C' AND device_id = '${CD[3]}'" >/dev/null
 psql_q "UPDATE campaigns SET status = 'aborted', revision = revision + 1 WHERE \
 id = '$C'" >/dev/null
 notify
 wait_for "config abort done" 10 q_is "SELECT abort_done FROM campaigns WHERE id = '$C'" t
 assert_eq "$(cfg "${CD[1]}")" "- $D2 3" "the follower of latest follows latest again"
-assert_eq "$(cfg "${CD[2]}")" "- - 2" "a device that had no configuration has none again"
+assert_eq "$(cfg "${CD[2]}") $(cfg "${CD[3]}")" "- - 2 - - 2" \
+	"devices that had no configuration (one excluded since) have none again"
 assert_eq "$(cfg "${CD[0]}")" '1 {"mode":"eco","temp":18} 3' "an unchanged device stays"
 assert_eq "$(psql_q "SELECT count(*) FROM campaign_devices WHERE campaign_id = \
 '$C' AND state = 'reverted'")" 4 "every device reverted"
