@@ -41,6 +41,7 @@
 #include "atomicfile.h"
 #include "clock.h"
 #include "fleetagent.h"
+#include "keyset.h"
 #include "log.h"
 #include "sim_update.h"
 
@@ -472,6 +473,17 @@ main(int argc, char **argv)
 	if (s.agents == NULL)
 		goto out;
 	if (update_keys[0] != '\0') {
+		struct pki_keyset ks;
+
+		/* The key files and threshold are read for each offer (a
+		 * rotated set may replace them): refuse bad ones now. */
+		memset(&ks, 0, sizeof(ks));
+		if (agent_keyset_load(state, update_keys, threshold, &ks, err,
+				      sizeof(err)) != 1) {
+			fprintf(stderr, "fleet-sim: --update-keys: %s\n", err);
+			goto out;
+		}
+		pki_keyset_clear(&ks);
 		uo.keys = update_keys;
 		uo.threshold = threshold;
 		uo.ca_file = ca;

@@ -450,6 +450,9 @@ sim_download(struct sim_update *su, struct sim_job *j)
 	}
 	https_client_free(c);
 	EVP_MD_CTX_free(d.md);
+	log_write(LOG_LEVEL_DEBUG, "fleet-sim",
+		  "%s: %" PRIu64 " bytes in %" PRIu64 " ms (%d attempts)",
+		  j->sha256, j->size, clock_mono_ms() - start, try + 1);
 	sim_post(su, j, SIM_EV_PROGRESS, j->size, NULL, NULL);
 	sim_post(su, j, SIM_EV_DOWNLOADED, j->size, NULL, NULL);
 	return;
