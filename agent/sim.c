@@ -193,10 +193,10 @@ sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
 		     ", \"renewals\": %" PRIu64 ", \"pid\": %d, "
 		     "\"updates\": {\"active\": %u, \"committed\": %u, "
 		     "\"failed\": %u, \"rolled_back\": %u, \"refused\": %u, "
-		     "\"silent\": %u}}\n",
+		     "\"silent\": %u, \"superseded\": %u}}\n",
 		     s->count, online, attempts, renewals, (int)getpid(),
 		     u.active, u.committed, u.failed, u.rolled_back, u.refused,
-		     u.silent);
+		     u.silent, u.superseded);
 	if (atomic_write_file(s->status_file, text, (size_t)n, 0644, err,
 			      sizeof(err)) != 0)
 		log_warn("%s", err);
@@ -265,9 +265,9 @@ sim_tick(lws_sorted_usec_list_t *sul)
 		if (memcmp(&u, &s->last_updates, sizeof(u)) != 0) {
 			printf("fleet-sim: updates active %u committed %u "
 			       "failed %u rolled_back %u refused %u silent "
-			       "%u\n",
+			       "%u superseded %u\n",
 			       u.active, u.committed, u.failed, u.rolled_back,
-			       u.refused, u.silent);
+			       u.refused, u.silent, u.superseded);
 			fflush(stdout);
 			s->last_updates = u;
 		}

@@ -65,6 +65,9 @@ struct sim_job {
 	struct sim_dev *dev;
 	enum sim_step step;
 	bool verified;
+	/* A newer offer came before the install: the pool stops at its
+	 * next check and ends the job as superseded (as update.c). */
+	atomic_bool superseded;
 	/* the offer (copied) */
 	char *envelope;
 	char dep[37], camp[37], sha256[65];
@@ -99,6 +102,8 @@ struct sim_dev {
 	char done_sha[65];
 	int64_t done_version;
 	bool gone; /* silent cohort: stopped for good */
+	json_t *pending; /* the latest other offer while one is under way;
+			    taken when it ends (as update.c's worker) */
 };
 
 struct sim_update {
@@ -259,7 +264,7 @@ struct sim_dl {
 	uint64_t got;
 	uint64_t progress_ms;
 	int status;
-	bool stopped;
+	bool stopped; /* fleet-sim stops, or the job was superseded */
 };
 
 static int
@@ -277,7 +282,7 @@ sim_dl_body(void *arg, const void *data, size_t len)
 	struct sim_dl *d = arg;
 	uint64_t now;
 
-	if (atomic_load(&d->su->stop)) {
+	if (atomic_load(&d->su->stop) || atomic_load(&d->j->superseded)) {
 		d->stopped = true;
 		return 1;
 	}
@@ -373,6 +378,8 @@ sim_download(struct sim_update *su, struct sim_job *j)
 			snprintf(err, sizeof(err), "stopped");
 			goto fail;
 		}
+		if (atomic_load(&j->superseded))
+			goto superseded;
 		if (now - start >= SIM_DL_DEADLINE_MS) {
 			reason = "download-timeout";
 			goto fail;
@@ -397,6 +404,8 @@ sim_download(struct sim_update *su, struct sim_job *j)
 		sr = https_stream(c, &base, &req, &s, &resp, NULL, err,
 				  sizeof(err));
 		https_response_free(&resp);
+		if (d.stopped && atomic_load(&j->superseded))
+			goto superseded;
 		if (d.stopped)
 			goto fail;
 		if (sr == HTTPS_STREAM_TOO_LARGE) {
@@ -456,6 +465,10 @@ sim_download(struct sim_update *su, struct sim_job *j)
 	sim_post(su, j, SIM_EV_PROGRESS, j->size, NULL, NULL);
 	sim_post(su, j, SIM_EV_DOWNLOADED, j->size, NULL, NULL);
 	return;
+superseded:
+	reason = "superseded";
+	snprintf(err, sizeof(err),
+		 "a newer offer replaced it before it was installed");
 fail:
 	https_client_free(c);
 	EVP_MD_CTX_free(d.md);
@@ -489,6 +502,11 @@ sim_job_run(struct sim_update *su, struct sim_job *j)
 
 	sim_running(su, j->state_dir, &j->prev_num, j->prev_ver,
 		    sizeof(j->prev_ver));
+	if (atomic_load(&j->superseded)) {
+		sim_post(su, j, SIM_EV_FAILED, 0, "superseded",
+			 "a newer offer replaced it before it was installed");
+		return;
+	}
 	memset(&ks, 0, sizeof(ks));
 	switch (agent_keyset_load(j->state_dir, su->keys, su->threshold, &ks,
 				  why, sizeof(why))) {
@@ -654,8 +672,19 @@ sim_job_end(struct sim_update *su, struct sim_job *j, const char *outcome)
 		su->counts.refused++;
 	else if (strcmp(outcome, "silent") == 0)
 		su->counts.silent++;
+	else if (strcmp(outcome, "superseded") == 0)
+		su->counts.superseded++;
 	free(j->envelope);
 	free(j);
+	/* The offer that came meanwhile, if it is still wanted. */
+	if (dev->pending != NULL) {
+		json_t *offer = dev->pending;
+
+		dev->pending = NULL;
+		if (!dev->gone)
+			sim_offer_hook(dev, dev->a, offer);
+		json_decref(offer);
+	}
 }
 
 /* Downloaded: install in memory, then fail or reboot. */
@@ -736,6 +765,15 @@ sim_event(struct sim_update *su, struct sim_event *ev)
 		sim_job_end(su, j, "refused");
 		break;
 	case SIM_EV_FAILED:
+		if (strcmp(ev->reason, "superseded") == 0) {
+			log_write(LOG_LEVEL_INFO, sim_logctx(j),
+				  "update %" PRId64 " superseded by a newer "
+				  "offer",
+				  j->offer_version);
+			sim_report(j, "failed", ev->reason, ev->error, -1);
+			sim_job_end(su, j, "superseded");
+			break;
+		}
 		log_write(LOG_LEVEL_WARN, sim_logctx(j),
 			  "update %s: download failed: %s: %s", j->m.version,
 			  ev->reason, ev->error);
@@ -743,6 +781,15 @@ sim_event(struct sim_update *su, struct sim_event *ev)
 		sim_job_end(su, j, "failed");
 		break;
 	case SIM_EV_DOWNLOADED:
+		/* Up to downloaded a newer offer still wins (update.c). */
+		if (atomic_load(&j->superseded)) {
+			sim_report(j, "failed", "superseded",
+				   "a newer offer replaced it before it was "
+				   "installed",
+				   -1);
+			sim_job_end(su, j, "superseded");
+			break;
+		}
 		sim_installed(su, j);
 		break;
 	}
@@ -817,15 +864,33 @@ sim_offer_hook(void *arg, struct fleet_agent *a, json_t *offer)
 	if (dev->gone || su->ctx == NULL || atomic_load(&su->stop))
 		return;
 	if (dev->job != NULL) {
+		json_t *copy;
+
 		/* fleetd offers an open row again at every hello: the one
-		 * under way goes on; another waits until it is over (fleetd
-		 * offers it again at the next hello). */
-		log_write(LOG_LEVEL_DEBUG, fleet_agent_device_id(a),
-			  "update offer %" PRId64 " ignored: %s", version,
-			  strcmp(dev->job->dep, dep) == 0 &&
-					  dev->job->offer_version == version
-				  ? "under way"
-				  : "another update is under way");
+		 * under way goes on. */
+		if (strcmp(dev->job->dep, dep) == 0 &&
+		    strcmp(dev->job->sha256, sha != NULL ? sha : "") == 0 &&
+		    dev->job->offer_version == version) {
+			log_write(LOG_LEVEL_DEBUG, fleet_agent_device_id(a),
+				  "update offer %" PRId64 " under way",
+				  version);
+			return;
+		}
+		/* Another: taken when this one ends, which is at once
+		 * when nothing is installed yet (superseded, as
+		 * update.c). */
+		copy = json_deep_copy(offer);
+		if (copy == NULL)
+			return;
+		json_decref(dev->pending);
+		dev->pending = copy;
+		if (dev->job->step == SIM_STEP_POOL)
+			atomic_store(&dev->job->superseded, true);
+		log_write(LOG_LEVEL_INFO, fleet_agent_device_id(a),
+			  "update offer %" PRId64 " waits: %s", version,
+			  dev->job->step == SIM_STEP_POOL
+				  ? "the update under way is superseded"
+				  : "an install is under way");
 		return;
 	}
 	if (strcmp(dev->done_dep, dep) == 0 &&
@@ -841,6 +906,7 @@ sim_offer_hook(void *arg, struct fleet_agent *a, json_t *offer)
 		return;
 	j->dev = dev;
 	j->step = SIM_STEP_POOL;
+	atomic_init(&j->superseded, false);
 	j->envelope =
 		json_dumps(json_object_get(offer, "envelope"), JSON_COMPACT);
 	j->state_dir = fleet_agent_state_dir(a);
@@ -924,6 +990,7 @@ sim_update_free(struct sim_update *su)
 {
 	struct sim_event *ev;
 	struct sim_job *j;
+	unsigned i;
 
 	if (su == NULL)
 		return;
@@ -938,6 +1005,8 @@ sim_update_free(struct sim_update *su)
 		free(j->envelope);
 		free(j);
 	}
+	for (i = 0; su->devs != NULL && i < su->count; i++)
+		json_decref(su->devs[i].pending);
 	free(su->devs);
 	free(su->keys);
 	free(su->ca_file);

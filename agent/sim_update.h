@@ -44,6 +44,7 @@ struct sim_update_counts {
 	unsigned active; /* devices updating now */
 	unsigned committed, failed, rolled_back, refused;
 	unsigned silent; /* committed, then gone for good */
+	unsigned superseded; /* a newer offer came before the install */
 };
 
 struct sim_update;

@@ -22,7 +22,12 @@
 #   committed devices show the new fw_version in their device document,
 #   and one that stays online says it in its hello too;
 # - a second offer of the same release (a new deployment) is refused
-#   not-newer by committed devices, as fleet-agent would.
+#   not-newer by committed devices, as fleet-agent would;
+# - a newer release deployed right after an older one to a third process
+#   (10 devices, one download thread, so most offers wait in its queue):
+#   the older update is superseded wherever nothing was installed yet
+#   (fleet-sim reports failed/superseded and takes the newer offer), and
+#   every device ends on the release fleetd's rows say.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -48,7 +53,7 @@ for k in k1 k2; do
 done
 head -c $((2 * 1048576)) /dev/urandom >"$T/rel/fw-2.0.bin"
 fleetctl release sign --key "$T/rel/k1.key" --key "$T/rel/k2.key" \
-	--name sim-fw --version 2.0 --version-int 2 --hw sim-a,sim-b \
+	--name sim-fw --version 2.0 --version-int 2 --hw sim-a,sim-b,sim-c \
 	--installer single-file --expires 1d --out "$T/rel/fw.json" \
 	"$T/rel/fw-2.0.bin" >/dev/null
 fleetctl -o json artifacts upload "$T/rel/fw.json" "$T/rel/fw-2.0.bin" \
@@ -219,11 +224,77 @@ assert_eq "$(jq -r '[.counts.refused // 0, .counts.committed // 0, .counts.faile
 assert_eq "$(jq -r '[.failures[] | select(.state == "refused") | .reason] | unique | join(",")' <<<"$BODY")" \
 	not-newer "refusals say not-newer"
 
+# ---- a newer release right after an older one: superseded -------------------
+head -c $((1048576)) /dev/urandom >"$T/rel/fw-3.0.bin"
+fleetctl release sign --key "$T/rel/k1.key" --key "$T/rel/k2.key" \
+	--name sim-fw --version 3.0 --version-int 3 --hw sim-c \
+	--installer single-file --expires 1d --out "$T/rel/fw3.json" \
+	"$T/rel/fw-3.0.bin" >/dev/null
+fleetctl -o json artifacts upload "$T/rel/fw3.json" "$T/rel/fw-3.0.bin" \
+	</dev/null >"$T/upload3.json"
+ART3=$(jq -r .id "$T/upload3.json")
+NC=10
+enrollment_token "$NC" simsup
+spawn sim-c fleet-sim --count "$NC" --token "$ENROLL" --api "$FLEET_SERVER" \
+	--ca "$FLEET_CA" --state "$T/sim-c" --status-file "$T/sim-c.json" \
+	--model sim-c --log-level info --update-keys "$T/rel/k1.key.pub" \
+	--update-keys "$T/rel/k2.key.pub" --update-threshold 2 \
+	--download-threads 1
+SIM_C=$LAST_PID
+check "fleet-sim c: $NC devices online" wait_for "sim c online" 60 sim_online_is c "$NC"
+fleetctl -o json deployments create --artifact "$ART" --selector site=simsup \
+	>"$T/depc1.json"
+fleetctl -o json deployments create --artifact "$ART3" --selector site=simsup \
+	>"$T/depc2.json"
+DEPC1=$(jq -r .id "$T/depc1.json")
+DEPC2=$(jq -r .id "$T/depc2.json")
+check "2.0's rows end" wait_for "depc1 rows done" 120 dep_done "$DEPC1"
+check "3.0's rows end" wait_for "depc2 rows done" 120 dep_done "$DEPC2"
+api GET "/api/v1/deployments/$DEPC1"
+C1=$(jq -c .counts <<<"$BODY")
+api GET "/api/v1/deployments/$DEPC2"
+echo "# 2.0 then 3.0 to $NC devices: 2.0 $C1, 3.0 $(jq -c .counts <<<"$BODY") (busy $(jq -r .busy "$T/depc2.json"))"
+rows_of() { # DEPLOYMENT: "<device> <state>" lines
+	api GET "/api/v1/deployments/$1/devices?limit=100"
+	jq -r '.items[] | "\(.device_id) \(.state)"' <<<"$BODY" | sort
+}
+rows_of "$DEPC1" >"$T/rows-c1"
+rows_of "$DEPC2" >"$T/rows-c2"
+check "3.0: every row it has committed" \
+	test "$(awk '$2 != "committed"' "$T/rows-c2" | wc -l)" = 0
+# Each device: on 3.0 when 3.0 has its row, else (it was installing 2.0
+# when 3.0 was created: skipped as busy) committed 2.0.
+bad=0
+for n in $(seq 0 $((NC - 1))); do
+	id=$(jq -r .device_id "$T/sim-c/$n/identity.json")
+	if grep -q "^$id committed" "$T/rows-c2"; then want=3.0; else want=2.0; fi
+	if [ "$want" = 2.0 ] && ! grep -q "^$id committed" "$T/rows-c1"; then
+		bad=$((bad + 1))
+		echo "# device $id: neither 3.0 nor 2.0 committed"
+	fi
+	dev_doc "$id"
+	[ "$(jq -r .fw_version <<<"$BODY")" = "$want" ] || {
+		bad=$((bad + 1))
+		echo "# device $id: fw_version $(jq -r .fw_version <<<"$BODY"), want $want"
+	}
+done
+assert_eq "$bad" 0 "every device of c runs the release its rows say"
+sup=$(sim_field c .updates.superseded)
+echo "# fleet-sim c: $(jq -c .updates "$T/sim-c.json")"
+check "fleet-sim c superseded queued 2.0 updates for 3.0" test "$sup" -ge 1
+assert_eq "$(grep -c 'superseded by a newer offer' "$T/sim-c.log")" "$sup" \
+	"each supersede was reported once"
+assert_eq "$(awk '$2 == "superseded" || $2 == "committed"' "$T/rows-c1" | wc -l)" \
+	"$NC" "2.0: every row committed or superseded by 3.0"
+check "2.0: no more rows superseded than 3.0 has" test \
+	"$(awk '$2 == "superseded"' "$T/rows-c1" | wc -l)" -le "$(wc -l <"$T/rows-c2")"
+
 # ---- memory: idle devices hold nothing of the update ----------------------------
 rss() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
 echo "# fleet-sim RSS after the updates: a $(rss "$SIM_A") KiB, b $(rss "$SIM_B") KiB"
 
-kill -TERM "$SIM_A" "$SIM_B"
+kill -TERM "$SIM_A" "$SIM_B" "$SIM_C"
 check "fleet-sim a exits on SIGTERM" wait_for "sim a exits" 20 not kill -0 "$SIM_A"
 check "fleet-sim b exits on SIGTERM" wait_for "sim b exits" 20 not kill -0 "$SIM_B"
+check "fleet-sim c exits on SIGTERM" wait_for "sim c exits" 20 not kill -0 "$SIM_C"
 harness_done
