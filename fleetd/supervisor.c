@@ -525,6 +525,10 @@ stop_children(struct supervisor *sv)
 	uint64_t deadline = clock_mono_ms() + STOP_GRACE_MS;
 
 	log_info("supervisor: stopping");
+	/* Refuse new connections at once (a load balancer sends them to
+	 * another instance); the workers drain what they accepted. */
+	shutdown(sv->api_fd, SHUT_RDWR);
+	shutdown(sv->device_fd, SHUT_RDWR);
 	sd_notify_send("STOPPING=1\nSTATUS=stopping: draining the net "
 		       "workers");
 	/* Workers first, so their in-flight sign requests still complete. */

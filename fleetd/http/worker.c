@@ -146,6 +146,18 @@ worker_tick(lws_sorted_usec_list_t *sul)
 		w->stop_deadline_ms = clock_mono_ms() + WORKER_STOP_GRACE_MS;
 		/* Leave new connections to the other workers. */
 		for (int i = 0; i < 2; i++) {
+			/*
+			 * The supervisor is gone (parent-death signal): the
+			 * whole instance stops. shutdown() the shared listening
+			 * socket (still open: its wsi is alive) so the kernel
+			 * refuses new connections at once for every process
+			 * holding it, instead of completing handshakes no one
+			 * will accept (a load balancer redispatches a refused
+			 * connection, not a reset one).
+			 */
+			if (w->listeners[i] != NULL && getppid() != w->parent)
+				shutdown(lws_get_socket_fd(w->listeners[i]),
+					 SHUT_RDWR);
 			if (w->listeners[i] != NULL)
 				lws_set_timeout(w->listeners[i],
 						PENDING_TIMEOUT_USER_OK,
@@ -363,6 +375,15 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	(void)user;
 	(void)in;
 	(void)len;
+	if (reason == LWS_CALLBACK_RAW_CLOSE_FILE) {
+		/* lws closes a listener itself when its socket is shut down
+		 * (stop_children, or a sibling worker): forget the wsi. */
+		for (int i = 0; i < 2; i++) {
+			if (w->listeners[i] == wsi)
+				w->listeners[i] = NULL;
+		}
+		return 0;
+	}
 	if (reason != LWS_CALLBACK_RAW_RX_FILE)
 		return 0;
 	vh = lfd == w->api_fd ? w->api_vhost : w->device_vhost;
@@ -572,6 +593,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.slot = slot;
 	w.cfg = cfg;
 	w.api_fd = api_fd;
+	w.parent = getppid();
 	w.device_fd = device_fd;
 	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
 	prctl(PR_SET_NAME, cert, 0, 0, 0);
