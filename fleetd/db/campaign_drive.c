@@ -316,12 +316,17 @@ static const char *const sync_rotation_sql = SYNC_SQL(
 	ROT_ST, ROT_WHY, ROT_FIN);
 
 /*
- * The health window: a succeeded device offline now whose last contact
+ * The health window: a succeeded device gone quiet whose last contact
  * was at most its phase's window ($3: seconds per phase, 1-based
  * array) after it finished is silent; a silent one online again is
- * succeeded. A device admitted as already running the release did not
- * update, so it cannot go silent after updating. $1 the campaign, $2 the
- * heartbeat.
+ * succeeded. Gone quiet: no live session, and nothing heard for over
+ * a heartbeat timeout. devices.last_seen is written at most once per
+ * timeout while a session lives, so only a value older than two of them
+ * says so; a device whose session just ended (its worker was killed and
+ * replaced, it is reconnecting) is not silent for the second or two it
+ * takes to come back. A device admitted as already running the release
+ * did not update, so it cannot go silent after updating. $1 the
+ * campaign, $2 the heartbeat.
  */
 static const char *const sync_health_sql =
 	"UPDATE campaign_devices cd SET state = CASE WHEN cd.state = "
@@ -330,7 +335,8 @@ static const char *const sync_health_sql =
 	"WHERE cd.campaign_id = $1::uuid AND cd.state IN ('succeeded', "
 	"'silent') AND d.id = cd.device_id AND CASE WHEN cd.state = "
 	"'succeeded' THEN NOT " DRIVE_ONLINE_SQL("$2")
-	" AND cd.finished_at IS NOT NULL AND "
+	" AND d.last_seen < now() - 2 * $2::double precision * "
+	"interval '1 second' AND cd.finished_at IS NOT NULL AND "
 	"cd.reason IS DISTINCT FROM 'already-running' AND "
 	"greatest(s.last_seen, d.last_seen) <= cd.finished_at + "
 	"coalesce(($3::bigint[])[cd.phase + 1], 0) * interval '1 second' "

@@ -150,9 +150,18 @@ assert_eq "$(mapped)" "$EXPECT" "every delivery state maps as the contract says"
 assert_eq "$(psql_q "SELECT count(*) FROM campaign_devices WHERE campaign_id = '$F' \
 AND state IN ('succeeded', 'failed', 'rolled_back') AND finished_at IS NULL")" 0 \
 	"finished devices have finished_at"
-# health: the committed device was seen after it finished, and is offline
+# health: the committed device has no session; seen a moment ago, it may
+# be reconnecting (not silent); quiet for over two heartbeat timeouts
+# (6 s here), it is silent
 OK_DEV=${OFFERED[2]}
-psql_q "UPDATE devices SET last_seen = now() WHERE id = '$OK_DEV'" >/dev/null
+psql_q "UPDATE devices SET last_seen = now() - interval '3 seconds' WHERE \
+id = '$OK_DEV'" >/dev/null
+notify
+sleep 1
+assert_eq "$(psql_q "SELECT state FROM campaign_devices WHERE campaign_id = \
+'$F' AND device_id = '$OK_DEV'")" succeeded "a device that may be reconnecting is not silent"
+psql_q "UPDATE devices SET last_seen = now() - interval '13 seconds' WHERE \
+id = '$OK_DEV'" >/dev/null
 notify
 wait_for "silent after success" 10 q_is "SELECT state FROM campaign_devices \
 WHERE campaign_id = '$F' AND device_id = '$OK_DEV'" silent
