@@ -141,6 +141,15 @@ SIM_COUNT[late]=1
 check "the late device is online" wait_for "late device online" 30 sim_online late
 LATE=$(sim_ids late)
 
+# rows_per_phase CID: the campaign's counted rows (not excluded or
+# reverted) per phase, as a JSON array over its 4 phases.
+rows_per_phase() {
+	psql_q "SELECT json_agg(coalesce(n, 0) ORDER BY p) FROM generate_series(0, 3) p
+		LEFT JOIN (SELECT phase, count(*) AS n FROM campaign_devices
+		WHERE campaign_id = '$1' AND state NOT IN ('excluded', 'reverted')
+		GROUP BY phase) c ON c.phase = p" | tr -d ' '
+}
+
 # The driver: the backend holding the advisory lock; its application_name
 # carries the worker's pid.
 driver_pid() {
@@ -205,6 +214,8 @@ echo "# C1 counts at the end: $(jq -c '[.counts[] | [.phase, .devices, .pending,
 assert_eq "$(jq -r '[.totals.succeeded, .totals.failed, .totals.offered, .totals.in_progress, .totals.pending, .phase] | join(" ")' <<<"$BODY")" \
 	"41 0 0 0 0 4" "C1: the document counts 41 succeeded, nothing else, phase 4"
 assert_eq "$(jq -r '[.counts[].devices] | add' <<<"$BODY")" 41 "C1: the phases hold 41 devices"
+assert_eq "$(jq -c '[.counts[].devices]' <<<"$BODY")" "$(rows_per_phase "$C1")" \
+	"C1: each phase counts the devices admitted in it (no pending left once every device has a row, also after the late device moved the cutoffs)"
 DEP1=$(jq -r .deployment_id <<<"$BODY")
 assert_eq "$(psql_q "SELECT count(*) || ' ' || count(DISTINCT device_id) || ' ' ||
 	count(*) FILTER (WHERE state = 'succeeded') FROM campaign_devices
@@ -303,6 +314,8 @@ else
 	check "C2: at least 90 % of the last phase succeeded" \
 		test "$(jq -r '.counts[3] | (.succeeded * 10 >= .devices * 9)' <<<"$BODY")" = true
 	echo "# C2 at the end: $(jq -c .totals <<<"$BODY")"
+	assert_eq "$(jq -c '[.counts[].devices]' <<<"$BODY")" "$(rows_per_phase "$C2")" \
+		"C2: each phase counts the devices admitted in it (no pending left after the excluded devices moved the cutoffs)"
 	assert_eq "$(camp_count "$C2" excluded)" "$PADM" "C2: the $PADM admitted sim-bad devices excluded"
 	assert_eq "$(camp_events "$C2" selector_changed)" 1 "C2: a selector_changed event"
 	assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE model = 'sim-ok' AND fw_version = '3.0'")" 41 \
