@@ -871,6 +871,7 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 	const char *fw[3] = {device_id, s->fw_version, NULL};
 	char arr[48];
 	const char *fin[1] = {arr};
+	enum update_state st;
 
 	snprintf(seqs, sizeof(seqs), "%" PRIu64, seq);
 	int_text(s->progress, prog, sizeof(prog), &p[5]);
@@ -901,6 +902,17 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 			return STORE_ERR;
 	}
 	snprintf(arr, sizeof(arr), "{\"%s\"}", deployment_id);
+	/* A row that just finished may be the deployment's last: lock the
+	 * deployment before looking, so that of two last reports committing
+	 * at once the second sees the first's row finished (rows, then the
+	 * deployment: cancel's lock order). */
+	if (update_state_parse(s->state, &st) == 0 &&
+	    update_state_finished(st) &&
+	    db_command(conn,
+		       "SELECT 1 FROM deployments WHERE id = $1::uuid FOR "
+		       "UPDATE",
+		       1, p) != STORE_OK)
+		return STORE_ERR;
 	return db_command(conn, DEP_FINISH_SQL, 1, fin);
 }
 
