@@ -94,7 +94,7 @@ drive_one(struct store *st, struct campaign_row *c, int64_t now,
 	memset(counts, 0, sizeof(counts));
 	if (store_campaign_counts(st, c, counts, &matched) != STORE_OK)
 		return -1;
-	campaign_counts_fill(&c->def, matched, counts);
+	campaign_counts_fill(&c->def, counts);
 	if (c->status != CAMPAIGN_RUNNING)
 		return 0; /* paused: states moved, nothing else to do */
 	/* A gate met with no soak releases at once: step again after it. */
@@ -159,6 +159,13 @@ campaign_drive_pass(struct store *st, int64_t now, long heartbeat_timeout_s,
 			if (store_campaign_abort_effects(st, c) != STORE_OK)
 				goto out;
 			log_info("campaign %s: abort carried out", c->id);
+			continue;
+		}
+		if (c->status == CAMPAIGN_COMPLETED) {
+			/* devices still updating: their states only */
+			if (store_campaign_sync(st, c, heartbeat_timeout_s) !=
+			    STORE_OK)
+				goto out;
 			continue;
 		}
 		if (c->status != CAMPAIGN_RUNNING &&

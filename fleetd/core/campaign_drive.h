@@ -14,8 +14,9 @@
 #include "core/store.h"
 
 /*
- * For every due campaign: an aborted one gets its abort effects; the
- * others are synced and counted; a running one then acts on
+ * For every due campaign: an aborted one gets its abort effects; a
+ * completed one (devices still updating) is synced; the others are
+ * synced and counted; a running one then acts on
  * campaign_step (GATE_MET, RELEASE, PAUSE, COMPLETE; a RELEASE is
  * recorded, then admitted in the same pass) and, inside its time window,
  * admits late joiners and devices held back by the concurrency cap.

@@ -367,28 +367,13 @@ admitted(const struct campaign_counts *c)
 }
 
 void
-campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
+campaign_counts_fill(const struct campaign_def *def,
 		     struct campaign_counts *counts)
 {
-	uint64_t cum_in = 0, cum_pending = 0, want;
 	size_t p;
 
-	/* Cumulatively: phases 0..p cover cutoff(p) of the matched devices;
-	 * what the admitted ones up to p do not fill is pending. Per phase,
-	 * the admitted devices of earlier phases that the cutoffs (which
-	 * move when devices join or leave) now place later count there, so
-	 * no device is invented or counted twice. */
-	for (p = 0; p < def->n_phases; p++) {
-		uint32_t in = admitted(&counts[p]);
-
-		cum_in += in;
-		want = campaign_phase_cutoff(def, p, matched);
-		want = want > cum_in ? want - cum_in : 0;
-		counts[p].pending =
-			want > cum_pending ? (uint32_t)(want - cum_pending) : 0;
-		cum_pending += counts[p].pending;
-		counts[p].total = counts[p].pending + in;
-	}
+	for (p = 0; p < def->n_phases; p++)
+		counts[p].total = counts[p].pending + admitted(&counts[p]);
 }
 
 json_t *

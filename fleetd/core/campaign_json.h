@@ -29,14 +29,10 @@ int campaign_def_from_json(const json_t *body, struct campaign_def *def,
  * ENOMEM. campaign_def_from_json(campaign_def_to_json(d)) == d. */
 char *campaign_def_to_json(const struct campaign_def *def);
 
-/*
- * Adds what the store does not count: pending, cumulatively (phases
- * 0..p cover campaign_phase_cutoff(p, matched) devices; what the
- * admitted ones of phases 0..p and the pending ones of earlier phases do
- * not fill is pending in p, never below 0), and total = pending +
- * admitted.
- */
-void campaign_counts_fill(const struct campaign_def *def, uint64_t matched,
+/* total = pending + admitted, per phase (the store counts both: pending
+ * are the matched devices without a row, by the phase their position
+ * puts them in; store_campaign_counts). */
+void campaign_counts_fill(const struct campaign_def *def,
 			  struct campaign_counts *counts);
 
 /* One phase's counts as the API shows them: {phase (1-based), devices,

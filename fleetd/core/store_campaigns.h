@@ -172,7 +172,9 @@ struct campaign_row {
 void campaign_row_clear(struct campaign_row *r);
 
 /* The campaigns to look at: running, paused (their device states still
- * move), and aborted ones whose abort is not done. *out malloc'd. */
+ * move), aborted ones whose abort is not done, and completed ones with
+ * devices still offered or in progress (synced until they finish).
+ * *out malloc'd. */
 enum store_rc store_campaign_due(struct store *st, struct campaign_row **out,
 				 size_t *n);
 void campaign_rows_free(struct campaign_row *rows, size_t n);
@@ -190,11 +192,14 @@ enum store_rc store_campaign_sync(struct store *st,
 				  long heartbeat_timeout_s);
 
 /*
- * Counts per phase for c: the admitted devices by phase and state into
- * counts[p] (excluded and reverted are not counted), and *matched: the
- * active devices the selector matches now plus admitted devices that no
- * longer match (not excluded); campaign_counts_fill then adds `pending`
- * and `total`. counts has CAMPAIGN_MAX_PHASES entries.
+ * Counts per phase for c: *matched, the active devices the selector
+ * matches now plus admitted devices that no longer match (not excluded
+ * or reverted); the admitted devices by phase and state into counts[p]
+ * (excluded and reverted are not counted); and counts[p].pending, the
+ * matched devices without a row whose position by rank puts them in
+ * phase p (campaign_phase_cutoff for *matched): exactly those admit
+ * would take for p. campaign_counts_fill then adds `total`. counts has
+ * CAMPAIGN_MAX_PHASES entries.
  */
 enum store_rc store_campaign_counts(struct store *st,
 				    const struct campaign_row *c,

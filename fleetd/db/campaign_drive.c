@@ -43,38 +43,6 @@
 
 #define DRIVER_ACTOR "campaign-driver"
 
-/*
- * The driver's calls have no heartbeat parameter (store_campaign_counts
- * neither), yet a selector may name the built-in `online`: judged with
- * fleetd's default heartbeat_timeout, as db/campaigns.c does, so the
- * matched set admit ranks is the one counts counted.
- */
-#define DRIVE_DEFAULT_HEARTBEAT_S "90"
-
-static const struct selector_columns drive_columns = {
-	.id = "d.id::text",
-	.model = "d.model",
-	.fw_version = "d.fw_version",
-	.online = "coalesce(s.last_seen > now() - $1::double precision * "
-		  "interval '1 second', false)",
-	.status = "d.status",
-	.labels = "d.labels",
-};
-
-/* campaign_rank() in SQL (docs/internals/campaigns.md): the first 8
- * bytes of SHA-256("<campaign id>:<device id>") in hex, which sorts as
- * the number does. */
-#define DRIVE_RANK_SQL(cid, did)                                      \
-	"substr(encode(sha256(convert_to(" cid " || ':' || " did ", " \
-	"'UTF8')), 'hex'), 1, 16)"
-
-/* A device is offline when it has no session refreshed within $hb
- * seconds; its last contact is the later of the session's and the
- * device's last_seen. */
-#define DRIVE_ONLINE_SQL(hb)                                         \
-	"coalesce(s.last_seen > now() - " hb "::double precision * " \
-	"interval '1 second', false)"
-
 static void
 rollback(PGconn *conn)
 {
@@ -189,12 +157,17 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 	*n = 0;
 	if (conn == NULL)
 		return STORE_ERR;
-	/* The predicate of campaigns_live_idx. */
+	/* The predicate of campaigns_live_idx, and completed campaigns whose
+	 * devices still move (a min_success below 1 completes with some
+	 * still updating: their states are synced until they finish). */
 	res = db_query(conn,
 		       "SELECT " DB_CAMPAIGN_ROW_COLS
 		       " FROM campaigns c WHERE c.status IN ('running', "
 		       "'paused') OR (c.status = 'aborted' AND NOT "
-		       "c.abort_done) ORDER BY c.created_at, c.id",
+		       "c.abort_done) OR (c.status = 'completed' AND EXISTS "
+		       "(SELECT 1 FROM campaign_devices x WHERE x.campaign_id "
+		       "= c.id AND x.state IN ('offered', 'in_progress'))) "
+		       "ORDER BY c.created_at, c.id",
 		       0, NULL);
 	if (res == NULL)
 		return STORE_ERR;
@@ -334,13 +307,13 @@ static const char *const sync_health_sql =
 	"FROM devices d LEFT JOIN device_sessions s ON s.device_id = d.id "
 	"WHERE cd.campaign_id = $1::uuid AND cd.state IN ('succeeded', "
 	"'silent') AND d.id = cd.device_id AND CASE WHEN cd.state = "
-	"'succeeded' THEN NOT " DRIVE_ONLINE_SQL("$2")
+	"'succeeded' THEN NOT " DB_CAMPAIGN_ONLINE_SQL("$2")
 	" AND d.last_seen < now() - 2 * $2::double precision * "
 	"interval '1 second' AND cd.finished_at IS NOT NULL AND "
 	"cd.reason IS DISTINCT FROM 'already-running' AND "
 	"greatest(s.last_seen, d.last_seen) <= cd.finished_at + "
 	"coalesce(($3::bigint[])[cd.phase + 1], 0) * interval '1 second' "
-	"WHEN cd.state = 'silent' THEN " DRIVE_ONLINE_SQL("$2")
+	"WHEN cd.state = 'silent' THEN " DB_CAMPAIGN_ONLINE_SQL("$2")
 	" ELSE false END";
 /* clang-format on */
 
@@ -588,20 +561,7 @@ fail:
  */
 /* clang-format off */
 #define ADMIT_CANDIDATES_SQL                                                 \
-	"WITH d0 AS (SELECT d.id FROM devices d LEFT JOIN device_sessions s " \
-	"ON s.device_id = d.id WHERE d.status = 'active' AND "               \
-	"$1::double precision IS NOT NULL AND (%s)), "                       \
-	"m AS (SELECT d0.id, coalesce(cd.rank, "                             \
-	DRIVE_RANK_SQL("$2::uuid::text", "d0.id::text") ") AS rank, "       \
-	"cd.device_id IS NULL AS fresh FROM d0 LEFT JOIN campaign_devices "  \
-	"cd ON cd.campaign_id = $2::uuid AND cd.device_id = d0.id "          \
-	"UNION ALL SELECT cd.device_id, cd.rank, false FROM campaign_devices " \
-	"cd WHERE cd.campaign_id = $2::uuid AND cd.state NOT IN "            \
-	"('excluded', 'reverted') AND NOT EXISTS (SELECT 1 FROM d0 WHERE "   \
-	"d0.id = cd.device_id)), "                                           \
-	"p AS (SELECT m.id, m.rank, m.fresh, width_bucket(row_number() OVER " \
-	"(ORDER BY m.rank COLLATE \"C\", m.id) - 1, $4::bigint[]) AS phase "  \
-	"FROM m), "                                                          \
+	DB_CAMPAIGN_PHASES_CTE("$2", "$4") ", "                               \
 	"k AS (SELECT p.id, p.rank, p.phase FROM p WHERE p.fresh AND "       \
 	"p.phase <= $3::int AND (NOT $6::boolean OR NOT EXISTS (SELECT 1 "   \
 	"FROM deployment_devices o WHERE o.device_id = p.id AND NOT "        \
@@ -639,8 +599,8 @@ admit_candidates(PGconn *conn, struct admit *ad, const uint64_t *cutoffs,
 	buf_init(&sql, 64 * 1024);
 	if (selector_parse(c->selector ? c->selector : "", &sel, err,
 			   sizeof(err)) != 0 ||
-	    selector_to_sql(sel, &drive_columns, 7, &q, err, sizeof(err)) !=
-		    0) {
+	    selector_to_sql(sel, &db_campaign_columns, 7, &q, err,
+			    sizeof(err)) != 0) {
 		log_warn("campaign %s: selector: %s", c->id, err);
 		goto out;
 	}
@@ -656,7 +616,7 @@ admit_candidates(PGconn *conn, struct admit *ad, const uint64_t *cutoffs,
 	if (params == NULL ||
 	    buf_printf(&sql, ADMIT_CANDIDATES_SQL, q.where) != 0)
 		goto out;
-	params[0] = DRIVE_DEFAULT_HEARTBEAT_S;
+	params[0] = DB_CAMPAIGN_HEARTBEAT_S;
 	params[1] = c->id;
 	params[2] = phase;
 	params[3] = cuts;

@@ -36,24 +36,11 @@
 #include "db/store.h"
 #include "log.h"
 
-/*
- * store_campaign_counts has no heartbeat parameter, yet a selector may
- * name the built-in `online`: it is judged with fleetd's default
- * heartbeat_timeout (fleetd/config.c) there.
- */
-#define CAMP_DEFAULT_HEARTBEAT_S 90
-
-/* The SQL mirror of device_online() (core/device.c), as in db/devices.c:
- * $1 is the heartbeat timeout in seconds. */
-#define CAMP_ONLINE_SQL                                          \
-	"coalesce(s.last_seen > now() - $1::double precision * " \
-	"interval '1 second', false)"
-
-static const struct selector_columns camp_columns = {
+const struct selector_columns db_campaign_columns = {
 	.id = "d.id::text",
 	.model = "d.model",
 	.fw_version = "d.fw_version",
-	.online = CAMP_ONLINE_SQL,
+	.online = DB_CAMPAIGN_ONLINE_SQL("$1"),
 	.status = "d.status",
 	.labels = "d.labels",
 };
@@ -178,14 +165,81 @@ counts_add(struct campaign_counts *c, const char *state, uint32_t n)
 }
 
 /*
- * The counts of campaign id with selector sel (text) on conn, inside the
- * caller's transaction if any. One statement, so the matched figure and
- * the admitted ones come from one snapshot: a row (-1, 'matched', n) and
- * then (phase, state, n) per admitted group. $1 the heartbeat, $2 the
- * campaign, the selector's parameters from $3.
+ * The devices of the matched set that have no row yet (pending), by the
+ * phase their position puts them in (DB_CAMPAIGN_PHASES_CTE with the
+ * cutoffs for *matched), into counts[].pending: the devices the driver
+ * would admit next, so a phase never waits for a device that another
+ * phase holds.
  */
 static enum store_rc
-counts_read(PGconn *conn, const char *id, const char *sel_text, long hb_s,
+pending_read(PGconn *conn, const struct campaign_row *c,
+	     const struct selector *sel, const char *hb, uint64_t matched,
+	     struct campaign_counts *counts)
+{
+	char cuts[CAMPAIGN_MAX_PHASES * 24 + 4], err[160];
+	const char **params = NULL;
+	enum store_rc rc = STORE_ERR;
+	struct selector_sql q;
+	PGresult *res = NULL;
+	struct buf sql;
+	size_t len = 0;
+
+	memset(&q, 0, sizeof(q));
+	buf_init(&sql, 64 * 1024);
+	if (selector_to_sql(sel, &db_campaign_columns, 4, &q, err,
+			    sizeof(err)) != 0) {
+		log_warn("campaign %s: selector: %s", c->id, err);
+		goto out;
+	}
+	cuts[len++] = '{';
+	for (size_t p = 0; p < c->def.n_phases; p++)
+		len += (size_t)snprintf(
+			cuts + len, sizeof(cuts) - len, "%s%" PRIu64,
+			p > 0 ? "," : "",
+			campaign_phase_cutoff(&c->def, p, matched));
+	snprintf(cuts + len, sizeof(cuts) - len, "}");
+	params = calloc(q.nparams + 3, sizeof(*params));
+	if (params == NULL ||
+	    buf_printf(&sql,
+		       DB_CAMPAIGN_PHASES_CTE("$2", "$3") "SELECT p.phase, "
+							  "count(*) FROM p "
+							  "WHERE p.fresh "
+							  "GROUP BY 1",
+		       q.where) != 0)
+		goto out;
+	params[0] = hb;
+	params[1] = c->id;
+	params[2] = cuts;
+	for (size_t i = 0; i < q.nparams; i++)
+		params[3 + i] = q.params[i];
+	res = db_query(conn, sql.data, (int)q.nparams + 3, params);
+	if (res == NULL)
+		goto out;
+	for (int i = 0; i < PQntuples(res); i++) {
+		int64_t phase = db_int(res, i, 0);
+
+		/* past the last cutoff: not in any phase (none when the
+		 * cutoffs hold every matched device) */
+		if (phase >= 0 && (size_t)phase < c->def.n_phases)
+			counts[phase].pending = (uint32_t)db_int(res, i, 1);
+	}
+	rc = STORE_OK;
+out:
+	PQclear(res);
+	free(params);
+	buf_free(&sql);
+	selector_sql_free(&q);
+	return rc;
+}
+
+/*
+ * Counts of campaign c: *matched (the active devices its selector
+ * matches plus its admitted devices that no longer match, not excluded
+ * or reverted), the admitted devices by phase and state, and the pending
+ * ones by phase (pending_read). hb_s judges `online` in the selector.
+ */
+static enum store_rc
+counts_read(PGconn *conn, const struct campaign_row *c, long hb_s,
 	    struct campaign_counts *counts, uint64_t *matched)
 {
 	struct selector *sel = NULL;
@@ -200,9 +254,11 @@ counts_read(PGconn *conn, const char *id, const char *sel_text, long hb_s,
 
 	memset(&q, 0, sizeof(q));
 	buf_init(&sql, 64 * 1024);
-	if (selector_parse(sel_text, &sel, err, sizeof(err)) != 0 ||
-	    selector_to_sql(sel, &camp_columns, 3, &q, err, sizeof(err)) != 0) {
-		log_warn("campaign %s: selector: %s", id, err);
+	if (selector_parse(c->selector ? c->selector : "", &sel, err,
+			   sizeof(err)) != 0 ||
+	    selector_to_sql(sel, &db_campaign_columns, 3, &q, err,
+			    sizeof(err)) != 0) {
+		log_warn("campaign %s: selector: %s", c->id, err);
 		goto out;
 	}
 	params = calloc(q.nparams + 2, sizeof(*params));
@@ -210,7 +266,7 @@ counts_read(PGconn *conn, const char *id, const char *sel_text, long hb_s,
 		goto out;
 	snprintf(hb, sizeof(hb), "%ld", hb_s);
 	params[0] = hb;
-	params[1] = id;
+	params[1] = c->id;
 	for (size_t i = 0; i < q.nparams; i++)
 		params[2 + i] = q.params[i];
 	if (buf_printf(&sql,
@@ -239,17 +295,19 @@ counts_read(PGconn *conn, const char *id, const char *sel_text, long hb_s,
 			continue;
 		}
 		if (phase < 0 || phase >= CAMPAIGN_MAX_PHASES) {
-			log_warn("campaign %s: devices in phase %" PRId64, id,
-				 phase);
+			log_warn("campaign %s: devices in phase %" PRId64,
+				 c->id, phase);
 			continue;
 		}
 		if (counts_add(&counts[phase], PQgetvalue(res, i, 1),
 			       (uint32_t)n) != 0) {
-			log_warn("campaign %s: unknown device state %s", id,
+			log_warn("campaign %s: unknown device state %s", c->id,
 				 PQgetvalue(res, i, 1));
 			goto out;
 		}
 	}
+	if (pending_read(conn, c, sel, hb, m, counts) != STORE_OK)
+		goto out;
 	*matched = m;
 	rc = STORE_OK;
 out:
@@ -269,8 +327,8 @@ store_campaign_counts(struct store *st, const struct campaign_row *c,
 
 	if (conn == NULL)
 		return STORE_ERR;
-	return counts_read(conn, c->id, c->selector ? c->selector : "",
-			   CAMP_DEFAULT_HEARTBEAT_S, counts, matched);
+	return counts_read(conn, c, strtol(DB_CAMPAIGN_HEARTBEAT_S, NULL, 10),
+			   counts, matched);
 }
 
 /* ---- shared pieces of the operator's half ------------------------------ */
@@ -321,7 +379,8 @@ match_count(PGconn *conn, const struct selector *sel, long hb_s,
 		log_warn("campaign: no parsed selector");
 		goto out;
 	}
-	if (selector_to_sql(sel, &camp_columns, 2, &q, err, sizeof(err)) != 0) {
+	if (selector_to_sql(sel, &db_campaign_columns, 2, &q, err,
+			    sizeof(err)) != 0) {
 		log_warn("campaign: selector: %s", err);
 		goto out;
 	}
@@ -334,9 +393,11 @@ match_count(PGconn *conn, const struct selector *sel, long hb_s,
 		params[1 + i] = q.params[i];
 	if (buf_printf(&sql,
 		       "SELECT count(*), count(*) FILTER (WHERE "
-		       "NOT " CAMP_ONLINE_SQL
-		       ") FROM devices d LEFT JOIN device_sessions s ON "
-		       "s.device_id = d.id WHERE d.status = 'active' AND (%s)",
+		       "NOT " DB_CAMPAIGN_ONLINE_SQL(
+			       "$1") ") FROM devices d LEFT JOIN "
+				     "device_sessions s ON "
+				     "s.device_id = d.id WHERE d.status = "
+				     "'active' AND (%s)",
 		       q.where) != 0)
 		goto out;
 	res = db_query(conn, sql.data, (int)q.nparams + 1, params);
@@ -483,10 +544,9 @@ doc_read(PGconn *conn, const char *id, long hb_s, json_t **doc)
 	v = json_loads(PQgetvalue(res, 0, DB_CAMPAIGN_ROW_NCOLS), 0, NULL);
 	if (v == NULL)
 		goto out;
-	if (counts_read(conn, id, row.selector, hb_s, counts, &matched) !=
-	    STORE_OK)
+	if (counts_read(conn, &row, hb_s, counts, &matched) != STORE_OK)
 		goto out;
-	campaign_counts_fill(&row.def, matched, counts);
+	campaign_counts_fill(&row.def, counts);
 	if (doc_add_counts(v, &row.def, matched, counts) != 0)
 		goto out;
 	*doc = v;
@@ -967,7 +1027,8 @@ exclude_unmatched(PGconn *conn, const char *id, const struct selector *sel,
 
 	memset(&q, 0, sizeof(q));
 	buf_init(&sql, 64 * 1024);
-	if (selector_to_sql(sel, &camp_columns, 3, &q, err, sizeof(err)) != 0) {
+	if (selector_to_sql(sel, &db_campaign_columns, 3, &q, err,
+			    sizeof(err)) != 0) {
 		log_warn("campaign %s: selector: %s", id, err);
 		goto out;
 	}

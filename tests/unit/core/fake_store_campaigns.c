@@ -220,6 +220,20 @@ campaign_rows_free(struct campaign_row *rows, size_t n)
 	free(rows);
 }
 
+/* Devices offered or in progress: a completed campaign still syncs. */
+static bool
+fake_moving(const struct fake_campaign *fc)
+{
+	size_t i;
+
+	for (i = 0; i < fc->ndev; i++)
+		if (fc->dev[i].admitted &&
+		    (strcmp(fc->dev[i].state, "offered") == 0 ||
+		     strcmp(fc->dev[i].state, "in_progress") == 0))
+			return true;
+	return false;
+}
+
 enum store_rc
 store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 {
@@ -236,7 +250,9 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 
 		if (r->status == CAMPAIGN_RUNNING ||
 		    r->status == CAMPAIGN_PAUSED ||
-		    (r->status == CAMPAIGN_ABORTED && !r->abort_done)) {
+		    (r->status == CAMPAIGN_ABORTED && !r->abort_done) ||
+		    (r->status == CAMPAIGN_COMPLETED &&
+		     fake_moving(&st->c[i]))) {
 			rows[k] = *r;
 			rows[k].selector = strdup("site=plant-1");
 			k++;
@@ -265,6 +281,17 @@ fake_counted(const struct fake_device *d)
 	return d->matched ||
 	       (d->admitted && strcmp(d->state, "excluded") != 0 &&
 		strcmp(d->state, "reverted") != 0);
+}
+
+static int
+fake_rank_cmp(const void *a, const void *b)
+{
+	const struct fake_device *x = *(const struct fake_device *const *)a;
+	const struct fake_device *y = *(const struct fake_device *const *)b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	return strcmp(x->id, y->id);
 }
 
 enum store_rc
@@ -298,6 +325,24 @@ store_campaign_counts(struct store *st, const struct campaign_row *c,
 			k->silent++;
 		else if (strcmp(d->state, "rolled_back") == 0)
 			k->rolled_back++;
+	}
+	/* pending: devices without a row, by the phase of their position
+	 * among the counted ones, as the real store does */
+	{
+		struct fake_device *order[FAKE_DEVICES];
+		size_t n = 0, p;
+
+		for (i = 0; i < fc->ndev; i++)
+			if (fake_counted(&fc->dev[i]))
+				order[n++] = &fc->dev[i];
+		qsort(order, n, sizeof(order[0]), fake_rank_cmp);
+		for (i = 0; i < n; i++) {
+			if (order[i]->admitted)
+				continue;
+			p = campaign_phase_of(&c->def, i, m);
+			if (p < c->def.n_phases)
+				counts[p].pending++;
+		}
 	}
 	*matched = m;
 	return STORE_OK;
@@ -351,17 +396,6 @@ store_campaign_record(struct store *st, const struct campaign_row *c,
 	fc->records++;
 	*applied = true;
 	return STORE_OK;
-}
-
-static int
-fake_rank_cmp(const void *a, const void *b)
-{
-	const struct fake_device *x = *(const struct fake_device *const *)a;
-	const struct fake_device *y = *(const struct fake_device *const *)b;
-
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	return strcmp(x->id, y->id);
 }
 
 enum store_rc

@@ -216,6 +216,42 @@ test_complete(void **state)
 	fake_campaign_store_free(st);
 }
 
+/* A campaign completed with devices still updating (min_success below
+ * 1) is still synced, and nothing else, until they finish. */
+static void
+test_completed_syncs_stragglers(void **state)
+{
+	struct campaign_def d = def_of("50,100", 0, 1);
+	struct store *st = fake_campaign_store_new();
+	struct fake_campaign_view v;
+	int64_t wake;
+	size_t ci, syncs;
+
+	(void)state;
+	ci = fake_campaign_add(st, CID, CAMPAIGN_FIRMWARE, CAMPAIGN_RUNNING, &d,
+			       0);
+	fake_campaign_devices(st, ci, "dev", 20);
+	assert_int_equal(pass(st, NOW, &wake), 0);
+	fake_campaign_move(st, ci, 0, "offered", "succeeded", 10);
+	assert_int_equal(pass(st, NOW + 1, &wake), 0);
+	assert_int_equal(
+		fake_campaign_move(st, ci, 1, "offered", "succeeded", 9), 9);
+	assert_int_equal(pass(st, NOW + 2, &wake), 0);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.status, CAMPAIGN_COMPLETED);
+	syncs = fake_campaign_calls(st, FAKE_SYNC);
+	assert_int_equal(pass(st, NOW + 3, &wake), 0);
+	assert_int_equal(fake_campaign_calls(st, FAKE_SYNC), syncs + 1);
+	assert_int_equal(fake_campaign_calls(st, FAKE_COUNTS), 3);
+	fake_campaign_move(st, ci, 1, "offered", "succeeded", 1);
+	assert_int_equal(pass(st, NOW + 4, &wake), 0);
+	assert_int_equal(pass(st, NOW + 5, &wake), 0);
+	assert_int_equal(fake_campaign_calls(st, FAKE_SYNC), syncs + 1);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.records, 4);
+	fake_campaign_store_free(st);
+}
+
 /* Late joiners join at their rank, but only inside the time window and
  * within the concurrency budget; outside the window the pass asks to be
  * woken when it opens. */
@@ -398,6 +434,7 @@ main(void)
 		cmocka_unit_test(test_no_soak_same_pass),
 		cmocka_unit_test(test_pause_on_failures),
 		cmocka_unit_test(test_complete),
+		cmocka_unit_test(test_completed_syncs_stragglers),
 		cmocka_unit_test(test_late_joiners_window_budget),
 		cmocka_unit_test(test_late_joiner_unreleased_phase),
 		cmocka_unit_test(test_abort_once),
