@@ -64,6 +64,11 @@ api_deploy_refused(struct api_call *c, enum deploy_rc rc)
 		api_problem(c->resp, 409, "deployment-not-active",
 			    "the deployment is finished or cancelled");
 		return;
+	case DEPLOY_CAMPAIGN_OWNED:
+		api_problem(c->resp, 409, "deployment-of-campaign",
+			    "a campaign made this deployment: pause or abort "
+			    "the campaign instead");
+		return;
 	case DEPLOY_KEYSET_VERSION:
 		api_problem(c->resp, 409, "keyset-version-conflict",
 			    "not the next key set version");

@@ -36,6 +36,7 @@ enum deploy_rc {
 	DEPLOY_IDEM_TAKEN = 8, /* a concurrent request holds the key */
 	DEPLOY_NOT_ACTIVE = 9, /* cancel: already finished or cancelled */
 	DEPLOY_KEYSET_VERSION = 10, /* not the next key set version */
+	DEPLOY_CAMPAIGN_OWNED = 11, /* cancel: a campaign's (abort it) */
 };
 
 struct deployment_create {
@@ -88,7 +89,9 @@ enum deploy_rc store_deployment_devices(struct store *st, const char *id,
  * Cancels a deployment: its open rows that were not installing yet
  * (update_state_supersedable) become superseded; rows installing go on
  * and report as usual (agents are not told to abort). Audit row
- * `deployment.cancel`. DEPLOY_NOTFOUND, DEPLOY_NOT_ACTIVE. *superseded
+ * `deployment.cancel`. DEPLOY_NOTFOUND, DEPLOY_NOT_ACTIVE,
+ * DEPLOY_CAMPAIGN_OWNED (a campaign made it: pause or abort the
+ * campaign instead). *superseded
  * says how many rows it moved.
  */
 enum deploy_rc store_deployment_cancel(struct store *st, const char *id,

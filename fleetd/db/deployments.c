@@ -646,14 +646,19 @@ store_deployment_cancel(struct store *st, const char *id, const char *actor,
 		return rollback(conn, DEPLOY_ERR_STORE);
 	PQclear(res);
 	res = db_query(conn,
-		       "SELECT status FROM deployments WHERE id = $1::uuid "
-		       "FOR UPDATE",
+		       "SELECT status, campaign_id IS NOT NULL FROM "
+		       "deployments WHERE id = $1::uuid FOR UPDATE",
 		       1, params);
 	if (res == NULL)
 		return rollback(conn, DEPLOY_ERR_STORE);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		return rollback(conn, DEPLOY_NOTFOUND);
+	}
+	if (strcmp(PQgetvalue(res, 0, 1), "t") == 0) {
+		/* its campaign would go on adding devices to it */
+		PQclear(res);
+		return rollback(conn, DEPLOY_CAMPAIGN_OWNED);
 	}
 	if (strcmp(PQgetvalue(res, 0, 0), "active") != 0) {
 		PQclear(res);

@@ -290,6 +290,9 @@ assert_eq "$(psql_q "SELECT count(*) FROM deployment_devices WHERE deployment_id
 	AND state = 'committed'")" 4 "firmware: the campaign's deployment has 4 committed rows"
 assert_eq "$(psql_q "SELECT count(*) FROM deployments WHERE campaign_id = '$FW'")" 1 \
 	"firmware: one deployment for the campaign"
+api POST "/api/v1/deployments/$DEP/cancel"
+assert_eq "$STATUS $(jq -r .type <<<"$BODY" | sed 's|.*:||')" "409 deployment-of-campaign" \
+	"firmware: the campaign's deployment cannot be cancelled on its own (abort the campaign)"
 assert_eq "$(camp_events "$FW" phase_released) $(camp_events "$FW" completed)" "2 1" \
 	"firmware: 2 phase_released events and 1 completed"
 assert_eq "$(camp_phase_agents "$FW" 1)" "$(expected_phase_agents "$FW" 1)" \
