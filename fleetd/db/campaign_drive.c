@@ -587,57 +587,35 @@ admit_candidates(PGconn *conn, struct admit *ad, const uint64_t *cutoffs,
 		 uint32_t budget)
 {
 	const struct campaign_row *c = ad->c;
-	char phase[24], limit[24], cuts[CAMPAIGN_MAX_PHASES * 24 + 4], err[160];
-	const char **params = NULL;
+	char phase[24], limit[24], cuts[DB_CAMPAIGN_CUTOFFS_MAX], err[160];
+	const char *fixed[6] = {DB_CAMPAIGN_HEARTBEAT_S,
+				c->id,
+				phase,
+				cuts,
+				limit,
+				c->kind == CAMPAIGN_FIRMWARE ? "true"
+							     : "false"};
 	struct selector *sel = NULL;
-	struct selector_sql q;
-	struct buf sql;
-	size_t len = 0;
-	int rc = -1;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&sql, 64 * 1024);
 	if (selector_parse(c->selector ? c->selector : "", &sel, err,
-			   sizeof(err)) != 0 ||
-	    selector_to_sql(sel, &db_campaign_columns, 7, &q, err,
-			    sizeof(err)) != 0) {
+			   sizeof(err)) != 0) {
 		log_warn("campaign %s: selector: %s", c->id, err);
-		goto out;
+		return -1;
 	}
-	cuts[len++] = '{';
-	for (size_t p = 0; p < c->def.n_phases && p < CAMPAIGN_MAX_PHASES; p++)
-		len += (size_t)snprintf(cuts + len, sizeof(cuts) - len,
-					"%s%" PRIu64, p > 0 ? "," : "",
-					cutoffs[p]);
-	snprintf(cuts + len, sizeof(cuts) - len, "}");
+	db_campaign_cutoffs_text(&c->def, cutoffs, cuts, sizeof(cuts));
 	snprintf(phase, sizeof(phase), "%zu", c->state.phase);
 	snprintf(limit, sizeof(limit), "%" PRIu32, budget);
-	params = calloc(q.nparams + 6, sizeof(*params));
-	if (params == NULL ||
-	    buf_printf(&sql, ADMIT_CANDIDATES_SQL, q.where) != 0)
-		goto out;
-	params[0] = DB_CAMPAIGN_HEARTBEAT_S;
-	params[1] = c->id;
-	params[2] = phase;
-	params[3] = cuts;
-	params[4] = limit;
-	params[5] = c->kind == CAMPAIGN_FIRMWARE ? "true" : "false";
-	for (size_t i = 0; i < q.nparams; i++)
-		params[6 + i] = q.params[i];
-	ad->cand = db_query(conn, sql.data, (int)q.nparams + 6, params);
+	ad->cand = selector_query(conn, sel, &db_campaign_columns,
+				  ADMIT_CANDIDATES_SQL, fixed, 6,
+				  "campaign admit");
+	selector_free(sel);
 	if (ad->cand == NULL)
-		goto out;
+		return -1;
 	ad->ids = PQgetvalue(ad->cand, 0, 0);
 	ad->ranks = PQgetvalue(ad->cand, 0, 1);
 	ad->phases = PQgetvalue(ad->cand, 0, 2);
 	ad->n = (size_t)db_int(ad->cand, 0, 3);
-	rc = 0;
-out:
-	free(params);
-	buf_free(&sql);
-	selector_sql_free(&q);
-	selector_free(sel);
-	return rc;
+	return 0;
 }
 
 /* The count of a "SELECT count(*) FROM ins" statement, or -1. */

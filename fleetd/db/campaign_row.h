@@ -34,6 +34,12 @@
  * heartbeat timeout in $1 (db/campaigns.c). */
 extern const struct selector_columns db_campaign_columns;
 
+/* The cutoffs of def's phases as a bigint[] literal ("{4,20,41}") for
+ * DB_CAMPAIGN_PHASES_CTE; out holds DB_CAMPAIGN_CUTOFFS_MAX bytes. */
+#define DB_CAMPAIGN_CUTOFFS_MAX (CAMPAIGN_MAX_PHASES * 24 + 4)
+void db_campaign_cutoffs_text(const struct campaign_def *def,
+			      const uint64_t *cutoffs, char *out, size_t cap);
+
 /* campaign_rank() in SQL (docs/internals/campaigns.md): the first 8
  * bytes of SHA-256("<campaign id>:<device id>") in hex, which sorts as
  * the number does. */

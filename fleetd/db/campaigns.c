@@ -45,6 +45,20 @@ const struct selector_columns db_campaign_columns = {
 	.labels = "d.labels",
 };
 
+void
+db_campaign_cutoffs_text(const struct campaign_def *def,
+			 const uint64_t *cutoffs, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	len += (size_t)snprintf(out, cap, "{");
+	for (size_t p = 0; p < def->n_phases && len < cap; p++)
+		len += (size_t)snprintf(out + len, cap - len, "%s%" PRIu64,
+					p > 0 ? "," : "", cutoffs[p]);
+	if (len < cap)
+		snprintf(out + len, cap - len, "}");
+}
+
 /* ---- the campaigns row ------------------------------------------------- */
 
 int
@@ -176,45 +190,23 @@ pending_read(PGconn *conn, const struct campaign_row *c,
 	     const struct selector *sel, const char *hb, uint64_t matched,
 	     struct campaign_counts *counts)
 {
-	char cuts[CAMPAIGN_MAX_PHASES * 24 + 4], err[160];
-	const char **params = NULL;
-	enum store_rc rc = STORE_ERR;
-	struct selector_sql q;
-	PGresult *res = NULL;
-	struct buf sql;
-	size_t len = 0;
+	uint64_t cutoffs[CAMPAIGN_MAX_PHASES];
+	char cuts[DB_CAMPAIGN_CUTOFFS_MAX];
+	const char *fixed[3] = {hb, c->id, cuts};
+	PGresult *res;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&sql, 64 * 1024);
-	if (selector_to_sql(sel, &db_campaign_columns, 4, &q, err,
-			    sizeof(err)) != 0) {
-		log_warn("campaign %s: selector: %s", c->id, err);
-		goto out;
-	}
-	cuts[len++] = '{';
 	for (size_t p = 0; p < c->def.n_phases; p++)
-		len += (size_t)snprintf(
-			cuts + len, sizeof(cuts) - len, "%s%" PRIu64,
-			p > 0 ? "," : "",
-			campaign_phase_cutoff(&c->def, p, matched));
-	snprintf(cuts + len, sizeof(cuts) - len, "}");
-	params = calloc(q.nparams + 3, sizeof(*params));
-	if (params == NULL ||
-	    buf_printf(&sql,
-		       DB_CAMPAIGN_PHASES_CTE("$2", "$3") "SELECT p.phase, "
-							  "count(*) FROM p "
-							  "WHERE p.fresh "
-							  "GROUP BY 1",
-		       q.where) != 0)
-		goto out;
-	params[0] = hb;
-	params[1] = c->id;
-	params[2] = cuts;
-	for (size_t i = 0; i < q.nparams; i++)
-		params[3 + i] = q.params[i];
-	res = db_query(conn, sql.data, (int)q.nparams + 3, params);
+		cutoffs[p] = campaign_phase_cutoff(&c->def, p, matched);
+	db_campaign_cutoffs_text(&c->def, cutoffs, cuts, sizeof(cuts));
+	res = selector_query(
+		conn, sel, &db_campaign_columns,
+		DB_CAMPAIGN_PHASES_CTE(
+			"$2",
+			"$3") "SELECT p.phase, count(*) FROM p WHERE p.fresh "
+			      "GROUP BY 1",
+		fixed, 3, "campaign pending");
 	if (res == NULL)
-		goto out;
+		return STORE_ERR;
 	for (int i = 0; i < PQntuples(res); i++) {
 		int64_t phase = db_int(res, i, 0);
 
@@ -223,13 +215,8 @@ pending_read(PGconn *conn, const struct campaign_row *c,
 		if (phase >= 0 && (size_t)phase < c->def.n_phases)
 			counts[phase].pending = (uint32_t)db_int(res, i, 1);
 	}
-	rc = STORE_OK;
-out:
 	PQclear(res);
-	free(params);
-	buf_free(&sql);
-	selector_sql_free(&q);
-	return rc;
+	return STORE_OK;
 }
 
 /*
@@ -243,50 +230,32 @@ counts_read(PGconn *conn, const struct campaign_row *c, long hb_s,
 	    struct campaign_counts *counts, uint64_t *matched)
 {
 	struct selector *sel = NULL;
-	struct selector_sql q;
-	const char **params = NULL;
 	enum store_rc rc = STORE_ERR;
 	PGresult *res = NULL;
 	char hb[24], err[160];
-	struct buf sql;
+	const char *fixed[2] = {hb, c->id};
 	uint64_t m = 0;
-	int rows;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&sql, 64 * 1024);
-	if (selector_parse(c->selector ? c->selector : "", &sel, err,
-			   sizeof(err)) != 0 ||
-	    selector_to_sql(sel, &db_campaign_columns, 3, &q, err,
-			    sizeof(err)) != 0) {
-		log_warn("campaign %s: selector: %s", c->id, err);
-		goto out;
-	}
-	params = calloc(q.nparams + 2, sizeof(*params));
-	if (params == NULL)
-		goto out;
 	snprintf(hb, sizeof(hb), "%ld", hb_s);
-	params[0] = hb;
-	params[1] = c->id;
-	for (size_t i = 0; i < q.nparams; i++)
-		params[2 + i] = q.params[i];
-	if (buf_printf(&sql,
-		       "SELECT -1, 'matched', count(*) FROM (SELECT d.id "
-		       "FROM devices d LEFT JOIN device_sessions s ON "
-		       "s.device_id = d.id WHERE d.status = 'active' AND "
-		       "$1::double precision IS NOT NULL AND (%s) UNION "
-		       "SELECT device_id FROM campaign_devices WHERE "
-		       "campaign_id = $2::uuid AND state NOT IN ('excluded', "
-		       "'reverted')) m UNION ALL SELECT phase, state, count(*) "
-		       "FROM campaign_devices WHERE campaign_id = $2::uuid "
-		       "GROUP BY 1, 2",
-		       q.where) != 0)
-		goto out;
-	res = db_query(conn, sql.data, (int)q.nparams + 2, params);
+	if (selector_parse(c->selector ? c->selector : "", &sel, err,
+			   sizeof(err)) != 0) {
+		log_warn("campaign %s: selector: %s", c->id, err);
+		return STORE_ERR;
+	}
+	res = selector_query(
+		conn, sel, &db_campaign_columns,
+		"SELECT -1, 'matched', count(*) FROM (SELECT d.id FROM "
+		"devices d LEFT JOIN device_sessions s ON s.device_id = d.id "
+		"WHERE d.status = 'active' AND $1::double precision IS NOT "
+		"NULL AND (%s) UNION SELECT device_id FROM campaign_devices "
+		"WHERE campaign_id = $2::uuid AND state NOT IN ('excluded', "
+		"'reverted')) m UNION ALL SELECT phase, state, count(*) FROM "
+		"campaign_devices WHERE campaign_id = $2::uuid GROUP BY 1, 2",
+		fixed, 2, "campaign counts");
 	if (res == NULL)
 		goto out;
 	memset(counts, 0, CAMPAIGN_MAX_PHASES * sizeof(*counts));
-	rows = PQntuples(res);
-	for (int i = 0; i < rows; i++) {
+	for (int i = 0; i < PQntuples(res); i++) {
 		int64_t phase = db_int(res, i, 0);
 		int64_t n = db_int(res, i, 2);
 
@@ -312,9 +281,6 @@ counts_read(PGconn *conn, const struct campaign_row *c, long hb_s,
 	rc = STORE_OK;
 out:
 	PQclear(res);
-	free(params);
-	buf_free(&sql);
-	selector_sql_free(&q);
 	selector_free(sel);
 	return rc;
 }
@@ -366,52 +332,25 @@ static enum campaign_rc
 match_count(PGconn *conn, const struct selector *sel, long hb_s,
 	    uint64_t *matched, uint64_t *offline)
 {
-	struct selector_sql q;
-	const char **params = NULL;
-	enum campaign_rc rc = CAMPAIGN_ERR_STORE;
-	PGresult *res = NULL;
-	char hb[24], err[160];
-	struct buf sql;
+	char hb[24];
+	const char *fixed[1] = {hb};
+	PGresult *res;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&sql, 64 * 1024);
-	if (sel == NULL) { /* the port says: parsed, "" as no terms */
-		log_warn("campaign: no parsed selector");
-		goto out;
-	}
-	if (selector_to_sql(sel, &db_campaign_columns, 2, &q, err,
-			    sizeof(err)) != 0) {
-		log_warn("campaign: selector: %s", err);
-		goto out;
-	}
-	params = calloc(q.nparams + 1, sizeof(*params));
-	if (params == NULL)
-		goto out;
 	snprintf(hb, sizeof(hb), "%ld", hb_s);
-	params[0] = hb;
-	for (size_t i = 0; i < q.nparams; i++)
-		params[1 + i] = q.params[i];
-	if (buf_printf(&sql,
-		       "SELECT count(*), count(*) FILTER (WHERE "
-		       "NOT " DB_CAMPAIGN_ONLINE_SQL(
-			       "$1") ") FROM devices d LEFT JOIN "
-				     "device_sessions s ON "
-				     "s.device_id = d.id WHERE d.status = "
-				     "'active' AND (%s)",
-		       q.where) != 0)
-		goto out;
-	res = db_query(conn, sql.data, (int)q.nparams + 1, params);
+	res = selector_query(conn, sel, &db_campaign_columns,
+			     "SELECT count(*), count(*) FILTER (WHERE "
+			     "NOT " DB_CAMPAIGN_ONLINE_SQL(
+				     "$1") ") FROM devices d LEFT JOIN "
+					   "device_sessions s ON s.device_id "
+					   "= d.id WHERE d.status = 'active' "
+					   "AND (%s)",
+			     fixed, 1, "campaign preflight");
 	if (res == NULL)
-		goto out;
+		return CAMPAIGN_ERR_STORE;
 	*matched = (uint64_t)db_int(res, 0, 0);
 	*offline = (uint64_t)db_int(res, 0, 1);
-	rc = CAMPAIGN_OK;
-out:
 	PQclear(res);
-	free(params);
-	buf_free(&sql);
-	selector_sql_free(&q);
-	return rc;
+	return CAMPAIGN_OK;
 }
 
 /* An event of the campaign's log; phase -1 for none. details: a JSON
@@ -1018,50 +957,27 @@ static enum campaign_rc
 exclude_unmatched(PGconn *conn, const char *id, const struct selector *sel,
 		  long hb_s, uint64_t *n)
 {
-	struct selector_sql q;
-	const char **params = NULL;
-	enum campaign_rc rc = CAMPAIGN_ERR_STORE;
-	PGresult *res = NULL;
-	char hb[24], err[160];
-	struct buf sql;
+	char hb[24];
+	const char *fixed[2] = {hb, id};
+	PGresult *res;
 
-	memset(&q, 0, sizeof(q));
-	buf_init(&sql, 64 * 1024);
-	if (selector_to_sql(sel, &db_campaign_columns, 3, &q, err,
-			    sizeof(err)) != 0) {
-		log_warn("campaign %s: selector: %s", id, err);
-		goto out;
-	}
-	params = calloc(q.nparams + 2, sizeof(*params));
-	if (params == NULL)
-		goto out;
 	snprintf(hb, sizeof(hb), "%ld", hb_s);
-	params[0] = hb;
-	params[1] = id;
-	for (size_t i = 0; i < q.nparams; i++)
-		params[2 + i] = q.params[i];
-	if (buf_printf(&sql,
-		       "WITH x AS (UPDATE campaign_devices cd SET state = "
-		       "'excluded', reason = 'selector', updated_at = now() "
-		       "WHERE cd.campaign_id = $2::uuid AND cd.state NOT IN "
-		       "('succeeded', 'excluded', 'reverted') AND NOT EXISTS "
-		       "(SELECT 1 FROM devices d LEFT JOIN device_sessions s "
-		       "ON s.device_id = d.id WHERE d.id = cd.device_id AND "
-		       "d.status = 'active' AND $1::double precision IS NOT "
-		       "NULL AND (%s)) RETURNING 1) SELECT count(*) FROM x",
-		       q.where) != 0)
-		goto out;
-	res = db_query(conn, sql.data, (int)q.nparams + 2, params);
+	res = selector_query(
+		conn, sel, &db_campaign_columns,
+		"WITH x AS (UPDATE campaign_devices cd SET state = 'excluded', "
+		"reason = 'selector', updated_at = now() WHERE cd.campaign_id "
+		"= $2::uuid AND cd.state NOT IN ('succeeded', 'excluded', "
+		"'reverted') AND NOT EXISTS (SELECT 1 FROM devices d LEFT JOIN "
+		"device_sessions s ON s.device_id = d.id WHERE d.id = "
+		"cd.device_id AND d.status = 'active' AND $1::double "
+		"precision IS NOT NULL AND (%s)) RETURNING 1) SELECT count(*) "
+		"FROM x",
+		fixed, 2, "campaign resume");
 	if (res == NULL)
-		goto out;
+		return CAMPAIGN_ERR_STORE;
 	*n = (uint64_t)db_int(res, 0, 0);
-	rc = CAMPAIGN_OK;
-out:
 	PQclear(res);
-	free(params);
-	buf_free(&sql);
-	selector_sql_free(&q);
-	return rc;
+	return CAMPAIGN_OK;
 }
 
 /* The row's new state for the event; $1 id, $2 new status, $3 reason,

@@ -18,6 +18,8 @@
 #include <string.h>
 
 #include "buf.h"
+#include "db/query.h"
+#include "log.h"
 
 struct sqlgen {
 	struct buf where;
@@ -250,4 +252,44 @@ fail:
 	buf_free(&g.where);
 	selector_sql_free(out);
 	return -1;
+}
+
+PGresult *
+selector_query(PGconn *conn, const struct selector *sel,
+	       const struct selector_columns *cols, const char *fmt,
+	       const char *const *fixed, size_t nfixed, const char *what)
+{
+	struct selector_sql q;
+	const char **params = NULL;
+	PGresult *res = NULL;
+	const char *hole;
+	struct buf sql;
+	char err[160];
+	size_t i;
+
+	memset(&q, 0, sizeof(q));
+	buf_init(&sql, 64 * 1024);
+	if (sel == NULL || selector_to_sql(sel, cols, (int)nfixed + 1, &q, err,
+					   sizeof(err)) != 0) {
+		log_warn("%s: selector: %s", what,
+			 sel == NULL ? "none given" : err);
+		goto out;
+	}
+	hole = strstr(fmt, "%s");
+	params = calloc(nfixed + q.nparams + 1, sizeof(*params));
+	if (hole == NULL || params == NULL ||
+	    buf_append(&sql, fmt, (size_t)(hole - fmt)) != 0 ||
+	    buf_append(&sql, q.where, strlen(q.where)) != 0 ||
+	    buf_append(&sql, hole + 2, strlen(hole + 2)) != 0)
+		goto out;
+	for (i = 0; i < nfixed; i++)
+		params[i] = fixed[i];
+	for (i = 0; i < q.nparams; i++)
+		params[nfixed + i] = q.params[i];
+	res = db_query(conn, sql.data, (int)(nfixed + q.nparams), params);
+out:
+	free(params);
+	buf_free(&sql);
+	selector_sql_free(&q);
+	return res;
 }

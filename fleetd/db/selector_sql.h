@@ -6,6 +6,7 @@
 #ifndef FLEETD_DB_SELECTOR_SQL_H
 #define FLEETD_DB_SELECTOR_SQL_H
 
+#include <libpq-fe.h>
 #include <stddef.h>
 
 #include "core/selector.h"
@@ -40,5 +41,17 @@ int selector_to_sql(const struct selector *sel,
 		    const struct selector_columns *cols, int first_param,
 		    struct selector_sql *out, char *err, size_t errlen);
 void selector_sql_free(struct selector_sql *q);
+
+/*
+ * Runs fmt, SQL whose one "%s" stands for sel's WHERE (translated with
+ * cols; fmt is not a printf format: nothing else in it is expanded), with
+ * fixed[0..nfixed) as $1..$nfixed and the selector's parameters after
+ * them. The result (PQclear it), or NULL when the selector does not
+ * translate or the query fails (logged, with what naming the caller).
+ */
+PGresult *selector_query(PGconn *conn, const struct selector *sel,
+			 const struct selector_columns *cols, const char *fmt,
+			 const char *const *fixed, size_t nfixed,
+			 const char *what);
 
 #endif
