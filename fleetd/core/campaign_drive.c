@@ -8,6 +8,7 @@
  */
 #include "core/campaign_drive.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "core/campaign.h"
@@ -130,8 +131,25 @@ drive_one(struct store *st, struct campaign_row *c, int64_t now,
 		return 0;
 	for (p = 0; p < c->def.n_phases; p++)
 		cutoffs[p] = campaign_phase_cutoff(&c->def, p, matched);
-	if (store_campaign_admit(st, c, cutoffs, budget, &admitted) != STORE_OK)
+	switch (store_campaign_admit(st, c, cutoffs, budget, &admitted)) {
+	case STORE_OK:
+		break;
+	case STORE_CONFLICT:
+		/* what it would deliver cannot be delivered: looking again
+		 * would fail the same way every pass */
+		memset(&d, 0, sizeof(d));
+		d.action = CAMPAIGN_ACT_PAUSE;
+		d.phase = c->state.phase;
+		snprintf(d.reason, sizeof(d.reason),
+			 "phase %zu: the campaign's configuration cannot be "
+			 "given to a device (with its overrides the document "
+			 "exceeds 256 KiB); fix the profile or the overrides "
+			 "and resume",
+			 c->state.phase + 1);
+		return record(st, c, &d, now, &applied);
+	default:
 		return -1;
+	}
 	if (admitted > 0)
 		log_info("campaign %s: %zu devices admitted (phase %zu "
 			 "released)",

@@ -239,7 +239,10 @@ enum store_rc store_campaign_record(struct store *st,
  * cert_rotations row (reason 'campaign'), reusing a pending one. One
  * NOTIFY of the delivery's topic when any device was admitted. The
  * statement is guarded by the campaign row (still running at this phase
- * and revision) so a replaced driver never admits twice.
+ * and revision) so a replaced driver never admits twice. STORE_CONFLICT
+ * (nothing admitted) when what the campaign delivers cannot be given to
+ * a device: a config whose document with the device's overrides exceeds
+ * the limit; the driver pauses the campaign.
  */
 enum store_rc store_campaign_admit(struct store *st,
 				   const struct campaign_row *c,

@@ -833,9 +833,20 @@ admit_config(PGconn *conn, struct admit *ad, size_t *admitted)
 	int64_t n;
 	int rc = -1;
 
-	if (db_config_assign_prepare(conn, c->profile_id, c->profile_version,
-				     ad->ids, &a) != CONFIG_OK ||
-	    assign_arrays(a, &ids, &changed) != 0)
+	switch (db_config_assign_prepare(conn, c->profile_id,
+					 c->profile_version, ad->ids, &a)) {
+	case CONFIG_OK:
+		break;
+	case CONFIG_TOO_LARGE:
+		log_warn("campaign %s: a device's document would exceed the "
+			 "limit",
+			 c->id);
+		rc = 1;
+		goto out;
+	default:
+		goto out;
+	}
+	if (assign_arrays(a, &ids, &changed) != 0)
 		goto out;
 	ins[4] = ids;
 	ins[5] = changed;
@@ -950,6 +961,10 @@ store_campaign_admit(struct store *st, const struct campaign_row *c,
 	}
 	PQclear(ad.cand);
 	ad.cand = NULL;
+	if (rc == 1) { /* cannot be delivered: the driver pauses */
+		rollback(conn);
+		return STORE_CONFLICT;
+	}
 	if (rc != 0 || db_exec(conn, "COMMIT") != 0)
 		goto fail;
 	*admitted = n;

@@ -27,6 +27,7 @@ struct fake_campaign {
 	size_t ndev;
 	size_t records;
 	size_t abort_runs;
+	bool undeliverable; /* admit answers STORE_CONFLICT */
 	char pause_reason[256];
 };
 
@@ -412,6 +413,10 @@ store_campaign_admit(struct store *st, const struct campaign_row *c,
 		*admitted = 0;
 		return STORE_OK;
 	}
+	if (fc->undeliverable) {
+		*admitted = 0;
+		return STORE_CONFLICT;
+	}
 	for (i = 0; i < fc->ndev; i++)
 		if (fake_counted(&fc->dev[i]))
 			order[k++] = &fc->dev[i];
@@ -447,4 +452,10 @@ store_campaign_abort_effects(struct store *st, const struct campaign_row *c)
 	fc->row.abort_done = true;
 	fc->abort_runs++;
 	return STORE_OK;
+}
+
+void
+fake_campaign_undeliverable(struct store *st, size_t ci)
+{
+	st->c[ci].undeliverable = true;
 }

@@ -65,5 +65,8 @@ size_t fake_campaign_calls(struct store *st, enum fake_call call);
 void fake_campaign_fail(struct store *st, enum fake_call call);
 /* How many times abort effects ran for campaign ci. */
 size_t fake_campaign_abort_runs(struct store *st, size_t ci);
+/* From now on admit answers STORE_CONFLICT for campaign ci (what it
+ * delivers cannot be given to a device). */
+void fake_campaign_undeliverable(struct store *st, size_t ci);
 
 #endif

@@ -252,6 +252,31 @@ test_completed_syncs_stragglers(void **state)
 	fake_campaign_store_free(st);
 }
 
+/* What a campaign delivers cannot be given to a device (admit answers
+ * STORE_CONFLICT): the driver pauses it with the reason instead of
+ * failing every pass. */
+static void
+test_undeliverable_pauses(void **state)
+{
+	struct campaign_def d = def_of("50,100", 0, 1);
+	struct store *st = fake_campaign_store_new();
+	struct fake_campaign_view v;
+	int64_t wake;
+	size_t ci;
+
+	(void)state;
+	ci = fake_campaign_add(st, CID, CAMPAIGN_CONFIG, CAMPAIGN_RUNNING, &d,
+			       0);
+	fake_campaign_devices(st, ci, "dev", 10);
+	fake_campaign_undeliverable(st, ci);
+	assert_int_equal(pass(st, NOW, &wake), 0);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.status, CAMPAIGN_PAUSED);
+	assert_non_null(strstr(v.pause_reason, "256 KiB"));
+	assert_int_equal(fake_campaign_admitted(st, ci, -1, NULL), 0);
+	fake_campaign_store_free(st);
+}
+
 /* Late joiners join at their rank, but only inside the time window and
  * within the concurrency budget; outside the window the pass asks to be
  * woken when it opens. */
@@ -435,6 +460,7 @@ main(void)
 		cmocka_unit_test(test_pause_on_failures),
 		cmocka_unit_test(test_complete),
 		cmocka_unit_test(test_completed_syncs_stragglers),
+		cmocka_unit_test(test_undeliverable_pauses),
 		cmocka_unit_test(test_late_joiners_window_budget),
 		cmocka_unit_test(test_late_joiner_unreleased_phase),
 		cmocka_unit_test(test_abort_once),
