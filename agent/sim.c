@@ -578,7 +578,7 @@ out:
 		sim_update_stop(s.update);
 		for (i = 0; i < s.count; i++)
 			fleet_agent_stop(s.agents[i]);
-		lws_context_destroy(s.ctx);
+		fleet_agent_context_free(s.ctx);
 	}
 	if (s.agents != NULL) {
 		for (i = 0; i < s.count; i++)
