@@ -62,7 +62,7 @@
 /* How often the heap's free space is looked at, and by how much it must
  * have grown for a trim (worker_trim). */
 #define WORKER_TRIM_CHECK_MS 1000
-#define WORKER_TRIM_GROWTH ((size_t)4 << 20)
+#define WORKER_TRIM_GROWTH ((size_t)1 << 20)
 
 static volatile sig_atomic_t worker_stop_requested;
 
