@@ -180,8 +180,12 @@ static int agent_certs_setup(struct fleet_agent *a,
 static bool agent_cert_retry(struct fleet_agent *a, const char *why,
 			     bool was_welcomed);
 
+/* rx_buffer_size: lws keeps a receive buffer this big for the whole life
+ * of each connection; messages are reassembled in a->rx (agent_receive)
+ * whatever the size of the pieces lws hands over, and most are a few
+ * hundred bytes, so a small one is enough (fleet-sim holds thousands). */
 static const struct lws_protocols agent_protocols[] = {
-	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 4096, 0, NULL, 0},
+	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 1024, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static char *
