@@ -65,7 +65,6 @@ struct fleet_agent {
 	/* identity */
 	struct agent_identity id;
 	bool enrolled;
-	char key_path[AGENT_PATH_MAX], client_path[AGENT_PATH_MAX];
 
 	/* where to connect */
 	char host[256], address[256], path[512];
@@ -104,8 +103,13 @@ struct fleet_agent {
 	uint64_t config_seq, config_seq_reserved;
 
 	/* certificates (renew.c; docs/agent.md "Certificate renewal") */
-	SSL_CTX *ssl_ctx; /* the vhost's client context (ours): the identity
-			     a connection presents is loaded before it */
+	/* The identity the connection being made presents: loaded before
+	 * it, handed to its SSL by agent_ssl_cert_cb, then dropped (the SSL
+	 * holds its own references; an idle agent keeps no copy). */
+	X509 *tls_cert;
+	EVP_PKEY *tls_key;
+	EVP_PKEY *mem_id_key; /* memory mode: the installed identity's key */
+	struct fleet_agent *wake_next; /* agent_shared's wake list */
 	struct agent_renew renew;
 	bool conn_new; /* this connection presents the renewal's certificate */
 	unsigned new_failed; /* its connections that failed before welcome */
@@ -121,7 +125,8 @@ struct fleet_agent {
 	char peer_reason[124];
 	bool cert_memory; /* fleet-sim: renew in memory, nothing on disk */
 	EVP_PKEY *mem_key; /* memory mode: the pending key */
-	char *mem_cert, *mem_chain; /* memory mode: the new identity */
+	char *mem_cert; /* memory mode: the new identity (its chain is not
+			   sent: agent_ssl_cert_cb) */
 	char *cert_report; /* memory mode: the cert report to send */
 	size_t cert_report_len;
 	uint64_t cert_report_seq;
@@ -175,8 +180,12 @@ static int agent_certs_setup(struct fleet_agent *a,
 static bool agent_cert_retry(struct fleet_agent *a, const char *why,
 			     bool was_welcomed);
 
+/* rx_buffer_size: lws keeps a receive buffer this big for the whole life
+ * of each connection; messages are reassembled in a->rx (agent_receive)
+ * whatever the size of the pieces lws hands over, and most are a few
+ * hundred bytes, so a small one is enough (fleet-sim holds thousands). */
 static const struct lws_protocols agent_protocols[] = {
-	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 4096, 0, NULL, 0},
+	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 1024, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static char *
@@ -328,7 +337,7 @@ struct fleet_agent *
 fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 {
 	struct fleet_agent *a = NULL;
-	char ierr[256];
+	char ierr[256], path[AGENT_PATH_MAX];
 	int found;
 
 	if (cfg->state_dir == NULL || cfg->api_url == NULL ||
@@ -404,10 +413,11 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", a->state_dir, strerror(errno));
 		goto fail;
 	}
-	if (agent_path(a->key_path, sizeof(a->key_path), a->state_dir,
-		       AGENT_KEY_FILE) != 0 ||
-	    agent_path(a->client_path, sizeof(a->client_path), a->state_dir,
-		       AGENT_CLIENT_FILE) != 0) {
+	/* The identity's paths are made per connection (agent_ssl_identity);
+	 * a state directory too long for them fails here, once. */
+	if (agent_path(path, sizeof(path), a->state_dir, AGENT_KEY_FILE) != 0 ||
+	    agent_path(path, sizeof(path), a->state_dir, AGENT_CLIENT_FILE) !=
+		    0) {
 		snprintf(err, errlen, "state directory path too long");
 		goto fail;
 	}
@@ -480,10 +490,11 @@ fleet_agent_free(struct fleet_agent *a)
 	buf_free(&a->rx);
 	agent_config_free(a->config);
 	free(a->config_report);
-	SSL_CTX_free(a->ssl_ctx);
+	X509_free(a->tls_cert);
+	EVP_PKEY_free(a->tls_key);
+	EVP_PKEY_free(a->mem_id_key);
 	EVP_PKEY_free(a->mem_key);
 	free(a->mem_cert);
-	free(a->mem_chain);
 	free(a->cert_report);
 	while (a->mem_head != NULL) {
 		struct agent_mem_report *r = a->mem_head;
@@ -604,24 +615,63 @@ out:
 	return rc;
 }
 
+/*
+ * What every agent of one lws context shares (the context's user data):
+ * one client TLS context and one client vhost. fleet-sim runs thousands of
+ * agents in a context, and an SSL_CTX with its trust store, plus an lws
+ * vhost, per device cost more than the device's connection itself. Each
+ * connection still presents its own agent's identity: agent_ssl_cert_cb
+ * sets it on the connection's SSL.
+ */
+struct agent_shared {
+	struct lws_context *ctx;
+	SSL_CTX *ssl_ctx;
+	struct lws_vhost *vh;
+	char *ca_file; /* the trust anchors every agent here uses */
+	struct fleet_agent *wake; /* agents with an update worker */
+};
+
 struct lws_context *
 fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
-	struct lws_context *ctx;
+	struct agent_shared *sh = calloc(1, sizeof(*sh));
 
+	if (sh == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
 	info.gid = -1;
 	info.uid = -1;
+	info.user = sh;
 	if (max_conns > 0)
 		info.fd_limit_per_thread = max_conns + 64;
-	ctx = lws_create_context(&info);
-	if (ctx == NULL)
+	sh->ctx = lws_create_context(&info);
+	if (sh->ctx == NULL) {
 		snprintf(err, errlen, "lws_create_context failed");
-	return ctx;
+		free(sh);
+		return NULL;
+	}
+	return sh->ctx;
+}
+
+void
+fleet_agent_context_free(struct lws_context *ctx)
+{
+	struct agent_shared *sh;
+
+	if (ctx == NULL)
+		return;
+	sh = lws_context_user(ctx);
+	lws_context_destroy(ctx);
+	/* lws frees no client context it was given (the vhost's is ours). */
+	SSL_CTX_free(sh->ssl_ctx);
+	free(sh->ca_file);
+	free(sh);
 }
 
 /* ---- the process ---------------------------------------------------- */
@@ -671,6 +721,7 @@ agent_schedule_retry(struct fleet_agent *a)
 }
 
 static int agent_ssl_identity(struct fleet_agent *a);
+static void agent_ssl_set(struct fleet_agent *a, X509 *cert, EVP_PKEY *key);
 static void agent_cert_welcome(struct fleet_agent *a);
 static void agent_cert_ack(struct fleet_agent *a, uint64_t seq,
 			   const char *status);
@@ -694,6 +745,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 		backoff_reset(&a->bo);
 	a->live = false;
 	a->wsi = NULL;
+	agent_ssl_set(a, NULL, NULL); /* one never handed to an SSL */
 	if (a->stopping)
 		log_write(LOG_LEVEL_INFO, a->logctx, "channel closed");
 	else if (a->welcomed)
@@ -745,7 +797,7 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	a->live = true;
 	a->welcomed = false;
 	/* The identity this connection presents (renew.c). */
-	if (a->ssl_ctx != NULL && agent_ssl_identity(a) != 0) {
+	if (agent_ssl_identity(a) != 0) {
 		agent_disconnected(a, "identity files do not load");
 		return;
 	}
@@ -1131,29 +1183,87 @@ agent_certs_setup(struct fleet_agent *a, const struct fleet_agent_config *cfg,
 	return 0;
 }
 
+/* The agent whose connection an SSL is: the one agent_ssl_cert_cb marked
+ * it with, or before that the context's connection on its socket. NULL
+ * when it has none. (lws keeps the wsi in an ex_data index of its own;
+ * index 0, the "app data", is the application's.) */
+static struct fleet_agent *
+agent_of_ssl(const SSL *ssl)
+{
+	struct agent_shared *sh = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct fleet_agent *a = SSL_get_app_data(ssl);
+	int fd = SSL_get_fd(ssl);
+	struct lws *wsi;
+
+	if (a != NULL)
+		return a;
+	if (sh == NULL || fd < 0)
+		return NULL;
+	wsi = wsi_from_fd(sh->ctx, fd);
+	return wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
+}
+
 /* TLS alerts from the server: with TLS 1.3 the refusal of our certificate
  * comes after the handshake, and lws reports only "read failed". */
 static void
 agent_ssl_info(const SSL *ssl, int where, int ret)
 {
-	struct fleet_agent *a = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	struct fleet_agent *a;
 
-	if (a != NULL && (where & SSL_CB_READ_ALERT) != 0)
+	if ((where & SSL_CB_READ_ALERT) == 0)
+		return;
+	a = agent_of_ssl(ssl);
+	if (a != NULL)
 		a->tls_alert = ret & 0xff;
 }
 
-/* The vhost's client context: ours, so the identity can change between
- * connections (lws 4.1 takes a vhost's certificate once). */
+/*
+ * The server asked for our certificate: this connection's agent presents
+ * the identity it loaded before connecting (agent_ssl_identity). Only the
+ * device certificate goes: the server holds the issuing CA(s) as its trust
+ * anchors, so it needs no chain, and a chain would be parsed and kept for
+ * every connection it holds. Returns 1, or 0 to fail the handshake.
+ */
+static int
+agent_ssl_cert_cb(SSL *ssl, void *arg)
+{
+	struct fleet_agent *a = agent_of_ssl(ssl);
+	int ok;
+
+	(void)arg;
+	if (a == NULL || a->tls_cert == NULL || a->tls_key == NULL)
+		return 0;
+	/* The refusal of this certificate comes later, as an alert read
+	 * while lws may already be closing the connection (its socket out
+	 * of lws's table): agent_ssl_info finds the agent through this. */
+	SSL_set_app_data(ssl, a);
+	ok = SSL_use_certificate(ssl, a->tls_cert) == 1 &&
+	     SSL_use_PrivateKey(ssl, a->tls_key) == 1 &&
+	     SSL_check_private_key(ssl) == 1;
+	/* The SSL holds its own references now. */
+	X509_free(a->tls_cert);
+	EVP_PKEY_free(a->tls_key);
+	a->tls_cert = NULL;
+	a->tls_key = NULL;
+	if (!ok) {
+		log_openssl(LOG_LEVEL_ERROR, "agent: client certificate");
+		return 0;
+	}
+	return 1;
+}
+
+/* The context's client TLS context: the fleet CA as trust anchors, the
+ * identity set per connection (agent_ssl_cert_cb). */
 static SSL_CTX *
-agent_ssl_ctx_new(struct fleet_agent *a, char *err, size_t errlen)
+agent_ssl_ctx_new(struct agent_shared *sh, const char *ca_file, char *err,
+		  size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
 
 	if (ctx == NULL ||
 	    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_load_verify_locations(ctx, a->ca_file, NULL) != 1) {
-		snprintf(err, errlen, "TLS context: cannot load %s",
-			 a->ca_file);
+	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		snprintf(err, errlen, "TLS context: cannot load %s", ca_file);
 		SSL_CTX_free(ctx);
 		ERR_clear_error();
 		return NULL;
@@ -1161,44 +1271,82 @@ agent_ssl_ctx_new(struct fleet_agent *a, char *err, size_t errlen)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	/* What lws sets on the client contexts it makes: it retries partial
 	 * non-blocking writes from another buffer, and idle connections
-	 * should hold no TLS record buffers. */
+	 * should hold no TLS record buffers. NO_AUTO_CHAIN: the device
+	 * certificate goes alone (agent_ssl_cert_cb), not with a chain
+	 * OpenSSL would build from the trust store. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-				      SSL_MODE_RELEASE_BUFFERS);
+				      SSL_MODE_RELEASE_BUFFERS |
+				      SSL_MODE_NO_AUTO_CHAIN);
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_app_data(ctx, a);
+	SSL_CTX_set_app_data(ctx, sh);
 	SSL_CTX_set_info_callback(ctx, agent_ssl_info);
+	SSL_CTX_set_cert_cb(ctx, agent_ssl_cert_cb, NULL);
 	return ctx;
 }
 
-/* Memory mode: the identity from PEM text and a key. */
+/* The identity the next connection presents, replacing one not used. */
+static void
+agent_ssl_set(struct fleet_agent *a, X509 *cert, EVP_PKEY *key)
+{
+	X509_free(a->tls_cert);
+	EVP_PKEY_free(a->tls_key);
+	a->tls_cert = cert;
+	a->tls_key = key;
+}
+
+/* Memory mode: the identity from PEM text and its key: the renewal's
+ * pending key when the certificate is the one issued for it, else the
+ * installed identity's. */
 static int
 agent_ssl_use_mem(struct fleet_agent *a)
 {
-	BIO *bio = BIO_new_mem_buf(a->mem_chain, -1);
-	X509 *cert = NULL, *x;
+	EVP_PKEY *key = NULL;
 	struct pki_error perr;
-	int rc = -1;
+	X509 *cert = NULL;
 
-	if (bio == NULL ||
-	    pki_cert_parse(a->mem_cert, strlen(a->mem_cert), &cert, &perr) !=
-		    PKI_OK ||
-	    SSL_CTX_use_certificate(a->ssl_ctx, cert) != 1 ||
-	    SSL_CTX_clear_chain_certs(a->ssl_ctx) != 1)
-		goto out;
-	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-		if (SSL_CTX_add0_chain_cert(a->ssl_ctx, x) != 1) {
-			X509_free(x);
-			goto out;
-		}
+	if (pki_cert_parse(a->mem_cert, strlen(a->mem_cert), &cert, &perr) ==
+	    PKI_OK) {
+		if (a->mem_key != NULL &&
+		    X509_check_private_key(cert, a->mem_key) == 1)
+			key = a->mem_key;
+		else if (a->mem_id_key != NULL &&
+			 X509_check_private_key(cert, a->mem_id_key) == 1)
+			key = a->mem_id_key;
 	}
-	if (SSL_CTX_use_PrivateKey(a->ssl_ctx, a->mem_key) == 1 &&
-	    SSL_CTX_check_private_key(a->ssl_ctx) == 1)
-		rc = 0;
-out:
-	ERR_clear_error();
-	X509_free(cert);
+	if (key == NULL || EVP_PKEY_up_ref(key) != 1) {
+		ERR_clear_error();
+		X509_free(cert);
+		return -1;
+	}
+	agent_ssl_set(a, cert, key);
+	return 0;
+}
+
+/* The first certificate of a PEM file (the device's; a chain after it is
+ * not sent) and the key of another. */
+static int
+agent_ssl_load_files(struct fleet_agent *a, const char *client,
+		     const char *keyfile)
+{
+	BIO *bio = BIO_new_file(client, "r");
+	X509 *cert =
+		bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	EVP_PKEY *key = NULL;
+
 	BIO_free(bio);
-	return rc;
+	bio = BIO_new_file(keyfile, "r");
+	if (bio != NULL)
+		key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (cert == NULL || key == NULL ||
+	    X509_check_private_key(cert, key) != 1) {
+		log_openssl(LOG_LEVEL_ERROR, "agent: identity files");
+		X509_free(cert);
+		EVP_PKEY_free(key);
+		return -1;
+	}
+	agent_ssl_set(a, cert, key);
+	return 0;
 }
 
 /* Loads the identity the next connection presents: the one identity.json
@@ -1226,14 +1374,7 @@ agent_ssl_identity(struct fleet_agent *a)
 	    agent_path(key, sizeof(key), a->state_dir, f.key) != 0 ||
 	    agent_path(client, sizeof(client), a->state_dir, f.client) != 0)
 		return -1;
-	if (SSL_CTX_use_certificate_chain_file(a->ssl_ctx, client) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(a->ssl_ctx, key, SSL_FILETYPE_PEM) !=
-		    1 ||
-	    SSL_CTX_check_private_key(a->ssl_ctx) != 1) {
-		log_openssl(LOG_LEVEL_ERROR, "agent: identity files");
-		return -1;
-	}
-	return 0;
+	return agent_ssl_load_files(a, client, key);
 }
 
 /* Memory mode: one cert report at a time, sent after welcome. */
@@ -1422,9 +1563,7 @@ agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
 		}
 		X509_free(cert);
 		free(a->mem_cert);
-		free(a->mem_chain);
 		a->mem_cert = strdup(pem);
-		a->mem_chain = strdup(proto_str(m, "chain"));
 		free(a->cert_report); /* the csr is answered */
 		a->cert_report = NULL;
 		a->cert_report_seq = 0;
@@ -1478,7 +1617,10 @@ agent_cert_welcome(struct fleet_agent *a)
 			snprintf(a->id.cert_serial, sizeof(a->id.cert_serial),
 				 "%s", a->renew.serial);
 			memset(&a->renew, 0, sizeof(a->renew));
-			EVP_PKEY_free(a->mem_key);
+			/* The key of the identity in use from now on
+			 * (agent_ssl_use_mem); none pending. */
+			EVP_PKEY_free(a->mem_id_key);
+			a->mem_id_key = a->mem_key;
 			a->mem_key = NULL;
 			a->renewals++;
 			if (msg != NULL)
@@ -1855,10 +1997,21 @@ static int
 agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	       void *in, size_t len)
 {
-	struct lws_vhost *vh = lws_get_vhost(wsi);
-	struct fleet_agent *a = vh != NULL ? lws_vhost_user(vh) : NULL;
+	struct fleet_agent *a =
+		wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
 	char why[160];
 
+	if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED && wsi != NULL) {
+		struct agent_shared *sh =
+			lws_context_user(lws_get_context(wsi));
+
+		/* The update worker queued a report: send it now. */
+		for (a = sh != NULL ? sh->wake : NULL; a != NULL;
+		     a = a->wake_next)
+			if (a->welcomed && a->wsi != NULL)
+				lws_callback_on_writable(a->wsi);
+		return 0;
+	}
 	if (a == NULL)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
@@ -1893,11 +2046,6 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		break;
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return agent_writeable(a, wsi);
-	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-		/* The update worker queued a report: send it now. */
-		if (a->welcomed && a->wsi != NULL)
-			lws_callback_on_writable(a->wsi);
-		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		agent_disconnected(a, "connection closed");
 		return 0;
@@ -1912,11 +2060,91 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
+/*
+ * The context's client vhost and TLS context, made by the first agent
+ * started in it. One context trusts one CA file: an agent with another
+ * is refused (it would verify the server against the wrong anchors).
+ */
+static int
+agent_shared_vhost(struct lws_context *ctx, const char *ca_file, char *err,
+		   size_t errlen)
+{
+	struct agent_shared *sh = lws_context_user(ctx);
+	struct lws_context_creation_info info;
+
+	if (sh == NULL || sh->ctx != ctx) {
+		snprintf(err, errlen,
+			 "the lws context was not made by "
+			 "fleet_agent_context_new");
+		return -1;
+	}
+	if (sh->vh != NULL) {
+		if (strcmp(sh->ca_file, ca_file) == 0)
+			return 0;
+		snprintf(err, errlen,
+			 "agents of one context must trust one CA file "
+			 "(%s, not %s)",
+			 sh->ca_file, ca_file);
+		return -1;
+	}
+	if (sh->ssl_ctx == NULL)
+		sh->ssl_ctx = agent_ssl_ctx_new(sh, ca_file, err, errlen);
+	if (sh->ssl_ctx == NULL)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	info.port = CONTEXT_PORT_NO_LISTEN;
+	info.protocols = agent_protocols;
+	/* Trust the fleet CA only, not the OS store (which would also cost
+	 * ~1 MiB per vhost). Our own client context: each connection
+	 * presents its agent's identity (agent_ssl_cert_cb). */
+	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
+	info.vhost_name = "fleet-agent";
+	info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
+	info.provided_client_ssl_ctx = sh->ssl_ctx;
+	info.gid = -1;
+	info.uid = -1;
+	sh->vh = lws_create_vhost(ctx, &info);
+	if (sh->vh == NULL) {
+		snprintf(err, errlen, "cannot create the client vhost");
+		return -1;
+	}
+	sh->ca_file = strdup(ca_file);
+	if (sh->ca_file == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+}
+
+/* Agents with an update worker hear its wake-ups (the shared vhost's
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED names no agent). */
+static void
+agent_wake_link(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	a->wake_next = sh->wake;
+	sh->wake = a;
+}
+
+static void
+agent_wake_unlink(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+	struct fleet_agent **p = &sh->wake;
+
+	while (*p != NULL && *p != a)
+		p = &(*p)->wake_next;
+	if (*p == a)
+		*p = a->wake_next;
+	a->wake_next = NULL;
+}
+
 int
 fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 		  size_t errlen)
 {
-	struct lws_context_creation_info info;
 	const char *url;
 
 	if (!a->enrolled) {
@@ -1934,36 +2162,10 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	}
 	if (agent_parse_device_url(a, url, err, errlen) != 0)
 		return -1;
-	memset(&info, 0, sizeof(info));
-	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = agent_protocols;
-	/* Trust the fleet CA only, not the OS store (which would also cost
-	 * ~1 MiB per vhost). */
-	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
-		       LWS_SERVER_OPTION_DISABLE_OS_CA_CERTS;
-	info.vhost_name = a->id.device_id;
-	info.client_ssl_cert_filepath = a->client_path;
-	info.client_ssl_private_key_filepath = a->key_path;
-	info.client_ssl_ca_filepath = a->ca_file;
-	info.ssl_client_options_set = SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1;
-	info.user = a;
-	info.gid = -1;
-	info.uid = -1;
-	/* Our own client context: each connection loads the identity it
-	 * presents (renewals switch it; lws would read the files once). */
-	if (a->ssl_ctx == NULL)
-		a->ssl_ctx = agent_ssl_ctx_new(a, err, errlen);
-	if (a->ssl_ctx == NULL)
+	if (agent_shared_vhost(ctx, a->ca_file, err, errlen) != 0)
 		return -1;
-	info.provided_client_ssl_ctx = a->ssl_ctx;
 	a->ctx = ctx;
-	a->vh = lws_create_vhost(ctx, &info);
-	if (a->vh == NULL) {
-		snprintf(err, errlen,
-			 "cannot create the client vhost "
-			 "(certificate, key or CA file?)");
-		return -1;
-	}
+	a->vh = ((struct agent_shared *)lws_context_user(ctx))->vh;
 	a->stopping = false;
 	agent_status_write(a);
 	if (a->update != NULL) {
@@ -1973,6 +2175,7 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 		if (agent_update_start(a->update, base, a->logctx,
 				       agent_update_wake, a, err, errlen) != 0)
 			return -1;
+		agent_wake_link(a);
 	}
 	/* In-memory reports need their seq block before the first one. */
 	if (a->config_memory && a->config_seq >= a->config_seq_reserved) {
@@ -2001,6 +2204,8 @@ fleet_agent_stop(struct fleet_agent *a)
 		return;
 	a->stopping = true;
 	/* The update worker wakes the loop: it ends before the context. */
+	if (a->update != NULL)
+		agent_wake_unlink(a);
 	agent_update_free(a->update);
 	a->update = NULL;
 	lws_sul_cancel(&a->sul_connect);

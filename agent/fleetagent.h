@@ -117,12 +117,18 @@ int fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
 /*
  * A client context suitable for agents: TLS initialised, no listener, no
  * default vhost. max_conns sizes lws's fd table (0: the process limit).
- * The caller owns it (lws_context_destroy).
+ * The caller owns it and frees it with fleet_agent_context_free. Every
+ * agent started in it shares one client TLS context and vhost, so all must
+ * use the same ca_file; each connection presents its own identity.
  */
 struct lws_context *fleet_agent_context_new(unsigned max_conns, char *err,
 					    size_t errlen);
+/* Destroys the context (lws_context_destroy) and what its agents shared.
+ * Accepts NULL. */
+void fleet_agent_context_free(struct lws_context *ctx);
 
-/* Creates the agent's client vhost in ctx and connects (on the loop). */
+/* Starts the agent in ctx (the context's shared client vhost; the first
+ * agent creates it) and connects (on the loop). */
 int fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 		      size_t errlen);
 

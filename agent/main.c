@@ -354,7 +354,7 @@ out:
 	running_ctx = NULL;
 	fleet_agent_stop(a);
 	if (ctx != NULL)
-		lws_context_destroy(ctx);
+		fleet_agent_context_free(ctx);
 	fleet_agent_free(a);
 	return rc;
 }

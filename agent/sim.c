@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -66,7 +67,12 @@ struct sim {
 	unsigned start_per_tick; /* --start-rate / 5; 0: all at once */
 	struct sim_update *update; /* NULL: no --update-keys */
 	struct sim_update_counts last_updates;
+	uint64_t online_changed_ms; /* when the online count last moved */
+	bool trim_due; /* it moved: trim the heap once it holds still */
 };
+
+/* How long the online count must hold still before the heap is trimmed. */
+#define SIM_TRIM_QUIET_MS 1000
 
 static volatile sig_atomic_t stop_requested;
 static struct lws_context *volatile running_ctx;
@@ -244,6 +250,16 @@ sim_tick(lws_sorted_usec_list_t *sul)
 		       s->count, attempts);
 		fflush(stdout);
 		s->last_online = online;
+		s->online_changed_ms = clock_mono_ms();
+		s->trim_due = true;
+	}
+	/* Every TLS handshake allocates and frees tens of KiB between the
+	 * connections' long-lived objects; once the devices are connected
+	 * the heap keeps those holes (whole free pages) unless told. */
+	if (s->trim_due &&
+	    clock_mono_ms() - s->online_changed_ms >= SIM_TRIM_QUIET_MS) {
+		s->trim_due = false;
+		malloc_trim(0);
 	}
 	if (online == s->count && !s->all_online_reported) {
 		uint64_t ms = clock_mono_ms() - s->start_ms;
@@ -540,6 +556,9 @@ main(int argc, char **argv)
 		rc = 0;
 		goto out;
 	}
+	/* The enrollment threads' arenas: keys, CSRs and HTTPS connections
+	 * of every device, all freed now. */
+	malloc_trim(0);
 	printf("fleet-sim: %u devices enrolled or reused in %.3f s, %u "
 	       "failed\n",
 	       s.count - s.enroll_failed,
@@ -590,7 +609,7 @@ out:
 		sim_update_stop(s.update);
 		for (i = 0; i < s.count; i++)
 			fleet_agent_stop(s.agents[i]);
-		lws_context_destroy(s.ctx);
+		fleet_agent_context_free(s.ctx);
 	}
 	if (s.agents != NULL) {
 		for (i = 0; i < s.count; i++)

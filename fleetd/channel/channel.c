@@ -1221,6 +1221,44 @@ fail:
 	return NULL;
 }
 
+/*
+ * The server's chain as lws loaded it (server-chain.pem), without the
+ * self-signed certificates: a root is of no use to a device, which
+ * verifies against its own copy (its trust anchor; RFC 8446 4.4.2 lets it
+ * be left out), and every device would decode and keep the copy sent with
+ * each connection. Intermediates stay. NO_AUTO_CHAIN: OpenSSL does not
+ * build the chain again from the device trust store. Returns 0 or -1.
+ */
+static int
+channel_chain_without_roots(SSL_CTX *ctx)
+{
+	STACK_OF(X509) *chain = NULL;
+	STACK_OF(X509) *kept = NULL;
+	int rc = -1;
+
+	if (SSL_CTX_get0_chain_certs(ctx, &chain) != 1)
+		goto out;
+	kept = sk_X509_new_null();
+	if (kept == NULL)
+		goto out;
+	for (int i = 0; chain != NULL && i < sk_X509_num(chain); i++) {
+		X509 *x = sk_X509_value(chain, i);
+
+		if ((X509_get_extension_flags(x) & EXFLAG_SS) == 0 &&
+		    sk_X509_push(kept, x) <= 0)
+			goto out;
+	}
+	if (SSL_CTX_set1_chain(ctx, kept) != 1)
+		goto out;
+	SSL_CTX_set_mode(ctx, SSL_MODE_NO_AUTO_CHAIN);
+	rc = 0;
+out:
+	if (rc != 0)
+		log_openssl(LOG_LEVEL_ERROR, "channel: server chain");
+	sk_X509_free(kept);
+	return rc;
+}
+
 static int
 channel_ssl_setup(SSL_CTX *ctx, struct channel *ch)
 {
@@ -1246,7 +1284,7 @@ channel_ssl_setup(SSL_CTX *ctx, struct channel *ch)
 	SSL_CTX_set_num_tickets(ctx, 0);
 	/* Idle connections should not hold TLS record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
-	return 0;
+	return channel_chain_without_roots(ctx) != 0;
 }
 
 /* ---- the protocol callback ------------------------------------------- */

@@ -43,6 +43,9 @@ struct worker {
 	size_t api_open;
 	uint64_t stop_deadline_ms;
 	lws_sorted_usec_list_t tick;
+	/* Heap trimming after connection churn (worker_trim). */
+	uint64_t trim_checked_ms;
+	size_t trim_free; /* free heap bytes at the last trim */
 };
 
 /* The api listener's callback (protocol "http", raw TLS connections). */
