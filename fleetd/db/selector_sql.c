@@ -156,10 +156,12 @@ gen_column(struct sqlgen *g, const struct selector_term *t, const char *col)
 	}
 }
 
-/* Labels: equality as jsonb containment so the GIN index can serve it. */
+/* Labels: equality and in as jsonb containment so the GIN index can serve
+ * them. */
 static void
 gen_label(struct sqlgen *g, const struct selector_term *t, const char *lab)
 {
+	size_t i;
 	int k;
 
 	switch (t->op) {
@@ -174,8 +176,17 @@ gen_label(struct sqlgen *g, const struct selector_term *t, const char *lab)
 		    lab, k, gen_param(g, t->values[0]));
 		break;
 	case SELECTOR_IN:
-		gen(g, "(%s ->> $%d::text) IN ", lab, gen_param(g, t->key));
-		gen_list(g, t);
+		/* One containment per value, ORed: the GIN index serves each
+		 * (a BitmapOr), where "labels ->> key IN (...)" read every
+		 * row. The same answer: label values are always strings. */
+		k = gen_param(g, t->key);
+		gen(g, "(");
+		for (i = 0; i < t->nvalues; i++)
+			gen(g,
+			    "%s%s @> jsonb_build_object($%d::text, $%d::text)",
+			    i ? " OR " : "", lab, k,
+			    gen_param(g, t->values[i]));
+		gen(g, ")");
 		break;
 	case SELECTOR_NOTIN:
 		gen(g, "NOT coalesce((%s ->> $%d::text) IN ", lab,
