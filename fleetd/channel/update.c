@@ -22,15 +22,6 @@
  * update.status and keys.status are reports (docs/internals/reports.md):
  * acknowledged, applied once per seq, their effect in the same
  * transaction (core/update.c decides what an update.status does).
- * update.status reports are applied in batches, as config.status
- * (config_status.c, report_batch.h, docs/internals/perf.md): a
- * campaign's devices send about seven each, and one transaction (one
- * WAL flush) per report bounded a campaign by the disk. While fewer
- * than STATUS_IN_FLIGHT batches run, everything queued goes to a job
- * thread as one batch (store_update_report_apply_batch: one
- * transaction, each report's effect as before); answers go after the
- * commit. A batch the store could not apply is applied again one report
- * at a time, so a report that fails alone cannot hold back the others.
  *
  * Runs on the worker's loop; queries on the channel's job threads. Offers
  * come from PostgreSQL (envelopes fleetd stored, unverified: agents verify
@@ -43,7 +34,6 @@
 #include <string.h>
 
 #include "channel/channel_int.h"
-#include "channel/report_batch.h"
 #include "channel/update.h"
 #include "core/store_deployments.h"
 #include "core/update.h"
@@ -52,11 +42,6 @@
 
 #define UPD_RECHECK_MS (60u * 1000u)
 #define UPD_URL_MAX 1024 /* update.offer artifact_url */
-#define STATUS_IN_FLIGHT 2 /* update.status batches running per worker */
-#define STATUS_BATCH_MAX 256 /* reports per batch */
-#define STATUS_QUEUED_MAX 32768 /* reports waiting; past it: "busy" */
-
-static const struct report_batch_ops status_ops;
 
 struct channel_upd {
 	struct channel *ch;
@@ -67,7 +52,6 @@ struct channel_upd {
 	bool again_offers, again_keys; /* notified meanwhile */
 	bool retry; /* storage or queue trouble: again at the next tick */
 	uint64_t last_ms;
-	struct report_batch status_q; /* update.status reports */
 };
 
 /* One comparison: the device ids asked about, then the answers. */
@@ -119,7 +103,6 @@ channel_upd_new(struct channel *ch, const char *artifact_url_base)
 		u->url_base[n - 1] = '\0';
 	atomic_init(&u->want_offers, false);
 	atomic_init(&u->want_keys, false);
-	report_batch_init(&u->status_q, ch, &status_ops);
 	return u;
 }
 
@@ -128,7 +111,6 @@ channel_upd_free(struct channel_upd *u)
 {
 	if (u == NULL)
 		return;
-	report_batch_clear(&u->status_q);
 	free(u->url_base);
 	free(u);
 }
@@ -490,10 +472,22 @@ answer_of(enum store_rc rc, enum report_verdict v)
 	}
 }
 
-/* The log line of an applied (or not applied) report. */
 static void
-upd_report_log(const char *device_id, const struct upd_report *job)
+upd_report_run(struct store *st, const char *device_id, void *arg)
 {
+	struct upd_report *job = arg;
+	struct report r = {job->seq, job->kind, job->body};
+	enum report_verdict v = REPORT_NEW;
+	enum store_rc rc;
+
+	job->uv = UPDATE_ACCEPT;
+	if (strcmp(job->kind, "update.status") == 0)
+		rc = store_update_report_apply(st, device_id, &r, &job->status,
+					       &v, &job->uv);
+	else
+		rc = store_keys_report_apply(
+			st, device_id, &r, job->keyset_version, job->state, &v);
+	job->answer = answer_of(rc, v);
 	if (job->answer == REPORT_RETRY)
 		log_write(LOG_LEVEL_WARN, device_id,
 			  "channel: %s seq %llu not applied (storage)",
@@ -505,28 +499,15 @@ upd_report_log(const char *device_id, const struct upd_report *job)
 			  update_verdict_name(job->uv));
 }
 
-/* keys.status, one transaction per report. */
 static void
-upd_report_run(struct store *st, const char *device_id, void *arg)
+upd_report_done(struct channel *ch, struct channel_session *s, void *arg)
 {
 	struct upd_report *job = arg;
-	struct report r = {job->seq, job->kind, job->body};
-	enum report_verdict v = REPORT_NEW;
-	enum store_rc rc;
-
-	job->uv = UPDATE_ACCEPT;
-	rc = store_keys_report_apply(st, device_id, &r, job->keyset_version,
-				     job->state, &v);
-	job->answer = answer_of(rc, v);
-	upd_report_log(device_id, job);
-}
-
-/* The answer to one report, on s (the device's session). */
-static void
-upd_report_answer(struct channel_session *s, const struct upd_report *job)
-{
 	const char *status = report_answer_status(job->answer);
 
+	(void)ch;
+	if (s == NULL) /* no ack: the agent sends it again */
+		goto out;
 	if (status != NULL)
 		channel_send_ack(s, job->seq, status);
 	else if (job->answer == REPORT_REFUSED)
@@ -539,106 +520,9 @@ upd_report_answer(struct channel_session *s, const struct upd_report *job)
 			s, "unavailable",
 			"report not applied now; send it again later", job->seq,
 			job->kind);
-}
-
-static void
-upd_report_done(struct channel *ch, struct channel_session *s, void *arg)
-{
-	struct upd_report *job = arg;
-
-	(void)ch;
-	if (s != NULL) /* else no ack: the agent sends it again */
-		upd_report_answer(s, job);
+out:
 	upd_report_free(job);
 }
-
-/* ---- update.status in batches ------------------------------------------ */
-
-/* One queued update.status. */
-struct status_item {
-	struct report_batch_item base; /* first: the batch queue's part */
-	struct upd_report *rep;
-};
-
-static struct status_item *
-status_item(struct report_batch_item *it)
-{
-	return (struct status_item *)it;
-}
-
-static void
-status_item_free(struct report_batch_item *base)
-{
-	struct status_item *it = status_item(base);
-
-	if (it == NULL)
-		return;
-	if (it->rep != NULL)
-		upd_report_free(it->rep);
-	free(it);
-}
-
-/* Job thread: items[0..n) by device id, then arrival. */
-static void
-status_run(struct store *st, struct report_batch_item **items, size_t n)
-{
-	struct update_report_item *ri = calloc(n, sizeof(*ri));
-	enum store_rc rc = STORE_ERR;
-
-	if (ri == NULL) {
-		for (size_t i = 0; i < n; i++)
-			status_item(items[i])->rep->answer = REPORT_RETRY;
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct upd_report *rep = status_item(items[i])->rep;
-
-		ri[i] = (struct update_report_item){
-			.device_id = items[i]->device_id,
-			.r = {rep->seq, rep->kind, rep->body},
-			.status = &rep->status,
-		};
-	}
-	rc = store_update_report_apply_batch(st, ri, n);
-	for (size_t i = 0; i < n; i++) {
-		struct upd_report *rep = status_item(items[i])->rep;
-		enum store_rc one = rc;
-
-		/* A batch that failed: each report alone, as before, so
-		 * one that cannot be applied does not hold the others. */
-		if (rc != STORE_OK && n > 1)
-			one = store_update_report_apply_batch(st, &ri[i], 1);
-		rep->uv = ri[i].uv;
-		rep->answer = answer_of(one == STORE_OK ? ri[i].rc : one,
-					ri[i].verdict);
-		upd_report_log(items[i]->device_id, rep);
-	}
-	free(ri);
-}
-
-static void
-status_refuse(struct report_batch_item **items, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		status_item(items[i])->rep->answer = REPORT_RETRY;
-}
-
-static void
-status_answer_send(struct channel_session *s,
-		   const struct report_batch_item *base)
-{
-	upd_report_answer(s, ((const struct status_item *)base)->rep);
-}
-
-static const struct report_batch_ops status_ops = {
-	.max_items = STATUS_BATCH_MAX,
-	.max_in_flight = STATUS_IN_FLIGHT,
-	.max_queued = STATUS_QUEUED_MAX,
-	.run = status_run,
-	.refuse = status_refuse,
-	.answer = status_answer_send,
-	.free_item = status_item_free,
-};
 
 /* A malloc'd copy of an optional string; false when out of memory. */
 static bool
@@ -669,9 +553,7 @@ void
 channel_update_status(struct channel *ch, struct channel_session *s,
 		      struct proto_msg *m)
 {
-	struct channel_upd *u = channel_upd_of(ch);
 	struct upd_report *job = calloc(1, sizeof(*job));
-	struct status_item *it = NULL;
 	const char *dep = proto_str(m, "deployment_id");
 
 	if (job == NULL)
@@ -698,17 +580,9 @@ channel_update_status(struct channel *ch, struct channel_session *s,
 	job->status.error = job->error;
 	job->status.progress = proto_int(m, "progress", -1);
 	job->status.bytes = proto_int(m, "bytes", -1);
-	if (u == NULL)
-		goto busy;
-	it = calloc(1, sizeof(*it));
-	if (it == NULL)
-		goto busy;
-	it->rep = job;
-	if (report_batch_add(&u->status_q, s, &it->base))
-		return;
-	it->rep = NULL;
+	upd_report_submit(ch, s, job);
+	return;
 busy:
-	free(it);
 	if (job != NULL)
 		upd_report_free(job);
 	channel_send_report_error(s, "unavailable",

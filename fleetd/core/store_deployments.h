@@ -166,41 +166,13 @@ void update_keysets_free(struct update_keyset *list, size_t n);
  * fw_version_num; and finishes the deployment when no row is open any
  * more) or counts the report as ignored; one transaction. STORE_OK with
  * *verdict (*uv meaningful when *verdict is REPORT_NEW); STORE_NOTFOUND
- * for a device that is not active; STORE_ERR. A batch of one
- * (store_update_report_apply_batch), so the two cannot drift apart.
+ * for a device that is not active; STORE_ERR.
  */
 enum store_rc store_update_report_apply(struct store *st, const char *device_id,
 					const struct report *r,
 					const struct update_status *status,
 					enum report_verdict *verdict,
 					enum update_verdict *uv);
-
-/* One update.status of a batch: the inputs, then what became of it. */
-struct update_report_item {
-	const char *device_id; /* lowercase uuid text */
-	struct report r;
-	const struct update_status *status;
-	enum store_rc rc; /* STORE_OK or STORE_NOTFOUND (not active) */
-	enum report_verdict verdict; /* when rc == STORE_OK */
-	enum update_verdict uv; /* when verdict == REPORT_NEW */
-};
-
-/*
- * Applies n update.status reports in ONE transaction (one commit, one
- * WAL flush for all; docs/internals/perf.md), items in device id order
- * then arrival (a device may have several: each sees the ones before
- * it). Each report's effect is store_update_report_apply's: its report
- * window locked (device id order, so two batches never deadlock), the
- * window rule, the open row locked and update_report_check, the row and
- * firmware moved or the report counted as ignored. The deployments that
- * a report finished a row of are then locked in id order and finished
- * when no row is open (rows, then deployments: cancel's lock order).
- * STORE_OK with each item's rc, verdict and uv set; STORE_ERR: nothing
- * written, no item set (the caller may apply them one by one).
- */
-enum store_rc store_update_report_apply_batch(struct store *st,
-					      struct update_report_item *items,
-					      size_t n);
 
 /* Applies a keys.status once: "adopted" stores version as the device's
  * pinned key set version (never lowering it). */

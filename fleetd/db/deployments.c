@@ -779,22 +779,23 @@ fail:
 
 /* ---- reports ----------------------------------------------------------- */
 
-/* In an open transaction: the device's report window made if missing and
- * locked. STORE_OK, STORE_NOTFOUND (not active; nothing written) or
- * STORE_ERR (the transaction is aborted). */
+/* BEGIN, the device's report window made if missing and locked. 0, or
+ * STORE_NOTFOUND / STORE_ERR (rolled back). */
 static enum store_rc
-window_lock(PGconn *conn, const char *device_id, struct report_window *w)
+window_begin(PGconn *conn, const char *device_id, struct report_window *w)
 {
 	const char *id1[1] = {device_id};
 	PGresult *res;
 
+	if (db_exec(conn, "BEGIN") != 0)
+		return STORE_ERR;
 	if (db_command(conn,
 		       "INSERT INTO device_report_windows (device_id) "
 		       "SELECT id FROM devices WHERE id = $1::uuid "
 		       "AND status = 'active' ON CONFLICT (device_id) DO "
 		       "NOTHING",
 		       1, id1) != STORE_OK)
-		return STORE_ERR;
+		goto fail;
 	res = db_query(conn,
 		       "SELECT w.hwm, w.mask FROM device_report_windows w "
 		       "JOIN devices d ON d.id = w.device_id "
@@ -802,30 +803,19 @@ window_lock(PGconn *conn, const char *device_id, struct report_window *w)
 		       "FOR UPDATE OF w",
 		       1, id1);
 	if (res == NULL)
-		return STORE_ERR;
+		goto fail;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
+		(void)db_exec(conn, "ROLLBACK");
 		return STORE_NOTFOUND;
 	}
 	w->hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
 	w->mask = db_mask_from_text(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	return STORE_OK;
-}
-
-/* BEGIN, the device's report window made if missing and locked. 0, or
- * STORE_NOTFOUND / STORE_ERR (rolled back). */
-static enum store_rc
-window_begin(PGconn *conn, const char *device_id, struct report_window *w)
-{
-	enum store_rc rc;
-
-	if (db_exec(conn, "BEGIN") != 0)
-		return STORE_ERR;
-	rc = window_lock(conn, device_id, w);
-	if (rc != STORE_OK)
-		(void)db_exec(conn, "ROLLBACK");
-	return rc;
+fail:
+	(void)db_exec(conn, "ROLLBACK");
+	return STORE_ERR;
 }
 
 /* The generic effect of a new report (device_reports, as
@@ -873,8 +863,8 @@ int_text(int64_t v, char *buf, size_t cap, const char **out)
 	*out = buf;
 }
 
-/* The accepted report's effect: the row and the device's firmware (the
- * deployment's finished check is the batch's, after every row). */
+/* The accepted report's effect: the row, the device's firmware, the
+ * deployment finished when nothing is open any more. */
 static enum store_rc
 status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 	      const struct update_status *s, uint64_t seq)
@@ -884,6 +874,9 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 			     s->error,	    NULL,      NULL,	 NULL,
 			     s->fw_version, seqs};
 	const char *fw[3] = {device_id, s->fw_version, NULL};
+	char arr[48];
+	const char *fin[1] = {arr};
+	enum update_state st;
 
 	snprintf(seqs, sizeof(seqs), "%" PRIu64, seq);
 	int_text(s->progress, prog, sizeof(prog), &p[5]);
@@ -913,35 +906,44 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 			       3, fw) != STORE_OK)
 			return STORE_ERR;
 	}
-	return STORE_OK;
+	snprintf(arr, sizeof(arr), "{\"%s\"}", deployment_id);
+	/* A row that just finished may be the deployment's last: lock the
+	 * deployment before looking, so that of two last reports committing
+	 * at once the second sees the first's row finished (rows, then the
+	 * deployment: cancel's lock order). */
+	if (update_state_parse(s->state, &st) == 0 &&
+	    update_state_finished(st) &&
+	    db_command(conn,
+		       "SELECT 1 FROM deployments WHERE id = $1::uuid FOR "
+		       "UPDATE",
+		       1, p) != STORE_OK)
+		return STORE_ERR;
+	return db_command(conn, DEP_FINISH_SQL, 1, fin);
 }
 
-/*
- * In the batch's transaction: one update.status, as a transaction of its
- * own would apply it (store_update_report_apply_batch). When the report
- * moves its row to a finished state, the row's deployment is copied to
- * fin (the batch finishes it after every row). STORE_ERR aborts the
- * transaction.
- */
-static enum store_rc
-report_one(PGconn *conn, struct update_report_item *it, char fin[37],
-	   bool *finishes)
+enum store_rc
+store_update_report_apply(struct store *st, const char *device_id,
+			  const struct report *r,
+			  const struct update_status *status,
+			  enum report_verdict *verdict, enum update_verdict *uv)
 {
-	const char *id1[1] = {it->device_id};
+	PGconn *conn = store_conn(st);
+	const char *id1[1] = {device_id};
 	struct update_open_row row;
 	struct report_window w;
-	enum update_state st;
+	enum report_verdict v;
 	enum store_rc rc;
-	PGresult *res;
+	PGresult *res = NULL;
 
-	*finishes = false;
-	it->uv = UPDATE_ACCEPT;
-	rc = window_lock(conn, it->device_id, &w);
+	if (conn == NULL)
+		return STORE_ERR;
+	rc = window_begin(conn, device_id, &w);
 	if (rc != STORE_OK)
 		return rc;
-	it->verdict = report_window_check(&w, it->r.seq);
-	if (it->verdict != REPORT_NEW)
-		return STORE_OK;
+	v = report_window_check(&w, r->seq);
+	*uv = UPDATE_ACCEPT;
+	if (v != REPORT_NEW)
+		goto commit;
 	res = db_query(conn,
 		       "SELECT x.deployment_id, a.version_int, x.state, x.seq "
 		       "FROM deployment_devices x JOIN deployments dp ON "
@@ -950,7 +952,7 @@ report_one(PGconn *conn, struct update_report_item *it, char fin[37],
 		       "x.finished FOR UPDATE OF x",
 		       1, id1);
 	if (res == NULL)
-		return STORE_ERR;
+		goto fail;
 	memset(&row, 0, sizeof(row));
 	if (PQntuples(res) == 1 &&
 	    update_state_parse(PQgetvalue(res, 0, 2), &row.state) == 0) {
@@ -959,19 +961,14 @@ report_one(PGconn *conn, struct update_report_item *it, char fin[37],
 		row.version = db_int(res, 0, 1);
 		row.seq = (uint64_t)db_int(res, 0, 3);
 	}
-	it->uv = update_report_check(&row, it->status, it->r.seq);
-	if (it->uv == UPDATE_ACCEPT) {
-		if (status_effect(conn, it->device_id, row.deployment_id,
-				  it->status, it->r.seq) != STORE_OK)
+	*uv = update_report_check(&row, status, r->seq);
+	if (*uv == UPDATE_ACCEPT) {
+		if (status_effect(conn, device_id, row.deployment_id, status,
+				  r->seq) != STORE_OK)
 			goto fail;
-		if (update_state_parse(it->status->state, &st) == 0 &&
-		    update_state_finished(st)) {
-			snprintf(fin, 37, "%s", row.deployment_id);
-			*finishes = true;
-		}
 	} else {
-		const char *ign[3] = {it->device_id,
-				      update_verdict_name(it->uv), it->r.body};
+		const char *ign[3] = {device_id, update_verdict_name(*uv),
+				      r->body};
 
 		if (db_command(conn,
 			       "INSERT INTO update_reports_ignored AS i "
@@ -985,111 +982,18 @@ report_one(PGconn *conn, struct update_report_item *it, char fin[37],
 			goto fail;
 	}
 	PQclear(res);
-	return window_mark(conn, it->device_id, &it->r, &w);
+	res = NULL;
+	if (window_mark(conn, device_id, r, &w) != STORE_OK)
+		goto fail;
+commit:
+	if (db_exec(conn, "COMMIT") != 0)
+		return STORE_ERR;
+	*verdict = v;
+	return STORE_OK;
 fail:
 	PQclear(res);
-	return STORE_ERR;
-}
-
-static int
-fin_order(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-/* The deployments of fin[0..n) (sorted here) locked in id order, then
- * each finished when no row of it is open any more. */
-static enum store_rc
-finish_deployments(PGconn *conn, char (*fin)[37], size_t n)
-{
-	char *arr;
-	const char *p[1];
-	size_t len = 0, cap = n * 38 + 3;
-	enum store_rc rc = STORE_ERR;
-
-	if (n == 0)
-		return STORE_OK;
-	qsort(fin, n, sizeof(*fin), fin_order);
-	arr = malloc(cap);
-	if (arr == NULL)
-		return STORE_ERR;
-	arr[len++] = '{';
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0 && strcmp(fin[i], fin[i - 1]) == 0)
-			continue;
-		len += (size_t)snprintf(arr + len, cap - len, "%s%s",
-					len > 1 ? "," : "", fin[i]);
-	}
-	snprintf(arr + len, cap - len, "}");
-	p[0] = arr;
-	/* Of two last reports committing at once, the second must see the
-	 * first's row finished: the deployment is locked before looking. */
-	if (db_command(conn,
-		       "SELECT 1 FROM deployments WHERE id = ANY($1::uuid[]) "
-		       "ORDER BY id FOR UPDATE",
-		       1, p) == STORE_OK &&
-	    db_command(conn, DEP_FINISH_SQL, 1, p) == STORE_OK)
-		rc = STORE_OK;
-	free(arr);
-	return rc;
-}
-
-enum store_rc
-store_update_report_apply_batch(struct store *st,
-				struct update_report_item *items, size_t n)
-{
-	PGconn *conn = store_conn(st);
-	char(*fin)[37] = NULL;
-	size_t nfin = 0;
-
-	if (conn == NULL)
-		return STORE_ERR;
-	if (n == 0)
-		return STORE_OK;
-	fin = calloc(n, sizeof(*fin));
-	if (fin == NULL)
-		return STORE_ERR;
-	if (db_exec(conn, "BEGIN") != 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		bool finishes;
-
-		items[i].rc = report_one(conn, &items[i], fin[nfin], &finishes);
-		if (items[i].rc == STORE_ERR)
-			goto fail;
-		if (finishes)
-			nfin++;
-	}
-	if (finish_deployments(conn, fin, nfin) != STORE_OK)
-		goto fail;
-	if (db_exec(conn, "COMMIT") != 0)
-		goto out;
-	free(fin);
-	return STORE_OK;
-fail:
 	(void)db_exec(conn, "ROLLBACK");
-out:
-	free(fin);
 	return STORE_ERR;
-}
-
-enum store_rc
-store_update_report_apply(struct store *st, const char *device_id,
-			  const struct report *r,
-			  const struct update_status *status,
-			  enum report_verdict *verdict, enum update_verdict *uv)
-{
-	struct update_report_item it = {
-		.device_id = device_id, .r = *r, .status = status};
-	enum store_rc rc = store_update_report_apply_batch(st, &it, 1);
-
-	if (rc != STORE_OK)
-		return rc;
-	if (it.rc != STORE_OK)
-		return it.rc;
-	*verdict = it.verdict;
-	*uv = it.uv;
-	return STORE_OK;
 }
 
 enum store_rc
