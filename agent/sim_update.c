@@ -741,6 +741,18 @@ sim_verify(struct sim_update *su, struct sim_job *j)
 	sim_job_end(su, j, "committed");
 }
 
+/* A newer offer replaced job j before it was installed: said once, in
+ * the log and in its last report, wherever the job noticed it. */
+static void
+sim_superseded(struct sim_update *su, struct sim_job *j, const char *error)
+{
+	log_write(LOG_LEVEL_INFO, sim_logctx(j),
+		  "update %" PRId64 " superseded by a newer offer",
+		  j->offer_version);
+	sim_report(j, "failed", "superseded", error, -1);
+	sim_job_end(su, j, "superseded");
+}
+
 static void
 sim_event(struct sim_update *su, struct sim_event *ev)
 {
@@ -766,12 +778,7 @@ sim_event(struct sim_update *su, struct sim_event *ev)
 		break;
 	case SIM_EV_FAILED:
 		if (strcmp(ev->reason, "superseded") == 0) {
-			log_write(LOG_LEVEL_INFO, sim_logctx(j),
-				  "update %" PRId64 " superseded by a newer "
-				  "offer",
-				  j->offer_version);
-			sim_report(j, "failed", ev->reason, ev->error, -1);
-			sim_job_end(su, j, "superseded");
+			sim_superseded(su, j, ev->error);
 			break;
 		}
 		log_write(LOG_LEVEL_WARN, sim_logctx(j),
@@ -783,11 +790,9 @@ sim_event(struct sim_update *su, struct sim_event *ev)
 	case SIM_EV_DOWNLOADED:
 		/* Up to downloaded a newer offer still wins (update.c). */
 		if (atomic_load(&j->superseded)) {
-			sim_report(j, "failed", "superseded",
-				   "a newer offer replaced it before it was "
-				   "installed",
-				   -1);
-			sim_job_end(su, j, "superseded");
+			sim_superseded(su, j,
+				       "a newer offer replaced it before it "
+				       "was installed");
 			break;
 		}
 		sim_installed(su, j);
