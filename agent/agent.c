@@ -648,8 +648,12 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	info.gid = -1;
 	info.uid = -1;
 	info.user = sh;
-	if (max_conns > 0)
-		info.fd_limit_per_thread = max_conns + 64;
+	/* No fd_limit_per_thread, whatever max_conns says: with it lws 4.1
+	 * finds the connection of every event by a linear search of its fd
+	 * table (wsi_from_fd), a tenth of fleet-sim's CPU at 5,000 devices
+	 * (docs/internals/perf.md). lws sizes the table by the process's
+	 * open-files limit, which the caller raises. */
+	(void)max_conns;
 	sh->ctx = lws_create_context(&info);
 	if (sh->ctx == NULL) {
 		snprintf(err, errlen, "lws_create_context failed");
@@ -770,6 +774,17 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 		agent_schedule_retry(a);
 }
 
+/*
+ * lws's own idle check off: the watchdog (heartbeat, "server silent")
+ * is the agent's. lws's default re-arms a validity timer on every frame
+ * received, and inserting it walks the sorted timer list of the whole
+ * context: O(devices) per frame in fleet-sim (docs/internals/perf.md).
+ */
+static const lws_retry_bo_t agent_idle_policy = {
+	.secs_since_valid_ping = 0,
+	.secs_since_valid_hangup = 0,
+};
+
 static void
 agent_connect_cb(lws_sorted_usec_list_t *sul)
 {
@@ -793,6 +808,7 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	i.alpn = "http/1.1";
 	i.opaque_user_data = a;
 	i.pwsi = &a->wsi;
+	i.retry_and_idle_policy = &agent_idle_policy;
 	a->attempts++;
 	a->live = true;
 	a->welcomed = false;

@@ -19,8 +19,11 @@
 # second, default 150: at 250 or 500 the 10,000 devices of this benchmark
 # never all came online on the shared 2-core machine, docs/internals/
 # perf.md), CONFIG_FAIL (fleet-sim --config-fail share),
-# DRY_COUNT, ONLINE_TIMEOUT (default 600), and
-# BENCH_PG_FAST=1 (bench_env.sh).
+# DRY_COUNT, ONLINE_TIMEOUT (default 600), PERF=FILE (a system-wide
+# `perf record -g`, or PERF_OPTS, from the clone call to the last applied report: fleetd,
+# fleet-sim and PostgreSQL side by side), PG_LOG_MIN_MS (PostgreSQL logs
+# statements slower than this), LOGS=DIR (fleetd's, fleet-sim's and
+# PostgreSQL's logs are copied there) and BENCH_PG_FAST=1 (bench_env.sh).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: config_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -32,7 +35,7 @@ dry_count=${DRY_COUNT:-100000}
 command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in $build" >&2; exit 1; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-bench_setup config-bench "$build" "-c max_connections=200"
+bench_setup config-bench "$build" "-c max_connections=200 -c log_min_duration_statement=${PG_LOG_MIN_MS:--1}"
 workers=${WORKERS:-2}
 job_threads=${JOB_THREADS:-8}
 bench_start_fleetd "workers = $workers
@@ -99,6 +102,12 @@ applied_count() {
 }
 all_applied() { [ "$(applied_count)" -ge "$count" ]; }
 
+if [ -n "${PERF:-}" ]; then
+	# shellcheck disable=SC2086 # PERF_OPTS is a list of options
+	perf record -q ${PERF_OPTS:--a -g} -o "$PERF" >/dev/null 2>&1 &
+	perf_pid=$!
+	sleep 1
+fi
 t0=$(date +%s.%N)
 change=$(api POST /api/v1/config/clone \
 	'{"source": {"profile": "bench", "version": "latest"}, "selector": "bench=config"}' |
@@ -109,6 +118,10 @@ echo "clone API call: ${api_s} s (commit of $count desired documents, one notifi
 wait_for "all $count applied" 120 all_applied || {
 	echo "only $(applied_count) of $count applied" >&2
 }
+if [ -n "${PERF:-}" ]; then
+	kill -INT "$perf_pid"
+	wait "$perf_pid" || true
+fi
 q "SELECT 'time from the clone API call to the last applied report: ' ||
 	to_char(extract(epoch FROM max(r.reported_at)) - $t0, 'FM990.000') || ' s (' ||
 	count(*) || ' devices applied)'
@@ -137,3 +150,7 @@ api POST /api/v1/config/clone \
 	>"$T/dry.json"
 read -r code dry_s <"$T/status" || true
 echo "clone dry run over $dry_count devices in the database: ${dry_s} s (HTTP $code, counts $(jq -c .counts "$T/dry.json" 2>/dev/null))"
+if [ -n "${LOGS:-}" ]; then
+	mkdir -p "$LOGS"
+	cp "$T/fleetd.log" "$T"/sim*.log "$T"/pg/*.log "$LOGS/" 2>/dev/null || true
+fi
