@@ -457,6 +457,20 @@ doc_index(const struct config_doc ***docs, size_t *n, size_t *cap,
 }
 
 /*
+ * Appends the devices of CTE `up` to the members of change CHANGE (a SQL
+ * expression): up's device_id with the GEN and SHA expressions (migration
+ * 0016: one row per change, parallel arrays). A change may append in
+ * several statements; an empty `up` appends nothing.
+ */
+#define MEMBERS_APPEND(change, gen, sha)                                    \
+	"INSERT INTO config_change_members AS m (change_id, device_ids, "   \
+	"generations, sha256s) SELECT " change ", array_agg(device_id), "   \
+	"array_agg(" gen "), array_agg(" sha "::text) FROM up HAVING "      \
+	"count(*) > 0 ON CONFLICT (change_id) DO UPDATE SET device_ids = "  \
+	"m.device_ids || EXCLUDED.device_ids, generations = m.generations " \
+	"|| EXCLUDED.generations, sha256s = m.sha256s || EXCLUDED.sha256s"
+
+/*
  * Writes every target (the rows are locked by the caller) and the change
  * members in one statement. Returns 0 or -1.
  */
@@ -543,10 +557,9 @@ apply_targets(PGconn *conn, const struct apply_spec *spec,
 		     "LEFT JOIN docs od ON od.ord = t.ovr "
 		     "WHERE c.device_id = t.id "
 		     "RETURNING c.device_id, c.desired_generation, "
-		     "c.desired_sha256) "
-		     "INSERT INTO config_change_devices (change_id, device_id, "
-		     "generation, sha256) SELECT $1::uuid, device_id, "
-		     "desired_generation, desired_sha256 FROM up",
+		     "c.desired_sha256) " MEMBERS_APPEND("$1::uuid",
+							 "desired_generation",
+							 "desired_sha256"),
 		     12, params) == STORE_OK
 		     ? 0
 		     : -1;
@@ -1137,11 +1150,9 @@ store_config_device_set(struct store *st, const struct config_set *req,
 				"NULL THEN desired_at ELSE now() END, "
 				"updated_at = now() WHERE device_id = "
 				"$1::uuid RETURNING device_id, "
-				"desired_generation) INSERT INTO "
-				"config_change_devices (change_id, "
-				"device_id, generation, sha256) SELECT "
-				"$2::uuid, device_id, desired_generation, "
-				"NULL FROM up",
+				"desired_generation) " MEMBERS_APPEND(
+					"$2::uuid", "desired_generation",
+					"NULL"),
 				2, params);
 			if (res == NULL)
 				goto fail;
@@ -1300,13 +1311,18 @@ clone_targets(PGconn *conn, const struct config_clone *req,
 	all[0] = hb;
 	for (i = 0; i < q.nparams; i++)
 		all[1 + i] = q.params[i];
+	/* Rows for targets that never had one, so that all can be locked.
+	 * The anti-join skips the existing ones in one pass; ON CONFLICT
+	 * alone tried each and cost 0.2 s for 10,000 that all existed. */
 	if (!req->dry_run) {
 		if (buf_printf(&sql,
 			       "INSERT INTO device_config (device_id) SELECT "
 			       "d.id FROM devices d LEFT JOIN device_sessions "
 			       "s ON s.device_id = d.id WHERE d.status = "
 			       "'active' AND $1::double precision IS NOT NULL "
-			       "AND (%s) ORDER BY d.id ON CONFLICT DO NOTHING",
+			       "AND (%s) AND NOT EXISTS (SELECT 1 FROM "
+			       "device_config x WHERE x.device_id = d.id) "
+			       "ORDER BY d.id ON CONFLICT DO NOTHING",
 			       q.where) != 0)
 			goto out;
 		res = db_query(conn, sql.data, (int)q.nparams + 1, all);
@@ -1942,11 +1958,11 @@ db_config_clear_devices(PGconn *conn, const char *change_id,
 		       "NULL THEN desired_at ELSE now() END, updated_at = "
 		       "now() WHERE device_id = ANY($2::uuid[]) RETURNING "
 		       "device_id, desired_generation, desired_change_id = "
-		       "$1::uuid AS changed), ins AS (INSERT INTO "
-		       "config_change_devices (change_id, device_id, "
-		       "generation, sha256) SELECT $1::uuid, device_id, "
-		       "desired_generation, NULL FROM up) "
-		       "SELECT count(*) FILTER (WHERE changed) FROM up",
+		       "$1::uuid AS changed), ins AS (" MEMBERS_APPEND(
+			       "$1::uuid", "desired_generation",
+			       "NULL") ") "
+				       "SELECT count(*) FILTER (WHERE changed) "
+				       "FROM up",
 		       2, params);
 	if (res == NULL)
 		return -1;

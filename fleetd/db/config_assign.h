@@ -50,7 +50,8 @@ size_t db_config_assign_nchanged(const struct db_config_assign *a);
  * Writes the prepared assignment: profile and pinned version (version
  * 0: NULL, latest), revision + 1, the new desired document, generation
  * and change id of every device whose document changes, and one
- * config_change_devices row per device, in one statement. 0 or -1.
+ * member of the change per device (config_change_members), in one
+ * statement. 0 or -1.
  */
 int db_config_assign_write(PGconn *conn, const struct db_config_assign *a,
 			   const char *change_id);
@@ -69,7 +70,7 @@ int db_config_change_insert(PGconn *conn, const char *id, const char *actor,
  * Takes the assignment and the desired document away from the devices
  * of ids_array (a uuid[] literal, db_uuid_array): profile, pin and
  * overrides NULL, revision + 1; a device that had a document gets a new
- * generation without one. One config_change_devices row each.
+ * generation without one. Each is a member of the change.
  * *changed: how many had a document. 0 or -1.
  */
 int db_config_clear_devices(PGconn *conn, const char *change_id,
