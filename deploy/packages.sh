@@ -26,6 +26,9 @@ FLEET_PACKAGES="$FLEET_PACKAGES pg-auto-failover-cli postgresql-15-auto-failover
 # conn_bench's side-by-side figure (issue 15): Mosquitto holding the same
 # number of idle mTLS clients.
 FLEET_PACKAGES="$FLEET_PACKAGES mosquitto"
+# The net worker's event loop (docs/internals/event-loop.md): lws on libev
+# (epoll); lws dlopens its libev plugin at run time.
+FLEET_PACKAGES="$FLEET_PACKAGES libev-dev libwebsockets-evlib-ev"
 
 # fleet_create_user: as root, makes the system user and group $FLEET_USER
 # (no home, no login) when it is missing. A no-op for other users: fleetd

@@ -10,6 +10,9 @@
  * The listen sockets come from the supervisor and are shared by all
  * workers: each worker polls them and accepts what it can, then hands the
  * connection to lws (lws_adopt_socket_vhost), which does the TLS.
+ * lws runs on a libev loop (epoll) that the worker creates and turns
+ * itself: lws 4.1's own loop poll()s every descriptor on every turn, O(N)
+ * per event with N connections (docs/internals/event-loop.md).
  */
 #define _GNU_SOURCE /* accept4 */
 #include "http/worker.h"
@@ -35,6 +38,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
+#include <ev.h>
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,6 +436,15 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		lws_sock_file_fd_type desc;
 		struct lws *conn;
 
+		if (fd < 0 && errno == EINVAL) {
+			/* The socket was shut down (the instance stops:
+			 * worker_tick, or a sibling): no longer listening.
+			 * libev reports the hang-up as readable, and would
+			 * call this again on every loop turn: close the wsi
+			 * (RAW_CLOSE_FILE forgets it). */
+			log_info("worker %d: listen socket shut down", w->slot);
+			return -1;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
@@ -585,18 +598,32 @@ worker_load_pki(struct worker *w, char *cert, size_t certlen, char *key,
 	return 0;
 }
 
+/*
+ * The lws context on a foreign libev loop (epoll only: with flags 0 libev
+ * could fall back to poll() or select()). lws registers every descriptor
+ * (adopted sockets, the raw listen sockets, the wake pipe of
+ * lws_cancel_service) as an ev_io watcher and runs its timers (suls) from
+ * one ev_timer; with a foreign loop it installs no signal watcher, so
+ * SIGTERM keeps the worker's own handler. lws dlopens its libev plugin
+ * (Debian: libwebsockets-evlib-ev), which links the same libev.
+ */
 static int
-worker_context(struct worker *w)
+worker_context(struct worker *w, struct ev_loop *loop)
 {
 	struct lws_context_creation_info info;
+	void *loops[1] = {loop};
 
 	memset(&info, 0, sizeof(info));
 	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		       LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
+		       LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = loops;
 	info.user = w;
 	w->context = lws_create_context(&info);
 	if (w->context == NULL) {
-		log_error("worker %d: cannot create lws context", w->slot);
+		log_error("worker %d: cannot create lws context on libev (is "
+			  "libwebsockets-evlib-ev installed?)",
+			  w->slot);
 		return -1;
 	}
 	return 0;
@@ -625,6 +652,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	struct campaign_driver *driver = NULL;
 	size_t channel_threads;
 	struct sigaction sa;
+	struct ev_loop *loop = NULL;
 	struct worker w;
 	char cert[4096], key[4096];
 	int rc = 1;
@@ -656,7 +684,13 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.signer = signer_client_new(signer_fd);
 	if (w.signer == NULL)
 		goto out;
-	if (worker_context(&w) != 0)
+	loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+	if (loop == NULL) {
+		log_error("worker %d: cannot create an epoll event loop: %s",
+			  slot, strerror(errno));
+		goto out;
+	}
+	if (worker_context(&w, loop) != 0)
 		goto out;
 	ops.arg = &w;
 	store_ops.arg = &w;
@@ -693,10 +727,17 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	log_info("worker %d: serving api on %s:%ld, devices on %s:%ld", slot,
 		 cfg->api_bind, cfg->api_port, cfg->device_bind,
 		 cfg->device_port);
-	while (!worker_drained(&w)) {
-		if (lws_service(w.context, 0) < 0)
-			break;
-	}
+	/* lws arms its libev timer only after an event it serviced (or from
+	 * that timer): the wake makes one, so the ticks scheduled above run
+	 * on a worker that gets no connection. */
+	lws_cancel_service(w.context);
+	/* One libev iteration at a time (EVRUN_ONCE: wait for at least one
+	 * event or the next timer, handle what is pending), so the drain
+	 * check runs between them as it ran between lws_service calls.
+	 * SIGTERM interrupts the wait; the tick (at most WORKER_TICK_US
+	 * later) turns it into stopping. */
+	while (!worker_drained(&w))
+		ev_run(loop, EVRUN_ONCE);
 	rc = 0;
 out:
 	/* Listener thread and jobs first: they may still wake the loop or
@@ -706,8 +747,13 @@ out:
 	job_pool_free(w.presence_jobs);
 	job_pool_free(w.channel_jobs);
 	job_pool_free(w.jobs);
+	/* Outside ev_run: with a foreign libev loop lws closes every
+	 * connection and stops its watchers within this call (libev has no
+	 * asynchronous close), so the loop can go right after it. */
 	if (w.context != NULL)
 		lws_context_destroy(w.context);
+	if (loop != NULL)
+		ev_loop_destroy(loop);
 	channel_free(w.channel);
 	store_free(w.listener_store);
 	store_free(w.store);
