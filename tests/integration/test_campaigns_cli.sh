@@ -25,6 +25,7 @@
 # - usage errors exit 2 with one line on stderr and send nothing; API
 #   errors (unknown campaign, a transition not allowed) exit 1.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 harness_init
@@ -33,45 +34,6 @@ fleetd_start 2
 
 TOKEN=$(admin_token operator camp-operator)
 export FLEET_TOKEN=$TOKEN
-
-# run ARGS...: runs fleetctl, sets $RC, $OUT and $ERR.
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err" </dev/null
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
-
-expect_ok() {
-	local what=$1
-	shift
-	run "$@"
-	if [ "$RC" = 0 ] && [ -z "$ERR" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, stderr: $ERR)"
-	fi
-}
-
-# expect_fail DESCRIPTION RC PATTERN ARGS...: exit code RC, exactly one
-# line on stderr matching PATTERN, nothing on stdout.
-expect_fail() {
-	local what=$1 want=$2 pattern=$3
-	shift 3
-	run "$@"
-	if [ "$RC" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] &&
-		grep -qE -- "$pattern" "$T/err" && [ -z "$OUT" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, want $want; stderr: $ERR; stdout: $OUT)"
-	fi
-}
-
-out_has() {
-	if grep -qE -- "$1" "$T/out"; then ok "$2"; else fail "$2 (stdout: $OUT)"; fi
-}
 
 # ---- a signed release (two keys, both needed) -----------------------------
 mkdir -p "$T/rel"

@@ -10,6 +10,7 @@
 # token create); the audit log with actor names and filters. Real fleetd,
 # real PostgreSQL; openssl and psql as outside oracles.
 source "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+source "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 source "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 harness_init
@@ -20,15 +21,6 @@ ADMIN=$(admin_token admin boss)
 ADMIN_ID=$(psql_q "SELECT id FROM admin_tokens WHERE name = 'boss'")
 export FLEET_TOKEN=$ADMIN TOKEN=$ADMIN
 VIEWER=$(admin_token viewer watcher)
-
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
 
 # expect RC STDERR-ERE DESCRIPTION ARGS...: exit code and one stderr line.
 expect() {

@@ -11,6 +11,7 @@
 # usage errors: one line on stderr, a non-zero exit, nothing written.
 # Outside oracles: jq over the agents' files and psql over the tables.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 harness_init
@@ -20,51 +21,6 @@ fleetd_start 2
 ADMIN=$(admin_token admin)
 TOKEN=$ADMIN # for api() and enrollment_token
 export FLEET_TOKEN=$ADMIN
-
-# run ARGS...: runs fleetctl, sets $RC, $OUT and $ERR.
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err" </dev/null
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
-
-expect_ok() {
-	local what=$1
-	shift
-	run "$@"
-	if [ "$RC" = 0 ] && [ -z "$ERR" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, stderr: $ERR)"
-	fi
-}
-
-# expect_fail DESCRIPTION RC PATTERN ARGS...: exit code RC, exactly one
-# line on stderr matching PATTERN, nothing on stdout.
-expect_fail() {
-	local what=$1 want=$2 pattern=$3
-	shift 3
-	run "$@"
-	if [ "$RC" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] &&
-		grep -qE -- "$pattern" "$T/err" && [ -z "$OUT" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, want $want; stderr: $ERR; stdout: $OUT)"
-	fi
-}
-
-out_has() {
-	if grep -qE -- "$1" "$T/out"; then ok "$2"; else fail "$2 (stdout: $OUT)"; fi
-}
-
-json_is() {
-	local got
-	got=$(printf '%s' "$OUT" | jq -r "$1" 2>&1) || got="(jq failed: $got)"
-	assert_eq "$got" "$2" "$3"
-}
 
 # What the database holds, for "nothing was written" checks.
 db_state() {

@@ -5,6 +5,7 @@
 # meets (bad token, missing role, unreachable server, wrong CA, usage
 # errors), each of which must be one line on stderr and a non-zero exit.
 source "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+source "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 
 harness_init
 pki_init
@@ -12,53 +13,6 @@ fleetd_start
 
 ADMIN=$(admin_token admin)
 export FLEET_TOKEN=$ADMIN # FLEET_SERVER and FLEET_CA come from the harness
-
-# run ARGS...: runs fleetctl, sets $RC, $OUT and $ERR.
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
-
-# expect_ok DESCRIPTION ARGS...: fleetctl succeeds with an empty stderr.
-expect_ok() {
-	local what=$1
-	shift
-	run "$@"
-	if [ "$RC" = 0 ] && [ -z "$ERR" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, stderr: $ERR)"
-	fi
-}
-
-# expect_fail DESCRIPTION RC PATTERN ARGS...: exit code RC and exactly one
-# line on stderr matching PATTERN (extended regex); nothing on stdout.
-expect_fail() {
-	local what=$1 want=$2 pattern=$3
-	shift 3
-	run "$@"
-	if [ "$RC" = "$want" ] && [ "$(wc -l <"$T/err")" = 1 ] &&
-		grep -qE -- "$pattern" "$T/err" && [ -z "$OUT" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, want $want; stderr: $ERR; stdout: $OUT)"
-	fi
-}
-
-# json_is FILTER EXPECTED DESCRIPTION: jq FILTER over $OUT.
-json_is() {
-	local got
-	got=$(printf '%s' "$OUT" | jq -r "$1" 2>&1) || got="(jq failed: $got)"
-	assert_eq "$got" "$2" "$3"
-}
-
-out_has() {
-	if grep -qE -- "$1" "$T/out"; then ok "$2"; else fail "$2 (stdout: $OUT)"; fi
-}
 
 # ---- help ------------------------------------------------------------------
 expect_ok "fleetctl --help" --help

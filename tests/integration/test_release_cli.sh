@@ -9,47 +9,9 @@
 # sha256sum and python3's json module are the external oracles. Finally
 # `release keys upload` against a real fleetd (POST /api/v1/release-keysets).
 source "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+source "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 
 cd "$T"
-
-# run ARGS...: runs fleetctl, sets $RC, $OUT and $ERR.
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err"
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
-
-expect_ok() {
-	local what=$1
-	shift
-	run "$@"
-	if [ "$RC" = 0 ] && [ -z "$ERR" ]; then
-		ok "$what"
-	else
-		fail "$what (rc $RC, stderr: $ERR)"
-	fi
-}
-
-# expect_fail DESCRIPTION RC PATTERN ARGS...: exit code RC, exactly one
-# line on stderr matching PATTERN (extended regex), nothing on stdout.
-expect_fail() {
-	local what=$1 want_rc=$2 pattern=$3
-	shift 3
-	run "$@"
-	if [ "$RC" != "$want_rc" ]; then
-		fail "$what (rc $RC, want $want_rc; stderr: $ERR)"
-	elif [ "$(printf '%s\n' "$ERR" | wc -l)" != 1 ] ||
-		! printf '%s\n' "$ERR" | grep -Eq "$pattern"; then
-		fail "$what (stderr: $ERR)"
-	elif [ -n "$OUT" ]; then
-		fail "$what (stdout not empty: $OUT)"
-	else
-		ok "$what"
-	fi
-}
 
 # An envelope rewritten by python: mutate ENV OUT PYTHON-EXPR-ON-e
 mutate() {
