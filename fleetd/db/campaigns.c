@@ -498,40 +498,16 @@ out:
 	return rc;
 }
 
-/* Copies the JSON rows of column col of res into a new array. */
-static enum campaign_rc
-json_rows(PGresult *res, int col, int rows, json_t **items)
-{
-	json_t *arr = json_array();
-
-	for (int i = 0; arr != NULL && i < rows; i++) {
-		json_t *v = json_loads(PQgetvalue(res, i, col), 0, NULL);
-
-		if (v == NULL || json_array_append_new(arr, v) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
-	if (arr == NULL)
-		return CAMPAIGN_ERR_STORE;
-	*items = arr;
-	return CAMPAIGN_OK;
-}
-
 /* A page's rows: at most page->limit of them in *items, and the cursor
  * (column ccol) of the last one in next when there are more. */
 static enum campaign_rc
 page_rows(PGresult *res, const struct page *page, int col, int ccol,
 	  json_t **items, char next[PAGE_CURSOR_MAX])
 {
-	int rows = PQntuples(res);
-
-	if (rows > page->limit) {
-		snprintf(next, PAGE_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, ccol));
-		rows = page->limit;
-	}
-	return json_rows(res, col, rows, items);
+	return db_json_page(res, page, col, ccol, items, next,
+			    PAGE_CURSOR_MAX) == 0
+		       ? CAMPAIGN_OK
+		       : CAMPAIGN_ERR_STORE;
 }
 
 static enum campaign_rc

@@ -447,23 +447,18 @@ out:
 	"count(*) FROM deployment_devices WHERE deployment_id = dp.id AND "  \
 	"NOT finished))"
 
+/* A page's JSON rows (column 0) and cursor (column 1): db_json_page. */
 static enum deploy_rc
-json_rows(PGresult *res, int col, int rows, json_t **items)
+page_rows(PGresult *res, const struct page *page, json_t **items,
+	  char next[PAGE_CURSOR_MAX])
 {
-	json_t *arr = json_array();
+	enum deploy_rc rc =
+		db_json_page(res, page, 0, 1, items, next, PAGE_CURSOR_MAX) == 0
+			? DEPLOY_OK
+			: DEPLOY_ERR_STORE;
 
-	for (int i = 0; arr != NULL && i < rows; i++) {
-		json_t *v = json_loads(PQgetvalue(res, i, col), 0, NULL);
-
-		if (v == NULL || json_array_append_new(arr, v) != 0) {
-			json_decref(arr);
-			arr = NULL;
-		}
-	}
-	if (arr == NULL)
-		return DEPLOY_ERR_STORE;
-	*items = arr;
-	return DEPLOY_OK;
+	PQclear(res);
+	return rc;
 }
 
 enum deploy_rc
@@ -473,9 +468,7 @@ store_deployment_list(struct store *st, const struct page *page, json_t **items,
 	PGconn *conn = store_conn(st);
 	char limit[16];
 	const char *params[2] = {limit, page->after};
-	enum deploy_rc rc;
 	PGresult *res;
-	int rows;
 
 	next[0] = '\0';
 	if (conn == NULL)
@@ -491,15 +484,7 @@ store_deployment_list(struct store *st, const struct page *page, json_t **items,
 		       2, params);
 	if (res == NULL)
 		return DEPLOY_ERR_STORE;
-	rows = PQntuples(res);
-	if (rows > page->limit) {
-		snprintf(next, PAGE_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, 1));
-		rows = page->limit;
-	}
-	rc = json_rows(res, 0, rows, items);
-	PQclear(res);
-	return rc;
+	return page_rows(res, page, items, next);
 }
 
 enum deploy_rc
@@ -554,7 +539,6 @@ store_deployment_devices(struct store *st, const char *id, const char *state,
 	PGconn *conn = store_conn(st);
 	char limit[16];
 	const char *params[4] = {id, limit, page->after, state};
-	enum deploy_rc rc;
 	PGresult *res;
 	int rows;
 
@@ -588,15 +572,7 @@ store_deployment_devices(struct store *st, const char *id, const char *state,
 		4, params);
 	if (res == NULL)
 		return DEPLOY_ERR_STORE;
-	rows = PQntuples(res);
-	if (rows > page->limit) {
-		snprintf(next, PAGE_CURSOR_MAX, "%s",
-			 PQgetvalue(res, page->limit - 1, 1));
-		rows = page->limit;
-	}
-	rc = json_rows(res, 0, rows, items);
-	PQclear(res);
-	return rc;
+	return page_rows(res, page, items, next);
 }
 
 /* The rows of update_state_supersedable() (core/update.c) of deployment

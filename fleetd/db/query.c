@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "db/idempotency.h"
 #include "core/metrics.h"
+#include "core/page.h"
 #include "db/store.h"
 #include "log.h"
 
@@ -187,4 +188,29 @@ db_uuid_array(const char *const *ids, size_t n)
 fail:
 	buf_free(&b);
 	return NULL;
+}
+
+int
+db_json_page(const PGresult *res, const struct page *page, int col, int ccol,
+	     json_t **items, char *next, size_t nextlen)
+{
+	int rows = PQntuples(res);
+	json_t *arr = json_array();
+
+	next[0] = '\0';
+	if (rows > page->limit) {
+		snprintf(next, nextlen, "%s",
+			 PQgetvalue(res, page->limit - 1, ccol));
+		rows = page->limit;
+	}
+	for (int i = 0; arr != NULL && i < rows; i++) {
+		json_t *v = json_loads(PQgetvalue(res, i, col), 0, NULL);
+
+		if (v == NULL || json_array_append_new(arr, v) != 0) {
+			json_decref(arr);
+			arr = NULL;
+		}
+	}
+	*items = arr;
+	return arr != NULL ? 0 : -1;
 }

@@ -74,4 +74,15 @@ void db_mask_to_text(uint64_t mask, char *out, size_t cap);
 char *db_uuid_array(const char *const *ids, size_t n);
 uint64_t db_mask_from_text(const char *text);
 
+/*
+ * A page of rows that are JSON texts (column col), from a query that asked
+ * for page->limit + 1 rows: the first page->limit of them parsed into a
+ * new array *items and, when there were more, the cursor (column ccol) of
+ * the last one kept in next (else ""). -1 when a row is not JSON or out of
+ * memory.
+ */
+struct page;
+int db_json_page(const PGresult *res, const struct page *page, int col,
+		 int ccol, json_t **items, char *next, size_t nextlen);
+
 #endif
