@@ -1,9 +1,17 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Worker side of the CA signer protocol (see signer_proto.h). Runs on job
- * threads of a net worker; a mutex keeps one request in flight per worker.
+ * threads of a net worker. Requests are pipelined: every caller sends its
+ * request at once (one SOCK_SEQPACKET record, never blocking) and waits for
+ * the answer that repeats its id. No thread of our own reads the socket:
+ * one of the waiting callers is the reader at a time; it receives the
+ * answers, hands each to the caller whose id it carries and, once its own
+ * has come, passes the reading on to another waiter. So N job threads keep
+ * N requests in the ca's queue instead of one, and a caller waits for the
+ * ca's work on its request, not for the round trips of the requests ahead.
  * Answers come from our own ca process, but are still size- and
- * shape-checked before use.
+ * shape-checked before use; an answer nobody waits for (a caller that
+ * timed out, a worker that died before us) is dropped.
  */
 #include "ca/signer_client.h"
 #include "core/metrics.h"
@@ -24,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SIGNER_TIMEOUT_MS 5000
@@ -32,18 +41,42 @@
 #define SIGNER_CRL_TIMEOUT_MS 60000
 /* A readiness probe says "not ready" soon rather than late. */
 #define SIGNER_PING_TIMEOUT_MS 1000
+/* The reader polls in slices so that signer_client_set_fd never waits
+ * long for it. */
+#define SIGNER_POLL_SLICE_MS 200
+
+enum signer_wait_state {
+	WAIT_PENDING,
+	WAIT_ANSWERED, /* reply (and fd) set */
+	WAIT_MALFORMED, /* an answer with our id that is not a JSON object */
+	WAIT_CLOSED, /* the ca closed the channel */
+};
+
+/* A caller waiting for its answer; lives on the caller's stack. */
+struct signer_wait {
+	uint64_t id;
+	uint32_t type; /* the request's */
+	enum signer_wait_state state;
+	json_t *reply;
+	int fd; /* a descriptor that came with the answer, or -1 */
+	pthread_cond_t cond;
+	struct signer_wait *next;
+};
 
 struct signer_client {
 	pthread_mutex_t lock;
+	pthread_cond_t idle; /* a reader finished its round */
 	int fd;
-	bool answering; /* the last request got its answer in time */
-	unsigned char *buf; /* SIGNER_MSG_MAX + 1 bytes */
+	bool reading; /* a waiter is receiving (outside the lock) */
+	struct signer_wait *waiting;
+	unsigned char *buf; /* the reader's; SIGNER_MSG_MAX + 1 bytes */
 };
 
 struct signer_client *
 signer_client_new(int fd)
 {
 	struct signer_client *sc = calloc(1, sizeof(*sc));
+	pthread_condattr_t attr;
 
 	if (sc == NULL)
 		return NULL;
@@ -53,8 +86,11 @@ signer_client_new(int fd)
 		return NULL;
 	}
 	pthread_mutex_init(&sc->lock, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&sc->idle, &attr);
+	pthread_condattr_destroy(&attr);
 	sc->fd = fd;
-	sc->answering = true;
 	return sc;
 }
 
@@ -65,19 +101,146 @@ signer_client_free(struct signer_client *sc)
 		return;
 	if (sc->fd >= 0)
 		close(sc->fd);
+	pthread_cond_destroy(&sc->idle);
 	pthread_mutex_destroy(&sc->lock);
 	free(sc->buf);
 	free(sc);
+}
+
+/* Every waiter fails with state (the channel is gone). Locked. */
+static void
+signer_fail_all(struct signer_client *sc, enum signer_wait_state state)
+{
+	for (struct signer_wait *w = sc->waiting; w != NULL; w = w->next) {
+		if (w->state != WAIT_PENDING)
+			continue;
+		w->state = state;
+		pthread_cond_signal(&w->cond);
+	}
 }
 
 void
 signer_client_set_fd(struct signer_client *sc, int fd)
 {
 	pthread_mutex_lock(&sc->lock);
+	while (sc->reading)
+		pthread_cond_wait(&sc->idle, &sc->lock);
 	if (sc->fd >= 0)
 		close(sc->fd);
 	sc->fd = fd;
+	/* Requests sent on the old socket get no answer on the new one. */
+	signer_fail_all(sc, WAIT_CLOSED);
 	pthread_mutex_unlock(&sc->lock);
+}
+
+static void
+signer_unlink(struct signer_client *sc, struct signer_wait *w)
+{
+	for (struct signer_wait **pp = &sc->waiting; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			return;
+		}
+	}
+}
+
+/* The absolute CLOCK_MONOTONIC time of a clock_mono_ms() deadline. */
+static struct timespec
+signer_abstime(uint64_t deadline_ms)
+{
+	struct timespec ts;
+	uint64_t now = clock_mono_ms(), left;
+
+	left = deadline_ms > now ? deadline_ms - now : 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
+/*
+ * Hands one received record (n bytes in sc->buf, got_fd) to its waiter.
+ * Called with the lock held; consumes got_fd.
+ */
+static void
+signer_dispatch(struct signer_client *sc, size_t n, int got_fd)
+{
+	struct signer_header got;
+	struct signer_wait *w = NULL;
+
+	if (n >= sizeof(got) && n <= SIGNER_MSG_MAX) {
+		memcpy(&got, sc->buf, sizeof(got));
+		if (got.magic == SIGNER_MAGIC) {
+			for (w = sc->waiting; w != NULL; w = w->next)
+				if (w->state == WAIT_PENDING &&
+				    w->id == got.id &&
+				    got.type == (w->type | SIGNER_MSG_REPLY))
+					break;
+		}
+	}
+	/* Answers to requests of a worker that died before us, or of a
+	 * caller that gave up. */
+	if (w == NULL) {
+		if (got_fd >= 0)
+			close(got_fd);
+		return;
+	}
+	w->reply = json_loadb((const char *)sc->buf + sizeof(got),
+			      n - sizeof(got), 0, NULL);
+	if (w->reply == NULL || !json_is_object(w->reply)) {
+		json_decref(w->reply);
+		w->reply = NULL;
+		w->state = WAIT_MALFORMED;
+		if (got_fd >= 0)
+			close(got_fd);
+	} else {
+		w->state = WAIT_ANSWERED;
+		w->fd = got_fd;
+	}
+	pthread_cond_signal(&w->cond);
+}
+
+/*
+ * One round of the reader: waits up to a slice for the socket, then
+ * receives what is there. Called with the lock held and sc->reading set
+ * by the caller; the lock is released while waiting and receiving.
+ */
+static void
+signer_read_round(struct signer_client *sc, uint64_t deadline)
+{
+	struct pollfd pfd = {sc->fd, POLLIN, 0};
+	uint64_t now = clock_mono_ms();
+	int wait_ms = deadline > now ? (int)(deadline - now) : 0;
+
+	if (wait_ms > SIGNER_POLL_SLICE_MS)
+		wait_ms = SIGNER_POLL_SLICE_MS;
+	pthread_mutex_unlock(&sc->lock);
+	if (poll(&pfd, 1, wait_ms) > 0) {
+		for (;;) {
+			int got_fd = -1;
+			ssize_t n = signer_fd_recv(pfd.fd, sc->buf,
+						   SIGNER_MSG_MAX + 1, &got_fd,
+						   MSG_DONTWAIT);
+
+			if (n < 0 && (errno == EAGAIN || errno == EINTR))
+				break;
+			pthread_mutex_lock(&sc->lock);
+			if (n <= 0) {
+				if (got_fd >= 0)
+					close(got_fd);
+				signer_fail_all(sc, WAIT_CLOSED);
+				return;
+			}
+			signer_dispatch(sc, (size_t)n, got_fd);
+			pthread_mutex_unlock(&sc->lock);
+		}
+	}
+	pthread_mutex_lock(&sc->lock);
 }
 
 /*
@@ -94,12 +257,15 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 	int timeout_ms = type == SIGNER_MSG_CRL	   ? SIGNER_CRL_TIMEOUT_MS
 			 : type == SIGNER_MSG_PING ? SIGNER_PING_TIMEOUT_MS
 						   : SIGNER_TIMEOUT_MS;
-	uint64_t start = clock_mono_ms();
-	uint64_t deadline;
+	uint64_t deadline = clock_mono_ms() + (uint64_t)timeout_ms;
+	struct signer_wait w;
 	json_t *reply = NULL;
+	unsigned char *msg = NULL;
 	char *text = NULL;
 	size_t len;
 
+	memset(&w, 0, sizeof(w));
+	w.fd = -1;
 	text = json_dumps(body, JSON_COMPACT);
 	if (text == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -115,79 +281,84 @@ signer_call(struct signer_client *sc, uint32_t type, json_t *body, int send_fd,
 		snprintf(err, errlen, "RNG failure");
 		goto out;
 	}
+	msg = malloc(sizeof(hdr) + len);
+	if (msg == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), text, len);
+	{
+		pthread_condattr_t attr;
+
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&w.cond, &attr);
+		pthread_condattr_destroy(&attr);
+	}
+	w.id = hdr.id;
+	w.type = type;
 
 	pthread_mutex_lock(&sc->lock);
-	/*
-	 * Queued behind another thread's request: while the ca answers (a
-	 * CRL ahead of us can take seconds), the wait starts now; once it
-	 * has failed to answer, it started at the call, so N callers of a
-	 * stopped ca fail within one timeout, not N in a row.
-	 */
-	deadline = (sc->answering ? clock_mono_ms() : start) +
-		   (uint64_t)timeout_ms;
-	memcpy(sc->buf, &hdr, sizeof(hdr));
-	memcpy(sc->buf + sizeof(hdr), text, len);
-	/* Never block: a full socket means the ca is stopped or far behind. */
-	if (signer_fd_send(sc->fd, sc->buf, sizeof(hdr) + len, send_fd,
+	/* Never block: a full socket means the ca is stopped or far behind.
+	 * Sent under the lock so that the answer finds us registered. */
+	if (signer_fd_send(sc->fd, msg, sizeof(hdr) + len, send_fd,
 			   MSG_DONTWAIT) < 0) {
 		snprintf(err, errlen, "ca process unreachable: %s",
 			 strerror(errno));
-		goto unlock;
+		pthread_mutex_unlock(&sc->lock);
+		pthread_cond_destroy(&w.cond);
+		goto out;
 	}
-	for (;;) {
-		struct pollfd pfd = {sc->fd, POLLIN, 0};
-		uint64_t now = clock_mono_ms();
-		struct signer_header got;
-		int got_fd = -1;
-		ssize_t n;
+	w.next = sc->waiting;
+	sc->waiting = &w;
+	while (w.state == WAIT_PENDING && clock_mono_ms() < deadline) {
+		if (!sc->reading) {
+			sc->reading = true;
+			signer_read_round(sc, deadline);
+			sc->reading = false;
+			pthread_cond_broadcast(&sc->idle);
+		} else {
+			struct timespec ts = signer_abstime(deadline);
 
-		if (now >= deadline) {
-			sc->answering = false;
-			snprintf(err, errlen,
-				 "ca process did not answer within %d ms",
-				 timeout_ms);
-			break;
+			pthread_cond_timedwait(&w.cond, &sc->lock, &ts);
 		}
-		if (poll(&pfd, 1, (int)(deadline - now)) <= 0)
-			continue;
-		n = signer_fd_recv(sc->fd, sc->buf, SIGNER_MSG_MAX + 1, &got_fd,
-				   MSG_DONTWAIT);
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			continue;
-		if (n <= 0) {
-			if (got_fd >= 0)
-				close(got_fd);
-			snprintf(err, errlen, "ca process closed the channel");
-			break;
+	}
+	signer_unlink(sc, &w);
+	/* Someone else still waits: one of them reads next. */
+	if (!sc->reading) {
+		for (struct signer_wait *o = sc->waiting; o != NULL;
+		     o = o->next) {
+			if (o->state == WAIT_PENDING) {
+				pthread_cond_signal(&o->cond);
+				break;
+			}
 		}
-		memcpy(&got, sc->buf,
-		       (size_t)n < sizeof(got) ? (size_t)n : sizeof(got));
-		/* Answers to requests of a worker that died before us. */
-		if ((size_t)n < sizeof(got) || (size_t)n > SIGNER_MSG_MAX ||
-		    got.magic != SIGNER_MAGIC || got.id != hdr.id ||
-		    got.type != (type | SIGNER_MSG_REPLY)) {
-			if (got_fd >= 0)
-				close(got_fd);
-			continue;
-		}
-		sc->answering = true;
+	}
+	pthread_mutex_unlock(&sc->lock);
+	pthread_cond_destroy(&w.cond);
+
+	switch (w.state) {
+	case WAIT_ANSWERED:
+		reply = w.reply;
 		if (recv_fd != NULL)
-			*recv_fd = got_fd;
-		else if (got_fd >= 0)
-			close(got_fd);
-		reply = json_loadb((const char *)sc->buf + sizeof(got),
-				   (size_t)n - sizeof(got), 0, NULL);
-		if (reply == NULL || !json_is_object(reply)) {
-			json_decref(reply);
-			reply = NULL;
-			snprintf(err, errlen,
-				 "malformed answer from ca process");
-		}
+			*recv_fd = w.fd;
+		else if (w.fd >= 0)
+			close(w.fd);
+		break;
+	case WAIT_MALFORMED:
+		snprintf(err, errlen, "malformed answer from ca process");
+		break;
+	case WAIT_CLOSED:
+		snprintf(err, errlen, "ca process closed the channel");
+		break;
+	case WAIT_PENDING:
+		snprintf(err, errlen, "ca process did not answer within %d ms",
+			 timeout_ms);
 		break;
 	}
-unlock:
-	pthread_mutex_unlock(&sc->lock);
 out:
+	free(msg);
 	free(text);
 	return reply;
 }

@@ -2,7 +2,8 @@
 /*
  * Net-worker side of the CA signer protocol: sends sign requests to the ca
  * process over a socketpair and waits for the answer. Calls block, so they
- * run on job threads only; a mutex serialises the threads of one worker.
+ * run on job threads only; the requests of a worker's threads are
+ * pipelined (each waits for the answer carrying its request id).
  * This is the adapter of core/signer_port.h; its calls are declared there.
  */
 #ifndef FLEETD_CA_SIGNER_CLIENT_H
