@@ -2,16 +2,42 @@
 /*
  * Enrollment's record on PostgreSQL (core/store_enroll.h): the device, its
  * first certificate, the configuration profile its token names, the audit
- * row and the Idempotency-Key record in one transaction. The token's use was reserved before (db/tokens.c), so this
- * transaction locks no token row. Runs on API job threads.
+ * row and the Idempotency-Key record. The token's use was reserved before
+ * (db/tokens.c), so this transaction locks no token row. Runs on API job
+ * threads.
+ *
+ * Group commit: the job threads of a worker that record enrollments at the
+ * same time share transactions. A caller queues its record; while fewer
+ * than ENROLL_LEADERS transactions are open, it takes everything queued
+ * (up to ENROLL_BATCH_MAX) and writes it in ONE transaction on its own
+ * connection, one commit (one WAL flush) for all; the others wait and are
+ * answered after that commit, each with its own result. A lone enrollment
+ * therefore goes at once, as before; under load the queue grows while a
+ * batch commits and the next batch takes all of it (no timer). Should any
+ * statement of a batch fail, the batch is rolled back and each record is
+ * written again in its own transaction, so one bad record never fails the
+ * others. docs/internals/enroll-rate.md has the figures.
  */
-#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "db/audit.h"
+#include "db/db.h"
+#include "db/idempotency.h"
 #include "db/query.h"
+#include "db/store.h"
 #include "db/tokens.h"
+#include "core/audit.h"
+#include "log.h"
+
+/* Transactions open at once per worker, and records per transaction. */
+#define ENROLL_LEADERS 2
+#define ENROLL_BATCH_MAX 64
 
 /*
  * The token's profile, followed at `latest`: the new device's desired
@@ -57,43 +83,246 @@ enroll_profile(PGconn *conn, const char *device_id, const char *profile)
 	return rc;
 }
 
-static enum store_rc
-enroll_record_tx(PGconn *conn, void *arg)
+/* One record waiting for (or written by) a batch. */
+struct enroll_slot {
+	const struct enrollment *e;
+	const struct audit_entry *audit;
+	const struct idem_record *idem;
+	enum store_rc rc;
+	bool done; /* rc is final */
+	bool lead; /* woken to write the queue */
+	pthread_cond_t cond;
+	struct enroll_slot *next;
+};
+
+/* The worker's queue: one per process (the job threads of one net
+ * worker); nothing in it survives a call. */
+static struct {
+	pthread_mutex_t mu;
+	struct enroll_slot *head, *tail;
+	int leaders;
+} enroll_queue = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
+
+/* A label set as a JSON object; NULL when out of memory. */
+static json_t *
+enroll_labels_json(const struct label_set *labels)
 {
-	const struct enrollment *e = arg;
-	char nb[24], na[24], *labels = NULL;
-	const char *params[9];
+	json_t *obj = json_object();
+
+	for (size_t i = 0; obj != NULL && labels != NULL && i < labels->n;
+	     i++) {
+		if (json_object_set_new(obj, labels->items[i].key,
+					json_string(labels->items[i].value)) !=
+		    0) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+/* An audit entry's details object, rendered as db/audit.c renders them
+ * (audit_details there is private; see enroll-rate.md). */
+static json_t *
+enroll_audit_details(const struct audit_entry *a)
+{
+	json_t *obj = json_object(), *v;
+
+	for (size_t i = 0; obj != NULL && i < a->n; i++) {
+		const struct audit_field *f = &a->fields[i];
+
+		switch (f->kind) {
+		case AUDIT_STR:
+			v = f->str != NULL ? json_string(f->str) : json_null();
+			break;
+		case AUDIT_INT:
+			v = json_integer((json_int_t)f->num);
+			break;
+		default:
+			v = enroll_labels_json(f->labels);
+			break;
+		}
+		if (v == NULL || json_object_set_new(obj, f->key, v) != 0) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+/* One record of the batch statement's input; NULL when out of memory. */
+static json_t *
+enroll_row(const struct enroll_slot *s)
+{
+	const struct enrollment *e = s->e;
+	json_t *row, *labels = enroll_labels_json(e->labels), *details = NULL;
+
+	if (labels == NULL)
+		return NULL;
+	if (s->audit != NULL) {
+		details = enroll_audit_details(s->audit);
+		if (details == NULL) {
+			json_decref(labels);
+			return NULL;
+		}
+	}
+	row = json_pack("{s:s, s:o, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:I, "
+			"s:s?, s:s?, s:s?, s:o?}",
+			"device_id", e->device_id, "labels", labels, "model",
+			e->model, "serial", e->serial, "profile", e->profile,
+			"token_id", e->token_id, "cert_serial", e->cert_serial,
+			"not_before", (json_int_t)e->not_before, "not_after",
+			(json_int_t)e->not_after, "actor",
+			s->audit != NULL ? s->audit->actor : NULL, "action",
+			s->audit != NULL ? s->audit->action : NULL, "target",
+			s->audit != NULL ? s->audit->target : NULL, "details",
+			details);
+	return row;
+}
+
+/*
+ * The devices, their certificates and their audit rows of a batch in ONE
+ * statement (enroll_record_tx's statement and db_audit_insert's, for every
+ * record at once): one parse, one plan, one round trip per batch. The
+ * certificates' FK is checked at the end of the statement, when the device
+ * rows of the first CTE exist.
+ */
+static enum store_rc
+enroll_rows_insert(PGconn *conn, json_t *rows)
+{
+	const char *params[1];
+	char *text = json_dumps(rows, JSON_COMPACT);
 	enum store_rc rc;
 
-	labels = db_labels_json(e->labels);
-	if (labels == NULL)
+	if (text == NULL)
 		return STORE_ERR;
-	snprintf(nb, sizeof(nb), "%" PRId64, e->not_before);
-	snprintf(na, sizeof(na), "%" PRId64, e->not_after);
-	params[0] = e->device_id;
-	params[1] = labels;
-	params[2] = e->model;
-	params[3] = e->serial;
-	params[4] = e->profile;
-	params[5] = e->token_id;
-	params[6] = e->cert_serial;
-	params[7] = nb;
-	params[8] = na;
-	/* The certificate's FK is checked at the end of the statement, when
-	 * the device row of the first CTE exists. */
-	rc = db_command(conn,
-			"WITH dev AS (INSERT INTO devices (id, labels, model, "
-			"serial, profile, enrolled_with) VALUES ($1::uuid, "
-			"$2::jsonb, $3, $4, $5, $6::uuid) RETURNING id) "
-			"INSERT INTO certificates (serial, device_id, "
-			"not_before, not_after) SELECT $7, id, "
-			"to_timestamp($8::bigint), to_timestamp($9::bigint) "
-			"FROM dev",
-			9, params);
-	free(labels);
-	if (rc == STORE_OK && e->profile != NULL && e->profile[0] != '\0')
-		rc = enroll_profile(conn, e->device_id, e->profile);
+	params[0] = text;
+	rc = db_command(
+		conn,
+		"WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+		"r(device_id uuid, labels jsonb, model text, serial text, "
+		"profile text, token_id uuid, cert_serial text, not_before "
+		"bigint, not_after bigint, actor text, action text, target "
+		"text, details jsonb)), "
+		"dev AS (INSERT INTO devices (id, labels, model, serial, "
+		"profile, enrolled_with) SELECT device_id, labels, model, "
+		"serial, profile, token_id FROM r RETURNING id), "
+		"aud AS (INSERT INTO audit_log (actor, action, target, "
+		"details) SELECT actor, action, target, coalesce(details, "
+		"'{}') FROM r WHERE action IS NOT NULL) "
+		"INSERT INTO certificates (serial, device_id, not_before, "
+		"not_after) SELECT r.cert_serial, dev.id, "
+		"to_timestamp(r.not_before), to_timestamp(r.not_after) FROM "
+		"dev JOIN r ON r.device_id = dev.id",
+		1, params);
+	free(text);
 	return rc;
+}
+
+/*
+ * Writes n records in one transaction. 0 when committed (each slot's rc
+ * set: STORE_OK, or STORE_CONFLICT for an Idempotency-Key taken meanwhile,
+ * which writes nothing for that record), -1 when anything failed (rolled
+ * back; the rcs mean nothing).
+ */
+static int
+enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
+{
+	json_t *rows = json_array();
+
+	if (rows == NULL)
+		return -1;
+	/* Durable whatever the session's default: an enrollment is
+	 * answered only once its record is on disk (and with it every
+	 * earlier commit of the WAL, such as its token reservation). */
+	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO on") != 0) {
+		json_decref(rows);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct enroll_slot *s = v[i];
+
+		if (s->idem != NULL) {
+			int r = db_idem_insert(conn, s->idem);
+
+			if (r == DB_CONFLICT) {
+				s->rc = STORE_CONFLICT;
+				continue;
+			}
+			if (r != DB_OK)
+				goto rollback;
+		}
+		if (json_array_append_new(rows, enroll_row(s)) != 0)
+			goto rollback;
+		s->rc = STORE_OK;
+	}
+	if (json_array_size(rows) > 0 &&
+	    enroll_rows_insert(conn, rows) != STORE_OK)
+		goto rollback;
+	/* The token's profile, for the records that name one. */
+	for (size_t i = 0; i < n; i++) {
+		const struct enrollment *e = v[i]->e;
+
+		if (v[i]->rc == STORE_OK && e->profile != NULL &&
+		    e->profile[0] != '\0' &&
+		    enroll_profile(conn, e->device_id, e->profile) != STORE_OK)
+			goto rollback;
+	}
+	json_decref(rows);
+	if (db_exec(conn, "COMMIT") != 0)
+		return -1;
+	return 0;
+rollback:
+	json_decref(rows);
+	(void)db_exec(conn, "ROLLBACK");
+	return -1;
+}
+
+/* Writes v[0..n): one transaction, or one each when that fails. */
+static void
+enroll_batch(struct store *st, struct enroll_slot **v, size_t n)
+{
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL || enroll_batch_tx(conn, v, n) == 0)
+		return; /* every rc set (STORE_ERR without a connection) */
+	if (n == 1) {
+		v[0]->rc = STORE_ERR;
+		return;
+	}
+	log_warn("enrollment: a batch of %zu records failed; writing each "
+		 "in its own transaction",
+		 n);
+	for (size_t i = 0; i < n; i++) {
+		conn = store_conn(st);
+		if (conn == NULL || enroll_batch_tx(conn, &v[i], 1) != 0)
+			v[i]->rc = STORE_ERR;
+	}
+}
+
+/* Takes up to ENROLL_BATCH_MAX queued slots, self among them. Called
+ * with the queue locked. */
+static size_t
+enroll_take(struct enroll_slot *self, struct enroll_slot **v)
+{
+	struct enroll_slot **pp = &enroll_queue.head, *prev = NULL;
+	size_t n = 0;
+
+	v[n++] = self;
+	while (*pp != NULL) {
+		struct enroll_slot *s = *pp;
+
+		if (s != self && n >= ENROLL_BATCH_MAX) {
+			prev = s;
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		if (s != self)
+			v[n++] = s;
+	}
+	enroll_queue.tail = prev;
+	return n;
 }
 
 enum store_rc
@@ -101,5 +330,55 @@ store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct audit_entry *audit,
 		    const struct idem_record *idem)
 {
-	return db_unit(st, enroll_record_tx, (void *)(uintptr_t)e, audit, idem);
+	struct enroll_slot self, *batch[ENROLL_BATCH_MAX];
+	size_t n;
+
+	memset(&self, 0, sizeof(self));
+	self.e = e;
+	self.audit = audit;
+	self.idem = idem;
+	self.rc = STORE_ERR;
+	if (pthread_cond_init(&self.cond, NULL) != 0) {
+		struct enroll_slot *one = &self;
+
+		enroll_batch(st, &one, 1);
+		return self.rc;
+	}
+	pthread_mutex_lock(&enroll_queue.mu);
+	if (enroll_queue.tail != NULL)
+		enroll_queue.tail->next = &self;
+	else
+		enroll_queue.head = &self;
+	enroll_queue.tail = &self;
+	if (enroll_queue.leaders < ENROLL_LEADERS) {
+		enroll_queue.leaders++;
+		self.lead = true;
+	}
+	while (!self.done && !self.lead)
+		pthread_cond_wait(&self.cond, &enroll_queue.mu);
+	if (self.done) {
+		pthread_mutex_unlock(&enroll_queue.mu);
+		pthread_cond_destroy(&self.cond);
+		return self.rc;
+	}
+	n = enroll_take(&self, batch);
+	pthread_mutex_unlock(&enroll_queue.mu);
+
+	enroll_batch(st, batch, n);
+
+	pthread_mutex_lock(&enroll_queue.mu);
+	for (size_t i = 1; i < n; i++) {
+		batch[i]->done = true;
+		pthread_cond_signal(&batch[i]->cond);
+	}
+	/* What queued meanwhile goes next, led by its oldest caller. */
+	if (enroll_queue.head != NULL) {
+		enroll_queue.head->lead = true;
+		pthread_cond_signal(&enroll_queue.head->cond);
+	} else {
+		enroll_queue.leaders--;
+	}
+	pthread_mutex_unlock(&enroll_queue.mu);
+	pthread_cond_destroy(&self.cond);
+	return self.rc;
 }
