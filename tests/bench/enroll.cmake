@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
-# enroll_bench: enrollments per second against a running fleetd, each over a
-# new TLS connection. `enroll_bench.sh` (or the enroll_bench_run target)
-# starts PostgreSQL, fleetd with one net worker per core and a token, runs
-# it and cleans up. Build without sanitizers for meaningful figures:
+# enroll_bench: enrollments per second against a running fleetd, over a new
+# TLS connection each, then over keep-alive connections (and, asked for,
+# resuming TLS sessions), with the CPU of fleetd's processes and
+# PostgreSQL per enrollment. `enroll_bench.sh` (or the enroll_bench_run
+# target) starts PostgreSQL, fleetd with one net worker per core and a
+# token, runs it and cleans up (docs/internals/enroll-rate.md). Build without sanitizers for meaningful figures:
 #   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   cmake --build build-bench --target enroll_bench_run
 find_package(Threads REQUIRED)
