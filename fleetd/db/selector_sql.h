@@ -19,7 +19,10 @@ struct selector_columns {
 	const char *id; /* text expression, e.g. "d.id::text" */
 	const char *model; /* text, nullable */
 	const char *fw_version; /* text, nullable */
-	const char *online; /* boolean */
+	/* boolean; may be NULL for "not online" (e.g. no session row):
+	 * a selector of online devices then leaves the row out like
+	 * false, and one of offline devices takes it */
+	const char *online;
 	/* text, "active" or "decommissioned"; NULL: the rows have no
 	 * status, so the key holds as an absent one */
 	const char *status;
