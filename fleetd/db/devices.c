@@ -34,11 +34,21 @@
  * $1 heartbeat, $2 limit, $3 cursor. */
 #define DB_DEVICE_FIRST_PARAM 4
 
+/*
+ * The same rule for selectors, NULL without a session row: "online" then
+ * reads as "s.last_seen > ...", which PostgreSQL may answer with an inner
+ * join on the fresh sessions (device_sessions_last_seen_idx) instead of
+ * a left join of every device; "!online" still takes the devices
+ * without a row (selector_sql.c wraps it in coalesce).
+ */
+#define DB_DEVICE_ONLINE_SEL_SQL \
+	"s.last_seen > now() - $1::double precision * interval '1 second'"
+
 static const struct selector_columns device_columns = {
 	.id = "d.id::text",
 	.model = "d.model",
 	.fw_version = "d.fw_version",
-	.online = DB_DEVICE_ONLINE_SQL,
+	.online = DB_DEVICE_ONLINE_SEL_SQL,
 	.status = "d.status",
 	.labels = "d.labels",
 };
@@ -153,10 +163,33 @@ sort_expr(const struct device_sort *sort)
 	return "d.created_at";
 }
 
-/* How many devices the WHERE fragment matches (for an empty page). */
+/*
+ * The count of a list as a scalar subquery: every match when cap <= 0,
+ * else at most cap + 1 of them (more than cap: "more than cap match").
+ * The LIMIT lets PostgreSQL stop at cap + 1 rows, walking the table or
+ * an index instead of collecting every match first.
+ */
+static int
+count_sql(struct buf *sql, const struct selector_sql *q, int64_t cap)
+{
+	if (cap <= 0)
+		return buf_printf(sql,
+				  "(SELECT count(*) FROM devices d LEFT JOIN "
+				  "device_sessions s ON s.device_id = d.id "
+				  "WHERE %s)",
+				  q->where);
+	return buf_printf(sql,
+			  "(SELECT count(*) FROM (SELECT FROM devices d LEFT "
+			  "JOIN device_sessions s ON s.device_id = d.id "
+			  "WHERE %s LIMIT %" PRId64 ") m)",
+			  q->where, cap + 1);
+}
+
+/* How many devices the WHERE fragment matches, up to cap (for an empty
+ * page). */
 static enum store_rc
 count_matches(PGconn *conn, const struct selector_sql *q, const char **all,
-	      int64_t *total)
+	      int64_t cap, int64_t *total)
 {
 	struct buf sql;
 	PGresult *res = NULL;
@@ -165,12 +198,8 @@ count_matches(PGconn *conn, const struct selector_sql *q, const char **all,
 	buf_init(&sql, 128 * 1024);
 	/* $1..$3 may be unused here but are typed, so the numbering
 	 * holds. */
-	if (buf_printf(&sql,
-		       "SELECT count(*), $1::double precision, $2::int, "
-		       "$3::text FROM devices d "
-		       "LEFT JOIN device_sessions s ON s.device_id = d.id "
-		       "WHERE %s",
-		       q->where) != 0)
+	if (buf_printf(&sql, "SELECT ") != 0 || count_sql(&sql, q, cap) != 0 ||
+	    buf_printf(&sql, ", $1::double precision, $2::int, $3::text") != 0)
 		goto out;
 	res = db_query(conn, sql.data, (int)q->nparams + 3, all);
 	if (res == NULL)
@@ -183,6 +212,13 @@ out:
 	return rc;
 }
 
+/*
+ * The list of core/store_devices.h. *total is read as well as written:
+ * on entry, a positive *total is a bound (the API's default count,
+ * api/devices.c): matches are counted up to *total + 1 only, and a count
+ * above the bound says "more than that many match"; zero or less counts
+ * every match. Either way the count and the page are one snapshot.
+ */
 enum store_rc
 store_device_list(struct store *st, const struct selector *sel,
 		  long heartbeat_timeout_s, const struct device_sort *sort,
@@ -200,6 +236,7 @@ store_device_list(struct store *st, const struct selector *sel,
 	PGresult *res = NULL;
 	struct buf sql;
 	enum store_rc rc = STORE_ERR;
+	int64_t cap = total != NULL ? *total : 0;
 	int i, rows, count = 0;
 
 	memset(&q, 0, sizeof(q));
@@ -228,18 +265,16 @@ store_device_list(struct store *st, const struct selector *sel,
 	 */
 	if (buf_printf(&sql,
 		       "SELECT " DEVICE_COLS
-		       ", fleet_cursor(%s, d.id), " DB_DEVICE_ONLINE_SQL
-		       ", %s%s%s%s"
+		       ", fleet_cursor(%s, d.id), " DB_DEVICE_ONLINE_SQL ", ",
+		       key) != 0 ||
+	    (total != NULL ? count_sql(&sql, &q, cap)
+			   : buf_printf(&sql, "0")) != 0 ||
+	    buf_printf(&sql,
+		       "%s"
 		       "WHERE ($3::text IS NULL OR (%s, d.id) %s "
 		       "(fleet_cursor_ts(split_part($3, ' ', 1)::bigint), "
 		       "split_part($3, ' ', 2)::uuid)) AND %s "
 		       "ORDER BY %s %s, d.id %s LIMIT $2::int",
-		       key,
-		       total != NULL ? "(SELECT count(*) FROM devices d LEFT "
-				       "JOIN device_sessions s ON "
-				       "s.device_id = d.id WHERE "
-				     : "0",
-		       total != NULL ? q.where : "", total != NULL ? ")" : "",
 		       by_cert ? DEVICE_FROM
 			       : " FROM (SELECT d.id AS page_id FROM devices d "
 				 "LEFT JOIN device_sessions s ON "
@@ -274,7 +309,9 @@ store_device_list(struct store *st, const struct selector *sel,
 	if (total != NULL) {
 		if (rows > 0)
 			*total = db_int(res, 0, DEVICE_NCOLS + 2);
-		else if (count_matches(conn, &q, all, total) != STORE_OK)
+		else if (page->after == NULL)
+			*total = 0; /* the first page is empty: none match */
+		else if (count_matches(conn, &q, all, cap, total) != STORE_OK)
 			goto out;
 	}
 	*items = list;
