@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * struct fleet_agent: one device's channel to fleetd over lws. Each agent
- * owns a client vhost (its certificate, key and trusted CAs), one client
- * connection at a time and two lws_sul timers: `connect` (the next attempt,
- * scheduled with exponential backoff and full jitter) and `watchdog` (pings
- * an idle server and hangs up on one silent for 2 x heartbeat + 10 s; it
- * also re-sends reports the server has not acknowledged in time). Nothing
- * runs while an agent waits: no polling, no busy loop.
+ * struct fleet_agent: one device's channel to fleetd over lws. The agents
+ * of one lws context share a client vhost; each has one session at a time
+ * (two while a renewal's connection is made beside it: make-before-break,
+ * docs/agent.md "Certificate renewal") and a few timers: `connect` (the
+ * next attempt, exponential backoff and full jitter), `watchdog` (pings an
+ * idle server and hangs up on one silent for 2 x heartbeat + 10 s; it also
+ * re-sends reports the server has not acknowledged in time), drift checks
+ * and renewal. In a context made for many agents (fleet-sim) the timers
+ * sit on a wheel the context turns (agent_timer), not on lws's sorted
+ * list. Nothing runs while an agent waits: no polling, no busy loop.
  *
  * Runs on the thread servicing the lws context; no global state, so any
  * number of agents share one context (fleet-sim). Frames from the server
@@ -133,6 +136,18 @@ struct fleet_agent {
 	bool cert_report_sent;
 	uint64_t renewals; /* installed since start */
 	bool reconnect_planned; /* closed to reconnect with a new identity */
+	/* Make-before-break (docs/agent.md "Certificate renewal"): the
+	 * connection that presents the renewal's certificate while the
+	 * session above (wsi) stays up. Welcomed, it becomes wsi and the old
+	 * one is closed; failed, the old session goes on and it is tried
+	 * again later (bo_next). */
+	struct lws *wsi_next;
+	bool next_live, next_established;
+	char *hello_next;
+	size_t hello_next_len;
+	struct buf rx_next;
+	struct backoff bo_next;
+	lws_sorted_usec_list_t sul_next;
 
 	/* signed updates (update.c; docs/agent.md "Updates") */
 	struct agent_update *update; /* NULL: no update keys configured */
@@ -365,7 +380,9 @@ fleet_agent_new(const struct fleet_agent_config *cfg, char *err, size_t errlen)
 	a->created_ms = clock_mono_ms();
 	a->heartbeat_s = DEFAULT_HEARTBEAT_S;
 	buf_init(&a->rx, RX_MAX);
+	buf_init(&a->rx_next, RX_MAX);
 	backoff_init(&a->bo, BACKOFF_BASE_MS, BACKOFF_CAP_MS, 0);
+	backoff_init(&a->bo_next, BACKOFF_BASE_MS, BACKOFF_CAP_MS, 0);
 	agent_log_ctx(a);
 	if (a->api_url == NULL || a->ca_file == NULL || a->state_dir == NULL ||
 	    a->model == NULL) {
@@ -486,8 +503,10 @@ fleet_agent_free(struct fleet_agent *a)
 	free(a->model);
 	free(a->fw_version);
 	free(a->hello);
+	free(a->hello_next);
 	json_decref(a->labels);
 	buf_free(&a->rx);
+	buf_free(&a->rx_next);
 	agent_config_free(a->config);
 	free(a->config_report);
 	X509_free(a->tls_cert);
@@ -623,13 +642,104 @@ out:
  * connection still presents its own agent's identity: agent_ssl_cert_cb
  * sets it on the connection's SSL.
  */
+/*
+ * The agents' own timers of a context made for many agents (fleet-sim):
+ * a timing wheel of WHEEL_SLOTS lists, one slot per WHEEL_TICK_MS, turned
+ * by one lws timer. lws 4.1 keeps its timers in ONE sorted list per
+ * context, so arming a timer walks past every timer due earlier: with a
+ * watchdog, a retry and a drift check per device, that was O(devices) per
+ * arm and a quarter of fleet-sim's CPU (docs/internals/agent-scale.md).
+ * Here arming and cancelling are O(1) (the same lws_sorted_usec_list_t,
+ * linked into a slot instead; lws_sul_cancel unlinks it from either), a
+ * turn looks at one slot, and a timer further out than the wheel stays in
+ * its slot for as many turns as it needs. Timers due within a tick still
+ * go to lws (they go to the head of its list: no walk).
+ */
+#define WHEEL_SLOTS 512u
+#define WHEEL_TICK_US ((lws_usec_t)100 * LWS_US_PER_MS)
+
+struct agent_wheel {
+	lws_sorted_usec_list_t sul_turn;
+	struct lws_context *ctx;
+	uint64_t turned; /* the last tick looked at */
+	lws_dll2_owner_t slot[WHEEL_SLOTS];
+};
+
 struct agent_shared {
 	struct lws_context *ctx;
 	SSL_CTX *ssl_ctx;
 	struct lws_vhost *vh;
 	char *ca_file; /* the trust anchors every agent here uses */
 	struct fleet_agent *wake; /* agents with an update worker */
+	struct agent_wheel *wheel; /* NULL: the agents' timers are lws's */
 };
+
+static void
+agent_wheel_turn(lws_sorted_usec_list_t *sul)
+{
+	struct agent_wheel *w =
+		lws_container_of(sul, struct agent_wheel, sul_turn);
+	lws_usec_t now = lws_now_usecs();
+	uint64_t tick = (uint64_t)(now / WHEEL_TICK_US), t;
+
+	/* Every tick since the last turn (the loop may have been late), at
+	 * most one round of the wheel. */
+	t = tick - w->turned > WHEEL_SLOTS ? tick - WHEEL_SLOTS : w->turned + 1;
+	for (; t <= tick; t++) {
+		lws_dll2_owner_t *own = &w->slot[t % WHEEL_SLOTS];
+		lws_dll2_owner_t turn;
+		lws_dll2_t *d;
+
+		/* The slot's timers move to a list of this turn first: a
+		 * callback may cancel or re-arm any timer, also the next one
+		 * of the slot. */
+		memset(&turn, 0, sizeof(turn));
+		while ((d = lws_dll2_get_head(own)) != NULL) {
+			lws_dll2_remove(d);
+			lws_dll2_add_tail(d, &turn);
+		}
+		while ((d = lws_dll2_get_head(&turn)) != NULL) {
+			lws_sorted_usec_list_t *e = lws_container_of(
+				d, lws_sorted_usec_list_t, list);
+
+			lws_dll2_remove(d);
+			if (e->us > (lws_usec_t)t * WHEEL_TICK_US) {
+				/* due in a later round */
+				lws_dll2_add_tail(d, own);
+				continue;
+			}
+			e->us = 0;
+			e->cb(e);
+		}
+	}
+	w->turned = tick;
+	lws_sul_schedule(w->ctx, 0, &w->sul_turn, agent_wheel_turn,
+			 WHEEL_TICK_US);
+}
+
+/* Arms one of an agent's timers (replacing its previous arming). */
+static void
+agent_timer(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb,
+	    lws_usec_t us)
+{
+	struct agent_shared *sh = lws_context_user(ctx);
+	struct agent_wheel *w = sh != NULL ? sh->wheel : NULL;
+	lws_usec_t due;
+
+	if (w == NULL || us < WHEEL_TICK_US) {
+		lws_sul_schedule(ctx, 0, sul, cb, us);
+		return;
+	}
+	lws_sul_cancel(sul);
+	due = lws_now_usecs() + us;
+	sul->us = due;
+	sul->cb = cb;
+	/* The first tick at or after it: never early, at most a tick late. */
+	lws_dll2_add_tail(
+		&sul->list,
+		&w->slot[(uint64_t)((due + WHEEL_TICK_US - 1) / WHEEL_TICK_US) %
+			 WHEEL_SLOTS]);
+}
 
 struct lws_context *
 fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
@@ -653,12 +763,26 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	 * table (wsi_from_fd), a tenth of fleet-sim's CPU at 5,000 devices
 	 * (docs/internals/perf.md). lws sizes the table by the process's
 	 * open-files limit, which the caller raises. */
-	(void)max_conns;
 	sh->ctx = lws_create_context(&info);
 	if (sh->ctx == NULL) {
 		snprintf(err, errlen, "lws_create_context failed");
 		free(sh);
 		return NULL;
+	}
+	/* Many agents: their timers on a wheel (fleet-agent's one agent
+	 * keeps lws's timers, and no 10 Hz turn on a device). */
+	if (max_conns > 1) {
+		sh->wheel = calloc(1, sizeof(*sh->wheel));
+		if (sh->wheel == NULL) {
+			snprintf(err, errlen, "out of memory");
+			lws_context_destroy(sh->ctx);
+			free(sh);
+			return NULL;
+		}
+		sh->wheel->ctx = sh->ctx;
+		sh->wheel->turned = (uint64_t)(lws_now_usecs() / WHEEL_TICK_US);
+		lws_sul_schedule(sh->ctx, 0, &sh->wheel->sul_turn,
+				 agent_wheel_turn, WHEEL_TICK_US);
 	}
 	return sh->ctx;
 }
@@ -671,7 +795,10 @@ fleet_agent_context_free(struct lws_context *ctx)
 	if (ctx == NULL)
 		return;
 	sh = lws_context_user(ctx);
+	if (sh->wheel != NULL)
+		lws_sul_cancel(&sh->wheel->sul_turn);
 	lws_context_destroy(ctx);
+	free(sh->wheel);
 	/* lws frees no client context it was given (the vhost's is ours). */
 	SSL_CTX_free(sh->ssl_ctx);
 	free(sh->ca_file);
@@ -720,8 +847,8 @@ agent_schedule_retry(struct fleet_agent *a)
 	log_write(LOG_LEVEL_INFO, a->logctx,
 		  "reconnecting in %u ms (attempts so far %" PRIu64 ")", ms,
 		  a->attempts);
-	lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
-			 (lws_usec_t)ms * LWS_US_PER_MS);
+	agent_timer(a->ctx, &a->sul_connect, agent_connect_cb,
+		    (lws_usec_t)ms * LWS_US_PER_MS);
 }
 
 static int agent_ssl_identity(struct fleet_agent *a);
@@ -735,6 +862,9 @@ static bool agent_mem_report_ack(struct fleet_agent *a, uint64_t seq,
 				 const char *status);
 static struct agent_mem_report *agent_mem_report_unsent(struct fleet_agent *a);
 static int agent_send_mem_report(struct fleet_agent *a, struct lws *wsi);
+static void agent_next_promote(struct fleet_agent *a, bool close_old,
+			       const char *why);
+static void agent_renew_connect(struct fleet_agent *a);
 
 /* Called once per connection, whichever way it ended. */
 static void
@@ -745,6 +875,12 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 
 	if (!a->live)
 		return;
+	/* The renewal's connection is being made: it takes over (the server
+	 * closes a session its device replaced; that is no failure). */
+	if (a->next_live && !a->stopping) {
+		agent_next_promote(a, false, why);
+		return;
+	}
 	if (a->welcomed && now - a->established_ms >= STABLE_MS)
 		backoff_reset(&a->bo);
 	a->live = false;
@@ -785,16 +921,13 @@ static const lws_retry_bo_t agent_idle_policy = {
 	.secs_since_valid_hangup = 0,
 };
 
+/* Where and how a connection of a goes; *pwsi gets its wsi. */
 static void
-agent_connect_cb(lws_sorted_usec_list_t *sul)
+agent_connect_info(struct fleet_agent *a, struct lws_client_connect_info *ip,
+		   struct lws **pwsi)
 {
-	struct fleet_agent *a =
-		lws_container_of(sul, struct fleet_agent, sul_connect);
 	struct lws_client_connect_info i;
-	struct lws *wsi;
 
-	if (a->stopping || a->live)
-		return;
 	memset(&i, 0, sizeof(i));
 	i.context = a->ctx;
 	i.vhost = a->vh;
@@ -807,8 +940,22 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	i.ssl_connection = LCCSCF_USE_SSL;
 	i.alpn = "http/1.1";
 	i.opaque_user_data = a;
-	i.pwsi = &a->wsi;
+	i.pwsi = pwsi;
 	i.retry_and_idle_policy = &agent_idle_policy;
+	*ip = i;
+}
+
+static void
+agent_connect_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_connect);
+	struct lws_client_connect_info i;
+	struct lws *wsi;
+
+	if (a->stopping || a->live)
+		return;
+	agent_connect_info(a, &i, &a->wsi);
 	a->attempts++;
 	a->live = true;
 	a->welcomed = false;
@@ -831,8 +978,8 @@ agent_watchdog_arm(struct fleet_agent *a)
 {
 	int s = a->heartbeat_s / 2 > 1 ? a->heartbeat_s / 2 : 1;
 
-	lws_sul_schedule(a->ctx, 0, &a->sul_watchdog, agent_watchdog_cb,
-			 (lws_usec_t)s * LWS_US_PER_SEC);
+	agent_timer(a->ctx, &a->sul_watchdog, agent_watchdog_cb,
+		    (lws_usec_t)s * LWS_US_PER_SEC);
 }
 
 /*
@@ -896,14 +1043,16 @@ agent_watchdog_cb(lws_sorted_usec_list_t *sul)
 	agent_watchdog_arm(a);
 }
 
-static int
-agent_send_hello(struct fleet_agent *a)
+/* The hello frame for a new connection (caller frees), or NULL. */
+static char *
+agent_hello_text(struct fleet_agent *a, size_t *len)
 {
 	struct agent_hello h;
 	json_t *addrs = agent_addresses();
 	json_t *inv = agent_inventory(a->virtual_uptime);
 	char config_hash[65];
 	char fw_installed[129] = "";
+	char *text;
 
 	memset(&h, 0, sizeof(h));
 	h.agent_version = FLEET_AGENT_VERSION;
@@ -925,15 +1074,22 @@ agent_send_hello(struct fleet_agent *a)
 		h.fw_version = fw_installed;
 	h.keyset_version =
 		agent_keyset_pinned_version(a->state_dir, a->update_keys);
-	free(a->hello);
-	a->hello = agent_hello_build(&h, &a->hello_len);
+	text = agent_hello_build(&h, len);
 	json_decref(addrs);
 	json_decref(inv);
-	if (a->hello == NULL) {
+	if (text == NULL)
 		log_write(LOG_LEVEL_ERROR, a->logctx,
 			  "hello does not fit the protocol's limits");
+	return text;
+}
+
+static int
+agent_send_hello(struct fleet_agent *a)
+{
+	free(a->hello);
+	a->hello = agent_hello_text(a, &a->hello_len);
+	if (a->hello == NULL)
 		return -1;
-	}
 	lws_callback_on_writable(a->wsi);
 	return 0;
 }
@@ -1140,8 +1296,8 @@ agent_config_timer_cb(lws_sorted_usec_list_t *sul)
 	if (a->stopping || s <= 0)
 		return;
 	agent_config_check_now(a);
-	lws_sul_schedule(a->ctx, 0, &a->sul_config, agent_config_timer_cb,
-			 (lws_usec_t)s * LWS_US_PER_SEC);
+	agent_timer(a->ctx, &a->sul_config, agent_config_timer_cb,
+		    (lws_usec_t)s * LWS_US_PER_SEC);
 }
 
 /* In-memory config.status on the wire; it stays until acknowledged. */
@@ -1519,8 +1675,8 @@ agent_renew_schedule(struct fleet_agent *a)
 	delay = due > now ? due - now : 1;
 	if (delay > 86400)
 		delay = 86400; /* look again daily */
-	lws_sul_schedule(a->ctx, 0, &a->sul_renew, agent_renew_cb,
-			 (lws_usec_t)delay * LWS_US_PER_SEC);
+	agent_timer(a->ctx, &a->sul_renew, agent_renew_cb,
+		    (lws_usec_t)delay * LWS_US_PER_SEC);
 }
 
 static void
@@ -1593,7 +1749,8 @@ agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
 			 proto_str(m, "rotation_id") != NULL
 				 ? proto_str(m, "rotation_id")
 				 : "");
-		agent_reconnect_now(a);
+		backoff_reset(&a->bo_next);
+		agent_renew_connect(a);
 		return;
 	}
 	rc = agent_renew_issued(a->state_dir, &a->id, &a->renew, m, err,
@@ -1605,9 +1762,250 @@ agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
 	if (rc > 0)
 		return; /* not for the pending key */
 	log_write(LOG_LEVEL_INFO, a->logctx,
-		  "new certificate %s received; reconnecting with it",
+		  "new certificate %s received; connecting with it",
 		  a->renew.serial);
-	agent_reconnect_now(a);
+	backoff_reset(&a->bo_next);
+	agent_renew_connect(a);
+}
+
+/* ---- make-before-break: the renewal's connection beside the session ---- */
+
+static void agent_next_cb(lws_sorted_usec_list_t *sul);
+
+/* A renewal's certificate waits to be presented. */
+static bool
+agent_renew_pending(const struct fleet_agent *a)
+{
+	if (a->cert_memory)
+		return a->mem_key != NULL && a->mem_cert != NULL &&
+		       a->renew.serial[0] != '\0';
+	return a->renew.state == AGENT_RENEW_ISSUED;
+}
+
+/* The identity the renewal's connection presents. */
+static int
+agent_ssl_identity_new(struct fleet_agent *a)
+{
+	struct agent_identity_files f;
+	char key[AGENT_PATH_MAX], client[AGENT_PATH_MAX];
+
+	if (a->cert_memory)
+		return agent_ssl_use_mem(a);
+	if (agent_identity_files(a->renew.gen, &f) != 0 ||
+	    agent_path(key, sizeof(key), a->state_dir, f.key) != 0 ||
+	    agent_path(client, sizeof(client), a->state_dir, f.client) != 0)
+		return -1;
+	return agent_ssl_load_files(a, client, key);
+}
+
+/* The renewal's connection ended before its welcome: the session in use
+ * goes on with the old identity, and the new one is tried again later. */
+static void
+agent_next_failed(struct fleet_agent *a, const char *why)
+{
+	uint32_t ms;
+
+	if (!a->next_live)
+		return;
+	a->next_live = false;
+	a->next_established = false;
+	a->wsi_next = NULL;
+	free(a->hello_next);
+	a->hello_next = NULL;
+	buf_free(&a->rx_next);
+	agent_ssl_set(a, NULL, NULL); /* one never handed to an SSL */
+	ERR_clear_error();
+	a->tls_alert = 0;
+	a->new_failed++;
+	if (a->stopping)
+		return;
+	ms = backoff_next(&a->bo_next);
+	log_write(LOG_LEVEL_WARN, a->logctx,
+		  "the connection with the new certificate failed (%s); "
+		  "the current session stays, trying again in %u ms",
+		  why, ms);
+	agent_timer(a->ctx, &a->sul_next, agent_next_cb,
+		    (lws_usec_t)ms * LWS_US_PER_MS);
+}
+
+/* Opens the renewal's connection while the current session stays up
+ * (it is closed once the new one is welcomed). Not welcomed yet, or
+ * offline: the next connection of the session presents the new identity
+ * anyway (agent_ssl_identity), or agent_cert_welcome calls again. */
+static void
+agent_renew_connect(struct fleet_agent *a)
+{
+	struct lws_client_connect_info i;
+
+	if (a->stopping || a->next_live || !agent_renew_pending(a) ||
+	    !a->welcomed || a->wsi == NULL)
+		return;
+	if (agent_ssl_identity_new(a) != 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "the new identity does not load");
+		return;
+	}
+	agent_connect_info(a, &i, &a->wsi_next);
+	a->attempts++;
+	a->next_live = true;
+	a->next_established = false;
+	log_write(LOG_LEVEL_DEBUG, a->logctx,
+		  "connecting with the new certificate beside the session");
+	if (lws_client_connect_via_info(&i) == NULL)
+		agent_next_failed(a, "connect failed");
+}
+
+static void
+agent_next_cb(lws_sorted_usec_list_t *sul)
+{
+	struct fleet_agent *a =
+		lws_container_of(sul, struct fleet_agent, sul_next);
+
+	agent_renew_connect(a);
+}
+
+/*
+ * The renewal's connection becomes the session: it was welcomed
+ * (close_old: the old session is closed now; the server may have done so
+ * already, "replaced by a newer session"), or the old session ended
+ * while it was being made. What was in flight on the old session is sent
+ * again on the new one, as after any reconnect.
+ */
+static void
+agent_next_promote(struct fleet_agent *a, bool close_old, const char *why)
+{
+	struct lws *old = a->wsi;
+
+	if (old != NULL && close_old) {
+		/* Its callbacks from now on name no agent. */
+		lws_set_opaque_user_data(old, NULL);
+		lws_set_timeout(old, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	}
+	log_write(LOG_LEVEL_INFO, a->logctx,
+		  "the connection with the new certificate takes over (%s)",
+		  why);
+	a->welcomed = false;
+	a->ping_due = false;
+	a->peer_close = 0;
+	a->tls_alert = 0;
+	agent_outbox_reset(&a->outbox);
+	a->config_report_sent = false;
+	a->cert_report_sent = false;
+	agent_mem_reports_unsent(a);
+	lws_sul_cancel(&a->sul_watchdog);
+	free(a->hello);
+	a->hello = a->hello_next;
+	a->hello_len = a->hello_next_len;
+	a->hello_next = NULL;
+	buf_free(&a->rx);
+	a->rx = a->rx_next;
+	buf_init(&a->rx_next, RX_MAX);
+	a->wsi = a->wsi_next;
+	a->wsi_next = NULL;
+	a->next_live = false;
+	a->conn_new = true;
+	if (a->next_established) {
+		a->established_ms = a->last_rx_ms = clock_mono_ms();
+		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
+		agent_watchdog_arm(a);
+		if (a->hello != NULL)
+			lws_callback_on_writable(a->wsi);
+	}
+	a->next_established = false;
+}
+
+/* A message on the renewal's connection: only its welcome matters (it
+ * answers the hello); the connection then becomes the session. */
+static int
+agent_next_receive(struct fleet_agent *a, struct lws *wsi, const void *in,
+		   size_t len)
+{
+	struct proto_error perr;
+	struct proto_msg m;
+	int rc;
+
+	if (buf_append(&a->rx_next, in, len) != 0) {
+		lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, NULL,
+				 0);
+		return -1;
+	}
+	if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+		return 0;
+	memset(&m, 0, sizeof(m));
+	rc = proto_decode(a->rx_next.data != NULL ? a->rx_next.data : "",
+			  a->rx_next.len, PROTO_TO_AGENT, &m, &perr);
+	buf_free(&a->rx_next);
+	if (rc != PROTO_OK) {
+		log_write(LOG_LEVEL_WARN, a->logctx,
+			  "message on the new connection refused (%s): %s",
+			  perr.code, perr.message);
+		return 0;
+	}
+	if (m.def->type == PROTO_WELCOME) {
+		agent_next_promote(a, true, "welcomed");
+		a->last_rx_ms = clock_mono_ms();
+		agent_welcome(a, &m);
+	} else {
+		log_write(LOG_LEVEL_DEBUG, a->logctx,
+			  "%s before welcome on the new connection: ignored",
+			  m.def->name);
+	}
+	proto_msg_clear(&m);
+	return 0;
+}
+
+/* lws callbacks of the renewal's connection (a->wsi_next). */
+static int
+agent_next_callback(struct fleet_agent *a, struct lws *wsi,
+		    enum lws_callback_reasons reason, void *user, void *in,
+		    size_t len)
+{
+	unsigned char *frame;
+	char why[160];
+	int n;
+
+	switch (reason) {
+	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+		snprintf(why, sizeof(why), "%.120s",
+			 in != NULL ? (const char *)in : "connect error");
+		agent_next_failed(a, why);
+		return 0;
+	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		a->next_established = true;
+		free(a->hello_next);
+		a->hello_next = agent_hello_text(a, &a->hello_next_len);
+		if (a->hello_next == NULL)
+			return -1;
+		lws_callback_on_writable(wsi);
+		return 0;
+	case LWS_CALLBACK_CLIENT_WRITEABLE:
+		if (a->hello_next == NULL)
+			return 0;
+		frame = malloc(LWS_PRE + a->hello_next_len);
+		if (frame == NULL)
+			return -1;
+		memcpy(frame + LWS_PRE, a->hello_next, a->hello_next_len);
+		n = lws_write(wsi, frame + LWS_PRE, a->hello_next_len,
+			      LWS_WRITE_TEXT);
+		free(frame);
+		if (n < (int)a->hello_next_len)
+			return -1;
+		free(a->hello_next);
+		a->hello_next = NULL;
+		return 0;
+	case LWS_CALLBACK_CLIENT_RECEIVE:
+		return agent_next_receive(a, wsi, in, len);
+	case LWS_CALLBACK_CLIENT_CLOSED:
+		agent_next_failed(a, "connection closed");
+		return 0;
+	case LWS_CALLBACK_WSI_DESTROY:
+		agent_next_failed(a, "connection lost");
+		return 0;
+	default:
+		break;
+	}
+	return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
 
 /* Welcome: a session with the renewal's certificate confirms it. */
@@ -1666,6 +2064,10 @@ agent_cert_welcome(struct fleet_agent *a)
 		if (agent_renew_resend(a->state_dir, &a->id, &a->renew, err,
 				       sizeof(err)) == 0)
 			a->queued++;
+	} else if (a->renew.state == AGENT_RENEW_ISSUED) {
+		/* Welcomed with the old identity (the new one failed a few
+		 * times): try the new one beside this session. */
+		agent_renew_connect(a);
 	}
 	free(text);
 	agent_renew_schedule(a);
@@ -1769,8 +2171,8 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	a->tls_alert = 0;
 	if (a->reconnect_planned) {
 		a->reconnect_planned = false;
-		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
-				 LWS_US_PER_MS);
+		agent_timer(a->ctx, &a->sul_connect, agent_connect_cb,
+			    LWS_US_PER_MS);
 		return true;
 	}
 	if (a->conn_new && !was_welcomed)
@@ -1778,8 +2180,8 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	/* Refused for an expired certificate: renew over EST, then again. */
 	if (est_due && !was_welcomed && refusal == NULL &&
 	    agent_est_try(a) == 0) {
-		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
-				 LWS_US_PER_MS);
+		agent_timer(a->ctx, &a->sul_connect, agent_connect_cb,
+			    LWS_US_PER_MS);
 		return true;
 	}
 	if (refusal == NULL)
@@ -1791,15 +2193,15 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	if (a->reenroll && (a->token != NULL || a->token_file != NULL) &&
 	    agent_reenroll(a) == 0) {
 		agent_status_write(a);
-		lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
-				 LWS_US_PER_MS);
+		agent_timer(a->ctx, &a->sul_connect, agent_connect_cb,
+			    LWS_US_PER_MS);
 		return true;
 	}
 	agent_status_write(a);
 	log_write(LOG_LEVEL_WARN, a->logctx,
 		  "not asking again for %ld s (refused)", a->refused_backoff_s);
-	lws_sul_schedule(a->ctx, 0, &a->sul_connect, agent_connect_cb,
-			 (lws_usec_t)a->refused_backoff_s * LWS_US_PER_SEC);
+	agent_timer(a->ctx, &a->sul_connect, agent_connect_cb,
+		    (lws_usec_t)a->refused_backoff_s * LWS_US_PER_SEC);
 	return true;
 }
 
@@ -2030,12 +2432,17 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	}
 	if (a == NULL)
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	/* The renewal's connection (lws sets wsi_next before any callback
+	 * of it that names the agent). */
+	if (a->next_live && wsi != a->wsi && wsi == a->wsi_next)
+		return agent_next_callback(a, wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
 		/* in is lws's NUL-terminated reason, or NULL */
 		snprintf(why, sizeof(why), "%.120s",
 			 in != NULL ? (const char *)in : "connect error");
-		agent_disconnected(a, why);
+		if (a->wsi == wsi || a->wsi == NULL)
+			agent_disconnected(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		a->established_ms = a->last_rx_ms = clock_mono_ms();
@@ -2063,7 +2470,11 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return agent_writeable(a, wsi);
 	case LWS_CALLBACK_CLIENT_CLOSED:
-		agent_disconnected(a, "connection closed");
+		if (a->wsi == wsi || a->wsi == NULL)
+			agent_disconnected(a, "connection closed");
+		/* Replaced by the renewal's connection: no more of it. */
+		if (a->wsi != wsi)
+			lws_set_opaque_user_data(wsi, NULL);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		/* Some failures end a connection with no other callback. */
@@ -2204,12 +2615,11 @@ fleet_agent_start(struct fleet_agent *a, struct lws_context *ctx, char *err,
 	/* At start: a file edited while the agent was down is drift. */
 	agent_config_check_now(a);
 	if (agent_config_drift_interval(a->config) > 0)
-		lws_sul_schedule(
-			ctx, 0, &a->sul_config, agent_config_timer_cb,
-			(lws_usec_t)agent_config_drift_interval(a->config) *
-				LWS_US_PER_SEC);
+		agent_timer(ctx, &a->sul_config, agent_config_timer_cb,
+			    (lws_usec_t)agent_config_drift_interval(a->config) *
+				    LWS_US_PER_SEC);
 	agent_renew_schedule(a);
-	lws_sul_schedule(ctx, 0, &a->sul_connect, agent_connect_cb, 1);
+	agent_timer(ctx, &a->sul_connect, agent_connect_cb, 1);
 	return 0;
 }
 
@@ -2228,8 +2638,12 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_watchdog);
 	lws_sul_cancel(&a->sul_config);
 	lws_sul_cancel(&a->sul_renew);
+	lws_sul_cancel(&a->sul_next);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
+				LWS_TO_KILL_ASYNC);
+	if (a->wsi_next != NULL)
+		lws_set_timeout(a->wsi_next, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);
 	agent_status_write(a);
 }

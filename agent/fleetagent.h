@@ -7,9 +7,9 @@
  * with reconnects, a dead-server watchdog and an on-disk report queue.
  *
  * No global state: fleet-agent runs one agent in its own lws context;
- * fleet-sim runs thousands in one process and one lws context. Each agent
- * has its own client vhost, because with lws 4.1 a client connection takes
- * its TLS identity (certificate, key, trusted CAs) from its vhost.
+ * fleet-sim runs thousands in one process, in one lws context per service
+ * thread. The agents of a context share one client vhost and TLS context;
+ * each connection presents its own agent's identity.
  *
  * Threads: fleet_agent_enroll() blocks (HTTPS) and may run on any thread,
  * one call per agent at a time, before fleet_agent_start(). Everything else
@@ -116,7 +116,11 @@ int fleet_agent_enroll(struct fleet_agent *a, bool *permanent, char *err,
 
 /*
  * A client context suitable for agents: TLS initialised, no listener, no
- * default vhost. max_conns sizes lws's fd table (0: the process limit).
+ * default vhost; lws sizes its fd table by the process's open-files
+ * limit. max_conns is how many agents it will run: above 1, their timers
+ * (watchdog, retries, drift checks) go on one wheel the context turns ten
+ * times a second instead of lws's sorted list (O(1) instead of O(agents)
+ * per timer armed; agent.c).
  * The caller owns it and frees it with fleet_agent_context_free. Every
  * agent started in it shares one client TLS context and vhost, so all must
  * use the same ca_file; each connection presents its own identity.
