@@ -4,7 +4,9 @@
  * Each device is a struct fleet_agent with its own key, certificate, client
  * vhost and session in DIR/<n>/, so a second run reuses the identities.
  * Devices without an identity enroll first on a bounded thread pool; then
- * all of them connect in one lws context and one event loop. Prints
+ * they connect in --shards lws contexts (default: one per core), each a
+ * slice of the devices serviced by its own thread; the main thread sums
+ * the shards' figures (docs/internals/agent-scale.md). Prints
  * "fleet-sim: all N devices online in S s" when every device has had its
  * welcome, and a progress line when the online count changes.
  *
@@ -35,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <libwebsockets.h>
 
@@ -48,24 +51,53 @@
 
 #define SIM_MAX_DEVICES 100000
 #define SIM_MAX_THREADS 64
+#define SIM_MAX_SHARDS 16
 #define SIM_ENROLL_TRIES 8
+#define SIM_TICK_MS 200
+
+/*
+ * A shard: a slice of the devices in their own lws context, serviced by
+ * its own thread (lws 4.1 is built with one service thread per context).
+ * Everything of a device runs on its shard's thread; the shard publishes
+ * its counts for the main thread under its lock. Sharding cuts the
+ * length of lws's per-context timer list and lets the simulator use
+ * every core (docs/internals/agent-scale.md).
+ */
+struct sim_shard {
+	struct sim *s;
+	unsigned index;
+	unsigned first; /* its first device's number (DIR/<n>) */
+	unsigned range; /* devices made for it, before enrollment */
+	struct fleet_agent **agents; /* its slice of sim.agents */
+	unsigned count; /* enrolled devices in the slice */
+	struct lws_context *ctx;
+	pthread_t tid;
+	bool running;
+	lws_sorted_usec_list_t sul_tick;
+	unsigned started; /* devices started so far */
+	unsigned start_per_tick; /* of --start-rate; all at once when 0 */
+	struct sim_update *update; /* NULL: no --update-keys */
+	pthread_mutex_t lock; /* the published figures below */
+	unsigned online;
+	uint64_t attempts, renewals;
+	struct sim_update_counts updates;
+};
 
 struct sim {
 	struct fleet_agent **agents;
-	unsigned count;
+	unsigned made; /* devices made (the size of agents) */
+	unsigned count; /* then the enrolled ones */
 	unsigned next; /* next device to enroll (under lock) */
 	unsigned enroll_failed;
 	pthread_mutex_t lock;
-	struct lws_context *ctx;
-	lws_sorted_usec_list_t sul_tick;
+	struct sim_shard shard[SIM_MAX_SHARDS];
+	unsigned shards;
 	uint64_t start_ms;
 	unsigned last_online;
 	bool all_online_reported;
 	bool exit_when_online;
 	const char *status_file;
-	unsigned started; /* devices started so far */
-	unsigned start_per_tick; /* --start-rate / 5; 0: all at once */
-	struct sim_update *update; /* NULL: no --update-keys */
+	bool updates; /* --update-keys */
 	struct sim_update_counts last_updates;
 	uint64_t online_changed_ms; /* when the online count last moved */
 	bool trim_due; /* it moved: trim the heap once it holds still */
@@ -75,15 +107,25 @@ struct sim {
 #define SIM_TRIM_QUIET_MS 1000
 
 static volatile sig_atomic_t stop_requested;
-static struct lws_context *volatile running_ctx;
+static struct lws_context *volatile running_ctx[SIM_MAX_SHARDS];
+
+/* Every shard's loop looks at stop_requested again. */
+static void
+sim_wake_all(void)
+{
+	unsigned i;
+
+	for (i = 0; i < SIM_MAX_SHARDS; i++)
+		if (running_ctx[i] != NULL)
+			lws_cancel_service(running_ctx[i]);
+}
 
 static void
 on_signal(int sig)
 {
 	(void)sig;
 	stop_requested = 1;
-	if (running_ctx != NULL)
-		lws_cancel_service(running_ctx);
+	sim_wake_all();
 }
 
 static void
@@ -93,8 +135,8 @@ usage(FILE *f)
 		   "--state DIR\n"
 		   "                 [--model M] [--fw V] [--device-url URL] "
 		   "[--labels k=v,..]\n"
-		   "                 [--threads K] [--status-file FILE] "
-		   "[--exit-when-online]\n"
+		   "                 [--threads K] [--shards K] "
+		   "[--status-file FILE] [--exit-when-online]\n"
 		   "                 [--log-level L] [--config-fail SHARE] "
 		   "[--start-rate N]\n"
 		   "                 [--update-keys FILE].. "
@@ -185,15 +227,14 @@ enroll_worker(void *arg)
 
 static void
 sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
-		 uint64_t renewals)
+		 uint64_t renewals, const struct sim_update_counts *up)
 {
 	char text[512], err[256];
-	struct sim_update_counts u;
+	struct sim_update_counts u = *up;
 	int n;
 
 	if (s->status_file == NULL)
 		return;
-	sim_update_get_counts(s->update, &u);
 	n = snprintf(text, sizeof(text),
 		     "{\"count\": %u, \"online\": %u, \"attempts\": %" PRIu64
 		     ", \"renewals\": %" PRIu64 ", \"pid\": %d, "
@@ -208,42 +249,97 @@ sim_write_status(struct sim *s, unsigned online, uint64_t attempts,
 		log_warn("%s", err);
 }
 
-/* Starts the next start_per_tick devices. */
+/* Starts the shard's next start_per_tick devices. */
 static int
-sim_start_some(struct sim *s, char *err, size_t errlen)
+sim_start_some(struct sim_shard *sh, char *err, size_t errlen)
 {
-	unsigned end = s->started + s->start_per_tick;
+	unsigned end = sh->started + sh->start_per_tick;
 
-	if (end > s->count || end < s->started)
-		end = s->count;
-	for (; s->started < end; s->started++) {
-		if (fleet_agent_start(s->agents[s->started], s->ctx, err,
+	if (end > sh->count || end < sh->started)
+		end = sh->count;
+	for (; sh->started < end; sh->started++) {
+		if (fleet_agent_start(sh->agents[sh->started], sh->ctx, err,
 				      errlen) != 0) {
 			fprintf(stderr, "fleet-sim: device %u: %s\n",
-				s->started, err);
+				sh->first + sh->started, err);
 			return -1;
 		}
 	}
 	return 0;
 }
 
+/* On the shard's thread: starts devices and publishes its figures. */
 static void
-sim_tick(lws_sorted_usec_list_t *sul)
+sim_shard_tick(lws_sorted_usec_list_t *sul)
 {
-	struct sim *s = lws_container_of(sul, struct sim, sul_tick);
+	struct sim_shard *sh =
+		lws_container_of(sul, struct sim_shard, sul_tick);
 	uint64_t attempts = 0, renewals = 0;
 	unsigned i, online = 0;
+	struct sim_update_counts u;
 	char err[FLEET_AGENT_ERR_MAX];
 
-	if (s->started < s->count && sim_start_some(s, err, sizeof(err)) != 0)
+	if (sh->started < sh->count &&
+	    sim_start_some(sh, err, sizeof(err)) != 0) {
 		stop_requested = 1;
+		sim_wake_all();
+	}
+	for (i = 0; i < sh->started; i++) {
+		online += fleet_agent_online(sh->agents[i]);
+		attempts += fleet_agent_attempts(sh->agents[i]);
+		renewals += fleet_agent_renewals(sh->agents[i]);
+	}
+	memset(&u, 0, sizeof(u));
+	if (sh->update != NULL)
+		sim_update_get_counts(sh->update, &u);
+	pthread_mutex_lock(&sh->lock);
+	sh->online = online;
+	sh->attempts = attempts;
+	sh->renewals = renewals;
+	sh->updates = u;
+	pthread_mutex_unlock(&sh->lock);
+	lws_sul_schedule(sh->ctx, 0, &sh->sul_tick, sim_shard_tick,
+			 (lws_usec_t)SIM_TICK_MS * LWS_US_PER_MS);
+}
 
-	for (i = 0; i < s->count; i++) {
-		if (s->agents[i] == NULL)
-			continue;
-		online += fleet_agent_online(s->agents[i]);
-		attempts += fleet_agent_attempts(s->agents[i]);
-		renewals += fleet_agent_renewals(s->agents[i]);
+static void *
+sim_shard_run(void *arg)
+{
+	struct sim_shard *sh = arg;
+	int n = 0;
+
+	while (n >= 0 && !stop_requested)
+		n = lws_service(sh->ctx, 0);
+	stop_requested = 1;
+	sim_wake_all();
+	return NULL;
+}
+
+/* On the main thread: the shards' figures summed, progress printed,
+ * the status file written, the heap trimmed once the count holds still. */
+static void
+sim_report(struct sim *s)
+{
+	uint64_t attempts = 0, renewals = 0;
+	struct sim_update_counts u;
+	unsigned i, online = 0;
+
+	memset(&u, 0, sizeof(u));
+	for (i = 0; i < s->shards; i++) {
+		struct sim_shard *sh = &s->shard[i];
+
+		pthread_mutex_lock(&sh->lock);
+		online += sh->online;
+		attempts += sh->attempts;
+		renewals += sh->renewals;
+		u.active += sh->updates.active;
+		u.committed += sh->updates.committed;
+		u.failed += sh->updates.failed;
+		u.rolled_back += sh->updates.rolled_back;
+		u.refused += sh->updates.refused;
+		u.silent += sh->updates.silent;
+		u.superseded += sh->updates.superseded;
+		pthread_mutex_unlock(&sh->lock);
 	}
 	if (online != s->last_online) {
 		printf("fleet-sim: online %u/%u attempts %" PRIu64 "\n", online,
@@ -269,28 +365,23 @@ sim_tick(lws_sorted_usec_list_t *sul)
 		       s->count, ms / 1000u, ms % 1000u, attempts);
 		fflush(stdout);
 		s->all_online_reported = true;
-		if (s->exit_when_online)
+		if (s->exit_when_online) {
 			stop_requested = 1;
+			sim_wake_all();
+		}
 	}
 	if (online < s->count)
 		s->all_online_reported = false;
-	if (s->update != NULL) {
-		struct sim_update_counts u;
-
-		sim_update_get_counts(s->update, &u);
-		if (memcmp(&u, &s->last_updates, sizeof(u)) != 0) {
-			printf("fleet-sim: updates active %u committed %u "
-			       "failed %u rolled_back %u refused %u silent "
-			       "%u superseded %u\n",
-			       u.active, u.committed, u.failed, u.rolled_back,
-			       u.refused, u.silent, u.superseded);
-			fflush(stdout);
-			s->last_updates = u;
-		}
+	if (s->updates && memcmp(&u, &s->last_updates, sizeof(u)) != 0) {
+		printf("fleet-sim: updates active %u committed %u "
+		       "failed %u rolled_back %u refused %u silent "
+		       "%u superseded %u\n",
+		       u.active, u.committed, u.failed, u.rolled_back,
+		       u.refused, u.silent, u.superseded);
+		fflush(stdout);
+		s->last_updates = u;
 	}
-	sim_write_status(s, online, attempts, renewals);
-	lws_sul_schedule(s->ctx, 0, &s->sul_tick, sim_tick,
-			 (lws_usec_t)200 * LWS_US_PER_MS);
+	sim_write_status(s, online, attempts, renewals, &u);
 }
 
 int
@@ -307,6 +398,7 @@ main(int argc, char **argv)
 		{"device-url", required_argument, NULL, 'd'},
 		{"labels", required_argument, NULL, 'l'},
 		{"threads", required_argument, NULL, 'j'},
+		{"shards", required_argument, NULL, 'P'},
 		{"status-file", required_argument, NULL, 'S'},
 		{"exit-when-online", no_argument, NULL, 'x'},
 		{"log-level", required_argument, NULL, 'L'},
@@ -324,7 +416,9 @@ main(int argc, char **argv)
 	const char *token = NULL, *api = NULL, *ca = NULL, *state = NULL;
 	const char *model = "sim", *fw = "1.0.0", *device_url = NULL;
 	const char *labels = NULL, *log_level = "warn";
-	unsigned threads = 8, i, fail_permille = 0, start_rate = 0;
+	unsigned threads = 8, i, k, fail_permille = 0, start_rate = 0;
+	unsigned shards = 0; /* 0: one per core */
+	long ncpu;
 	char err[FLEET_AGENT_ERR_MAX], dir[AGENT_PATH_MAX], name[32];
 	char boot_id[SECRET_UUID_LEN];
 	pthread_t tids[SIM_MAX_THREADS];
@@ -379,6 +473,13 @@ main(int argc, char **argv)
 			if (!parse_uint(optarg, 1, SIM_MAX_THREADS, &threads)) {
 				fprintf(stderr, "fleet-sim: --threads 1..%d\n",
 					SIM_MAX_THREADS);
+				return 2;
+			}
+			break;
+		case 'P':
+			if (!parse_uint(optarg, 1, SIM_MAX_SHARDS, &shards)) {
+				fprintf(stderr, "fleet-sim: --shards 1..%d\n",
+					SIM_MAX_SHARDS);
 				return 2;
 			}
 			break;
@@ -488,6 +589,26 @@ main(int argc, char **argv)
 	s.agents = calloc(s.count, sizeof(*s.agents));
 	if (s.agents == NULL)
 		goto out;
+	s.made = s.count;
+	/* The shards: consecutive slices of the devices. */
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (shards == 0)
+		shards = ncpu > 0 && ncpu < SIM_MAX_SHARDS ? (unsigned)ncpu
+							   : SIM_MAX_SHARDS;
+	if (shards > s.count)
+		shards = s.count;
+	s.shards = shards;
+	for (k = 0; k < shards; k++) {
+		struct sim_shard *sh = &s.shard[k];
+
+		sh->s = &s;
+		sh->index = k;
+		sh->first = (unsigned)((uint64_t)s.count * k / shards);
+		sh->range = (unsigned)((uint64_t)s.count * (k + 1) / shards) -
+			    sh->first;
+		sh->agents = s.agents + sh->first;
+		pthread_mutex_init(&sh->lock, NULL);
+	}
 	if (update_keys[0] != '\0') {
 		struct pki_keyset ks;
 
@@ -505,13 +626,23 @@ main(int argc, char **argv)
 		uo.ca_file = ca;
 		uo.model = model;
 		uo.fw_version = fw;
-		s.update = sim_update_new(&uo, s.count, err, sizeof(err));
-		if (s.update == NULL) {
-			fprintf(stderr, "fleet-sim: %s\n", err);
-			goto out;
+		/* Each shard its own (its hooks run on its thread), the
+		 * download threads shared out. */
+		uo.download_threads =
+			(uo.download_threads + shards - 1) / shards;
+		for (k = 0; k < shards; k++) {
+			s.shard[k].update = sim_update_new(
+				&uo, s.shard[k].range, err, sizeof(err));
+			if (s.shard[k].update == NULL) {
+				fprintf(stderr, "fleet-sim: %s\n", err);
+				goto out;
+			}
 		}
+		s.updates = true;
 	}
-	for (i = 0; i < s.count; i++) {
+	for (i = 0, k = 0; i < s.count; i++) {
+		if (i >= s.shard[k].first + s.shard[k].range)
+			k++;
 		snprintf(dir, sizeof(dir), "%s/%u", state, i);
 		snprintf(name, sizeof(name), "sim-%u", i);
 		/* A virtual device boots when the simulator starts. */
@@ -536,7 +667,7 @@ main(int argc, char **argv)
 		ac.cert_memory = true;
 		/* update.offer: verified, downloaded and applied in memory
 		 * (sim_update.c). */
-		sim_update_config(s.update, i, &ac);
+		sim_update_config(s.shard[k].update, i - s.shard[k].first, &ac);
 		s.agents[i] = fleet_agent_new(&ac, err, sizeof(err));
 		if (s.agents[i] == NULL) {
 			fprintf(stderr, "fleet-sim: device %u: %s\n", i, err);
@@ -567,56 +698,100 @@ main(int argc, char **argv)
 	fflush(stdout);
 	if (s.enroll_failed == s.count)
 		goto out;
-	s.ctx = fleet_agent_context_new(s.count, err, sizeof(err));
-	if (s.ctx == NULL) {
-		fprintf(stderr, "fleet-sim: %s\n", err);
-		goto out;
-	}
 	/* Devices that failed to enroll are dropped, not waited for. */
-	for (i = 0, n = 0; i < s.count; i++) {
-		if (fleet_agent_enrolled(s.agents[i])) {
-			s.agents[n++] = s.agents[i];
-		} else {
-			fleet_agent_free(s.agents[i]);
+	s.count = 0;
+	for (k = 0; k < shards; k++) {
+		struct sim_shard *sh = &s.shard[k];
+
+		for (i = 0, n = 0; i < sh->range; i++) {
+			if (fleet_agent_enrolled(sh->agents[i])) {
+				sh->agents[n++] = sh->agents[i];
+			} else {
+				fleet_agent_free(sh->agents[i]);
+			}
+			if ((unsigned)n <= i)
+				sh->agents[i] = NULL;
 		}
-		if ((unsigned)n <= i)
-			s.agents[i] = NULL;
-	}
-	s.count = (unsigned)n;
-	if (s.update != NULL &&
-	    sim_update_start(s.update, s.ctx, err, sizeof(err)) != 0) {
-		fprintf(stderr, "fleet-sim: %s\n", err);
-		goto out;
+		sh->count = (unsigned)n;
+		s.count += sh->count;
+		sh->ctx = fleet_agent_context_new(sh->count, err, sizeof(err));
+		if (sh->ctx == NULL) {
+			fprintf(stderr, "fleet-sim: %s\n", err);
+			goto out;
+		}
+		if (sh->update != NULL &&
+		    sim_update_start(sh->update, sh->ctx, err, sizeof(err)) !=
+			    0) {
+			fprintf(stderr, "fleet-sim: %s\n", err);
+			goto out;
+		}
+		/* --start-rate: devices start in steps from the tick, so
+		 * that thousands of TLS handshakes do not all time out at
+		 * once. */
+		sh->start_per_tick =
+			start_rate > 0 ? (start_rate / shards * SIM_TICK_MS +
+					  999) / 1000
+				       : sh->count;
+		if (sh->start_per_tick == 0)
+			sh->start_per_tick = 1;
 	}
 	s.start_ms = clock_mono_ms();
-	/* --start-rate: devices start in steps from the tick, so that
-	 * thousands of TLS handshakes do not all time out at once. */
-	s.start_per_tick = start_rate > 0 ? (start_rate + 4) / 5 : s.count;
-	if (sim_start_some(&s, err, sizeof(err)) != 0)
-		goto out;
-	n = 0;
-	running_ctx = s.ctx;
-	lws_sul_schedule(s.ctx, 0, &s.sul_tick, sim_tick,
-			 (lws_usec_t)200 * LWS_US_PER_MS);
-	while (n >= 0 && !stop_requested)
-		n = lws_service(s.ctx, 0);
+	for (k = 0; k < shards; k++) {
+		struct sim_shard *sh = &s.shard[k];
+
+		if (sim_start_some(sh, err, sizeof(err)) != 0)
+			goto out;
+		lws_sul_schedule(sh->ctx, 0, &sh->sul_tick, sim_shard_tick, 1);
+		running_ctx[k] = sh->ctx;
+		if (pthread_create(&sh->tid, NULL, sim_shard_run, sh) != 0) {
+			fprintf(stderr, "fleet-sim: no thread for shard %u\n",
+				k);
+			stop_requested = 1;
+			break;
+		}
+		sh->running = true;
+	}
+	while (!stop_requested) {
+		struct timespec ts = {0, SIM_TICK_MS * 1000000L};
+
+		nanosleep(&ts, NULL);
+		sim_report(&s);
+	}
+	sim_wake_all();
 	rc = s.enroll_failed > 0 ? 1 : 0;
 out:
-	running_ctx = NULL;
-	if (s.ctx != NULL) {
-		lws_sul_cancel(&s.sul_tick);
-		/* The download threads end before the devices go. */
-		sim_update_stop(s.update);
-		for (i = 0; i < s.count; i++)
-			fleet_agent_stop(s.agents[i]);
-		fleet_agent_context_free(s.ctx);
+	stop_requested = 1;
+	sim_wake_all();
+	for (k = 0; k < s.shards; k++) {
+		struct sim_shard *sh = &s.shard[k];
+
+		if (sh->running)
+			pthread_join(sh->tid, NULL);
+		sh->running = false;
+		running_ctx[k] = NULL;
+	}
+	for (k = 0; k < s.shards; k++) {
+		struct sim_shard *sh = &s.shard[k];
+
+		if (sh->ctx != NULL) {
+			lws_sul_cancel(&sh->sul_tick);
+			/* The download threads end before the devices go. */
+			sim_update_stop(sh->update);
+			for (i = 0; i < sh->count; i++)
+				fleet_agent_stop(sh->agents[i]);
+			fleet_agent_context_free(sh->ctx);
+			sh->ctx = NULL;
+		}
 	}
 	if (s.agents != NULL) {
-		for (i = 0; i < s.count; i++)
+		for (i = 0; i < s.made; i++)
 			fleet_agent_free(s.agents[i]);
 	}
 	free(s.agents);
-	sim_update_free(s.update);
+	for (k = 0; k < s.shards; k++) {
+		sim_update_free(s.shard[k].update);
+		pthread_mutex_destroy(&s.shard[k].lock);
+	}
 	pthread_mutex_destroy(&s.lock);
 	return rc;
 }
