@@ -15,7 +15,10 @@
 #   tests/bench/renew_bench.sh BUILD_DIR [COUNT]
 # Environment: WORKERS (fleetd net workers, default 2), JOB_THREADS
 # (default 16: half of them do device work), SIMS (fleet-sim
-# processes, default 1), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1,
+# processes, default 1), START_RATE (fleet-sim --start-rate per process:
+# devices started per second; default all at once), SHARDS (fleet-sim
+# --shards: lws contexts and service threads per process; default one per
+# core), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1,
 # LOG_LEVEL (fleetd's and fleet-sim's, e.g. info; with LOGS=DIR their
 # logs are copied there), PERF=FILE (records `perf record -g` of fleetd's net workers and the ca
 # process during the rotation into FILE; docs/internals/perf.md).
@@ -48,6 +51,7 @@ for ((i = 0; i < sims; i++)); do
 	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
 		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" --threads 16 \
 		--status-file "$T/sim$i.json" ${LOG_LEVEL:+--log-level "$LOG_LEVEL"} \
+		${START_RATE:+--start-rate "$START_RATE"} ${SHARDS:+--shards "$SHARDS"} \
 		>"$T/sim$i.out" 2>"$T/sim$i.log"
 done
 online_all() {
