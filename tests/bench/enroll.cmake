@@ -4,7 +4,8 @@
 # resuming TLS sessions), with the CPU of fleetd's processes and
 # PostgreSQL per enrollment. `enroll_bench.sh` (or the enroll_bench_run
 # target) starts PostgreSQL, fleetd with one net worker per core and a
-# token, runs it and cleans up (docs/internals/enroll-rate.md). Build without sanitizers for meaningful figures:
+# token, runs it and cleans up (docs/internals/enroll-rate.md). Build
+# without sanitizers for meaningful figures:
 #   cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo
 #   cmake --build build-bench --target enroll_bench_run
 find_package(Threads REQUIRED)
