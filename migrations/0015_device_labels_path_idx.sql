@@ -1,0 +1,15 @@
+-- SPDX-License-Identifier: Apache-2.0
+-- Device list with a selector over 1,000,000 devices (issue 15,
+-- docs/internals/device-list.md): label equalities and "in" terms are
+-- jsonb containment (labels @> '{"site": "s3", "rack": "r13"}',
+-- fleetd/db/selector_sql.c). devices_labels_idx (0001, jsonb_ops) indexes
+-- every key and every value as separate entries, so such a lookup
+-- combines the entries of the key "site" (every device) with those of the
+-- value; jsonb_path_ops indexes each key/value pair as one entry: the
+-- lookup reads the matching devices only, and the index is 6 MB instead
+-- of 15 MB over 1M devices (bitmap of rack=r13 and the capped count: 2 ms
+-- and 6 ms instead of 14 ms). devices_labels_idx stays for "key" and
+-- "!key" (the ? operator, which jsonb_path_ops cannot serve).
+-- Plain CREATE INDEX: a migration runs in a transaction; on a large fleet
+-- it blocks device writes for the seconds the build takes.
+CREATE INDEX devices_labels_path_idx ON devices USING gin (labels jsonb_path_ops);
