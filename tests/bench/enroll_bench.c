@@ -26,6 +26,9 @@
  *                     [--threads N] [--connections N] [--seconds S]
  *                     [--warmup S] [--modes new,keepalive,resumed]
  *                     [--fleetd-pid PID] [--postgres-pid PID]
+ *                     [--idempotency 0|1]
+ * With --idempotency 1 every request carries a new Idempotency-Key, as
+ * fleet-agent's enrollments do (one more lookup and one more row each).
  * The token needs as many uses as the run will enroll.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -65,6 +68,7 @@ struct bench {
 	SSL_CTX *ctx;
 	struct addrinfo *addr;
 	enum mode mode;
+	bool idempotency; /* an Idempotency-Key on every request */
 	double warmup_end; /* monotonic seconds */
 	double end;
 	atomic_long ok, fail_connect, fail_tls, fail_io, resumed;
@@ -76,8 +80,11 @@ struct bench {
 
 struct client {
 	struct bench *b;
-	char *request[2]; /* the HTTP request, Connection: close / keep-alive */
-	size_t request_len[2];
+	char *body; /* the JSON body, with this client's CSR */
+	size_t body_len;
+	char *out; /* the request being sent: head and body */
+	unsigned long seq; /* requests sent, for Idempotency-Keys */
+	int n;
 	SSL_SESSION *session; /* resumed mode: the last one */
 	SSL *ssl; /* keep-alive mode: the open connection */
 	int fd;
@@ -148,8 +155,7 @@ make_csr_pem(int n)
 	return pem;
 }
 
-/* The enrollment requests (close, keep-alive); PEM newlines become JSON
- * "\n" escapes. */
+/* The enrollment body; PEM newlines become JSON "\n" escapes. */
 static void
 make_request(struct client *c, int n)
 {
@@ -173,26 +179,39 @@ make_request(struct client *c, int n)
 		}
 	}
 	bl += (size_t)snprintf(body + bl, cap - bl, "\"}");
-	for (int k = 0; k < 2; k++) {
-		char *req = malloc(cap + 512);
-		int hl;
-
-		if (req == NULL)
-			ssl_die("out of memory");
-		hl = snprintf(req, cap + 512,
-			      "POST /enroll/v1 HTTP/1.1\r\n"
-			      "Host: %s:%s\r\n"
-			      "Content-Type: application/json\r\n"
-			      "Content-Length: %zu\r\n"
-			      "Connection: %s\r\n\r\n",
-			      c->b->host, c->b->port, bl,
-			      k == 0 ? "close" : "keep-alive");
-		memcpy(req + hl, body, bl);
-		c->request[k] = req;
-		c->request_len[k] = (size_t)hl + bl;
-	}
-	free(body);
+	c->body = body;
+	c->body_len = bl;
+	c->out = malloc(bl + 1024);
+	if (c->out == NULL)
+		ssl_die("out of memory");
+	c->n = n;
 	free(csr);
+}
+
+/* The next request into c->out; its length. With --idempotency each
+ * request carries a new Idempotency-Key, as fleet-agent's do. */
+static size_t
+next_request(struct client *c, bool keepalive)
+{
+	char key[96] = "";
+	int hl;
+
+	if (c->b->idempotency)
+		snprintf(key, sizeof(key),
+			 "Idempotency-Key: bench-%ld-%s-%d-%lu\r\n",
+			 (long)getpid(), mode_name[c->b->mode], c->n, c->seq);
+	c->seq++;
+	hl = snprintf(c->out, 1024,
+		      "POST /enroll/v1 HTTP/1.1\r\n"
+		      "Host: %s:%s\r\n"
+		      "Content-Type: application/json\r\n"
+		      "Content-Length: %zu\r\n"
+		      "%s"
+		      "Connection: %s\r\n\r\n",
+		      c->b->host, c->b->port, c->body_len, key,
+		      keepalive ? "keep-alive" : "close");
+	memcpy(c->out + hl, c->body, c->body_len);
+	return (size_t)hl + c->body_len;
 }
 
 static void
@@ -284,8 +303,9 @@ static int
 enroll_once(struct client *c, char *resp)
 {
 	struct bench *b = c->b;
-	int k = b->mode == MODE_KEEPALIVE ? 1 : 0, status;
-	bool closing;
+	bool keepalive = b->mode == MODE_KEEPALIVE, closing;
+	size_t len;
+	int status;
 
 	if (c->ssl == NULL) {
 		status = client_connect(c);
@@ -300,8 +320,8 @@ enroll_once(struct client *c, char *resp)
 			c->session = SSL_get1_session(c->ssl);
 		}
 	}
-	if (SSL_write(c->ssl, c->request[k], (int)c->request_len[k]) !=
-	    (int)c->request_len[k]) {
+	len = next_request(c, keepalive);
+	if (SSL_write(c->ssl, c->out, (int)len) != (int)len) {
 		client_close(c);
 		return -3;
 	}
@@ -311,7 +331,7 @@ enroll_once(struct client *c, char *resp)
 		SSL_SESSION_free(c->session);
 		c->session = SSL_get1_session(c->ssl);
 	}
-	if (k == 0 || closing || status < 0)
+	if (!keepalive || closing || status < 0)
 		client_close(c);
 	return status;
 }
@@ -541,7 +561,8 @@ usage(void)
 		"usage: enroll_bench --url https://HOST:PORT --ca FILE "
 		"--token TOKEN [--threads N] [--connections N] [--seconds S] "
 		"[--warmup S] [--modes new,keepalive,resumed] "
-		"[--fleetd-pid PID] [--postgres-pid PID]\n");
+		"[--fleetd-pid PID] [--postgres-pid PID] "
+		"[--idempotency 0|1]\n");
 	exit(2);
 }
 
@@ -607,7 +628,8 @@ run_phase(struct bench *b, enum mode mode, long threads, double warmup,
 					"enrollment resuming the client's "
 					"last TLS session"
 				      : ", enrollments in a row on each");
-	printf("enrollments:        %ld ok\n", ok);
+	printf("enrollments:        %ld ok%s\n", ok,
+	       b->idempotency ? " (each with an Idempotency-Key)" : "");
 	printf("rate:               %.1f enrollments/s\n",
 	       (double)ok / seconds);
 	printf("latency ms:         p50 %.1f  p90 %.1f  p99 %.1f  max %.1f\n",
@@ -630,8 +652,8 @@ run_phase(struct bench *b, enum mode mode, long threads, double warmup,
 	cpu_report(&before, &after, ok);
 	fflush(stdout);
 	for (long i = 0; i < threads; i++) {
-		free(clients[i].request[0]);
-		free(clients[i].request[1]);
+		free(clients[i].body);
+		free(clients[i].out);
 		SSL_SESSION_free(clients[i].session);
 	}
 	return ok > 0 ? 0 : -1;
@@ -669,6 +691,8 @@ main(int argc, char **argv)
 			warmup = strtod(v, NULL);
 		else if (strcmp(argv[i], "--modes") == 0)
 			modes = v;
+		else if (strcmp(argv[i], "--idempotency") == 0)
+			b.idempotency = strcmp(v, "1") == 0;
 		else if (strcmp(argv[i], "--fleetd-pid") == 0)
 			fleetd_pid = strtol(v, NULL, 10);
 		else if (strcmp(argv[i], "--postgres-pid") == 0)

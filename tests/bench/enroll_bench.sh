@@ -17,7 +17,8 @@
 # after the run), RESERVE_ASYNC=1 (the database's default synchronous_commit
 # off, as the token reservation would have it with the change proposed in
 # docs/internals/enroll-rate.md; enrollment records stay durable: their
-# transactions set synchronous_commit on themselves).
+# transactions set synchronous_commit on themselves), IDEMPOTENCY=1 (an
+# Idempotency-Key on every request, as fleet-agent sends).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: enroll_bench.sh BUILD_DIR [bench args]}" && pwd)
@@ -58,7 +59,8 @@ threads=${THREADS:-16}
 "$bench" --url "$url" --ca "$T/pki/ca-bundle.pem" --token "$token" \
 	--threads "$threads" --connections "${CONNECTIONS:-$threads}" \
 	--modes "${MODES:-new,keepalive}" --seconds "${SECONDS_RUN:-10}" \
-	--fleetd-pid "$FLEETD_PID" --postgres-pid "$pg_pid" "$@"
+	--fleetd-pid "$FLEETD_PID" --postgres-pid "$pg_pid" \
+	--idempotency "${IDEMPOTENCY:-0}" "$@"
 if [ -n "$perf_pid" ]; then
 	kill -INT "$perf_pid" 2>/dev/null || true
 	wait "$perf_pid" 2>/dev/null || true
