@@ -65,34 +65,40 @@ revoked_serials_free(char **serials, size_t n)
 	serials_free(serials, n);
 }
 
-static int
-serial_sort_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 void
-revoked_set_replace_merged(struct revoked_set *set, char **a, size_t na,
-			   char **b, size_t nb)
+revoked_set_add(struct revoked_set *set, char **more, size_t nmore)
 {
-	char **all;
+	char **all, **old;
+	size_t i = 0, j = 0, k = 0;
 
-	if (nb == 0) {
-		free(b);
-		revoked_set_replace(set, a, na);
-		return;
-	}
-	all = realloc(a, (na + nb + 1) * sizeof(*all));
+	pthread_mutex_lock(&set->lock);
+	all = malloc((set->n + nmore + 1) * sizeof(*all));
 	if (all == NULL) {
-		/* Keep what is refused already rather than refuse less. */
-		serials_free(a, na);
-		serials_free(b, nb);
+		/* Keep what is refused already; the next full load adds the
+		 * rest. */
+		pthread_mutex_unlock(&set->lock);
+		serials_free(more, nmore);
 		return;
 	}
-	memcpy(all + na, b, nb * sizeof(*b));
-	free(b);
-	qsort(all, na + nb, sizeof(*all), serial_sort_cmp);
-	revoked_set_replace(set, all, na + nb);
+	/* Two sorted lists into one; a serial in both is kept once. */
+	while (i < set->n || j < nmore) {
+		int c = i == set->n  ? 1
+			: j == nmore ? -1
+				     : strcmp(set->serials[i], more[j]);
+
+		if (c <= 0)
+			all[k++] = set->serials[i++];
+		if (c == 0)
+			free(more[j++]);
+		else if (c > 0)
+			all[k++] = more[j++];
+	}
+	old = set->serials; /* its strings moved to all */
+	set->serials = all;
+	set->n = k;
+	pthread_mutex_unlock(&set->lock);
+	free(old);
+	free(more);
 }
 
 static int

@@ -197,9 +197,4 @@ enum store_rc store_cert_list(struct store *st, const char *device_id,
 enum store_rc store_cert_revoke(struct store *st, const char *serial,
 				int reason, const char *actor, char *device_id);
 
-/* Serials of superseded, unexpired certificates, sorted (strcmp); each
- * string and the array malloc'd. Refused at the handshake like revoked. */
-enum store_rc store_superseded_serials(struct store *st, char ***serials,
-				       size_t *n);
-
 #endif

@@ -80,12 +80,17 @@ enum store_rc store_presence_tick(struct store *st,
 				  char ***lost, size_t *nlost);
 
 /*
- * Serials of revoked certificates that have not expired yet, sorted
- * (strcmp order). The array and its strings are malloc'd: free each string
- * and the array.
+ * The serials a device handshake refuses: revoked and superseded
+ * certificates that have not expired yet, sorted (strcmp order). since_s
+ * 0: all of them; otherwise only those revoked or superseded at or after
+ * since_s (epoch seconds by PostgreSQL's clock): a delta. *as_of_s gets
+ * PostgreSQL's clock at the query, for the next delta's since_s (less a
+ * margin: a transaction stamps its start time and may commit later). The
+ * array and its strings are malloc'd: free each string and the array.
  */
-enum store_rc store_revoked_serials(struct store *st, char ***serials,
-				    size_t *n);
+enum store_rc store_refused_serials(struct store *st, int64_t since_s,
+				    char ***serials, size_t *n,
+				    int64_t *as_of_s);
 
 /*
  * What the listener thread watches: one PostgreSQL connection per worker

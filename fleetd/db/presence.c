@@ -12,6 +12,7 @@
 #include "db/query.h"
 #include "db/store.h"
 
+#include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
@@ -297,23 +298,41 @@ out:
 }
 
 enum store_rc
-store_revoked_serials(struct store *st, char ***serials, size_t *n)
+store_refused_serials(struct store *st, int64_t since_s, char ***serials,
+		      size_t *n, int64_t *as_of_s)
 {
 	PGconn *conn = store_conn(st);
+	char since[32];
+	const char *params[1] = {since};
 	PGresult *res;
 	char **list = NULL;
 	size_t count = 0;
 
 	if (conn == NULL)
 		return STORE_ERR;
-	res = db_query(conn,
-		       "SELECT serial FROM certificates WHERE status = "
-		       "'revoked' AND not_after > now() "
-		       "ORDER BY serial COLLATE \"C\"",
-		       0, NULL);
+	snprintf(since, sizeof(since), "%" PRId64, since_s);
+	/* One row at least, for the clock (serial NULL when none match). A
+	 * delta reads the two timestamp indexes (migrations 0001, 0008). */
+	res = db_query(
+		conn,
+		"SELECT c.serial, " DB_EPOCH(
+			"now()") " FROM (SELECT "
+				 "1) one LEFT JOIN certificates c ON c.status "
+				 "IN "
+				 "('revoked', 'superseded') AND c.not_after > "
+				 "now() AND "
+				 "($1::bigint = 0 OR c.revoked_at >= "
+				 "to_timestamp("
+				 "$1::bigint) OR c.superseded_at >= "
+				 "to_timestamp("
+				 "$1::bigint)) ORDER BY c.serial COLLATE \"C\"",
+		1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	count = (size_t)PQntuples(res);
+	*as_of_s = db_int(res, 0, 1);
+	if (PQgetisnull(res, 0, 0))
+		count = 0;
 	list = calloc(count + 1, sizeof(*list));
 	if (list == NULL)
 		goto fail;
@@ -327,10 +346,8 @@ store_revoked_serials(struct store *st, char ***serials, size_t *n)
 	*n = count;
 	return STORE_OK;
 fail:
-	if (list != NULL) {
-		for (size_t i = 0; i < count; i++)
-			free(list[i]);
-	}
+	for (size_t i = 0; list != NULL && i < count; i++)
+		free(list[i]);
 	free(list);
 	PQclear(res);
 	return STORE_ERR;
