@@ -69,8 +69,8 @@ struct fleet_agent {
 	struct agent_identity id;
 	bool enrolled;
 
-	/* where to connect */
-	char host[256], address[256], path[512];
+	/* where to connect (owned; exact sizes: fleet-sim holds thousands) */
+	char *host, *address, *path;
 	int port;
 
 	/* channel */
@@ -265,14 +265,20 @@ agent_parse_device_url(struct fleet_agent *a, const char *url, char *err,
 		snprintf(err, errlen, "bad port in %s", url);
 		return -1;
 	}
-	snprintf(a->host, sizeof(a->host), "%s", u.host);
+	free(a->host);
+	free(a->address);
+	free(a->path);
+	a->host = strdup(u.host);
 	/* Loopback by name means 127.0.0.1: lws 4.1 tries only the first
 	 * address getaddrinfo returns, which may be ::1. TLS still checks
 	 * the name (lws verifies against the Host header). */
-	snprintf(a->address, sizeof(a->address), "%s",
-		 strcmp(u.host, "localhost") == 0 ? "127.0.0.1" : u.host);
-	snprintf(a->path, sizeof(a->path), "%s",
-		 u.prefix[0] != '\0' ? u.prefix : "/agent/v1");
+	a->address =
+		strdup(strcmp(u.host, "localhost") == 0 ? "127.0.0.1" : u.host);
+	a->path = strdup(u.prefix[0] != '\0' ? u.prefix : "/agent/v1");
+	if (a->host == NULL || a->address == NULL || a->path == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	a->port = (int)port;
 	return 0;
 }
@@ -496,6 +502,9 @@ fleet_agent_free(struct fleet_agent *a)
 	free(a->name);
 	free(a->api_url);
 	free(a->device_url);
+	free(a->host);
+	free(a->address);
+	free(a->path);
 	free(a->ca_file);
 	free(a->state_dir);
 	free(a->token);
@@ -1549,6 +1558,22 @@ agent_ssl_identity(struct fleet_agent *a)
 	return agent_ssl_load_files(a, client, key);
 }
 
+/*
+ * The handshake is done: the connection's SSL no longer needs our
+ * certificate and key (no renegotiation, no post-handshake
+ * authentication: neither is offered), so they are freed now instead of
+ * living as long as the connection: a decoded X509, an EC key and its
+ * Montgomery contexts, several KiB per idle device in fleet-sim.
+ */
+static void
+agent_ssl_drop_identity(struct lws *wsi)
+{
+	SSL *ssl = lws_get_ssl(wsi);
+
+	if (ssl != NULL)
+		SSL_certs_clear(ssl);
+}
+
 /* Memory mode: one cert report at a time, sent after welcome. */
 static void
 agent_cert_emit(struct fleet_agent *a, json_t *report)
@@ -1972,6 +1997,7 @@ agent_next_callback(struct fleet_agent *a, struct lws *wsi,
 		agent_next_failed(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		agent_ssl_drop_identity(wsi);
 		a->next_established = true;
 		free(a->hello_next);
 		a->hello_next = agent_hello_text(a, &a->hello_next_len);
@@ -2445,6 +2471,7 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			agent_disconnected(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		agent_ssl_drop_identity(wsi);
 		a->established_ms = a->last_rx_ms = clock_mono_ms();
 		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
 		if (agent_send_hello(a) != 0)
