@@ -10,8 +10,10 @@
  * same time share transactions. A caller queues its record; while fewer
  * than ENROLL_LEADERS transactions are open, it takes everything queued
  * (up to ENROLL_BATCH_MAX) and writes it in ONE transaction on its own
- * connection, one commit (one WAL flush) for all; the others wait and are
- * answered after that commit, each with its own result. A lone enrollment
+ * connection: the Idempotency-Key records, devices, certificates and
+ * audit rows of all in one statement, one commit (one WAL flush) for all;
+ * the others wait and are answered after that commit, each with its own
+ * result. A lone enrollment
  * therefore goes at once, as before; under load the queue grows while a
  * batch commits and the next batch takes all of it (no timer). Should any
  * statement of a batch fail, the batch is rolled back and each record is
@@ -28,7 +30,6 @@
 
 #include "db/audit.h"
 #include "db/db.h"
-#include "db/idempotency.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "db/tokens.h"
@@ -177,46 +178,84 @@ enroll_row(const struct enroll_slot *s)
 			s->audit != NULL ? s->audit->action : NULL, "target",
 			s->audit != NULL ? s->audit->target : NULL, "details",
 			details);
+	if (row != NULL && s->idem != NULL &&
+	    json_object_update_new(
+		    row, json_pack("{s:s, s:s, s:s, s:i, s:s}", "idem_actor",
+				   s->idem->actor, "idem_key", s->idem->key,
+				   "idem_sha256", s->idem->request_sha256,
+				   "idem_status", s->idem->status, "idem_body",
+				   s->idem->body)) != 0) {
+		json_decref(row);
+		row = NULL;
+	}
 	return row;
 }
 
 /*
- * The devices, their certificates and their audit rows of a batch in ONE
- * statement (enroll_record_tx's statement and db_audit_insert's, for every
- * record at once): one parse, one plan, one round trip per batch. The
- * certificates' FK is checked at the end of the statement, when the device
- * rows of the first CTE exist.
+ * The Idempotency-Key records, devices, certificates and audit rows of a
+ * batch in ONE statement (what db_idem_insert, enroll_record_tx's
+ * statement and db_audit_insert did for one record, for every record at
+ * once): one parse, one plan, one round trip per batch. A record whose
+ * key is taken (ON CONFLICT DO NOTHING, as db_idem_insert) writes nothing
+ * else. The certificates' FK is checked at the end of the statement, when
+ * the device rows exist. Returns the result (the device id of every
+ * record written; caller PQclear()s) or NULL.
  */
-static enum store_rc
+static PGresult *
 enroll_rows_insert(PGconn *conn, json_t *rows)
 {
 	const char *params[1];
 	char *text = json_dumps(rows, JSON_COMPACT);
-	enum store_rc rc;
+	PGresult *res;
 
 	if (text == NULL)
-		return STORE_ERR;
+		return NULL;
 	params[0] = text;
-	rc = db_command(
+	res = db_query(
 		conn,
 		"WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
 		"r(device_id uuid, labels jsonb, model text, serial text, "
 		"profile text, token_id uuid, cert_serial text, not_before "
 		"bigint, not_after bigint, actor text, action text, target "
-		"text, details jsonb)), "
+		"text, details jsonb, idem_actor text, idem_key text, "
+		"idem_sha256 text, idem_status integer, idem_body text)), "
+		"idem AS (INSERT INTO idempotency_keys (actor, key, "
+		"request_sha256, status, body) SELECT idem_actor, idem_key, "
+		"idem_sha256, idem_status, idem_body FROM r WHERE idem_key IS "
+		"NOT NULL ON CONFLICT DO NOTHING RETURNING actor, key), "
+		"ok AS (SELECT * FROM r WHERE idem_key IS NULL OR EXISTS "
+		"(SELECT 1 FROM idem WHERE idem.actor = r.idem_actor AND "
+		"idem.key = r.idem_key)), "
 		"dev AS (INSERT INTO devices (id, labels, model, serial, "
 		"profile, enrolled_with) SELECT device_id, labels, model, "
-		"serial, profile, token_id FROM r RETURNING id), "
+		"serial, profile, token_id FROM ok RETURNING id), "
 		"aud AS (INSERT INTO audit_log (actor, action, target, "
 		"details) SELECT actor, action, target, coalesce(details, "
-		"'{}') FROM r WHERE action IS NOT NULL) "
-		"INSERT INTO certificates (serial, device_id, not_before, "
-		"not_after) SELECT r.cert_serial, dev.id, "
-		"to_timestamp(r.not_before), to_timestamp(r.not_after) FROM "
-		"dev JOIN r ON r.device_id = dev.id",
+		"'{}') FROM ok WHERE action IS NOT NULL), "
+		"crt AS (INSERT INTO certificates (serial, device_id, "
+		"not_before, not_after) SELECT ok.cert_serial, dev.id, "
+		"to_timestamp(ok.not_before), to_timestamp(ok.not_after) FROM "
+		"dev JOIN ok ON ok.device_id = dev.id RETURNING device_id) "
+		"SELECT device_id::text FROM crt",
 		1, params);
 	free(text);
-	return rc;
+	return res;
+}
+
+/* Whether v[i]'s Idempotency-Key is also v[j]'s for some j < i. */
+static bool
+enroll_idem_repeated(struct enroll_slot **v, size_t i)
+{
+	const struct idem_record *a = v[i]->idem;
+
+	for (size_t j = 0; a != NULL && j < i; j++) {
+		const struct idem_record *b = v[j]->idem;
+
+		if (b != NULL && strcmp(a->actor, b->actor) == 0 &&
+		    strcmp(a->key, b->key) == 0)
+			return true;
+	}
+	return false;
 }
 
 /*
@@ -229,36 +268,49 @@ static int
 enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
 {
 	json_t *rows = json_array();
+	PGresult *res = NULL;
 
 	if (rows == NULL)
 		return -1;
+	for (size_t i = 0; i < n; i++) {
+		v[i]->rc = STORE_ERR;
+		if (v[i]->idem != NULL && v[i]->idem->body == NULL)
+			goto fail; /* as db_idem_insert: nothing to record */
+		/* The same key twice in one batch: the first takes it, as
+		 * the first of two concurrent transactions would. */
+		if (enroll_idem_repeated(v, i)) {
+			v[i]->rc = STORE_CONFLICT;
+			continue;
+		}
+		if (json_array_append_new(rows, enroll_row(v[i])) != 0)
+			goto fail;
+		v[i]->rc = STORE_OK; /* unless its key is taken (below) */
+	}
 	/* Durable whatever the session's default: an enrollment is
 	 * answered only once its record is on disk (and with it every
 	 * earlier commit of the WAL, such as its token reservation). */
-	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO on") != 0) {
-		json_decref(rows);
-		return -1;
+	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO on") != 0)
+		goto fail;
+	if (json_array_size(rows) > 0) {
+		res = enroll_rows_insert(conn, rows);
+		if (res == NULL)
+			goto rollback;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct enroll_slot *s = v[i];
+		bool found = false;
 
-		if (s->idem != NULL) {
-			int r = db_idem_insert(conn, s->idem);
-
-			if (r == DB_CONFLICT) {
-				s->rc = STORE_CONFLICT;
-				continue;
-			}
-			if (r != DB_OK)
-				goto rollback;
-		}
-		if (json_array_append_new(rows, enroll_row(s)) != 0)
-			goto rollback;
-		s->rc = STORE_OK;
+		if (v[i]->rc != STORE_OK)
+			continue;
+		for (int k = 0; res != NULL && k < PQntuples(res) && !found;
+		     k++)
+			found = strcmp(PQgetvalue(res, k, 0),
+				       v[i]->e->device_id) == 0;
+		if (found)
+			continue;
+		if (v[i]->idem == NULL)
+			goto rollback; /* not written, and no reason why */
+		v[i]->rc = STORE_CONFLICT; /* a concurrent request's key */
 	}
-	if (json_array_size(rows) > 0 &&
-	    enroll_rows_insert(conn, rows) != STORE_OK)
-		goto rollback;
 	/* The token's profile, for the records that name one. */
 	for (size_t i = 0; i < n; i++) {
 		const struct enrollment *e = v[i]->e;
@@ -268,13 +320,16 @@ enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
 		    enroll_profile(conn, e->device_id, e->profile) != STORE_OK)
 			goto rollback;
 	}
+	PQclear(res);
 	json_decref(rows);
 	if (db_exec(conn, "COMMIT") != 0)
 		return -1;
 	return 0;
 rollback:
-	json_decref(rows);
 	(void)db_exec(conn, "ROLLBACK");
+fail:
+	PQclear(res);
+	json_decref(rows);
 	return -1;
 }
 

@@ -77,5 +77,7 @@ if [ "${PG_STATS:-0}" = 1 ]; then
 		ORDER BY total_exec_time + total_plan_time DESC LIMIT 15"
 fi
 echo
+echo "fleetd warnings and errors in its log: $(grep -c -E ' (warn|error) ' "$T/fleetd.log" || true)"
+grep -m3 -E ' (warn|error) ' "$T/fleetd.log" || true
 echo "devices in the database: $(bench_db_count devices)"
 echo "after the run: $(uptime)"
