@@ -6,11 +6,20 @@
 # connected agent (RSS delta of the supervisor and its children divided by
 # N) and fleet-sim's own memory per device; then the same memory figure for
 # Mosquitto (Debian) holding as many idle mTLS MQTT clients (mqtt_idle.c),
-# and the ratio. Figures only; nothing is timed against a limit. Removes
-# everything on exit.
+# and the ratio. With STORM=1 it then restarts fleetd (SIGTERM to the
+# supervisor, started again on the same ports) and prints the time until
+# every device is online again: the reconnect storm of issue 15. Figures
+# only; nothing is timed against a limit. Removes everything on exit.
 #   tests/bench/conn_bench.sh BUILD_DIR [COUNT]
 # Environment: WORKERS (fleetd net workers, default 1), SETTLE (seconds to
-# wait before measuring, default 3), ONLINE_TIMEOUT (default 300).
+# wait before measuring, default 3), ONLINE_TIMEOUT (default 300), SIMS
+# (fleet-sim processes sharing COUNT, default 1), START_RATE (devices each
+# fleet-sim starts per second, default all at once), STORM (1: the restart),
+# MOSQUITTO (0: skip the Mosquitto figure), PERF (a file: perf record -g of
+# fleetd's processes for PERF_SECONDS, default 10, once all are online, and
+# during the storm into FILE.storm), LOGS (a directory: fleetd's and the
+# simulators' logs are copied there at the end, or when devices do not
+# come online), LOG_LEVEL (fleetd's and fleet-sim's, default warn).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: conn_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -34,30 +43,97 @@ bench_setup conn-bench "$build" "-c max_connections=200"
 workers=${WORKERS:-1}
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
-heartbeat_timeout = 90s"
+heartbeat_timeout = 90s
+${LOG_LEVEL:+log_level = $LOG_LEVEL}"
 token=$(bench_enroll_token $((count + 10)))
 
-echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices"
+sims=${SIMS:-1}
+echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)${START_RATE:+, each starting $START_RATE a second}"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 sleep 1
 rss_before=$(rss_kib "$FLEETD_PID")
-bench_spawn fleet-sim --count "$count" --token "$token" --api "$url" \
-	--ca "$T/pki/ca-bundle.pem" --state "$T/sim" --threads 16 \
-	${DEVICE_URL:+--device-url "$DEVICE_URL"} >"$T/sim.out" 2>"$T/sim.log"
-SIM_PID=$LAST_PID
-deadline=$((SECONDS + ${ONLINE_TIMEOUT:-300} + count / 20))
-until grep -q "all $count devices online" "$T/sim.out"; do
-	if ! kill -0 "$SIM_PID" 2>/dev/null || [ "$SECONDS" -gt "$deadline" ]; then
-		echo "not all devices came online:" >&2
-		tail -n 5 "$T/sim.out" "$T/sim.log" "$T/fleetd.log" >&2
-		exit 1
-	fi
-	sleep 0.2
+
+keep_logs() {
+	[ -n "${LOGS:-}" ] || return 0
+	mkdir -p "$LOGS"
+	cp "$T"/*.log "$T"/*.out "$LOGS"/ 2>/dev/null || true
+}
+now() { date +%s.%N; }
+# CPU seconds (user + system) used so far by fleetd's supervisor and its
+# children: on a shared machine, what fleetd itself spent.
+cpu_s() {
+	local p
+	for p in "$FLEETD_PID" $(pgrep -P "$FLEETD_PID"); do
+		awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null
+	done | awk -v hz="$(getconf CLK_TCK)" '{ s += $1 } END { printf "%.1f", s / hz }'
+}
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# Devices online (welcomed) and connection attempts, summed over the
+# simulators' status files (each rewrites its own every 200 ms).
+sim_sum() {
+	awk -v k="\"$1\": " '{ i = index($0, k); if (i) s += substr($0, i + length(k)) + 0 } END { print s + 0 }' "$T"/sim*.status 2>/dev/null || echo 0
+}
+# wait_online WHAT: until every device is online; fails after the timeout
+# or when a simulator exits.
+wait_online() {
+	local deadline=$((SECONDS + ${ONLINE_TIMEOUT:-300} + count / 20)) p
+	until [ "$(sim_sum online)" -ge "$count" ]; do
+		for p in "${SIM_PIDS[@]}"; do
+			kill -0 "$p" 2>/dev/null && continue
+			echo "$1: a fleet-sim exited" >&2
+			tail -n 5 "$T"/sim*.log "$T/fleetd.log" >&2
+			keep_logs
+			exit 1
+		done
+		if [ "$SECONDS" -gt "$deadline" ]; then
+			echo "$1: not all devices came online ($(sim_sum online) of $count):" >&2
+			tail -n 5 "$T"/sim*.out "$T"/sim*.log "$T/fleetd.log" >&2
+			keep_logs
+			exit 1
+		fi
+		sleep 0.1
+	done
+}
+# perf_fleetd FILE: samples every fleetd process for PERF_SECONDS.
+PERF_PID=
+perf_fleetd() {
+	[ -n "${PERF:-}" ] || return 0
+	perf record -g -F 999 -o "$1" -p "$FLEETD_PID,$(pgrep -d, -P "$FLEETD_PID")" \
+		-- sleep "${PERF_SECONDS:-10}" >/dev/null 2>&1 &
+	PERF_PID=$!
+}
+perf_wait() {
+	[ -z "$PERF_PID" ] || wait "$PERF_PID" || true
+	PERF_PID=
+}
+some_offline() { [ "$(sim_sum online)" -lt "$count" ]; }
+
+SIM_PIDS=()
+t0=$(now)
+for ((i = 0; i < sims; i++)); do
+	n=$((count / sims + (i < count % sims ? 1 : 0)))
+	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
+		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" \
+		--threads $((16 / sims > 2 ? 16 / sims : 2)) \
+		--status-file "$T/sim$i.status" \
+		${START_RATE:+--start-rate "$START_RATE"} \
+		${LOG_LEVEL:+--log-level "$LOG_LEVEL"} \
+		${DEVICE_URL:+--device-url "$DEVICE_URL"} >"$T/sim$i.out" 2>"$T/sim$i.log"
+	SIM_PIDS+=("$LAST_PID")
 done
-grep -m1 "enrolled" "$T/sim.out"
-grep -m1 "all $count devices online" "$T/sim.out"
+wait_online "first connect"
+t_online=$(since "$t0")
+grep -h -m1 "enrolled" "$T"/sim*.out
+grep -h -m1 "devices online in" "$T"/sim*.out
+echo "all $count devices online $t_online s after the first fleet-sim started ($(sim_sum attempts) connection attempts; fleetd CPU $(cpu_s) s since its start)"
+online_at=$SECONDS
+perf_fleetd "${PERF:-}"
 sleep "${SETTLE:-3}"
 rss_after=$(rss_kib "$FLEETD_PID")
-sim_rss=$(rss_kib "$SIM_PID")
+sim_rss=0
+for p in "${SIM_PIDS[@]}"; do
+	sim_rss=$((sim_rss + $(rss_kib "$p")))
+done
 online=$(bench_db_count devices)
 echo "devices in the database: $online"
 echo "fleetd RSS: $rss_before KiB idle -> $rss_after KiB with $count agents connected"
@@ -66,6 +142,34 @@ fleetd_per=$(awk -v b="$rss_before" -v a="$rss_after" -v n="$count" \
 echo "fleetd memory per connected agent: $fleetd_per KiB"
 awk -v s="$sim_rss" -v n="$count" \
 	'BEGIN { printf "fleet-sim memory per device: %.1f KiB (RSS %d KiB)\n", s / n, s }'
+perf_wait
+
+# ---- the reconnect storm ------------------------------------------------
+# Agents reset their backoff after 60 s online: wait that long, as devices
+# of a running fleet would have been, then restart fleetd on the same ports
+# and time until every device has its welcome again.
+if [ "${STORM:-0}" = 1 ]; then
+	sleep $((online_at + 61 - SECONDS > 0 ? online_at + 61 - SECONDS : 0))
+	attempts0=$(sim_sum attempts)
+	echo "reconnect storm: load average $(cut -d' ' -f1-3 /proc/loadavg); restarting fleetd"
+	t0=$(now)
+	bench_stop_pid "$FLEETD_PID"
+	t_stopped=$(since "$t0")
+	fleetd -c "$T/fleetd.conf" serve >>"$T/fleetd.log" 2>&1 &
+	FLEETD_PID=$!
+	t_start=$(now)
+	wait_for "fleetd healthy again" 30 bench_healthy || { echo "fleetd did not restart" >&2; exit 1; }
+	perf_fleetd "${PERF:+$PERF.storm}"
+	# The old sessions must be seen gone before "all online" means anything.
+	wait_for "devices see the restart" 30 some_offline ||
+		echo "(no device saw the restart within 30 s)"
+	wait_online "reconnect storm"
+	echo "reconnect storm: fleetd stopped in $t_stopped s; all $count devices online again $(since "$t0") s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
+	echo "reconnect storm: fleetd RSS $(rss_kib "$FLEETD_PID") KiB with $count agents connected"
+	perf_wait
+fi
+keep_logs
+[ "${MOSQUITTO:-1}" = 0 ] && exit 0
 
 # ---- the same figure for Mosquitto ------------------------------------------
 # Mosquitto (Debian) holding the same number of idle mTLS clients, measured
