@@ -259,6 +259,44 @@ devices_list_send(struct api_call *c, const char *list, json_t *items,
 			   (json_int_t)total, "total_exact", exact));
 }
 
+/* True if s is well-formed UTF-8 (no overlong forms, no surrogates). */
+static bool
+utf8_valid(const unsigned char *s)
+{
+	while (*s != '\0') {
+		size_t n, i;
+		unsigned long cp;
+
+		if (*s < 0x80) {
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *s & 0x1f;
+		} else if ((*s & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *s & 0x0f;
+		} else if ((*s & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *s & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (s[i] & 0x3f);
+		}
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) ||
+		    (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
 /*
  * ?selector= and ?online= into *sel. Without a status term, only active
  * devices are listed: a decommissioned device is not "offline" unless
@@ -294,6 +332,12 @@ list_selector(struct api_call *c, struct selector **sel)
 	}
 	if (rc == 0)
 		text[0] = '\0';
+	/* Label values are stored as JSON strings: UTF-8 only. */
+	if (!utf8_valid((const unsigned char *)text)) {
+		api_problem_field(c->resp, "selector",
+				  "selector is not valid UTF-8");
+		return -1;
+	}
 	if (selector_parse(text, sel, err, sizeof(err)) != 0) {
 		api_problem_field(c->resp, "selector", err);
 		return -1;

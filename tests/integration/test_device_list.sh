@@ -73,6 +73,11 @@ jq_is '.type + " " + .field' "$BODY" \
 	"urn:fleet:problem:invalid-field total" "... naming the field"
 api GET "/api/v1/devices?total=exact&total=capped"
 assert_eq "$STATUS" 400 "a repeated total is refused"
+api GET "/api/v1/devices?selector=site%3D%FF%FE"
+jq_is '"\(.status) \(.field) \(.detail)"' "$BODY" \
+	"400 selector selector is not valid UTF-8" "a selector that is not UTF-8 is a 400"
+api GET "/api/v1/devices?selector=site%3D%C3%A9"
+jq_is '"\(.total) \(.total_exact)"' "$BODY" "0 true" "a UTF-8 value is a value (none match)"
 
 # ---- the selector shapes against psql ---------------------------------------
 # ids SELECTOR: every page (limit 200, exact total) sorted; checks that
