@@ -148,6 +148,8 @@ struct fleet_agent {
 	struct buf rx_next;
 	struct backoff bo_next;
 	lws_sorted_usec_list_t sul_next;
+	lws_dll2_t next_wait; /* in agent_shared's queue for a slot */
+	bool next_slot; /* holds one of the context's slots */
 
 	/* signed updates (update.c; docs/agent.md "Updates") */
 	struct agent_update *update; /* NULL: no update keys configured */
@@ -664,6 +666,16 @@ out:
  * its slot for as many turns as it needs. Timers due within a tick still
  * go to lws (they go to the head of its list: no walk).
  */
+/*
+ * A fleet rotated at once makes every device open its renewal's
+ * connection within seconds: thousands of handshakes the server cannot
+ * finish within its handshake timeout, most of them failing and retried.
+ * The old sessions stay up meanwhile, so nothing is lost by waiting: a
+ * many-agent context makes at most this many renewal connections at a
+ * time, the others wait their turn (a finished one admits the next).
+ */
+#define AGENT_RENEW_CONNECTS_MAX 32u
+
 #define WHEEL_SLOTS 512u
 #define WHEEL_TICK_US ((lws_usec_t)100 * LWS_US_PER_MS)
 
@@ -681,6 +693,11 @@ struct agent_shared {
 	char *ca_file; /* the trust anchors every agent here uses */
 	struct fleet_agent *wake; /* agents with an update worker */
 	struct agent_wheel *wheel; /* NULL: the agents' timers are lws's */
+	/* Renewal connections being made at once (many-agent contexts):
+	 * at most next_max, the others wait in next_queue, oldest first. */
+	unsigned next_max, next_inflight;
+	lws_dll2_owner_t next_queue;
+	lws_sorted_usec_list_t sul_admit;
 };
 
 static void
@@ -789,6 +806,7 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 			return NULL;
 		}
 		sh->wheel->ctx = sh->ctx;
+		sh->next_max = AGENT_RENEW_CONNECTS_MAX;
 		sh->wheel->turned = (uint64_t)(lws_now_usecs() / WHEEL_TICK_US);
 		lws_sul_schedule(sh->ctx, 0, &sh->wheel->sul_turn,
 				 agent_wheel_turn, WHEEL_TICK_US);
@@ -806,6 +824,7 @@ fleet_agent_context_free(struct lws_context *ctx)
 	sh = lws_context_user(ctx);
 	if (sh->wheel != NULL)
 		lws_sul_cancel(&sh->wheel->sul_turn);
+	lws_sul_cancel(&sh->sul_admit);
 	lws_context_destroy(ctx);
 	free(sh->wheel);
 	/* lws frees no client context it was given (the vhost's is ours). */
@@ -1796,6 +1815,7 @@ agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
 /* ---- make-before-break: the renewal's connection beside the session ---- */
 
 static void agent_next_cb(lws_sorted_usec_list_t *sul);
+static void agent_next_slot_free(struct fleet_agent *a);
 
 /* A renewal's certificate waits to be presented. */
 static bool
@@ -1842,6 +1862,7 @@ agent_next_failed(struct fleet_agent *a, const char *why)
 	ERR_clear_error();
 	a->tls_alert = 0;
 	a->new_failed++;
+	agent_next_slot_free(a);
 	if (a->stopping)
 		return;
 	ms = backoff_next(&a->bo_next);
@@ -1857,15 +1878,44 @@ agent_next_failed(struct fleet_agent *a, const char *why)
  * (it is closed once the new one is welcomed). Not welcomed yet, or
  * offline: the next connection of the session presents the new identity
  * anyway (agent_ssl_identity), or agent_cert_welcome calls again. */
+static void agent_admit_cb(lws_sorted_usec_list_t *sul);
+
+/* The renewal's connection ended (welcomed or failed): its slot goes to
+ * the next agent waiting, from the loop (not inside this callback). */
+static void
+agent_next_slot_free(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	if (!a->next_slot)
+		return;
+	a->next_slot = false;
+	sh->next_inflight--;
+	if (sh->next_queue.count > 0)
+		lws_sul_schedule(a->ctx, 0, &sh->sul_admit, agent_admit_cb, 1);
+}
+
 static void
 agent_renew_connect(struct fleet_agent *a)
 {
+	struct agent_shared *sh = lws_context_user(a->ctx);
 	struct lws_client_connect_info i;
 
 	if (a->stopping || a->next_live || !agent_renew_pending(a) ||
 	    !a->welcomed || a->wsi == NULL)
 		return;
+	if (sh->next_max > 0 && !a->next_slot) {
+		if (sh->next_inflight >= sh->next_max) {
+			if (a->next_wait.owner == NULL)
+				lws_dll2_add_tail(&a->next_wait,
+						  &sh->next_queue);
+			return;
+		}
+		sh->next_inflight++;
+		a->next_slot = true;
+	}
 	if (agent_ssl_identity_new(a) != 0) {
+		agent_next_slot_free(a);
 		log_write(LOG_LEVEL_ERROR, a->logctx,
 			  "the new identity does not load");
 		return;
@@ -1878,6 +1928,24 @@ agent_renew_connect(struct fleet_agent *a)
 		  "connecting with the new certificate beside the session");
 	if (lws_client_connect_via_info(&i) == NULL)
 		agent_next_failed(a, "connect failed");
+}
+
+/* Slots are free: the agents waiting longest connect. */
+static void
+agent_admit_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent_shared *sh =
+		lws_container_of(sul, struct agent_shared, sul_admit);
+	lws_dll2_t *d;
+
+	while (sh->next_inflight < sh->next_max &&
+	       (d = lws_dll2_get_head(&sh->next_queue)) != NULL) {
+		struct fleet_agent *a =
+			lws_container_of(d, struct fleet_agent, next_wait);
+
+		lws_dll2_remove(d);
+		agent_renew_connect(a); /* no longer due: takes no slot */
+	}
 }
 
 static void
@@ -1930,6 +1998,7 @@ agent_next_promote(struct fleet_agent *a, bool close_old, const char *why)
 	a->wsi_next = NULL;
 	a->next_live = false;
 	a->conn_new = true;
+	agent_next_slot_free(a);
 	if (a->next_established) {
 		a->established_ms = a->last_rx_ms = clock_mono_ms();
 		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
@@ -2666,6 +2735,7 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_config);
 	lws_sul_cancel(&a->sul_renew);
 	lws_sul_cancel(&a->sul_next);
+	lws_dll2_remove(&a->next_wait);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);
