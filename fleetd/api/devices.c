@@ -369,11 +369,9 @@ devices_list(struct api_call *c)
 	    devices_page_read(c, list, &page, after) != 0 ||
 	    total_read(c, &cap) != 0 || list_selector(c, &sel) != 0)
 		return;
-	/* In and out: the bound in, the count (at most cap + 1) out. */
-	total = cap;
 	if (store_device_list(c->ctx->store, sel,
 			      c->ctx->env->heartbeat_timeout_s, &sort, &page,
-			      &items, &n, next, &total) != STORE_OK) {
+			      &items, &n, next, cap, &total) != STORE_OK) {
 		api_store_failed(c);
 		goto out;
 	}

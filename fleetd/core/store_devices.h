@@ -26,14 +26,16 @@ enum store_rc store_device_get(struct store *st, const char *id,
  * by id); page->after is a TIME_ID cursor "<sort key in us> <id>".
  * *items malloc'd (devices_free); next is the cursor of the last row
  * when more follow, else "". total (may be NULL): how many devices sel
- * matches in all, read in the same snapshot as the page.
+ * matches in all, read in the same snapshot as the page; with count_max
+ * > 0 counted up to count_max + 1 only (PostgreSQL stops there), so a
+ * total above count_max means "more than count_max match".
  */
 enum store_rc store_device_list(struct store *st, const struct selector *sel,
 				long heartbeat_timeout_s,
 				const struct device_sort *sort,
 				const struct page *page, struct device **items,
 				size_t *n, char next[PAGE_CURSOR_MAX],
-				int64_t *total);
+				int64_t count_max, int64_t *total);
 
 /* The ids from lo to hi (inclusive, in order), at most max of them into
  * ids; *more when there are others. */

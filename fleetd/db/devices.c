@@ -213,17 +213,15 @@ out:
 }
 
 /*
- * The list of core/store_devices.h. *total is read as well as written:
- * on entry, a positive *total is a bound (the API's default count,
- * api/devices.c): matches are counted up to *total + 1 only, and a count
- * above the bound says "more than that many match"; zero or less counts
- * every match. Either way the count and the page are one snapshot.
+ * The list of core/store_devices.h. A positive count_max bounds the
+ * count (the API's default, api/devices.c); the count and the page are
+ * one snapshot either way.
  */
 enum store_rc
 store_device_list(struct store *st, const struct selector *sel,
 		  long heartbeat_timeout_s, const struct device_sort *sort,
 		  const struct page *page, struct device **items, size_t *n,
-		  char next[PAGE_CURSOR_MAX], int64_t *total)
+		  char next[PAGE_CURSOR_MAX], int64_t count_max, int64_t *total)
 {
 	char hb[24], limit[16], err[160];
 	const char **all = NULL;
@@ -236,7 +234,7 @@ store_device_list(struct store *st, const struct selector *sel,
 	PGresult *res = NULL;
 	struct buf sql;
 	enum store_rc rc = STORE_ERR;
-	int64_t cap = total != NULL ? *total : 0;
+	int64_t cap = count_max;
 	int i, rows, count = 0;
 
 	memset(&q, 0, sizeof(q));

@@ -164,7 +164,7 @@ through_store(struct store *st, const struct selector *sel, char *out)
 
 	for (;;) {
 		if (store_device_list(st, sel, SELECTOR_CASES_HEARTBEAT_S, NULL,
-				      &page, &items, &n, next,
+				      &page, &items, &n, next, 0,
 				      &total) != STORE_OK)
 			return -1;
 		if (first_total < 0)
