@@ -28,7 +28,9 @@ set(CPACK_STRIP_FILES ON)
 set(CPACK_PACKAGING_INSTALL_PREFIX ${CMAKE_INSTALL_PREFIX})
 
 set(CPACK_DEBIAN_FLEETD_PACKAGE_NAME fleetd)
-set(CPACK_DEBIAN_FLEETD_PACKAGE_DEPENDS adduser)
+# lws dlopens its libev plugin (the net worker's loop, docs/internals/
+# event-loop.md): dpkg-shlibdeps cannot see it.
+set(CPACK_DEBIAN_FLEETD_PACKAGE_DEPENDS "adduser, libwebsockets-evlib-ev")
 set(CPACK_DEBIAN_FLEETD_PACKAGE_RECOMMENDS "postgresql, fleetctl")
 # Descriptions: the synopsis, then the long text; CPack indents each line
 # and turns an empty one into " .".
