@@ -94,26 +94,31 @@ answer_device(struct batch_job *job, struct channel_session *s, const char *id)
 		job->b->ops->answer(s, job->items[i]);
 }
 
-static void
-answer_other(struct channel *ch, struct channel_session *s, void *arg)
-{
-	struct batch_job *job = arg;
-	const char *id = channel_session_device_id(s);
-
-	(void)ch;
-	if (strcmp(id, job->trigger) != 0)
-		answer_device(job, s, id);
-}
-
 /* The answers of a finished (or refused) batch; s is the trigger's
  * session, NULL when it ended. */
 static void
 answer_all(struct channel_session *s, struct batch_job *job)
 {
+	size_t i = 0, end;
+
 	if (s != NULL && job->trigger[0] != '\0')
 		answer_device(job, s, job->trigger);
-	if (job->others > 0)
-		channel_foreach_session(job->b->ch, answer_other, job);
+	/* The others through their session on this worker, if any: one
+	 * lookup per device of the batch (items are sorted by device). */
+	for (; job->others > 0 && i < job->n; i = end) {
+		const char *id = job->items[i]->device_id;
+		struct channel_session *o;
+
+		end = i + 1;
+		while (end < job->n &&
+		       strcmp(job->items[end]->device_id, id) == 0)
+			end++;
+		if (strcmp(id, job->trigger) == 0)
+			continue;
+		o = channel_find_device(job->b->ch, id);
+		for (size_t k = i; o != NULL && k < end; k++)
+			job->b->ops->answer(o, job->items[k]);
+	}
 }
 
 /* Takes up to max_items queued reports, sorted for the store. */

@@ -36,15 +36,12 @@ channel_cfg_status_slot(struct channel *ch)
 	return &slot;
 }
 
-void
-channel_foreach_session(struct channel *ch,
-			void (*fn)(struct channel *ch,
-				   struct channel_session *s, void *arg),
-			void *arg)
+struct channel_session *
+channel_find_device(struct channel *ch, const char *device_id)
 {
 	(void)ch;
-	(void)fn;
-	(void)arg;
+	(void)device_id;
+	return NULL;
 }
 
 enum store_rc

@@ -104,15 +104,13 @@ channel_submit_work(struct channel *ch, struct channel_session *s,
 	return true;
 }
 
-void
-channel_foreach_session(struct channel *ch,
-			void (*fn)(struct channel *ch,
-				   struct channel_session *s, void *arg),
-			void *arg)
+struct channel_session *
+channel_find_device(struct channel *ch, const char *device_id)
 {
 	for (int i = 0; i < NSESS; i++)
-		if (!ch->s[i].gone)
-			fn(ch, &ch->s[i], arg);
+		if (!ch->s[i].gone && strcmp(ch->s[i].id, device_id) == 0)
+			return &ch->s[i];
+	return NULL;
 }
 
 struct cfg_status_batch **
