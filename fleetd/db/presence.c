@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Presence on PostgreSQL: the store_presence_* functions of
- * core/store_presence.h (see there). Runs on the channel's job threads,
+ * core/store_presence.h (see there). A session's open and close commit
+ * without waiting for the WAL flush (DB_ASYNC_COMMIT): a reconnect storm
+ * is thousands of them a second, nothing acknowledged rests on them, and
+ * after a crash the workers' ticks write every live session again. Runs on the channel's job threads,
  * its presence thread and its listener thread. Every parameter is bound. A device
  * shows online only while a live worker refreshes its session row: the
  * API's online test is "session row seen within heartbeat_timeout", and
@@ -83,23 +86,24 @@ store_presence_open(struct store *st, const char *worker_id,
 	/* One statement: the row appears only for an active device whose own
 	 * certificate is still good; it replaces the row of an older session
 	 * of the device, wherever that is (the newest session wins). */
-	res = db_query(
-		conn,
-		"WITH opened AS ("
-		"INSERT INTO device_sessions (device_id, worker_id, "
-		"cert_serial, peer) "
-		"SELECT d.id, $2, $3, $4 FROM devices d "
-		"JOIN certificates c ON c.device_id = d.id "
-		"WHERE d.id = $1::uuid AND d.status = 'active' "
-		"AND c.serial = $3 AND c.status <> 'revoked' "
-		"ON CONFLICT (device_id) DO UPDATE SET "
-		"worker_id = EXCLUDED.worker_id, "
-		"cert_serial = EXCLUDED.cert_serial, "
-		"peer = EXCLUDED.peer, connected_at = now(), "
-		"last_seen = now() RETURNING device_id) "
-		"UPDATE devices SET last_seen = now() FROM opened "
-		"WHERE devices.id = opened.device_id RETURNING devices.id",
-		4, params);
+	res = db_query(conn,
+		       "WITH opened AS ("
+		       "INSERT INTO device_sessions (device_id, worker_id, "
+		       "cert_serial, peer) "
+		       "SELECT d.id, $2, $3, $4 FROM devices d "
+		       "JOIN certificates c ON c.device_id = d.id "
+		       "WHERE d.id = $1::uuid AND d.status = 'active' "
+		       "AND c.serial = $3 AND c.status <> 'revoked' "
+		       "ON CONFLICT (device_id) DO UPDATE SET "
+		       "worker_id = EXCLUDED.worker_id, "
+		       "cert_serial = EXCLUDED.cert_serial, "
+		       "peer = EXCLUDED.peer, connected_at = now(), "
+		       "last_seen = now() RETURNING device_id) "
+		       "UPDATE devices SET last_seen = now() FROM "
+		       "opened, " DB_ASYNC_COMMIT
+		       " WHERE devices.id = opened.device_id "
+		       "RETURNING devices.id",
+		       4, params);
 	if (res == NULL)
 		return STORE_ERR;
 	ok = PQntuples(res) == 1;
@@ -126,7 +130,7 @@ store_presence_close(struct store *st, const char *worker_id,
 			  "device_id = $1::uuid AND worker_id = $2) "
 			  "UPDATE devices SET last_seen = greatest(last_seen, "
 			  "now() - $3::bigint * interval '1 millisecond') "
-			  "WHERE id = $1::uuid",
+			  "FROM " DB_ASYNC_COMMIT " WHERE id = $1::uuid",
 			  3, params) == 0
 		       ? STORE_OK
 		       : STORE_ERR;

@@ -49,6 +49,13 @@ enum store_rc db_unit(struct store *st,
 		      const struct audit_entry *audit,
 		      const struct idem_record *idem);
 
+/* A FROM item that makes the autocommit statement it joins commit
+ * without waiting for the WAL flush (SET LOCAL in the same round trip).
+ * Only for writes that nothing acknowledged depends on, or that a later
+ * durable commit flushes before anything is acknowledged. */
+#define DB_ASYNC_COMMIT \
+	"(SELECT set_config('synchronous_commit', 'off', true)) async"
+
 /* The PostgreSQL side of plain values: epoch seconds of a timestamptz
  * column (NULL -> 0), and "to_timestamp" parameters. */
 #define DB_EPOCH(col) "floor(extract(epoch FROM " col "))::bigint"

@@ -316,11 +316,6 @@ store_admin_token_authenticate(struct store *st, const char *sha256,
 		sha256, &now, out);
 }
 
-/* A FROM item that makes the autocommit statement it joins commit
- * without waiting for the WAL flush: SET LOCAL in the same round trip. */
-#define ASYNC_COMMIT \
-	"(SELECT set_config('synchronous_commit', 'off', true)) async"
-
 enum store_rc
 store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
 			   struct token *out)
@@ -328,7 +323,7 @@ store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
 	/* Autocommit: the row lock lasts for this statement only, and the
 	 * guard is the atomic form of token_enroll_refusal() == TOKEN_OK.
 	 * Its commit does not wait for the WAL flush (this transaction
-	 * only, ASYNC_COMMIT): every enrollment of a token takes this one
+	 * only, DB_ASYNC_COMMIT): every enrollment of a token takes this one
 	 * row's lock, held until the commit, so a durable commit here made
 	 * enrollments go one fsync at a time (docs/internals/enroll-rate.md).
 	 * Still durable where it counts: an enrollment is answered after its
@@ -337,7 +332,7 @@ store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
 	return token_lookup(
 		st, TOKEN_ENROLL,
 		"UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-		"FROM " ASYNC_COMMIT " WHERE token_sha256 = $1 AND "
+		"FROM " DB_ASYNC_COMMIT " WHERE token_sha256 = $1 AND "
 		"uses_left > 0 AND expires_at > to_timestamp($2::bigint) AND "
 		"revoked_at IS NULL RETURNING " ENROLL_COLS,
 		sha256, &now, out);
@@ -363,7 +358,8 @@ store_enroll_token_release(struct store *st, const char *token_id)
 	/* Asynchronous like the reservation it gives back. */
 	return db_command(conn,
 			  "UPDATE enrollment_tokens SET uses_left = uses_left "
-			  "+ 1 FROM " ASYNC_COMMIT " WHERE id = $1::uuid AND "
+			  "+ 1 FROM " DB_ASYNC_COMMIT
+			  " WHERE id = $1::uuid AND "
 			  "uses_left < uses_total",
 			  1, params);
 }
