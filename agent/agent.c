@@ -30,6 +30,7 @@
 #include <openssl/ssl.h>
 
 #include "agent_int.h"
+#include "agent_timer.h"
 #include "atomicfile.h"
 #include "backoff.h"
 #include "buf.h"
@@ -744,7 +745,7 @@ agent_wheel_turn(lws_sorted_usec_list_t *sul)
 }
 
 /* Arms one of an agent's timers (replacing its previous arming). */
-static void
+void
 agent_timer(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb,
 	    lws_usec_t us)
 {
