@@ -562,7 +562,6 @@ worker_device_vhost(struct worker *w, char *cert, char *key)
 		       LWS_SERVER_OPTION_REQUIRE_VALID_OPENSSL_CLIENT_CERT;
 	info.retry_and_idle_policy = channel_idle_policy(w->channel);
 	info.user = w->channel;
-	info.timeout_secs = 10;
 	device_protocols[0].per_session_data_size = channel_session_size();
 	w->device_vhost = lws_create_vhost(w->context, &info);
 	if (w->device_vhost == NULL) {
@@ -619,6 +618,12 @@ worker_context(struct worker *w, struct ev_loop *loop)
 		       LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = loops;
 	info.user = w;
+	/* How long a TLS handshake may take (lws reads it from the context
+	 * only; its default is 5 s). In a reconnect storm on a busy machine
+	 * handshakes queue for CPU, and every one cut at 5 s is redone from
+	 * the start by a device that backs off; a slow or silent peer is
+	 * still cut after 10 s. */
+	info.timeout_secs = 10;
 	w->context = lws_create_context(&info);
 	if (w->context == NULL) {
 		log_error("worker %d: cannot create lws context on libev (is "
