@@ -272,12 +272,12 @@ int
 ctl_api_list(struct ctl *ctl, const char *path, const char *query, size_t max,
 	     json_t **items)
 {
-	return ctl_api_list_total(ctl, path, query, max, items, NULL);
+	return ctl_api_list_total(ctl, path, query, max, items, NULL, NULL);
 }
 
 int
 ctl_api_list_total(struct ctl *ctl, const char *path, const char *query,
-		   size_t max, json_t **items, long long *total)
+		   size_t max, json_t **items, long long *total, bool *exact)
 {
 	json_t *all = json_array(), *page = NULL;
 	char *cursor = NULL;
@@ -317,6 +317,9 @@ ctl_api_list_total(struct ctl *ctl, const char *path, const char *query,
 						   json_object_get(page,
 								   "total"))
 					 : -1;
+		if (pages == 0 && exact != NULL)
+			*exact = !json_is_false(
+				json_object_get(page, "total_exact"));
 		if (!json_is_array(list)) {
 			ctl_fail("GET %s: the answer has no 'items' list",
 				 path);

@@ -177,104 +177,6 @@ query_add(struct buf *q, const char *name, const char *value)
 	return ctl_urlencode(q, value);
 }
 
-/* Pages of a list (a server looping on its cursors stops here). */
-#define DEVICES_LIST_PAGE 500
-#define DEVICES_LIST_MAX_PAGES 100000
-
-/*
- * GET /api/v1/devices?query, following next_cursor, up to max devices (0:
- * all) into *items (owned by the caller). *total and *exact from the
- * first page: the server counts up to a bound unless asked for the exact
- * count (docs/api.md), and says "total_exact": false past it; an older
- * server without the member counted exactly. 0, or -1 (said).
- */
-static int
-devices_fetch(struct ctl *ctl, const char *query, size_t max, json_t **items,
-	      long long *total, bool *exact)
-{
-	json_t *all = json_array(), *page = NULL;
-	char *cursor = NULL;
-	struct buf url;
-	size_t pages, i, want;
-	long page_size = DEVICES_LIST_PAGE;
-	int rc = -1;
-
-	buf_init(&url, 16384);
-	*total = -1;
-	*exact = true;
-	/* As every list of fleetctl (docs/fleetctl.md): tests page with it. */
-	if (getenv("FLEETCTL_PAGE_SIZE") != NULL &&
-	    ctl_parse_long(getenv("FLEETCTL_PAGE_SIZE"), 1, 1000, &page_size) !=
-		    0)
-		page_size = DEVICES_LIST_PAGE;
-	for (pages = 0; all != NULL && pages < DEVICES_LIST_MAX_PAGES;
-	     pages++) {
-		json_t *list, *next, *te;
-
-		want = (size_t)page_size;
-		if (max > 0 && max - json_array_size(all) < want)
-			want = max - json_array_size(all);
-		buf_reset(&url);
-		if (buf_printf(&url, "/api/v1/devices?%s%slimit=%zu", query,
-			       query[0] != '\0' ? "&" : "", want) != 0 ||
-		    (cursor != NULL && (buf_printf(&url, "&cursor=") != 0 ||
-					ctl_urlencode(&url, cursor) != 0))) {
-			ctl_fail("request URL too long");
-			goto out;
-		}
-		json_decref(page);
-		page = NULL;
-		if (ctl_api(ctl, "GET", url.data, NULL, NULL, true, &page) != 0)
-			goto out;
-		list = json_object_get(page, "items");
-		next = json_object_get(page, "next_cursor");
-		if (!json_is_array(list)) {
-			ctl_fail("GET /api/v1/devices: the answer has no "
-				 "'items' list");
-			goto out;
-		}
-		if (pages == 0) {
-			te = json_object_get(page, "total_exact");
-			if (json_is_integer(json_object_get(page, "total")))
-				*total = (long long)json_integer_value(
-					json_object_get(page, "total"));
-			*exact = !json_is_false(te);
-		}
-		for (i = 0; i < json_array_size(list); i++) {
-			if (max > 0 && json_array_size(all) >= max)
-				break;
-			json_array_append(all, json_array_get(list, i));
-		}
-		if ((max > 0 && json_array_size(all) >= max) ||
-		    !json_is_string(next) || json_array_size(list) == 0) {
-			*items = all;
-			all = NULL;
-			rc = 0;
-			goto out;
-		}
-		if (cursor != NULL &&
-		    strcmp(cursor, json_string_value(next)) == 0) {
-			ctl_fail("GET /api/v1/devices: the server repeated "
-				 "a cursor");
-			goto out;
-		}
-		free(cursor);
-		cursor = strdup(json_string_value(next));
-		if (cursor == NULL) {
-			ctl_fail("out of memory");
-			goto out;
-		}
-	}
-	ctl_fail(all == NULL ? "out of memory"
-			     : "GET /api/v1/devices: too many pages");
-out:
-	json_decref(page);
-	json_decref(all);
-	free(cursor);
-	buf_free(&url);
-	return rc;
-}
-
 /* "1,234" into buf: counts a person reads at a glance. */
 static const char *
 thousands(long long v, char *buf, size_t buflen)
@@ -328,8 +230,11 @@ devices_list(struct ctl *ctl, int argc, char **argv)
 		goto out;
 	}
 	rc = CTL_EXIT_FAIL;
-	if (devices_fetch(ctl, query.data != NULL ? query.data : "",
-			  (size_t)a.limit, &items, &total, &exact) != 0)
+	/* total and exact from the first page: the server counts up to a
+	 * bound unless asked for the exact count (docs/api.md). */
+	if (ctl_api_list_total(ctl, "/api/v1/devices",
+			       query.data != NULL ? query.data : "",
+			       (size_t)a.limit, &items, &total, &exact) != 0)
 		goto out;
 	/* Every page read: the list itself is the exact count. */
 	if (!exact &&

@@ -186,9 +186,15 @@ int ctl_call(struct ctl *ctl, const char *method, const char *path,
  */
 int ctl_api_list(struct ctl *ctl, const char *path, const char *query,
 		 size_t max, json_t **items);
-/* ctl_api_list, and *total: the first page's "total" (-1 without one). */
+/*
+ * ctl_api_list, and from the first page: *total, its "total" (-1 without
+ * one), and *exact (may be NULL), false when the server counted only up
+ * to a bound ("total_exact": false, docs/api.md; a server without the
+ * member counted exactly).
+ */
 int ctl_api_list_total(struct ctl *ctl, const char *path, const char *query,
-		       size_t max, json_t **items, long long *total);
+		       size_t max, json_t **items, long long *total,
+		       bool *exact);
 
 /* Builds "/api/v1/<collection>/<id-encoded><suffix>" into out. */
 int ctl_path_id(char *out, size_t outlen, const char *collection,
