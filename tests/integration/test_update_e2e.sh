@@ -24,6 +24,7 @@
 #   version; once its health hook passes, the same release deployed again
 #   commits.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
+. "$FLEET_SOURCE_DIR/tests/lib/cli.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 MODULES="$FLEET_SOURCE_DIR/agent/modules:/usr/share/mender/modules/v3"
@@ -120,15 +121,8 @@ assert_eq "$STATUS" 201 "enrollment token created"
 jq -r .token <<<"$BODY" >"$T/token"
 chmod 600 "$T/token"
 
-# run ARGS...: fleetctl; sets RC, OUT, ERR.
-run() {
-	set +e
-	fleetctl "$@" >"$T/out" 2>"$T/err" </dev/null
-	RC=$?
-	set -e
-	OUT=$(cat "$T/out")
-	ERR=$(cat "$T/err")
-}
+# run from tests/lib/cli.sh; expect_ok here looks only at the exit code
+# (cli.sh's also wants an empty stderr).
 expect_ok() {
 	local what=$1
 	shift
