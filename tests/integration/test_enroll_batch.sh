@@ -98,8 +98,10 @@ n201=$(cat "$T"/k*.code | grep -c '^201$' || true)
 n409=$(cat "$T"/k*.code | grep -c '^409$' || true)
 check "at least one of $K same-key enrollments answered 201 ($n201)" [ "$n201" -ge 1 ]
 assert_eq "$((n201 + n409))" "$K" "the others answered 409 (a concurrent request held the key)"
+# An if, not `[ ] &&`: a last request answered 409 would end the loop with
+# status 1 and, under set -e, the script with it.
 KDEV=$(for i in $(seq 1 "$K"); do
-	[ "$(cat "$T/k$i.code")" = 201 ] && jq -r .device_id "$T/k$i.json"
+	if [ "$(cat "$T/k$i.code")" = 201 ]; then jq -r .device_id "$T/k$i.json"; fi
 done | sort -u)
 assert_eq "$(wc -l <<<"$KDEV")" 1 "every 201 names the same device"
 assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$TID'")" "$((N + 1))" "one device for the key"
