@@ -53,6 +53,8 @@ FLEET_BUILD_DIR=$build FLEET_SOURCE_DIR=$top bash -c '. tests/lib/oas_tools.sh &
 # Always remove the test cluster, also when ctest is interrupted.
 trap 'bash tests/lib/testpg.sh stop "$build/testpg.env" >/dev/null 2>&1 || true' EXIT
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+# Every tool was installed above: a test that finds one missing fails.
+export FLEET_REQUIRE_TOOLS=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 cd "$build"
 ctest --output-on-failure --timeout 900 "$@"

@@ -31,10 +31,7 @@
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/campaigns.sh"
 
-command -v jq >/dev/null || {
-	echo "SKIP: jq not installed"
-	exit 0
-}
+require_tools jq
 
 harness_init
 pki_init

@@ -23,12 +23,7 @@
 . "$FLEET_SOURCE_DIR/tests/lib/campaigns.sh"
 
 MODULES="$FLEET_SOURCE_DIR/agent/modules"
-for tool in jq openssl; do
-	command -v "$tool" >/dev/null || {
-		echo "SKIP: $tool not installed"
-		exit 0
-	}
-done
+require_tools jq openssl
 
 harness_init
 pki_init

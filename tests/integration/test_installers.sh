@@ -317,12 +317,8 @@ swupdate_tests() {
 		"nothing written by the image with the wrong hash"
 }
 
-for tool in rauc swupdate dbus-daemon cpio mksquashfs; do
-	command -v "$tool" >/dev/null || {
-		echo "SKIP: $tool not installed (apt-get install rauc swupdate dbus cpio squashfs-tools)"
-		exit 0
-	}
-done
+require_tools --hint "apt-get install rauc swupdate dbus cpio squashfs-tools" \
+	rauc swupdate dbus-daemon cpio mksquashfs
 if [ "$(id -u)" = 0 ] && [ -e /dev/loop-control ]; then
 	rauc_tests
 else

@@ -20,10 +20,7 @@
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
-command -v promtool >/dev/null || {
-	echo "promtool missing (Debian package prometheus; deploy/packages.sh)"
-	exit 1
-}
+require_tools --hint "Debian package prometheus; deploy/packages.sh" promtool
 
 harness_init
 pki_init

@@ -31,12 +31,7 @@
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
-for tool in jq python3; do
-	command -v "$tool" >/dev/null || {
-		echo "SKIP: $tool not installed"
-		exit 0
-	}
-done
+require_tools jq python3
 
 harness_init
 pki_init

@@ -28,16 +28,9 @@
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
 MODULES="$FLEET_SOURCE_DIR/agent/modules:/usr/share/mender/modules/v3"
-for tool in mender-artifact jq python3; do
-	command -v "$tool" >/dev/null || {
-		echo "SKIP: $tool not installed"
-		exit 0
-	}
-done
-[ -x /usr/share/mender/modules/v3/single-file ] || {
-	echo "SKIP: Debian's mender-client (its update modules) is not installed"
-	exit 0
-}
+require_tools mender-artifact jq python3
+require_tools --hint "Debian's mender-client: its update modules" \
+	/usr/share/mender/modules/v3/single-file
 
 harness_init
 pki_init

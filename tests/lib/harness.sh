@@ -26,6 +26,11 @@
 #                               wait_for "agent online" 20 device_online "$ID"
 #                               wait_for "fleetd exited" 15 not kill -0 "$PID"
 #   not CMD...                succeeds when CMD fails (for wait_for/check)
+#   require_tools [--hint TEXT] TOOL...
+#                             every TOOL must be on PATH; else the test is
+#                             skipped (exit 77, ctest's "Skipped"), or fails
+#                             when FLEET_REQUIRE_TOOLS=1 (tests/run.sh sets
+#                             it: it installs them all, so none may be missing)
 #   proc_uid PID              real uid of PID (from /proc/PID/status)
 #   proc_ids PID              "uid:R E S FS gid:R E S FS groups:..." of PID
 #   fd_open PID PATTERN       succeeds if PID holds a file matching PATTERN
@@ -105,6 +110,23 @@ ok() {
 fail() {
 	FAILED=$((FAILED + 1))
 	echo "FAIL - $*"
+}
+
+require_tools() {
+	local hint= tool
+	if [ "${1:-}" = --hint ]; then
+		hint=" ($2)"
+		shift 2
+	fi
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null && continue
+		if [ "${FLEET_REQUIRE_TOOLS:-0}" = 1 ]; then
+			echo "FAIL: $tool is not installed$hint" >&2
+			exit 1
+		fi
+		echo "SKIP: $tool is not installed$hint"
+		exit 77
+	done
 }
 
 # check DESCRIPTION COMMAND...: passes if COMMAND succeeds.
