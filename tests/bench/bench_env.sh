@@ -78,6 +78,17 @@ bench_setup() {
 	export FLEETD_DATABASE="host=$T/pg user=postgres dbname=fleet_bench"
 	fleetd migrate >/dev/null
 	fleetd pki init --dir "$T/pki" --server-name localhost --server-name 127.0.0.1 >/dev/null
+	# BENCH_SERVER_NAMES="127.0.0.2 127.0.0.3": more names in the server
+	# certificate (conn_bench spreads 100,000 devices over several
+	# loopback addresses: about 28,000 ephemeral ports per address pair).
+	if [ -n "${BENCH_SERVER_NAMES:-}" ]; then
+		rm -rf "$T/pki"
+		local names=() n
+		for n in localhost 127.0.0.1 $BENCH_SERVER_NAMES; do
+			names+=(--server-name "$n")
+		done
+		fleetd pki init --dir "$T/pki" "${names[@]}" >/dev/null
+	fi
 }
 
 # Healthy, or fleetd has exited (then waiting longer is pointless).

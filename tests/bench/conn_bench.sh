@@ -11,19 +11,81 @@
 # every device is online again: the reconnect storm of issue 15. Figures
 # only; nothing is timed against a limit. Removes everything on exit.
 #   tests/bench/conn_bench.sh BUILD_DIR [COUNT]
-# Environment: WORKERS (fleetd net workers, default 1), SETTLE (seconds to
-# wait before measuring, default 3), ONLINE_TIMEOUT (default 300), SIMS
-# (fleet-sim processes sharing COUNT, default 1), START_RATE (devices each
-# fleet-sim starts per second, default all at once), STORM (1: the restart),
-# MOSQUITTO (0: skip the Mosquitto figure), PERF (a file: perf record -g of
-# fleetd's processes for PERF_SECONDS, default 10, once all are online, and
-# during the storm into FILE.storm), LOGS (a directory: fleetd's and the
-# simulators' logs are copied there at the end, or when devices do not
-# come online), LOG_LEVEL (fleetd's and fleet-sim's, default warn).
+#   COUNTS="1000 10000 100000" tests/bench/conn_bench.sh BUILD_DIR
+# With COUNTS, one run per count (each its own PostgreSQL, fleetd and
+# simulators, STORM=1 unless set), then one table of every count's figures.
+# A process holds at most its open-files limit of connections (20,000
+# here), so large counts are split: fleetd gets a net worker per
+# PER_WORKER devices (default 14,000), fleet-sim a process per 15,000 (and
+# up to 4 for smaller counts), Mosquitto an instance (and an mqtt_idle) per
+# 15,000 clients; above 20,000 devices each fleet-sim connects to its own
+# loopback address (127.0.0.1, .2, ...; fleetd's device listener then binds
+# 0.0.0.0 and its certificate names them): one source/destination address
+# pair has about 28,000 ephemeral ports.
+# Environment: WORKERS (fleetd net workers, default as above), SETTLE
+# (seconds to wait before measuring, default 3), ONLINE_TIMEOUT (default
+# 300 + COUNT/20), SIMS (fleet-sim processes sharing COUNT, default as
+# above), START_RATE (devices each fleet-sim starts per second, default
+# all at once), STORM (1: the restart), MOSQUITTO (0: skip the Mosquitto
+# figure), PERF (a file: perf record -g of fleetd's processes for
+# PERF_SECONDS, default 10, once all are online, and during the storm into
+# FILE.storm), LOGS (a directory: fleetd's and the simulators' logs are
+# copied there at the end, or when devices do not come online), LOG_LEVEL
+# (fleetd's and fleet-sim's, default warn).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: conn_bench.sh BUILD_DIR [COUNT]}" && pwd)
+
+# ---- several counts: one run each, then the table ------------------------
+if [ -n "${COUNTS:-}" ] && [ -z "${CONN_BENCH_ONE:-}" ]; then
+	out=$(mktemp -d /tmp/fleet-conn-counts.XXXXXX)
+	trap 'rm -rf "$out"' EXIT
+	for n in $COUNTS; do
+		case $n in '' | *[!0-9]*) echo "COUNTS: $n is not a count" >&2; exit 2 ;; esac
+		echo "==== $n devices"
+		if ! CONN_BENCH_ONE=1 STORM=${STORM:-1} "$0" "$build" "$n" 2>&1 | tee "$out/$n"; then
+			echo "(the $n-device run failed: its figures are missing below)"
+		fi
+	done
+	# figure KEY FILE: the value of "figure: KEY=..." in a run's output.
+	figure() { sed -n "s/^figure: $1=//p" "$2" | tail -n 1; }
+	echo
+	echo "==== conn_bench: every count (KiB are RSS growth over the count)"
+	printf '%8s %7s %8s %9s %8s %9s %9s %9s %6s  %s\n' devices workers sims \
+		"fleetd" "fleetsim" "online" "storm" "mosq" ratio "load (start / storm)"
+	printf '%8s %7s %8s %9s %8s %9s %9s %9s %6s\n' "" "" "" "KiB/conn" "KiB/dev" \
+		"s" "s" "KiB/conn" ""
+	for n in $COUNTS; do
+		f=$out/$n
+		printf '%8s %7s %8s %9s %8s %9s %9s %9s %6s  %s / %s\n' "$n" \
+			"$(figure workers "$f")" "$(figure sims "$f")" \
+			"$(figure fleetd_kib "$f")" "$(figure sim_kib "$f")" \
+			"$(figure online_s "$f")" "$(figure storm_s "$f")" \
+			"$(figure mosquitto_kib "$f")" "$(figure ratio "$f")" \
+			"$(figure load "$f")" "$(figure storm_load "$f")"
+	done
+	exit 0
+fi
+
 count=${2:-${COUNT:-1000}}
+case $count in '' | *[!0-9]* | 0) echo "conn_bench: COUNT must be a positive number" >&2; exit 2 ;; esac
+ceil_div() { echo $((($1 + $2 - 1) / $2)); }
+workers=${WORKERS:-$(ceil_div "$count" "${PER_WORKER:-14000}")}
+sims=$(ceil_div "$count" 5000)
+[ "$sims" -le 4 ] || sims=4
+[ "$sims" -ge "$(ceil_div "$count" 15000)" ] || sims=$(ceil_div "$count" 15000)
+sims=${SIMS:-$sims}
+# Above 20,000 devices, one loopback address per fleet-sim process.
+addrs=1
+if [ "$count" -gt 20000 ] && [ -z "${DEVICE_URL:-}" ]; then
+	addrs=$sims
+	[ "$addrs" -le 250 ] || { echo "conn_bench: at most 250 addresses" >&2; exit 2; }
+	BENCH_SERVER_NAMES=
+	for ((i = 2; i <= addrs; i++)); do
+		BENCH_SERVER_NAMES="$BENCH_SERVER_NAMES 127.0.0.$i"
+	done
+	export BENCH_SERVER_NAMES
+fi
 . "$here/bench_env.sh"
 
 command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in $build" >&2; exit 1; }
@@ -40,16 +102,18 @@ rss_kib() {
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 bench_setup conn-bench "$build" "-c max_connections=200"
-workers=${WORKERS:-1}
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
 heartbeat_timeout = 90s
+$([ "$addrs" = 1 ] || echo "device_bind = 0.0.0.0")
 ${LOG_LEVEL:+log_level = $LOG_LEVEL}"
 token=$(bench_enroll_token $((count + 10)))
 
-sims=${SIMS:-1}
-echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)${START_RATE:+, each starting $START_RATE a second}"
+echo "fleetd: $workers net worker(s) on $(nproc) cores; $count simulated devices in $sims fleet-sim process(es)${START_RATE:+, each starting $START_RATE a second}; $addrs device address(es); open-files limit $(ulimit -n)"
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "figure: load=$(cut -d' ' -f1 /proc/loadavg)"
+echo "figure: workers=$workers"
+echo "figure: sims=$sims"
 sleep 1
 rss_before=$(rss_kib "$FLEETD_PID")
 
@@ -118,7 +182,9 @@ for ((i = 0; i < sims; i++)); do
 		--status-file "$T/sim$i.status" \
 		${START_RATE:+--start-rate "$START_RATE"} \
 		${LOG_LEVEL:+--log-level "$LOG_LEVEL"} \
-		${DEVICE_URL:+--device-url "$DEVICE_URL"} >"$T/sim$i.out" 2>"$T/sim$i.log"
+		${DEVICE_URL:+--device-url "$DEVICE_URL"} \
+		$([ "$addrs" = 1 ] || echo "--device-url wss://127.0.0.$((1 + i % addrs)):$DEVICE_PORT/agent/v1") \
+		>"$T/sim$i.out" 2>"$T/sim$i.log"
 	SIM_PIDS+=("$LAST_PID")
 done
 wait_online "first connect"
@@ -126,6 +192,7 @@ t_online=$(since "$t0")
 grep -h -m1 "enrolled" "$T"/sim*.out
 grep -h -m1 "devices online in" "$T"/sim*.out
 echo "all $count devices online $t_online s after the first fleet-sim started ($(sim_sum attempts) connection attempts; fleetd CPU $(cpu_s) s since its start)"
+echo "figure: online_s=$t_online"
 online_at=$SECONDS
 perf_fleetd "${PERF:-}"
 sleep "${SETTLE:-3}"
@@ -140,8 +207,12 @@ echo "fleetd RSS: $rss_before KiB idle -> $rss_after KiB with $count agents conn
 fleetd_per=$(awk -v b="$rss_before" -v a="$rss_after" -v n="$count" \
 	'BEGIN { printf "%.1f", (a - b) / n }')
 echo "fleetd memory per connected agent: $fleetd_per KiB"
+echo "figure: fleetd_kib=$fleetd_per"
+echo "fleetd net workers' open descriptors: $(for p in $(pgrep -P "$FLEETD_PID" fleetd-net); do
+	ls "/proc/$p/fd" 2>/dev/null | wc -l
+done | tr '\n' ' ')"
 awk -v s="$sim_rss" -v n="$count" \
-	'BEGIN { printf "fleet-sim memory per device: %.1f KiB (RSS %d KiB)\n", s / n, s }'
+	'BEGIN { printf "fleet-sim memory per device: %.1f KiB (RSS %d KiB)\nfigure: sim_kib=%.1f\n", s / n, s, s / n }'
 perf_wait
 
 # ---- the reconnect storm ------------------------------------------------
@@ -152,6 +223,7 @@ if [ "${STORM:-0}" = 1 ]; then
 	sleep $((online_at + 61 - SECONDS > 0 ? online_at + 61 - SECONDS : 0))
 	attempts0=$(sim_sum attempts)
 	echo "reconnect storm: load average $(cut -d' ' -f1-3 /proc/loadavg); restarting fleetd"
+	echo "figure: storm_load=$(cut -d' ' -f1 /proc/loadavg)"
 	t0=$(now)
 	bench_stop_pid "$FLEETD_PID"
 	t_stopped=$(since "$t0")
@@ -164,7 +236,9 @@ if [ "${STORM:-0}" = 1 ]; then
 	wait_for "devices see the restart" 30 some_offline ||
 		echo "(no device saw the restart within 30 s)"
 	wait_online "reconnect storm"
-	echo "reconnect storm: fleetd stopped in $t_stopped s; all $count devices online again $(since "$t0") s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
+	t_storm=$(since "$t0")
+	echo "reconnect storm: fleetd stopped in $t_stopped s; all $count devices online again $t_storm s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
+	echo "figure: storm_s=$t_storm"
 	echo "reconnect storm: fleetd RSS $(rss_kib "$FLEETD_PID") KiB with $count agents connected"
 	perf_wait
 fi
@@ -175,11 +249,21 @@ keep_logs
 # Mosquitto (Debian) holding the same number of idle mTLS clients, measured
 # the same way (RSS growth over the count), with a P-256 PKI like fleetd's.
 # tests/bench/mqtt_idle opens the connections and sends an MQTT CONNECT.
+# One Mosquitto process holds at most its open-files limit of clients, so
+# above 15,000 there is one instance (its own port) and one mqtt_idle per
+# 15,000; the figure is their RSS growth summed over the count. fleetd and
+# the simulators are stopped first: their memory is measured, and at
+# 100,000 devices both sides at once would not leave the machine enough.
 mqtt_idle=$build/tests/bench/mqtt_idle
 if ! command -v mosquitto >/dev/null || [ ! -x "$mqtt_idle" ]; then
 	echo "mosquitto: not measured (install mosquitto; build the mqtt_idle target)"
 	exit 0
 fi
+for p in "${SIM_PIDS[@]}"; do
+	bench_stop_pid "$p"
+done
+bench_stop_pid "$FLEETD_PID"
+FLEETD_PID=
 m=$T/mosquitto
 mkdir -p "$m"
 ossl() { openssl "$@" 2>>"$m/openssl.log"; }
@@ -194,8 +278,13 @@ for who in server client; do
 done
 chmod 0755 "$m"
 chmod 0644 "$m"/*
-mport=$(free_port)
-cat >"$m/mosquitto.conf" <<EOT
+per_mosq=${PER_MOSQUITTO:-15000}
+nmosq=$(ceil_div "$count" "$per_mosq")
+MOSQ_PIDS=()
+MOSQ_PORTS=()
+for ((k = 0; k < nmosq; k++)); do
+	mport=$(free_port)
+	cat >"$m/mosquitto$k.conf" <<EOT
 per_listener_settings false
 listener $mport 127.0.0.1
 cafile $m/ca.pem
@@ -209,26 +298,40 @@ log_dest stderr
 log_type error
 log_type warning
 EOT
-bench_spawn mosquitto -c "$m/mosquitto.conf" >"$m/mosquitto.log" 2>&1
-MOSQ_PID=$LAST_PID
-wait_for "mosquitto listens on $mport" 10 \
-	bash -c "exec 3<>/dev/tcp/127.0.0.1/$mport" || { echo "mosquitto did not start" >&2; exit 1; }
-sleep 1
-mosq_before=$(rss_kib "$MOSQ_PID")
-bench_spawn "$mqtt_idle" --port "$mport" --count "$count" --ca "$m/ca.pem" \
-	--cert "$m/client.pem" --key "$m/client.key" >"$T/mqtt_idle.out" 2>"$T/mqtt_idle.log"
-IDLE_PID=$LAST_PID
-wait_for "mqtt_idle connected" $((60 + count / 50)) grep -q "connected in" "$T/mqtt_idle.out" || {
-	echo "mqtt_idle did not finish:" >&2
-	tail -n 5 "$T/mqtt_idle.log" >&2
-	exit 1
+	bench_spawn mosquitto -c "$m/mosquitto$k.conf" >"$m/mosquitto$k.log" 2>&1
+	MOSQ_PIDS+=("$LAST_PID")
+	MOSQ_PORTS+=("$mport")
+	wait_for "mosquitto listens on $mport" 10 \
+		bash -c "exec 3<>/dev/tcp/127.0.0.1/$mport" || { echo "mosquitto did not start" >&2; exit 1; }
+done
+mosq_rss() {
+	local p total=0
+	for p in "${MOSQ_PIDS[@]}"; do
+		total=$((total + $(rss_kib "$p")))
+	done
+	echo "$total"
 }
-cat "$T/mqtt_idle.out"
+sleep 1
+mosq_before=$(mosq_rss)
+for ((k = 0; k < nmosq; k++)); do
+	n=$((count / nmosq + (k < count % nmosq ? 1 : 0)))
+	bench_spawn "$mqtt_idle" --port "${MOSQ_PORTS[k]}" --count "$n" --ca "$m/ca.pem" \
+		--cert "$m/client.pem" --key "$m/client.key" >"$T/mqtt_idle$k.out" 2>"$T/mqtt_idle$k.log"
+done
+for ((k = 0; k < nmosq; k++)); do
+	wait_for "mqtt_idle $k connected" $((60 + count / 50)) grep -q "connected in" "$T/mqtt_idle$k.out" || {
+		echo "mqtt_idle did not finish:" >&2
+		tail -n 5 "$T/mqtt_idle$k.log" "$m/mosquitto$k.log" >&2
+		exit 1
+	}
+	cat "$T/mqtt_idle$k.out"
+done
 sleep "${SETTLE:-3}"
-mosq_after=$(rss_kib "$MOSQ_PID")
+mosq_after=$(mosq_rss)
 mosq_per=$(awk -v b="$mosq_before" -v a="$mosq_after" -v n="$count" \
 	'BEGIN { printf "%.1f", (a - b) / n }')
-echo "mosquitto $(mosquitto -h 2>/dev/null | awk 'NR == 1 { print $3 }') RSS: $mosq_before KiB idle -> $mosq_after KiB with $count mTLS clients"
+echo "mosquitto $(mosquitto -h 2>/dev/null | awk 'NR == 1 { print $3 }') RSS ($nmosq instance(s)): $mosq_before KiB idle -> $mosq_after KiB with $count mTLS clients"
 echo "mosquitto memory per idle mTLS client: $mosq_per KiB"
+echo "figure: mosquitto_kib=$mosq_per"
 awk -v f="$fleetd_per" -v q="$mosq_per" \
-	'BEGIN { if (q > 0) printf "fleetd / mosquitto memory per connection: %.2f\n", f / q }'
+	'BEGIN { if (q > 0) printf "fleetd / mosquitto memory per connection: %.2f\nfigure: ratio=%.2f\n", f / q, f / q }'
