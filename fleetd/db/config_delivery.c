@@ -53,21 +53,22 @@ store_config_pending(struct store *st, const char *const *ids, size_t n,
 	params[0] = arr;
 	/* Differs: no report yet, another generation or hash, or not
 	 * applied (failed, drifted). Sorted as the caller searches. */
-	res = db_query(conn,
-		       "SELECT dc.device_id, dc.desired_generation, "
-		       "dc.desired_sha256, dc.desired_document "
-		       "FROM device_config dc "
-		       "LEFT JOIN device_config_reported r "
-		       "ON r.device_id = dc.device_id "
-		       "WHERE dc.device_id = ANY($1::uuid[]) "
-		       "AND dc.desired_document IS NOT NULL "
-		       "AND dc.desired_generation > 0 "
-		       "AND (r.device_id IS NULL "
-		       "OR r.generation <> dc.desired_generation "
-		       "OR r.sha256 IS DISTINCT FROM dc.desired_sha256 "
-		       "OR r.status <> 'applied') "
-		       "ORDER BY dc.device_id::text COLLATE \"C\"",
-		       1, params);
+	res = db_query_prepared(
+		conn,
+		"SELECT dc.device_id, dc.desired_generation, "
+		"dc.desired_sha256, dc.desired_document "
+		"FROM device_config dc "
+		"LEFT JOIN device_config_reported r "
+		"ON r.device_id = dc.device_id "
+		"WHERE dc.device_id = ANY($1::uuid[]) "
+		"AND dc.desired_document IS NOT NULL "
+		"AND dc.desired_generation > 0 "
+		"AND (r.device_id IS NULL "
+		"OR r.generation <> dc.desired_generation "
+		"OR r.sha256 IS DISTINCT FROM dc.desired_sha256 "
+		"OR r.status <> 'applied') "
+		"ORDER BY dc.device_id::text COLLATE \"C\"",
+		1, params);
 	free(arr);
 	if (res == NULL)
 		return STORE_ERR;
@@ -178,24 +179,25 @@ store_config_report_apply(struct store *st, const char *device_id,
 	}
 	/* The report window, as store_report_apply (db/reports.c) keeps it:
 	 * one window per device for every kind of report. */
-	if (db_command(
+	if (db_command_prepared(
 		    conn,
 		    "INSERT INTO device_report_windows (device_id) "
 		    "SELECT id FROM devices WHERE id = $1::uuid "
 		    "AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
 		    1, id1) != STORE_OK)
 		goto fail;
-	res = db_query(conn,
-		       "SELECT w.hwm, w.mask, dc.desired_generation, "
-		       "dc.desired_sha256, r.generation, r.seq "
-		       "FROM device_report_windows w "
-		       "JOIN devices d ON d.id = w.device_id "
-		       "LEFT JOIN device_config dc ON dc.device_id = d.id "
-		       "LEFT JOIN device_config_reported r "
-		       "ON r.device_id = d.id "
-		       "WHERE w.device_id = $1::uuid AND d.status = 'active' "
-		       "FOR UPDATE OF w",
-		       1, id1);
+	res = db_query_prepared(
+		conn,
+		"SELECT w.hwm, w.mask, dc.desired_generation, "
+		"dc.desired_sha256, r.generation, r.seq "
+		"FROM device_report_windows w "
+		"JOIN devices d ON d.id = w.device_id "
+		"LEFT JOIN device_config dc ON dc.device_id = d.id "
+		"LEFT JOIN device_config_reported r "
+		"ON r.device_id = d.id "
+		"WHERE w.device_id = $1::uuid AND d.status = 'active' "
+		"FOR UPDATE OF w",
+		1, id1);
 	if (res == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
@@ -225,7 +227,8 @@ store_config_report_apply(struct store *st, const char *device_id,
 		eff[10] = config_report_verdict_name(*cv);
 		PQclear(res); /* d.sha256 is not used below */
 		res = NULL;
-		if (db_command(conn, STATUS_EFFECT, 11, eff) != STORE_OK)
+		if (db_command_prepared(conn, STATUS_EFFECT, 11, eff) !=
+		    STORE_OK)
 			goto fail;
 	}
 	PQclear(res);
@@ -379,26 +382,28 @@ store_config_report_apply_batch(struct store *st,
 	/* Windows made if missing and then locked in device id order: two
 	 * batches (or a batch and a single report) never wait on each other
 	 * in a cycle. */
-	if (db_command(conn,
-		       "INSERT INTO device_report_windows (device_id) "
-		       "SELECT id FROM devices WHERE id = ANY($1::uuid[]) "
-		       "AND status = 'active' ORDER BY id "
-		       "ON CONFLICT (device_id) DO NOTHING",
-		       1, params) != STORE_OK)
+	if (db_command_prepared(
+		    conn,
+		    "INSERT INTO device_report_windows (device_id) "
+		    "SELECT id FROM devices WHERE id = ANY($1::uuid[]) "
+		    "AND status = 'active' ORDER BY id "
+		    "ON CONFLICT (device_id) DO NOTHING",
+		    1, params) != STORE_OK)
 		goto rollback;
-	res = db_query(conn,
-		       "SELECT w.device_id, w.hwm, w.mask, "
-		       "dc.desired_generation, dc.desired_sha256, "
-		       "r.generation, r.seq "
-		       "FROM device_report_windows w "
-		       "JOIN devices d ON d.id = w.device_id "
-		       "LEFT JOIN device_config dc ON dc.device_id = d.id "
-		       "LEFT JOIN device_config_reported r "
-		       "ON r.device_id = d.id "
-		       "WHERE w.device_id = ANY($1::uuid[]) "
-		       "AND d.status = 'active' "
-		       "ORDER BY w.device_id FOR UPDATE OF w",
-		       1, params);
+	res = db_query_prepared(
+		conn,
+		"SELECT w.device_id, w.hwm, w.mask, "
+		"dc.desired_generation, dc.desired_sha256, "
+		"r.generation, r.seq "
+		"FROM device_report_windows w "
+		"JOIN devices d ON d.id = w.device_id "
+		"LEFT JOIN device_config dc ON dc.device_id = d.id "
+		"LEFT JOIN device_config_reported r "
+		"ON r.device_id = d.id "
+		"WHERE w.device_id = ANY($1::uuid[]) "
+		"AND d.status = 'active' "
+		"ORDER BY w.device_id FOR UPDATE OF w",
+		1, params);
 	if (res == NULL)
 		goto rollback;
 	for (size_t i = 0; i < n; i++)
@@ -442,7 +447,8 @@ store_config_report_apply_batch(struct store *st,
 		if (text == NULL)
 			goto rollback;
 		params[0] = text;
-		if (db_command(conn, BATCH_EFFECT, 1, params) != STORE_OK)
+		if (db_command_prepared(conn, BATCH_EFFECT, 1, params) !=
+		    STORE_OK)
 			goto rollback;
 	}
 	if (db_exec(conn, "COMMIT") != 0)

@@ -56,10 +56,10 @@ enroll_profile(PGconn *conn, const char *device_id, const char *profile)
 	PGresult *res;
 	enum store_rc rc;
 
-	res = db_query(conn,
-		       "SELECT id::text, latest_version::text FROM "
-		       "config_profiles WHERE name = $1 FOR SHARE",
-		       1, params);
+	res = db_query_prepared(conn,
+				"SELECT id::text, latest_version::text FROM "
+				"config_profiles WHERE name = $1 FOR SHARE",
+				1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	if (PQntuples(res) != 1) {
@@ -70,7 +70,7 @@ enroll_profile(PGconn *conn, const char *device_id, const char *profile)
 	params[0] = device_id;
 	params[1] = id;
 	params[2] = PQgetvalue(res, 0, 1);
-	rc = db_command(
+	rc = db_command_prepared(
 		conn,
 		"INSERT INTO device_config (device_id, profile_id, "
 		"desired_document, desired_sha256, desired_generation, "
@@ -211,7 +211,7 @@ enroll_rows_insert(PGconn *conn, json_t *rows)
 	if (text == NULL)
 		return NULL;
 	params[0] = text;
-	res = db_query(
+	res = db_query_prepared(
 		conn,
 		"WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
 		"r(device_id uuid, labels jsonb, model text, serial text, "

@@ -21,10 +21,11 @@ store_idempotency_get(struct store *st, const char *actor, const char *key,
 
 	if (conn == NULL)
 		return STORE_ERR;
-	res = db_query(conn,
-		       "SELECT request_sha256, status, body FROM "
-		       "idempotency_keys WHERE actor = $1 AND key = $2",
-		       2, params);
+	res = db_query_prepared(
+		conn,
+		"SELECT request_sha256, status, body FROM "
+		"idempotency_keys WHERE actor = $1 AND key = $2",
+		2, params);
 	if (res == NULL)
 		return STORE_ERR;
 	if (PQntuples(res) == 0) {
@@ -55,11 +56,12 @@ db_idem_insert(PGconn *conn, const struct idem_record *rec)
 	if (rec->body == NULL)
 		return DB_ERR;
 	snprintf(status_s, sizeof(status_s), "%d", rec->status);
-	res = db_query(conn,
-		       "INSERT INTO idempotency_keys (actor, key, "
-		       "request_sha256, status, body) VALUES ($1, $2, $3, "
-		       "$4::int, $5) ON CONFLICT DO NOTHING",
-		       5, params);
+	res = db_query_prepared(
+		conn,
+		"INSERT INTO idempotency_keys (actor, key, "
+		"request_sha256, status, body) VALUES ($1, $2, $3, "
+		"$4::int, $5) ON CONFLICT DO NOTHING",
+		5, params);
 	if (res == NULL)
 		return DB_ERR;
 	rc = strcmp(PQcmdTuples(res), "1") == 0 ? DB_OK : DB_CONFLICT;

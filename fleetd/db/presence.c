@@ -44,15 +44,16 @@ store_presence_register(struct store *st, const struct presence_worker *w)
 	snprintf(slottext, sizeof(slottext), "%d", w->slot);
 	if (db_exec(conn, "BEGIN") != 0)
 		return STORE_ERR;
-	if (db_command(conn,
-		       "DELETE FROM workers WHERE host = $1 AND slot = $2 "
-		       "AND id <> $3",
-		       3, del) != 0 ||
-	    db_command(conn,
-		       "INSERT INTO workers (id, host, pid, slot) "
-		       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
-		       "UPDATE SET heartbeat_at = now()",
-		       4, ins) != 0 ||
+	if (db_command_prepared(
+		    conn,
+		    "DELETE FROM workers WHERE host = $1 AND slot = $2 "
+		    "AND id <> $3",
+		    3, del) != 0 ||
+	    db_command_prepared(conn,
+				"INSERT INTO workers (id, host, pid, slot) "
+				"VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
+				"UPDATE SET heartbeat_at = now()",
+				4, ins) != 0 ||
 	    db_exec(conn, "COMMIT") != 0)
 		return rollback(conn);
 	return STORE_OK;
@@ -66,8 +67,8 @@ store_presence_unregister(struct store *st, const char *worker_id)
 
 	if (conn == NULL)
 		return STORE_ERR;
-	return db_command(conn, "DELETE FROM workers WHERE id = $1", 1, one) ==
-			       0
+	return db_command_prepared(conn, "DELETE FROM workers WHERE id = $1", 1,
+				   one) == 0
 		       ? STORE_OK
 		       : STORE_ERR;
 }
@@ -86,24 +87,25 @@ store_presence_open(struct store *st, const char *worker_id,
 	/* One statement: the row appears only for an active device whose own
 	 * certificate is still good; it replaces the row of an older session
 	 * of the device, wherever that is (the newest session wins). */
-	res = db_query(conn,
-		       "WITH opened AS ("
-		       "INSERT INTO device_sessions (device_id, worker_id, "
-		       "cert_serial, peer) "
-		       "SELECT d.id, $2, $3, $4 FROM devices d "
-		       "JOIN certificates c ON c.device_id = d.id "
-		       "WHERE d.id = $1::uuid AND d.status = 'active' "
-		       "AND c.serial = $3 AND c.status <> 'revoked' "
-		       "ON CONFLICT (device_id) DO UPDATE SET "
-		       "worker_id = EXCLUDED.worker_id, "
-		       "cert_serial = EXCLUDED.cert_serial, "
-		       "peer = EXCLUDED.peer, connected_at = now(), "
-		       "last_seen = now() RETURNING device_id) "
-		       "UPDATE devices SET last_seen = now() FROM "
-		       "opened, " DB_ASYNC_COMMIT
-		       " WHERE devices.id = opened.device_id "
-		       "RETURNING devices.id",
-		       4, params);
+	res = db_query_prepared(
+		conn,
+		"WITH opened AS ("
+		"INSERT INTO device_sessions (device_id, worker_id, "
+		"cert_serial, peer) "
+		"SELECT d.id, $2, $3, $4 FROM devices d "
+		"JOIN certificates c ON c.device_id = d.id "
+		"WHERE d.id = $1::uuid AND d.status = 'active' "
+		"AND c.serial = $3 AND c.status <> 'revoked' "
+		"ON CONFLICT (device_id) DO UPDATE SET "
+		"worker_id = EXCLUDED.worker_id, "
+		"cert_serial = EXCLUDED.cert_serial, "
+		"peer = EXCLUDED.peer, connected_at = now(), "
+		"last_seen = now() RETURNING device_id) "
+		"UPDATE devices SET last_seen = now() FROM "
+		"opened, " DB_ASYNC_COMMIT
+		" WHERE devices.id = opened.device_id "
+		"RETURNING devices.id",
+		4, params);
 	if (res == NULL)
 		return STORE_ERR;
 	ok = PQntuples(res) == 1;
@@ -125,13 +127,14 @@ store_presence_close(struct store *st, const char *worker_id,
 	snprintf(idle, sizeof(idle), "%llu", (unsigned long long)idle_ms);
 	/* The device's last_seen is its last frame, not this moment: a
 	 * frozen device dropped for silence was last seen before. */
-	return db_command(conn,
-			  "WITH gone AS (DELETE FROM device_sessions WHERE "
-			  "device_id = $1::uuid AND worker_id = $2) "
-			  "UPDATE devices SET last_seen = greatest(last_seen, "
-			  "now() - $3::bigint * interval '1 millisecond') "
-			  "FROM " DB_ASYNC_COMMIT " WHERE id = $1::uuid",
-			  3, params) == 0
+	return db_command_prepared(
+		       conn,
+		       "WITH gone AS (DELETE FROM device_sessions WHERE "
+		       "device_id = $1::uuid AND worker_id = $2) "
+		       "UPDATE devices SET last_seen = greatest(last_seen, "
+		       "now() - $3::bigint * interval '1 millisecond') "
+		       "FROM " DB_ASYNC_COMMIT " WHERE id = $1::uuid",
+		       3, params) == 0
 		       ? STORE_OK
 		       : STORE_ERR;
 }
@@ -218,66 +221,72 @@ store_presence_tick(struct store *st, const struct presence_worker *w,
 	if (db_exec(conn, "BEGIN") != 0)
 		goto out;
 	/* Upsert: after an outage another worker may have swept this one. */
-	if (db_command(conn,
-		       "INSERT INTO workers (id, host, pid, slot) "
-		       "VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
-		       "UPDATE SET heartbeat_at = now()",
-		       4, worker) != 0)
+	if (db_command_prepared(conn,
+				"INSERT INTO workers (id, host, pid, slot) "
+				"VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO "
+				"UPDATE SET heartbeat_at = now()",
+				4, worker) != 0)
 		goto fail;
 	/* Held sessions: their rows say when the device last sent a frame;
 	 * rows swept meanwhile come back (unless another session of the
 	 * device owns the row now, or the device may no longer connect). */
-	if (db_command(conn,
-		       TICK_SESSIONS
-		       "UPDATE device_sessions ds SET last_seen = now() - "
-		       "s.i * interval '1 millisecond' FROM s "
-		       "WHERE ds.device_id = s.d AND ds.worker_id = $1",
-		       2, held) != 0 ||
-	    db_command(conn,
-		       TICK_SESSIONS
-		       "INSERT INTO device_sessions (device_id, worker_id, "
-		       "cert_serial, peer, last_seen) "
-		       "SELECT s.d, $1, s.s, s.p, now() - s.i * "
-		       "interval '1 millisecond' FROM s "
-		       "JOIN devices d ON d.id = s.d "
-		       "JOIN certificates c ON c.serial = s.s "
-		       "AND c.device_id = s.d WHERE d.status = 'active' "
-		       "AND c.status <> 'revoked' "
-		       "ON CONFLICT (device_id) DO NOTHING",
-		       2, held) != 0 ||
+	if (db_command_prepared(
+		    conn,
+		    TICK_SESSIONS
+		    "UPDATE device_sessions ds SET last_seen = now() - "
+		    "s.i * interval '1 millisecond' FROM s "
+		    "WHERE ds.device_id = s.d AND ds.worker_id = $1",
+		    2, held) != 0 ||
+	    db_command_prepared(
+		    conn,
+		    TICK_SESSIONS
+		    "INSERT INTO device_sessions (device_id, worker_id, "
+		    "cert_serial, peer, last_seen) "
+		    "SELECT s.d, $1, s.s, s.p, now() - s.i * "
+		    "interval '1 millisecond' FROM s "
+		    "JOIN devices d ON d.id = s.d "
+		    "JOIN certificates c ON c.serial = s.s "
+		    "AND c.device_id = s.d WHERE d.status = 'active' "
+		    "AND c.status <> 'revoked' "
+		    "ON CONFLICT (device_id) DO NOTHING",
+		    2, held) != 0 ||
 	    /* devices.last_seen follows, written at most once per timeout
 	     * per device (it is read when no session row is left). */
-	    db_command(conn,
-		       TICK_SESSIONS
-		       "UPDATE devices d SET last_seen = now() - s.i * "
-		       "interval '1 millisecond' FROM s WHERE d.id = s.d "
-		       "AND (d.last_seen IS NULL OR d.last_seen < now() - "
-		       "s.i * interval '1 millisecond' - $3::double "
-		       "precision * interval '1 second') AND EXISTS (SELECT 1 "
-		       "FROM device_sessions ds WHERE ds.device_id = s.d AND "
-		       "ds.worker_id = $1)",
-		       3, held) != 0)
+	    db_command_prepared(
+		    conn,
+		    TICK_SESSIONS
+		    "UPDATE devices d SET last_seen = now() - s.i * "
+		    "interval '1 millisecond' FROM s WHERE d.id = s.d "
+		    "AND (d.last_seen IS NULL OR d.last_seen < now() - "
+		    "s.i * interval '1 millisecond' - $3::double "
+		    "precision * interval '1 second') AND EXISTS (SELECT 1 "
+		    "FROM device_sessions ds WHERE ds.device_id = s.d AND "
+		    "ds.worker_id = $1)",
+		    3, held) != 0)
 		goto fail;
-	res = db_query(conn,
-		       TICK_SESSIONS
-		       "SELECT s.d FROM s WHERE NOT EXISTS (SELECT 1 FROM "
-		       "device_sessions ds WHERE ds.device_id = s.d AND "
-		       "ds.worker_id = $1)",
-		       2, held);
+	res = db_query_prepared(
+		conn,
+		TICK_SESSIONS
+		"SELECT s.d FROM s WHERE NOT EXISTS (SELECT 1 FROM "
+		"device_sessions ds WHERE ds.device_id = s.d AND "
+		"ds.worker_id = $1)",
+		2, held);
 	if (res == NULL || collect_lost(res, lost, nlost) != 0)
 		goto fail;
 	/* Rows of this worker for sessions it no longer holds (a lost or
 	 * reordered close) go once stale. */
-	if (db_command(conn,
-		       TICK_SESSIONS
-		       "DELETE FROM device_sessions ds WHERE ds.worker_id = "
-		       "$1 AND NOT EXISTS (SELECT 1 FROM s WHERE s.d = "
-		       "ds.device_id) AND ds.last_seen < now() - "
-		       "$3::double precision * interval '1 second'",
-		       3, held) != 0)
+	if (db_command_prepared(
+		    conn,
+		    TICK_SESSIONS
+		    "DELETE FROM device_sessions ds WHERE ds.worker_id = "
+		    "$1 AND NOT EXISTS (SELECT 1 FROM s WHERE s.d = "
+		    "ds.device_id) AND ds.last_seen < now() - "
+		    "$3::double precision * interval '1 second'",
+		    3, held) != 0)
 		goto fail_lost;
 	/* Sessions of dead workers go with them (ON DELETE CASCADE). */
-	if (sweep && db_command(conn,
+	if (sweep &&
+	    db_command_prepared(conn,
 				"DELETE FROM workers WHERE heartbeat_at < "
 				"now() - $1::double precision * interval "
 				"'1 second' AND id <> $2",
@@ -317,7 +326,7 @@ store_refused_serials(struct store *st, int64_t since_s, char ***serials,
 	snprintf(since, sizeof(since), "%" PRId64, since_s);
 	/* One row at least, for the clock (serial NULL when none match). A
 	 * delta reads the two timestamp indexes (migrations 0001, 0008). */
-	res = db_query(
+	res = db_query_prepared(
 		conn,
 		"SELECT c.serial, " DB_EPOCH(
 			"now()") " FROM (SELECT "

@@ -6,6 +6,7 @@
 #include "db/query.h"
 
 #include <inttypes.h>
+#include <libpq-events.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,11 +19,12 @@
 #include "core/page.h"
 #include "db/store.h"
 #include "log.h"
+#include "secret.h"
 
-PGresult *
-db_query(PGconn *conn, const char *sql, int n, const char *const *params)
+/* res if the statement succeeded; else logs, counts, clears, NULL. */
+static PGresult *
+query_checked(PGresult *res)
 {
-	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = PQresultStatus(res);
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -33,10 +35,132 @@ db_query(PGconn *conn, const char *sql, int n, const char *const *params)
 	return NULL;
 }
 
+PGresult *
+db_query(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	return query_checked(
+		PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0));
+}
+
 enum store_rc
 db_command(PGconn *conn, const char *sql, int n, const char *const *params)
 {
 	PGresult *res = db_query(conn, sql, n, params);
+
+	if (res == NULL)
+		return STORE_ERR;
+	PQclear(res);
+	return STORE_OK;
+}
+
+/* ---- prepared statements of a connection ------------------------------ */
+
+/* A statement's name: its text's SHA-256, so a name always means one text
+ * and two literals with the same text share one prepared statement. */
+#define PREPARED_NAME_LEN (3 + 32)
+
+struct prepared_set {
+	size_t n;
+	const char *sql[DB_PREPARED_MAX]; /* literal addresses */
+	char name[DB_PREPARED_MAX][PREPARED_NAME_LEN + 1];
+};
+
+static int
+prepared_event(PGEventId id, void *info, void *pass)
+{
+	(void)pass;
+	switch (id) {
+	case PGEVT_REGISTER: {
+		PGEventRegister *e = info;
+		struct prepared_set *set = calloc(1, sizeof(*set));
+
+		return set != NULL &&
+		       PQsetInstanceData(e->conn, prepared_event, set) != 0;
+	}
+	case PGEVT_CONNRESET: {
+		PGEventConnReset *e = info;
+		struct prepared_set *set =
+			PQinstanceData(e->conn, prepared_event);
+
+		if (set != NULL)
+			set->n = 0; /* a new session has prepared nothing */
+		return 1;
+	}
+	case PGEVT_CONNDESTROY: {
+		PGEventConnDestroy *e = info;
+
+		free(PQinstanceData(e->conn, prepared_event));
+		return 1;
+	}
+	default:
+		return 1;
+	}
+}
+
+static struct prepared_set *
+prepared_set_of(PGconn *conn)
+{
+	struct prepared_set *set = PQinstanceData(conn, prepared_event);
+
+	if (set == NULL && PQregisterEventProc(conn, prepared_event,
+					       "fleet-prepared", NULL) != 0)
+		set = PQinstanceData(conn, prepared_event);
+	return set;
+}
+
+/* The name sql is prepared under on conn, preparing it first if needed;
+ * NULL when it cannot be (set full, no memory, or the statement failed:
+ * db_query then runs it and logs why). */
+static const char *
+prepared_name(PGconn *conn, const char *sql, int n)
+{
+	struct prepared_set *set = prepared_set_of(conn);
+	char hex[SECRET_SHA256_HEX], name[PREPARED_NAME_LEN + 1];
+	PGresult *res;
+	size_t i;
+
+	if (set == NULL)
+		return NULL;
+	for (i = 0; i < set->n; i++)
+		if (set->sql[i] == sql)
+			return set->name[i];
+	if (set->n == DB_PREPARED_MAX)
+		return NULL;
+	secret_sha256_hex(sql, strlen(sql), hex);
+	snprintf(name, sizeof(name), "fq_%.32s", hex);
+	for (i = 0; i < set->n; i++)
+		if (strcmp(set->name[i], name) == 0)
+			break;
+	if (i == set->n) {
+		res = PQprepare(conn, name, sql, n, NULL);
+		if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+			PQclear(res);
+			return NULL;
+		}
+		PQclear(res);
+	}
+	set->sql[set->n] = sql;
+	memcpy(set->name[set->n], name, sizeof(name));
+	return set->name[set->n++];
+}
+
+PGresult *
+db_query_prepared(PGconn *conn, const char *sql, int n,
+		  const char *const *params)
+{
+	const char *name = prepared_name(conn, sql, n);
+
+	if (name == NULL)
+		return db_query(conn, sql, n, params);
+	return query_checked(
+		PQexecPrepared(conn, name, n, params, NULL, NULL, 0));
+}
+
+enum store_rc
+db_command_prepared(PGconn *conn, const char *sql, int n,
+		    const char *const *params)
+{
+	PGresult *res = db_query_prepared(conn, sql, n, params);
 
 	if (res == NULL)
 		return STORE_ERR;

@@ -34,6 +34,24 @@ PGresult *db_query(PGconn *conn, const char *sql, int n,
 enum store_rc db_command(PGconn *conn, const char *sql, int n,
 			 const char *const *params);
 
+/*
+ * db_query and db_command for the fixed statements of hot paths
+ * (enrollment, presence, reports, configuration status). sql must be a
+ * string literal: its address identifies it. The statement is prepared on
+ * its first use on a connection and executed by name afterwards, so
+ * PostgreSQL parses and analyses it once per connection, and plans it once
+ * when the plan does not depend on the parameters (a generic plan), instead
+ * of on every call. The names a connection has prepared go with it (libpq
+ * instance data, cleared on reset, freed with the connection). Past
+ * DB_PREPARED_MAX statements per connection, or when preparing fails for
+ * want of memory, the statement runs as db_query would.
+ */
+#define DB_PREPARED_MAX 64
+PGresult *db_query_prepared(PGconn *conn, const char *sql, int n,
+			    const char *const *params);
+enum store_rc db_command_prepared(PGconn *conn, const char *sql, int n,
+				  const char *const *params);
+
 struct audit_entry;
 struct idem_record;
 

@@ -41,19 +41,20 @@ store_report_apply(struct store *st, const char *device_id,
 		return STORE_ERR;
 	/* The first report of a device makes its window row; a concurrent
 	 * first report waits on the key and then finds it. */
-	if (db_command(
+	if (db_command_prepared(
 		    conn,
 		    "INSERT INTO device_report_windows (device_id) "
 		    "SELECT id FROM devices WHERE id = $1::uuid "
 		    "AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
 		    1, id1) != 0)
 		goto fail;
-	res = db_query(conn,
-		       "SELECT w.hwm, w.mask FROM device_report_windows w "
-		       "JOIN devices d ON d.id = w.device_id "
-		       "WHERE w.device_id = $1::uuid AND d.status = 'active' "
-		       "FOR UPDATE OF w",
-		       1, id1);
+	res = db_query_prepared(
+		conn,
+		"SELECT w.hwm, w.mask FROM device_report_windows w "
+		"JOIN devices d ON d.id = w.device_id "
+		"WHERE w.device_id = $1::uuid AND d.status = 'active' "
+		"FOR UPDATE OF w",
+		1, id1);
 	if (res == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
@@ -67,28 +68,30 @@ store_report_apply(struct store *st, const char *device_id,
 	v = report_window_check(&w, r->seq);
 	if (v == REPORT_NEW) {
 		/* The effect: the latest report of its kind, counted. */
-		if (db_command(conn,
-			       "INSERT INTO device_reports AS r "
-			       "(device_id, kind, seq, body) "
-			       "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-			       "ON CONFLICT (device_id, kind) DO UPDATE SET "
-			       "applied = r.applied + 1, "
-			       "body = CASE WHEN EXCLUDED.seq > r.seq "
-			       "THEN EXCLUDED.body ELSE r.body END, "
-			       "received_at = CASE WHEN EXCLUDED.seq > r.seq "
-			       "THEN now() ELSE r.received_at END, "
-			       "seq = greatest(r.seq, EXCLUDED.seq)",
-			       4, eff) != 0)
+		if (db_command_prepared(
+			    conn,
+			    "INSERT INTO device_reports AS r "
+			    "(device_id, kind, seq, body) "
+			    "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
+			    "ON CONFLICT (device_id, kind) DO UPDATE SET "
+			    "applied = r.applied + 1, "
+			    "body = CASE WHEN EXCLUDED.seq > r.seq "
+			    "THEN EXCLUDED.body ELSE r.body END, "
+			    "received_at = CASE WHEN EXCLUDED.seq > r.seq "
+			    "THEN now() ELSE r.received_at END, "
+			    "seq = greatest(r.seq, EXCLUDED.seq)",
+			    4, eff) != 0)
 			goto fail;
 		report_window_mark(&w, r->seq);
 		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
 		db_mask_to_text(w.mask, mask, sizeof(mask));
-		if (db_command(conn,
-			       "UPDATE device_report_windows SET hwm = "
-			       "$2::bigint, "
-			       "mask = $3::bigint, updated_at = now() "
-			       "WHERE device_id = $1::uuid",
-			       3, win) != 0)
+		if (db_command_prepared(
+			    conn,
+			    "UPDATE device_report_windows SET hwm = "
+			    "$2::bigint, "
+			    "mask = $3::bigint, updated_at = now() "
+			    "WHERE device_id = $1::uuid",
+			    3, win) != 0)
 			goto fail;
 	}
 	if (db_exec(conn, "COMMIT") != 0)
@@ -152,7 +155,7 @@ store_device_hello(struct store *st, const char *device_id,
 	params[3] = h->model;
 	params[4] = h->boot_id;
 	params[5] = inv_text;
-	if (db_command(
+	if (db_command_prepared(
 		    conn,
 		    "UPDATE devices SET fw_version = $2, agent_version = $3, "
 		    "model = coalesce($4, model), boot_id = $5, "

@@ -116,7 +116,7 @@ static enum store_rc
 token_query_one(PGconn *conn, enum token_kind kind, const char *sql, int n,
 		const char *const *params, struct token *out)
 {
-	PGresult *res = db_query(conn, sql, n, params);
+	PGresult *res = db_query_prepared(conn, sql, n, params);
 	enum store_rc rc;
 
 	if (res == NULL)
@@ -184,8 +184,8 @@ token_create_tx(PGconn *conn, void *arg)
 		snprintf(n2, sizeof(n2), "%" PRId64, t->expires_at);
 		params[6] = n2;
 	}
-	rc = db_command(conn, token_sql[t->kind].insert,
-			token_sql[t->kind].insert_params, params);
+	rc = db_command_prepared(conn, token_sql[t->kind].insert,
+				 token_sql[t->kind].insert_params, params);
 	free(labels);
 	return rc;
 }
@@ -223,7 +223,7 @@ store_token_list(struct store *st, enum token_kind kind,
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(limit, sizeof(limit), "%d", page->limit + 1);
-	res = db_query(conn, token_sql[kind].list, 2, params);
+	res = db_query_prepared(conn, token_sql[kind].list, 2, params);
 	if (res == NULL)
 		return STORE_ERR;
 	rows = PQntuples(res);
@@ -268,7 +268,8 @@ token_revoke_tx(PGconn *conn, void *arg)
 			     params, a->out);
 	if (rc == STORE_NOTFOUND) {
 		/* Unknown, or already revoked? */
-		res = db_query(conn, token_sql[a->kind].exists, 1, params);
+		res = db_query_prepared(conn, token_sql[a->kind].exists, 1,
+					params);
 		if (res == NULL)
 			return STORE_ERR;
 		rc = PQntuples(res) == 1 ? STORE_CONFLICT : STORE_NOTFOUND;
@@ -356,10 +357,10 @@ store_enroll_token_release(struct store *st, const char *token_id)
 	if (conn == NULL)
 		return STORE_ERR;
 	/* Asynchronous like the reservation it gives back. */
-	return db_command(conn,
-			  "UPDATE enrollment_tokens SET uses_left = uses_left "
-			  "+ 1 FROM " DB_ASYNC_COMMIT
-			  " WHERE id = $1::uuid AND "
-			  "uses_left < uses_total",
-			  1, params);
+	return db_command_prepared(
+		conn,
+		"UPDATE enrollment_tokens SET uses_left = uses_left "
+		"+ 1 FROM " DB_ASYNC_COMMIT " WHERE id = $1::uuid AND "
+		"uses_left < uses_total",
+		1, params);
 }
