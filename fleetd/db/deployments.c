@@ -700,7 +700,7 @@ store_update_offers(struct store *st, const char *const *ids, size_t n,
 	params[1] = pending_only ? "true" : "false";
 	/* One statement: pending rows become offered, and every row asked
 	 * for comes back with its artifact. */
-	res = db_query(
+	res = db_query_prepared(
 		conn,
 		"WITH o AS (SELECT x.deployment_id, x.device_id, x.state "
 		"FROM deployment_devices x WHERE x.device_id = "
@@ -765,19 +765,21 @@ window_begin(PGconn *conn, const char *device_id, struct report_window *w)
 
 	if (db_exec(conn, "BEGIN") != 0)
 		return STORE_ERR;
-	if (db_command(conn,
-		       "INSERT INTO device_report_windows (device_id) "
-		       "SELECT id FROM devices WHERE id = $1::uuid "
-		       "AND status = 'active' ON CONFLICT (device_id) DO "
-		       "NOTHING",
-		       1, id1) != STORE_OK)
+	if (db_command_prepared(
+		    conn,
+		    "INSERT INTO device_report_windows (device_id) "
+		    "SELECT id FROM devices WHERE id = $1::uuid "
+		    "AND status = 'active' ON CONFLICT (device_id) DO "
+		    "NOTHING",
+		    1, id1) != STORE_OK)
 		goto fail;
-	res = db_query(conn,
-		       "SELECT w.hwm, w.mask FROM device_report_windows w "
-		       "JOIN devices d ON d.id = w.device_id "
-		       "WHERE w.device_id = $1::uuid AND d.status = 'active' "
-		       "FOR UPDATE OF w",
-		       1, id1);
+	res = db_query_prepared(
+		conn,
+		"SELECT w.hwm, w.mask FROM device_report_windows w "
+		"JOIN devices d ON d.id = w.device_id "
+		"WHERE w.device_id = $1::uuid AND d.status = 'active' "
+		"FOR UPDATE OF w",
+		1, id1);
 	if (res == NULL)
 		goto fail;
 	if (PQntuples(res) != 1) {
@@ -805,27 +807,28 @@ window_mark(PGconn *conn, const char *device_id, const struct report *r,
 	const char *win[3] = {device_id, hwm, mask};
 
 	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
-	if (db_command(conn,
-		       "INSERT INTO device_reports AS r "
-		       "(device_id, kind, seq, body) "
-		       "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-		       "ON CONFLICT (device_id, kind) DO UPDATE SET "
-		       "applied = r.applied + 1, "
-		       "body = CASE WHEN EXCLUDED.seq > r.seq "
-		       "THEN EXCLUDED.body ELSE r.body END, "
-		       "received_at = CASE WHEN EXCLUDED.seq > r.seq "
-		       "THEN now() ELSE r.received_at END, "
-		       "seq = greatest(r.seq, EXCLUDED.seq)",
-		       4, eff) != STORE_OK)
+	if (db_command_prepared(conn,
+				"INSERT INTO device_reports AS r "
+				"(device_id, kind, seq, body) "
+				"VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
+				"ON CONFLICT (device_id, kind) DO UPDATE SET "
+				"applied = r.applied + 1, "
+				"body = CASE WHEN EXCLUDED.seq > r.seq "
+				"THEN EXCLUDED.body ELSE r.body END, "
+				"received_at = CASE WHEN EXCLUDED.seq > r.seq "
+				"THEN now() ELSE r.received_at END, "
+				"seq = greatest(r.seq, EXCLUDED.seq)",
+				4, eff) != STORE_OK)
 		return STORE_ERR;
 	report_window_mark(w, r->seq);
 	snprintf(hwm, sizeof(hwm), "%" PRIu64, w->hwm);
 	db_mask_to_text(w->mask, mask, sizeof(mask));
-	return db_command(conn,
-			  "UPDATE device_report_windows SET hwm = $2::bigint, "
-			  "mask = $3::bigint, updated_at = now() "
-			  "WHERE device_id = $1::uuid",
-			  3, win);
+	return db_command_prepared(
+		conn,
+		"UPDATE device_report_windows SET hwm = $2::bigint, "
+		"mask = $3::bigint, updated_at = now() "
+		"WHERE device_id = $1::uuid",
+		3, win);
 }
 
 static void
@@ -858,28 +861,30 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 	int_text(s->progress, prog, sizeof(prog), &p[5]);
 	int_text(s->bytes, bytes, sizeof(bytes), &p[6]);
 	int_text(s->running_version, run, sizeof(run), &p[7]);
-	if (db_command(conn,
-		       "UPDATE deployment_devices SET state = $3, reason = "
-		       "$4, error = $5, progress = coalesce($6::integer, "
-		       "CASE WHEN $3 IN ('downloaded', 'installing', "
-		       "'installed', 'rebooting', 'verifying', 'committed') "
-		       "THEN 100 ELSE progress END), bytes = "
-		       "coalesce($7::bigint, bytes), running_version = "
-		       "coalesce($8::bigint, running_version), fw_version = "
-		       "coalesce($9, fw_version), seq = $10::bigint, "
-		       "updated_at = now() WHERE deployment_id = $1::uuid AND "
-		       "device_id = $2::uuid",
-		       10, p) != STORE_OK)
+	if (db_command_prepared(
+		    conn,
+		    "UPDATE deployment_devices SET state = $3, reason = "
+		    "$4, error = $5, progress = coalesce($6::integer, "
+		    "CASE WHEN $3 IN ('downloaded', 'installing', "
+		    "'installed', 'rebooting', 'verifying', 'committed') "
+		    "THEN 100 ELSE progress END), bytes = "
+		    "coalesce($7::bigint, bytes), running_version = "
+		    "coalesce($8::bigint, running_version), fw_version = "
+		    "coalesce($9, fw_version), seq = $10::bigint, "
+		    "updated_at = now() WHERE deployment_id = $1::uuid AND "
+		    "device_id = $2::uuid",
+		    10, p) != STORE_OK)
 		return STORE_ERR;
 	if (update_status_sets_firmware(s)) {
 		fw[2] = p[7];
-		if (db_command(conn,
-			       "UPDATE devices SET fw_version = coalesce($2, "
-			       "fw_version), inventory = CASE WHEN $3::bigint "
-			       "IS NULL THEN inventory ELSE jsonb_set("
-			       "inventory, '{fw_version_num}', "
-			       "to_jsonb($3::bigint)) END WHERE id = $1::uuid",
-			       3, fw) != STORE_OK)
+		if (db_command_prepared(
+			    conn,
+			    "UPDATE devices SET fw_version = coalesce($2, "
+			    "fw_version), inventory = CASE WHEN $3::bigint "
+			    "IS NULL THEN inventory ELSE jsonb_set("
+			    "inventory, '{fw_version_num}', "
+			    "to_jsonb($3::bigint)) END WHERE id = $1::uuid",
+			    3, fw) != STORE_OK)
 			return STORE_ERR;
 	}
 	snprintf(arr, sizeof(arr), "{\"%s\"}", deployment_id);
@@ -889,12 +894,13 @@ status_effect(PGconn *conn, const char *device_id, const char *deployment_id,
 	 * deployment: cancel's lock order). */
 	if (update_state_parse(s->state, &st) == 0 &&
 	    update_state_finished(st) &&
-	    db_command(conn,
-		       "SELECT 1 FROM deployments WHERE id = $1::uuid FOR "
-		       "UPDATE",
-		       1, p) != STORE_OK)
+	    db_command_prepared(
+		    conn,
+		    "SELECT 1 FROM deployments WHERE id = $1::uuid FOR "
+		    "UPDATE",
+		    1, p) != STORE_OK)
 		return STORE_ERR;
-	return db_command(conn, DEP_FINISH_SQL, 1, fin);
+	return db_command_prepared(conn, DEP_FINISH_SQL, 1, fin);
 }
 
 enum store_rc
@@ -920,13 +926,14 @@ store_update_report_apply(struct store *st, const char *device_id,
 	*uv = UPDATE_ACCEPT;
 	if (v != REPORT_NEW)
 		goto commit;
-	res = db_query(conn,
-		       "SELECT x.deployment_id, a.version_int, x.state, x.seq "
-		       "FROM deployment_devices x JOIN deployments dp ON "
-		       "dp.id = x.deployment_id JOIN artifacts a ON a.id = "
-		       "dp.artifact_id WHERE x.device_id = $1::uuid AND NOT "
-		       "x.finished FOR UPDATE OF x",
-		       1, id1);
+	res = db_query_prepared(
+		conn,
+		"SELECT x.deployment_id, a.version_int, x.state, x.seq "
+		"FROM deployment_devices x JOIN deployments dp ON "
+		"dp.id = x.deployment_id JOIN artifacts a ON a.id = "
+		"dp.artifact_id WHERE x.device_id = $1::uuid AND NOT "
+		"x.finished FOR UPDATE OF x",
+		1, id1);
 	if (res == NULL)
 		goto fail;
 	memset(&row, 0, sizeof(row));
@@ -946,15 +953,16 @@ store_update_report_apply(struct store *st, const char *device_id,
 		const char *ign[3] = {device_id, update_verdict_name(*uv),
 				      r->body};
 
-		if (db_command(conn,
-			       "INSERT INTO update_reports_ignored AS i "
-			       "(device_id, last_verdict, last_body) VALUES "
-			       "($1::uuid, $2, $3::jsonb) ON CONFLICT "
-			       "(device_id) DO UPDATE SET count = i.count + 1, "
-			       "last_verdict = EXCLUDED.last_verdict, "
-			       "last_body = EXCLUDED.last_body, last_at = "
-			       "now()",
-			       3, ign) != STORE_OK)
+		if (db_command_prepared(
+			    conn,
+			    "INSERT INTO update_reports_ignored AS i "
+			    "(device_id, last_verdict, last_body) VALUES "
+			    "($1::uuid, $2, $3::jsonb) ON CONFLICT "
+			    "(device_id) DO UPDATE SET count = i.count + 1, "
+			    "last_verdict = EXCLUDED.last_verdict, "
+			    "last_body = EXCLUDED.last_body, last_at = "
+			    "now()",
+			    3, ign) != STORE_OK)
 			goto fail;
 	}
 	PQclear(res);
@@ -994,11 +1002,11 @@ store_keys_report_apply(struct store *st, const char *device_id,
 		snprintf(ver, sizeof(ver), "%" PRId64, version);
 		/* A pinned set only moves forward. */
 		if (strcmp(state, "adopted") == 0 &&
-		    db_command(conn,
-			       "UPDATE devices SET keyset_version = "
-			       "greatest(coalesce(keyset_version, 1), "
-			       "$2::bigint) WHERE id = $1::uuid",
-			       2, p) != STORE_OK)
+		    db_command_prepared(conn,
+					"UPDATE devices SET keyset_version = "
+					"greatest(coalesce(keyset_version, 1), "
+					"$2::bigint) WHERE id = $1::uuid",
+					2, p) != STORE_OK)
 			goto fail;
 		if (window_mark(conn, device_id, r, &w) != STORE_OK)
 			goto fail;
@@ -1017,10 +1025,10 @@ fail:
 int
 db_deployment_create_lock(PGconn *conn)
 {
-	return db_command(conn,
-			  "SELECT pg_advisory_xact_lock(hashtext("
-			  "'fleet_deployments'))",
-			  0, NULL) == STORE_OK
+	return db_command_prepared(conn,
+				   "SELECT pg_advisory_xact_lock(hashtext("
+				   "'fleet_deployments'))",
+				   0, NULL) == STORE_OK
 		       ? 0
 		       : -1;
 }
@@ -1035,20 +1043,22 @@ db_deployment_supersede(PGconn *conn, const char *ids_array,
 	int rc = -1;
 
 	/* The deployments that lose rows may finish with it. */
-	res = db_query(conn,
-		       "WITH s AS (UPDATE deployment_devices SET state = "
-		       "'superseded', reason = 'superseded', updated_at = "
-		       "now() WHERE device_id = ANY($1::uuid[]) AND NOT "
-		       "finished AND ($2::uuid IS NULL OR deployment_id <> "
-		       "$2::uuid) AND state IN " DB_DEPLOY_SUPERSEDABLE_SQL
-		       " RETURNING deployment_id) SELECT coalesce(array_agg("
-		       "DISTINCT deployment_id)::text, '{}'), count(*) FROM s",
-		       2, params);
+	res = db_query_prepared(
+		conn,
+		"WITH s AS (UPDATE deployment_devices SET state = "
+		"'superseded', reason = 'superseded', updated_at = "
+		"now() WHERE device_id = ANY($1::uuid[]) AND NOT "
+		"finished AND ($2::uuid IS NULL OR deployment_id <> "
+		"$2::uuid) AND state IN " DB_DEPLOY_SUPERSEDABLE_SQL
+		" RETURNING deployment_id) SELECT coalesce(array_agg("
+		"DISTINCT deployment_id)::text, '{}'), count(*) FROM s",
+		2, params);
 	if (res == NULL)
 		return -1;
 	*n = (size_t)db_int(res, 0, 1);
 	fin[0] = PQgetvalue(res, 0, 0);
-	if (*n == 0 || db_command(conn, DEP_FINISH_SQL, 1, fin) == STORE_OK)
+	if (*n == 0 ||
+	    db_command_prepared(conn, DEP_FINISH_SQL, 1, fin) == STORE_OK)
 		rc = 0;
 	PQclear(res);
 	return rc;
@@ -1063,7 +1073,7 @@ db_deployment_withdraw(PGconn *conn, const char *id, const char *ids_array,
 	const char *fin[1] = {arr};
 	PGresult *res;
 
-	res = db_query(
+	res = db_query_prepared(
 		conn,
 		"WITH s AS (UPDATE deployment_devices SET state = "
 		"'superseded', reason = $3, updated_at = now() WHERE "
@@ -1078,9 +1088,9 @@ db_deployment_withdraw(PGconn *conn, const char *id, const char *ids_array,
 	if (*n == 0)
 		return 0;
 	snprintf(arr, sizeof(arr), "{\"%s\"}", id);
-	if (db_command(conn, DEP_FINISH_SQL, 1, fin) != STORE_OK ||
-	    db_command(conn, "SELECT pg_notify('fleet_update', $1)", 1,
-		       params) != STORE_OK)
+	if (db_command_prepared(conn, DEP_FINISH_SQL, 1, fin) != STORE_OK ||
+	    db_command_prepared(conn, "SELECT pg_notify('fleet_update', $1)", 1,
+				params) != STORE_OK)
 		return -1;
 	return 0;
 }
@@ -1091,22 +1101,24 @@ db_deployment_cancel_open(PGconn *conn, const char *id, size_t *n)
 	const char *params[1] = {id};
 
 	/* Rows before the deployment, as store_deployment_cancel. */
-	if (db_command(conn,
-		       "SELECT 1 FROM deployment_devices WHERE deployment_id = "
-		       "$1::uuid AND NOT finished FOR UPDATE",
-		       1, params) != STORE_OK ||
-	    db_command(conn,
-		       "SELECT 1 FROM deployments WHERE id = $1::uuid "
-		       "FOR UPDATE",
-		       1, params) != STORE_OK ||
+	if (db_command_prepared(
+		    conn,
+		    "SELECT 1 FROM deployment_devices WHERE deployment_id = "
+		    "$1::uuid AND NOT finished FOR UPDATE",
+		    1, params) != STORE_OK ||
+	    db_command_prepared(conn,
+				"SELECT 1 FROM deployments WHERE id = $1::uuid "
+				"FOR UPDATE",
+				1, params) != STORE_OK ||
 	    cancel_rows(conn, id, n) != 0 ||
-	    db_command(conn,
-		       "UPDATE deployments SET status = 'cancelled', "
-		       "finished_at = now() WHERE id = $1::uuid AND status = "
-		       "'active'",
-		       1, params) != STORE_OK ||
-	    db_command(conn, "SELECT pg_notify('fleet_update', $1)", 1,
-		       params) != STORE_OK)
+	    db_command_prepared(
+		    conn,
+		    "UPDATE deployments SET status = 'cancelled', "
+		    "finished_at = now() WHERE id = $1::uuid AND status = "
+		    "'active'",
+		    1, params) != STORE_OK ||
+	    db_command_prepared(conn, "SELECT pg_notify('fleet_update', $1)", 1,
+				params) != STORE_OK)
 		return -1;
 	return 0;
 }

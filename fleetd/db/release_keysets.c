@@ -159,17 +159,19 @@ store_update_hello_keys(struct store *st, const char *device_id,
 	/* The hello says what the agent pins now (a re-imaged device may
 	 * pin an older set than it once adopted). */
 	if (version >= 1 &&
-	    db_command(conn,
-		       "UPDATE devices SET keyset_version = $2::bigint "
-		       "WHERE id = $1::uuid AND keyset_version IS DISTINCT "
-		       "FROM $2::bigint",
-		       2, p) != STORE_OK)
+	    db_command_prepared(
+		    conn,
+		    "UPDATE devices SET keyset_version = $2::bigint "
+		    "WHERE id = $1::uuid AND keyset_version IS DISTINCT "
+		    "FROM $2::bigint",
+		    2, p) != STORE_OK)
 		return STORE_ERR;
-	res = db_query(conn,
-		       "SELECT $1::text, version, envelope::text FROM "
-		       "release_keysets WHERE version > greatest($2::bigint, "
-		       "1) ORDER BY version",
-		       2, p);
+	res = db_query_prepared(
+		conn,
+		"SELECT $1::text, version, envelope::text FROM "
+		"release_keysets WHERE version > greatest($2::bigint, "
+		"1) ORDER BY version",
+		2, p);
 	if (res == NULL)
 		return STORE_ERR;
 	return keyset_rows(res, out, nout);
@@ -194,13 +196,14 @@ store_update_keys_due(struct store *st, const char *const *ids, size_t n,
 	if (arr == NULL)
 		return STORE_ERR;
 	p[0] = arr;
-	res = db_query(conn,
-		       "SELECT d.id::text, k.version, k.envelope::text FROM "
-		       "devices d JOIN release_keysets k ON k.version > "
-		       "coalesce(d.keyset_version, 1) WHERE d.id = "
-		       "ANY($1::uuid[]) AND d.status = 'active' ORDER BY "
-		       "d.id::text COLLATE \"C\", k.version",
-		       1, p);
+	res = db_query_prepared(
+		conn,
+		"SELECT d.id::text, k.version, k.envelope::text FROM "
+		"devices d JOIN release_keysets k ON k.version > "
+		"coalesce(d.keyset_version, 1) WHERE d.id = "
+		"ANY($1::uuid[]) AND d.status = 'active' ORDER BY "
+		"d.id::text COLLATE \"C\", k.version",
+		1, p);
 	free(arr);
 	if (res == NULL)
 		return STORE_ERR;
