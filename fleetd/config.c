@@ -52,6 +52,12 @@ static const struct config_key fleetd_keys[] = {
 	/* campaign driver: lock attempts and passes (docs/campaigns.md) */
 	KEY("campaign_interval_ms", CONFIG_INT, campaign_interval_ms, 50, 60000,
 	    "1000"),
+	/* device listener TLS 1.3 session tickets (docs/pki.md); 0 = off */
+	KEY("tls_ticket_lifetime", CONFIG_DURATION, tls_ticket_lifetime, 0,
+	    86400, "4h"),
+	/* a new ticket key this often (at most the lifetime) */
+	KEY("tls_ticket_key_rotation", CONFIG_DURATION,
+	    tls_ticket_key_rotation, 60, 86400, "1h"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))
@@ -84,6 +90,17 @@ fleetd_config_finish(const char *path, struct fleetd_config *cfg, char *err,
 			 "heartbeat_interval (%lds)",
 			 path != NULL ? path : "environment",
 			 cfg->heartbeat_timeout, cfg->heartbeat_interval);
+		return -1;
+	}
+	if (cfg->tls_ticket_lifetime != 0 &&
+	    (cfg->tls_ticket_lifetime < 60 ||
+	     cfg->tls_ticket_key_rotation > cfg->tls_ticket_lifetime)) {
+		snprintf(err, errlen,
+			 "%s: tls_ticket_lifetime (%lds) must be 0 (off) or at "
+			 "least 60s and not shorter than tls_ticket_key_rotation "
+			 "(%lds)",
+			 path != NULL ? path : "environment",
+			 cfg->tls_ticket_lifetime, cfg->tls_ticket_key_rotation);
 		return -1;
 	}
 	if (cfg->device_url[0] == '\0') {

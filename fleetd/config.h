@@ -35,6 +35,8 @@ struct fleetd_config {
 	char *artifact_cache_dir; /* downloads: verified blob copies; "" off */
 	char *artifact_url_base; /* offers: mirror base URL; "" device port */
 	long campaign_interval_ms; /* campaign driver: lock tries, passes */
+	long tls_ticket_lifetime; /* device listener tickets, s; 0: off */
+	long tls_ticket_key_rotation; /* a new ticket key this often, s */
 };
 
 /* 0, or -1 with "file:line: ..." in err. Free with fleetd_config_free(). */

@@ -23,6 +23,7 @@
 #include "channel/cert.h"
 #include "channel/download.h"
 #include "channel/revoked.h"
+#include "channel/tls_tickets.h"
 #include "channel/update.h"
 #include "channel/ws.h"
 #include "clock.h"
@@ -145,6 +146,7 @@ struct channel {
 	long pid;
 	uint64_t tick_ok_since_ms; /* start of the run of good ticks, or 0 */
 	struct revoked_set *revoked;
+	struct tls_tickets *tickets; /* session resumption (tls_tickets.c) */
 	struct channel_session *sessions;
 	/*
 	 * The established sessions hashed by session id (jobs coming back)
@@ -1050,8 +1052,11 @@ session_established(struct channel *ch, struct channel_session *s)
 		return;
 	}
 	log_write(LOG_LEVEL_INFO, s->device_id,
-		  "channel: connected from %s (certificate %s)", s->peer,
-		  s->serial);
+		  "channel: connected from %s (certificate %s%s)", s->peer,
+		  s->serial,
+		  SSL_session_reused(lws_get_ssl(s->wsi)) == 1
+			  ? ", session resumed"
+			  : "");
 	channel_submit(ch, JOB_OPEN, s);
 }
 
@@ -1425,11 +1430,12 @@ channel_ssl_setup(SSL_CTX *ctx, struct channel *ch)
 		channel_ssl_index =
 			SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
 	SSL_CTX_set_ex_data(ctx, channel_ssl_index, ch);
-	/* No resumption: every handshake verifies the certificate chain and
-	 * the revoked set again (no session cache, no tickets). */
-	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-	SSL_CTX_set_num_tickets(ctx, 0);
+	/* Resumption: TLS 1.3 tickets under keys shared through
+	 * PostgreSQL, a resumed session checked against the refused set
+	 * like a full handshake (tls_tickets.c); off when
+	 * tls_ticket_lifetime is 0 (every handshake verifies the chain). */
+	if (tls_tickets_ssl_setup(ch->tickets, ctx) != 0)
+		return 1;
 	/* Idle connections should not hold TLS record buffers. */
 	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
 	return channel_chain_without_roots(ctx) != 0;
@@ -1750,6 +1756,12 @@ channel_listener(void *arg)
 		}
 		delay_ms = 100;
 		while (!atomic_load(&ch->stopping)) {
+			uint64_t now = clock_mono_ms();
+
+			/* The ticket keys: new ones, rotation, removals. */
+			if (tls_tickets_sync_due(ch->tickets, now))
+				(void)tls_tickets_sync(ch->tickets,
+						       ch->listener_store, now);
 			if (store_presence_wait(ch->listener_store, token, 500,
 						&fired) != STORE_OK)
 				break;
@@ -1809,13 +1821,19 @@ channel_new(struct lws_context *context, const struct channel_deps *deps,
 	ch->idle_policy.secs_since_valid_ping = 0;
 	ch->idle_policy.secs_since_valid_hangup = 0;
 	ch->revoked = revoked_set_new();
+	ch->tickets =
+		ch->revoked != NULL ? tls_tickets_new(cfg, ch->revoked) : NULL;
 	ch->cfg_delivery = channel_cfg_new(ch);
 	ch->upd_delivery = channel_upd_new(ch, cfg->artifact_url_base);
 	if (ch->upd_delivery == NULL)
 		goto fail;
-	if (ch->revoked == NULL || ch->cfg_delivery == NULL ||
-	    channel_register(ch) != 0)
+	if (ch->revoked == NULL || ch->tickets == NULL ||
+	    ch->cfg_delivery == NULL || channel_register(ch) != 0)
 		goto fail;
+	/* The keys before the first handshake, so that the devices of a
+	 * restarted fleetd resume at once; if PostgreSQL does not answer,
+	 * the listener thread tries again (full handshakes meanwhile). */
+	(void)tls_tickets_sync(ch->tickets, ch->store, clock_mono_ms());
 	if (pthread_create(&ch->listener, NULL, channel_listener, ch) != 0)
 		goto fail;
 	ch->listener_started = true;
@@ -1849,6 +1867,7 @@ channel_free(struct channel *ch)
 	if (ch->worker_id[0] != '\0')
 		(void)store_presence_unregister(ch->store, ch->worker_id);
 	revoked_set_free(ch->revoked);
+	tls_tickets_free(ch->tickets);
 	channel_cfg_free(ch->cfg_delivery);
 	channel_upd_free(ch->upd_delivery);
 	cert_install_batch_free(ch->cert_installs);
