@@ -112,6 +112,12 @@ struct fleet_agent {
 	 * holds its own references; an idle agent keeps no copy). */
 	X509 *tls_cert;
 	EVP_PKEY *tls_key;
+	/* The session fleetd's last ticket resumes (memory only: none
+	 * across a restart of the agent), and a tag of the identity it was
+	 * made with: a renewed or re-enrolled identity never offers it
+	 * (docs/internals/tls-resumption.md). */
+	SSL_SESSION *tls_session;
+	uint64_t tls_session_tag;
 	EVP_PKEY *mem_id_key; /* memory mode: the installed identity's key */
 	struct fleet_agent *wake_next; /* agent_shared's wake list */
 	struct agent_renew renew;
@@ -523,6 +529,7 @@ fleet_agent_free(struct fleet_agent *a)
 	free(a->config_report);
 	X509_free(a->tls_cert);
 	EVP_PKEY_free(a->tls_key);
+	SSL_SESSION_free(a->tls_session);
 	EVP_PKEY_free(a->mem_id_key);
 	EVP_PKEY_free(a->mem_key);
 	free(a->mem_cert);
@@ -1407,13 +1414,105 @@ agent_of_ssl(const SSL *ssl)
 	return wsi != NULL ? lws_get_opaque_user_data(wsi) : NULL;
 }
 
+/* The identity a session belongs to: the installed certificate's serial
+ * (FNV-1a), so that a renewal or a re-enrollment never offers the old
+ * identity's session. */
+static uint64_t
+agent_session_tag(const struct fleet_agent *a)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+
+	for (const unsigned char *p = (const unsigned char *)a->id.cert_serial;
+	     *p != '\0'; p++)
+		h = (h ^ *p) * UINT64_C(0x100000001b3);
+	return h;
+}
+
+static void
+agent_session_drop(struct fleet_agent *a)
+{
+	SSL_SESSION_free(a->tls_session);
+	a->tls_session = NULL;
+}
+
+/* The agent's channel connection's SSL (not the renewal's), or NULL. */
+static SSL *
+agent_main_ssl(struct fleet_agent *a, const SSL *ssl)
+{
+	SSL *main_ssl = a->wsi != NULL ? lws_get_ssl(a->wsi) : NULL;
+
+	return main_ssl == ssl ? main_ssl : NULL;
+}
+
+/*
+ * A handshake starts: the channel connection offers the session of the
+ * last ticket, if it was made with the identity this connection presents
+ * (the renewal's connection presents a new identity: it never does).
+ * fleetd resumes it (no certificate chain, no signature on either side,
+ * a fresh ECDHE share still) or falls back to a full handshake.
+ */
+static void
+agent_session_offer(const SSL *ssl)
+{
+	struct fleet_agent *a = agent_of_ssl(ssl);
+	SSL *s;
+
+	if (a == NULL || a->tls_session == NULL)
+		return;
+	s = agent_main_ssl(a, ssl);
+	if (s == NULL || a->conn_new || !SSL_in_before(s))
+		return;
+	if (a->tls_session_tag != agent_session_tag(a) ||
+	    !SSL_SESSION_is_resumable(a->tls_session)) {
+		agent_session_drop(a);
+		return;
+	}
+	if (SSL_set_session(s, a->tls_session) != 1) {
+		ERR_clear_error();
+		agent_session_drop(a);
+	}
+}
+
+/*
+ * fleetd sent a ticket (TLS 1.3: after the handshake): keep the newest
+ * for the next connection. A copy: OpenSSL marks the connection's own
+ * session not resumable when the connection ends without a close_notify
+ * (a server restart, a lost network: exactly when resuming matters), a
+ * TLS 1.2-era rule against truncation that TLS 1.3 (RFC 8446) dropped.
+ * Returns 0: the connection keeps its reference.
+ */
+static int
+agent_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+	struct fleet_agent *a = agent_of_ssl(ssl);
+	SSL_SESSION *copy;
+
+	if (a == NULL || agent_main_ssl(a, ssl) == NULL || a->conn_new ||
+	    !SSL_SESSION_is_resumable(sess))
+		return 0;
+	copy = SSL_SESSION_dup(sess);
+	if (copy == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	SSL_SESSION_free(a->tls_session);
+	a->tls_session = copy;
+	a->tls_session_tag = agent_session_tag(a);
+	return 0;
+}
+
 /* TLS alerts from the server: with TLS 1.3 the refusal of our certificate
- * comes after the handshake, and lws reports only "read failed". */
+ * comes after the handshake, and lws reports only "read failed". A
+ * handshake's start: the session to offer. */
 static void
 agent_ssl_info(const SSL *ssl, int where, int ret)
 {
 	struct fleet_agent *a;
 
+	if ((where & SSL_CB_HANDSHAKE_START) != 0) {
+		agent_session_offer(ssl);
+		return;
+	}
 	if ((where & SSL_CB_READ_ALERT) == 0)
 		return;
 	a = agent_of_ssl(ssl);
@@ -1485,6 +1584,11 @@ agent_ssl_ctx_new(struct agent_shared *sh, const char *ca_file, char *err,
 	SSL_CTX_set_app_data(ctx, sh);
 	SSL_CTX_set_info_callback(ctx, agent_ssl_info);
 	SSL_CTX_set_cert_cb(ctx, agent_ssl_cert_cb, NULL);
+	/* Tickets: each agent keeps its own session (agent_ssl_new_session),
+	 * OpenSSL's client cache none. */
+	SSL_CTX_set_session_cache_mode(
+		ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(ctx, agent_ssl_new_session);
 	return ctx;
 }
 
@@ -2285,6 +2389,8 @@ agent_cert_retry(struct fleet_agent *a, const char *why, bool was_welcomed)
 	}
 	if (refusal == NULL)
 		return false;
+	/* Refused: nothing of this session is offered again. */
+	agent_session_drop(a);
 	snprintf(a->refused, sizeof(a->refused), "%s", refusal);
 	snprintf(a->last_error, sizeof(a->last_error),
 		 "refused by the server: %s", refusal);
@@ -2545,6 +2651,12 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		agent_ssl_drop_identity(wsi);
+		/* A resumed session never asked for the identity loaded
+		 * for it. */
+		agent_ssl_set(a, NULL, NULL);
+		if (SSL_session_reused(lws_get_ssl(wsi)) == 1)
+			log_write(LOG_LEVEL_DEBUG, a->logctx,
+				  "TLS session resumed");
 		a->established_ms = a->last_rx_ms = clock_mono_ms();
 		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
 		if (agent_send_hello(a) != 0)
