@@ -26,6 +26,7 @@
 #include "db/deployment_rows.h"
 #include "db/idempotency.h"
 #include "db/query.h"
+#include "db/reports.h"
 #include "db/selector_sql.h"
 #include "db/store.h"
 #include "log.h"
@@ -755,82 +756,6 @@ fail:
 
 /* ---- reports ----------------------------------------------------------- */
 
-/* BEGIN, the device's report window made if missing and locked. 0, or
- * STORE_NOTFOUND / STORE_ERR (rolled back). */
-static enum store_rc
-window_begin(PGconn *conn, const char *device_id, struct report_window *w)
-{
-	const char *id1[1] = {device_id};
-	PGresult *res;
-
-	if (db_exec(conn, "BEGIN") != 0)
-		return STORE_ERR;
-	if (db_command_prepared(
-		    conn,
-		    "INSERT INTO device_report_windows (device_id) "
-		    "SELECT id FROM devices WHERE id = $1::uuid "
-		    "AND status = 'active' ON CONFLICT (device_id) DO "
-		    "NOTHING",
-		    1, id1) != STORE_OK)
-		goto fail;
-	res = db_query_prepared(
-		conn,
-		"SELECT w.hwm, w.mask FROM device_report_windows w "
-		"JOIN devices d ON d.id = w.device_id "
-		"WHERE w.device_id = $1::uuid AND d.status = 'active' "
-		"FOR UPDATE OF w",
-		1, id1);
-	if (res == NULL)
-		goto fail;
-	if (PQntuples(res) != 1) {
-		PQclear(res);
-		(void)db_exec(conn, "ROLLBACK");
-		return STORE_NOTFOUND;
-	}
-	w->hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	w->mask = db_mask_from_text(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	return STORE_OK;
-fail:
-	(void)db_exec(conn, "ROLLBACK");
-	return STORE_ERR;
-}
-
-/* The generic effect of a new report (device_reports, as
- * store_report_apply keeps it) and the marked window. */
-static enum store_rc
-window_mark(PGconn *conn, const char *device_id, const struct report *r,
-	    struct report_window *w)
-{
-	char seq[32], hwm[32], mask[32];
-	const char *eff[4] = {device_id, r->kind, seq, r->body};
-	const char *win[3] = {device_id, hwm, mask};
-
-	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
-	if (db_command_prepared(conn,
-				"INSERT INTO device_reports AS r "
-				"(device_id, kind, seq, body) "
-				"VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-				"ON CONFLICT (device_id, kind) DO UPDATE SET "
-				"applied = r.applied + 1, "
-				"body = CASE WHEN EXCLUDED.seq > r.seq "
-				"THEN EXCLUDED.body ELSE r.body END, "
-				"received_at = CASE WHEN EXCLUDED.seq > r.seq "
-				"THEN now() ELSE r.received_at END, "
-				"seq = greatest(r.seq, EXCLUDED.seq)",
-				4, eff) != STORE_OK)
-		return STORE_ERR;
-	report_window_mark(w, r->seq);
-	snprintf(hwm, sizeof(hwm), "%" PRIu64, w->hwm);
-	db_mask_to_text(w->mask, mask, sizeof(mask));
-	return db_command_prepared(
-		conn,
-		"UPDATE device_report_windows SET hwm = $2::bigint, "
-		"mask = $3::bigint, updated_at = now() "
-		"WHERE device_id = $1::uuid",
-		3, win);
-}
-
 static void
 int_text(int64_t v, char *buf, size_t cap, const char **out)
 {
@@ -919,7 +844,7 @@ store_update_report_apply(struct store *st, const char *device_id,
 
 	if (conn == NULL)
 		return STORE_ERR;
-	rc = window_begin(conn, device_id, &w);
+	rc = db_report_window_begin(conn, device_id, &w);
 	if (rc != STORE_OK)
 		return rc;
 	v = report_window_check(&w, r->seq);
@@ -967,7 +892,7 @@ store_update_report_apply(struct store *st, const char *device_id,
 	}
 	PQclear(res);
 	res = NULL;
-	if (window_mark(conn, device_id, r, &w) != STORE_OK)
+	if (db_report_window_mark(conn, device_id, r, &w) != STORE_OK)
 		goto fail;
 commit:
 	if (db_exec(conn, "COMMIT") != 0)
@@ -994,7 +919,7 @@ store_keys_report_apply(struct store *st, const char *device_id,
 
 	if (conn == NULL)
 		return STORE_ERR;
-	rc = window_begin(conn, device_id, &w);
+	rc = db_report_window_begin(conn, device_id, &w);
 	if (rc != STORE_OK)
 		return rc;
 	v = report_window_check(&w, r->seq);
@@ -1008,7 +933,7 @@ store_keys_report_apply(struct store *st, const char *device_id,
 					"$2::bigint) WHERE id = $1::uuid",
 					2, p) != STORE_OK)
 			goto fail;
-		if (window_mark(conn, device_id, r, &w) != STORE_OK)
+		if (db_report_window_mark(conn, device_id, r, &w) != STORE_OK)
 			goto fail;
 	}
 	if (db_exec(conn, "COMMIT") != 0)

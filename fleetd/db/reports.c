@@ -5,8 +5,8 @@
  * device's window row (device_report_windows), asks core's rule whether
  * the seq is new, and only then writes its effect and the marked window:
  * two job threads with the same (device, seq) serialise on the lock and
- * the second one finds a duplicate. Runs on job threads; every parameter
- * is bound.
+ * the second one finds a duplicate (db/reports.h: the window for other
+ * kinds' modules too). Runs on job threads; every parameter is bound.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,25 +18,17 @@
 #include "core/store_reports.h"
 #include "db/query.h"
 #include "db/db.h"
+#include "db/reports.h"
 #include "db/store.h"
 #include "log.h"
 
 enum store_rc
-store_report_apply(struct store *st, const char *device_id,
-		   const struct report *r, enum report_verdict *verdict)
+db_report_window_begin(PGconn *conn, const char *device_id,
+		       struct report_window *w)
 {
-	PGconn *conn = store_conn(st);
-	struct report_window w;
-	enum report_verdict v;
-	char seq[32], hwm[32], mask[32];
 	const char *id1[1] = {device_id};
-	const char *eff[4] = {device_id, r->kind, seq, r->body};
-	const char *win[3] = {device_id, hwm, mask};
-	PGresult *res = NULL;
+	PGresult *res;
 
-	if (conn == NULL)
-		return STORE_ERR;
-	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
 	if (db_exec(conn, "BEGIN") != 0)
 		return STORE_ERR;
 	/* The first report of a device makes its window row; a concurrent
@@ -46,7 +38,7 @@ store_report_apply(struct store *st, const char *device_id,
 		    "INSERT INTO device_report_windows (device_id) "
 		    "SELECT id FROM devices WHERE id = $1::uuid "
 		    "AND status = 'active' ON CONFLICT (device_id) DO NOTHING",
-		    1, id1) != 0)
+		    1, id1) != STORE_OK)
 		goto fail;
 	res = db_query_prepared(
 		conn,
@@ -62,45 +54,72 @@ store_report_apply(struct store *st, const char *device_id,
 		(void)db_exec(conn, "ROLLBACK");
 		return STORE_NOTFOUND;
 	}
-	w.hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
-	w.mask = db_mask_from_text(PQgetvalue(res, 0, 1));
+	w->hwm = strtoull(PQgetvalue(res, 0, 0), NULL, 10);
+	w->mask = db_mask_from_text(PQgetvalue(res, 0, 1));
 	PQclear(res);
+	return STORE_OK;
+fail:
+	(void)db_exec(conn, "ROLLBACK");
+	return STORE_ERR;
+}
+
+enum store_rc
+db_report_window_mark(PGconn *conn, const char *device_id,
+		      const struct report *r, struct report_window *w)
+{
+	char seq[32], hwm[32], mask[32];
+	const char *eff[4] = {device_id, r->kind, seq, r->body};
+	const char *win[3] = {device_id, hwm, mask};
+
+	snprintf(seq, sizeof(seq), "%" PRIu64, r->seq);
+	if (db_command_prepared(conn,
+				"INSERT INTO device_reports AS r "
+				"(device_id, kind, seq, body) "
+				"VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
+				"ON CONFLICT (device_id, kind) DO UPDATE SET "
+				"applied = r.applied + 1, "
+				"body = CASE WHEN EXCLUDED.seq > r.seq "
+				"THEN EXCLUDED.body ELSE r.body END, "
+				"received_at = CASE WHEN EXCLUDED.seq > r.seq "
+				"THEN now() ELSE r.received_at END, "
+				"seq = greatest(r.seq, EXCLUDED.seq)",
+				4, eff) != STORE_OK)
+		return STORE_ERR;
+	report_window_mark(w, r->seq);
+	snprintf(hwm, sizeof(hwm), "%" PRIu64, w->hwm);
+	db_mask_to_text(w->mask, mask, sizeof(mask));
+	return db_command_prepared(
+		conn,
+		"UPDATE device_report_windows SET hwm = $2::bigint, "
+		"mask = $3::bigint, updated_at = now() "
+		"WHERE device_id = $1::uuid",
+		3, win);
+}
+
+enum store_rc
+store_report_apply(struct store *st, const char *device_id,
+		   const struct report *r, enum report_verdict *verdict)
+{
+	PGconn *conn = store_conn(st);
+	struct report_window w;
+	enum report_verdict v;
+	enum store_rc rc;
+
+	if (conn == NULL)
+		return STORE_ERR;
+	rc = db_report_window_begin(conn, device_id, &w);
+	if (rc != STORE_OK)
+		return rc;
 	v = report_window_check(&w, r->seq);
-	if (v == REPORT_NEW) {
-		/* The effect: the latest report of its kind, counted. */
-		if (db_command_prepared(
-			    conn,
-			    "INSERT INTO device_reports AS r "
-			    "(device_id, kind, seq, body) "
-			    "VALUES ($1::uuid, $2, $3::bigint, $4::jsonb) "
-			    "ON CONFLICT (device_id, kind) DO UPDATE SET "
-			    "applied = r.applied + 1, "
-			    "body = CASE WHEN EXCLUDED.seq > r.seq "
-			    "THEN EXCLUDED.body ELSE r.body END, "
-			    "received_at = CASE WHEN EXCLUDED.seq > r.seq "
-			    "THEN now() ELSE r.received_at END, "
-			    "seq = greatest(r.seq, EXCLUDED.seq)",
-			    4, eff) != 0)
-			goto fail;
-		report_window_mark(&w, r->seq);
-		snprintf(hwm, sizeof(hwm), "%" PRIu64, w.hwm);
-		db_mask_to_text(w.mask, mask, sizeof(mask));
-		if (db_command_prepared(
-			    conn,
-			    "UPDATE device_report_windows SET hwm = "
-			    "$2::bigint, "
-			    "mask = $3::bigint, updated_at = now() "
-			    "WHERE device_id = $1::uuid",
-			    3, win) != 0)
-			goto fail;
+	if (v == REPORT_NEW &&
+	    db_report_window_mark(conn, device_id, r, &w) != STORE_OK) {
+		(void)db_exec(conn, "ROLLBACK");
+		return STORE_ERR;
 	}
 	if (db_exec(conn, "COMMIT") != 0)
 		return STORE_ERR;
 	*verdict = v;
 	return STORE_OK;
-fail:
-	(void)db_exec(conn, "ROLLBACK");
-	return STORE_ERR;
 }
 
 /* Sets key to the JSON text (parsed) when given; false on a parse error. */
