@@ -8,6 +8,8 @@
 #include "db/certificates.h"
 
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,13 +398,256 @@ record_renewal(PGconn *conn, void *arg)
 	return n == 1 ? STORE_CONFLICT : STORE_NOTFOUND;
 }
 
+/*
+ * Renewals are recorded in batches (docs/internals/renew-rate.md): a
+ * fleet rotated at once records thousands of certificates a second, and
+ * one transaction each (BEGIN, the insert, the audit row, COMMIT: four
+ * round trips, a parse and plan each, and a WAL flush) made PostgreSQL
+ * the largest CPU cost of a renewal. A caller queues its record; while
+ * fewer than RENEW_LEADERS batches are being written, it takes everything
+ * queued (up to RENEW_BATCH_MAX) and writes it in ONE statement, durable
+ * (an autocommit statement is its own transaction). A lone renewal
+ * therefore goes at once, as before; under load the queue grows while a
+ * batch commits, and the next batch takes all of it (no timer), as the
+ * enrollments of db/enroll.c. Should the batch statement fail, each
+ * record is written again in its own transaction.
+ */
+#define RENEW_LEADERS 2
+#define RENEW_BATCH_MAX 128
+
+struct renew_slot {
+	const struct cert_record *rec;
+	const struct audit_entry *audit;
+	enum store_rc rc;
+	bool done; /* rc is final */
+	bool lead; /* woken to write the queue */
+	pthread_cond_t cond;
+	struct renew_slot *next;
+};
+
+/* One queue per process (the job threads of one net worker). */
+static struct {
+	pthread_mutex_t mu;
+	struct renew_slot *head, *tail;
+	int leaders;
+} renew_queue = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
+
+/* An audit entry's details as db_audit_insert renders them, for the
+ * string and integer fields renewals and installs record; NULL for any
+ * other kind (the caller then writes the row on its own) or when out of
+ * memory. */
+static json_t *
+cert_audit_details(const struct audit_entry *a)
+{
+	json_t *obj = json_object(), *v;
+
+	for (size_t i = 0; obj != NULL && i < a->n; i++) {
+		const struct audit_field *f = &a->fields[i];
+
+		if (f->kind == AUDIT_STR)
+			v = f->str != NULL ? json_string(f->str) : json_null();
+		else if (f->kind == AUDIT_INT)
+			v = json_integer((json_int_t)f->num);
+		else
+			v = NULL;
+		if (v == NULL || json_object_set_new(obj, f->key, v) != 0) {
+			json_decref(obj);
+			return NULL;
+		}
+	}
+	return obj;
+}
+
+/* One record of the batch statement's input; NULL when out of memory. */
+static json_t *
+renew_row(size_t i, const struct renew_slot *s)
+{
+	const struct cert_record *r = s->rec;
+	json_t *details = NULL;
+
+	if (s->audit != NULL) {
+		details = cert_audit_details(s->audit);
+		if (details == NULL)
+			return NULL;
+	}
+	return json_pack(
+		"{s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:I, s:s?, "
+		"s:s?, s:s?, s:s?, s:o?}",
+		"i", (json_int_t)i, "serial", r->serial, "device_id",
+		r->device_id, "nb", (json_int_t)r->not_before, "na",
+		(json_int_t)r->not_after, "key", r->key_sha256, "pem", r->pem,
+		"seq", (json_int_t)r->csr_seq, "rotation", r->rotation_id,
+		"actor", s->audit != NULL ? s->audit->actor : NULL, "action",
+		s->audit != NULL ? s->audit->action : NULL, "target",
+		s->audit != NULL ? s->audit->target : NULL, "details", details);
+}
+
+/*
+ * n records in ONE statement: the certificates of active devices
+ * (record_renewal's insert for each, ON CONFLICT DO NOTHING as there:
+ * a key certified already, also by an earlier row of this batch, is not
+ * recorded again), the audit row of each one recorded, and per input row
+ * whether it was recorded and whether its device is active (in input
+ * order). 0 with every slot's rc set, -1 when the statement failed
+ * (nothing written).
+ */
+static int
+renew_batch_write(PGconn *conn, struct renew_slot **v, size_t n)
+{
+	json_t *rows = json_array();
+	const char *params[1] = {NULL};
+	char *text = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (rows == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(rows, renew_row(i, v[i])) != 0)
+			goto out;
+	text = json_dumps(rows, JSON_COMPACT);
+	if (text == NULL)
+		goto out;
+	params[0] = text;
+	res = db_query(
+		conn,
+		"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+		"x(i integer, serial text, device_id uuid, nb bigint, na "
+		"bigint, key text, pem text, seq bigint, rotation uuid, actor "
+		"text, action text, target text, details jsonb)), "
+		"ins AS (INSERT INTO certificates (serial, device_id, "
+		"not_before, not_after, public_key_sha256, pem, csr_seq, "
+		"rotation_id) SELECT x.serial, d.id, to_timestamp(x.nb), "
+		"to_timestamp(x.na), x.key, x.pem, x.seq, x.rotation FROM x "
+		"JOIN devices d ON d.id = x.device_id AND d.status = 'active' "
+		"ORDER BY x.i ON CONFLICT DO NOTHING RETURNING serial), "
+		"aud AS (INSERT INTO audit_log (actor, action, target, "
+		"details) SELECT x.actor, x.action, x.target, "
+		"coalesce(x.details, '{}') FROM x JOIN ins ON ins.serial = "
+		"x.serial WHERE x.action IS NOT NULL ORDER BY x.i) "
+		"SELECT x.i, ins.serial IS NOT NULL, coalesce(d.status = "
+		"'active', false) FROM x LEFT JOIN ins ON ins.serial = "
+		"x.serial LEFT JOIN devices d ON d.id = x.device_id "
+		"ORDER BY x.i",
+		1, params);
+	if (res == NULL || PQntuples(res) != (int)n)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		bool recorded = PQgetvalue(res, (int)i, 1)[0] == 't';
+		bool active = PQgetvalue(res, (int)i, 2)[0] == 't';
+
+		v[i]->rc = recorded ? STORE_OK
+			   : active ? STORE_CONFLICT
+				    : STORE_NOTFOUND;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	free(text);
+	json_decref(rows);
+	return rc;
+}
+
+/* Writes v[0..n): one statement, or one transaction each when that
+ * fails. */
+static void
+renew_batch(struct store *st, struct renew_slot **v, size_t n)
+{
+	PGconn *conn = store_conn(st);
+
+	if (conn != NULL && renew_batch_write(conn, v, n) == 0)
+		return;
+	if (n > 1)
+		log_warn("renewal: a batch of %zu records failed; writing "
+			 "each in its own transaction",
+			 n);
+	for (size_t i = 0; i < n; i++) {
+		struct cert_record copy = *v[i]->rec;
+
+		v[i]->rc =
+			db_unit(st, record_renewal, &copy, v[i]->audit, NULL);
+	}
+}
+
+/* Takes up to RENEW_BATCH_MAX queued slots, self first. Called with the
+ * queue locked. */
+static size_t
+renew_take(struct renew_slot *self, struct renew_slot **v)
+{
+	struct renew_slot **pp = &renew_queue.head, *prev = NULL;
+	size_t n = 0;
+
+	v[n++] = self;
+	while (*pp != NULL) {
+		struct renew_slot *s = *pp;
+
+		if (s != self && n >= RENEW_BATCH_MAX) {
+			prev = s;
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		if (s != self)
+			v[n++] = s;
+	}
+	renew_queue.tail = prev;
+	return n;
+}
+
 enum store_rc
 store_cert_record_renewal(struct store *st, const struct cert_record *rec,
 			  const struct audit_entry *audit)
 {
-	struct cert_record copy = *rec;
+	struct renew_slot self, *batch[RENEW_BATCH_MAX];
+	size_t n;
 
-	return db_unit(st, record_renewal, &copy, audit, NULL);
+	memset(&self, 0, sizeof(self));
+	self.rec = rec;
+	self.audit = audit;
+	self.rc = STORE_ERR;
+	if (pthread_cond_init(&self.cond, NULL) != 0) {
+		struct renew_slot *one = &self;
+
+		renew_batch(st, &one, 1);
+		return self.rc;
+	}
+	pthread_mutex_lock(&renew_queue.mu);
+	if (renew_queue.tail != NULL)
+		renew_queue.tail->next = &self;
+	else
+		renew_queue.head = &self;
+	renew_queue.tail = &self;
+	if (renew_queue.leaders < RENEW_LEADERS) {
+		renew_queue.leaders++;
+		self.lead = true;
+	}
+	while (!self.done && !self.lead)
+		pthread_cond_wait(&self.cond, &renew_queue.mu);
+	if (self.done) {
+		pthread_mutex_unlock(&renew_queue.mu);
+		pthread_cond_destroy(&self.cond);
+		return self.rc;
+	}
+	n = renew_take(&self, batch);
+	pthread_mutex_unlock(&renew_queue.mu);
+
+	renew_batch(st, batch, n);
+
+	pthread_mutex_lock(&renew_queue.mu);
+	for (size_t i = 1; i < n; i++) {
+		batch[i]->done = true;
+		pthread_cond_signal(&batch[i]->cond);
+	}
+	/* What queued meanwhile goes next, led by its oldest caller. */
+	if (renew_queue.head != NULL) {
+		renew_queue.head->lead = true;
+		pthread_cond_signal(&renew_queue.head->cond);
+	} else {
+		renew_queue.leaders--;
+	}
+	pthread_mutex_unlock(&renew_queue.mu);
+	pthread_cond_destroy(&self.cond);
+	return self.rc;
 }
 
 struct installed_arg {
@@ -505,13 +750,107 @@ install_row_cmp(const void *a, const void *b)
 	return c != 0 ? c : strcmp((*x)->serial, (*y)->serial);
 }
 
+/*
+ * The installs of a batch whose devices differ, in ONE statement (what
+ * install_one and db_audit_insert do for one install, for all of them):
+ * each certificate locked in device id order, then for those not
+ * installed before: marked installed, the device's older active
+ * certificates superseded, its pending rotation completed, its audit
+ * row written. Five round trips per install were most of PostgreSQL's
+ * time on the install path (docs/internals/renew-rate.md). Sets each
+ * row's rc and again; *changed when something was installed. -1 when the
+ * statement failed (the caller rolls back).
+ */
+static int
+install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
+		   bool *changed)
+{
+	json_t *rows = json_array();
+	const char *params[1] = {NULL};
+	char *text = NULL;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (rows == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		const struct audit_entry *a = v[i]->audit;
+		json_t *details = a != NULL ? cert_audit_details(a) : NULL;
+
+		if (a != NULL && details == NULL)
+			goto out;
+		if (json_array_append_new(
+			    rows,
+			    json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:o?}",
+				      "i", (json_int_t)i, "device_id",
+				      v[i]->device_id, "serial", v[i]->serial,
+				      "actor", a != NULL ? a->actor : NULL,
+				      "action", a != NULL ? a->action : NULL,
+				      "target", a != NULL ? a->target : NULL,
+				      "details", details)) != 0)
+			goto out;
+	}
+	text = json_dumps(rows, JSON_COMPACT);
+	if (text == NULL)
+		goto out;
+	params[0] = text;
+	res = db_query(
+		conn,
+		"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
+		"x(i integer, device_id uuid, serial text, actor text, action "
+		"text, target text, details jsonb)), "
+		/* The row locks order concurrent reports of a device. */
+		"l AS (SELECT x.i, c.serial, c.device_id, c.created_at, "
+		"c.installed_at IS NOT NULL AS was FROM x JOIN certificates c "
+		"ON c.serial = x.serial AND c.device_id = x.device_id AND "
+		"c.status = 'active' ORDER BY c.device_id FOR UPDATE OF c), "
+		"inst AS (UPDATE certificates c SET installed_at = now() "
+		"FROM l WHERE NOT l.was AND c.serial = l.serial AND "
+		"c.device_id = l.device_id RETURNING c.serial), "
+		"sup AS (UPDATE certificates c SET status = 'superseded', "
+		"superseded_at = now() FROM l WHERE NOT l.was AND "
+		"c.device_id = l.device_id AND c.status = 'active' AND "
+		"c.serial <> l.serial AND c.created_at <= l.created_at "
+		"RETURNING c.serial), "
+		"rot AS (UPDATE cert_rotations r SET completed_at = now(), "
+		"serial = l.serial FROM l WHERE NOT l.was AND r.device_id = "
+		"l.device_id AND r.completed_at IS NULL AND l.created_at >= "
+		"r.requested_at RETURNING r.id), "
+		"aud AS (INSERT INTO audit_log (actor, action, target, "
+		"details) SELECT x.actor, x.action, x.target, "
+		"coalesce(x.details, '{}') FROM x JOIN l ON l.i = x.i WHERE "
+		"NOT l.was AND x.action IS NOT NULL ORDER BY x.i) "
+		"SELECT x.i, l.serial IS NOT NULL, coalesce(l.was, false) "
+		"FROM x LEFT JOIN l ON l.i = x.i ORDER BY x.i",
+		1, params);
+	if (res == NULL || PQntuples(res) != (int)n)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		bool found = PQgetvalue(res, (int)i, 1)[0] == 't';
+		bool was = PQgetvalue(res, (int)i, 2)[0] == 't';
+
+		v[i]->rc = found ? STORE_OK : STORE_NOTFOUND;
+		v[i]->again = found && was;
+		if (found && !was)
+			*changed = true;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	free(text);
+	json_decref(rows);
+	return rc;
+}
+
 enum store_rc
 store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 			   size_t n)
 {
 	PGconn *conn = store_conn(st);
-	struct cert_install_row **order = NULL;
-	const char *changed = NULL;
+	struct cert_install_row **order = NULL, **first = NULL, **rest = NULL;
+	size_t nfirst = 0, nrest = 0;
+	const char *changed_id = NULL;
+	bool changed = false;
 	enum store_rc rc = STORE_ERR;
 
 	if (n == 0)
@@ -519,16 +858,33 @@ store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 	if (conn == NULL)
 		return STORE_ERR;
 	order = calloc(n, sizeof(*order));
-	if (order == NULL)
-		return STORE_ERR;
+	first = calloc(n, sizeof(*first));
+	rest = calloc(n, sizeof(*rest));
+	if (order == NULL || first == NULL || rest == NULL)
+		goto out;
 	for (size_t i = 0; i < n; i++)
 		order[i] = &rows[i];
 	/* One lock order for every batch: no deadlock between workers. */
 	qsort(order, n, sizeof(*order), install_row_cmp);
+	/* The set statement takes one install per device (its statements
+	 * see one snapshot); a device's further reports of the batch (a
+	 * re-send, a second certificate) follow one by one, in order, so
+	 * each sees the effect of the one before, as in separate units. */
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 &&
+		    strcmp(order[i]->device_id, order[i - 1]->device_id) == 0)
+			rest[nrest++] = order[i];
+		else
+			first[nfirst++] = order[i];
+	}
 	if (db_exec(conn, "BEGIN") != 0)
 		goto out;
-	for (size_t i = 0; i < n; i++) {
-		struct cert_install_row *r = order[i];
+	if (install_rows_write(conn, first, nfirst, &changed) != 0)
+		goto rollback;
+	if (changed)
+		changed_id = first[0]->device_id;
+	for (size_t i = 0; i < nrest; i++) {
+		struct cert_install_row *r = rest[i];
 		enum store_rc one = install_one(conn, r->device_id, r->serial);
 
 		r->again = one == STORE_CONFLICT;
@@ -540,9 +896,10 @@ store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 		if (r->audit != NULL &&
 		    db_audit_insert(conn, r->audit) != DB_OK)
 			goto rollback;
-		changed = r->device_id;
+		changed_id = r->device_id;
 	}
-	if (changed != NULL && installs_changed(conn, changed) != STORE_OK)
+	if (changed_id != NULL &&
+	    installs_changed(conn, changed_id) != STORE_OK)
 		goto rollback;
 	if (db_exec(conn, "COMMIT") != 0)
 		goto out;
@@ -552,6 +909,8 @@ rollback:
 	(void)db_exec(conn, "ROLLBACK");
 out:
 	free(order);
+	free(first);
+	free(rest);
 	return rc;
 }
 
