@@ -21,7 +21,14 @@
 # core), RENEW_TIMEOUT (default 300), BENCH_PG_FAST=1,
 # LOG_LEVEL (fleetd's and fleet-sim's, e.g. info; with LOGS=DIR their
 # logs are copied there), PERF=FILE (records `perf record -g` of fleetd's net workers and the ca
-# process during the rotation into FILE; docs/internals/perf.md).
+# process during the rotation into FILE; docs/internals/perf.md), PERF_ALL=1
+# (with PERF: the whole machine, `perf record -a`), PERF_OPTS (extra perf
+# options, e.g. "--call-graph dwarf -F 499").
+# Prints, for the rotation, the CPU seconds of each part (fleetd's ca and
+# net workers, PostgreSQL, fleet-sim) and per renewal, with the load
+# average: the figures that say what a renewal costs this machine
+# (docs/internals/renew-rate.md). PG_STATS=1: pg_stat_statements over the
+# rotation (PostgreSQL's time per statement, printed after the run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: renew_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -34,7 +41,13 @@ command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in
 q() { psql -X -q -t -A -d fleet_bench -c "$1"; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-bench_setup renew-bench "$build" "-c max_connections=200"
+pgopts="-c max_connections=200"
+[ "${PG_STATS:-0}" = 1 ] &&
+	pgopts="$pgopts -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+bench_setup renew-bench "$build" "$pgopts"
+if [ "${PG_STATS:-0}" = 1 ]; then
+	psql -X -q -d fleet_bench -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+fi
 workers=${WORKERS:-2}
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
@@ -70,12 +83,42 @@ grep -h -m1 "all .* devices online" "$T"/sim*.out || true
 sessions() { [ "$(q "SELECT count(*) FROM device_sessions")" -ge "$count" ]; }
 wait_for "$count sessions in the database" 60 sessions
 
+# CPU ticks (utime + stime, all threads) of the processes given.
+ticks() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+pg_pids() {
+	local pm
+	pm=$(head -n 1 "$T/pg/data/postmaster.pid")
+	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
+}
+fleetd_pids_named() { pgrep -P "$FLEETD_PID" "$1" | tr '\n' ' '; }
+cpu_snapshot() {
+	# shellcheck disable=SC2046
+	echo "$(ticks $(fleetd_pids_named fleetd-ca)) $(ticks $(fleetd_pids_named fleetd-net)) $(ticks $(pg_pids)) $(ticks "${BENCH_PIDS[@]}") $(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat) $(awk '/^cpu / { print $5 + $6 }' /proc/stat)"
+}
+echo "load average before the rotation: $(cut -d' ' -f1-3 /proc/loadavg)"
+if [ "${PG_STATS:-0}" = 1 ]; then
+	q "SELECT pg_stat_statements_reset()" >/dev/null
+fi
 perf_pid=
 if [ -n "${PERF:-}" ]; then
-	pids=$(pgrep -d, -P "$FLEETD_PID")
-	perf record -q -g -o "$PERF" -p "$pids" >/dev/null 2>&1 &
+	if [ "${PERF_ALL:-0}" = 1 ]; then
+		# shellcheck disable=SC2086
+		perf record -q -a -g ${PERF_OPTS:-} -o "$PERF" >/dev/null 2>&1 &
+	else
+		pids=$(pgrep -d, -P "$FLEETD_PID")
+		# shellcheck disable=SC2086
+		perf record -q -g ${PERF_OPTS:-} -o "$PERF" -p "$pids" >/dev/null 2>&1 &
+	fi
 	perf_pid=$!
 fi
+cpu0=$(cpu_snapshot)
 # All at once: one transaction, one notification.
 t0=$(date +%s.%N)
 q "BEGIN; INSERT INTO cert_rotations (id, device_id, reason, requested_by)
@@ -85,12 +128,45 @@ done_all() { [ "$(q "SELECT count(*) FROM cert_rotations WHERE completed_at IS N
 progress() {
 	q "SELECT count(*) FROM cert_rotations WHERE completed_at IS NOT NULL"
 }
+# CPU of each part from cpu0 to now, per renewal of the N given.
+cpu_report() {
+	local n=$1 t1 cpu1 hz
+	t1=$(date +%s.%N)
+	cpu1=$(cpu_snapshot)
+	hz=$(getconf CLK_TCK)
+	echo "load average after the rotation: $(cut -d' ' -f1-3 /proc/loadavg)"
+	awk -v a="$cpu0" -v b="$cpu1" -v n="$n" -v hz="$hz" -v t0="$t0" -v t1="$t1" 'BEGIN {
+	split(a, x, " "); split(b, y, " "); if (n < 1) n = 1
+	split("ca net-workers postgresql fleet-sim", name, " ")
+	printf "CPU during the rotation (%.2f s wall, %d cores):", t1 - t0, '"$(nproc)"'
+	for (i = 1; i <= 4; i++) {
+		s = (y[i] - x[i]) / hz
+		printf " %s %.2f s (%.2f ms/renewal);", name[i], s, 1000 * s / n
+		tot += s
+	}
+	printf " together %.2f s = %.2f ms/renewal; machine idle %.0f %%\n", tot, 1000 * tot / n, 100 * (y[6] - x[6]) / (y[5] - x[5])
+}'
+}
+pg_stats() {
+	[ "${PG_STATS:-0}" = 1 ] || return 0
+	echo "PostgreSQL, per statement over the rotation (pg_stat_statements):"
+	psql -X -q -d fleet_bench -P pager=off -c "SELECT calls,
+		round((total_exec_time + total_plan_time)::numeric, 0) AS ms,
+		round(((total_exec_time + total_plan_time) / calls)::numeric, 3) AS ms_per_call,
+		rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25"
+	q "SELECT 'statements: ' || sum(calls) || ', ' || round(sum(calls) / greatest($1, 1)::numeric, 1) || ' per renewal' FROM pg_stat_statements"
+}
 if ! wait_for "all $count rotations completed" "${RENEW_TIMEOUT:-300}" done_all; then
-	echo "only $(progress) of $count rotations completed" >&2
+	done_n=$(progress)
+	echo "only $done_n of $count rotations completed" >&2
+	cpu_report "$done_n"
+	pg_stats "$done_n"
 	tail -n 5 "$T"/sim*.log "$T/fleetd.log" >&2
 	exit 1
 fi
 t1=$(date +%s.%N)
+cpu_report "$count"
 if [ -n "$perf_pid" ]; then
 	kill -INT "$perf_pid" 2>/dev/null
 	wait "$perf_pid" 2>/dev/null || true
@@ -118,6 +194,7 @@ echo "certificates superseded: $(q "SELECT count(*) FROM certificates WHERE stat
 for ((i = 0; i < sims; i++)); do
 	jq -c . "$T/sim$i.json"
 done
+pg_stats "$count"
 if [ -n "${LOGS:-}" ]; then
 	mkdir -p "$LOGS"
 	cp "$T/fleetd.log" "$T"/sim*.log "$LOGS/"
