@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -812,6 +813,40 @@ notify_progress(struct supervisor *sv)
 	}
 }
 
+/*
+ * Each device connection is a descriptor of the net worker holding it, so
+ * a worker holds at most about its open-files limit of them. Raise the
+ * soft limit to the hard one, as a service does (the children inherit
+ * it; systemd's LimitNOFILE= sets both), and say what that makes for the
+ * instance: 100,000 devices under a 20,000 limit need six workers or
+ * more (docs/ops/sizing.md).
+ */
+static void
+raise_fd_limit(int nworkers)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rlim_t was = rl.rlim_cur;
+
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("supervisor: cannot raise the open-files "
+				 "limit from %ld to %ld: %s",
+				 (long)was, (long)rl.rlim_max, strerror(errno));
+			rl.rlim_cur = was;
+		}
+	}
+	if (rl.rlim_cur == RLIM_INFINITY)
+		return;
+	log_info("supervisor: open-files limit %ld per process: %d net "
+		 "workers hold at most about %ld connections",
+		 (long)rl.rlim_cur, nworkers,
+		 (long)nworkers * ((long)rl.rlim_cur - 128));
+}
+
 static void
 install_signals(void)
 {
@@ -836,6 +871,7 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 					     : (ncores > 0 ? ncores : 1));
 	if (sv.nworkers > SUPERVISOR_MAX_WORKERS)
 		sv.nworkers = SUPERVISOR_MAX_WORKERS;
+	raise_fd_limit(sv.nworkers);
 	if (privsep_init(&sv.privsep, cfg->user) != 0 ||
 	    privsep_check(&sv.privsep, cfg->pki_dir, cfg->database) != 0)
 		return 1;
