@@ -42,7 +42,9 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,8 +69,44 @@
  * have grown for a trim (worker_trim). */
 #define WORKER_TRIM_CHECK_MS 1000
 #define WORKER_TRIM_GROWTH ((size_t)1 << 20)
+/* Descriptors kept free under the open-files limit for what the worker
+ * opens besides connections: a store reconnecting to PostgreSQL, the
+ * signer, files, lws's own. */
+#define WORKER_FD_RESERVE 128
 
 static volatile sig_atomic_t worker_stop_requested;
+
+/*
+ * Accepting near the open-files limit (worker_accept_pause). One worker
+ * per process, so this is process state beside worker_stop_requested.
+ * fd_ceiling: the lowest descriptor number the worker does not accept
+ * at; paused: which listen sockets it stopped reading for that reason.
+ */
+static int worker_fd_ceiling = INT32_MAX;
+static bool worker_accept_paused[2];
+static uint64_t worker_accept_warned_ms; /* at most one warning a minute */
+
+/*
+ * Device TLS handshakes in flight on this worker: accepted, not yet past
+ * their first record of application data (or closed). At
+ * WORKER_HANDSHAKES_MAX the worker stops reading the device listen
+ * socket until one finishes; the rest waits in the kernel's backlog
+ * (and lws's handshake timeout starts only at the accept). In a
+ * reconnect storm this keeps the handshakes the worker has started
+ * short, instead of thousands of them sharing the CPU until lws cuts them
+ * at timeout_secs and the devices start over; and it bounds what the
+ * handshakes hold at once (record and handshake buffers of tens of KiB
+ * each; docs/internals/hundredk.md). A wsi counted here
+ * carries &worker_in_handshake as its opaque user data (unused
+ * otherwise), so it is uncounted exactly once.
+ */
+#define WORKER_HANDSHAKES_MAX 128
+static unsigned worker_handshakes;
+static bool worker_handshakes_paused;
+static bool worker_listener_off[2]; /* flow-controlled off now */
+static char worker_in_handshake;
+
+static void worker_accept_resume(struct worker *w);
 
 static void
 worker_on_signal(int sig)
@@ -209,6 +247,8 @@ worker_tick(lws_sorted_usec_list_t *sul)
 		}
 	}
 	log_flush_suppressed();
+	if (!w->stopping)
+		worker_accept_resume(w);
 	worker_trim(w);
 	metrics_set(METRIC_JOB_QUEUE_DEPTH, (int64_t)job_pool_pending(w->jobs),
 		    "pool", "api", NULL);
@@ -407,6 +447,124 @@ worker_protocol_callback(struct lws *wsi, enum lws_callback_reasons reason,
 	return http_api_callback(wsi, reason, user, in, len);
 }
 
+/* Reads listen socket i or not, from the two reasons to stop. */
+static void
+worker_listener_update(struct worker *w, int i)
+{
+	bool want = !worker_accept_paused[i] &&
+		    !(i == 1 && worker_handshakes_paused);
+
+	if (w->listeners[i] == NULL || worker_listener_off[i] == !want)
+		return;
+	worker_listener_off[i] = !want;
+	lws_rx_flow_control(w->listeners[i], want ? 1 : 0);
+}
+
+/*
+ * The worker is near its open-files limit: stop reading the listen
+ * socket of wsi (the other workers, which share it, accept what comes,
+ * or it waits in the kernel's backlog) instead of failing accept4() with
+ * EMFILE on every loop turn while the socket stays readable. The tick
+ * resumes it when descriptors have been freed (worker_accept_resume).
+ */
+static void
+worker_accept_pause(struct worker *w, struct lws *wsi)
+{
+	for (int i = 0; i < 2; i++) {
+		if (w->listeners[i] != wsi || worker_accept_paused[i])
+			continue;
+		worker_accept_paused[i] = true;
+		worker_listener_update(w, i);
+		if (worker_accept_warned_ms != 0 &&
+		    clock_mono_ms() - worker_accept_warned_ms < 60000)
+			continue;
+		worker_accept_warned_ms = clock_mono_ms();
+		log_warn("worker %d: %d descriptors open, near the open-files "
+			 "limit: not accepting on the %s listener until "
+			 "connections close (more workers hold more; "
+			 "docs/ops/sizing.md)",
+			 w->slot, worker_fd_ceiling, i == 0 ? "api" : "device");
+	}
+}
+
+/* From the tick: accept again once the lowest free descriptor number is
+ * below the ceiling (one dup() to find it). */
+static void
+worker_accept_resume(struct worker *w)
+{
+	int probe;
+
+	if (!worker_accept_paused[0] && !worker_accept_paused[1])
+		return;
+	probe = fcntl(w->api_fd >= 0 ? w->api_fd : w->device_fd,
+		      F_DUPFD_CLOEXEC, 0);
+	if (probe >= 0)
+		close(probe);
+	if (probe < 0 || probe >= worker_fd_ceiling)
+		return;
+	for (int i = 0; i < 2; i++) {
+		if (!worker_accept_paused[i])
+			continue;
+		worker_accept_paused[i] = false;
+		worker_listener_update(w, i);
+	}
+	log_debug("worker %d: descriptors freed: accepting again", w->slot);
+}
+
+/* A device connection's handshake ended (done, failed or closed). */
+static void
+worker_handshake_done(struct worker *w, struct lws *wsi)
+{
+	lws_set_opaque_user_data(wsi, NULL);
+	if (worker_handshakes > 0)
+		worker_handshakes--;
+	if (worker_handshakes_paused &&
+	    worker_handshakes < WORKER_HANDSHAKES_MAX) {
+		worker_handshakes_paused = false;
+		worker_listener_update(w, 1);
+	}
+}
+
+/*
+ * The device listener's callback: counts the handshakes in flight
+ * (above), then hands everything to the channel. The first data read
+ * (the upgrade request, after the TLS handshake), a writeable callback
+ * or the wsi's end, whichever comes first, ends the count; lws sends
+ * WSI_DESTROY for every wsi it frees, also for a handshake that failed.
+ */
+static int
+worker_device_callback(struct lws *wsi, enum lws_callback_reasons reason,
+		       void *user, void *in, size_t len)
+{
+	if (wsi != NULL &&
+	    (reason == LWS_CALLBACK_RAW_RX ||
+	     reason == LWS_CALLBACK_RAW_WRITEABLE ||
+	     reason == LWS_CALLBACK_RAW_CLOSE ||
+	     reason == LWS_CALLBACK_WSI_DESTROY) &&
+	    lws_get_opaque_user_data(wsi) == &worker_in_handshake)
+		worker_handshake_done(lws_context_user(lws_get_context(wsi)),
+				      wsi);
+	return channel_callback(wsi, reason, user, in, len);
+}
+
+/* The ceiling from the open-files limit the supervisor raised. */
+static void
+worker_fd_limits(struct worker *w)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+		return;
+	if (rl.rlim_cur > (rlim_t)INT32_MAX)
+		rl.rlim_cur = INT32_MAX;
+	worker_fd_ceiling = (int)rl.rlim_cur > 2 * WORKER_FD_RESERVE
+				    ? (int)rl.rlim_cur - WORKER_FD_RESERVE
+				    : (int)rl.rlim_cur / 2;
+	log_info("worker %d: open-files limit %ld: at most about %d "
+		 "connections",
+		 w->slot, (long)rl.rlim_cur, worker_fd_ceiling);
+}
+
 /* A shared listen socket is readable: accept a batch, hand each to lws. */
 static int
 worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
@@ -445,6 +603,10 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 			log_info("worker %d: listen socket shut down", w->slot);
 			return -1;
 		}
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			worker_accept_pause(w, wsi);
+			break;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK &&
 			    errno != EINTR && errno != ECONNABORTED)
@@ -466,6 +628,22 @@ worker_listener_callback(struct lws *wsi, enum lws_callback_reasons reason,
 		if (conn == NULL)
 			log_warn("worker %d: cannot adopt a connection",
 				 w->slot);
+		if (conn != NULL && vh == w->device_vhost) {
+			lws_set_opaque_user_data(conn, &worker_in_handshake);
+			worker_handshakes++;
+		}
+		/* Descriptors are numbered lowest free first: fd at the
+		 * ceiling means every number below it is taken. */
+		if (fd >= worker_fd_ceiling) {
+			worker_accept_pause(w, wsi);
+			break;
+		}
+		if (vh == w->device_vhost &&
+		    worker_handshakes >= WORKER_HANDSHAKES_MAX) {
+			worker_handshakes_paused = true;
+			worker_listener_update(w, 1);
+			break;
+		}
 	}
 	return 0;
 }
@@ -535,7 +713,7 @@ worker_api_vhost(struct worker *w, char *cert, char *key)
 }
 
 static struct lws_protocols device_protocols[] = {
-	{"fleet.v1", channel_callback, 0, 4096, 0, NULL, 0},
+	{"fleet.v1", worker_device_callback, 0, 4096, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -684,6 +862,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 				  ? LLL_ERR | LLL_WARN | LLL_NOTICE | LLL_INFO
 				  : LLL_ERR | LLL_WARN,
 			  worker_lws_log);
+	worker_fd_limits(&w);
 	if (worker_load_pki(&w, cert, sizeof(cert), key, sizeof(key)) != 0)
 		goto out;
 	w.signer = signer_client_new(signer_fd);
