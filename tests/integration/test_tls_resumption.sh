@@ -21,6 +21,7 @@ harness_init
 pki_init
 fleetd_write_config 2
 A_CONF=$T/fleetd.conf
+echo "tls_ticket_lifetime = 4h" >>"$A_CONF"
 A_DEV=$DEVICE_PORT
 fleetd_start 2
 TOKEN=$(admin_token operator)
@@ -60,7 +61,8 @@ check "resumed with (EC)DHE: a key share in the resumed handshake" \
 
 # ---- on a second instance sharing only the database -----------------------
 fleetd_conf_write "$T/b.conf" "$T/pki" "workers = 1
-log_level = info"
+log_level = info
+tls_ticket_lifetime = 4h"
 B_DEV=$DEVICE_PORT
 B_API=$API_PORT
 spawn fleetd-b fleetd -c "$T/b.conf" serve
@@ -137,7 +139,7 @@ check "its full handshake is refused too (a TLS alert)" \
 
 # ---- tls_ticket_lifetime = 0: off --------------------------------------------
 fleetd_stop
-echo "tls_ticket_lifetime = 0" >>"$A_CONF"
+sed -i 's/^tls_ticket_lifetime = 4h$/tls_ticket_lifetime = 0/' "$A_CONF"
 fleetd_start 2
 s_client dev2 "$A_DEV" off1 -sess_in "$T/dev2b.sess" -sess_out "$T/dev2off.sess"
 check "off: a valid ticket is not resumed" new_session off1
