@@ -218,8 +218,13 @@ store_presence_tick(struct store *st, const struct presence_worker *w,
 	snprintf(pidtext, sizeof(pidtext), "%ld", w->pid);
 	snprintf(slottext, sizeof(slottext), "%d", w->slot);
 	snprintf(timeout, sizeof(timeout), "%ld", timeout_s);
-	if (db_exec(conn, "BEGIN") != 0)
+	/* Soft state only, as the session opens and closes: after a crash
+	 * the next tick writes it again, so no WAL flush is waited for
+	 * while this transaction holds the rows of the worker's sessions. */
+	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO off") != 0) {
+		(void)rollback(conn);
 		goto out;
+	}
 	/* Upsert: after an outage another worker may have swept this one. */
 	if (db_command_prepared(conn,
 				"INSERT INTO workers (id, host, pid, slot) "
@@ -229,13 +234,20 @@ store_presence_tick(struct store *st, const struct presence_worker *w,
 		goto fail;
 	/* Held sessions: their rows say when the device last sent a frame;
 	 * rows swept meanwhile come back (unless another session of the
-	 * device owns the row now, or the device may no longer connect). */
+	 * device owns the row now, or the device may no longer connect).
+	 * A row is written only when the device's last frame is more than
+	 * a second newer than the row says: between two frames (a
+	 * heartbeat interval, two ticks) the value would not change, and a
+	 * write would lock the row against the device's reconnect for the
+	 * rest of this transaction. The row may lag by under a second. */
 	if (db_command_prepared(
 		    conn,
 		    TICK_SESSIONS
 		    "UPDATE device_sessions ds SET last_seen = now() - "
 		    "s.i * interval '1 millisecond' FROM s "
-		    "WHERE ds.device_id = s.d AND ds.worker_id = $1",
+		    "WHERE ds.device_id = s.d AND ds.worker_id = $1 "
+		    "AND ds.last_seen < now() - (s.i + 1000) * "
+		    "interval '1 millisecond'",
 		    2, held) != 0 ||
 	    db_command_prepared(
 		    conn,
