@@ -87,10 +87,10 @@ welcomed() {
 
 # ---- automatic renewal -------------------------------------------------
 # RENEW_AT=0.08 of a certificate backdated 5 minutes of 65 renews it 12 s
-# after it was issued, and every certificate after it as well: the checks
-# before the renewal run under an agent that renews at half the lifetime,
-# the renewal starts when the agent is restarted with 0.08, and the checks
-# after it run with the agent stopped once it is online with the new one.
+# after it was issued, and every certificate after it as well: the agent
+# first runs with renewal at half the lifetime, the renewal starts when it
+# is restarted with 0.08, and the checks after it run with the agent
+# stopped once it is online with the new certificate.
 agent_start auto FLEET_AGENT_RENEW_AT=0.5
 check "auto: enrolled" wait_for "auto identity" 30 test -f "$T/auto/identity.json"
 AUTO=$(dev_id auto)
@@ -98,9 +98,12 @@ cp "$T/auto/cert.pem" "$T/auto-old.pem"
 cp "$T/auto/device.key" "$T/auto-old.key"
 OLD_SERIAL=$(serial_of "$T/auto-old.pem")
 check "auto: online with its first certificate" wait_for "auto online" 20 online "$AUTO"
+# With the agent stopped: a second connection with the device's identity
+# replaces the agent's session (close 4000), and the agent, reconnecting
+# at once (resuming its TLS session), would replace it in turn.
+agent_stop auto
 check "auto: the first certificate is accepted before the renewal" \
 	welcomed auto "$T/auto-old.key" "$T/auto-old.pem"
-agent_stop auto
 agent_start auto FLEET_AGENT_RENEW_AT=0.08
 check "auto: renewed by itself (identity generation 1)" \
 	wait_for "auto renewed" 60 gen_above auto 0
