@@ -52,11 +52,9 @@ static const struct config_key fleetd_keys[] = {
 	/* campaign driver: lock attempts and passes (docs/campaigns.md) */
 	KEY("campaign_interval_ms", CONFIG_INT, campaign_interval_ms, 50, 60000,
 	    "1000"),
-	/* device listener TLS 1.3 session tickets (docs/pki.md); 0 = off
-	 * (the default until test_renewal's race with a resuming agent is
-	 * understood: docs/internals/tls-resumption.md) */
+	/* device listener TLS 1.3 session tickets (docs/pki.md); 0 = off */
 	KEY("tls_ticket_lifetime", CONFIG_DURATION, tls_ticket_lifetime, 0,
-	    86400, "0"),
+	    86400, "4h"),
 	/* a new ticket key this often (at most the lifetime) */
 	KEY("tls_ticket_key_rotation", CONFIG_DURATION,
 	    tls_ticket_key_rotation, 60, 86400, "1h"),
