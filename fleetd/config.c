@@ -56,8 +56,8 @@ static const struct config_key fleetd_keys[] = {
 	KEY("tls_ticket_lifetime", CONFIG_DURATION, tls_ticket_lifetime, 0,
 	    86400, "4h"),
 	/* a new ticket key this often (at most the lifetime) */
-	KEY("tls_ticket_key_rotation", CONFIG_DURATION,
-	    tls_ticket_key_rotation, 60, 86400, "1h"),
+	KEY("tls_ticket_key_rotation", CONFIG_DURATION, tls_ticket_key_rotation,
+	    60, 86400, "1h"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))
@@ -97,10 +97,12 @@ fleetd_config_finish(const char *path, struct fleetd_config *cfg, char *err,
 	     cfg->tls_ticket_key_rotation > cfg->tls_ticket_lifetime)) {
 		snprintf(err, errlen,
 			 "%s: tls_ticket_lifetime (%lds) must be 0 (off) or at "
-			 "least 60s and not shorter than tls_ticket_key_rotation "
+			 "least 60s and not shorter than "
+			 "tls_ticket_key_rotation "
 			 "(%lds)",
 			 path != NULL ? path : "environment",
-			 cfg->tls_ticket_lifetime, cfg->tls_ticket_key_rotation);
+			 cfg->tls_ticket_lifetime,
+			 cfg->tls_ticket_key_rotation);
 		return -1;
 	}
 	if (cfg->device_url[0] == '\0') {
