@@ -18,6 +18,7 @@
 #include "core/store_tls_tickets.h"
 #include "db/query.h"
 #include "db/store.h"
+#include "secret.h"
 
 /* pg_advisory_xact_lock's key: "fleet tls tickets" in no other lock. */
 #define TICKET_LOCK_SQL "7460723163616654"
@@ -56,18 +57,6 @@ hex_decode(const char *hex, unsigned char *out, size_t len)
 		out[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return 0;
-}
-
-static void
-hex_encode(const unsigned char *in, size_t len, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < len; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 15];
-	}
-	out[2 * len] = '\0';
 }
 
 /* clang-format off */
