@@ -61,13 +61,23 @@ enroll_refusal(struct store *st, const char *sha256, int64_t now)
 	}
 }
 
-/* Gives a reserved use back; a failure costs the token one use. */
+/*
+ * Gives a reserved use back. When storage failed, or the session that
+ * took the use is gone (a restart or failover in between), the use stays
+ * spent: the token loses one use rather than ever gaining one.
+ */
 static void
-enroll_release(struct store *st, const char *token_id)
+enroll_release(struct store *st, const char *token_id, uint64_t session)
 {
-	if (store_enroll_token_release(st, token_id) != STORE_OK)
+	enum store_rc rc = store_enroll_token_release(st, token_id, session);
+
+	if (rc == STORE_CONFLICT)
+		log_warn("enrollment token %s: the storage session that took "
+			 "a use is gone; the use stays spent",
+			 token_id);
+	else if (rc != STORE_OK)
 		log_warn("enrollment token %s: could not give back a use "
-			 "(storage failed); the use is lost",
+			 "(storage failed); the use stays spent",
 			 token_id);
 }
 
@@ -161,6 +171,7 @@ enroll_device(struct store *st, struct signer_client *signer,
 	struct token tok;
 	enum store_rc src;
 	enum enroll_rc rc;
+	uint64_t session;
 
 	memset(&res, 0, sizeof(res));
 	memset(&tok, 0, sizeof(tok));
@@ -186,6 +197,7 @@ enroll_device(struct store *st, struct signer_client *signer,
 	if (src != STORE_OK)
 		return ENROLL_ERR_STORE;
 	/* From here on the use is ours: record it or give it back. */
+	session = store_session(st);
 	snprintf(res.token_id, sizeof(res.token_id), "%s", tok.id);
 	if (secret_uuid_v4(res.device_id) != 0) {
 		rc = ENROLL_ERR_NOMEM;
@@ -208,7 +220,7 @@ enroll_device(struct store *st, struct signer_client *signer,
 	memset(&res, 0, sizeof(res));
 	goto out;
 release:
-	enroll_release(st, tok.id);
+	enroll_release(st, tok.id, session);
 out:
 	free(rec.body);
 	token_clear(&tok);

@@ -14,6 +14,7 @@
 #define FLEETD_CORE_STORE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct store;
 
@@ -29,5 +30,14 @@ enum store_rc {
 /* After STORE_ERR: true when storage is unreachable (a 503, retry later)
  * rather than a failed statement (a 500). */
 bool store_unavailable(struct store *st);
+
+/*
+ * The storage session the last call ran on. It changes whenever the
+ * connection is made again (a restart, a failover), so a caller can tell
+ * whether what it wrote earlier was written through the same session:
+ * an asynchronous commit survives a failover only as far as it had been
+ * replicated.
+ */
+uint64_t store_session(const struct store *st);
 
 #endif

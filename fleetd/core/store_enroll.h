@@ -42,10 +42,17 @@ enum store_rc store_enroll_token_reserve(struct store *st, const char *sha256,
 enum store_rc store_enroll_token_find(struct store *st, const char *sha256,
 				      struct token *out);
 
-/* Gives back a use taken by store_enroll_token_reserve (never above the
- * token's total). STORE_OK or STORE_ERR. */
-enum store_rc store_enroll_token_release(struct store *st,
-					 const char *token_id);
+/*
+ * Gives back a use taken by store_enroll_token_reserve (never above the
+ * token's total), only through the storage session that took it
+ * (store_session() right after the reservation). The reservation commits
+ * without waiting for the flush or a standby; after a failover it may
+ * not exist, and giving it back on the new server would add a use the
+ * token never had. STORE_OK, STORE_CONFLICT (that session is gone: the
+ * use stays spent, a token never gains one) or STORE_ERR.
+ */
+enum store_rc store_enroll_token_release(struct store *st, const char *token_id,
+					 uint64_t session);
 
 /*
  * Inserts the device, its certificate, the audit row and (idem not NULL)

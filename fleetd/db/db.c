@@ -23,6 +23,7 @@
 struct db {
 	char *conninfo;
 	PGconn *conn;
+	uint64_t session; /* grows with every new server session */
 	uint64_t last_log_ms;
 };
 
@@ -108,8 +109,10 @@ db_conn(struct db *db)
 			    NULL);
 		if (db->conn != NULL)
 			PQsetNoticeProcessor(db->conn, db_quiet_notices, NULL);
+		db->session++;
 	} else if (PQstatus(db->conn) != CONNECTION_OK) {
 		PQreset(db->conn);
+		db->session++;
 	}
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK) {
 		db_log_failure(db, "connection");
@@ -125,6 +128,12 @@ db_conn(struct db *db)
 			return NULL;
 	}
 	return db->conn;
+}
+
+uint64_t
+db_session(const struct db *db)
+{
+	return db->session;
 }
 
 bool

@@ -10,6 +10,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct db;
 
@@ -19,6 +20,10 @@ void db_free(struct db *db);
 
 /* A healthy connection or NULL (logged, rate-limited) when unreachable. */
 PGconn *db_conn(struct db *db);
+
+/* Which server session db_conn() last handed out: it changes with every
+ * connect and reconnect, so two calls on the same session can be told. */
+uint64_t db_session(const struct db *db);
 
 /* After a failed query: true if the connection is gone (answer 503). */
 bool db_lost(struct db *db);

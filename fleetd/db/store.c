@@ -43,6 +43,12 @@ store_conn(struct store *st)
 	return db_conn(st->db);
 }
 
+uint64_t
+store_session(const struct store *st)
+{
+	return db_session(st->db);
+}
+
 bool
 store_unavailable(struct store *st)
 {

@@ -349,14 +349,19 @@ store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 }
 
 enum store_rc
-store_enroll_token_release(struct store *st, const char *token_id)
+store_enroll_token_release(struct store *st, const char *token_id,
+			   uint64_t session)
 {
 	const char *params[1] = {token_id};
 	PGconn *conn = store_conn(st);
 
 	if (conn == NULL)
 		return STORE_ERR;
-	/* Asynchronous like the reservation it gives back. */
+	if (store_session(st) != session)
+		return STORE_CONFLICT;
+	/* Asynchronous like the reservation it gives back, and behind it on
+	 * the same session: the server applies both or, after a failover,
+	 * loses the release first (the use stays spent). */
 	return db_command_prepared(
 		conn,
 		"UPDATE enrollment_tokens SET uses_left = uses_left "

@@ -92,11 +92,11 @@ writer_config() {
 	done
 }
 
-ENROLLED=6 # the simulated devices
+REFUSED=0  # enrollments answered with an error or a cut connection
 # writes_during ROUND ACTION: the writers run while `pg_auto_failover.sh
 # ACTION` moves the primary, then every acknowledged write is checked.
 writes_during() {
-	local round=$1 action=$2 before after t0 t1 we wc n_enroll n_config ids last
+	local round=$1 action=$2 before after t0 t1 we wc n_enroll n_config ids last n_refused spent devices
 	: >"$T/$round-acked-enroll.txt"
 	: >"$T/$round-acked-config.txt"
 	writer_enroll "$round" &
@@ -119,7 +119,6 @@ writes_during() {
 
 	n_enroll=$(wc -l <"$T/$round-acked-enroll.txt")
 	n_config=$(wc -l <"$T/$round-acked-config.txt")
-	ENROLLED=$((ENROLLED + n_enroll))
 	echo "# $round: acknowledged $n_enroll enrollments and $n_config configuration changes;" \
 		"refused: enroll $(cat "$T/$round-enroll-errors.txt" 2>/dev/null | wc -l)," \
 		"config: $(sort "$T/$round-config-errors.txt" 2>/dev/null | uniq -c | tr '\n' ';')"
@@ -142,10 +141,20 @@ writes_during() {
 		assert_eq "$(grep -Evc '^enroll [a-z]+-[0-9]+: (503|000) ' "$T/$round-enroll-errors.txt" || true)" 0 \
 			"$round: refused enrollments were 503 (or cut connections), never 500"
 	fi
-	# A refused enrollment cost no token use: the token lost exactly one
-	# use per device that exists.
-	assert_eq "$(hq "SELECT uses_total - uses_left FROM enrollment_tokens WHERE uses_total = 1000")" \
-		"$ENROLLED" "$round: no token use was lost or double-spent"
+	# The token never gains a use: it has spent at least one per device
+	# it enrolled. A failover in the middle of an enrollment may cost
+	# it one (the reservation is not given back on a new session, see
+	# docs/ha.md): at most one per refused enrollment.
+	n_refused=$(grep -c '^enroll ' "$T/$round-enroll-errors.txt" 2>/dev/null || true)
+	REFUSED=$((REFUSED + ${n_refused:-0}))
+	spent=$(hq "SELECT uses_total - uses_left FROM enrollment_tokens WHERE uses_total = 1000")
+	devices=$(hq "SELECT count(*) FROM devices d JOIN enrollment_tokens t
+		ON t.id = d.enrolled_with WHERE t.uses_total = 1000")
+	echo "# $round: token uses spent $spent, its devices $devices, enrollments refused so far $REFUSED"
+	check "$round: no token use was double-spent (spent $spent >= devices $devices)" \
+		test "$spent" -ge "$devices"
+	check "$round: token uses lost at most one per refused enrollment" \
+		test "$spent" -le $((devices + REFUSED))
 }
 
 # A switchover through the monitor, then a crash of the new primary (its

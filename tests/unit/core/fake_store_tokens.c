@@ -33,6 +33,12 @@ fake_store_free(struct store *st)
 	free(st);
 }
 
+uint64_t
+store_session(const struct store *st)
+{
+	return st->session;
+}
+
 bool
 store_unavailable(struct store *st)
 {
@@ -310,13 +316,16 @@ store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 }
 
 enum store_rc
-store_enroll_token_release(struct store *st, const char *token_id)
+store_enroll_token_release(struct store *st, const char *token_id,
+			   uint64_t session)
 {
 	struct fake_token *t;
 
 	st->releases++;
 	if (failing(st))
 		return STORE_ERR;
+	if (session != st->session)
+		return STORE_CONFLICT;
 	t = fake_store_token(st, token_id);
 	if (t != NULL && t->tok.uses_left < t->tok.uses_total)
 		t->tok.uses_left++;
@@ -331,6 +340,10 @@ store_enroll_record(struct store *st, const struct enrollment *e,
 	struct fake_device *d;
 
 	st->records++;
+	if (st->reconnect_on_record) {
+		st->session++;
+		return STORE_ERR;
+	}
 	if (failing(st) || st->fail_record || st->ndevices >= FAKE_MAX)
 		return STORE_ERR;
 	if (idem != NULL && idem_put(st, idem) != STORE_OK)

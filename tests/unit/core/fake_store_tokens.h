@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/store_audit.h"
 #include "core/store_enroll.h"
@@ -61,6 +62,8 @@ struct store {
 	int fail_next; /* the next N store calls answer STORE_ERR */
 	bool fail_record; /* store_enroll_record answers STORE_ERR */
 	bool unavailable; /* what store_unavailable() says */
+	uint64_t session; /* what store_session() says */
+	bool reconnect_on_record; /* store_enroll_record fails, session++ */
 	int reserves, releases, records; /* calls */
 };
 

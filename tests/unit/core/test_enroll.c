@@ -278,6 +278,24 @@ test_failures_give_the_use_back(void **state)
 	assert_int_equal(fake_store_audit_count(f->st, "device.enroll"), 0);
 }
 
+/* A failover between the reservation and the record: the reservation
+ * may not have survived it, so the use is not given back on the new
+ * session (the token loses a use rather than gaining one). */
+static void
+test_failover_keeps_the_use_spent(void **state)
+{
+	struct fixture *f = *state;
+	struct enroll_request req;
+	struct enroll_result res;
+
+	request_init(&req, f->token);
+	f->st->reconnect_on_record = true;
+	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_ERR_STORE);
+	assert_int_equal(f->st->releases, 1);
+	assert_int_equal(uses_left(f), 2);
+	assert_int_equal(f->st->ndevices, 0);
+}
+
 /* A store failure while reserving: no signer call, nothing to give back. */
 static void
 test_store_failures(void **state)
@@ -360,6 +378,8 @@ main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_failures_give_the_use_back,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_failover_keeps_the_use_spent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idempotent_retry, setup,
