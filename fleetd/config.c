@@ -58,6 +58,9 @@ static const struct config_key fleetd_keys[] = {
 	/* a new ticket key this often (at most the lifetime) */
 	KEY("tls_ticket_key_rotation", CONFIG_DURATION, tls_ticket_key_rotation,
 	    60, 86400, "1h"),
+	/* Idempotency-Key records: replayed this long, then swept */
+	KEY("idempotency_retention", CONFIG_DURATION, idempotency_retention, 1,
+	    365L * 86400, "24h"),
 };
 
 #define NKEYS (sizeof(fleetd_keys) / sizeof(fleetd_keys[0]))

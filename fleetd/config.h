@@ -37,6 +37,7 @@ struct fleetd_config {
 	long campaign_interval_ms; /* campaign driver: lock tries, passes */
 	long tls_ticket_lifetime; /* device listener tickets, s; 0: off */
 	long tls_ticket_key_rotation; /* a new ticket key this often, s */
+	long idempotency_retention; /* Idempotency-Key records live this, s */
 };
 
 /* 0, or -1 with "file:line: ..." in err. Free with fleetd_config_free(). */

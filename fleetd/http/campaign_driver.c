@@ -7,6 +7,10 @@
  * the worker (kill -9 included) and another worker's thread takes it at
  * its next try. It trusts only the database: the pass reads all it acts
  * on from the rows.
+ *
+ * The driver also sweeps expired Idempotency-Key records
+ * (idempotency_retention): one worker of the whole fleet does it (the
+ * lock's holder), in bounded batches between passes.
  */
 #include "http/campaign_driver.h"
 
@@ -23,6 +27,7 @@
 #include "config.h"
 #include "core/campaign_drive.h"
 #include "core/store_campaigns.h"
+#include "core/store_idempotency.h"
 #include "db/store.h"
 #include "log.h"
 
@@ -30,10 +35,19 @@
  * only sets the worker's flag) stops it promptly. */
 #define DRIVER_SLICE_MS 200
 
+/* Idempotency-Key sweep: rows per statement (one short transaction
+ * each), statements per round, and the longest time between rounds. A
+ * backlog larger than a round goes in the following rounds. */
+#define SWEEP_BATCH 500
+#define SWEEP_BATCHES_PER_ROUND 10
+#define SWEEP_EVERY_MAX_MS 60000
+
 struct campaign_driver {
 	int slot;
 	long interval_ms;
 	long heartbeat_timeout_s;
+	long idem_retention_s;
+	uint64_t sweep_at; /* monotonic ms of the next sweep round */
 	const volatile sig_atomic_t *sigterm;
 	struct store *store;
 	pthread_t thread;
@@ -114,6 +128,51 @@ driver_timeout(const struct campaign_driver *d, int64_t now, int64_t wake_at)
 	return ms < d->interval_ms ? (long)ms : d->interval_ms;
 }
 
+/* How often to sweep: half the retention (so a record outlives it by at
+ * most about half again), at most once a minute, at least once a second. */
+static uint64_t
+driver_sweep_every_ms(const struct campaign_driver *d)
+{
+	uint64_t ms = (uint64_t)d->idem_retention_s * 500;
+
+	if (ms > SWEEP_EVERY_MAX_MS)
+		ms = SWEEP_EVERY_MAX_MS;
+	return ms < 1000 ? 1000 : ms;
+}
+
+/* Holding the lock: one sweep round when it is due. A failure is logged
+ * and retried at the next round; it never stops the driver. */
+static void
+driver_sweep(struct campaign_driver *d)
+{
+	uint64_t now = clock_mono_ms();
+	long deleted = 0, total = 0;
+	int i;
+
+	if (now < d->sweep_at)
+		return;
+	d->sweep_at = now + driver_sweep_every_ms(d);
+	for (i = 0; i < SWEEP_BATCHES_PER_ROUND && !driver_stopping(d); i++) {
+		if (store_idempotency_sweep(d->store, d->idem_retention_s,
+					    SWEEP_BATCH,
+					    &deleted) != STORE_OK) {
+			log_warn("worker %d: campaign driver: sweeping expired "
+				 "Idempotency-Key records failed; again in "
+				 "%llu ms",
+				 d->slot,
+				 (unsigned long long)driver_sweep_every_ms(d));
+			break;
+		}
+		total += deleted;
+		if (deleted < SWEEP_BATCH)
+			break;
+	}
+	if (total > 0)
+		log_debug("worker %d: campaign driver: swept %ld expired "
+			  "Idempotency-Key records",
+			  d->slot, total);
+}
+
 static void *
 driver_main(void *arg)
 {
@@ -168,6 +227,7 @@ driver_main(void *arg)
 			driver_sleep(d, d->interval_ms);
 			continue;
 		}
+		driver_sweep(d);
 		if (driver_wait(d, driver_timeout(d, now, wake_at)) != 0) {
 			log_warn("worker %d: campaign driver: waiting for "
 				 "fleet_campaign failed; trying the lock "
@@ -197,6 +257,9 @@ campaign_driver_start(const struct fleetd_config *cfg, int slot,
 				 ? cfg->campaign_interval_ms
 				 : 1000;
 	d->heartbeat_timeout_s = cfg->heartbeat_timeout;
+	d->idem_retention_s = cfg->idempotency_retention > 0
+				      ? cfg->idempotency_retention
+				      : 86400;
 	d->sigterm = stop;
 	atomic_init(&d->stop, false);
 	d->store = store_new(cfg->database);

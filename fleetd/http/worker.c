@@ -25,6 +25,7 @@
 #include "config.h"
 #include "core/metrics.h"
 #include "db/db.h"
+#include "db/idempotency.h"
 #include "db/store.h"
 #include "http/http.h"
 #include "http/jobs.h"
@@ -878,6 +879,8 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 		goto out;
 	ops.arg = &w;
 	store_ops.arg = &w;
+	/* Before any job thread looks an Idempotency-Key up. */
+	db_idem_retention_set(cfg->idempotency_retention);
 	/* Separate capacity: API requests, device work, presence ticks. */
 	channel_threads =
 		cfg->job_threads > 2 ? (size_t)cfg->job_threads / 2 : 1;
