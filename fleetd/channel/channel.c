@@ -1030,6 +1030,8 @@ session_identity(struct channel_session *s)
 static void
 session_established(struct channel *ch, struct channel_session *s)
 {
+	bool resumed;
+
 	s->id = ++ch->next_session_id;
 	s->last_rx_ms = clock_mono_ms();
 	s->last_ping_ms = s->last_rx_ms;
@@ -1051,12 +1053,12 @@ session_established(struct channel *ch, struct channel_session *s)
 		session_close(ch, s, CHANNEL_CLOSE_TRY_AGAIN, "out of memory");
 		return;
 	}
+	resumed = SSL_session_reused(lws_get_ssl(s->wsi)) == 1;
+	metrics_add(METRIC_TLS_HANDSHAKES, 1, "session",
+		    resumed ? "resumed" : "full", NULL);
 	log_write(LOG_LEVEL_INFO, s->device_id,
 		  "channel: connected from %s (certificate %s%s)", s->peer,
-		  s->serial,
-		  SSL_session_reused(lws_get_ssl(s->wsi)) == 1
-			  ? ", session resumed"
-			  : "");
+		  s->serial, resumed ? ", session resumed" : "");
 	channel_submit(ch, JOB_OPEN, s);
 }
 

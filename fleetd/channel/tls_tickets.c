@@ -12,6 +12,7 @@
 #include "channel/revoked.h"
 #include "config.h"
 #include "core/store_tls_tickets.h"
+#include "core/metrics.h"
 #include "core/tls_tickets.h"
 #include "log.h"
 #include "pki.h"
@@ -277,6 +278,34 @@ tickets_generate_cb(SSL *ssl, void *arg)
 	return 1;
 }
 
+/* The result label of fleetd_tls_resumptions_total for a refusal. */
+static const char *
+tickets_refusal_label(enum tls_resume r)
+{
+	switch (r) {
+	case TLS_RESUME_OK:
+		return "resumed";
+	case TLS_RESUME_NOT_LOADED:
+		return "not_loaded";
+	case TLS_RESUME_REFUSED:
+		return "revoked"; /* revoked, superseded or decommissioned */
+	case TLS_RESUME_CERT_EXPIRED:
+		return "cert_expired";
+	case TLS_RESUME_TICKET_EXPIRED:
+		return "ticket_expired";
+	case TLS_RESUME_DISABLED:
+		return "disabled";
+	}
+	return "invalid";
+}
+
+/* Counts a ticket's fate (a fixed set of labels). */
+static void
+tickets_count(const char *result)
+{
+	metrics_add(METRIC_TLS_RESUMPTIONS, 1, "result", result, NULL);
+}
+
 /* A ticket decrypted (or not): may it resume? Exactly the checks of a
  * full handshake that need no signature (tls_resume_check). */
 static SSL_TICKET_RETURN
@@ -300,8 +329,14 @@ tickets_decrypt_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
 		break;
 	case SSL_TICKET_FATAL_ERR_MALLOC:
 	case SSL_TICKET_FATAL_ERR_OTHER:
+		tickets_count("error");
 		return SSL_TICKET_RETURN_ABORT;
-	default: /* none, or a key we do not accept: a full handshake */
+	case SSL_TICKET_NO_DECRYPT:
+		/* A key we do not know (removed, expired, another
+		 * deployment's) or a ticket that fails its HMAC. */
+		tickets_count("unknown_key");
+		return SSL_TICKET_RETURN_IGNORE_RENEW;
+	default: /* no ticket offered: a full handshake, not counted */
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	peer = SSL_SESSION_get0_peer(sess);
@@ -309,6 +344,7 @@ tickets_decrypt_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
 	    peer == NULL ||
 	    pki_cert_serial_hex(peer, serial, sizeof(serial), &err) != PKI_OK) {
 		atomic_fetch_add(&t->refused_n, 1);
+		tickets_count("invalid");
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	loaded = revoked_set_loaded(t->refused);
@@ -320,12 +356,14 @@ tickets_decrypt_cb(SSL *ssl, SSL_SESSION *sess, const unsigned char *keyname,
 			     cert_not_after(peer, now), loaded, refused);
 	if (r != TLS_RESUME_OK) {
 		atomic_fetch_add(&t->refused_n, 1);
+		tickets_count(tickets_refusal_label(r));
 		log_info("tls tickets: not resuming certificate %s: %s; a "
 			 "full handshake instead",
 			 serial, tls_resume_name(r));
 		return SSL_TICKET_RETURN_IGNORE_RENEW;
 	}
 	atomic_fetch_add(&t->resumed, 1);
+	tickets_count("resumed");
 	return status == SSL_TICKET_SUCCESS_RENEW ? SSL_TICKET_RETURN_USE_RENEW
 						  : SSL_TICKET_RETURN_USE;
 }

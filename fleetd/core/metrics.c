@@ -106,6 +106,13 @@ static const struct {
 				      "counter",
 				      "Artifact requests (GET|HEAD "
 				      "/artifacts/<sha256>) by answer status."},
+	[METRIC_TLS_RESUMPTIONS] = {"fleetd_tls_resumptions_total", "counter",
+				    "TLS session tickets presented on the "
+				    "device listener, by result: resumed, or "
+				    "why a full handshake was made instead."},
+	[METRIC_TLS_HANDSHAKES] = {"fleetd_tls_handshakes_total", "counter",
+				   "Device channel sessions opened, by TLS "
+				   "handshake: full or resumed."},
 };
 
 /* Upper bounds of the duration buckets, in microseconds and as text. */

@@ -35,6 +35,8 @@ enum metric_family {
 	METRIC_SERIES_DROPPED, /* counter (the registry's own) */
 	METRIC_ARTIFACT_BYTES, /* counter {source}: artifact body bytes sent */
 	METRIC_ARTIFACT_REQUESTS, /* counter {status}: GET|HEAD /artifacts */
+	METRIC_TLS_RESUMPTIONS, /* counter {result}: device tickets presented */
+	METRIC_TLS_HANDSHAKES, /* counter {session}: device sessions, full|resumed */
 	METRIC_FAMILY_COUNT
 };
 

@@ -45,6 +45,19 @@ new_session() { grep -q '^New, TLSv1.3' "$T/$1.out"; }
 # A session file that holds a ticket.
 has_ticket() { openssl sess_id -in "$1" -noout -text 2>/dev/null | grep -q 'TLS session ticket:'; }
 keys() { psql_q "SELECT count(*) FROM tls_ticket_keys"; }
+# scrape: GET /metrics (the operator token) into $T/metrics.txt.
+scrape() {
+	api GET /metrics
+	printf '%s\n' "$BODY" >"$T/metrics.txt"
+}
+# msum REGEX: the sum of the samples whose name and labels match.
+msum() {
+	awk -v re="$1" '$0 !~ /^#/ && $1 ~ re { s += $NF } END { printf "%d\n", s }' \
+		"$T/metrics.txt"
+}
+# resumptions RESULT: fleetd_tls_resumptions_total{result=RESULT}, all workers
+resumptions() { msum "^fleetd_tls_resumptions_total[{].*result=\"$1\""; }
+handshakes() { msum "^fleetd_tls_handshakes_total[{].*session=\"$1\""; }
 some_key() { [ "$(keys)" -ge 1 ]; }
 
 # ---- a ticket, resumed on the same instance --------------------------------
@@ -92,6 +105,11 @@ online() {
 	[ "$STATUS" = 200 ] && [ "$(jq -r .online <<<"$BODY")" = true ]
 }
 check "agent online" wait_for "agent online" 20 online "$AGENT_ID"
+scrape
+check "metrics: resumed tickets counted (res1; got $(resumptions resumed))" \
+	[ "$(resumptions resumed)" -ge 1 ]
+check "metrics: the agent's first session is a full handshake (got $(handshakes full))" \
+	[ "$(handshakes full)" -ge 1 ]
 fleetd_stop
 fleetd_start 2
 s_client dev1 "$A_DEV" resR -sess_in "$T/dev1.sess"
@@ -136,6 +154,25 @@ check "the revoked certificate's ticket does not resume" \
 check "fleetd says why" grep -qi "not resuming certificate $serial_lc: certificate refused" "$T/fleetd.log"
 check "its full handshake is refused too (a TLS alert)" \
 	grep -qi 'alert' "$T/rev.out"
+
+# ---- the counters (since the restart above) --------------------------------
+scrape
+check "metrics: resumed after the restart (resR, res2, pre2; got $(resumptions resumed))" \
+	[ "$(resumptions resumed)" -ge 3 ]
+check "metrics: a removed key counted as unknown_key (got $(resumptions unknown_key))" \
+	[ "$(resumptions unknown_key)" -ge 1 ]
+check "metrics: the revoked certificate's ticket counted as revoked (got $(resumptions revoked))" \
+	[ "$(resumptions revoked)" -ge 1 ]
+check "metrics: the agent's channel session after the restart was resumed (got $(handshakes resumed))" \
+	[ "$(handshakes resumed)" -ge 1 ]
+check "metrics: no ticket expired or refused for other reasons" \
+	[ "$(resumptions ticket_expired)$(resumptions cert_expired)$(resumptions invalid)" = 000 ]
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics.txt" >"$T/promtool.log" 2>&1 || true
+	check "promtool check metrics accepts the scrape with the TLS families" \
+		[ "$(grep -c . "$T/promtool.log")" = 0 ]
+	cat "$T/promtool.log"
+fi
 
 # ---- tls_ticket_lifetime = 0: off --------------------------------------------
 fleetd_stop
