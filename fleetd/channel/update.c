@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "channel/channel_int.h"
 #include "channel/update.h"
@@ -163,6 +164,14 @@ upd_run(struct store *st, const char *device_id, void *arg)
 		job->ok = store_update_offers(st, job->idp, job->n, job->sweep,
 					      &job->offer,
 					      &job->noffer) == STORE_OK;
+	/* The store leaves out expired artifacts by PostgreSQL's clock;
+	 * one that expired since (or by this host's clock) is not sent
+	 * either: the agent would refuse it. */
+	if (job->ok && job->noffer > 0 &&
+	    update_offers_drop_expired(job->offer, &job->noffer,
+				       (int64_t)time(NULL)) > 0)
+		log_info("channel: update offers of expired artifacts not "
+			 "sent");
 }
 
 /* ---- sending ---------------------------------------------------------- */

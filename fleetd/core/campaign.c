@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "canon.h"
+#include "clock.h"
 
 static const char *const kind_names[] = {"firmware", "config", "rotation"};
 static const char *const status_names[CAMPAIGN_STATUS_COUNT] = {
@@ -543,4 +544,25 @@ campaign_transition(enum campaign_status from, enum campaign_event ev,
 	}
 	*to = next;
 	return 0;
+}
+
+bool
+campaign_artifact_expired(int64_t expires_at, const char *artifact,
+			  size_t phase, int64_t now,
+			  struct campaign_decision *out)
+{
+	char when[40];
+
+	if (expires_at <= 0 || now < expires_at)
+		return false;
+	clock_format_rfc3339((time_t)expires_at, when, sizeof(when));
+	memset(out, 0, sizeof(*out));
+	out->action = CAMPAIGN_ACT_PAUSE;
+	out->phase = phase;
+	snprintf(out->reason, sizeof(out->reason),
+		 "artifact expired: %s expired at %s; agents refuse an "
+		 "expired release, so nothing more is offered (upload a "
+		 "newer release and start a new campaign)",
+		 artifact != NULL ? artifact : "the campaign's artifact", when);
+	return true;
 }

@@ -174,6 +174,19 @@ void campaign_step(const struct campaign_def *def,
 		   const struct campaign_counts *counts, int64_t now,
 		   struct campaign_decision *out);
 
+/*
+ * A firmware campaign's artifact and its expiry (expires_at, epoch s, the
+ * signed manifest's `expires`; 0 when unknown): agents refuse an expired
+ * manifest (DESIGN.md §5), so once now >= expires_at no device can
+ * succeed and the failure gate would pause the campaign without saying
+ * why. Then *out is a PAUSE of phase `phase` whose reason names the
+ * artifact ("name version"; NULL: unnamed) and when it expired, and the
+ * result is true; else false and *out is untouched.
+ */
+bool campaign_artifact_expired(int64_t expires_at, const char *artifact,
+			       size_t phase, int64_t now,
+			       struct campaign_decision *out);
+
 /* Operator and driver transitions. Returns 0 with *to, or -1 when the
  * event is not allowed in from (the API answers 409). */
 int campaign_transition(enum campaign_status from, enum campaign_event ev,

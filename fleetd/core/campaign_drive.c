@@ -98,6 +98,17 @@ drive_one(struct store *st, struct campaign_row *c, int64_t now,
 	campaign_counts_fill(&c->def, counts);
 	if (c->status != CAMPAIGN_RUNNING)
 		return 0; /* paused: states moved, nothing else to do */
+	/* An expired artifact: agents would refuse every offer, so pause
+	 * now with the reason rather than let the failure gate trip. */
+	if (c->kind == CAMPAIGN_FIRMWARE) {
+		if (campaign_artifact_expired(c->artifact_expires_at,
+					      c->artifact_label[0] != '\0'
+						      ? c->artifact_label
+						      : NULL,
+					      c->state.phase, now, &d))
+			return record(st, c, &d, now, &applied);
+		wake_min(wake_at, c->artifact_expires_at);
+	}
 	/* A gate met with no soak releases at once: step again after it. */
 	for (steps = 0; steps < 2; steps++) {
 		campaign_step(&c->def, &c->state, counts, now, &d);

@@ -164,6 +164,10 @@ struct campaign_row {
 	char *selector; /* malloc'd text */
 	bool abort_done;
 	char artifact_id[37]; /* firmware, else "" */
+	/* firmware: the artifact's expiry (epoch s) and "name version";
+	 * filled by store_campaign_due only (0 and "" elsewhere) */
+	int64_t artifact_expires_at;
+	char artifact_label[96];
 	char deployment_id[37]; /* firmware once made, else "" */
 	char profile_id[37]; /* config, else "" */
 	int profile_version;

@@ -122,11 +122,14 @@ struct update_offer {
 	char sha256[65];
 	int64_t version;
 	int64_t size;
+	int64_t expires_at; /* the manifest's expiry, epoch s */
 	char *envelope; /* JSON object text (malloc'd) */
 };
 
 /*
- * Of the n devices in ids, the open rows to offer (pending_only: rows
+ * Of the n devices in ids, the open rows to offer whose artifact has not
+ * expired (update_artifact_offerable, with PostgreSQL's clock: rows of an
+ * expired artifact stay pending and are not returned) (pending_only: rows
  * never offered; else every open row, for a device that just said
  * hello); rows in state pending become offered. *out sorted by device id
  * (strcmp order), NULL when empty; free with update_offers_free.

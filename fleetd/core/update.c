@@ -6,7 +6,10 @@
  */
 #include "core/update.h"
 
+#include <stdlib.h>
 #include <string.h>
+
+#include "core/store_deployments.h"
 
 static const char *const state_names[UPDATE_STATE_COUNT] = {
 	[UPDATE_PENDING] = "pending",
@@ -183,4 +186,30 @@ bool
 update_counts_finished(const struct update_counts *c)
 {
 	return update_counts_total(c) > 0 && update_counts_open(c) == 0;
+}
+
+bool
+update_artifact_offerable(int64_t expires_at, int64_t now)
+{
+	return now < expires_at;
+}
+
+size_t
+update_offers_drop_expired(struct update_offer *list, size_t *n, int64_t now)
+{
+	size_t kept = 0, i;
+
+	for (i = 0; i < *n; i++) {
+		if (!update_artifact_offerable(list[i].expires_at, now)) {
+			free(list[i].envelope);
+			list[i].envelope = NULL;
+			continue;
+		}
+		if (kept != i)
+			list[kept] = list[i];
+		kept++;
+	}
+	i = *n - kept;
+	*n = kept;
+	return i;
 }

@@ -144,6 +144,28 @@ struct update_plan_counts {
 void update_plan_add(struct update_plan_counts *p,
 		     const struct update_candidate *c, enum update_target t);
 
+/* ---- offering ----------------------------------------------------------- */
+
+/*
+ * Whether an artifact whose signed manifest expires at expires_at (epoch
+ * s) may be offered at now: only before it expires. An agent refuses an
+ * expired manifest (DESIGN.md §5), so an offer after that only makes
+ * every device refuse it (and a campaign's failure gate trip without
+ * saying why). db/deployments.c's offer statement applies the same rule
+ * with PostgreSQL's clock, so that rows are not marked offered for it.
+ */
+bool update_artifact_offerable(int64_t expires_at, int64_t now);
+
+struct update_offer;
+
+/*
+ * Drops from list[0..*n) the offers whose artifact is not offerable at
+ * now (their envelopes freed), keeping the order of the others; *n
+ * becomes the number kept. Returns how many were dropped.
+ */
+size_t update_offers_drop_expired(struct update_offer *list, size_t *n,
+				  int64_t now);
+
 /* ---- a deployment's progress -------------------------------------------- */
 
 struct update_counts {

@@ -143,6 +143,22 @@ store_campaign_wait(struct store *st, int timeout_ms, bool *woken)
 
 /* ---- the campaigns to look at ----------------------------------------- */
 
+/* The predicate of campaigns_live_idx, and completed campaigns whose
+ * devices still move (a min_success below 1 completes with some still
+ * updating: their states are synced until they finish); after the row's
+ * columns, the artifact's expiry and "name version" (firmware). */
+/* clang-format off */
+#define CAMPAIGN_DUE_SQL                                                     \
+	"SELECT " DB_CAMPAIGN_ROW_COLS ", "                                  \
+	"coalesce(" DB_EPOCH("a.expires_at") ", 0), "                        \
+	"coalesce(a.name || ' ' || a.version, '') "                          \
+	"FROM campaigns c LEFT JOIN artifacts a ON a.id = c.artifact_id "    \
+	"WHERE c.status IN ('running', 'paused') OR (c.status = 'aborted' "  \
+	"AND NOT c.abort_done) OR (c.status = 'completed' AND EXISTS "       \
+	"(SELECT 1 FROM campaign_devices x WHERE x.campaign_id = c.id AND "  \
+	"x.state IN ('offered', 'in_progress'))) ORDER BY c.created_at, c.id"
+/* clang-format on */
+
 enum store_rc
 store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 {
@@ -157,18 +173,7 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 	*n = 0;
 	if (conn == NULL)
 		return STORE_ERR;
-	/* The predicate of campaigns_live_idx, and completed campaigns whose
-	 * devices still move (a min_success below 1 completes with some
-	 * still updating: their states are synced until they finish). */
-	res = db_query(conn,
-		       "SELECT " DB_CAMPAIGN_ROW_COLS
-		       " FROM campaigns c WHERE c.status IN ('running', "
-		       "'paused') OR (c.status = 'aborted' AND NOT "
-		       "c.abort_done) OR (c.status = 'completed' AND EXISTS "
-		       "(SELECT 1 FROM campaign_devices x WHERE x.campaign_id "
-		       "= c.id AND x.state IN ('offered', 'in_progress'))) "
-		       "ORDER BY c.created_at, c.id",
-		       0, NULL);
+	res = db_query(conn, CAMPAIGN_DUE_SQL, 0, NULL);
 	if (res == NULL)
 		return STORE_ERR;
 	nrows = PQntuples(res);
@@ -188,6 +193,11 @@ store_campaign_due(struct store *st, struct campaign_row **out, size_t *n)
 			log_warn("campaign %s: %s", PQgetvalue(res, i, 0), err);
 			continue;
 		}
+		rows[count].artifact_expires_at =
+			db_int(res, i, DB_CAMPAIGN_ROW_NCOLS);
+		snprintf(rows[count].artifact_label,
+			 sizeof(rows[count].artifact_label), "%s",
+			 PQgetvalue(res, i, DB_CAMPAIGN_ROW_NCOLS + 1));
 		count++;
 	}
 	PQclear(res);

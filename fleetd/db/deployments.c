@@ -704,18 +704,25 @@ store_update_offers(struct store *st, const char *const *ids, size_t n,
 	res = db_query_prepared(
 		conn,
 		"WITH o AS (SELECT x.deployment_id, x.device_id, x.state "
-		"FROM deployment_devices x WHERE x.device_id = "
+		"FROM deployment_devices x JOIN deployments xd ON xd.id = "
+		"x.deployment_id JOIN artifacts xa ON xa.id = "
+		"xd.artifact_id WHERE x.device_id = "
 		"ANY($1::uuid[]) AND NOT x.finished AND (NOT $2::boolean OR "
-		"x.state = 'pending')), m AS (UPDATE deployment_devices y SET "
+		"x.state = 'pending') AND xa.expires_at > now()), "
+		"m AS (UPDATE deployment_devices y SET "
 		"state = 'offered', offered_at = now(), updated_at = now() "
 		"FROM o WHERE y.deployment_id = o.deployment_id AND "
 		"y.device_id = o.device_id AND y.state = 'pending' RETURNING "
 		"1) SELECT o.device_id, o.deployment_id, "
 		"coalesce(dp.campaign_id::text, ''), a.sha256, "
 		"a.version_int, a.size, a.envelope::text, (SELECT count(*) "
-		"FROM m) FROM o JOIN deployments dp ON dp.id = "
-		"o.deployment_id JOIN artifacts a ON a.id = dp.artifact_id "
-		"ORDER BY o.device_id::text COLLATE \"C\"",
+		"FROM m), " DB_EPOCH(
+			"a.expires_at") " FROM o JOIN "
+					"deployments dp ON dp.id = "
+					"o.deployment_id JOIN artifacts a ON "
+					"a.id = dp.artifact_id "
+					"ORDER BY o.device_id::text COLLATE "
+					"\"C\"",
 		2, params);
 	free(arr);
 	if (res == NULL)
@@ -740,6 +747,7 @@ store_update_offers(struct store *st, const char *const *ids, size_t n,
 			 PQgetvalue(res, r, 3));
 		o->version = db_int(res, r, 4);
 		o->size = db_int(res, r, 5);
+		o->expires_at = db_int(res, r, 8);
 		o->envelope = db_text(res, r, 6, &failed);
 		if (failed || o->envelope == NULL)
 			goto fail;

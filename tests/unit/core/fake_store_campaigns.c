@@ -459,3 +459,12 @@ fake_campaign_undeliverable(struct store *st, size_t ci)
 {
 	st->c[ci].undeliverable = true;
 }
+
+void
+fake_campaign_artifact(struct store *st, size_t ci, int64_t expires_at,
+		       const char *label)
+{
+	st->c[ci].row.artifact_expires_at = expires_at;
+	snprintf(st->c[ci].row.artifact_label,
+		 sizeof(st->c[ci].row.artifact_label), "%s", label);
+}

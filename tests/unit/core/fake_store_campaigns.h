@@ -68,5 +68,9 @@ size_t fake_campaign_abort_runs(struct store *st, size_t ci);
 /* From now on admit answers STORE_CONFLICT for campaign ci (what it
  * delivers cannot be given to a device). */
 void fake_campaign_undeliverable(struct store *st, size_t ci);
+/* Campaign ci's artifact expires at expires_at (epoch s), named label
+ * (what store_campaign_due reads from the artifacts row). */
+void fake_campaign_artifact(struct store *st, size_t ci, int64_t expires_at,
+			    const char *label);
 
 #endif

@@ -544,6 +544,46 @@ test_names(void **state)
 	assert_string_equal(campaign_status_name(CAMPAIGN_PAUSED), "paused");
 }
 
+/* The expiry rule: before expires_at nothing; at and after it a PAUSE of
+ * the given phase whose reason names the artifact and the time; an
+ * unknown expiry (0) never pauses. */
+static void
+test_artifact_expired(void **state)
+{
+	static const struct {
+		int64_t expires_at, now;
+		bool expired;
+	} v[] = {
+		{0, 1800000000, false},
+		{1800000100, 1800000000, false},
+		{1800000100, 1800000099, false},
+		{1800000100, 1800000100, true},
+		{1800000100, 1900000000, true},
+	};
+	struct campaign_decision d;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		memset(&d, 0x5a, sizeof(d));
+		assert_int_equal(campaign_artifact_expired(v[i].expires_at,
+							   "fw 1.2", 2,
+							   v[i].now, &d),
+				 v[i].expired);
+		if (!v[i].expired) {
+			assert_int_equal(d.action, 0x5a5a5a5a);
+			continue;
+		}
+		assert_int_equal(d.action, CAMPAIGN_ACT_PAUSE);
+		assert_int_equal(d.phase, 2);
+		assert_non_null(strstr(d.reason, "artifact expired: fw 1.2 "
+						 "expired at "
+						 "2027-01-15T08:01:40Z"));
+	}
+	assert_true(
+		campaign_artifact_expired(1800000100, NULL, 0, 1800000100, &d));
+	assert_non_null(strstr(d.reason, "the campaign's artifact"));
+}
+
 int
 main(void)
 {
@@ -561,6 +601,7 @@ main(void)
 		cmocka_unit_test(test_budget_and_duration),
 		cmocka_unit_test(test_transitions),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_artifact_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

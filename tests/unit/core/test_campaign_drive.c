@@ -277,6 +277,47 @@ test_undeliverable_pauses(void **state)
 	fake_campaign_store_free(st);
 }
 
+/* A firmware campaign's artifact expires: until then it runs (and asks
+ * to be woken at the expiry); from then on it is paused with a reason
+ * that names the artifact and the time, and nothing more is admitted. A
+ * campaign whose artifact never expires by now is untouched. */
+static void
+test_artifact_expiry_pauses(void **state)
+{
+	struct campaign_def d = def_of("10,100", 3600, 1);
+	struct store *st = fake_campaign_store_new();
+	struct fake_campaign_view v;
+	int64_t wake;
+	size_t ci, admitted;
+
+	(void)state;
+	ci = fake_campaign_add(st, CID, CAMPAIGN_FIRMWARE, CAMPAIGN_RUNNING, &d,
+			       0);
+	fake_campaign_devices(st, ci, "dev", 100);
+	fake_campaign_artifact(st, ci, NOW + 100, "plc-fw 2.1.0");
+	assert_int_equal(pass(st, NOW, &wake), 0);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.status, CAMPAIGN_RUNNING);
+	assert_int_equal(wake, NOW + 100);
+	admitted = fake_campaign_admitted(st, ci, -1, NULL);
+	assert_int_equal(admitted, 10);
+	/* a late joiner would be admitted, but the artifact expired */
+	fake_campaign_devices(st, ci, "late", 20);
+	assert_int_equal(pass(st, NOW + 100, &wake), 0);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.status, CAMPAIGN_PAUSED);
+	assert_int_equal(v.records, 1);
+	assert_non_null(strstr(v.pause_reason, "artifact expired"));
+	assert_non_null(strstr(v.pause_reason, "plc-fw 2.1.0"));
+	assert_non_null(strstr(v.pause_reason, "2027-01-15T08:01:40Z"));
+	assert_int_equal(fake_campaign_admitted(st, ci, -1, NULL), admitted);
+	/* paused: the next pass records nothing more */
+	assert_int_equal(pass(st, NOW + 200, &wake), 0);
+	fake_campaign_view(st, ci, &v);
+	assert_int_equal(v.records, 1);
+	fake_campaign_store_free(st);
+}
+
 /* Late joiners join at their rank, but only inside the time window and
  * within the concurrency budget; outside the window the pass asks to be
  * woken when it opens. */
@@ -461,6 +502,7 @@ main(void)
 		cmocka_unit_test(test_complete),
 		cmocka_unit_test(test_completed_syncs_stragglers),
 		cmocka_unit_test(test_undeliverable_pauses),
+		cmocka_unit_test(test_artifact_expiry_pauses),
 		cmocka_unit_test(test_late_joiners_window_budget),
 		cmocka_unit_test(test_late_joiner_unreleased_phase),
 		cmocka_unit_test(test_abort_once),

@@ -13,10 +13,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "core/store_deployments.h"
 #include "core/update.h"
 
 #define D1 "0b6f4c1e-8f0a-4a51-9d3c-2f1e0a9b7c11"
@@ -244,6 +246,39 @@ test_counts(void **state)
 	assert_false(update_counts_finished(&c));
 }
 
+/* Offers: an artifact is offerable strictly before its expiry; the
+ * expired offers of a list are dropped (envelopes freed, order kept). */
+static void
+test_offers_expired(void **state)
+{
+	static const int64_t exp[] = {1000, 500, 2000, 999, 1001};
+	struct update_offer *list = calloc(5, sizeof(*list));
+	size_t n = 5;
+
+	(void)state;
+	assert_true(update_artifact_offerable(1000, 999));
+	assert_false(update_artifact_offerable(1000, 1000));
+	assert_false(update_artifact_offerable(1000, 1001));
+	assert_false(update_artifact_offerable(0, 1));
+	assert_non_null(list);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(list[i].device_id, sizeof(list[i].device_id), "d%zu",
+			 i);
+		list[i].expires_at = exp[i];
+		list[i].envelope = strdup("{}");
+		assert_non_null(list[i].envelope);
+	}
+	assert_int_equal(update_offers_drop_expired(list, &n, 1000), 3);
+	assert_int_equal(n, 2);
+	assert_string_equal(list[0].device_id, "d2");
+	assert_string_equal(list[1].device_id, "d4");
+	assert_int_equal(update_offers_drop_expired(list, &n, 0), 0);
+	assert_int_equal(n, 2);
+	for (size_t i = 0; i < n; i++)
+		free(list[i].envelope);
+	free(list);
+}
+
 int
 main(void)
 {
@@ -253,6 +288,7 @@ main(void)
 		cmocka_unit_test(test_sets_firmware),
 		cmocka_unit_test(test_targets_and_plan),
 		cmocka_unit_test(test_counts),
+		cmocka_unit_test(test_offers_expired),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
