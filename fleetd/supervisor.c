@@ -101,6 +101,13 @@ struct supervisor {
 	bool reload_active; /* RELOADING=1 sent, READY=1 not yet */
 	bool degraded; /* STATUS= says a child died; say when all are back */
 	uint64_t reload_started_ms;
+	/* fleetd-metrics (metrics_port), restarted like the other children
+	 * but outside children[]: it has no readiness pipe, is not replaced
+	 * on a reload and binds its own socket at each start. */
+	pid_t metrics_pid; /* 0: not running */
+	uint64_t metrics_started_ms;
+	uint64_t metrics_restart_at_ms;
+	struct backoff metrics_backoff;
 };
 
 static volatile sig_atomic_t got_stop, got_hup, got_child;
@@ -441,6 +448,54 @@ child_start(struct supervisor *sv, struct child *c)
 	_exit(rc);
 }
 
+/* Starts fleetd-metrics when metrics_port is set; a failure (the port
+ * taken, no fork) is tried again after the backoff. */
+static void
+metrics_child_start(struct supervisor *sv)
+{
+	pid_t pid;
+	uint32_t delay;
+
+	if (sv->cfg->metrics_port == 0)
+		return;
+	pid = metrics_listen_start(sv->cfg);
+	if (pid > 0) {
+		sv->metrics_pid = pid;
+		sv->metrics_started_ms = clock_mono_ms();
+		return;
+	}
+	delay = backoff_next(&sv->metrics_backoff);
+	sv->metrics_pid = 0;
+	sv->metrics_restart_at_ms = clock_mono_ms() + delay;
+	log_warn("supervisor: fleetd-metrics not started; trying again in %u "
+		 "ms",
+		 delay);
+}
+
+/* fleetd-metrics ended: restart it after its backoff, as a worker. */
+static void
+metrics_child_died(struct supervisor *sv, pid_t pid, int status)
+{
+	uint64_t now = clock_mono_ms();
+	uint32_t delay;
+
+	if (now - sv->metrics_started_ms >= CHILD_STABLE_MS)
+		backoff_reset(&sv->metrics_backoff);
+	delay = backoff_next(&sv->metrics_backoff);
+	sv->metrics_pid = 0;
+	sv->metrics_restart_at_ms = now + delay;
+	if (got_stop)
+		return;
+	if (WIFSIGNALED(status))
+		log_warn("supervisor: fleetd-metrics (pid %ld) died of signal "
+			 "%d; restarting in %u ms",
+			 (long)pid, WTERMSIG(status), delay);
+	else
+		log_warn("supervisor: fleetd-metrics (pid %ld) exited with %d; "
+			 "restarting in %u ms",
+			 (long)pid, WEXITSTATUS(status), delay);
+}
+
 static struct child *
 child_by_pid(struct supervisor *sv, pid_t pid)
 {
@@ -462,6 +517,10 @@ reap_children(struct supervisor *sv)
 		uint64_t now = clock_mono_ms();
 		uint32_t delay;
 
+		if (pid == sv->metrics_pid) {
+			metrics_child_died(sv, pid, status);
+			continue;
+		}
 		if (c == NULL)
 			continue;
 		if (c->ready_fd >= 0) {
@@ -507,6 +566,8 @@ signal_children(struct supervisor *sv, int sig)
 		if (sv->children[i].pid > 0)
 			kill(sv->children[i].pid, sig);
 	}
+	if (sv->metrics_pid > 0)
+		kill(sv->metrics_pid, sig);
 }
 
 static bool
@@ -516,7 +577,7 @@ any_alive(struct supervisor *sv)
 		if (sv->children[i].pid > 0)
 			return true;
 	}
-	return false;
+	return sv->metrics_pid > 0;
 }
 
 /* SIGTERM to all, wait for the drain, SIGKILL what is left. */
@@ -685,6 +746,8 @@ supervisor_reload(struct supervisor *sv)
 		next.api_port = sv->cfg->api_port;
 		next.device_port = sv->cfg->device_port;
 		next.workers = sv->cfg->workers;
+		/* fleetd-metrics is restarted on this port when it dies */
+		next.metrics_port = sv->cfg->metrics_port;
 		fleetd_config_free(sv->cfg);
 		*sv->cfg = next;
 		(void)log_level_parse(sv->cfg->log_level, &level);
@@ -884,8 +947,9 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 	if (make_channels(&sv) != 0)
 		return 1;
 	metrics_shared_init(); /* before the first fork */
-	metrics_listen_start(cfg); /* when metrics_port is set */
 	install_signals();
+	backoff_init(&sv.metrics_backoff, 100, 30000, 0);
+	metrics_child_start(&sv); /* when metrics_port is set */
 
 	sv.children[0].kind = CHILD_CA;
 	for (int i = 0; i < sv.nworkers; i++) {
@@ -939,6 +1003,9 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 			if (c->pid == 0 && now >= c->restart_at_ms)
 				child_start(&sv, c);
 		}
+		if (!got_stop && cfg->metrics_port != 0 &&
+		    sv.metrics_pid == 0 && now >= sv.metrics_restart_at_ms)
+			metrics_child_start(&sv);
 	}
 	stop_children(&sv);
 	log_info("supervisor: stopped");

@@ -196,7 +196,7 @@ metrics_loop(int lfd)
 	}
 }
 
-int
+pid_t
 metrics_listen_start(const struct fleetd_config *cfg)
 {
 	struct sigaction sa;
@@ -224,7 +224,7 @@ metrics_listen_start(const struct fleetd_config *cfg)
 		log_info("metrics: serving http://127.0.0.1:%ld/metrics (pid "
 			 "%ld)",
 			 cfg->metrics_port, (long)pid);
-		return 0;
+		return pid;
 	}
 	/* The child: nothing of the supervisor's but the listen socket. */
 	prctl(PR_SET_NAME, "fleetd-metrics", 0, 0, 0);

@@ -16,7 +16,8 @@
 #   shipped migration is missing, and the ca when the ca process does not
 #   answer; /healthz stays 200 meanwhile;
 # - metrics_port: the same figures on 127.0.0.1 without a token, from a
-#   child of the supervisor that runs unprivileged and holds nothing else.
+#   child of the supervisor that runs unprivileged and holds nothing else,
+#   restarted by the supervisor when it is killed.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -192,6 +193,22 @@ exec 7<>"/dev/tcp/127.0.0.1/$METRICS_PORT"
 printf 'GET /met' >&7
 assert_eq "$(local_scrape /metrics | cut -d' ' -f1)" 200 "a half-sent request delays, never blocks, the next scrape"
 exec 7>&-
+
+# The supervisor restarts fleetd-metrics when it dies, as it does the net
+# workers (same backoff: the first restart after 100 ms).
+kill -9 "$MPID"
+NEW_MPID=$(fleetd_new_child fleetd-metrics "$MPID" 10) || NEW_MPID=
+check "fleetd-metrics is restarted after kill -9 (pid $MPID -> ${NEW_MPID:-none})" \
+	[ -n "$NEW_MPID" ]
+local_ok() { [ "$(local_scrape /metrics | cut -d' ' -f1)" = 200 ]; }
+check "metrics_port answers /metrics again within 5 s" \
+	wait_for "metrics_port answering again" 5 local_ok
+check "the restarted listener serves the same registry (both workers)" \
+	grep -q '^fleetd_api_requests_total{worker="2"' "$T/local.txt"
+check "the restarted listener holds no api or device socket" \
+	[ "$(ls "/proc/$NEW_MPID/fd" | wc -l)" -le 4 ]
+check "the supervisor logged the death and the restart" \
+	grep -q "fleetd-metrics (pid $MPID) died of signal 9; restarting" "$T/fleetd.log"
 
 # ---- readiness ---------------------------------------------------------
 TOKEN= api GET /readyz
