@@ -133,3 +133,53 @@ bench_enroll_token() {
 bench_db_count() {
 	psql -X -q -t -A -d fleet_bench -c "SELECT count(*) FROM $1" 2>/dev/null || echo "?"
 }
+
+# ---- where the CPU goes ----------------------------------------------------
+# bench_ticks PID...: CPU ticks (utime + stime, all threads) of the
+# processes given, summed; a process gone counts 0.
+bench_ticks() {
+	local p t=0 v
+	for p in "$@"; do
+		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
+		t=$((t + ${v:-0}))
+	done
+	echo "$t"
+}
+# CPU ticks of PostgreSQL so far, also of the backends that have exited
+# (the postmaster waited for them: its cutime and cstime).
+bench_pg_ticks() {
+	local pm
+	pm=$(head -n 1 "$T/pg/data/postmaster.pid")
+	echo $(($(bench_ticks $(pgrep -P "$pm")) +
+		$(awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pm/stat" 2>/dev/null || echo 0)))
+}
+
+# ---- PostgreSQL's time per statement (PG_STATS=1) ----------------------------
+# bench_pg_stats_opts: the server options bench_setup needs for it.
+bench_pg_stats_opts() {
+	[ "${PG_STATS:-0}" = 1 ] || return 0
+	echo "-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
+}
+# After bench_setup: the extension; then bench_pg_stats_reset where the
+# measured part starts.
+bench_pg_stats_on() {
+	[ "${PG_STATS:-0}" = 1 ] || return 0
+	psql -X -q -d fleet_bench -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+}
+bench_pg_stats_reset() {
+	[ "${PG_STATS:-0}" = 1 ] || return 0
+	psql -X -q -t -A -d fleet_bench -c "SELECT pg_stat_statements_reset()" >/dev/null
+}
+# bench_pg_stats_print N UNIT: the statements by time since the reset, and
+# how many there were per UNIT (N of them).
+bench_pg_stats_print() {
+	[ "${PG_STATS:-0}" = 1 ] || return 0
+	echo "PostgreSQL, per statement (pg_stat_statements):"
+	psql -X -q -d fleet_bench -P pager=off -c "SELECT calls,
+		round((total_exec_time + total_plan_time)::numeric, 0) AS ms,
+		round(((total_exec_time + total_plan_time) / calls)::numeric, 3) AS ms_per_call,
+		rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25"
+	psql -X -q -t -A -d fleet_bench -c "SELECT 'statements: ' || sum(calls) || ', ' ||
+		round(sum(calls) / greatest($1, 1)::numeric, 1) || ' per $2' FROM pg_stat_statements"
+}

@@ -104,7 +104,8 @@ rss_kib() {
 }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-bench_setup conn-bench "$build" "-c max_connections=200"
+bench_setup conn-bench "$build" "-c max_connections=200 $(bench_pg_stats_opts)"
+bench_pg_stats_on
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
 heartbeat_timeout = 90s
@@ -237,6 +238,9 @@ if [ "${STORM:-0}" = 1 ]; then
 	attempts0=$(sim_sum attempts)
 	echo "reconnect storm: load average $(cut -d' ' -f1-3 /proc/loadavg); restarting fleetd"
 	echo "figure: storm_load=$(cut -d' ' -f1 /proc/loadavg)"
+	bench_pg_stats_reset
+	pg_ticks0=$(bench_pg_ticks)
+	sim_ticks0=$(bench_ticks "${SIM_PIDS[@]}")
 	t0=$(now)
 	bench_stop_pid "$FLEETD_PID"
 	t_stopped=$(since "$t0")
@@ -252,6 +256,15 @@ if [ "${STORM:-0}" = 1 ]; then
 		t_storm=$(since "$t0")
 		echo "reconnect storm: fleetd stopped in $t_stopped s; all $count devices online again $t_storm s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
 		echo "figure: storm_s=$t_storm"
+		# What one reconnect cost each part: the new fleetd's whole
+		# life, PostgreSQL and the simulators since the SIGTERM.
+		awk -v f="$(bench_ticks "$FLEETD_PID" $(pgrep -P "$FLEETD_PID"))" \
+			-v p="$(($(bench_pg_ticks) - pg_ticks0))" \
+			-v s="$(($(bench_ticks "${SIM_PIDS[@]}") - sim_ticks0))" \
+			-v hz="$(getconf CLK_TCK)" -v n="$count" 'BEGIN {
+			printf "reconnect storm: CPU per reconnect: fleetd %.2f ms, postgresql %.2f ms, fleet-sim %.2f ms\n",
+				1000 * f / hz / n, 1000 * p / hz / n, 1000 * s / hz / n }'
+		bench_pg_stats_print "$count" reconnect
 	else
 		echo "figure: storm_s=>$(since "$t0")"
 		keep_logs

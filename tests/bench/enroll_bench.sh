@@ -29,12 +29,8 @@ bench=$build/tests/bench/enroll_bench
 [ -x "$bench" ] || bench=$build/enroll_bench
 [ -x "$bench" ] || { echo "enroll_bench not built in $build" >&2; exit 1; }
 
-pgopts=
-[ "${PG_STATS:-0}" = 1 ] &&
-	pgopts="-c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-bench_setup enroll-bench "$build" "$pgopts"
-[ "${PG_STATS:-0}" = 1 ] &&
-	psql -X -q -d fleet_bench -c "CREATE EXTENSION pg_stat_statements" >/dev/null
+bench_setup enroll-bench "$build" "$(bench_pg_stats_opts)"
+bench_pg_stats_on
 if [ "${RESERVE_ASYNC:-0}" = 1 ]; then
 	psql -X -q -d fleet_bench -c "ALTER DATABASE fleet_bench SET synchronous_commit TO off" >/dev/null
 	echo "PostgreSQL: synchronous_commit off by default (RESERVE_ASYNC=1); enrollment records durable"
@@ -67,14 +63,7 @@ if [ -n "$perf_pid" ]; then
 fi
 if [ "${PG_STATS:-0}" = 1 ]; then
 	echo
-	echo "PostgreSQL, per statement over the run (pg_stat_statements):"
-	psql -X -q -d fleet_bench -P pager=off -c "SELECT calls,
-		round(total_exec_time::numeric, 0) AS exec_ms,
-		round((total_exec_time / calls)::numeric, 3) AS ms_per_call,
-		round(total_plan_time::numeric, 0) AS plan_ms,
-		left(regexp_replace(query, '\s+', ' ', 'g'), 90) AS statement
-		FROM pg_stat_statements WHERE calls > 100
-		ORDER BY total_exec_time + total_plan_time DESC LIMIT 15"
+	bench_pg_stats_print "$(bench_db_count devices)" enrollment
 fi
 echo
 echo "fleetd warnings and errors in its log: $(grep -c -E ' (warn|error) ' "$T/fleetd.log" || true)"

@@ -41,13 +41,8 @@ command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in
 q() { psql -X -q -t -A -d fleet_bench -c "$1"; }
 
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-pgopts="-c max_connections=200"
-[ "${PG_STATS:-0}" = 1 ] &&
-	pgopts="$pgopts -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all"
-bench_setup renew-bench "$build" "$pgopts"
-if [ "${PG_STATS:-0}" = 1 ]; then
-	psql -X -q -d fleet_bench -c "CREATE EXTENSION pg_stat_statements" >/dev/null
-fi
+bench_setup renew-bench "$build" "-c max_connections=200 $(bench_pg_stats_opts)"
+bench_pg_stats_on
 workers=${WORKERS:-2}
 bench_start_fleetd "workers = $workers
 heartbeat_interval = 30s
@@ -83,29 +78,13 @@ grep -h -m1 "all .* devices online" "$T"/sim*.out || true
 sessions() { [ "$(q "SELECT count(*) FROM device_sessions")" -ge "$count" ]; }
 wait_for "$count sessions in the database" 60 sessions
 
-# CPU ticks (utime + stime, all threads) of the processes given.
-ticks() {
-	local p t=0 v
-	for p in "$@"; do
-		v=$(awk '{ print $14 + $15 }' "/proc/$p/stat" 2>/dev/null || echo 0)
-		t=$((t + ${v:-0}))
-	done
-	echo "$t"
-}
-pg_pids() {
-	local pm
-	pm=$(head -n 1 "$T/pg/data/postmaster.pid")
-	echo "$pm $(pgrep -P "$pm" | tr '\n' ' ')"
-}
 fleetd_pids_named() { pgrep -P "$FLEETD_PID" "$1" | tr '\n' ' '; }
 cpu_snapshot() {
 	# shellcheck disable=SC2046
-	echo "$(ticks $(fleetd_pids_named fleetd-ca)) $(ticks $(fleetd_pids_named fleetd-net)) $(ticks $(pg_pids)) $(ticks "${BENCH_PIDS[@]}") $(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat) $(awk '/^cpu / { print $5 + $6 }' /proc/stat)"
+	echo "$(bench_ticks $(fleetd_pids_named fleetd-ca)) $(bench_ticks $(fleetd_pids_named fleetd-net)) $(bench_pg_ticks) $(bench_ticks "${BENCH_PIDS[@]}") $(awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat) $(awk '/^cpu / { print $5 + $6 }' /proc/stat)"
 }
 echo "load average before the rotation: $(cut -d' ' -f1-3 /proc/loadavg)"
-if [ "${PG_STATS:-0}" = 1 ]; then
-	q "SELECT pg_stat_statements_reset()" >/dev/null
-fi
+bench_pg_stats_reset
 perf_pid=
 if [ -n "${PERF:-}" ]; then
 	if [ "${PERF_ALL:-0}" = 1 ]; then
@@ -147,21 +126,11 @@ cpu_report() {
 	printf " together %.2f s = %.2f ms/renewal; machine idle %.0f %%\n", tot, 1000 * tot / n, 100 * (y[6] - x[6]) / (y[5] - x[5])
 }'
 }
-pg_stats() {
-	[ "${PG_STATS:-0}" = 1 ] || return 0
-	echo "PostgreSQL, per statement over the rotation (pg_stat_statements):"
-	psql -X -q -d fleet_bench -P pager=off -c "SELECT calls,
-		round((total_exec_time + total_plan_time)::numeric, 0) AS ms,
-		round(((total_exec_time + total_plan_time) / calls)::numeric, 3) AS ms_per_call,
-		rows, left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
-		FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25"
-	q "SELECT 'statements: ' || sum(calls) || ', ' || round(sum(calls) / greatest($1, 1)::numeric, 1) || ' per renewal' FROM pg_stat_statements"
-}
 if ! wait_for "all $count rotations completed" "${RENEW_TIMEOUT:-300}" done_all; then
 	done_n=$(progress)
 	echo "only $done_n of $count rotations completed" >&2
 	cpu_report "$done_n"
-	pg_stats "$done_n"
+	bench_pg_stats_print "$done_n" renewal
 	tail -n 5 "$T"/sim*.log "$T/fleetd.log" >&2
 	exit 1
 fi
@@ -194,7 +163,7 @@ echo "certificates superseded: $(q "SELECT count(*) FROM certificates WHERE stat
 for ((i = 0; i < sims; i++)); do
 	jq -c . "$T/sim$i.json"
 done
-pg_stats "$count"
+bench_pg_stats_print "$count" renewal
 if [ -n "${LOGS:-}" ]; then
 	mkdir -p "$LOGS"
 	cp "$T/fleetd.log" "$T"/sim*.log "$LOGS/"
