@@ -108,10 +108,13 @@ struct fleet_agent {
 
 	/* certificates (renew.c; docs/agent.md "Certificate renewal") */
 	/* The identity the connection being made presents: loaded before
-	 * it, handed to its SSL by agent_ssl_cert_cb, then dropped (the SSL
-	 * holds its own references; an idle agent keeps no copy). */
+	 * it (or, when it offers a ticket, only if fleetd asks for a
+	 * certificate after all), handed to its SSL by agent_ssl_cert_cb,
+	 * then dropped (the SSL holds its own references; an idle agent
+	 * keeps no copy). tls_gen: the generation of its files. */
 	X509 *tls_cert;
 	EVP_PKEY *tls_key;
+	int tls_gen;
 	/* The session fleetd's last ticket resumes (memory only: none
 	 * across a restart of the agent), and a tag of the identity it was
 	 * made with: a renewed or re-enrolled identity never offers it
@@ -891,6 +894,7 @@ agent_schedule_retry(struct fleet_agent *a)
 }
 
 static int agent_ssl_identity(struct fleet_agent *a);
+static int agent_ssl_load(struct fleet_agent *a);
 static void agent_ssl_set(struct fleet_agent *a, X509 *cert, EVP_PKEY *key);
 static void agent_cert_welcome(struct fleet_agent *a);
 static void agent_cert_ack(struct fleet_agent *a, uint64_t seq,
@@ -1444,6 +1448,17 @@ agent_main_ssl(struct fleet_agent *a, const SSL *ssl)
 	return main_ssl == ssl ? main_ssl : NULL;
 }
 
+/* A ticket the next connection offers: one made with the identity it
+ * presents (never on the renewal's connection, which presents a new
+ * one). */
+static bool
+agent_session_usable(const struct fleet_agent *a)
+{
+	return a->tls_session != NULL && !a->conn_new &&
+	       a->tls_session_tag == agent_session_tag(a) &&
+	       SSL_SESSION_is_resumable(a->tls_session);
+}
+
 /*
  * A handshake starts: the channel connection offers the session of the
  * last ticket, if it was made with the identity this connection presents
@@ -1462,8 +1477,7 @@ agent_session_offer(const SSL *ssl)
 	s = agent_main_ssl(a, ssl);
 	if (s == NULL || a->conn_new || !SSL_in_before(s))
 		return;
-	if (a->tls_session_tag != agent_session_tag(a) ||
-	    !SSL_SESSION_is_resumable(a->tls_session)) {
+	if (!agent_session_usable(a)) {
 		agent_session_drop(a);
 		return;
 	}
@@ -1534,8 +1548,15 @@ agent_ssl_cert_cb(SSL *ssl, void *arg)
 	int ok;
 
 	(void)arg;
-	if (a == NULL || a->tls_cert == NULL || a->tls_key == NULL)
+	if (a == NULL)
 		return 0;
+	/* A ticket was offered and not taken: the identity is loaded now. */
+	if ((a->tls_cert == NULL || a->tls_key == NULL) &&
+	    agent_ssl_load(a) != 0) {
+		log_write(LOG_LEVEL_ERROR, a->logctx,
+			  "identity files do not load");
+		return 0;
+	}
 	/* The refusal of this certificate comes later, as an alert read
 	 * while lws may already be closing the connection (its socket out
 	 * of lws's table): agent_ssl_info finds the agent through this. */
@@ -1657,32 +1678,51 @@ agent_ssl_load_files(struct fleet_agent *a, const char *client,
 	return 0;
 }
 
-/* Loads the identity the next connection presents: the one identity.json
- * names, or the renewal's while it waits to be confirmed (alternating
- * with the old one if it keeps failing, so the device always has one
- * that works). */
+/* Loads the identity agent_ssl_identity chose. */
 static int
-agent_ssl_identity(struct fleet_agent *a)
+agent_ssl_load(struct fleet_agent *a)
 {
 	struct agent_identity_files f;
 	char key[AGENT_PATH_MAX], client[AGENT_PATH_MAX];
-	int gen = a->id.generation;
 
-	a->conn_new = false;
-	if (a->cert_memory && a->mem_cert != NULL) {
-		a->conn_new = true;
+	if (a->cert_memory && a->mem_cert != NULL)
 		return agent_ssl_use_mem(a);
-	}
-	if (a->renew.state == AGENT_RENEW_ISSUED &&
-	    (a->new_failed < NEW_IDENTITY_TRIES || a->new_failed % 2 == 0)) {
-		gen = a->renew.gen;
-		a->conn_new = true;
-	}
-	if (agent_identity_files(gen, &f) != 0 ||
+	if (agent_identity_files(a->tls_gen, &f) != 0 ||
 	    agent_path(key, sizeof(key), a->state_dir, f.key) != 0 ||
 	    agent_path(client, sizeof(client), a->state_dir, f.client) != 0)
 		return -1;
 	return agent_ssl_load_files(a, client, key);
+}
+
+/*
+ * Chooses the identity the next connection presents: the one
+ * identity.json names, or the renewal's while it waits to be confirmed
+ * (alternating with the old one if it keeps failing, so the device always
+ * has one that works). It is loaded now, unless the connection offers a
+ * ticket: fleetd then resumes without asking for a certificate, and
+ * decoding the files would be wasted (the decoders' locks and parsing
+ * were a third of fleet-sim's CPU in a reconnect storm;
+ * docs/internals/tls-resumption.md). Should fleetd ask after all,
+ * agent_ssl_cert_cb loads it then.
+ */
+static int
+agent_ssl_identity(struct fleet_agent *a)
+{
+	a->conn_new = false;
+	a->tls_gen = a->id.generation;
+	if (a->cert_memory && a->mem_cert != NULL) {
+		a->conn_new = true;
+	} else if (a->renew.state == AGENT_RENEW_ISSUED &&
+		   (a->new_failed < NEW_IDENTITY_TRIES ||
+		    a->new_failed % 2 == 0)) {
+		a->tls_gen = a->renew.gen;
+		a->conn_new = true;
+	}
+	if (agent_session_usable(a)) {
+		agent_ssl_set(a, NULL, NULL);
+		return 0;
+	}
+	return agent_ssl_load(a);
 }
 
 /*

@@ -174,6 +174,33 @@ if command -v promtool >/dev/null; then
 	cat "$T/promtool.log"
 fi
 
+# ---- the agent's ticket under a removed key: a full handshake --------------
+# The agent offers its ticket without loading its identity files; fleetd
+# cannot decrypt the ticket, asks for the certificate, and the agent loads
+# the files only then (agent_ssl_cert_cb).
+spawn agent2 fleet-agent -c "$T/agent.conf"
+AGENT_PID=$LAST_PID
+check "agent online (a full handshake: its ticket was lost with its restart)" \
+	wait_for "agent online" 20 online "$AGENT_ID"
+psql_q "DELETE FROM tls_ticket_keys" >/dev/null
+check "a new key replaces the removed one (again)" \
+	wait_for "a new ticket key" 15 some_key
+fleetd_stop
+lines=$(wc -l <"$T/fleetd.log")
+fleetd_start 2
+agent_connected() { tail -n +"$((lines + 1))" "$T/fleetd.log" | grep "$AGENT_ID.*connected from"; }
+check "agent online again after its ticket's key was removed" \
+	wait_for "agent online" 30 online "$AGENT_ID"
+check "... through a full handshake (the ticket was not resumed)" \
+	not grep -q "session resumed" <<<"$(agent_connected)"
+scrape
+check "... after offering its ticket (counted as unknown_key; got $(resumptions unknown_key))" \
+	[ "$(resumptions unknown_key)" -ge 1 ]
+check "the agent never failed to load its identity" \
+	not grep -q "identity files do not load" "$T/agent2.log"
+kill -TERM "$AGENT_PID"
+wait_for "agent exits" 10 not kill -0 "$AGENT_PID" || true
+
 # ---- tls_ticket_lifetime = 0: off --------------------------------------------
 fleetd_stop
 sed -i 's/^tls_ticket_lifetime = 4h$/tls_ticket_lifetime = 0/' "$A_CONF"
