@@ -6,22 +6,17 @@
  * (db/tokens.c), so this transaction locks no token row. Runs on API job
  * threads.
  *
- * Group commit: the job threads of a worker that record enrollments at the
- * same time share transactions. A caller queues its record; while fewer
- * than ENROLL_LEADERS transactions are open, it takes everything queued
- * (up to ENROLL_BATCH_MAX) and writes it in ONE transaction on its own
- * connection: the Idempotency-Key records, devices, certificates and
- * audit rows of all in one statement, one commit (one WAL flush) for all;
- * the others wait and are answered after that commit, each with its own
- * result. A lone enrollment
- * therefore goes at once, as before; under load the queue grows while a
- * batch commits and the next batch takes all of it (no timer). Should any
- * statement of a batch fail, the batch is rolled back and each record is
- * written again in its own transaction, so one bad record never fails the
- * others. docs/internals/enroll-rate.md has the figures.
+ * Group commit (db/group_commit.c): the job threads of a worker that
+ * record enrollments at the same time share transactions. A batch's
+ * leader writes it in ONE transaction on its own connection: the
+ * Idempotency-Key records, devices, certificates and audit rows of all in
+ * one statement, one commit (one WAL flush) for all; each caller is
+ * answered with its own result. Should any statement of a batch fail, the
+ * batch is rolled back and each record is written again in its own
+ * transaction, so one bad record never fails the others.
+ * docs/internals/enroll-rate.md has the figures.
  */
 #include <jansson.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,6 +25,7 @@
 
 #include "db/audit.h"
 #include "db/db.h"
+#include "db/group_commit.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "db/tokens.h"
@@ -84,25 +80,12 @@ enroll_profile(PGconn *conn, const char *device_id, const char *profile)
 	return rc;
 }
 
-/* One record waiting for (or written by) a batch. */
-struct enroll_slot {
+/* One caller's record, queued in a group_commit_slot. */
+struct enroll_record {
 	const struct enrollment *e;
 	const struct audit_entry *audit;
 	const struct idem_record *idem;
-	enum store_rc rc;
-	bool done; /* rc is final */
-	bool lead; /* woken to write the queue */
-	pthread_cond_t cond;
-	struct enroll_slot *next;
 };
-
-/* The worker's queue: one per process (the job threads of one net
- * worker); nothing in it survives a call. */
-static struct {
-	pthread_mutex_t mu;
-	struct enroll_slot *head, *tail;
-	int leaders;
-} enroll_queue = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
 
 /* A label set as a JSON object; NULL when out of memory. */
 static json_t *
@@ -153,7 +136,7 @@ enroll_audit_details(const struct audit_entry *a)
 
 /* One record of the batch statement's input; NULL when out of memory. */
 static json_t *
-enroll_row(const struct enroll_slot *s)
+enroll_row(const struct enroll_record *s)
 {
 	const struct enrollment *e = s->e;
 	json_t *row, *labels = enroll_labels_json(e->labels), *details = NULL;
@@ -242,14 +225,21 @@ enroll_rows_insert(PGconn *conn, json_t *rows)
 	return res;
 }
 
+/* The record a slot of enroll_queue carries. */
+static const struct enroll_record *
+enroll_rec(const struct group_commit_slot *s)
+{
+	return s->record;
+}
+
 /* Whether v[i]'s Idempotency-Key is also v[j]'s for some j < i. */
 static bool
-enroll_idem_repeated(struct enroll_slot **v, size_t i)
+enroll_idem_repeated(struct group_commit_slot **v, size_t i)
 {
-	const struct idem_record *a = v[i]->idem;
+	const struct idem_record *a = enroll_rec(v[i])->idem;
 
 	for (size_t j = 0; a != NULL && j < i; j++) {
-		const struct idem_record *b = v[j]->idem;
+		const struct idem_record *b = enroll_rec(v[j])->idem;
 
 		if (b != NULL && strcmp(a->actor, b->actor) == 0 &&
 		    strcmp(a->key, b->key) == 0)
@@ -265,7 +255,7 @@ enroll_idem_repeated(struct enroll_slot **v, size_t i)
  * back; the rcs mean nothing).
  */
 static int
-enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
+enroll_batch_tx(PGconn *conn, struct group_commit_slot **v, size_t n)
 {
 	json_t *rows = json_array();
 	PGresult *res = NULL;
@@ -273,8 +263,10 @@ enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
 	if (rows == NULL)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
+		const struct enroll_record *r = enroll_rec(v[i]);
+
 		v[i]->rc = STORE_ERR;
-		if (v[i]->idem != NULL && v[i]->idem->body == NULL)
+		if (r->idem != NULL && r->idem->body == NULL)
 			goto fail; /* as db_idem_insert: nothing to record */
 		/* The same key twice in one batch: the first takes it, as
 		 * the first of two concurrent transactions would. */
@@ -282,7 +274,7 @@ enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
 			v[i]->rc = STORE_CONFLICT;
 			continue;
 		}
-		if (json_array_append_new(rows, enroll_row(v[i])) != 0)
+		if (json_array_append_new(rows, enroll_row(r)) != 0)
 			goto fail;
 		v[i]->rc = STORE_OK; /* unless its key is taken (below) */
 	}
@@ -304,16 +296,16 @@ enroll_batch_tx(PGconn *conn, struct enroll_slot **v, size_t n)
 		for (int k = 0; res != NULL && k < PQntuples(res) && !found;
 		     k++)
 			found = strcmp(PQgetvalue(res, k, 0),
-				       v[i]->e->device_id) == 0;
+				       enroll_rec(v[i])->e->device_id) == 0;
 		if (found)
 			continue;
-		if (v[i]->idem == NULL)
+		if (enroll_rec(v[i])->idem == NULL)
 			goto rollback; /* not written, and no reason why */
 		v[i]->rc = STORE_CONFLICT; /* a concurrent request's key */
 	}
 	/* The token's profile, for the records that name one. */
 	for (size_t i = 0; i < n; i++) {
-		const struct enrollment *e = v[i]->e;
+		const struct enrollment *e = enroll_rec(v[i])->e;
 
 		if (v[i]->rc == STORE_OK && e->profile != NULL &&
 		    e->profile[0] != '\0' &&
@@ -333,9 +325,10 @@ fail:
 	return -1;
 }
 
-/* Writes v[0..n): one transaction, or one each when that fails. */
+/* enroll_queue's batch (group_commit_run): v[0..n) in one transaction,
+ * or one each when that fails. */
 static void
-enroll_batch(struct store *st, struct enroll_slot **v, size_t n)
+enroll_batch(struct store *st, struct group_commit_slot **v, size_t n)
 {
 	PGconn *conn = store_conn(st);
 
@@ -355,85 +348,20 @@ enroll_batch(struct store *st, struct enroll_slot **v, size_t n)
 	}
 }
 
-/* Takes up to ENROLL_BATCH_MAX queued slots, self among them. Called
- * with the queue locked. */
-static size_t
-enroll_take(struct enroll_slot *self, struct enroll_slot **v)
-{
-	struct enroll_slot **pp = &enroll_queue.head, *prev = NULL;
-	size_t n = 0;
+_Static_assert(ENROLL_BATCH_MAX <= GROUP_COMMIT_BATCH_MAX,
+	       "a batch fits group_commit's");
 
-	v[n++] = self;
-	while (*pp != NULL) {
-		struct enroll_slot *s = *pp;
-
-		if (s != self && n >= ENROLL_BATCH_MAX) {
-			prev = s;
-			pp = &s->next;
-			continue;
-		}
-		*pp = s->next;
-		if (s != self)
-			v[n++] = s;
-	}
-	enroll_queue.tail = prev;
-	return n;
-}
+/* The worker's queue: one per process (the job threads of one net
+ * worker); nothing in it survives a call. */
+static struct group_commit enroll_queue =
+	GROUP_COMMIT_INIT(ENROLL_LEADERS, ENROLL_BATCH_MAX, enroll_batch);
 
 enum store_rc
 store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct audit_entry *audit,
 		    const struct idem_record *idem)
 {
-	struct enroll_slot self, *batch[ENROLL_BATCH_MAX];
-	size_t n;
+	struct enroll_record rec = {e, audit, idem};
 
-	memset(&self, 0, sizeof(self));
-	self.e = e;
-	self.audit = audit;
-	self.idem = idem;
-	self.rc = STORE_ERR;
-	if (pthread_cond_init(&self.cond, NULL) != 0) {
-		struct enroll_slot *one = &self;
-
-		enroll_batch(st, &one, 1);
-		return self.rc;
-	}
-	pthread_mutex_lock(&enroll_queue.mu);
-	if (enroll_queue.tail != NULL)
-		enroll_queue.tail->next = &self;
-	else
-		enroll_queue.head = &self;
-	enroll_queue.tail = &self;
-	if (enroll_queue.leaders < ENROLL_LEADERS) {
-		enroll_queue.leaders++;
-		self.lead = true;
-	}
-	while (!self.done && !self.lead)
-		pthread_cond_wait(&self.cond, &enroll_queue.mu);
-	if (self.done) {
-		pthread_mutex_unlock(&enroll_queue.mu);
-		pthread_cond_destroy(&self.cond);
-		return self.rc;
-	}
-	n = enroll_take(&self, batch);
-	pthread_mutex_unlock(&enroll_queue.mu);
-
-	enroll_batch(st, batch, n);
-
-	pthread_mutex_lock(&enroll_queue.mu);
-	for (size_t i = 1; i < n; i++) {
-		batch[i]->done = true;
-		pthread_cond_signal(&batch[i]->cond);
-	}
-	/* What queued meanwhile goes next, led by its oldest caller. */
-	if (enroll_queue.head != NULL) {
-		enroll_queue.head->lead = true;
-		pthread_cond_signal(&enroll_queue.head->cond);
-	} else {
-		enroll_queue.leaders--;
-	}
-	pthread_mutex_unlock(&enroll_queue.mu);
-	pthread_cond_destroy(&self.cond);
-	return self.rc;
+	return group_commit(&enroll_queue, st, &rec);
 }
