@@ -8,7 +8,6 @@
 #include "db/certificates.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +18,7 @@
 #include "core/cert_lifecycle.h"
 #include "db/audit.h"
 #include "db/db.h"
+#include "db/group_commit.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "log.h"
@@ -403,34 +403,21 @@ record_renewal(PGconn *conn, void *arg)
  * fleet rotated at once records thousands of certificates a second, and
  * one transaction each (BEGIN, the insert, the audit row, COMMIT: four
  * round trips, a parse and plan each, and a WAL flush) made PostgreSQL
- * the largest CPU cost of a renewal. A caller queues its record; while
- * fewer than RENEW_LEADERS batches are being written, it takes everything
- * queued (up to RENEW_BATCH_MAX) and writes it in ONE statement, durable
- * (an autocommit statement is its own transaction). A lone renewal
- * therefore goes at once, as before; under load the queue grows while a
- * batch commits, and the next batch takes all of it (no timer), as the
- * enrollments of db/enroll.c. Should the batch statement fail, each
- * record is written again in its own transaction.
+ * the largest CPU cost of a renewal. Through a group commit
+ * (db/group_commit.c, as the enrollments of db/enroll.c), a batch's
+ * leader writes every queued record in ONE statement, durable (an
+ * autocommit statement is its own transaction); a lone renewal goes at
+ * once. Should the batch statement fail, each record is written again in
+ * its own transaction.
  */
 #define RENEW_LEADERS 2
 #define RENEW_BATCH_MAX 128
 
-struct renew_slot {
+/* One caller's record, queued in a group_commit_slot. */
+struct renew_record {
 	const struct cert_record *rec;
 	const struct audit_entry *audit;
-	enum store_rc rc;
-	bool done; /* rc is final */
-	bool lead; /* woken to write the queue */
-	pthread_cond_t cond;
-	struct renew_slot *next;
 };
-
-/* One queue per process (the job threads of one net worker). */
-static struct {
-	pthread_mutex_t mu;
-	struct renew_slot *head, *tail;
-	int leaders;
-} renew_queue = {PTHREAD_MUTEX_INITIALIZER, NULL, NULL, 0};
 
 /* An audit entry's details as db_audit_insert renders them, for the
  * string and integer fields renewals and installs record; NULL for any
@@ -458,9 +445,43 @@ cert_audit_details(const struct audit_entry *a)
 	return obj;
 }
 
+/*
+ * Runs a batch statement: sql takes rows (a JSON array of n objects,
+ * consumed) as $1 and answers one row per input row, in input order. The
+ * answer (caller PQclear()s), or NULL when the statement failed or
+ * answered another number of rows. The batch record and the batch
+ * install read their answers through it.
+ */
+static PGresult *
+cert_batch_query(PGconn *conn, const char *sql, json_t *rows, size_t n)
+{
+	const char *params[1] = {NULL};
+	char *text = json_dumps(rows, JSON_COMPACT);
+	PGresult *res = NULL;
+
+	json_decref(rows);
+	if (text == NULL)
+		return NULL;
+	params[0] = text;
+	res = db_query(conn, sql, 1, params);
+	free(text);
+	if (res != NULL && PQntuples(res) != (int)n) {
+		PQclear(res);
+		res = NULL;
+	}
+	return res;
+}
+
+/* Input row i's boolean in column col of a batch statement's answer. */
+static bool
+cert_batch_flag(const PGresult *res, size_t i, int col)
+{
+	return PQgetvalue(res, (int)i, col)[0] == 't';
+}
+
 /* One record of the batch statement's input; NULL when out of memory. */
 static json_t *
-renew_row(size_t i, const struct renew_slot *s)
+renew_row(size_t i, const struct renew_record *s)
 {
 	const struct cert_record *r = s->rec;
 	json_t *details = NULL;
@@ -492,24 +513,21 @@ renew_row(size_t i, const struct renew_slot *s)
  * (nothing written).
  */
 static int
-renew_batch_write(PGconn *conn, struct renew_slot **v, size_t n)
+renew_batch_write(PGconn *conn, struct group_commit_slot **v, size_t n)
 {
 	json_t *rows = json_array();
-	const char *params[1] = {NULL};
-	char *text = NULL;
-	PGresult *res = NULL;
-	int rc = -1;
+	PGresult *res;
 
 	if (rows == NULL)
 		return -1;
-	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(rows, renew_row(i, v[i])) != 0)
-			goto out;
-	text = json_dumps(rows, JSON_COMPACT);
-	if (text == NULL)
-		goto out;
-	params[0] = text;
-	res = db_query(
+	for (size_t i = 0; i < n; i++) {
+		if (json_array_append_new(rows, renew_row(i, v[i]->record)) !=
+		    0) {
+			json_decref(rows);
+			return -1;
+		}
+	}
+	res = cert_batch_query(
 		conn,
 		"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
 		"x(i integer, serial text, device_id uuid, nb bigint, na "
@@ -529,29 +547,25 @@ renew_batch_write(PGconn *conn, struct renew_slot **v, size_t n)
 		"'active', false) FROM x LEFT JOIN ins ON ins.serial = "
 		"x.serial LEFT JOIN devices d ON d.id = x.device_id "
 		"ORDER BY x.i",
-		1, params);
-	if (res == NULL || PQntuples(res) != (int)n)
-		goto out;
+		rows, n);
+	if (res == NULL)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		bool recorded = PQgetvalue(res, (int)i, 1)[0] == 't';
-		bool active = PQgetvalue(res, (int)i, 2)[0] == 't';
+		bool recorded = cert_batch_flag(res, i, 1);
+		bool active = cert_batch_flag(res, i, 2);
 
 		v[i]->rc = recorded ? STORE_OK
 			   : active ? STORE_CONFLICT
 				    : STORE_NOTFOUND;
 	}
-	rc = 0;
-out:
 	PQclear(res);
-	free(text);
-	json_decref(rows);
-	return rc;
+	return 0;
 }
 
-/* Writes v[0..n): one statement, or one transaction each when that
- * fails. */
+/* renew_queue's batch (group_commit_run): v[0..n) in one statement, or
+ * one transaction each when that fails. */
 static void
-renew_batch(struct store *st, struct renew_slot **v, size_t n)
+renew_batch(struct store *st, struct group_commit_slot **v, size_t n)
 {
 	PGconn *conn = store_conn(st);
 
@@ -562,92 +576,27 @@ renew_batch(struct store *st, struct renew_slot **v, size_t n)
 			 "each in its own transaction",
 			 n);
 	for (size_t i = 0; i < n; i++) {
-		struct cert_record copy = *v[i]->rec;
+		const struct renew_record *r = v[i]->record;
+		struct cert_record copy = *r->rec;
 
-		v[i]->rc =
-			db_unit(st, record_renewal, &copy, v[i]->audit, NULL);
+		v[i]->rc = db_unit(st, record_renewal, &copy, r->audit, NULL);
 	}
 }
 
-/* Takes up to RENEW_BATCH_MAX queued slots, self first. Called with the
- * queue locked. */
-static size_t
-renew_take(struct renew_slot *self, struct renew_slot **v)
-{
-	struct renew_slot **pp = &renew_queue.head, *prev = NULL;
-	size_t n = 0;
+_Static_assert(RENEW_BATCH_MAX <= GROUP_COMMIT_BATCH_MAX,
+	       "a batch fits group_commit's");
 
-	v[n++] = self;
-	while (*pp != NULL) {
-		struct renew_slot *s = *pp;
-
-		if (s != self && n >= RENEW_BATCH_MAX) {
-			prev = s;
-			pp = &s->next;
-			continue;
-		}
-		*pp = s->next;
-		if (s != self)
-			v[n++] = s;
-	}
-	renew_queue.tail = prev;
-	return n;
-}
+/* One queue per process (the job threads of one net worker). */
+static struct group_commit renew_queue =
+	GROUP_COMMIT_INIT(RENEW_LEADERS, RENEW_BATCH_MAX, renew_batch);
 
 enum store_rc
 store_cert_record_renewal(struct store *st, const struct cert_record *rec,
 			  const struct audit_entry *audit)
 {
-	struct renew_slot self, *batch[RENEW_BATCH_MAX];
-	size_t n;
+	struct renew_record r = {rec, audit};
 
-	memset(&self, 0, sizeof(self));
-	self.rec = rec;
-	self.audit = audit;
-	self.rc = STORE_ERR;
-	if (pthread_cond_init(&self.cond, NULL) != 0) {
-		struct renew_slot *one = &self;
-
-		renew_batch(st, &one, 1);
-		return self.rc;
-	}
-	pthread_mutex_lock(&renew_queue.mu);
-	if (renew_queue.tail != NULL)
-		renew_queue.tail->next = &self;
-	else
-		renew_queue.head = &self;
-	renew_queue.tail = &self;
-	if (renew_queue.leaders < RENEW_LEADERS) {
-		renew_queue.leaders++;
-		self.lead = true;
-	}
-	while (!self.done && !self.lead)
-		pthread_cond_wait(&self.cond, &renew_queue.mu);
-	if (self.done) {
-		pthread_mutex_unlock(&renew_queue.mu);
-		pthread_cond_destroy(&self.cond);
-		return self.rc;
-	}
-	n = renew_take(&self, batch);
-	pthread_mutex_unlock(&renew_queue.mu);
-
-	renew_batch(st, batch, n);
-
-	pthread_mutex_lock(&renew_queue.mu);
-	for (size_t i = 1; i < n; i++) {
-		batch[i]->done = true;
-		pthread_cond_signal(&batch[i]->cond);
-	}
-	/* What queued meanwhile goes next, led by its oldest caller. */
-	if (renew_queue.head != NULL) {
-		renew_queue.head->lead = true;
-		pthread_cond_signal(&renew_queue.head->cond);
-	} else {
-		renew_queue.leaders--;
-	}
-	pthread_mutex_unlock(&renew_queue.mu);
-	pthread_cond_destroy(&self.cond);
-	return self.rc;
+	return group_commit(&renew_queue, st, &r);
 }
 
 struct installed_arg {
@@ -766,10 +715,7 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 		   bool *changed)
 {
 	json_t *rows = json_array();
-	const char *params[1] = {NULL};
-	char *text = NULL;
-	PGresult *res = NULL;
-	int rc = -1;
+	PGresult *res;
 
 	if (rows == NULL)
 		return -1;
@@ -777,9 +723,8 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 		const struct audit_entry *a = v[i]->audit;
 		json_t *details = a != NULL ? cert_audit_details(a) : NULL;
 
-		if (a != NULL && details == NULL)
-			goto out;
-		if (json_array_append_new(
+		if ((a != NULL && details == NULL) ||
+		    json_array_append_new(
 			    rows,
 			    json_pack("{s:I, s:s, s:s, s:s?, s:s?, s:s?, s:o?}",
 				      "i", (json_int_t)i, "device_id",
@@ -787,14 +732,12 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 				      "actor", a != NULL ? a->actor : NULL,
 				      "action", a != NULL ? a->action : NULL,
 				      "target", a != NULL ? a->target : NULL,
-				      "details", details)) != 0)
-			goto out;
+				      "details", details)) != 0) {
+			json_decref(rows);
+			return -1;
+		}
 	}
-	text = json_dumps(rows, JSON_COMPACT);
-	if (text == NULL)
-		goto out;
-	params[0] = text;
-	res = db_query(
+	res = cert_batch_query(
 		conn,
 		"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
 		"x(i integer, device_id uuid, serial text, actor text, action "
@@ -822,24 +765,20 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 		"NOT l.was AND x.action IS NOT NULL ORDER BY x.i) "
 		"SELECT x.i, l.serial IS NOT NULL, coalesce(l.was, false) "
 		"FROM x LEFT JOIN l ON l.i = x.i ORDER BY x.i",
-		1, params);
-	if (res == NULL || PQntuples(res) != (int)n)
-		goto out;
+		rows, n);
+	if (res == NULL)
+		return -1;
 	for (size_t i = 0; i < n; i++) {
-		bool found = PQgetvalue(res, (int)i, 1)[0] == 't';
-		bool was = PQgetvalue(res, (int)i, 2)[0] == 't';
+		bool found = cert_batch_flag(res, i, 1);
+		bool was = cert_batch_flag(res, i, 2);
 
 		v[i]->rc = found ? STORE_OK : STORE_NOTFOUND;
 		v[i]->again = found && was;
 		if (found && !was)
 			*changed = true;
 	}
-	rc = 0;
-out:
 	PQclear(res);
-	free(text);
-	json_decref(rows);
-	return rc;
+	return 0;
 }
 
 enum store_rc
