@@ -942,17 +942,31 @@ store_cert_rotations_due(struct store *st, const char *worker_id,
 	*n = 0;
 	if (conn == NULL)
 		return STORE_ERR;
-	/* Set-based: every due rotation of this worker's devices at once.
-	 * Due while the session still presents a certificate older than
-	 * the request (a session with a newer one is finishing it). */
-	res = db_query(conn,
-		       "SELECT r.device_id, r.id, r.reason FROM cert_rotations "
-		       "r JOIN device_sessions s ON s.device_id = r.device_id "
-		       "JOIN certificates c ON c.serial = s.cert_serial "
-		       "WHERE r.completed_at IS NULL AND s.worker_id = $1 AND "
-		       "($2::uuid IS NULL OR r.device_id = $2::uuid) AND "
-		       "c.created_at < r.requested_at",
-		       2, params);
+	/* Due while the session still presents a certificate older than
+	 * the request (a session with a newer one is finishing it). One
+	 * device (at its hello: by the pending rotation's index), or
+	 * set-based, every due rotation of this worker's devices at once.
+	 * Two statements, each prepared once: a single one with
+	 * "$2 IS NULL OR" was planned at every hello, the most expensive
+	 * statement of a reconnect storm. */
+	if (device_id != NULL)
+		res = db_query_prepared(
+			conn,
+			"SELECT r.device_id, r.id, r.reason FROM cert_rotations "
+			"r JOIN device_sessions s ON s.device_id = r.device_id "
+			"JOIN certificates c ON c.serial = s.cert_serial "
+			"WHERE r.device_id = $2::uuid AND r.completed_at IS NULL "
+			"AND s.worker_id = $1 AND c.created_at < r.requested_at",
+			2, params);
+	else
+		res = db_query_prepared(
+			conn,
+			"SELECT r.device_id, r.id, r.reason FROM cert_rotations "
+			"r JOIN device_sessions s ON s.device_id = r.device_id "
+			"JOIN certificates c ON c.serial = s.cert_serial "
+			"WHERE r.completed_at IS NULL AND s.worker_id = $1 AND "
+			"c.created_at < r.requested_at",
+			1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	rows = PQntuples(res);
