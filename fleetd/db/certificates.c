@@ -952,16 +952,20 @@ store_cert_rotations_due(struct store *st, const char *worker_id,
 	if (device_id != NULL)
 		res = db_query_prepared(
 			conn,
-			"SELECT r.device_id, r.id, r.reason FROM cert_rotations "
+			"SELECT r.device_id, r.id, r.reason FROM "
+			"cert_rotations "
 			"r JOIN device_sessions s ON s.device_id = r.device_id "
 			"JOIN certificates c ON c.serial = s.cert_serial "
-			"WHERE r.device_id = $2::uuid AND r.completed_at IS NULL "
-			"AND s.worker_id = $1 AND c.created_at < r.requested_at",
+			"WHERE r.device_id = $2::uuid AND r.completed_at IS "
+			"NULL "
+			"AND s.worker_id = $1 AND c.created_at < "
+			"r.requested_at",
 			2, params);
 	else
 		res = db_query_prepared(
 			conn,
-			"SELECT r.device_id, r.id, r.reason FROM cert_rotations "
+			"SELECT r.device_id, r.id, r.reason FROM "
+			"cert_rotations "
 			"r JOIN device_sessions s ON s.device_id = r.device_id "
 			"JOIN certificates c ON c.serial = s.cert_serial "
 			"WHERE r.completed_at IS NULL AND s.worker_id = $1 AND "
