@@ -37,7 +37,8 @@
 
 /* Idempotency-Key sweep: rows per statement (one short transaction
  * each), statements per round, and the longest time between rounds. A
- * backlog larger than a round goes in the following rounds. */
+ * backlog larger than a round goes in the following rounds, one per pass
+ * (about one campaign_interval_ms apart) until it is gone. */
 #define SWEEP_BATCH 500
 #define SWEEP_BATCHES_PER_ROUND 10
 #define SWEEP_EVERY_MAX_MS 60000
@@ -167,6 +168,11 @@ driver_sweep(struct campaign_driver *d)
 		if (deleted < SWEEP_BATCH)
 			break;
 	}
+	/* A full round leaves a backlog (keys made faster than a round a
+	 * minute deletes): the next round at the next pass, about a
+	 * campaign interval from now, until the backlog is gone. */
+	if (i == SWEEP_BATCHES_PER_ROUND)
+		d->sweep_at = now;
 	if (total > 0)
 		log_debug("worker %d: campaign driver: swept %ld expired "
 			  "Idempotency-Key records",
