@@ -45,6 +45,7 @@
 #define BACKOFF_BASE_MS 1000u
 #define BACKOFF_CAP_MS (5u * 60u * 1000u)
 #define STABLE_MS 60000u /* up this long: backoff starts over */
+#define AGENT_CONNECT_TIMEOUT_S 30 /* connect, TLS and upgrade together */
 #define DEFAULT_HEARTBEAT_S 30 /* until welcome says otherwise */
 #define RX_MAX PROTO_RX_MAX /* config.apply: documents up to 256 KiB */
 #define RESEND_MIN_MS 5000u /* unacknowledged this long: send again */
@@ -798,6 +799,14 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	info.gid = -1;
 	info.uid = -1;
 	info.user = sh;
+	/* How long a connection may take to connect, finish its TLS
+	 * handshake and be answered the upgrade (and a close to complete).
+	 * lws's default, 5 s, gave up on connections waiting their turn in
+	 * a server's listen queue after a restart: each became a failure,
+	 * a backoff step and a new handshake, and a 10,000-device reconnect
+	 * storm took 4.5 attempts per device (docs/internals/storm.md).
+	 * 30 s is what MQTT clients wait for a CONNACK (Paho's default). */
+	info.timeout_secs = AGENT_CONNECT_TIMEOUT_S;
 	/* No fd_limit_per_thread, whatever max_conns says: with it lws 4.1
 	 * finds the connection of every event by a linear search of its fd
 	 * table (wsi_from_fd), a tenth of fleet-sim's CPU at 5,000 devices
