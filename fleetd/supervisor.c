@@ -52,6 +52,10 @@
 #include <unistd.h>
 
 #define SUPERVISOR_MAX_WORKERS 64
+/* Connections the kernel queues before a worker accepts them (capped by
+ * net.core.somaxconn, 4096 on Debian 12): a reconnect storm after a
+ * restart arrives faster than handshakes complete. */
+#define LISTEN_BACKLOG 4096
 #define CHILD_STABLE_MS 30000 /* a child up this long resets its backoff */
 #define STOP_GRACE_MS 10000
 /* A reload that has not brought every child back up by then is reported
@@ -97,6 +101,7 @@ struct supervisor {
 	int nchildren;
 	int api_fd; /* listen sockets, inherited by every net worker */
 	int device_fd;
+	bool listeners_held; /* passed by the service manager */
 	bool notified_ready; /* READY=1 sent after the start */
 	bool reload_active; /* RELOADING=1 sent, READY=1 not yet */
 	bool degraded; /* STATUS= says a child died; say when all are back */
@@ -443,7 +448,7 @@ child_start(struct supervisor *sv, struct child *c)
 		 */
 		child_report_ready(&ready[1]);
 		rc = worker_main(c->slot, fd, sv->api_fd, sv->device_fd,
-				 sv->cfg);
+				 sv->listeners_held, sv->cfg);
 	}
 	_exit(rc);
 }
@@ -588,9 +593,13 @@ stop_children(struct supervisor *sv)
 
 	log_info("supervisor: stopping");
 	/* Refuse new connections at once (a load balancer sends them to
-	 * another instance); the workers drain what they accepted. */
-	shutdown(sv->api_fd, SHUT_RDWR);
-	shutdown(sv->device_fd, SHUT_RDWR);
+	 * another instance); the workers drain what they accepted. Sockets
+	 * the service manager holds stay open: what comes meanwhile waits
+	 * in their queue for the next instance. */
+	if (!sv->listeners_held) {
+		shutdown(sv->api_fd, SHUT_RDWR);
+		shutdown(sv->device_fd, SHUT_RDWR);
+	}
 	sd_notify_send("STOPPING=1\nSTATUS=stopping: draining the net "
 		       "workers");
 	/* Workers first, so their in-flight sign requests still complete. */
@@ -676,7 +685,7 @@ listen_socket(const char *host, long port)
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
 	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 ||
-	    listen(fd, 1024) != 0) {
+	    listen(fd, LISTEN_BACKLOG) != 0) {
 		log_error("cannot listen on %s:%ld: %s", host, port,
 			  strerror(errno));
 		if (fd >= 0)
@@ -685,6 +694,87 @@ listen_socket(const char *host, long port)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+/*
+ * Socket activation (sd_listen_fds(3), the protocol without libsystemd):
+ * the service manager passes listen sockets from descriptor 3 on,
+ * LISTEN_FDS of them, for the process LISTEN_PID, named by
+ * LISTEN_FDNAMES ("api:device", fleetd.socket's FileDescriptorName=).
+ * It holds them while fleetd restarts, so devices that reconnect
+ * meanwhile wait in the queue instead of being refused and backing off
+ * (docs/ops/restarts.md). Returns the descriptor named name, -1 when
+ * none is passed to us, or -2 when one is but it is not a listening
+ * stream socket.
+ */
+static int
+activated_socket(const char *name)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES"), *p;
+	char *end;
+	long n, want_pid;
+	int fd = -1, accepting = 0, type = 0, one = 1;
+	socklen_t len = sizeof(int);
+	size_t name_len = strlen(name);
+
+	if (pid == NULL || fds == NULL || names == NULL)
+		return -1;
+	want_pid = strtol(pid, &end, 10);
+	if (*end != '\0' || want_pid != (long)getpid())
+		return -1;
+	n = strtol(fds, &end, 10);
+	if (*end != '\0' || n < 1 || n > 16)
+		return -1;
+	p = names;
+	for (long i = 0; i < n && p != NULL; i++) {
+		const char *colon = strchr(p, ':');
+		size_t l = colon != NULL ? (size_t)(colon - p) : strlen(p);
+
+		if (l == name_len && strncmp(p, name, l) == 0) {
+			fd = 3 + (int)i;
+			break;
+		}
+		p = colon != NULL ? colon + 1 : NULL;
+	}
+	if (fd < 0)
+		return -1;
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+	    !accepting || type != SOCK_STREAM) {
+		log_error("socket activation: descriptor %d (\"%s\") is not a "
+			  "listening stream socket",
+			  fd, name);
+		return -2;
+	}
+	/* What listen_socket sets on its own (a worker that loses the race
+	 * for a connection must not block in accept). */
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0 ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0) {
+		log_error("socket activation: descriptor %d: %s", fd,
+			  strerror(errno));
+		return -2;
+	}
+	return fd;
+}
+
+/* The listen socket named name: the service manager's, else bound here. */
+static int
+supervisor_listener(struct supervisor *sv, const char *name, const char *host,
+		    long port)
+{
+	int fd = activated_socket(name);
+
+	if (fd == -2)
+		return -1;
+	if (fd >= 0) {
+		sv->listeners_held = true;
+		log_info("supervisor: the %s listener is the service manager's "
+			 "(socket activation; %s:%ld in the config unused)",
+			 name, host, port);
+		return fd;
+	}
+	return listen_socket(host, port);
 }
 
 static void
@@ -938,12 +1028,17 @@ supervisor_run(struct fleetd_config *cfg, const char *config_path)
 	if (privsep_init(&sv.privsep, cfg->user) != 0 ||
 	    privsep_check(&sv.privsep, cfg->pki_dir, cfg->database) != 0)
 		return 1;
-	sv.api_fd = listen_socket(cfg->api_bind, cfg->api_port);
+	sv.api_fd =
+		supervisor_listener(&sv, "api", cfg->api_bind, cfg->api_port);
 	if (sv.api_fd < 0)
 		return 1;
-	sv.device_fd = listen_socket(cfg->device_bind, cfg->device_port);
+	sv.device_fd = supervisor_listener(&sv, "device", cfg->device_bind,
+					   cfg->device_port);
 	if (sv.device_fd < 0)
 		return 1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
 	if (make_channels(&sv) != 0)
 		return 1;
 	metrics_shared_init(); /* before the first fork */

@@ -24,6 +24,7 @@ struct worker {
 	struct lws_vhost *device_vhost;
 	int api_fd; /* listen sockets from the supervisor */
 	int device_fd;
+	bool listeners_held; /* by the service manager: never shut down */
 	pid_t parent; /* the supervisor, at start */
 	struct lws *listeners[2]; /* their raw wsis on this loop */
 	struct job_pool *jobs; /* API requests (thread state: api_ctx) */

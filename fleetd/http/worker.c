@@ -235,9 +235,12 @@ worker_tick(lws_sorted_usec_list_t *sul)
 			 * refuses new connections at once for every process
 			 * holding it, instead of completing handshakes no one
 			 * will accept (a load balancer redispatches a refused
-			 * connection, not a reset one).
+			 * connection, not a reset one). Not a socket the
+			 * service manager holds: it queues them for the next
+			 * instance.
 			 */
-			if (w->listeners[i] != NULL && getppid() != w->parent)
+			if (w->listeners[i] != NULL && !w->listeners_held &&
+			    getppid() != w->parent)
 				shutdown(lws_get_socket_fd(w->listeners[i]),
 					 SHUT_RDWR);
 			if (w->listeners[i] != NULL)
@@ -825,7 +828,7 @@ worker_lws_log(int level, const char *line)
 }
 
 int
-worker_main(int slot, int signer_fd, int api_fd, int device_fd,
+worker_main(int slot, int signer_fd, int api_fd, int device_fd, bool held,
 	    const struct fleetd_config *cfg)
 {
 	struct job_pool_ops ops = {worker_thread_init, worker_thread_fini,
@@ -847,6 +850,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd,
 	w.api_fd = api_fd;
 	w.parent = getppid();
 	w.device_fd = device_fd;
+	w.listeners_held = held;
 	snprintf(cert, sizeof(cert), "fleetd-net%d", slot);
 	prctl(PR_SET_NAME, cert, 0, 0, 0);
 	metrics_worker_start(slot);

@@ -9,11 +9,15 @@
 
 struct fleetd_config;
 
+#include <stdbool.h>
+
 /*
  * slot numbers workers 1..N; signer_fd is this slot's ca socket; api_fd and
- * device_fd are the listen sockets the supervisor bound.
+ * device_fd are the listen sockets the supervisor bound, or that the
+ * service manager holds (held: socket activation; never shut down, so
+ * that connections wait for the next fleetd instead of being refused).
  */
-int worker_main(int slot, int signer_fd, int api_fd, int device_fd,
+int worker_main(int slot, int signer_fd, int api_fd, int device_fd, bool held,
 		const struct fleetd_config *cfg);
 
 #endif
