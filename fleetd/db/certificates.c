@@ -410,7 +410,9 @@ record_renewal(PGconn *conn, void *arg)
  * once. Should the batch statement fail, each record is written again in
  * its own transaction.
  */
-#define RENEW_LEADERS 2
+/* One batch at a time per worker, as for enrollments (db/enroll.c says
+ * why); up to 128 records in it. */
+#define RENEW_LEADERS 1
 #define RENEW_BATCH_MAX 128
 
 /* One caller's record, queued in a group_commit_slot. */

@@ -14,7 +14,8 @@
  * queue grows while a batch commits, and the next batch takes all of it.
  * There is no timer: waiting for company would add latency to every
  * lone record and buys nothing, since the flush of the batch ahead is
- * the wait. Two leaders let one batch fill while the other one flushes.
+ * the wait. With leaders_max above one, that many batches are written at
+ * once, each on its leader's connection: shorter waits, smaller batches.
  * docs/internals/group-commit.md.
  */
 #include "db/group_commit.h"

@@ -4,10 +4,11 @@
  * counts what it is given instead of writing it. A lone record is written
  * at once on its caller's thread; under many threads every record is
  * written exactly once and answered with its own rc, no batch exceeds
- * the queue's limit, at most two batches run at once, and the queue ends
- * empty with no leader counted; when both leaders finish before the
- * queue's head has woken, the lead is not handed to it twice (the
- * protocol of the copies it replaced lost a leader that way).
+ * the queue's limit, at most leaders_max batches run at once (two, then
+ * one), and the queue ends empty with no leader counted; when both
+ * leaders finish before the queue's head has woken, the lead is not
+ * handed to it twice (the protocol of the copies it replaced lost a
+ * leader that way).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -98,6 +99,7 @@ count_run(struct store *st, struct group_commit_slot **v, size_t n)
 }
 
 static struct group_commit queue2 = GROUP_COMMIT_INIT(2, 16, count_run);
+static struct group_commit queue1 = GROUP_COMMIT_INIT(1, 64, count_run);
 
 static void
 seen_reset(void)
@@ -143,15 +145,21 @@ test_lone_record_at_once(void **state)
 
 static int failures;
 
+/* One caller thread: its queue and its number. */
+struct caller_arg {
+	struct group_commit *q;
+	int t;
+};
+
 static void *
 caller(void *arg)
 {
-	int t = *(const int *)arg;
+	const struct caller_arg *a = arg;
 
 	for (int k = 0; k < PER_THREAD; k++) {
-		struct record r = {t * PER_THREAD + k, false};
+		struct record r = {a->t * PER_THREAD + k, false};
 
-		if (group_commit(&queue2, NULL, &r) != want_rc(r.id)) {
+		if (group_commit(a->q, NULL, &r) != want_rc(r.id)) {
 			pthread_mutex_lock(&seen.mu);
 			failures++;
 			pthread_mutex_unlock(&seen.mu);
@@ -161,17 +169,17 @@ caller(void *arg)
 }
 
 static void
-test_many_threads(void **state)
+many_threads(struct group_commit *q)
 {
 	pthread_t th[THREADS];
-	int ids[THREADS];
+	struct caller_arg args[THREADS];
 
-	(void)state;
 	seen_reset();
 	failures = 0;
 	for (int t = 0; t < THREADS; t++) {
-		ids[t] = t;
-		assert_int_equal(pthread_create(&th[t], NULL, caller, &ids[t]),
+		args[t].q = q;
+		args[t].t = t;
+		assert_int_equal(pthread_create(&th[t], NULL, caller, &args[t]),
 				 0);
 	}
 	for (int t = 0; t < THREADS; t++)
@@ -179,11 +187,26 @@ test_many_threads(void **state)
 	assert_int_equal(failures, 0);
 	for (int i = 0; i < RECORDS; i++)
 		assert_int_equal(seen.written[i], 1);
-	assert_true(seen.max_running >= 1 && seen.max_running <= 2);
+	assert_true(seen.max_running >= 1 &&
+		    seen.max_running <= q->leaders_max);
 	assert_true(seen.max_n > 1); /* records did share batches */
-	assert_true(seen.max_n <= 16); /* the queue's limit */
+	assert_true(seen.max_n <= q->batch_max);
 	assert_true(seen.calls < RECORDS);
-	assert_queue_idle(&queue2);
+	assert_queue_idle(q);
+}
+
+static void
+test_many_threads_two_leaders(void **state)
+{
+	(void)state;
+	many_threads(&queue2);
+}
+
+static void
+test_many_threads_one_leader(void **state)
+{
+	(void)state;
+	many_threads(&queue1);
 }
 
 static void *
@@ -291,7 +314,8 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lone_record_at_once),
-		cmocka_unit_test(test_many_threads),
+		cmocka_unit_test(test_many_threads_two_leaders),
+		cmocka_unit_test(test_many_threads_one_leader),
 		cmocka_unit_test(test_both_leaders_finish),
 	};
 
