@@ -12,7 +12,11 @@
 #  2. 8 concurrent enrollments with the SAME Idempotency-Key and body: one
 #     device, one use; every 201 names that device; the others are 409
 #     (a concurrent request held the key), nothing else;
-#  3. the same key again afterwards replays the first answer (same device).
+#  3. the same key again afterwards replays the first answer (same device);
+#  4. 8 distinct enrollments (each with its own key) and 6 with one shared
+#     key, all at once: a key held by a concurrent request fails only its
+#     own request (409), never the others of its batch: 8 + 1 devices,
+#     8 + 1 uses.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -114,5 +118,45 @@ curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/again.json" -w '%{http_code}\
 assert_eq "$(cat "$T/again.code")" 201 "the key again answers 201"
 assert_eq "$(jq -r .device_id "$T/again.json")" "$KDEV" "with the same device"
 assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID'")" "$((used - 1))" "and spends no use"
+
+# --- 4. a contested key among distinct enrollments --------------------------
+used=$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID'")
+before=$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$TID'")
+M=8
+S=6
+for d in $(seq -f "m%g" 1 "$M") shared; do
+	mkdir -p "$T/$d"
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+		-out "$T/$d/key.pem" 2>/dev/null
+	openssl req -new -key "$T/$d/key.pem" -subj "/CN=$d" -out "$T/$d/csr.pem"
+	jq -n --arg t "$ETOK" --rawfile c "$T/$d/csr.pem" \
+		'{token: $t, csr: $c}' >"$T/$d/req.json"
+done
+pids=()
+for i in $(seq 1 "$M"); do
+	curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/m$i/answer.json" \
+		-w '%{http_code}\n' "${JSON[@]}" -H "Idempotency-Key: mix-own-$i" \
+		--data-binary @"$T/m$i/req.json" "$FLEET_SERVER/enroll/v1" >"$T/m$i/code" &
+	pids+=("$!")
+done
+for i in $(seq 1 "$S"); do
+	curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/s$i.json" \
+		-w '%{http_code}\n' "${JSON[@]}" -H 'Idempotency-Key: mix-shared' \
+		--data-binary @"$T/shared/req.json" "$FLEET_SERVER/enroll/v1" >"$T/s$i.code" &
+	pids+=("$!")
+done
+wait "${pids[@]}"
+assert_eq "$(cat "$T"/m*/code | grep -c '^201$' || true)" "$M" "the $M enrollments with their own keys all answered 201"
+assert_eq "$(jq -r .device_id "$T"/m*/answer.json | sort -u | wc -l)" "$M" "with $M distinct devices"
+n201=$(cat "$T"/s*.code | grep -c '^201$' || true)
+n409=$(cat "$T"/s*.code | grep -c '^409$' || true)
+check "at least one of $S shared-key enrollments answered 201 ($n201)" [ "$n201" -ge 1 ]
+assert_eq "$((n201 + n409))" "$S" "the other shared-key requests answered 409"
+SDEV=$(for i in $(seq 1 "$S"); do
+	if [ "$(cat "$T/s$i.code")" = 201 ]; then jq -r .device_id "$T/s$i.json"; fi
+done | sort -u)
+assert_eq "$(wc -l <<<"$SDEV")" 1 "every shared-key 201 names the same device"
+assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$TID'")" "$((before + M + 1))" "$M + 1 new devices"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID'")" "$((used - M - 1))" "$M + 1 uses spent"
 
 harness_done
