@@ -12,8 +12,14 @@
 #                        the config (e.g. "workers = 4")
 #   bench_enroll_token USES
 #                        prints a new enrollment token good for USES devices
+#   bench_restart_fleetd stops fleetd and starts it again on the same ports;
+#                        returns once the new one runs (not yet healthy)
 #   bench_spawn CMD...   runs CMD in the background, stopped on exit; $LAST_PID
 #   bench_db_count TABLE rows in TABLE
+#
+# HELD_SOCKETS=1: fleetd runs under tests/integration/sockhold.py, which
+# holds its listen sockets as a systemd socket unit does (fleetd.socket,
+# docs/ops/restarts.md): a restart then refuses no connection.
 #
 # Started as root, fleetd's children run as the user fleetd
 # (docs/internals/privsep.md); bench_setup creates it when it is missing.
@@ -29,6 +35,7 @@ PATH="$PG_BINDIR:$PATH"
 
 BENCH_PIDS=()
 FLEETD_PID=
+HOLD_PID=
 
 bench_stop_pid() {
 	local pid=$1
@@ -43,6 +50,7 @@ bench_cleanup() {
 	for ((i = ${#BENCH_PIDS[@]} - 1; i >= 0; i--)); do
 		bench_stop_pid "${BENCH_PIDS[i]}"
 	done
+	[ -n "$HOLD_PID" ] && bench_stop_pid "$HOLD_PID"
 	[ -n "$FLEETD_PID" ] && bench_stop_pid "$FLEETD_PID"
 	pgcluster_stop "$T/pg" immediate
 	rm -rf "$T"
@@ -101,14 +109,46 @@ bench_healthy() {
 bench_try_fleetd() {
 	fleetd_conf_write "$T/fleetd.conf" "$T/pki" "log_level = warn
 $1"
-	fleetd -c "$T/fleetd.conf" serve >"$T/fleetd.log" 2>&1 &
-	FLEETD_PID=$!
+	bench_run_fleetd >"$T/fleetd.log" 2>&1
 	url=https://127.0.0.1:$API_PORT
 	wait_for "fleetd healthy" 20 bench_healthy &&
 		kill -0 "$FLEETD_PID" 2>/dev/null && return 0
-	bench_stop_pid "$FLEETD_PID"
+	bench_stop_pid "${HOLD_PID:-$FLEETD_PID}"
 	FLEETD_PID=
+	HOLD_PID=
 	return 1
+}
+
+# fleetd in the background (under the socket holder with HELD_SOCKETS=1).
+bench_run_fleetd() {
+	local device_bind
+	if [ "${HELD_SOCKETS:-0}" != 1 ]; then
+		fleetd -c "$T/fleetd.conf" serve &
+		FLEETD_PID=$!
+		return 0
+	fi
+	device_bind=$(sed -n 's/^device_bind = //p' "$T/fleetd.conf" | tail -n 1)
+	rm -f "$T/fleetd.pid"
+	python3 "$here_bench/../integration/sockhold.py" \
+		--listen "api=127.0.0.1:$API_PORT" \
+		--listen "device=${device_bind:-127.0.0.1}:$DEVICE_PORT" \
+		--pidfile "$T/fleetd.pid" -- fleetd -c "$T/fleetd.conf" serve &
+	HOLD_PID=$!
+	wait_for "fleetd started by the socket holder" 10 test -s "$T/fleetd.pid"
+	FLEETD_PID=$(cat "$T/fleetd.pid")
+}
+
+bench_restart_fleetd() {
+	local old=$FLEETD_PID
+	if [ -z "$HOLD_PID" ]; then
+		bench_stop_pid "$FLEETD_PID"
+		bench_run_fleetd >>"$T/fleetd.log" 2>&1
+		return 0
+	fi
+	kill -HUP "$HOLD_PID"
+	wait_for "the socket holder restarted fleetd" 40 \
+		not grep -qx "$old" "$T/fleetd.pid"
+	FLEETD_PID=$(cat "$T/fleetd.pid")
 }
 
 bench_start_fleetd() {

@@ -242,10 +242,8 @@ if [ "${STORM:-0}" = 1 ]; then
 	pg_ticks0=$(bench_pg_ticks)
 	sim_ticks0=$(bench_ticks "${SIM_PIDS[@]}")
 	t0=$(now)
-	bench_stop_pid "$FLEETD_PID"
+	bench_restart_fleetd
 	t_stopped=$(since "$t0")
-	fleetd -c "$T/fleetd.conf" serve >>"$T/fleetd.log" 2>&1 &
-	FLEETD_PID=$!
 	t_start=$(now)
 	wait_for "fleetd healthy again" 30 bench_healthy || { echo "fleetd did not restart" >&2; exit 1; }
 	perf_fleetd "${PERF:+$PERF.storm}"
@@ -254,7 +252,7 @@ if [ "${STORM:-0}" = 1 ]; then
 		echo "(no device saw the restart within 30 s)"
 	if wait_online "reconnect storm" soft; then
 		t_storm=$(since "$t0")
-		echo "reconnect storm: fleetd stopped in $t_stopped s; all $count devices online again $t_storm s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
+		echo "reconnect storm ($([ "${HELD_SOCKETS:-0}" = 1 ] && echo "listen sockets held across the restart" || echo "no socket held: refused while fleetd restarts")): fleetd stopped in $t_stopped s; all $count devices online again $t_storm s after the SIGTERM, $(since "$t_start") s after the new fleetd started ($(($(sim_sum attempts) - attempts0)) connection attempts; new fleetd's CPU $(cpu_s) s)"
 		echo "figure: storm_s=$t_storm"
 		# What one reconnect cost each part: the new fleetd's whole
 		# life, PostgreSQL and the simulators since the SIGTERM.
@@ -292,7 +290,7 @@ fi
 for p in "${SIM_PIDS[@]}"; do
 	bench_stop_pid "$p"
 done
-bench_stop_pid "$FLEETD_PID"
+bench_stop_pid "${HOLD_PID:-$FLEETD_PID}"
 FLEETD_PID=
 m=$T/mosquitto
 mkdir -p "$m"
