@@ -7,6 +7,7 @@
 #   bin/fleetctl                      sbin/fleetd, sbin/fleet-agent
 #   share/fleetd/migrations/*.sql     (fleetd finds them by default)
 #   share/fleetd/fleetd.conf.example  share/fleet-agent/fleet-agent.conf.example
+#   share/fleetd/fleetd-api.socket.example, fleetd-device.socket.example
 #   <unitdir>/fleetd.service, fleet-agent.service
 #   lib/sysusers.d/fleetd.conf        <sysconfdir>/default/fleetd, fleet-agent
 #   (sysconfdir is /etc for the prefix /usr, as GNUInstallDirs has it)
@@ -38,6 +39,8 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/migrations/
 	COMPONENT fleetd
 	FILES_MATCHING PATTERN "[0-9][0-9][0-9][0-9]_*.sql")
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleetd.conf.example
+	${PROJECT_SOURCE_DIR}/deploy/systemd/fleetd-api.socket.example
+	${PROJECT_SOURCE_DIR}/deploy/systemd/fleetd-device.socket.example
 	DESTINATION ${CMAKE_INSTALL_DATADIR}/fleetd COMPONENT fleetd)
 install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/fleet-agent.conf.example
 	DESTINATION ${CMAKE_INSTALL_DATADIR}/fleet-agent

@@ -42,6 +42,23 @@ for unit in fleetd fleet-agent; do
 		fail "systemd-analyze verify $unit.service"
 	fi
 done
+# The socket units' examples (docs/ops/restarts.md), beside the service
+# they activate.
+for kind in api device; do
+	f=$ROOT$PREFIX/share/fleetd/fleetd-$kind.socket.example
+	check "fleetd-$kind.socket.example is installed" test -f "$f"
+	cp "$f" "$T/units/fleetd-$kind.socket"
+	check "fleetd-$kind.socket names its descriptor $kind" \
+		grep -qx "FileDescriptorName=$kind" "$f"
+done
+if systemd-analyze --man=no verify "$T/units/fleetd-api.socket" \
+	"$T/units/fleetd-device.socket" >"$T/verify-sockets.log" 2>&1 &&
+	! grep -q . "$T/verify-sockets.log"; then
+	ok "systemd-analyze verify fleetd-api.socket fleetd-device.socket"
+else
+	cat "$T/verify-sockets.log"
+	fail "systemd-analyze verify fleetd-api.socket fleetd-device.socket"
+fi
 # A unit with an unknown directive must fail the same check (it can fail).
 mkdir -p "$T/broken"
 sed 's/^NoNewPrivileges=yes/NoNewPrivileges=yes\nNoSuchDirective=1/' \
