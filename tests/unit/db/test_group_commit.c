@@ -222,24 +222,14 @@ gated_caller(void *arg)
 	return NULL;
 }
 
+/* A counter of seen, read under its lock. */
 static int
-running_now(void)
+seen_now(const int *counter)
 {
 	int n;
 
 	pthread_mutex_lock(&seen.mu);
-	n = seen.running;
-	pthread_mutex_unlock(&seen.mu);
-	return n;
-}
-
-static int
-gated_now(void)
-{
-	int n;
-
-	pthread_mutex_lock(&seen.mu);
-	n = seen.gated_in;
+	n = *counter;
 	pthread_mutex_unlock(&seen.mu);
 	return n;
 }
@@ -275,9 +265,9 @@ test_both_leaders_finish(void **state)
 				 0);
 		assert_int_equal(pthread_create(&tb, NULL, gated_caller, &b),
 				 0);
-		for (int i = 0; i < 10000 && gated_now() < 2; i++)
+		for (int i = 0; i < 10000 && seen_now(&seen.gated_in) < 2; i++)
 			pause_us(100);
-		assert_int_equal(gated_now(), 2);
+		assert_int_equal(seen_now(&seen.gated_in), 2);
 		assert_int_equal(pthread_create(&tc, NULL, gated_caller, &c),
 				 0);
 		for (int i = 0; i < 10000 && !in_queue; i++) {
@@ -295,7 +285,7 @@ test_both_leaders_finish(void **state)
 		pthread_mutex_unlock(&seen.mu);
 		/* Both leaders now finish their writes and wait for this
 		 * lock to answer and hand on. */
-		for (int i = 0; i < 1000 && running_now() > 0; i++)
+		for (int i = 0; i < 1000 && seen_now(&seen.running) > 0; i++)
 			pause_us(100);
 		pthread_mutex_unlock(&queue2.mu);
 		pthread_join(ta, NULL);
