@@ -13,9 +13,8 @@
 
 #include "db/store.h"
 
-/* The details object of an entry; NULL when out of memory. */
-static json_t *
-audit_details(const struct audit_entry *e)
+json_t *
+db_audit_details(const struct audit_entry *e)
 {
 	json_t *obj = json_object(), *v, *labels;
 	size_t i, j;
@@ -50,7 +49,7 @@ audit_details(const struct audit_entry *e)
 int
 db_audit_insert(PGconn *conn, const struct audit_entry *e)
 {
-	json_t *details = audit_details(e);
+	json_t *details = db_audit_details(e);
 	int rc;
 
 	if (details == NULL)

@@ -14,6 +14,11 @@
 #include "core/store_audit.h"
 #include "db/query.h"
 
+/* An entry's details as the JSON object the audit row holds (the batch
+ * statements of enrollments and renewals render them for their rows);
+ * NULL when out of memory. */
+json_t *db_audit_details(const struct audit_entry *e);
+
 /* Appends the entry (details rendered as a JSON object) inside the
  * caller's transaction. DB_OK or DB_ERR. */
 int db_audit_insert(PGconn *conn, const struct audit_entry *e);

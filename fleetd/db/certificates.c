@@ -421,32 +421,6 @@ struct renew_record {
 	const struct audit_entry *audit;
 };
 
-/* An audit entry's details as db_audit_insert renders them, for the
- * string and integer fields renewals and installs record; NULL for any
- * other kind (the caller then writes the row on its own) or when out of
- * memory. */
-static json_t *
-cert_audit_details(const struct audit_entry *a)
-{
-	json_t *obj = json_object(), *v;
-
-	for (size_t i = 0; obj != NULL && i < a->n; i++) {
-		const struct audit_field *f = &a->fields[i];
-
-		if (f->kind == AUDIT_STR)
-			v = f->str != NULL ? json_string(f->str) : json_null();
-		else if (f->kind == AUDIT_INT)
-			v = json_integer((json_int_t)f->num);
-		else
-			v = NULL;
-		if (v == NULL || json_object_set_new(obj, f->key, v) != 0) {
-			json_decref(obj);
-			return NULL;
-		}
-	}
-	return obj;
-}
-
 /*
  * Runs a batch statement: sql takes rows (a JSON array of n objects,
  * consumed) as $1 and answers one row per input row, in input order. The
@@ -489,7 +463,7 @@ renew_row(size_t i, const struct renew_record *s)
 	json_t *details = NULL;
 
 	if (s->audit != NULL) {
-		details = cert_audit_details(s->audit);
+		details = db_audit_details(s->audit);
 		if (details == NULL)
 			return NULL;
 	}
@@ -723,7 +697,7 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_entry *a = v[i]->audit;
-		json_t *details = a != NULL ? cert_audit_details(a) : NULL;
+		json_t *details = a != NULL ? db_audit_details(a) : NULL;
 
 		if ((a != NULL && details == NULL) ||
 		    json_array_append_new(

@@ -112,35 +112,6 @@ enroll_labels_json(const struct label_set *labels)
 	return obj;
 }
 
-/* An audit entry's details object, rendered as db/audit.c renders them
- * (audit_details there is private; see enroll-rate.md). */
-static json_t *
-enroll_audit_details(const struct audit_entry *a)
-{
-	json_t *obj = json_object(), *v;
-
-	for (size_t i = 0; obj != NULL && i < a->n; i++) {
-		const struct audit_field *f = &a->fields[i];
-
-		switch (f->kind) {
-		case AUDIT_STR:
-			v = f->str != NULL ? json_string(f->str) : json_null();
-			break;
-		case AUDIT_INT:
-			v = json_integer((json_int_t)f->num);
-			break;
-		default:
-			v = enroll_labels_json(f->labels);
-			break;
-		}
-		if (v == NULL || json_object_set_new(obj, f->key, v) != 0) {
-			json_decref(obj);
-			return NULL;
-		}
-	}
-	return obj;
-}
-
 /* One record of the batch statement's input; NULL when out of memory. */
 static json_t *
 enroll_row(const struct enroll_record *s)
@@ -151,7 +122,7 @@ enroll_row(const struct enroll_record *s)
 	if (labels == NULL)
 		return NULL;
 	if (s->audit != NULL) {
-		details = enroll_audit_details(s->audit);
+		details = db_audit_details(s->audit);
 		if (details == NULL) {
 			json_decref(labels);
 			return NULL;
