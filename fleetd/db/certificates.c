@@ -27,6 +27,52 @@
 _Static_assert(CERT_SERIAL_MAX == PKI_SERIAL_HEX_MAX,
 	       "core and pki agree on the serial length");
 
+/*
+ * Last in every transaction that refuses certificates (revokes them,
+ * supersedes them at an install, decommissions their device): the CRL
+ * generation bumped, every certificate of the devices (a JSON array of
+ * ids) refused in this transaction stamped with it (migration 0020), and
+ * fleet_devices notified with it. Last, because the crl_generation row
+ * stays locked until the commit: the transaction that gets G+1 waits for
+ * the commit of the one that got G, so a worker that reads generation G
+ * sees every certificate stamped up to G in the same snapshot, and loads
+ * only those stamped after it next time (store_refused_serials). After
+ * the change's own certificate row locks, where the bump always was: the
+ * generation row is held for the shortest time, and a transaction waits
+ * for it with its certificates locked rather than the reverse.
+ */
+static enum store_rc
+refused_stamp(PGconn *conn, const char *devices)
+{
+	const char *params[1] = {devices};
+
+	return db_command_prepared(
+		conn,
+		"WITH g AS (UPDATE crl_generation SET generation = generation "
+		"+ 1 RETURNING generation), s AS (UPDATE certificates c SET "
+		"refused_generation = g.generation FROM g WHERE c.device_id = "
+		"ANY (ARRAY(SELECT jsonb_array_elements_text($1::jsonb)::"
+		"uuid)) AND c.status <> 'active' AND c.refused_generation IS "
+		"NULL) "
+		"SELECT pg_notify('fleet_devices', generation::text) FROM g",
+		1, params);
+}
+
+/* refused_stamp for one device. */
+static enum store_rc
+refused_stamp_device(PGconn *conn, const char *device_id)
+{
+	json_t *ids = json_pack("[s]", device_id);
+	char *text = ids != NULL ? json_dumps(ids, JSON_COMPACT) : NULL;
+	enum store_rc rc = STORE_ERR;
+
+	if (text != NULL)
+		rc = refused_stamp(conn, text);
+	free(text);
+	json_decref(ids);
+	return rc;
+}
+
 int
 db_certificates_revoke_device(PGconn *conn, const char *device_id, int reason,
 			      json_t **serials)
@@ -38,16 +84,11 @@ db_certificates_revoke_device(PGconn *conn, const char *device_id, int reason,
 	int i;
 
 	snprintf(reason_s, sizeof(reason_s), "%d", reason);
-	/* The generation row is locked until this transaction ends, so
-	 * revocations are counted in commit order. */
 	res = db_query(conn,
 		       "WITH r AS (UPDATE certificates SET status = 'revoked', "
 		       "revoked_at = now(), revoke_reason = $2::int "
 		       "WHERE device_id = $1::uuid AND status <> 'revoked' "
-		       "RETURNING serial), "
-		       "g AS (UPDATE crl_generation SET generation = "
-		       "generation + 1) "
-		       "SELECT serial FROM r ORDER BY serial",
+		       "RETURNING serial) SELECT serial FROM r ORDER BY serial",
 		       2, params);
 	if (res == NULL)
 		return DB_ERR;
@@ -55,8 +96,10 @@ db_certificates_revoke_device(PGconn *conn, const char *device_id, int reason,
 	for (i = 0; arr != NULL && i < PQntuples(res); i++)
 		json_array_append_new(arr, json_string(PQgetvalue(res, i, 0)));
 	PQclear(res);
-	if (arr == NULL)
+	if (arr == NULL || refused_stamp_device(conn, device_id) != STORE_OK) {
+		json_decref(arr);
 		return DB_ERR;
+	}
 	*serials = arr;
 	return DB_OK;
 }
@@ -271,17 +314,6 @@ store_crl_unlock(struct store *st)
 }
 
 /* ---- certificate lifecycle ---------------------------------------------- */
-
-/* The notification that makes every worker reload the serials its
- * handshakes refuse and close the sessions that present one. */
-static enum store_rc
-notify_devices(PGconn *conn, const char *device_id)
-{
-	const char *params[1] = {device_id};
-
-	return db_command(conn, "SELECT pg_notify('fleet_devices', $1)", 1,
-			  params);
-}
 
 enum store_rc
 store_cert_renew_facts(struct store *st, const char *device_id,
@@ -629,19 +661,6 @@ install_one(PGconn *conn, const char *device_id, const char *serial)
 	return STORE_OK;
 }
 
-/* After installs: superseded certificates belong on the next CRL, and
- * every worker must refuse them. The crl_generation row is locked until
- * the commit, so it is bumped last, once per transaction. */
-static enum store_rc
-installs_changed(PGconn *conn, const char *device_id)
-{
-	if (db_command(conn,
-		       "UPDATE crl_generation SET generation = generation + 1",
-		       0, NULL) != STORE_OK)
-		return STORE_ERR;
-	return notify_devices(conn, device_id);
-}
-
 static enum store_rc
 installed_unit(PGconn *conn, void *arg)
 {
@@ -650,7 +669,9 @@ installed_unit(PGconn *conn, void *arg)
 
 	if (rc != STORE_OK)
 		return rc; /* CONFLICT rolls back: no second audit row */
-	return installs_changed(conn, ia->device_id);
+	/* Superseded certificates belong on the next CRL, and every worker
+	 * must refuse them. */
+	return refused_stamp_device(conn, ia->device_id);
 }
 
 enum store_rc
@@ -757,6 +778,28 @@ install_rows_write(PGconn *conn, struct cert_install_row **v, size_t n,
 	return 0;
 }
 
+/* refused_stamp for the devices of v[0..n). */
+static enum store_rc
+installs_stamp(PGconn *conn, struct cert_install_row **v, size_t n)
+{
+	json_t *ids = json_array();
+	char *text = NULL;
+	enum store_rc rc = STORE_ERR;
+
+	for (size_t i = 0; ids != NULL && i < n; i++) {
+		if (json_array_append_new(ids, json_string(v[i]->device_id)) !=
+		    0)
+			goto out;
+	}
+	text = ids != NULL ? json_dumps(ids, JSON_COMPACT) : NULL;
+	if (text != NULL)
+		rc = refused_stamp(conn, text);
+out:
+	free(text);
+	json_decref(ids);
+	return rc;
+}
+
 enum store_rc
 store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 			   size_t n)
@@ -764,7 +807,6 @@ store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 	PGconn *conn = store_conn(st);
 	struct cert_install_row **order = NULL, **first = NULL, **rest = NULL;
 	size_t nfirst = 0, nrest = 0;
-	const char *changed_id = NULL;
 	bool changed = false;
 	enum store_rc rc = STORE_ERR;
 
@@ -796,8 +838,6 @@ store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 		goto out;
 	if (install_rows_write(conn, first, nfirst, &changed) != 0)
 		goto rollback;
-	if (changed)
-		changed_id = first[0]->device_id;
 	for (size_t i = 0; i < nrest; i++) {
 		struct cert_install_row *r = rest[i];
 		enum store_rc one = install_one(conn, r->device_id, r->serial);
@@ -811,10 +851,10 @@ store_cert_installed_batch(struct store *st, struct cert_install_row *rows,
 		if (r->audit != NULL &&
 		    db_audit_insert(conn, r->audit) != DB_OK)
 			goto rollback;
-		changed_id = r->device_id;
+		changed = true;
 	}
-	if (changed_id != NULL &&
-	    installs_changed(conn, changed_id) != STORE_OK)
+	/* Once per batch; first[] names every device of the batch. */
+	if (changed && installs_stamp(conn, first, nfirst) != STORE_OK)
 		goto rollback;
 	if (db_exec(conn, "COMMIT") != 0)
 		goto out;
@@ -1105,10 +1145,7 @@ revoke_unit(PGconn *conn, void *arg)
 		       "UPDATE certificates SET status = 'revoked', revoked_at "
 		       "= now(), revoke_reason = $2::int WHERE serial = $1",
 		       2, params) != STORE_OK ||
-	    db_command(conn,
-		       "UPDATE crl_generation SET generation = generation + 1",
-		       0, NULL) != STORE_OK ||
-	    notify_devices(conn, ra->device_id) != STORE_OK)
+	    refused_stamp_device(conn, ra->device_id) != STORE_OK)
 		return STORE_ERR;
 	return STORE_OK;
 }
