@@ -76,10 +76,9 @@
 /* The refused-serial set is reloaded at most this often (cert.c). */
 #define CHANNEL_RELOAD_MIN_MS 100
 /* Between full loads of the set (which also drop certificates that have
- * expired), deltas: what was refused since the last load, less a margin
- * for transactions that stamp their start and commit later. */
+ * expired), deltas: what was refused after the CRL generation of the last
+ * load (exact, store_refused_serials). */
 #define CHANNEL_REFUSED_FULL_MS (60u * 1000u)
-#define CHANNEL_REFUSED_MARGIN_S 10
 /* RFC 6455 1013 "try again later" (not in lws 4.1's enum). */
 #define CHANNEL_CLOSE_TRY_AGAIN 1013
 
@@ -173,7 +172,7 @@ struct channel {
 	struct signer_client *signer; /* renewals (cert.c) */
 	uint64_t reloaded_ms; /* the listener's last reload of the set */
 	uint64_t refused_full_ms; /* its last full load (0: none yet) */
-	int64_t refused_as_of_s; /* PostgreSQL's clock at the last load */
+	int64_t refused_generation; /* the CRL generation of the last load */
 	atomic_bool certs_wanted; /* fleet_certs: look at rotations */
 	struct cert_install_batch *cert_installs; /* cert.c's queue */
 };
@@ -1676,15 +1675,16 @@ channel_reload(struct channel *ch, bool full)
 	char **serials = NULL;
 	size_t n = 0;
 	uint64_t since = elapsed_ms(ch->reloaded_ms);
-	int64_t as_of = 0;
+	int64_t generation = 0;
 
 	/* Every installed renewal notifies (its old serial is refused from
 	 * then on): during a fleet-wide rotation that is thousands a second.
 	 * At most one load per CHANNEL_RELOAD_MIN_MS; the notifications of
 	 * the pause are taken by it (a revocation after a quiet period is
-	 * loaded at once). A load is a delta unless a full one is due: a
-	 * rotation of 10,000 devices no longer reads every refused serial
-	 * ten times a second on every worker. */
+	 * loaded at once). A load is a delta unless a full one is due: what
+	 * was refused after the generation of the last load, each serial
+	 * once (a rotation at R renewals/s reads R rows a second, not every
+	 * serial refused in the last ten seconds ten times a second). */
 	if (ch->reloaded_ms != 0 && since < CHANNEL_RELOAD_MIN_MS)
 		clock_sleep_ms((uint32_t)(CHANNEL_RELOAD_MIN_MS - since));
 	ch->reloaded_ms = clock_mono_ms();
@@ -1692,10 +1692,9 @@ channel_reload(struct channel *ch, bool full)
 	    elapsed_ms(ch->refused_full_ms) >= CHANNEL_REFUSED_FULL_MS)
 		full = true;
 	/* Superseded certificates are refused like revoked ones (cert.c). */
-	if (store_refused_serials(
-		    ch->listener_store,
-		    full ? 0 : ch->refused_as_of_s - CHANNEL_REFUSED_MARGIN_S,
-		    &serials, &n, &as_of) != STORE_OK)
+	if (store_refused_serials(ch->listener_store,
+				  full ? 0 : ch->refused_generation, &serials,
+				  &n, &generation) != STORE_OK)
 		return -1;
 	if (full) {
 		revoked_set_replace(ch->revoked, serials, n);
@@ -1703,7 +1702,7 @@ channel_reload(struct channel *ch, bool full)
 	} else {
 		revoked_set_add(ch->revoked, serials, n);
 	}
-	ch->refused_as_of_s = as_of;
+	ch->refused_generation = generation;
 	atomic_store(&ch->sweep_wanted, true);
 	lws_cancel_service(ch->context);
 	return 0;
@@ -1715,10 +1714,16 @@ channel_reload(struct channel *ch, bool full)
  * when storage failed (listen again).
  */
 static int
-channel_notified(struct channel *ch, unsigned fired)
+channel_notified(struct channel *ch, unsigned fired, int64_t generation)
 {
-	/* (Re)listening: notifications may have been missed, load all. */
+	/* (Re)listening: notifications may have been missed, load all. A
+	 * change of the refused certificates that the set holds already
+	 * (it carries its generation) is not loaded again: the notifications
+	 * queued while a load was throttled are mostly such. */
 	if ((fired & STORE_TOPIC_DEVICES) != 0 &&
+	    (fired == STORE_TOPIC_ALL || generation < 0 ||
+	     generation > ch->refused_generation ||
+	     elapsed_ms(ch->refused_full_ms) >= CHANNEL_REFUSED_FULL_MS) &&
 	    channel_reload(ch, fired == STORE_TOPIC_ALL) != 0)
 		return -1;
 	if ((fired & STORE_TOPIC_CONFIG) != 0 &&
@@ -1747,11 +1752,12 @@ channel_listener(void *arg)
 	while (!atomic_load(&ch->stopping)) {
 		long token = 0;
 		unsigned fired = 0;
+		int64_t generation = -1;
 
 		/* Listening again: anything may have been missed. */
 		if (store_presence_listen(ch->listener_store, &token) !=
 			    STORE_OK ||
-		    channel_notified(ch, STORE_TOPIC_ALL) != 0) {
+		    channel_notified(ch, STORE_TOPIC_ALL, -1) != 0) {
 			clock_sleep_ms(delay_ms);
 			delay_ms = delay_ms < 5000 ? delay_ms * 2 : 5000;
 			continue;
@@ -1765,9 +1771,11 @@ channel_listener(void *arg)
 				(void)tls_tickets_sync(ch->tickets,
 						       ch->listener_store, now);
 			if (store_presence_wait(ch->listener_store, token, 500,
-						&fired) != STORE_OK)
+						&fired,
+						&generation) != STORE_OK)
 				break;
-			if (fired != 0 && channel_notified(ch, fired) != 0)
+			if (fired != 0 &&
+			    channel_notified(ch, fired, generation) != 0)
 				break;
 		}
 	}

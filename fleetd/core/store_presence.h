@@ -81,22 +81,25 @@ enum store_rc store_presence_tick(struct store *st,
 
 /*
  * The serials a device handshake refuses: revoked and superseded
- * certificates that have not expired yet, sorted (strcmp order). since_s
- * 0: all of them; otherwise only those revoked or superseded at or after
- * since_s (epoch seconds by PostgreSQL's clock): a delta. *as_of_s gets
- * PostgreSQL's clock at the query, for the next delta's since_s (less a
- * margin: a transaction stamps its start time and may commit later). The
- * array and its strings are malloc'd: free each string and the array.
+ * certificates that have not expired yet, sorted (strcmp order).
+ * after_generation 0: all of them; otherwise only those refused by a
+ * transaction that bumped the CRL generation past after_generation: an
+ * exact delta (every certificate refused since the load that returned
+ * after_generation, none twice). *generation gets the CRL generation of
+ * the same snapshot, for the next delta. The array and its strings are
+ * malloc'd: free each string and the array.
  */
-enum store_rc store_refused_serials(struct store *st, int64_t since_s,
+enum store_rc store_refused_serials(struct store *st, int64_t after_generation,
 				    char ***serials, size_t *n,
-				    int64_t *as_of_s);
+				    int64_t *generation);
 
 /*
  * What the listener thread watches: one PostgreSQL connection per worker
  * LISTENs on every channel below (DESIGN.md §2), and a wait says which of
- * them fired, as a bitmask. Payloads are ids at most and are not read: a
- * notification only says "look again" (level-triggered).
+ * them fired, as a bitmask. A notification only says "look again"
+ * (level-triggered); the one payload read is the CRL generation that a
+ * change of the refused certificates carries on fleet_devices, so that a
+ * worker whose set is that recent already does not look again.
  */
 enum store_topic {
 	STORE_TOPIC_DEVICES = 1u << 0, /* fleet_devices: decommission,
@@ -115,12 +118,15 @@ enum store_topic {
  * The listener thread's watch: store_presence_listen LISTENs on every
  * topic on the store's connection and gives a token; store_presence_wait
  * waits up to timeout_ms and sets *fired to the topics notified since the
- * last wait (0: timeout), and fails (STORE_ERR) once the connection that
+ * last wait (0: timeout) and *devices_generation to the largest CRL
+ * generation the fleet_devices notifications carried when each of them
+ * carried one (-1 otherwise: look again whatever the set's generation),
+ * and fails (STORE_ERR) once the connection that
  * listens is gone. Then listen again and treat every topic as fired
  * (STORE_TOPIC_ALL): notifications may have been missed meanwhile.
  */
 enum store_rc store_presence_listen(struct store *st, long *token);
 enum store_rc store_presence_wait(struct store *st, long token, int timeout_ms,
-				  unsigned *fired);
+				  unsigned *fired, int64_t *devices_generation);
 
 #endif

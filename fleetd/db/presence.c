@@ -15,6 +15,7 @@
 #include "db/query.h"
 #include "db/store.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <poll.h>
@@ -322,40 +323,57 @@ out:
 	return rc;
 }
 
+/* The refused serials, with the generation of the same snapshot: all
+ * that have not expired, or those stamped after a generation
+ * (migration 0020). One row at least (serial NULL when none match). The
+ * generation is a subquery, not a join: a join with the one-row table,
+ * which the planner takes for thousands of rows until it is analysed,
+ * cost enough to be JIT-compiled, 20 ms a load. */
+#define REFUSED_SELECT                                                    \
+	"SELECT c.serial, (SELECT generation FROM crl_generation) FROM "  \
+	"(SELECT 1) one LEFT JOIN certificates c ON c.not_after > now() " \
+	"AND "
+#define REFUSED_ORDER " ORDER BY c.serial COLLATE \"C\""
+
 enum store_rc
-store_refused_serials(struct store *st, int64_t since_s, char ***serials,
-		      size_t *n, int64_t *as_of_s)
+store_refused_serials(struct store *st, int64_t after_generation,
+		      char ***serials, size_t *n, int64_t *generation)
 {
 	PGconn *conn = store_conn(st);
-	char since[32];
-	const char *params[1] = {since};
+	char after[32];
+	const char *params[1] = {after};
 	PGresult *res;
 	char **list = NULL;
 	size_t count = 0;
 
 	if (conn == NULL)
 		return STORE_ERR;
-	snprintf(since, sizeof(since), "%" PRId64, since_s);
-	/* One row at least, for the clock (serial NULL when none match). A
-	 * delta reads the two timestamp indexes (migrations 0001, 0008). */
-	res = db_query_prepared(
-		conn,
-		"SELECT c.serial, " DB_EPOCH(
-			"now()") " FROM (SELECT "
-				 "1) one LEFT JOIN certificates c ON c.status "
-				 "IN "
-				 "('revoked', 'superseded') AND c.not_after > "
-				 "now() AND "
-				 "($1::bigint = 0 OR c.revoked_at >= "
-				 "to_timestamp("
-				 "$1::bigint) OR c.superseded_at >= "
-				 "to_timestamp("
-				 "$1::bigint)) ORDER BY c.serial COLLATE \"C\"",
-		1, params);
+	snprintf(after, sizeof(after), "%" PRId64, after_generation);
+	/* Exact: the transaction that stamped generation G committed before
+	 * the one that stamped G+1 could take the crl_generation row
+	 * (db/certificates.c, refused_stamp), so the snapshot that reads G
+	 * holds every row stamped up to G, and none after it is missed by
+	 * the next delta. A delta reads the partial index of 0020. */
+	if (after_generation <= 0)
+		res = db_query_prepared(
+			conn,
+			REFUSED_SELECT
+			"c.status IN ('revoked', 'superseded')" REFUSED_ORDER,
+			0, NULL);
+	else
+		res = db_query_prepared(
+			conn,
+			REFUSED_SELECT
+			"c.refused_generation > $1::bigint" REFUSED_ORDER,
+			1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	count = (size_t)PQntuples(res);
-	*as_of_s = db_int(res, 0, 1);
+	if (count == 0) {
+		PQclear(res);
+		return STORE_ERR; /* crl_generation has its one row */
+	}
+	*generation = db_int(res, 0, 1);
 	if (PQgetisnull(res, 0, 0))
 		count = 0;
 	list = calloc(count + 1, sizeof(*list));
@@ -406,36 +424,69 @@ store_presence_listen(struct store *st, long *token)
 	return STORE_OK;
 }
 
+/* A fleet_devices payload that is a CRL generation (db/certificates.c,
+ * refused_stamp); -1 for anything else (a device id, "bulk"). */
+static int64_t
+payload_generation(const char *extra)
+{
+	char *end = NULL;
+	long long g;
+
+	if (extra == NULL || extra[0] < '0' || extra[0] > '9')
+		return -1;
+	errno = 0;
+	g = strtoll(extra, &end, 10);
+	if (errno != 0 || *end != '\0' || g <= 0)
+		return -1;
+	return (int64_t)g;
+}
+
+/* *generation: the largest generation the fleet_devices notes carried
+ * when every one of them carried one, else -1. */
 static unsigned
-drain_notifies(PGconn *conn)
+drain_notifies(PGconn *conn, int64_t *generation)
 {
 	unsigned fired = 0;
+	bool other = false;
 	PGnotify *note;
 
+	*generation = -1;
 	while ((note = PQnotifies(conn)) != NULL) {
 		for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]);
 		     i++) {
-			if (strcmp(note->relname, topics[i].channel) == 0)
-				fired |= topics[i].topic;
+			if (strcmp(note->relname, topics[i].channel) != 0)
+				continue;
+			fired |= topics[i].topic;
+			if (topics[i].topic == STORE_TOPIC_DEVICES) {
+				int64_t g = payload_generation(note->extra);
+
+				if (g < 0)
+					other = true;
+				else if (g > *generation)
+					*generation = g;
+			}
 		}
 		PQfreemem(note);
 	}
+	if (other)
+		*generation = -1;
 	return fired;
 }
 
 enum store_rc
 store_presence_wait(struct store *st, long token, int timeout_ms,
-		    unsigned *fired)
+		    unsigned *fired, int64_t *devices_generation)
 {
 	PGconn *conn = store_conn(st);
 	struct pollfd pfd;
 
 	*fired = 0;
+	*devices_generation = -1;
 	if (conn == NULL || PQbackendPID(conn) != token)
 		return STORE_ERR;
 	if (PQconsumeInput(conn) == 0)
 		return STORE_ERR;
-	*fired = drain_notifies(conn);
+	*fired = drain_notifies(conn, devices_generation);
 	if (*fired != 0)
 		return STORE_OK;
 	pfd.fd = PQsocket(conn);
@@ -447,6 +498,6 @@ store_presence_wait(struct store *st, long token, int timeout_ms,
 		return STORE_OK;
 	if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
 		return STORE_ERR;
-	*fired = drain_notifies(conn);
+	*fired = drain_notifies(conn, devices_generation);
 	return STORE_OK;
 }
