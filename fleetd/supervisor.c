@@ -477,6 +477,20 @@ metrics_child_start(struct supervisor *sv)
 		 delay);
 }
 
+/* Says how a child ended and when it comes back. */
+static void
+log_child_end(const char *name, pid_t pid, int status, uint32_t delay)
+{
+	if (WIFSIGNALED(status))
+		log_warn("supervisor: %s (pid %ld) died of signal %d; "
+			 "restarting in %u ms",
+			 name, (long)pid, WTERMSIG(status), delay);
+	else
+		log_warn("supervisor: %s (pid %ld) exited with %d; "
+			 "restarting in %u ms",
+			 name, (long)pid, WEXITSTATUS(status), delay);
+}
+
 /* fleetd-metrics ended: restart it after its backoff, as a worker. */
 static void
 metrics_child_died(struct supervisor *sv, pid_t pid, int status)
@@ -491,14 +505,7 @@ metrics_child_died(struct supervisor *sv, pid_t pid, int status)
 	sv->metrics_restart_at_ms = now + delay;
 	if (got_stop)
 		return;
-	if (WIFSIGNALED(status))
-		log_warn("supervisor: fleetd-metrics (pid %ld) died of signal "
-			 "%d; restarting in %u ms",
-			 (long)pid, WTERMSIG(status), delay);
-	else
-		log_warn("supervisor: fleetd-metrics (pid %ld) exited with %d; "
-			 "restarting in %u ms",
-			 (long)pid, WEXITSTATUS(status), delay);
+	log_child_end("fleetd-metrics", pid, status, delay);
 }
 
 static struct child *
@@ -544,14 +551,14 @@ reap_children(struct supervisor *sv)
 			c->reloading = false;
 			continue;
 		}
-		if (WIFSIGNALED(status))
-			log_warn("supervisor: pid %ld died of signal %d; "
-				 "restarting in %u ms",
-				 (long)pid, WTERMSIG(status), delay);
-		else
-			log_warn("supervisor: pid %ld exited with %d; "
-				 "restarting in %u ms",
-				 (long)pid, WEXITSTATUS(status), delay);
+		if (c->kind == CHILD_CA) {
+			log_child_end("fleetd-ca", pid, status, delay);
+		} else {
+			char name[32];
+
+			snprintf(name, sizeof(name), "fleetd-net%d", c->slot);
+			log_child_end(name, pid, status, delay);
+		}
 		sv->degraded = true;
 		if (c->kind == CHILD_CA)
 			sd_notify_sendf("STATUS=ca (pid %ld) died; restarting "

@@ -943,6 +943,15 @@ store_cert_rotation_request(struct store *st, const char *device_id,
 	return rc;
 }
 
+/* The due rotations of the devices whose sessions worker $1 holds (a
+ * string literal: db_query_prepared names statements by their text). */
+#define ROTATIONS_DUE                                               \
+	"SELECT r.device_id, r.id, r.reason FROM cert_rotations r " \
+	"JOIN device_sessions s ON s.device_id = r.device_id "      \
+	"JOIN certificates c ON c.serial = s.cert_serial "          \
+	"WHERE r.completed_at IS NULL AND s.worker_id = $1 "        \
+	"AND c.created_at < r.requested_at "
+
 enum store_rc
 store_cert_rotations_due(struct store *st, const char *worker_id,
 			 const char *device_id, struct cert_rotation_due **out,
@@ -967,26 +976,10 @@ store_cert_rotations_due(struct store *st, const char *worker_id,
 	 * statement of a reconnect storm. */
 	if (device_id != NULL)
 		res = db_query_prepared(
-			conn,
-			"SELECT r.device_id, r.id, r.reason FROM "
-			"cert_rotations "
-			"r JOIN device_sessions s ON s.device_id = r.device_id "
-			"JOIN certificates c ON c.serial = s.cert_serial "
-			"WHERE r.device_id = $2::uuid AND r.completed_at IS "
-			"NULL "
-			"AND s.worker_id = $1 AND c.created_at < "
-			"r.requested_at",
-			2, params);
+			conn, ROTATIONS_DUE "AND r.device_id = $2::uuid", 2,
+			params);
 	else
-		res = db_query_prepared(
-			conn,
-			"SELECT r.device_id, r.id, r.reason FROM "
-			"cert_rotations "
-			"r JOIN device_sessions s ON s.device_id = r.device_id "
-			"JOIN certificates c ON c.serial = s.cert_serial "
-			"WHERE r.completed_at IS NULL AND s.worker_id = $1 AND "
-			"c.created_at < r.requested_at",
-			1, params);
+		res = db_query_prepared(conn, ROTATIONS_DUE, 1, params);
 	if (res == NULL)
 		return STORE_ERR;
 	rows = PQntuples(res);
