@@ -703,26 +703,25 @@ store_update_offers(struct store *st, const char *const *ids, size_t n,
 	 * for comes back with its artifact. */
 	res = db_query_prepared(
 		conn,
-		"WITH o AS (SELECT x.deployment_id, x.device_id, x.state "
-		"FROM deployment_devices x JOIN deployments xd ON xd.id = "
-		"x.deployment_id JOIN artifacts xa ON xa.id = "
-		"xd.artifact_id WHERE x.device_id = "
-		"ANY($1::uuid[]) AND NOT x.finished AND (NOT $2::boolean OR "
-		"x.state = 'pending') AND xa.expires_at > now()), "
-		"m AS (UPDATE deployment_devices y SET "
-		"state = 'offered', offered_at = now(), updated_at = now() "
-		"FROM o WHERE y.deployment_id = o.deployment_id AND "
-		"y.device_id = o.device_id AND y.state = 'pending' RETURNING "
-		"1) SELECT o.device_id, o.deployment_id, "
-		"coalesce(dp.campaign_id::text, ''), a.sha256, "
-		"a.version_int, a.size, a.envelope::text, (SELECT count(*) "
-		"FROM m), " DB_EPOCH(
-			"a.expires_at") " FROM o JOIN "
-					"deployments dp ON dp.id = "
-					"o.deployment_id JOIN artifacts a ON "
-					"a.id = dp.artifact_id "
-					"ORDER BY o.device_id::text COLLATE "
-					"\"C\"",
+		/* clang-format off */
+		"WITH o AS (SELECT x.deployment_id, x.device_id, x.state, "
+		"d.campaign_id, a.sha256, a.version_int, a.size, a.envelope, "
+		"a.expires_at FROM deployment_devices x "
+		"JOIN deployments d ON d.id = x.deployment_id "
+		"JOIN artifacts a ON a.id = d.artifact_id "
+		"WHERE x.device_id = ANY($1::uuid[]) AND NOT x.finished "
+		"AND (NOT $2::boolean OR x.state = 'pending') "
+		"AND a.expires_at > now()), "
+		"m AS (UPDATE deployment_devices y SET state = 'offered', "
+		"offered_at = now(), updated_at = now() FROM o "
+		"WHERE y.deployment_id = o.deployment_id AND "
+		"y.device_id = o.device_id AND y.state = 'pending' RETURNING 1) "
+		"SELECT o.device_id, o.deployment_id, "
+		"coalesce(o.campaign_id::text, ''), o.sha256, o.version_int, "
+		"o.size, o.envelope::text, (SELECT count(*) FROM m), "
+		DB_EPOCH("o.expires_at") " FROM o "
+		"ORDER BY o.device_id::text COLLATE \"C\"",
+		/* clang-format on */
 		2, params);
 	free(arr);
 	if (res == NULL)
