@@ -28,6 +28,7 @@
 #include "core/campaign_drive.h"
 #include "core/store_campaigns.h"
 #include "core/store_idempotency.h"
+#include "db/idempotency.h"
 #include "db/store.h"
 #include "log.h"
 
@@ -47,7 +48,6 @@ struct campaign_driver {
 	int slot;
 	long interval_ms;
 	long heartbeat_timeout_s;
-	long idem_retention_s;
 	uint64_t sweep_at; /* monotonic ms of the next sweep round */
 	const volatile sig_atomic_t *sigterm;
 	struct store *store;
@@ -132,9 +132,9 @@ driver_timeout(const struct campaign_driver *d, int64_t now, int64_t wake_at)
 /* How often to sweep: half the retention (so a record outlives it by at
  * most about half again), at most once a minute, at least once a second. */
 static uint64_t
-driver_sweep_every_ms(const struct campaign_driver *d)
+driver_sweep_every_ms(void)
 {
-	uint64_t ms = (uint64_t)d->idem_retention_s * 500;
+	uint64_t ms = (uint64_t)db_idem_retention() * 500;
 
 	if (ms > SWEEP_EVERY_MAX_MS)
 		ms = SWEEP_EVERY_MAX_MS;
@@ -152,16 +152,16 @@ driver_sweep(struct campaign_driver *d)
 
 	if (now < d->sweep_at)
 		return;
-	d->sweep_at = now + driver_sweep_every_ms(d);
+	d->sweep_at = now + driver_sweep_every_ms();
 	for (i = 0; i < SWEEP_BATCHES_PER_ROUND && !driver_stopping(d); i++) {
-		if (store_idempotency_sweep(d->store, d->idem_retention_s,
+		if (store_idempotency_sweep(d->store, db_idem_retention(),
 					    SWEEP_BATCH,
 					    &deleted) != STORE_OK) {
 			log_warn("worker %d: campaign driver: sweeping expired "
 				 "Idempotency-Key records failed; again in "
 				 "%llu ms",
 				 d->slot,
-				 (unsigned long long)driver_sweep_every_ms(d));
+				 (unsigned long long)driver_sweep_every_ms());
 			break;
 		}
 		total += deleted;
@@ -263,9 +263,6 @@ campaign_driver_start(const struct fleetd_config *cfg, int slot,
 				 ? cfg->campaign_interval_ms
 				 : 1000;
 	d->heartbeat_timeout_s = cfg->heartbeat_timeout;
-	d->idem_retention_s = cfg->idempotency_retention > 0
-				      ? cfg->idempotency_retention
-				      : 86400;
 	d->sigterm = stop;
 	atomic_init(&d->stop, false);
 	d->store = store_new(cfg->database);
