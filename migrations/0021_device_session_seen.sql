@@ -11,9 +11,10 @@
 -- - in_session: the device has a session row. Changes only when a session
 --   opens or closes; devices_online_idx holds these devices only, in the
 --   list's order, so "online" starts from them.
--- - session_seen: NULL without a session row, else at most 60 seconds
---   below the row's last_seen and never above it. Not indexed, so the
---   tick's writes of it stay HOT (no devices index is touched).
+-- - session_seen: NULL without a session row, else the row's last_seen
+--   rounded down to its minute (date_bin), so at most 60 seconds below
+--   it and never above it. Not indexed, so its writes stay HOT (no
+--   devices index is touched).
 -- (A row last seen over two hours before this migration keeps both
 -- unset until its next write: see the backfill at the end.)
 -- fleetd/db/devices.c then reads "online" as
@@ -21,8 +22,8 @@
 --     OR (session_seen > now() - timeout - 60 s
 --         AND EXISTS (a session row seen within the timeout)))
 -- which is exactly the rule of device_online, and looks a session up
--- only for the devices in the 60-second band (none while their sessions
--- are refreshed, as a live worker's tick does every heartbeat).
+-- only for the devices in the 60-second band below the boundary (few:
+-- a live worker's tick refreshes its sessions every heartbeat).
 --
 -- Row triggers on device_sessions keep both, in the transaction of every
 -- write of a session row: the opens, closes and ticks of
@@ -32,11 +33,13 @@
 -- triggers, not statement triggers over transition tables: each is one
 -- primary-key lookup whatever the statement's size, where PL/pgSQL plans
 -- a join with a transition table once and could keep a plan made for
--- another size. A session open writes the columns itself (presence.c;
--- its device row is written in that statement anyway), so its trigger
--- finds nothing to do. A tick rewrites a session row about once a
--- heartbeat; the 60-second slack writes the device row about once a
--- minute per online device.
+-- another size. The tick rewrites a session row about once a heartbeat;
+-- the trigger of an UPDATE runs only when the row's minute changes (its
+-- WHEN clause is evaluated without calling PL/pgSQL), so a device row is
+-- written about once a minute per online device, and a tick's other
+-- writes cost a comparison. A session open writes the columns itself
+-- (presence.c; its device row is written in that statement anyway), so
+-- its trigger finds nothing to do.
 ALTER TABLE devices ADD COLUMN in_session boolean NOT NULL DEFAULT false,
 	ADD COLUMN session_seen timestamptz;
 
@@ -50,19 +53,26 @@ BEGIN
 		  AND (in_session OR session_seen IS NOT NULL);
 	ELSE
 		UPDATE devices SET in_session = true,
-			session_seen = NEW.last_seen
+			session_seen = date_bin('60 seconds', NEW.last_seen,
+						timestamptz 'epoch')
 		WHERE id = NEW.device_id
-		  AND (NOT in_session OR session_seen IS NULL
-		       OR session_seen > NEW.last_seen
-		       OR session_seen < NEW.last_seen - interval '60 seconds');
+		  AND (NOT in_session OR session_seen IS DISTINCT FROM
+		       date_bin('60 seconds', NEW.last_seen,
+				timestamptz 'epoch'));
 	END IF;
 	RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER device_sessions_seen AFTER INSERT OR DELETE
-	OR UPDATE OF last_seen ON device_sessions
+CREATE TRIGGER device_sessions_open_close AFTER INSERT OR DELETE
+	ON device_sessions
 	FOR EACH ROW EXECUTE FUNCTION device_sessions_seen_sync();
+CREATE TRIGGER device_sessions_seen_minute AFTER UPDATE OF last_seen
+	ON device_sessions FOR EACH ROW
+	WHEN (date_bin('60 seconds', OLD.last_seen, timestamptz 'epoch')
+	      IS DISTINCT FROM
+	      date_bin('60 seconds', NEW.last_seen, timestamptz 'epoch'))
+	EXECUTE FUNCTION device_sessions_seen_sync();
 
 -- The sessions that exist now (the trigger holds every later write back
 -- until this transaction commits), but only those seen in the last two
@@ -71,7 +81,8 @@ CREATE TRIGGER device_sessions_seen AFTER INSERT OR DELETE
 -- stays so until a write of its last_seen, which the trigger sees. So the
 -- backfill writes one device row per online device, not one per device
 -- (the columns were added without a rewrite).
-UPDATE devices d SET in_session = true, session_seen = s.last_seen
+UPDATE devices d SET in_session = true,
+	session_seen = date_bin('60 seconds', s.last_seen, timestamptz 'epoch')
 FROM device_sessions s WHERE s.device_id = d.id
   AND s.last_seen > now() - interval '7260 seconds';
 

@@ -37,8 +37,8 @@
 /*
  * The same rule for selectors, on the devices row (migration 0021): the
  * device has a session row (in_session, which devices_online_idx holds
- * in the list's order), and session_seen, at most 60 s below the row's
- * last_seen and never above it, says it was seen within the timeout;
+ * in the list's order), and session_seen, the row's last_seen rounded
+ * down to its minute, says it was seen within the timeout;
  * only a device in the 60-second band below the boundary has its session
  * row looked up. So "online" with other terms is a filter of the rows a
  * scan walks, not a session join per device (device-list.md). The

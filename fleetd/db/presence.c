@@ -106,7 +106,8 @@ store_presence_open(struct store *st, const char *worker_id,
 		 * set them, in the write of the row this statement makes
 		 * anyway: the trigger then finds nothing to do. */
 		"UPDATE devices SET last_seen = now(), in_session = true, "
-		"session_seen = now() FROM "
+		"session_seen = date_bin('60 seconds', now(), "
+		"timestamptz 'epoch') FROM "
 		"opened, " DB_ASYNC_COMMIT
 		" WHERE devices.id = opened.device_id "
 		"RETURNING devices.id",

@@ -27,9 +27,8 @@ disagreeing() {
 		LEFT JOIN device_sessions s ON s.device_id = d.id
 		WHERE d.in_session <> (s.device_id IS NOT NULL)
 		   OR (s.device_id IS NULL AND d.session_seen IS NOT NULL)
-		   OR (s.device_id IS NOT NULL AND (d.session_seen IS NULL
-		       OR d.session_seen > s.last_seen
-		       OR d.session_seen < s.last_seen - interval '60 seconds'))"
+		   OR (s.device_id IS NOT NULL AND d.session_seen IS DISTINCT FROM
+		       date_bin('60 seconds', s.last_seen, timestamptz 'epoch'))"
 }
 # listed SELECTOR: the ids the API lists (one page of 200 is all of them).
 listed() {
@@ -71,18 +70,21 @@ psql_q "INSERT INTO devices (id, model)
 	FROM generate_series(1, 6) i" >/dev/null
 psql_q "INSERT INTO workers (id, host, pid, slot, heartbeat_at)
 	VALUES ('online-test', 'test', 1, 0, now() + interval '1 day')" >/dev/null
-# 1 fresh, 2 just stale (in the band), 3 stale beyond the band, 4 stale then
-# refreshed by less than the slack (session_seen stays in the band while
-# the row is fresh: the lookup path), 5 fresh then moved back (stale),
-# 6 no session.
+# 1 fresh, 2 just stale (in the band), 3 stale beyond the band, 4 fresh
+# but its session_seen (the minute's start) past the timeout: online only
+# through the session lookup, 5 fresh then moved back (stale), 6 no
+# session. Device 4 needs a moment 10 to 40 s into a minute: its last_seen
+# is then the minute's end (19 to 49 s ahead) and its minute began 10 to
+# 40 s ago.
+mid_minute() { [ "$(psql_q "SELECT extract(second FROM now()) BETWEEN 10 AND 40")" = t ]; }
+check "a moment 10 to 40 s into a minute" wait_for "10 to 40 s into a minute" 40 mid_minute
 psql_q "INSERT INTO device_sessions (device_id, worker_id, cert_serial, last_seen)
 	VALUES ('00000000-0000-4000-8000-000000000001', 'online-test', 'X', now() + interval '1 hour'),
 	       ('00000000-0000-4000-8000-000000000002', 'online-test', 'X', now() - interval '20 seconds'),
 	       ('00000000-0000-4000-8000-000000000003', 'online-test', 'X', now() - interval '5 minutes'),
-	       ('00000000-0000-4000-8000-000000000004', 'online-test', 'X', now() - interval '10 seconds'),
+	       ('00000000-0000-4000-8000-000000000004', 'online-test', 'X',
+	        date_bin('60 seconds', now(), timestamptz 'epoch') + interval '59 seconds'),
 	       ('00000000-0000-4000-8000-000000000005', 'online-test', 'X', now() + interval '1 hour')" >/dev/null
-psql_q "UPDATE device_sessions SET last_seen = now() + interval '45 seconds'
-	WHERE device_id = '00000000-0000-4000-8000-000000000004'" >/dev/null
 psql_q "UPDATE device_sessions SET last_seen = now() - interval '2 minutes'
 	WHERE device_id = '00000000-0000-4000-8000-000000000005'" >/dev/null
 assert_eq "$(psql_q "SELECT session_seen < now() - interval '6 seconds' FROM devices
