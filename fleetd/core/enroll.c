@@ -33,13 +33,29 @@ enroll_request_check(const struct enroll_request *req)
 	return ENROLL_OK;
 }
 
-/* Why the token with this hash could not be reserved. */
+/* What a token that cannot give a use answers (token_enroll_refusal). */
+static enum enroll_rc
+enroll_refused(const struct token *tok, int64_t now)
+{
+	switch (token_enroll_refusal(tok, now)) {
+	case TOKEN_OK:
+		return ENROLL_OK;
+	case TOKEN_REVOKED:
+		return ENROLL_TOKEN_REVOKED;
+	case TOKEN_EXPIRED:
+		return ENROLL_TOKEN_EXPIRED;
+	default:
+		return ENROLL_TOKEN_EXHAUSTED;
+	}
+}
+
+/* Why the record could not take a use of the token with this hash. */
 static enum enroll_rc
 enroll_refusal(struct store *st, const char *sha256, int64_t now)
 {
 	struct token tok;
 	enum store_rc rc;
-	enum token_rc why;
+	enum enroll_rc why;
 
 	memset(&tok, 0, sizeof(tok));
 	rc = store_enroll_token_find(st, sha256, &tok);
@@ -47,38 +63,12 @@ enroll_refusal(struct store *st, const char *sha256, int64_t now)
 		return ENROLL_TOKEN_UNKNOWN;
 	if (rc != STORE_OK)
 		return ENROLL_ERR_STORE;
-	why = token_enroll_refusal(&tok, now);
+	why = enroll_refused(&tok, now);
 	token_clear(&tok);
-	switch (why) {
-	case TOKEN_REVOKED:
-		return ENROLL_TOKEN_REVOKED;
-	case TOKEN_EXPIRED:
-		return ENROLL_TOKEN_EXPIRED;
-	default:
-		/* Usable again (a use was given back meanwhile): the
-		 * reservation lost the race all the same. */
-		return ENROLL_TOKEN_EXHAUSTED;
-	}
-}
-
-/*
- * Gives a reserved use back. When storage failed, or the session that
- * took the use is gone (a restart or failover in between), the use stays
- * spent: the token loses one use rather than ever gaining one.
- */
-static void
-enroll_release(struct store *st, const char *token_id, uint64_t session)
-{
-	enum store_rc rc = store_enroll_token_release(st, token_id, session);
-
-	if (rc == STORE_CONFLICT)
-		log_warn("enrollment token %s: the storage session that took "
-			 "a use is gone; the use stays spent",
-			 token_id);
-	else if (rc != STORE_OK)
-		log_warn("enrollment token %s: could not give back a use "
-			 "(storage failed); the use stays spent",
-			 token_id);
+	/* Usable again (a concurrent record failed, or the last use went
+	 * to an earlier record of the same batch): this record lost the
+	 * race all the same. */
+	return why == ENROLL_OK ? ENROLL_TOKEN_EXHAUSTED : why;
 }
 
 static enum enroll_rc
@@ -102,8 +92,8 @@ enroll_sign(struct signer_client *signer, const struct enroll_request *req,
 /* What an enrollment writes: device, certificate, one audit row. */
 static enum enroll_rc
 enroll_record(struct store *st, const struct enroll_request *req,
-	      const struct token *tok, struct enroll_result *res,
-	      struct idem_record *idem)
+	      const struct token *tok, const char *sha256, int64_t now,
+	      struct enroll_result *res, struct idem_record *idem)
 {
 	struct label_set labels = {0, NULL};
 	struct enrollment e;
@@ -121,8 +111,10 @@ enroll_record(struct store *st, const struct enroll_request *req,
 	e.serial = req->serial;
 	e.profile = tok->profile;
 	e.cert_serial = res->issued.serial;
+	e.issuer = res->issued.issuer;
 	e.not_before = res->issued.not_before;
 	e.not_after = res->issued.not_after;
+	e.now = now;
 	snprintf(actor, sizeof(actor), "device:%s", res->device_id);
 	memset(&a, 0, sizeof(a));
 	a.actor = actor;
@@ -135,6 +127,8 @@ enroll_record(struct store *st, const struct enroll_request *req,
 	label_set_clear(&labels);
 	if (rc == STORE_CONFLICT)
 		return ENROLL_IDEM_TAKEN;
+	if (rc == STORE_NOTFOUND)
+		return enroll_refusal(st, sha256, now);
 	return rc == STORE_OK ? ENROLL_OK : ENROLL_ERR_STORE;
 }
 
@@ -171,7 +165,6 @@ enroll_device(struct store *st, struct signer_client *signer,
 	struct token tok;
 	enum store_rc src;
 	enum enroll_rc rc;
-	uint64_t session;
 
 	memset(&res, 0, sizeof(res));
 	memset(&tok, 0, sizeof(tok));
@@ -191,36 +184,39 @@ enroll_device(struct store *st, struct signer_client *signer,
 		if (rc != ENROLL_OK)
 			return rc;
 	}
-	src = store_enroll_token_reserve(st, sha256, now, &tok);
+	/* A read: a token that is already unusable is refused before the
+	 * ca signs anything. The use itself is taken by the record, in the
+	 * same unit of work as the device, so there is nothing to give
+	 * back on any failure below. */
+	src = store_enroll_token_find(st, sha256, &tok);
 	if (src == STORE_NOTFOUND)
-		return enroll_refusal(st, sha256, now);
+		return ENROLL_TOKEN_UNKNOWN;
 	if (src != STORE_OK)
 		return ENROLL_ERR_STORE;
-	/* From here on the use is ours: record it or give it back. */
-	session = store_session(st);
+	rc = enroll_refused(&tok, now);
+	if (rc != ENROLL_OK)
+		goto out;
 	snprintf(res.token_id, sizeof(res.token_id), "%s", tok.id);
 	if (secret_uuid_v4(res.device_id) != 0) {
 		rc = ENROLL_ERR_NOMEM;
-		goto release;
+		goto out;
 	}
 	rc = enroll_sign(signer, req, validity_s, &res, err, errlen);
 	if (rc != ENROLL_OK)
-		goto release;
+		goto out;
 	if (idem != NULL) {
 		rec.body = idem->render(&res, idem->arg);
 		if (rec.body == NULL) {
 			rc = ENROLL_ERR_NOMEM;
-			goto release;
+			goto out;
 		}
 	}
-	rc = enroll_record(st, req, &tok, &res, idem != NULL ? &rec : NULL);
+	rc = enroll_record(st, req, &tok, sha256, now, &res,
+			   idem != NULL ? &rec : NULL);
 	if (rc != ENROLL_OK)
-		goto release;
+		goto out;
 	*out = res;
 	memset(&res, 0, sizeof(res));
-	goto out;
-release:
-	enroll_release(st, tok.id, session);
 out:
 	free(rec.body);
 	token_clear(&tok);

@@ -5,11 +5,14 @@
  * use count, what an enrollment writes) live here, on plain structs.
  * The flow holds no lock while the ca signs (defect 4 of issue 8):
  *
- *   reserve one use of the token (committed; k uses give exactly k
- *   reservations under any concurrency) -> sign through the signer port
- *   -> record device + certificate + audit row (committed), or give the
- *   use back when the CSR is refused, the ca is unavailable or the record
- *   fails.
+ *   read the token (refuse one that is unknown, revoked, expired or used
+ *   up) -> sign through the signer port -> record device + certificate
+ *   + audit row AND take the token's use, in one committed unit of work
+ *   (k uses give exactly k devices under any concurrency; a record the
+ *   token has no use for any more is refused like the read would have).
+ *
+ * Nothing is reserved before signing, so nothing is ever given back: a
+ * failover can lose a record and its use together, never one of them.
  *
  * Runs on API job threads; the request is untrusted.
  */

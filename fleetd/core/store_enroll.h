@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Store port: enrollment (core/enroll.h). An enrollment is three units of
- * work so that no lock is held while the ca signs: reserve one use of the
- * token (committed), then either record the device (committed) or release
- * the use again.
+ * Store port: enrollment (core/enroll.h). No lock is held while the ca
+ * signs: core reads the token first (store_enroll_token_find, a plain
+ * read that refuses what is already unusable), has the certificate
+ * signed, and then records the device in ONE unit of work that also
+ * takes the token's use. Nothing is reserved before signing, so there is
+ * nothing to give back: a use is spent exactly when its device is
+ * written, on whichever server commits it (docs/internals/enroll-rate.md,
+ * "One reservation per batch").
  */
 #ifndef FLEETD_CORE_STORE_ENROLL_H
 #define FLEETD_CORE_STORE_ENROLL_H
@@ -25,40 +29,25 @@ struct enrollment {
 	const char *serial;
 	const char *profile;
 	const char *cert_serial; /* hex */
+	const char *issuer; /* key id of the CA that signed it; NULL or ""
+			     * when the signer did not say */
 	int64_t not_before, not_after;
+	int64_t now; /* the token must be usable as of now (epoch s) */
 };
-
-/*
- * Takes one use of the enrollment token with this hash if it is usable as
- * of now (not revoked, not expired, a use left), atomically: k uses give
- * exactly k reservations under any concurrency. STORE_OK (*out is the
- * token after the reservation), STORE_NOTFOUND (no usable token; ask
- * store_enroll_token_find why) or STORE_ERR.
- */
-enum store_rc store_enroll_token_reserve(struct store *st, const char *sha256,
-					 int64_t now, struct token *out);
 
 /* The enrollment token with this hash, usable or not. */
 enum store_rc store_enroll_token_find(struct store *st, const char *sha256,
 				      struct token *out);
 
 /*
- * Gives back a use taken by store_enroll_token_reserve (never above the
- * token's total), only through the storage session that took it
- * (store_session() right after the reservation). The reservation commits
- * without waiting for the flush or a standby; after a failover it may
- * not exist, and giving it back on the new server would add a use the
- * token never had. STORE_OK, STORE_CONFLICT (that session is gone: the
- * use stays spent, a token never gains one) or STORE_ERR.
- */
-enum store_rc store_enroll_token_release(struct store *st, const char *token_id,
-					 uint64_t session);
-
-/*
- * Inserts the device, its certificate, the audit row and (idem not NULL)
- * the Idempotency-Key record in one unit of work. STORE_OK,
- * STORE_CONFLICT (the key was taken concurrently; nothing written) or
- * STORE_ERR.
+ * Takes one use of the token e->token_id if it is usable as of e->now
+ * (not revoked, not expired, a use left) and inserts the device, its
+ * certificate, the audit row and (idem not NULL) the Idempotency-Key
+ * record, all in one unit of work: k uses give exactly k devices under
+ * any concurrency. STORE_OK, STORE_NOTFOUND (the token has no use for it
+ * any more; nothing written: ask store_enroll_token_find why),
+ * STORE_CONFLICT (the key was taken concurrently; nothing written, no use
+ * taken) or STORE_ERR.
  */
 enum store_rc store_enroll_record(struct store *st, const struct enrollment *e,
 				  const struct audit_entry *audit,

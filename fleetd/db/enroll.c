@@ -2,18 +2,20 @@
 /*
  * Enrollment's record on PostgreSQL (core/store_enroll.h): the device, its
  * first certificate, the configuration profile its token names, the audit
- * row and the Idempotency-Key record. The token's use was reserved before
- * (db/tokens.c), so this transaction locks no token row. Runs on API job
- * threads.
+ * row and the Idempotency-Key record, and the token's use. Runs on API
+ * job threads.
  *
  * Group commit (db/group_commit.c): the job threads of a worker that
  * record enrollments at the same time share transactions. A batch's
- * leader writes it in ONE transaction on its own connection: the
- * Idempotency-Key records, devices, certificates and audit rows of all in
- * one statement, one commit (one WAL flush) for all; each caller is
- * answered with its own result. Should any statement of a batch fail, the
- * batch is rolled back and each record is written again in its own
- * transaction, so one bad record never fails the others.
+ * leader, on its own connection, takes the uses of all its records from
+ * each token row once (uses_left - n, tokens in id order; the records
+ * past zero are refused) in one asynchronous statement, then writes the
+ * Idempotency-Key records, devices, certificates and audit rows of the
+ * records that got a use in one statement of ONE durable transaction,
+ * one commit (one WAL flush) for all; each caller is answered with its
+ * own result. Should the transaction fail, it is rolled back, the uses go
+ * back through the same session, and each record is written again on its
+ * own, so one bad record never fails the others.
  * docs/internals/enroll-rate.md has the figures.
  */
 #include <jansson.h>
@@ -26,6 +28,7 @@
 #include "db/audit.h"
 #include "db/db.h"
 #include "db/group_commit.h"
+#include "db/idempotency.h"
 #include "db/query.h"
 #include "db/store.h"
 #include "db/tokens.h"
@@ -112,9 +115,9 @@ enroll_labels_json(const struct label_set *labels)
 	return obj;
 }
 
-/* One record of the batch statement's input; NULL when out of memory. */
+/* Record ord of the batch statement's input; NULL when out of memory. */
 static json_t *
-enroll_row(const struct enroll_record *s)
+enroll_row(const struct enroll_record *s, size_t ord)
 {
 	const struct enrollment *e = s->e;
 	json_t *row, *labels = enroll_labels_json(e->labels), *details = NULL;
@@ -128,17 +131,19 @@ enroll_row(const struct enroll_record *s)
 			return NULL;
 		}
 	}
-	row = json_pack("{s:s, s:o, s:s?, s:s?, s:s?, s:s, s:s, s:I, s:I, "
-			"s:s?, s:s?, s:s?, s:o?}",
-			"device_id", e->device_id, "labels", labels, "model",
-			e->model, "serial", e->serial, "profile", e->profile,
-			"token_id", e->token_id, "cert_serial", e->cert_serial,
-			"not_before", (json_int_t)e->not_before, "not_after",
-			(json_int_t)e->not_after, "actor",
-			s->audit != NULL ? s->audit->actor : NULL, "action",
-			s->audit != NULL ? s->audit->action : NULL, "target",
-			s->audit != NULL ? s->audit->target : NULL, "details",
-			details);
+	row = json_pack(
+		"{s:I, s:s, s:o, s:s?, s:s?, s:s?, s:s, s:s, "
+		"s:s?, s:I, s:I, s:s?, s:s?, s:s?, s:o?}",
+		"ord", (json_int_t)ord, "device_id", e->device_id, "labels",
+		labels, "model", e->model, "serial", e->serial, "profile",
+		e->profile, "token_id", e->token_id, "cert_serial",
+		e->cert_serial, "issuer",
+		e->issuer != NULL && e->issuer[0] != '\0' ? e->issuer : NULL,
+		"not_before", (json_int_t)e->not_before, "not_after",
+		(json_int_t)e->not_after, "actor",
+		s->audit != NULL ? s->audit->actor : NULL, "action",
+		s->audit != NULL ? s->audit->action : NULL, "target",
+		s->audit != NULL ? s->audit->target : NULL, "details", details);
 	if (row != NULL && s->idem != NULL &&
 	    json_object_update_new(
 		    row, json_pack("{s:s, s:s, s:s, s:i, s:s}", "idem_actor",
@@ -153,40 +158,154 @@ enroll_row(const struct enroll_record *s)
 }
 
 /*
- * The Idempotency-Key records, devices, certificates and audit rows of a
- * batch in ONE statement (what db_idem_insert, enroll_record_tx's
- * statement and db_audit_insert did for one record, for every record at
- * once): one parse, one plan, one round trip per batch. A record whose
- * key is taken (ON CONFLICT DO NOTHING, as db_idem_insert) writes nothing
- * else. The certificates' FK is checked at the end of the statement, when
- * the device rows exist. Returns the result (the device id of every
- * record written; caller PQclear()s) or NULL.
+ * Takes the uses of a batch's records: ONE statement per batch, whatever
+ * its size, committed without waiting for the WAL flush (DB_ASYNC_COMMIT,
+ * as the per-enrollment reservation it replaces).
+ *
+ *  - tok: the batch's tokens, locked in id order, so two batches (two
+ *    workers, two hosts) that share tokens never wait for each other in a
+ *    cycle; READ COMMITTED re-reads a row a concurrent batch changed.
+ *  - pick: per token, the first uses_left of the records it is usable for
+ *    (not revoked, not expired as of the record's now), in batch order;
+ *    the others are refused.
+ *  - use: uses_left - n, once per token.
+ *
+ * Why a statement of its own and not the first of the record's
+ * transaction: a row lock lasts until its transaction ends, and the
+ * record's transaction ends with a WAL flush. Every enrollment of a
+ * factory line uses one token, so batches of every worker and host would
+ * go one flush at a time behind that row (measured: the batch statement
+ * 4-6 ms per call, mostly waiting, against 1 ms;
+ * docs/internals/enroll-rate.md). An acknowledged enrollment still has
+ * its use on disk: its record's durable commit flushes the WAL up to it,
+ * this commit included.
+ *
+ * rows: the batch's records (ord, token_id, now). Answers the picked
+ * ords in order; NULL when it failed (nothing taken, or the answer lost:
+ * then the session is gone and the uses stay spent).
  */
 static PGresult *
-enroll_rows_insert(PGconn *conn, json_t *rows)
+enroll_reserve(PGconn *conn, const char *rows)
 {
-	const char *params[1];
-	char *text = json_dumps(rows, JSON_COMPACT);
-	PGresult *res;
+	const char *params[1] = {rows};
 
-	if (text == NULL)
-		return NULL;
+	return db_query_prepared(
+		conn,
+		"WITH r AS (SELECT r.* FROM jsonb_to_recordset($1::jsonb) AS "
+		"r(ord integer, token_id uuid, now bigint), " DB_ASYNC_COMMIT
+		"), "
+		"tok AS (SELECT id, uses_left, expires_at, revoked_at FROM "
+		"enrollment_tokens WHERE id IN (SELECT token_id FROM r) ORDER "
+		"BY id FOR NO KEY UPDATE), "
+		"pick AS (SELECT ord, token_id FROM (SELECT r.ord, r.token_id, "
+		"tok.uses_left, row_number() OVER (PARTITION BY r.token_id "
+		"ORDER BY r.ord) AS k FROM r JOIN tok ON tok.id = r.token_id "
+		"WHERE tok.revoked_at IS NULL AND tok.expires_at > "
+		"to_timestamp(r.now)) c WHERE k <= uses_left), "
+		"use AS (UPDATE enrollment_tokens t SET uses_left = "
+		"t.uses_left "
+		"- u.n FROM (SELECT token_id, count(*) AS n FROM pick GROUP BY "
+		"token_id) u WHERE t.id = u.token_id) "
+		"SELECT ord FROM pick ORDER BY ord",
+		1, params);
+}
+
+/*
+ * Gives back the uses enroll_reserve took for rows (a batch whose
+ * transaction failed), only through the storage session that took them
+ * (docs/ha.md): after a reconnect or failover the reservation may not
+ * exist on the new server, and giving it back there would add a use the
+ * token never had. A token may lose a use, never gain one. Asynchronous
+ * like the reservation, and behind it on the same session.
+ */
+static void
+enroll_give_back(struct store *st, uint64_t session, json_t *rows)
+{
+	const char *params[1] = {NULL};
+	char *text = NULL;
+	PGconn *conn = store_conn(st);
+
+	if (conn == NULL || store_session(st) != session) {
+		log_warn("enrollment: the storage session that took %zu token "
+			 "uses is gone; they stay spent",
+			 json_array_size(rows));
+		return;
+	}
+	text = json_dumps(rows, JSON_COMPACT);
 	params[0] = text;
-	res = db_query_prepared(
+	if (text == NULL ||
+	    db_command_prepared(
+		    conn,
+		    "UPDATE enrollment_tokens t SET uses_left = "
+		    "least(t.uses_total, t.uses_left + u.n) FROM (SELECT "
+		    "token_id, count(*) AS n FROM "
+		    "jsonb_to_recordset($1::jsonb) "
+		    "AS r(token_id uuid) GROUP BY token_id) u, " DB_ASYNC_COMMIT
+		    " WHERE t.id = u.token_id",
+		    1, params) != STORE_OK)
+		log_warn("enrollment: could not give back %zu token uses "
+			 "(storage failed); they stay spent",
+			 json_array_size(rows));
+	free(text);
+}
+
+/*
+ * The Idempotency-Key records, devices, certificates and audit rows of
+ * the records that got a use, in ONE statement inside the batch's
+ * durable transaction: one parse, one plan, one round trip per batch.
+ *
+ *  - idem: as db_idem_insert writes one: a live record of the key is a
+ *    conflict (that record writes nothing), an expired one is replaced.
+ *    DISTINCT ON keeps the first record of a key, so ON CONFLICT DO
+ *    UPDATE never meets one row twice (enroll_batch_tx drops repeated
+ *    keys before this already).
+ *  - back: a record whose key was taken gives its use back in this same
+ *    transaction (the session that took it; durable with the rest).
+ *
+ * No foreign key from devices to the token (0022): its KEY SHARE lock on
+ * the hottest row of an enrollment made a MultiXact per enrollment; the
+ * token ids come from the rows enroll_reserve updated. The certificate's
+ * issuer is the signer's answer, so the certificates_issuer trigger does
+ * not run (0022).
+ *
+ * Answers one row per input record, in input order: (ord, written).
+ * Returns the result (caller PQclear()s) or NULL.
+ */
+static PGresult *
+enroll_rows_insert(PGconn *conn, const char *rows)
+{
+	char retention[24];
+	const char *params[2] = {rows, retention};
+
+	snprintf(retention, sizeof(retention), "%ld", db_idem_retention());
+	return db_query_prepared(
 		conn,
 		"WITH r AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS "
-		"r(device_id uuid, labels jsonb, model text, serial text, "
-		"profile text, token_id uuid, cert_serial text, not_before "
-		"bigint, not_after bigint, actor text, action text, target "
-		"text, details jsonb, idem_actor text, idem_key text, "
-		"idem_sha256 text, idem_status integer, idem_body text)), "
+		"r(ord integer, device_id uuid, labels jsonb, model text, "
+		"serial text, profile text, token_id uuid, cert_serial text, "
+		"issuer text, not_before bigint, not_after bigint, actor text, "
+		"action text, target text, details jsonb, idem_actor text, "
+		"idem_key text, idem_sha256 text, idem_status integer, "
+		"idem_body text)), "
 		"idem AS (INSERT INTO idempotency_keys (actor, key, "
-		"request_sha256, status, body) SELECT idem_actor, idem_key, "
-		"idem_sha256, idem_status, idem_body FROM r WHERE idem_key IS "
-		"NOT NULL ON CONFLICT DO NOTHING RETURNING actor, key), "
-		"ok AS (SELECT * FROM r WHERE idem_key IS NULL OR EXISTS "
-		"(SELECT 1 FROM idem WHERE idem.actor = r.idem_actor AND "
-		"idem.key = r.idem_key)), "
+		"request_sha256, status, body) SELECT DISTINCT ON (idem_actor, "
+		"idem_key) idem_actor, idem_key, idem_sha256, idem_status, "
+		"idem_body FROM r WHERE idem_key IS NOT NULL ORDER BY "
+		"idem_actor, idem_key, ord ON CONFLICT (actor, key) DO UPDATE "
+		"SET request_sha256 = EXCLUDED.request_sha256, status = "
+		"EXCLUDED.status, body = EXCLUDED.body, created_at = now() "
+		"WHERE idempotency_keys.created_at < now() - $2::bigint * "
+		"interval '1 second' RETURNING actor, key), "
+		"ok AS (SELECT * FROM r p WHERE idem_key IS NULL OR (EXISTS "
+		"(SELECT 1 FROM idem WHERE idem.actor = p.idem_actor AND "
+		"idem.key = p.idem_key) AND NOT EXISTS (SELECT 1 FROM r q "
+		"WHERE "
+		"q.idem_actor = p.idem_actor AND q.idem_key = p.idem_key AND "
+		"q.ord < p.ord))), "
+		"back AS (UPDATE enrollment_tokens t SET uses_left = "
+		"t.uses_left + b.n FROM (SELECT token_id, count(*) AS n FROM r "
+		"WHERE ord NOT IN (SELECT ord FROM ok) GROUP BY token_id) b "
+		"WHERE t.id = b.token_id), "
 		"dev AS (INSERT INTO devices (id, labels, model, serial, "
 		"profile, enrolled_with) SELECT device_id, labels, model, "
 		"serial, profile, token_id FROM ok RETURNING id), "
@@ -194,13 +313,13 @@ enroll_rows_insert(PGconn *conn, json_t *rows)
 		"details) SELECT actor, action, target, coalesce(details, "
 		"'{}') FROM ok WHERE action IS NOT NULL), "
 		"crt AS (INSERT INTO certificates (serial, device_id, "
-		"not_before, not_after) SELECT ok.cert_serial, dev.id, "
-		"to_timestamp(ok.not_before), to_timestamp(ok.not_after) FROM "
-		"dev JOIN ok ON ok.device_id = dev.id RETURNING device_id) "
-		"SELECT device_id::text FROM crt",
-		1, params);
-	free(text);
-	return res;
+		"not_before, not_after, issuer) SELECT ok.cert_serial, dev.id, "
+		"to_timestamp(ok.not_before), to_timestamp(ok.not_after), "
+		"ok.issuer FROM dev JOIN ok ON ok.device_id = dev.id RETURNING "
+		"device_id) "
+		"SELECT r.ord, r.device_id IN (SELECT device_id FROM crt) FROM "
+		"r ORDER BY r.ord",
+		2, params);
 }
 
 /* The record a slot of enroll_queue carries. */
@@ -226,60 +345,116 @@ enroll_idem_repeated(struct group_commit_slot **v, size_t i)
 	return false;
 }
 
+/* Which slot of v carries the record of ord (the batch's i-th row). */
+static size_t
+enroll_slot_of(const size_t *at, size_t n, long ord)
+{
+	for (size_t i = 0; i < n; i++)
+		if (at[i] == (size_t)ord)
+			return i;
+	return n;
+}
+
 /*
- * Writes n records in one transaction. 0 when committed (each slot's rc
- * set: STORE_OK, or STORE_CONFLICT for an Idempotency-Key taken meanwhile,
- * which writes nothing for that record), -1 when anything failed (rolled
- * back; the rcs mean nothing).
+ * Writes n records: their uses in one asynchronous statement
+ * (enroll_reserve), then the records that got one in one durable
+ * transaction. 0 when that committed (each slot's rc set: STORE_OK;
+ * STORE_NOTFOUND when its token had no use for it; STORE_CONFLICT for an
+ * Idempotency-Key taken meanwhile; those two write nothing and keep no
+ * use), -1 when anything failed (rolled back, the uses given back through
+ * the same session; the rcs mean nothing).
  */
 static int
-enroll_batch_tx(PGconn *conn, struct group_commit_slot **v, size_t n)
+enroll_batch_tx(struct store *st, struct group_commit_slot **v, size_t n)
 {
-	json_t *rows = json_array();
+	json_t *rows = json_array(), *uses = json_array(),
+	       *picked = json_array();
+	size_t *at = malloc(n * sizeof(*at)); /* v[i]'s ord, or n */
+	PGconn *conn = store_conn(st);
 	PGresult *res = NULL;
+	char *text = NULL;
+	uint64_t session = store_session(st);
+	int rc = -1;
 
-	if (rows == NULL)
-		return -1;
+	if (conn == NULL || rows == NULL || uses == NULL || picked == NULL ||
+	    at == NULL)
+		goto out;
 	for (size_t i = 0; i < n; i++) {
 		const struct enroll_record *r = enroll_rec(v[i]);
 
+		at[i] = n;
 		v[i]->rc = STORE_ERR;
 		if (r->idem != NULL && r->idem->body == NULL)
-			goto fail; /* as db_idem_insert: nothing to record */
+			goto out; /* as db_idem_insert: nothing to record */
 		/* The same key twice in one batch: the first takes it, as
 		 * the first of two concurrent transactions would. */
 		if (enroll_idem_repeated(v, i)) {
 			v[i]->rc = STORE_CONFLICT;
 			continue;
 		}
-		if (json_array_append_new(rows, enroll_row(r)) != 0)
-			goto fail;
-		v[i]->rc = STORE_OK; /* unless its key is taken (below) */
+		at[i] = json_array_size(rows);
+		if (json_array_append_new(rows, enroll_row(r, at[i])) != 0 ||
+		    json_array_append_new(
+			    uses, json_pack("{s:I, s:s, s:I}", "ord",
+					    (json_int_t)at[i], "token_id",
+					    r->e->token_id, "now",
+					    (json_int_t)r->e->now)) != 0)
+			goto out;
+		v[i]->rc = STORE_NOTFOUND; /* unless it gets a use (below) */
 	}
-	/* Durable whatever the session's default: an enrollment is
-	 * answered only once its record is on disk (and with it every
-	 * earlier commit of the WAL, such as its token reservation). */
-	if (db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO on") != 0)
-		goto fail;
-	if (json_array_size(rows) > 0) {
-		res = enroll_rows_insert(conn, rows);
-		if (res == NULL)
-			goto rollback;
+	rc = 0;
+	if (json_array_size(rows) == 0)
+		goto out;
+	text = json_dumps(uses, JSON_COMPACT);
+	if (text == NULL || (res = enroll_reserve(conn, text)) == NULL) {
+		rc = -1;
+		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
-		bool found = false;
+	json_array_clear(uses);
+	for (int k = 0; k < PQntuples(res); k++) {
+		size_t ord = (size_t)db_int(res, k, 0);
+		size_t i = enroll_slot_of(at, n, (long)ord);
 
-		if (v[i]->rc != STORE_OK)
-			continue;
-		for (int k = 0; res != NULL && k < PQntuples(res) && !found;
-		     k++)
-			found = strcmp(PQgetvalue(res, k, 0),
-				       enroll_rec(v[i])->e->device_id) == 0;
-		if (found)
+		if (i == n ||
+		    json_array_append(picked, json_array_get(rows, ord)) != 0 ||
+		    json_array_append_new(
+			    uses, json_pack("{s:s}", "token_id",
+					    enroll_rec(v[i])->e->token_id)) !=
+			    0) {
+			rc = -1; /* an ord not sent, or out of memory */
+			break;
+		}
+		v[i]->rc = STORE_OK; /* until the record says otherwise */
+	}
+	PQclear(res);
+	res = NULL;
+	free(text);
+	text = NULL;
+	if (rc != 0)
+		goto give_back;
+	if (json_array_size(picked) == 0)
+		goto out; /* every record refused: nothing to write */
+	/* Durable whatever the session's default: an enrollment is
+	 * answered only once its record is on disk, and with it every
+	 * earlier commit of the WAL, its use included. */
+	text = json_dumps(picked, JSON_COMPACT);
+	if (text == NULL ||
+	    db_exec(conn, "BEGIN; SET LOCAL synchronous_commit TO on") != 0)
+		goto give_back;
+	res = enroll_rows_insert(conn, text);
+	if (res == NULL || (size_t)PQntuples(res) != json_array_size(picked))
+		goto rollback;
+	for (int k = 0; k < PQntuples(res); k++) {
+		size_t i = enroll_slot_of(at, n, (long)db_int(res, k, 0));
+
+		if (i == n)
+			goto rollback;
+		if (strcmp(PQgetvalue(res, k, 1), "t") == 0)
 			continue;
 		if (enroll_rec(v[i])->idem == NULL)
 			goto rollback; /* not written, and no reason why */
-		v[i]->rc = STORE_CONFLICT; /* a concurrent request's key */
+		v[i]->rc = STORE_CONFLICT; /* a concurrent request's key;
+					    * its use went back with it */
 	}
 	/* The token's profile, for the records that name one. */
 	for (size_t i = 0; i < n; i++) {
@@ -290,17 +465,23 @@ enroll_batch_tx(PGconn *conn, struct group_commit_slot **v, size_t n)
 		    enroll_profile(conn, e->device_id, e->profile) != STORE_OK)
 			goto rollback;
 	}
-	PQclear(res);
-	json_decref(rows);
-	if (db_exec(conn, "COMMIT") != 0)
-		return -1;
-	return 0;
+	/* A failed COMMIT may have committed: the uses stay spent. */
+	rc = db_exec(conn, "COMMIT") == 0 ? 0 : -1;
+	goto out;
 rollback:
 	(void)db_exec(conn, "ROLLBACK");
-fail:
+give_back:
+	rc = -1;
+	if (json_array_size(uses) > 0)
+		enroll_give_back(st, session, uses);
+out:
 	PQclear(res);
+	free(text);
 	json_decref(rows);
-	return -1;
+	json_decref(uses);
+	json_decref(picked);
+	free(at);
+	return rc;
 }
 
 /* enroll_queue's batch (group_commit_run): v[0..n) in one transaction,
@@ -308,10 +489,8 @@ fail:
 static void
 enroll_batch(struct store *st, struct group_commit_slot **v, size_t n)
 {
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL || enroll_batch_tx(conn, v, n) == 0)
-		return; /* every rc set (STORE_ERR without a connection) */
+	if (enroll_batch_tx(st, v, n) == 0)
+		return; /* every rc set */
 	if (n == 1) {
 		v[0]->rc = STORE_ERR;
 		return;
@@ -319,11 +498,9 @@ enroll_batch(struct store *st, struct group_commit_slot **v, size_t n)
 	log_warn("enrollment: a batch of %zu records failed; writing each "
 		 "in its own transaction",
 		 n);
-	for (size_t i = 0; i < n; i++) {
-		conn = store_conn(st);
-		if (conn == NULL || enroll_batch_tx(conn, &v[i], 1) != 0)
+	for (size_t i = 0; i < n; i++)
+		if (enroll_batch_tx(st, &v[i], 1) != 0)
 			v[i]->rc = STORE_ERR;
-	}
 }
 
 _Static_assert(ENROLL_BATCH_MAX <= GROUP_COMMIT_BATCH_MAX,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Tokens on PostgreSQL: the store port functions of core/store_tokens.h
- * and the token half of core/store_enroll.h (reserve, find, release).
+ * and the token half of core/store_enroll.h (find; the use itself is
+ * taken by the enrollment record, db/enroll.c).
  * Both token tables go through one set of functions; a kind selects the
  * table's SQL. Runs on API job threads and in `fleetd token create`.
  * Every mutation commits its audit row (and Idempotency-Key record) in
@@ -318,54 +319,10 @@ store_admin_token_authenticate(struct store *st, const char *sha256,
 }
 
 enum store_rc
-store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
-			   struct token *out)
-{
-	/* Autocommit: the row lock lasts for this statement only, and the
-	 * guard is the atomic form of token_enroll_refusal() == TOKEN_OK.
-	 * Its commit does not wait for the WAL flush (this transaction
-	 * only, DB_ASYNC_COMMIT): every enrollment of a token takes this one
-	 * row's lock, held until the commit, so a durable commit here made
-	 * enrollments go one fsync at a time (docs/internals/enroll-rate.md).
-	 * Still durable where it counts: an enrollment is answered after its
-	 * record's durable commit, which flushes the WAL up to it, this
-	 * reservation included. */
-	return token_lookup(
-		st, TOKEN_ENROLL,
-		"UPDATE enrollment_tokens SET uses_left = uses_left - 1 "
-		"FROM " DB_ASYNC_COMMIT " WHERE token_sha256 = $1 AND "
-		"uses_left > 0 AND expires_at > to_timestamp($2::bigint) AND "
-		"revoked_at IS NULL RETURNING " ENROLL_COLS,
-		sha256, &now, out);
-}
-
-enum store_rc
 store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 {
 	return token_lookup(st, TOKEN_ENROLL,
 			    "SELECT " ENROLL_COLS " FROM enrollment_tokens "
 			    "WHERE token_sha256 = $1",
 			    sha256, NULL, out);
-}
-
-enum store_rc
-store_enroll_token_release(struct store *st, const char *token_id,
-			   uint64_t session)
-{
-	const char *params[1] = {token_id};
-	PGconn *conn = store_conn(st);
-
-	if (conn == NULL)
-		return STORE_ERR;
-	if (store_session(st) != session)
-		return STORE_CONFLICT;
-	/* Asynchronous like the reservation it gives back, and behind it on
-	 * the same session: the server applies both or, after a failover,
-	 * loses the release first (the use stays spent). */
-	return db_command_prepared(
-		conn,
-		"UPDATE enrollment_tokens SET uses_left = uses_left "
-		"+ 1 FROM " DB_ASYNC_COMMIT " WHERE id = $1::uuid AND "
-		"uses_left < uses_total",
-		1, params);
 }

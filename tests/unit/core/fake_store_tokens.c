@@ -284,29 +284,11 @@ store_admin_token_authenticate(struct store *st, const char *sha256,
 }
 
 enum store_rc
-store_enroll_token_reserve(struct store *st, const char *sha256, int64_t now,
-			   struct token *out)
-{
-	struct fake_token *t;
-
-	st->reserves++;
-	if (failing(st))
-		return STORE_ERR;
-	t = token_by_hash(st, sha256);
-	/* The adapter's guard, written out (not via core's rule, so the
-	 * tests compare two statements of it). */
-	if (t == NULL || t->tok.uses_left <= 0 || t->tok.expires_at <= now ||
-	    t->tok.revoked_at != 0)
-		return STORE_NOTFOUND;
-	t->tok.uses_left--;
-	return token_copy(&t->tok, out) == 0 ? STORE_OK : STORE_ERR;
-}
-
-enum store_rc
 store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 {
 	struct fake_token *t;
 
+	st->finds++;
 	if (failing(st))
 		return STORE_ERR;
 	t = token_by_hash(st, sha256);
@@ -316,43 +298,36 @@ store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 }
 
 enum store_rc
-store_enroll_token_release(struct store *st, const char *token_id,
-			   uint64_t session)
-{
-	struct fake_token *t;
-
-	st->releases++;
-	if (failing(st))
-		return STORE_ERR;
-	if (session != st->session)
-		return STORE_CONFLICT;
-	t = fake_store_token(st, token_id);
-	if (t != NULL && t->tok.uses_left < t->tok.uses_total)
-		t->tok.uses_left++;
-	return STORE_OK;
-}
-
-enum store_rc
 store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct audit_entry *audit,
 		    const struct idem_record *idem)
 {
 	struct fake_device *d;
+	struct fake_token *t;
 
 	st->records++;
-	if (st->reconnect_on_record) {
-		st->session++;
-		return STORE_ERR;
-	}
 	if (failing(st) || st->fail_record || st->ndevices >= FAKE_MAX)
 		return STORE_ERR;
+	if (st->on_record != NULL)
+		st->on_record(st);
+	t = fake_store_token(st, e->token_id);
+	if (t == NULL)
+		return STORE_ERR; /* the adapter locks the row it names */
+	/* The adapter's guard, written out (not via core's rule, so the
+	 * tests compare two statements of it). */
+	if (t->tok.uses_left <= 0 || t->tok.expires_at <= e->now ||
+	    t->tok.revoked_at != 0)
+		return STORE_NOTFOUND;
 	if (idem != NULL && idem_put(st, idem) != STORE_OK)
 		return STORE_CONFLICT;
+	t->tok.uses_left--;
 	d = &st->devices[st->ndevices++];
 	memset(d, 0, sizeof(*d));
 	snprintf(d->id, sizeof(d->id), "%s", e->device_id);
 	snprintf(d->token_id, sizeof(d->token_id), "%s", e->token_id);
 	snprintf(d->cert_serial, sizeof(d->cert_serial), "%s", e->cert_serial);
+	snprintf(d->issuer, sizeof(d->issuer), "%s",
+		 e->issuer != NULL ? e->issuer : "");
 	(void)label_set_copy(e->labels, &d->labels);
 	d->model = dup_or_null(e->model);
 	d->serial = dup_or_null(e->serial);

@@ -30,6 +30,7 @@ struct fake_device {
 	char token_id[SECRET_UUID_LEN];
 	struct label_set labels;
 	char cert_serial[64];
+	char issuer[65];
 	char *model, *serial, *profile;
 };
 
@@ -63,8 +64,10 @@ struct store {
 	bool fail_record; /* store_enroll_record answers STORE_ERR */
 	bool unavailable; /* what store_unavailable() says */
 	uint64_t session; /* what store_session() says */
-	bool reconnect_on_record; /* store_enroll_record fails, session++ */
-	int reserves, releases, records; /* calls */
+	/* Called by store_enroll_record before its guard: what a
+	 * concurrent request does between core's read and the record. */
+	void (*on_record)(struct store *st);
+	int finds, records; /* calls */
 };
 
 struct store *fake_store_new(void);

@@ -2,9 +2,11 @@
 /*
  * core/enroll.c: the enrollment rules and flow over an in-memory store and
  * a fake signer: what an enrollment writes (device, merged labels, audit
- * row), the refusal order, "k uses give k devices", and that a refused
- * CSR, an unavailable ca or a failed record give the use back. No network,
- * no database.
+ * row), the refusal order, "k uses give k devices", that the use is
+ * taken by the record alone (a refused CSR, an unavailable ca or a failed
+ * record spend none, and there is nothing to give back), and a record
+ * refused because a concurrent request took the last use or revoked the
+ * token meanwhile. No network, no database.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -209,12 +211,13 @@ test_refusals(void **state)
 	request_init(&req, unknown);
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_TOKEN_UNKNOWN);
 	/* a malformed token costs no store call */
-	f->st->reserves = 0;
+	f->st->finds = 0;
 	request_init(&req, "fle_nothex");
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_TOKEN_UNKNOWN);
 	request_init(&req, "");
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_TOKEN_UNKNOWN);
-	assert_int_equal(f->st->reserves, 0);
+	assert_int_equal(f->st->finds, 0);
+	assert_int_equal(f->st->records, 0);
 	assert_int_equal(f->st->ndevices, 0);
 	assert_int_equal(f->signer.calls, 0);
 	assert_int_equal(fake_store_audit_count(f->st, "device.enroll"), 0);
@@ -245,13 +248,13 @@ test_request_checks(void **state)
 	req.csr_len = 0;
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_BAD_CSR_SIZE);
 	assert_int_equal(uses_left(f), 3);
-	assert_int_equal(f->st->reserves, 0);
+	assert_int_equal(f->st->finds, 0);
 	free(big);
 }
 
-/* The use is reserved before signing and given back on every failure. */
+/* The use is taken by the record only: a failure before it spends none. */
 static void
-test_failures_give_the_use_back(void **state)
+test_failures_spend_no_use(void **state)
 {
 	struct fixture *f = *state;
 	struct enroll_request req;
@@ -265,38 +268,75 @@ test_failures_give_the_use_back(void **state)
 	assert_int_equal(enroll(f, &req, NULL, &res),
 			 ENROLL_SIGNER_UNAVAILABLE);
 	assert_int_equal(uses_left(f), 3);
-	assert_int_equal(f->st->releases, 2);
-	assert_int_equal(f->st->reserves, 2);
-	/* the record fails after signing: the use comes back too */
+	assert_int_equal(f->st->records, 0);
+	/* the record fails after signing: it took nothing either */
 	f->signer.answer = SIGNER_OK;
 	f->st->fail_record = true;
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_ERR_STORE);
 	assert_int_equal(uses_left(f), 3);
-	assert_int_equal(f->st->releases, 3);
+	assert_int_equal(f->st->records, 1);
 	assert_int_equal(f->signer.calls, 3);
 	assert_int_equal(f->st->ndevices, 0);
 	assert_int_equal(fake_store_audit_count(f->st, "device.enroll"), 0);
 }
 
-/* A failover between the reservation and the record: the reservation
- * may not have survived it, so the use is not given back on the new
- * session (the token loses a use rather than gaining one). */
+/* What a concurrent request does between core's read and the record. */
 static void
-test_failover_keeps_the_use_spent(void **state)
+take_last_use(struct store *st)
+{
+	st->tokens[0].tok.uses_left = 0;
+	st->on_record = NULL;
+}
+
+static void
+revoke_token(struct store *st)
+{
+	st->tokens[0].tok.revoked_at = NOW - 1;
+	st->on_record = NULL;
+}
+
+/* The read found a use, the record did not: the request is refused as
+ * the read would refuse it now, and nothing is written. */
+static void
+test_record_refused_past_zero(void **state)
+{
+	struct fixture *f = *state;
+	struct enroll_request req;
+	struct enroll_result res;
+
+	assert_string_equal(f->st->tokens[0].tok.id, f->token_id);
+	request_init(&req, f->token);
+	f->st->on_record = take_last_use;
+	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_TOKEN_EXHAUSTED);
+	assert_int_equal(uses_left(f), 0);
+	assert_int_equal(f->signer.calls, 1); /* signed, never answered */
+	assert_int_equal(f->st->ndevices, 0);
+	assert_int_equal(fake_store_audit_count(f->st, "device.enroll"), 0);
+	/* with uses again, but revoked meanwhile */
+	fake_store_token(f->st, f->token_id)->tok.uses_left = 3;
+	f->st->on_record = revoke_token;
+	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_TOKEN_REVOKED);
+	assert_int_equal(uses_left(f), 3);
+	assert_int_equal(f->st->ndevices, 0);
+}
+
+/* The certificate's issuer goes to the record with it. */
+static void
+test_record_carries_issuer(void **state)
 {
 	struct fixture *f = *state;
 	struct enroll_request req;
 	struct enroll_result res;
 
 	request_init(&req, f->token);
-	f->st->reconnect_on_record = true;
-	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_ERR_STORE);
-	assert_int_equal(f->st->releases, 1);
-	assert_int_equal(uses_left(f), 2);
-	assert_int_equal(f->st->ndevices, 0);
+	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_OK);
+	assert_int_equal(f->st->ndevices, 1);
+	assert_int_equal(strlen(res.issued.issuer), 64);
+	assert_string_equal(f->st->devices[0].issuer, res.issued.issuer);
+	enroll_result_clear(&res);
 }
 
-/* A store failure while reserving: no signer call, nothing to give back. */
+/* A store failure while reading the token: no signer call, no use. */
 static void
 test_store_failures(void **state)
 {
@@ -308,7 +348,7 @@ test_store_failures(void **state)
 	f->st->fail_next = 1;
 	assert_int_equal(enroll(f, &req, NULL, &res), ENROLL_ERR_STORE);
 	assert_int_equal(f->signer.calls, 0);
-	assert_int_equal(f->st->releases, 0);
+	assert_int_equal(f->st->records, 0);
 	assert_int_equal(uses_left(f), 3);
 }
 
@@ -376,10 +416,12 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_request_checks, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_failures_give_the_use_back,
+		cmocka_unit_test_setup_teardown(test_failures_spend_no_use,
 						setup, teardown),
-		cmocka_unit_test_setup_teardown(
-			test_failover_keeps_the_use_spent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_refused_past_zero,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_record_carries_issuer,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_failures, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_idempotent_retry, setup,
