@@ -16,7 +16,19 @@
 #  4. 8 distinct enrollments (each with its own key) and 6 with one shared
 #     key, all at once: a key held by a concurrent request fails only its
 #     own request (409), never the others of its batch: 8 + 1 devices,
-#     8 + 1 uses.
+#     8 + 1 uses;
+#  5. 24 concurrent enrollments on a token with 10 uses (the batch takes
+#     the uses, uses_left - n, and refuses the records past zero): exactly
+#     10 answered 201 with 10 devices, the 14 others the refusal a lone
+#     enrollment gets (401 token-exhausted), 0 uses left, no certificate or
+#     audit row without its device; each certificate names the issuing CA
+#     that signed it (the ca's answer, not the trigger's query);
+#  6. an Idempotency-Key record that expires between the lookup and the
+#     batch (simulated: a trigger keeps the lookup from deleting it) is
+#     replaced by the batch, as db_idem_insert replaces one: 201, and the
+#     key replays that answer afterwards;
+#  7. devices reference their token without a foreign key (0022): a
+#     referenced token cannot be deleted, an unused one can.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -158,5 +170,77 @@ done | sort -u)
 assert_eq "$(wc -l <<<"$SDEV")" 1 "every shared-key 201 names the same device"
 assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$TID'")" "$((before + M + 1))" "$M + 1 new devices"
 assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID'")" "$((used - M - 1))" "$M + 1 uses spent"
+
+# --- 5. more requests than uses, at once ------------------------------------
+api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 10, "expires_in": "1h"}'
+assert_eq "$STATUS" 201 "a token with 10 uses"
+TID5=$(jq -r .id <<<"$BODY")
+ETOK5=$(jq -r .token <<<"$BODY")
+P=24
+pids=()
+for i in $(seq 1 "$P"); do
+	jq --arg t "$ETOK5" '.token = $t | del(.labels)' "$T/d$i/req.json" >"$T/d$i/req5.json"
+done
+for i in $(seq 1 "$P"); do
+	curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/d$i/answer5.json" \
+		-w '%{http_code}\n' "${JSON[@]}" --data-binary @"$T/d$i/req5.json" \
+		"$FLEET_SERVER/enroll/v1" >"$T/d$i/code5" &
+	pids+=("$!")
+done
+wait "${pids[@]}"
+assert_eq "$(cat "$T"/d*/code5 | grep -c '^201$' || true)" 10 "10 of $P concurrent enrollments on 10 uses answered 201"
+n401=0
+for i in $(seq 1 "$P"); do
+	if [ "$(cat "$T/d$i/code5")" = 401 ] &&
+		jq -r .type "$T/d$i/answer5.json" | grep -q 'token-exhausted$'; then
+		n401=$((n401 + 1))
+	fi
+done
+assert_eq "$n401" $((P - 10)) "the $((P - 10)) others were refused token-exhausted (401)"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID5'")" 0 "no use left"
+assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$TID5'")" 10 "10 devices"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates c JOIN devices d ON d.id = c.device_id WHERE d.enrolled_with = '$TID5'")" 10 "10 certificates"
+assert_eq "$(psql_q "SELECT count(*) FROM certificates c WHERE NOT EXISTS (SELECT 1 FROM devices d WHERE d.id = c.device_id)")" 0 "no certificate without its device"
+assert_eq "$(psql_q "SELECT count(*) FROM audit_log WHERE action = 'device.enroll' AND details ->> 'enrollment_token' = '$TID5'")" 10 "10 audit rows"
+CA_ID=$(openssl x509 -in "$T/pki/issuing/issuing.pem" -noout -pubkey |
+	openssl pkey -pubin -outform DER | sha256sum | cut -d' ' -f1)
+assert_eq "$(psql_q "SELECT count(*) FROM certificates c JOIN devices d ON d.id = c.device_id WHERE d.enrolled_with = '$TID5' AND c.issuer = '$CA_ID'")" 10 "each certificate names the CA that signed it"
+
+# --- 6. a key that expires between the lookup and the batch -------------------
+api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 5, "expires_in": "1h"}'
+TID6=$(jq -r .id <<<"$BODY")
+ETOK6=$(jq -r .token <<<"$BODY")
+SHA6=$(printf %s "$ETOK6" | sha256sum | cut -d' ' -f1)
+jq --arg t "$ETOK6" '.token = $t' "$T/d1/req5.json" >"$T/req6.json"
+psql_q "INSERT INTO idempotency_keys (actor, key, request_sha256, status, body, created_at)
+	VALUES ('enroll:$SHA6', 'stale-key', 'x', 201, '{}', now() - interval '2 days')" >/dev/null
+# The lookup deletes an expired record; keep it, as if it expired only
+# after the lookup.
+psql_q "CREATE FUNCTION keep_idem() RETURNS trigger LANGUAGE plpgsql AS
+	\$\$ BEGIN RETURN NULL; END \$\$;
+	CREATE TRIGGER keep_idem BEFORE DELETE ON idempotency_keys
+	FOR EACH ROW EXECUTE FUNCTION keep_idem()" >/dev/null
+curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/stale.json" -w '%{http_code}\n' \
+	"${JSON[@]}" -H 'Idempotency-Key: stale-key' --data-binary @"$T/req6.json" \
+	"$FLEET_SERVER/enroll/v1" >"$T/stale.code"
+psql_q "DROP TRIGGER keep_idem ON idempotency_keys; DROP FUNCTION keep_idem()" >/dev/null
+assert_eq "$(cat "$T/stale.code")" 201 "an expired key record met by the batch is replaced (201, not 409)"
+SDEV6=$(jq -r .device_id "$T/stale.json")
+assert_eq "$(psql_q "SELECT request_sha256 <> 'x' AND created_at > now() - interval '1 minute' FROM idempotency_keys WHERE actor = 'enroll:$SHA6' AND key = 'stale-key'")" t "the key's record is the new request's"
+curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/stale2.json" -w '%{http_code}\n' \
+	"${JSON[@]}" -H 'Idempotency-Key: stale-key' --data-binary @"$T/req6.json" \
+	"$FLEET_SERVER/enroll/v1" >"$T/stale2.code"
+assert_eq "$(cat "$T/stale2.code") $(jq -r .device_id "$T/stale2.json")" "201 $SDEV6" "the key then replays that answer"
+assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$TID6'")" 4 "one use for the key"
+
+# --- 7. no foreign key, the same protection -----------------------------------
+if psql_q "DELETE FROM enrollment_tokens WHERE id = '$TID6'" >"$T/del.out" 2>&1; then
+	fail "a token referenced by a device was deleted"
+else
+	check "a referenced token cannot be deleted" grep -q 'referenced by devices' "$T/del.out"
+fi
+api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 1, "expires_in": "1h"}'
+TID7=$(jq -r .id <<<"$BODY")
+assert_eq "$(psql_q "DELETE FROM enrollment_tokens WHERE id = '$TID7' RETURNING 1")" 1 "an unused token can be deleted"
 
 harness_done
