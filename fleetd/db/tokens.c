@@ -18,16 +18,28 @@
 #include "db/query.h"
 #include "db/store.h"
 
-/* Columns 0..3 are common; 4.. depend on the kind (see token_row). */
-#define TOKEN_COMMON_COLS                            \
-	"id, " DB_EPOCH("created_at") ", " DB_EPOCH( \
-		"revoked_at") ", fleet_cursor(created_at, id)"
-#define ENROLL_COLS                                             \
-	TOKEN_COMMON_COLS ", uses_total, uses_left, " DB_EPOCH( \
+/*
+ * Columns 0..3 are common; 4.. depend on the kind (see token_row).
+ * Column 3 is the page cursor, which only a list reads. The lookups of
+ * one token (an enrollment's, every API request's admin token) select
+ * NULL there: fleet_cursor() is a SQL function the planner does not
+ * inline (it is IMMUTABLE, its extract(epoch FROM timestamptz) STABLE),
+ * so every execution planned its body again, 8 % of PostgreSQL's CPU
+ * during enrollments (docs/internals/enroll-rate.md).
+ */
+#define TOKEN_HEAD_COLS \
+	"id, " DB_EPOCH("created_at") ", " DB_EPOCH("revoked_at")
+#define ENROLL_TAIL_COLS                      \
+	", uses_total, uses_left, " DB_EPOCH( \
 		"expires_at") ", labels::text, profile"
-#define ADMIN_COLS                                   \
-	TOKEN_COMMON_COLS ", role, name, " DB_EPOCH( \
-		"last_used_at") ", " DB_EPOCH("expires_at")
+#define ADMIN_TAIL_COLS \
+	", role, name, " DB_EPOCH("last_used_at") ", " DB_EPOCH("expires_at")
+#define TOKEN_CURSOR_COL ", fleet_cursor(created_at, id)"
+#define ENROLL_COLS TOKEN_HEAD_COLS TOKEN_CURSOR_COL ENROLL_TAIL_COLS
+#define ADMIN_COLS TOKEN_HEAD_COLS TOKEN_CURSOR_COL ADMIN_TAIL_COLS
+/* The same columns for lookups of one token: no cursor. */
+#define ENROLL_ONE_COLS TOKEN_HEAD_COLS ", NULL" ENROLL_TAIL_COLS
+#define ADMIN_ONE_COLS TOKEN_HEAD_COLS ", NULL" ADMIN_TAIL_COLS
 
 #define PAGE_WHERE                                                     \
 	" WHERE $2::text IS NULL OR (created_at, id) > "               \
@@ -314,7 +326,7 @@ store_admin_token_authenticate(struct store *st, const char *sha256,
 		"NULL OR t.expires_at > to_timestamp($2::bigint)) AND "
 		"(t.last_used_at IS NULL OR t.last_used_at < "
 		"to_timestamp($2::bigint) - interval '60 seconds')) "
-		"SELECT " ADMIN_COLS " FROM t",
+		"SELECT " ADMIN_ONE_COLS " FROM t",
 		sha256, &now, out);
 }
 
@@ -322,7 +334,7 @@ enum store_rc
 store_enroll_token_find(struct store *st, const char *sha256, struct token *out)
 {
 	return token_lookup(st, TOKEN_ENROLL,
-			    "SELECT " ENROLL_COLS " FROM enrollment_tokens "
+			    "SELECT " ENROLL_ONE_COLS " FROM enrollment_tokens "
 			    "WHERE token_sha256 = $1",
 			    sha256, NULL, out);
 }
