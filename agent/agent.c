@@ -782,11 +782,21 @@ agent_timer(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb,
 			 WHEEL_SLOTS]);
 }
 
-struct lws_context *
-fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
+/*
+ * ev_loop: NULL for lws's own loop (fleet-agent: one connection), or a
+ * libev loop the caller made and turns (fleet-sim's shards). lws 4.1's
+ * own loop poll()s every descriptor of the context on every turn: O(N)
+ * per event with N connections (docs/internals/fleet-sim.md). On a
+ * foreign libev loop lws registers an ev_io per descriptor and runs its
+ * timers from one ev_timer; it dlopens its libev plugin (Debian:
+ * libwebsockets-evlib-ev) for that, and installs no signal watcher.
+ */
+static struct lws_context *
+agent_context_make(unsigned max_conns, void *ev_loop, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
 	struct agent_shared *sh = calloc(1, sizeof(*sh));
+	void *loops[1] = {ev_loop};
 
 	if (sh == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -796,6 +806,10 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (ev_loop != NULL) {
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = loops;
+	}
 	info.gid = -1;
 	info.uid = -1;
 	info.user = sh;
@@ -814,7 +828,11 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	 * open-files limit, which the caller raises. */
 	sh->ctx = lws_create_context(&info);
 	if (sh->ctx == NULL) {
-		snprintf(err, errlen, "lws_create_context failed");
+		snprintf(err, errlen,
+			 ev_loop != NULL ? "lws_create_context on libev failed "
+					   "(is libwebsockets-evlib-ev "
+					   "installed?)"
+					 : "lws_create_context failed");
 		free(sh);
 		return NULL;
 	}
@@ -835,6 +853,23 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 				 agent_wheel_turn, WHEEL_TICK_US);
 	}
 	return sh->ctx;
+}
+
+struct lws_context *
+fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
+{
+	return agent_context_make(max_conns, NULL, err, errlen);
+}
+
+struct lws_context *
+agent_context_new_ev(unsigned max_conns, void *ev_loop, char *err,
+		     size_t errlen)
+{
+	if (ev_loop == NULL) {
+		snprintf(err, errlen, "agent_context_new_ev: no loop");
+		return NULL;
+	}
+	return agent_context_make(max_conns, ev_loop, err, errlen);
 }
 
 void
