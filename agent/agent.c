@@ -215,6 +215,14 @@ static bool agent_cert_retry(struct fleet_agent *a, const char *why,
 static const struct lws_protocols agent_protocols[] = {
 	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 1024, 0, NULL, 0},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
+/* A context made for many agents (fleet-sim): 256 bytes, 0.75 KiB less per
+ * idle device. A welcome or a config.apply then comes in a few pieces
+ * more. tx_packet_size stays what rx_buffer_size gave before (lws caps
+ * one write at it when it is 0): a larger frame would be split and its
+ * rest copied. */
+static const struct lws_protocols agent_protocols_many[] = {
+	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 256, 0, NULL, 1024},
+	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static char *
 dup_or_null(const char *s)
@@ -1494,13 +1502,52 @@ agent_main_ssl(struct fleet_agent *a, const SSL *ssl)
 
 /* A ticket the next connection offers: one made with the identity it
  * presents (never on the renewal's connection, which presents a new
- * one). */
+ * one). One its connection's end marked not resumable is still usable:
+ * agent_session_revive. */
 static bool
 agent_session_usable(const struct fleet_agent *a)
 {
 	return a->tls_session != NULL && !a->conn_new &&
 	       a->tls_session_tag == agent_session_tag(a) &&
-	       SSL_SESSION_is_resumable(a->tls_session);
+	       SSL_SESSION_has_ticket(a->tls_session);
+}
+
+/*
+ * The kept session is the one its connection holds (agent_ssl_new_session
+ * takes a reference instead of a copy: a copy of a session and its ticket
+ * is about 2 KiB more per idle device in fleet-sim). When that connection
+ * ends without a close_notify (a server restart, a lost network: exactly
+ * when resuming matters) OpenSSL marks it not resumable, a TLS 1.2-era
+ * rule against truncation that TLS 1.3 (RFC 8446) dropped. Before it is
+ * offered again it is then made anew from its encoding (which carries
+ * the ticket, the resumption secret, the times and the server's
+ * certificate, not that mark). 0, or -1 when it cannot be (then dropped).
+ */
+static int
+agent_session_revive(struct fleet_agent *a)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	SSL_SESSION *fresh = NULL;
+	int len;
+
+	if (SSL_SESSION_is_resumable(a->tls_session))
+		return 0;
+	len = i2d_SSL_SESSION(a->tls_session, &der);
+	if (len > 0) {
+		p = der;
+		fresh = d2i_SSL_SESSION(NULL, &p, len);
+	}
+	OPENSSL_free(der);
+	if (fresh == NULL || !SSL_SESSION_is_resumable(fresh)) {
+		ERR_clear_error();
+		SSL_SESSION_free(fresh);
+		agent_session_drop(a);
+		return -1;
+	}
+	SSL_SESSION_free(a->tls_session);
+	a->tls_session = fresh;
+	return 0;
 }
 
 /*
@@ -1525,6 +1572,8 @@ agent_session_offer(const SSL *ssl)
 		agent_session_drop(a);
 		return;
 	}
+	if (agent_session_revive(a) != 0)
+		return;
 	if (SSL_set_session(s, a->tls_session) != 1) {
 		ERR_clear_error();
 		agent_session_drop(a);
@@ -1533,30 +1582,22 @@ agent_session_offer(const SSL *ssl)
 
 /*
  * fleetd sent a ticket (TLS 1.3: after the handshake): keep the newest
- * for the next connection. A copy: OpenSSL marks the connection's own
- * session not resumable when the connection ends without a close_notify
- * (a server restart, a lost network: exactly when resuming matters), a
- * TLS 1.2-era rule against truncation that TLS 1.3 (RFC 8446) dropped.
- * Returns 0: the connection keeps its reference.
+ * for the next connection. Returns 1: we keep OpenSSL's reference to the
+ * session the connection holds, no copy (agent_session_revive says why
+ * that is enough); 0: not kept.
  */
 static int
 agent_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct fleet_agent *a = agent_of_ssl(ssl);
-	SSL_SESSION *copy;
 
 	if (a == NULL || agent_main_ssl(a, ssl) == NULL || a->conn_new ||
 	    !SSL_SESSION_is_resumable(sess))
 		return 0;
-	copy = SSL_SESSION_dup(sess);
-	if (copy == NULL) {
-		ERR_clear_error();
-		return 0;
-	}
 	SSL_SESSION_free(a->tls_session);
-	a->tls_session = copy;
+	a->tls_session = sess;
 	a->tls_session_tag = agent_session_tag(a);
-	return 0;
+	return 1;
 }
 
 /* TLS alerts from the server: with TLS 1.3 the refusal of our certificate
@@ -2816,7 +2857,8 @@ agent_shared_vhost(struct lws_context *ctx, const char *ca_file, char *err,
 		return -1;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = agent_protocols;
+	info.protocols =
+		sh->wheel != NULL ? agent_protocols_many : agent_protocols;
 	/* Trust the fleet CA only, not the OS store (which would also cost
 	 * ~1 MiB per vhost). Our own client context: each connection
 	 * presents its agent's identity (agent_ssl_cert_cb). */
