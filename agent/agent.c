@@ -161,6 +161,10 @@ struct fleet_agent {
 	lws_sorted_usec_list_t sul_next;
 	lws_dll2_t next_wait; /* in agent_shared's queue for a slot */
 	bool next_slot; /* holds one of the context's slots */
+	/* Many-agent contexts: a connection being made holds one of the
+	 * context's connect slots until it is established or ends. */
+	lws_dll2_t conn_wait; /* in agent_shared's queue for one */
+	bool conn_slot;
 
 	/* signed updates (update.c; docs/agent.md "Updates") */
 	struct agent_update *update; /* NULL: no update keys configured */
@@ -699,6 +703,21 @@ out:
  */
 #define AGENT_RENEW_CONNECTS_MAX 128u
 
+/*
+ * The same for every connection of a many-agent context (fleet-sim's
+ * shards): at most this many connect, finish TLS and wait for the
+ * upgrade at once; the others wait for a slot in a FIFO, their backoff
+ * and the 30 s connect timeout not yet running. lws 4.1 gives each
+ * connection being made its timeouts in the context's one sorted timer
+ * list (lws_set_timeout, the connect timer): with thousands of devices
+ * of a shard connecting at once (a first start, a reconnect storm) each
+ * insertion walked thousands of entries (15 to 18 % of a simulator in a
+ * 30,000-device run), and thousands of handshakes sharing the CPU all
+ * ran late, so that fleetd or the connect timeout cut them and the
+ * devices started over (docs/internals/fleet-sim.md).
+ */
+#define AGENT_CONNECTS_MAX 128u
+
 #define WHEEL_SLOTS 512u
 #define WHEEL_TICK_US ((lws_usec_t)100 * LWS_US_PER_MS)
 
@@ -721,6 +740,11 @@ struct agent_shared {
 	unsigned next_max, next_inflight;
 	lws_dll2_owner_t next_queue;
 	lws_sorted_usec_list_t sul_admit;
+	/* Channel connections being made at once (many-agent contexts):
+	 * at most conn_max, the others wait in conn_queue, oldest first. */
+	unsigned conn_max, conn_inflight;
+	lws_dll2_owner_t conn_queue;
+	lws_sorted_usec_list_t sul_conn_admit;
 };
 
 static void
@@ -856,6 +880,7 @@ agent_context_make(unsigned max_conns, void *ev_loop, char *err, size_t errlen)
 		}
 		sh->wheel->ctx = sh->ctx;
 		sh->next_max = AGENT_RENEW_CONNECTS_MAX;
+		sh->conn_max = AGENT_CONNECTS_MAX;
 		sh->wheel->turned = (uint64_t)(lws_now_usecs() / WHEEL_TICK_US);
 		lws_sul_schedule(sh->ctx, 0, &sh->wheel->sul_turn,
 				 agent_wheel_turn, WHEEL_TICK_US);
@@ -891,6 +916,7 @@ fleet_agent_context_free(struct lws_context *ctx)
 	if (sh->wheel != NULL)
 		lws_sul_cancel(&sh->wheel->sul_turn);
 	lws_sul_cancel(&sh->sul_admit);
+	lws_sul_cancel(&sh->sul_conn_admit);
 	lws_context_destroy(ctx);
 	free(sh->wheel);
 	/* lws frees no client context it was given (the vhost's is ours). */
@@ -961,6 +987,44 @@ static void agent_next_promote(struct fleet_agent *a, bool close_old,
 			       const char *why);
 static void agent_renew_connect(struct fleet_agent *a);
 
+static void agent_conn_admit_cb(lws_sorted_usec_list_t *sul);
+
+/* The connection being made is established or ended: its connect slot
+ * goes to the agent waiting longest, from the loop (not inside this
+ * callback). */
+static void
+agent_conn_slot_free(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	if (!a->conn_slot)
+		return;
+	a->conn_slot = false;
+	sh->conn_inflight--;
+	if (sh->conn_queue.count > 0)
+		lws_sul_schedule(a->ctx, 0, &sh->sul_conn_admit,
+				 agent_conn_admit_cb, 1);
+}
+
+/* A connection may be made now (a slot taken), or a waits in the queue
+ * (false). Always true in a context without slots (fleet-agent). */
+static bool
+agent_conn_slot_take(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	if (sh == NULL || sh->conn_max == 0 || a->conn_slot)
+		return true;
+	if (sh->conn_inflight >= sh->conn_max) {
+		if (a->conn_wait.owner == NULL)
+			lws_dll2_add_tail(&a->conn_wait, &sh->conn_queue);
+		return false;
+	}
+	sh->conn_inflight++;
+	a->conn_slot = true;
+	return true;
+}
+
 /* Called once per connection, whichever way it ended. */
 static void
 agent_disconnected(struct fleet_agent *a, const char *why)
@@ -970,6 +1034,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 
 	if (!a->live)
 		return;
+	agent_conn_slot_free(a);
 	/* The renewal's connection is being made: it takes over (the server
 	 * closes a session its device replaced; that is no failure). */
 	if (a->next_live && !a->stopping) {
@@ -1050,6 +1115,8 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 
 	if (a->stopping || a->live)
 		return;
+	if (!agent_conn_slot_take(a))
+		return; /* agent_conn_admit_cb calls again */
 	agent_connect_info(a, &i, &a->wsi);
 	a->attempts++;
 	a->live = true;
@@ -1066,6 +1133,24 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	wsi = lws_client_connect_via_info(&i);
 	if (wsi == NULL)
 		agent_disconnected(a, "connect failed");
+}
+
+/* Connect slots are free: the agents waiting longest connect. */
+static void
+agent_conn_admit_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent_shared *sh =
+		lws_container_of(sul, struct agent_shared, sul_conn_admit);
+	lws_dll2_t *d;
+
+	while (sh->conn_inflight < sh->conn_max &&
+	       (d = lws_dll2_get_head(&sh->conn_queue)) != NULL) {
+		struct fleet_agent *a =
+			lws_container_of(d, struct fleet_agent, conn_wait);
+
+		lws_dll2_remove(d);
+		agent_connect_cb(&a->sul_connect);
+	}
 }
 
 static void
@@ -2775,6 +2860,7 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			agent_disconnected(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		agent_conn_slot_free(a);
 		agent_ssl_drop_identity(wsi);
 		/* A resumed session never asked for the identity loaded
 		 * for it. */
@@ -2978,6 +3064,7 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_renew);
 	lws_sul_cancel(&a->sul_next);
 	lws_dll2_remove(&a->next_wait);
+	lws_dll2_remove(&a->conn_wait);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);
