@@ -34,7 +34,10 @@
 # (fleetd's and fleet-sim's, default warn), HOOK (a command run once
 # fleetd is up, before the simulators start, with FLEETD_PID exported: to
 # attach a heap profiler to a net worker), HOLD (seconds to keep everything
-# up after fleetd's memory is measured).
+# up after fleetd's memory is measured), FLEET_SIM (another fleet-sim
+# binary, e.g. an older build for a before/after pair), SIM_WRAP (a command
+# the simulators run under, e.g. "valgrind --tool=massif --vgdb=yes":
+# docs/internals/fleet-sim.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: conn_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -91,7 +94,8 @@ if [ "$count" -gt 20000 ] && [ -z "${DEVICE_URL:-}" ]; then
 fi
 . "$here/bench_env.sh"
 
-command -v "$build/agent/fleet-sim" >/dev/null || { echo "fleet-sim not built in $build" >&2; exit 1; }
+sim_bin=${FLEET_SIM:-$build/agent/fleet-sim}
+[ -x "$sim_bin" ] || { echo "fleet-sim not built in $build (or FLEET_SIM not executable)" >&2; exit 1; }
 
 # rss_kib PID: resident KiB of PID and its children.
 rss_kib() {
@@ -189,7 +193,8 @@ SIM_PIDS=()
 t0=$(now)
 for ((i = 0; i < sims; i++)); do
 	n=$((count / sims + (i < count % sims ? 1 : 0)))
-	bench_spawn fleet-sim --count "$n" --token "$token" --api "$url" \
+	# shellcheck disable=SC2086 # SIM_WRAP is a command line
+	bench_spawn ${SIM_WRAP:-} "$sim_bin" --count "$n" --token "$token" --api "$url" \
 		--ca "$T/pki/ca-bundle.pem" --state "$T/sim$i" \
 		--threads $((16 / sims > 2 ? 16 / sims : 2)) \
 		--status-file "$T/sim$i.status" \
