@@ -28,7 +28,10 @@
 #     replaced by the batch, as db_idem_insert replaces one: 201, and the
 #     key replays that answer afterwards;
 #  7. devices reference their token without a foreign key (0022): a
-#     referenced token cannot be deleted, an unused one can.
+#     referenced token cannot be deleted, an unused one can;
+#  8. two net workers, two tokens of 12 uses, 40 requests at once (20 per
+#     token, interleaved): batches of both workers lock both tokens (in id
+#     order: no deadlock), and each token gives exactly 12 devices.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -242,5 +245,45 @@ fi
 api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 1, "expires_in": "1h"}'
 TID7=$(jq -r .id <<<"$BODY")
 assert_eq "$(psql_q "DELETE FROM enrollment_tokens WHERE id = '$TID7' RETURNING 1")" 1 "an unused token can be deleted"
+
+# --- 8. two workers, two tokens, more requests than uses ---------------------
+fleetd_stop
+fleetd_write_config 2
+echo "job_threads = 8" >>"$T/fleetd.conf"
+fleetd_start 2
+TOKEN=$(admin_token operator)
+for x in A B; do
+	api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 12, "expires_in": "1h"}'
+	assert_eq "$STATUS" 201 "token $x with 12 uses"
+	jq -r .id <<<"$BODY" >"$T/tid$x"
+	jq -r .token <<<"$BODY" >"$T/etok$x"
+	for i in $(seq 1 20); do
+		jq --arg t "$(cat "$T/etok$x")" '.token = $t | del(.labels)' \
+			"$T/d$i/req.json" >"$T/d$i/req8$x.json"
+	done
+done
+pids=()
+for i in $(seq 1 20); do
+	for x in A B; do
+		curl -sS --max-time 30 --cacert "$FLEET_CA" -o "$T/d$i/answer8$x.json" \
+			-w '%{http_code}\n' "${JSON[@]}" --data-binary @"$T/d$i/req8$x.json" \
+			"$FLEET_SERVER/enroll/v1" >"$T/d$i/code8$x" &
+		pids+=("$!")
+	done
+done
+wait "${pids[@]}"
+for x in A B; do
+	tid=$(cat "$T/tid$x")
+	assert_eq "$(cat "$T"/d*/code8$x | grep -c '^201$' || true)" 12 "token $x: 12 of 20 answered 201"
+	assert_eq "$(cat "$T"/d*/code8$x | grep -c '^401$' || true)" 8 "token $x: 8 refused (401)"
+	assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$tid'")" 0 "token $x: no use left"
+	assert_eq "$(psql_q "SELECT count(*) FROM devices WHERE enrolled_with = '$tid'")" 12 "token $x: 12 devices"
+done
+assert_eq "$(grep -c -i 'deadlock' "$T/fleetd.log" || true)" 0 "no deadlock between the workers' batches"
+# Information, not a check (it depends on timing): batches that wrote
+# devices of both tokens.
+echo "# transactions with devices of both tokens: $(psql_q "SELECT count(*) FROM
+	(SELECT 1 FROM devices WHERE enrolled_with IN ('$(cat "$T/tidA")', '$(cat "$T/tidB")')
+	GROUP BY xmin::text HAVING count(DISTINCT enrolled_with) = 2) m")"
 
 harness_done
