@@ -39,19 +39,6 @@ send_rejected(struct channel_session *s, uint64_t seq, const char *type,
 	channel_send_ack(s, seq, "rejected");
 }
 
-/* The session certificate's key id (SHA-256 of its SPKI), on the loop. */
-static int
-session_key_id(struct channel_session *s, char out[PKI_KEY_ID_LEN])
-{
-	X509 *peer = channel_session_peer_cert(s);
-	struct pki_error err;
-
-	if (peer == NULL ||
-	    pki_key_id(X509_get0_pubkey(peer), out, &err) != PKI_OK)
-		return -1;
-	return 0;
-}
-
 /*
  * cert.csr and cert.installed are idempotent by their content (the CSR's
  * public key: the same certificate again; the serial: installed once), so
@@ -244,6 +231,8 @@ cert_handle_csr(struct channel *ch, struct channel_session *s,
 		 channel_session_device_id(s));
 	snprintf(job->session_serial, sizeof(job->session_serial), "%s",
 		 channel_session_serial(s));
+	snprintf(job->session_key, sizeof(job->session_key), "%s",
+		 channel_session_key_id(s));
 	if (rid != NULL)
 		snprintf(job->rotation_id, sizeof(job->rotation_id), "%s", rid);
 	snprintf(job->pki_dir, sizeof(job->pki_dir), "%s", channel_pki_dir(ch));
@@ -251,7 +240,7 @@ cert_handle_csr(struct channel *ch, struct channel_session *s,
 	job->validity_s = channel_cert_validity(ch);
 	job->signer = channel_signer(ch);
 	job->csr = strdup(proto_str(m, "csr"));
-	if (job->csr == NULL || session_key_id(s, job->session_key) != 0)
+	if (job->csr == NULL)
 		goto busy;
 	if (channel_submit_work(ch, s, &work))
 		return;

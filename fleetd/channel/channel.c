@@ -24,6 +24,7 @@
 #include "channel/download.h"
 #include "channel/revoked.h"
 #include "channel/tls_tickets.h"
+#include "channel/tls_trim.h"
 #include "channel/update.h"
 #include "channel/ws.h"
 #include "clock.h"
@@ -99,6 +100,7 @@ struct channel_session {
 	uint64_t id;
 	char device_id[SECRET_UUID_LEN];
 	char serial[PKI_SERIAL_HEX_MAX];
+	char key_id[PKI_KEY_ID_LEN]; /* of the certificate's public key */
 	char peer[64];
 	unsigned char *in; /* received, not yet parsed (bounded) */
 	size_t in_len;
@@ -146,6 +148,7 @@ struct channel {
 	uint64_t tick_ok_since_ms; /* start of the run of good ticks, or 0 */
 	struct revoked_set *revoked;
 	struct tls_tickets *tickets; /* session resumption (tls_tickets.c) */
+	struct tls_trim *trim; /* idle sessions without their handshake's */
 	struct channel_session *sessions;
 	/*
 	 * The established sessions hashed by session id (jobs coming back)
@@ -761,12 +764,10 @@ channel_session_serial(const struct channel_session *s)
 	return s->serial;
 }
 
-struct x509_st *
-channel_session_peer_cert(const struct channel_session *s)
+const char *
+channel_session_key_id(const struct channel_session *s)
 {
-	SSL *ssl = s->wsi != NULL ? lws_get_ssl(s->wsi) : NULL;
-
-	return ssl != NULL ? SSL_get0_peer_certificate(ssl) : NULL;
+	return s->key_id;
 }
 
 char *
@@ -1002,7 +1003,9 @@ session_feed(struct channel *ch, struct channel_session *s)
 
 /* ---- session life --------------------------------------------------- */
 
-/* Reads the device id (CN) and serial of the verified peer certificate. */
+/* Reads the device id (CN), serial and key id of the verified peer
+ * certificate: nothing reads the certificate after this, and
+ * session_established lets the connection forget it (tls_trim.h). */
 static int
 session_identity(struct channel_session *s)
 {
@@ -1018,7 +1021,8 @@ session_identity(struct channel_session *s)
 	    !secret_is_uuid(cn))
 		return -1;
 	if (pki_cert_serial_hex(peer, s->serial, sizeof(s->serial), &err) !=
-	    PKI_OK)
+		    PKI_OK ||
+	    pki_key_id(X509_get0_pubkey(peer), s->key_id, &err) != PKI_OK)
 		return -1;
 	memcpy(s->device_id, cn, sizeof(s->device_id));
 	return 0;
@@ -1053,6 +1057,10 @@ session_established(struct channel *ch, struct channel_session *s)
 		return;
 	}
 	resumed = SSL_session_reused(lws_get_ssl(s->wsi)) == 1;
+	if (tls_trim_session(ch->trim, lws_get_ssl(s->wsi)) == -2) {
+		session_close(ch, s, CHANNEL_CLOSE_TRY_AGAIN, "out of memory");
+		return;
+	}
 	metrics_add(METRIC_TLS_HANDSHAKES, 1, "session",
 		    resumed ? "resumed" : "full", NULL);
 	log_write(LOG_LEVEL_INFO, s->device_id,
@@ -1833,11 +1841,12 @@ channel_new(struct lws_context *context, const struct channel_deps *deps,
 	ch->revoked = revoked_set_new();
 	ch->tickets =
 		ch->revoked != NULL ? tls_tickets_new(cfg, ch->revoked) : NULL;
+	ch->trim = tls_trim_new();
 	ch->cfg_delivery = channel_cfg_new(ch);
 	ch->upd_delivery = channel_upd_new(ch, cfg->artifact_url_base);
 	if (ch->upd_delivery == NULL)
 		goto fail;
-	if (ch->revoked == NULL || ch->tickets == NULL ||
+	if (ch->revoked == NULL || ch->tickets == NULL || ch->trim == NULL ||
 	    ch->cfg_delivery == NULL || channel_register(ch) != 0)
 		goto fail;
 	/* The keys before the first handshake, so that the devices of a
@@ -1878,6 +1887,7 @@ channel_free(struct channel *ch)
 		(void)store_presence_unregister(ch->store, ch->worker_id);
 	revoked_set_free(ch->revoked);
 	tls_tickets_free(ch->tickets);
+	tls_trim_free(ch->trim);
 	channel_cfg_free(ch->cfg_delivery);
 	channel_upd_free(ch->upd_delivery);
 	cert_install_batch_free(ch->cert_installs);

@@ -89,10 +89,11 @@ long channel_cert_validity(const struct channel *ch);
 const char *channel_pki_dir(const struct channel *ch);
 const char *channel_worker_id(const struct channel *ch);
 
-/* The serial (pki_cert_serial_hex) and the verified certificate of the
- * session (borrowed, lives as long as the session; NULL when gone). */
+/* The serial (pki_cert_serial_hex) and the key id (pki_key_id) of the
+ * session's verified certificate. The connection itself no longer holds
+ * the certificate (tls_trim.h). */
 const char *channel_session_serial(const struct channel_session *s);
-struct x509_st *channel_session_peer_cert(const struct channel_session *s);
+const char *channel_session_key_id(const struct channel_session *s);
 
 /* A rotation id already sent to this session (SECRET_UUID_LEN bytes,
  * "" when none), so a notification does not ask twice. */
