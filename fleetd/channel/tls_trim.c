@@ -17,13 +17,17 @@
 
 #include "log.h"
 
-/* Contexts made for the negotiated methods (TLS 1.2 and 1.3). */
+/* Contexts of the negotiated methods (TLS 1.2 and 1.3), and empty
+ * sessions of the negotiated versions and ciphers. */
 #define TRIM_METHODS 4
+#define TRIM_SESSIONS 16
 
 struct tls_trim {
 	const SSL_METHOD *method[TRIM_METHODS];
 	SSL_CTX *ctx[TRIM_METHODS];
-	size_t n;
+	size_t nctx;
+	SSL_SESSION *empty[TRIM_SESSIONS];
+	size_t nempty;
 	bool failed_logged;
 };
 
@@ -38,8 +42,10 @@ tls_trim_free(struct tls_trim *t)
 {
 	if (t == NULL)
 		return;
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->nctx; i++)
 		SSL_CTX_free(t->ctx[i]);
+	for (size_t i = 0; i < t->nempty; i++)
+		SSL_SESSION_free(t->empty[i]);
 	free(t);
 }
 
@@ -49,18 +55,48 @@ trim_context(struct tls_trim *t, const SSL_METHOD *method)
 {
 	SSL_CTX *ctx;
 
-	for (size_t i = 0; i < t->n; i++)
+	for (size_t i = 0; i < t->nctx; i++)
 		if (t->method[i] == method)
 			return t->ctx[i];
-	if (t->n == TRIM_METHODS)
+	if (t->nctx == TRIM_METHODS)
 		return NULL;
 	ctx = SSL_CTX_new(method);
 	if (ctx == NULL)
 		return NULL;
-	t->method[t->n] = method;
-	t->ctx[t->n] = ctx;
-	t->n++;
+	t->method[t->nctx] = method;
+	t->ctx[t->nctx] = ctx;
+	t->nctx++;
 	return ctx;
+}
+
+/*
+ * The empty session of the connection's version and cipher, one for all
+ * the worker's connections of that kind (a session is reference counted
+ * and, on a server, not written after the handshake). It has no id, no
+ * secret and no ticket, so it can neither be resumed nor be found in a
+ * cache, and what an alert does to a session (removing it from the
+ * cache) does nothing to it.
+ */
+static SSL_SESSION *
+trim_empty_session(struct tls_trim *t, int version, const SSL_CIPHER *cipher)
+{
+	SSL_SESSION *sess;
+
+	for (size_t i = 0; i < t->nempty; i++)
+		if (SSL_SESSION_get_protocol_version(t->empty[i]) == version &&
+		    SSL_SESSION_get0_cipher(t->empty[i]) == cipher)
+			return t->empty[i];
+	if (t->nempty == TRIM_SESSIONS)
+		return NULL;
+	sess = SSL_SESSION_new();
+	if (sess == NULL ||
+	    SSL_SESSION_set_protocol_version(sess, version) != 1 ||
+	    SSL_SESSION_set_cipher(sess, cipher) != 1) {
+		SSL_SESSION_free(sess);
+		return NULL;
+	}
+	t->empty[t->nempty++] = sess;
+	return sess;
 }
 
 /* Empties the stack; the connection frees the stack itself. */
@@ -80,20 +116,15 @@ tls_trim_session(struct tls_trim *t, SSL *ssl)
 	const SSL_CIPHER *cipher = SSL_get_current_cipher(ssl);
 	long verified = SSL_get_verify_result(ssl);
 	SSL_CTX *lent;
-	SSL_SESSION *empty = NULL;
+	SSL_SESSION *empty;
 	int rc = -1;
 
 	if (t == NULL || own == NULL || cipher == NULL ||
 	    !SSL_is_init_finished(ssl))
 		goto out;
 	lent = trim_context(t, SSL_get_ssl_method(ssl));
-	empty = SSL_SESSION_new();
-	if (lent == NULL || empty == NULL ||
-	    SSL_SESSION_set_protocol_version(empty, SSL_version(ssl)) != 1 ||
-	    SSL_SESSION_set_cipher(empty, cipher) != 1)
-		goto out;
-	/* An empty session cannot be resumed, and is never offered. */
-	if (SSL_set_SSL_CTX(ssl, lent) != lent)
+	empty = trim_empty_session(t, SSL_version(ssl), cipher);
+	if (lent == NULL || empty == NULL || SSL_set_SSL_CTX(ssl, lent) != lent)
 		goto out;
 	rc = SSL_set_session(ssl, empty) == 1 ? 0 : -1;
 	if (SSL_set_SSL_CTX(ssl, own) != own) {
@@ -107,7 +138,6 @@ tls_trim_session(struct tls_trim *t, SSL *ssl)
 	/* The chain a full handshake verified holds the certificate too. */
 	trim_chain(SSL_get0_verified_chain(ssl));
 out:
-	SSL_SESSION_free(empty);
 	if (rc == -1 && t != NULL && !t->failed_logged) {
 		t->failed_logged = true;
 		log_openssl(LOG_LEVEL_WARN, "tls: a connection keeps its "

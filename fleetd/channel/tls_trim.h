@@ -8,7 +8,8 @@
  * the connection, although nothing reads it again: the device listener
  * keeps no session cache, sends its one ticket during the handshake and
  * never renegotiates. tls_trim_session() gives the connection an empty
- * session of the same protocol version and cipher instead.
+ * session of the same protocol version and cipher instead, shared by
+ * the worker's connections of that version and cipher.
  * docs/internals/hundredk.md ("Where an idle connection's memory goes").
  * One per net worker, used on its loop thread.
  */

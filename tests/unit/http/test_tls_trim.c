@@ -243,12 +243,20 @@ run_version(int max_version)
 		carry(p.client, p.server, "after the device's key update");
 	}
 	both_ways(&p);
-	pair_close(&p);
-	/* A second connection uses the context made for this method. */
-	pair_connect(&p, NULL);
-	trim_server(t, &p, true);
+	/* A second connection uses the context made for this method and
+	 * shares the first one's empty session, which cannot be resumed. */
+	struct pair q = {p.sctx, p.cctx, NULL, NULL};
+	pair_connect(&q, NULL);
+	trim_server(t, &q, true);
+	assert_true(SSL_get_session(q.server) == SSL_get_session(p.server));
+	assert_int_equal(SSL_SESSION_is_resumable(SSL_get_session(q.server)),
+			 0);
+	both_ways(&q);
 	both_ways(&p);
+	/* The end of one leaves the other working. */
 	pair_close(&p);
+	both_ways(&q);
+	pair_close(&q);
 	SSL_CTX_free(p.sctx);
 	SSL_CTX_free(p.cctx);
 	tls_trim_free(t);
