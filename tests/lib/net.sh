@@ -2,13 +2,27 @@
 # Loopback helpers shared by the integration harness and the benchmarks.
 
 # A TCP port on 127.0.0.1 that can be bound now: the kernel picks it, with
-# SO_REUSEADDR as fleetd binds, so ports in TIME-WAIT are no obstacle.
+# SO_REUSEADDR as fleetd binds, so ports in TIME-WAIT are no obstacle. The
+# kernel may pick a port it picked a moment ago (the socket is closed at
+# once), so the ports handed out in a run ($T/.ports-taken) are never
+# handed out again: a test that binds seven ports gets seven (test_haproxy
+# once got six, and HAProxy could not bind its listeners).
 free_port() {
-	python3 -c 'import socket
+	local taken=${T:+$T/.ports-taken} port
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		port=$(python3 -c 'import socket
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+print(s.getsockname()[1])')
+		if [ -z "$taken" ] || ! grep -qx "$port" "$taken" 2>/dev/null; then
+			break
+		fi
+	done
+	if [ -n "$taken" ]; then
+		echo "$port" >>"$taken"
+	fi
+	echo "$port"
 }
 
 # fleetd_conf_write FILE PKI_DIR [LINES]: a fleetd config listening on two
