@@ -79,7 +79,8 @@ assert_eq "$(grep -c 'curl-exit-7' "$T/during.txt" || true)" 0 \
 	"no request was refused during the restart"
 assert_eq "$(grep -vc '^200$' "$T/during.txt" || true)" 0 \
 	"every request made during the restart was answered 200"
-check "all 8 devices online again" wait_for "8 online again" 60 sim_online_is 8
+check "all 8 devices online again" wait_for "8 online again" 60 \
+	sim_back_online "$T/sim.json" $((attempts0 + 8)) 8
 assert_eq "$(($(sim attempts) - attempts0))" 8 \
 	"each device came back with one connection (none refused, no backoff)"
 check "the new fleetd took the held sockets too" \

@@ -154,6 +154,17 @@ spawn() {
 	LAST_PID=$!
 }
 
+# sim_back_online STATUS_FILE ATTEMPTS COUNT: fleet-sim's status file shows
+# COUNT devices online after at least ATTEMPTS connection attempts in all.
+# fleet-sim rewrites the file every 200 ms, so just after a disruption it
+# may still show the devices that were cut off as online: a wait for the
+# count alone can pass on that stale file. Both figures come from one
+# write, so attempts made after the disruption date the count.
+sim_back_online() {
+	jq -e --argjson a "$2" --argjson n "$3" \
+		'.attempts >= $a and .online == $n' "$1" >/dev/null 2>&1
+}
+
 psql_q() {
 	psql -X -q -t -A -v ON_ERROR_STOP=1 -d "$DB" -c "$1"
 }
