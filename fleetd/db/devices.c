@@ -35,14 +35,24 @@
 #define DB_DEVICE_FIRST_PARAM 4
 
 /*
- * The same rule for selectors, NULL without a session row: "online" then
- * reads as "s.last_seen > ...", which PostgreSQL may answer with an inner
- * join on the fresh sessions (device_sessions_last_seen_idx) instead of
- * a left join of every device; "!online" still takes the devices
- * without a row (selector_sql.c wraps it in coalesce).
+ * The same rule for selectors, on the devices row (migration 0021): the
+ * device has a session row (in_session, which devices_online_idx holds
+ * in the list's order), and session_seen, the row's last_seen rounded
+ * down to its minute, says it was seen within the timeout;
+ * only a device in the 60-second band below the boundary has its session
+ * row looked up. So "online" with other terms is a filter of the rows a
+ * scan walks, not a session join per device (device-list.md). The
+ * coalesce keeps the lookup from running for a NULL session_seen, and
+ * "!online" (selector_sql.c wraps it in NOT coalesce) takes the devices
+ * without a session.
  */
-#define DB_DEVICE_ONLINE_SEL_SQL \
-	"s.last_seen > now() - $1::double precision * interval '1 second'"
+#define DB_DEVICE_ONLINE_SEL_SQL                                           \
+	"d.in_session AND (d.session_seen > now() - $1::double precision " \
+	"* interval '1 second' OR (coalesce(d.session_seen > now() - "     \
+	"($1::double precision + 60) * interval '1 second', false) AND "   \
+	"EXISTS (SELECT 1 FROM device_sessions s1 WHERE s1.device_id = "   \
+	"d.id AND s1.last_seen > now() - $1::double precision * "          \
+	"interval '1 second')))"
 
 static const struct selector_columns device_columns = {
 	.id = "d.id::text",

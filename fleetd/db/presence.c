@@ -102,7 +102,12 @@ store_presence_open(struct store *st, const char *worker_id,
 		"cert_serial = EXCLUDED.cert_serial, "
 		"peer = EXCLUDED.peer, connected_at = now(), "
 		"last_seen = now() RETURNING device_id) "
-		"UPDATE devices SET last_seen = now() FROM "
+		/* in_session and session_seen as the trigger of 0021 would
+		 * set them, in the write of the row this statement makes
+		 * anyway: the trigger then finds nothing to do. */
+		"UPDATE devices SET last_seen = now(), in_session = true, "
+		"session_seen = date_bin('60 seconds', now(), "
+		"timestamptz 'epoch') FROM "
 		"opened, " DB_ASYNC_COMMIT
 		" WHERE devices.id = opened.device_id "
 		"RETURNING devices.id",
