@@ -161,6 +161,10 @@ struct fleet_agent {
 	lws_sorted_usec_list_t sul_next;
 	lws_dll2_t next_wait; /* in agent_shared's queue for a slot */
 	bool next_slot; /* holds one of the context's slots */
+	/* Many-agent contexts: a connection being made holds one of the
+	 * context's connect slots until it is established or ends. */
+	lws_dll2_t conn_wait; /* in agent_shared's queue for one */
+	bool conn_slot;
 
 	/* signed updates (update.c; docs/agent.md "Updates") */
 	struct agent_update *update; /* NULL: no update keys configured */
@@ -214,6 +218,14 @@ static bool agent_cert_retry(struct fleet_agent *a, const char *why,
  * hundred bytes, so a small one is enough (fleet-sim holds thousands). */
 static const struct lws_protocols agent_protocols[] = {
 	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 1024, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0}};
+/* A context made for many agents (fleet-sim): 256 bytes, 0.75 KiB less per
+ * idle device. A welcome or a config.apply then comes in a few pieces
+ * more. tx_packet_size stays what rx_buffer_size gave before (lws caps
+ * one write at it when it is 0): a larger frame would be split and its
+ * rest copied. */
+static const struct lws_protocols agent_protocols_many[] = {
+	{FLEET_AGENT_SUBPROTOCOL, agent_callback, 0, 256, 0, NULL, 1024},
 	{NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static char *
@@ -691,6 +703,21 @@ out:
  */
 #define AGENT_RENEW_CONNECTS_MAX 128u
 
+/*
+ * The same for every connection of a many-agent context (fleet-sim's
+ * shards): at most this many connect, finish TLS and wait for the
+ * upgrade at once; the others wait for a slot in a FIFO, their backoff
+ * and the 30 s connect timeout not yet running. lws 4.1 gives each
+ * connection being made its timeouts in the context's one sorted timer
+ * list (lws_set_timeout, the connect timer): with thousands of devices
+ * of a shard connecting at once (a first start, a reconnect storm) each
+ * insertion walked thousands of entries (15 to 18 % of a simulator in a
+ * 30,000-device run), and thousands of handshakes sharing the CPU all
+ * ran late, so that fleetd or the connect timeout cut them and the
+ * devices started over (docs/internals/fleet-sim.md).
+ */
+#define AGENT_CONNECTS_MAX 128u
+
 #define WHEEL_SLOTS 512u
 #define WHEEL_TICK_US ((lws_usec_t)100 * LWS_US_PER_MS)
 
@@ -713,6 +740,11 @@ struct agent_shared {
 	unsigned next_max, next_inflight;
 	lws_dll2_owner_t next_queue;
 	lws_sorted_usec_list_t sul_admit;
+	/* Channel connections being made at once (many-agent contexts):
+	 * at most conn_max, the others wait in conn_queue, oldest first. */
+	unsigned conn_max, conn_inflight;
+	lws_dll2_owner_t conn_queue;
+	lws_sorted_usec_list_t sul_conn_admit;
 };
 
 static void
@@ -782,11 +814,21 @@ agent_timer(struct lws_context *ctx, lws_sorted_usec_list_t *sul, sul_cb_t cb,
 			 WHEEL_SLOTS]);
 }
 
-struct lws_context *
-fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
+/*
+ * ev_loop: NULL for lws's own loop (fleet-agent: one connection), or a
+ * libev loop the caller made and turns (fleet-sim's shards). lws 4.1's
+ * own loop poll()s every descriptor of the context on every turn: O(N)
+ * per event with N connections (docs/internals/fleet-sim.md). On a
+ * foreign libev loop lws registers an ev_io per descriptor and runs its
+ * timers from one ev_timer; it dlopens its libev plugin (Debian:
+ * libwebsockets-evlib-ev) for that, and installs no signal watcher.
+ */
+static struct lws_context *
+agent_context_make(unsigned max_conns, void *ev_loop, char *err, size_t errlen)
 {
 	struct lws_context_creation_info info;
 	struct agent_shared *sh = calloc(1, sizeof(*sh));
+	void *loops[1] = {ev_loop};
 
 	if (sh == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -796,6 +838,10 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT |
 		       LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
+	if (ev_loop != NULL) {
+		info.options |= LWS_SERVER_OPTION_LIBEV;
+		info.foreign_loops = loops;
+	}
 	info.gid = -1;
 	info.uid = -1;
 	info.user = sh;
@@ -814,7 +860,11 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 	 * open-files limit, which the caller raises. */
 	sh->ctx = lws_create_context(&info);
 	if (sh->ctx == NULL) {
-		snprintf(err, errlen, "lws_create_context failed");
+		snprintf(err, errlen,
+			 ev_loop != NULL ? "lws_create_context on libev failed "
+					   "(is libwebsockets-evlib-ev "
+					   "installed?)"
+					 : "lws_create_context failed");
 		free(sh);
 		return NULL;
 	}
@@ -830,11 +880,29 @@ fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
 		}
 		sh->wheel->ctx = sh->ctx;
 		sh->next_max = AGENT_RENEW_CONNECTS_MAX;
+		sh->conn_max = AGENT_CONNECTS_MAX;
 		sh->wheel->turned = (uint64_t)(lws_now_usecs() / WHEEL_TICK_US);
 		lws_sul_schedule(sh->ctx, 0, &sh->wheel->sul_turn,
 				 agent_wheel_turn, WHEEL_TICK_US);
 	}
 	return sh->ctx;
+}
+
+struct lws_context *
+fleet_agent_context_new(unsigned max_conns, char *err, size_t errlen)
+{
+	return agent_context_make(max_conns, NULL, err, errlen);
+}
+
+struct lws_context *
+agent_context_new_ev(unsigned max_conns, void *ev_loop, char *err,
+		     size_t errlen)
+{
+	if (ev_loop == NULL) {
+		snprintf(err, errlen, "agent_context_new_ev: no loop");
+		return NULL;
+	}
+	return agent_context_make(max_conns, ev_loop, err, errlen);
 }
 
 void
@@ -848,6 +916,7 @@ fleet_agent_context_free(struct lws_context *ctx)
 	if (sh->wheel != NULL)
 		lws_sul_cancel(&sh->wheel->sul_turn);
 	lws_sul_cancel(&sh->sul_admit);
+	lws_sul_cancel(&sh->sul_conn_admit);
 	lws_context_destroy(ctx);
 	free(sh->wheel);
 	/* lws frees no client context it was given (the vhost's is ours). */
@@ -918,6 +987,44 @@ static void agent_next_promote(struct fleet_agent *a, bool close_old,
 			       const char *why);
 static void agent_renew_connect(struct fleet_agent *a);
 
+static void agent_conn_admit_cb(lws_sorted_usec_list_t *sul);
+
+/* The connection being made is established or ended: its connect slot
+ * goes to the agent waiting longest, from the loop (not inside this
+ * callback). */
+static void
+agent_conn_slot_free(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	if (!a->conn_slot)
+		return;
+	a->conn_slot = false;
+	sh->conn_inflight--;
+	if (sh->conn_queue.count > 0)
+		lws_sul_schedule(a->ctx, 0, &sh->sul_conn_admit,
+				 agent_conn_admit_cb, 1);
+}
+
+/* A connection may be made now (a slot taken), or a waits in the queue
+ * (false). Always true in a context without slots (fleet-agent). */
+static bool
+agent_conn_slot_take(struct fleet_agent *a)
+{
+	struct agent_shared *sh = lws_context_user(a->ctx);
+
+	if (sh == NULL || sh->conn_max == 0 || a->conn_slot)
+		return true;
+	if (sh->conn_inflight >= sh->conn_max) {
+		if (a->conn_wait.owner == NULL)
+			lws_dll2_add_tail(&a->conn_wait, &sh->conn_queue);
+		return false;
+	}
+	sh->conn_inflight++;
+	a->conn_slot = true;
+	return true;
+}
+
 /* Called once per connection, whichever way it ended. */
 static void
 agent_disconnected(struct fleet_agent *a, const char *why)
@@ -927,6 +1034,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 
 	if (!a->live)
 		return;
+	agent_conn_slot_free(a);
 	/* The renewal's connection is being made: it takes over (the server
 	 * closes a session its device replaced; that is no failure). */
 	if (a->next_live && !a->stopping) {
@@ -1007,6 +1115,8 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 
 	if (a->stopping || a->live)
 		return;
+	if (!agent_conn_slot_take(a))
+		return; /* agent_conn_admit_cb calls again */
 	agent_connect_info(a, &i, &a->wsi);
 	a->attempts++;
 	a->live = true;
@@ -1023,6 +1133,24 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 	wsi = lws_client_connect_via_info(&i);
 	if (wsi == NULL)
 		agent_disconnected(a, "connect failed");
+}
+
+/* Connect slots are free: the agents waiting longest connect. */
+static void
+agent_conn_admit_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent_shared *sh =
+		lws_container_of(sul, struct agent_shared, sul_conn_admit);
+	lws_dll2_t *d;
+
+	while (sh->conn_inflight < sh->conn_max &&
+	       (d = lws_dll2_get_head(&sh->conn_queue)) != NULL) {
+		struct fleet_agent *a =
+			lws_container_of(d, struct fleet_agent, conn_wait);
+
+		lws_dll2_remove(d);
+		agent_connect_cb(&a->sul_connect);
+	}
 }
 
 static void
@@ -1459,13 +1587,52 @@ agent_main_ssl(struct fleet_agent *a, const SSL *ssl)
 
 /* A ticket the next connection offers: one made with the identity it
  * presents (never on the renewal's connection, which presents a new
- * one). */
+ * one). One its connection's end marked not resumable is still usable:
+ * agent_session_revive. */
 static bool
 agent_session_usable(const struct fleet_agent *a)
 {
 	return a->tls_session != NULL && !a->conn_new &&
 	       a->tls_session_tag == agent_session_tag(a) &&
-	       SSL_SESSION_is_resumable(a->tls_session);
+	       SSL_SESSION_has_ticket(a->tls_session);
+}
+
+/*
+ * The kept session is the one its connection holds (agent_ssl_new_session
+ * takes a reference instead of a copy: a copy of a session and its ticket
+ * is about 2 KiB more per idle device in fleet-sim). When that connection
+ * ends without a close_notify (a server restart, a lost network: exactly
+ * when resuming matters) OpenSSL marks it not resumable, a TLS 1.2-era
+ * rule against truncation that TLS 1.3 (RFC 8446) dropped. Before it is
+ * offered again it is then made anew from its encoding (which carries
+ * the ticket, the resumption secret, the times and the server's
+ * certificate, not that mark). 0, or -1 when it cannot be (then dropped).
+ */
+static int
+agent_session_revive(struct fleet_agent *a)
+{
+	unsigned char *der = NULL;
+	const unsigned char *p;
+	SSL_SESSION *fresh = NULL;
+	int len;
+
+	if (SSL_SESSION_is_resumable(a->tls_session))
+		return 0;
+	len = i2d_SSL_SESSION(a->tls_session, &der);
+	if (len > 0) {
+		p = der;
+		fresh = d2i_SSL_SESSION(NULL, &p, len);
+	}
+	OPENSSL_free(der);
+	if (fresh == NULL || !SSL_SESSION_is_resumable(fresh)) {
+		ERR_clear_error();
+		SSL_SESSION_free(fresh);
+		agent_session_drop(a);
+		return -1;
+	}
+	SSL_SESSION_free(a->tls_session);
+	a->tls_session = fresh;
+	return 0;
 }
 
 /*
@@ -1490,6 +1657,8 @@ agent_session_offer(const SSL *ssl)
 		agent_session_drop(a);
 		return;
 	}
+	if (agent_session_revive(a) != 0)
+		return;
 	if (SSL_set_session(s, a->tls_session) != 1) {
 		ERR_clear_error();
 		agent_session_drop(a);
@@ -1498,30 +1667,22 @@ agent_session_offer(const SSL *ssl)
 
 /*
  * fleetd sent a ticket (TLS 1.3: after the handshake): keep the newest
- * for the next connection. A copy: OpenSSL marks the connection's own
- * session not resumable when the connection ends without a close_notify
- * (a server restart, a lost network: exactly when resuming matters), a
- * TLS 1.2-era rule against truncation that TLS 1.3 (RFC 8446) dropped.
- * Returns 0: the connection keeps its reference.
+ * for the next connection. Returns 1: we keep OpenSSL's reference to the
+ * session the connection holds, no copy (agent_session_revive says why
+ * that is enough); 0: not kept.
  */
 static int
 agent_ssl_new_session(SSL *ssl, SSL_SESSION *sess)
 {
 	struct fleet_agent *a = agent_of_ssl(ssl);
-	SSL_SESSION *copy;
 
 	if (a == NULL || agent_main_ssl(a, ssl) == NULL || a->conn_new ||
 	    !SSL_SESSION_is_resumable(sess))
 		return 0;
-	copy = SSL_SESSION_dup(sess);
-	if (copy == NULL) {
-		ERR_clear_error();
-		return 0;
-	}
 	SSL_SESSION_free(a->tls_session);
-	a->tls_session = copy;
+	a->tls_session = sess;
 	a->tls_session_tag = agent_session_tag(a);
-	return 0;
+	return 1;
 }
 
 /* TLS alerts from the server: with TLS 1.3 the refusal of our certificate
@@ -2699,6 +2860,7 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			agent_disconnected(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
+		agent_conn_slot_free(a);
 		agent_ssl_drop_identity(wsi);
 		/* A resumed session never asked for the identity loaded
 		 * for it. */
@@ -2781,7 +2943,8 @@ agent_shared_vhost(struct lws_context *ctx, const char *ca_file, char *err,
 		return -1;
 	memset(&info, 0, sizeof(info));
 	info.port = CONTEXT_PORT_NO_LISTEN;
-	info.protocols = agent_protocols;
+	info.protocols =
+		sh->wheel != NULL ? agent_protocols_many : agent_protocols;
 	/* Trust the fleet CA only, not the OS store (which would also cost
 	 * ~1 MiB per vhost). Our own client context: each connection
 	 * presents its agent's identity (agent_ssl_cert_cb). */
@@ -2901,6 +3064,7 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_renew);
 	lws_sul_cancel(&a->sul_next);
 	lws_dll2_remove(&a->next_wait);
+	lws_dll2_remove(&a->conn_wait);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);

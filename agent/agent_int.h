@@ -351,6 +351,21 @@ int agent_config_check(struct agent_config *c, json_t *reports);
  * lws_levels (LLL_* bits) go to log.c as errors or warnings. */
 void agent_process_init(void (*on_stop)(int), int lws_levels);
 
+struct lws_context;
+
+/*
+ * fleet_agent_context_new on a foreign libev loop (fleet-sim's shards):
+ * ev_loop is a struct ev_loop * the caller made (epoll backend) and turns
+ * with ev_run on one thread; it must outlive the context, and must not
+ * turn while fleet_agent_context_free runs (lws closes every connection
+ * within that call). lws arms its timer only after an event it serviced:
+ * call lws_cancel_service once before the loop first turns, or timers
+ * scheduled before then never run. NULL with err when lws cannot use
+ * libev (its plugin, libwebsockets-evlib-ev, missing).
+ */
+struct lws_context *agent_context_new_ev(unsigned max_conns, void *ev_loop,
+					 char *err, size_t errlen);
+
 /* ---- certificate renewal (renew.c) -------------------------------------- */
 
 #define AGENT_RENEW_FILE "renew.json" /* the renewal journal, 0600 */

@@ -5,8 +5,9 @@
  * vhost and session in DIR/<n>/, so a second run reuses the identities.
  * Devices without an identity enroll first on a bounded thread pool; then
  * they connect in --shards lws contexts (default: one per core), each a
- * slice of the devices serviced by its own thread; the main thread sums
- * the shards' figures (docs/internals/agent-scale.md). Prints
+ * slice of the devices on its own libev loop (epoll) turned by its own
+ * thread; the main thread sums the shards' figures
+ * (docs/internals/agent-scale.md, docs/internals/fleet-sim.md). Prints
  * "fleet-sim: all N devices online in S s" when every device has had its
  * welcome, and a progress line when the online count changes.
  *
@@ -39,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <ev.h>
 #include <libwebsockets.h>
 
 #include "agent_int.h"
@@ -62,6 +64,12 @@
  * its counts for the main thread under its lock. Sharding cuts the
  * length of lws's per-context timer list and lets the simulator use
  * every core (docs/internals/agent-scale.md).
+ *
+ * The context runs on a libev loop of the shard's own with the epoll
+ * backend, as fleetd's net workers do (docs/internals/event-loop.md):
+ * lws 4.1's own loop poll()s every descriptor of the context on each
+ * turn, O(devices) per event, which starved the simulators of the
+ * 100,000-device run (docs/internals/fleet-sim.md, "The loop").
  */
 struct sim_shard {
 	struct sim *s;
@@ -71,6 +79,7 @@ struct sim_shard {
 	struct fleet_agent **agents; /* its slice of sim.agents */
 	unsigned count; /* enrolled devices in the slice */
 	struct lws_context *ctx;
+	struct ev_loop *loop; /* the context's, turned by tid */
 	pthread_t tid;
 	bool running;
 	lws_sorted_usec_list_t sul_tick;
@@ -302,14 +311,25 @@ sim_shard_tick(lws_sorted_usec_list_t *sul)
 			 (lws_usec_t)SIM_TICK_MS * LWS_US_PER_MS);
 }
 
+/*
+ * The shard's thread turns its loop, one libev iteration at a time (wait
+ * for at least one event or the next timer), and looks at stop_requested
+ * between them; sim_wake_all's lws_cancel_service ends a wait. lws arms
+ * its libev timer only from a serviced event or from that timer, so the
+ * first turn is woken on purpose: the ticks and connect timers scheduled
+ * before it would otherwise wait for a first event that may never come.
+ * The plugin re-arms an active timer without moving it, so a timer
+ * scheduled from an event for earlier than the armed one can run up to
+ * one wheel turn (100 ms, agent.c) late on an idle shard.
+ */
 static void *
 sim_shard_run(void *arg)
 {
 	struct sim_shard *sh = arg;
-	int n = 0;
 
-	while (n >= 0 && !stop_requested)
-		n = lws_service(sh->ctx, 0);
+	lws_cancel_service(sh->ctx);
+	while (!stop_requested)
+		ev_run(sh->loop, EVRUN_ONCE);
 	stop_requested = 1;
 	sim_wake_all();
 	return NULL;
@@ -714,7 +734,17 @@ main(int argc, char **argv)
 		}
 		sh->count = (unsigned)n;
 		s.count += sh->count;
-		sh->ctx = fleet_agent_context_new(sh->count, err, sizeof(err));
+		/* epoll only: with flags 0 libev may pick poll() or
+		 * select(), the O(N) scan this loop is here to avoid. */
+		sh->loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+		if (sh->loop == NULL) {
+			fprintf(stderr,
+				"fleet-sim: cannot create an epoll loop: %s\n",
+				strerror(errno));
+			goto out;
+		}
+		sh->ctx = agent_context_new_ev(sh->count, sh->loop, err,
+					       sizeof(err));
 		if (sh->ctx == NULL) {
 			fprintf(stderr, "fleet-sim: %s\n", err);
 			goto out;
@@ -779,9 +809,14 @@ out:
 			sim_update_stop(sh->update);
 			for (i = 0; i < sh->count; i++)
 				fleet_agent_stop(sh->agents[i]);
+			/* Outside ev_run: lws closes every connection and
+			 * stops its watchers within this call. */
 			fleet_agent_context_free(sh->ctx);
 			sh->ctx = NULL;
 		}
+		if (sh->loop != NULL)
+			ev_loop_destroy(sh->loop);
+		sh->loop = NULL;
 	}
 	if (s.agents != NULL) {
 		for (i = 0; i < s.made; i++)
