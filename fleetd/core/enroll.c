@@ -49,20 +49,31 @@ enroll_refused(const struct token *tok, int64_t now)
 	}
 }
 
+/* The enrollment token with this hash, read into *tok. */
+static enum enroll_rc
+token_read(struct store *st, const char *sha256, struct token *tok)
+{
+	switch (store_enroll_token_find(st, sha256, tok)) {
+	case STORE_OK:
+		return ENROLL_OK;
+	case STORE_NOTFOUND:
+		return ENROLL_TOKEN_UNKNOWN;
+	default:
+		return ENROLL_ERR_STORE;
+	}
+}
+
 /* Why the record could not take a use of the token with this hash. */
 static enum enroll_rc
 enroll_refusal(struct store *st, const char *sha256, int64_t now)
 {
 	struct token tok;
-	enum store_rc rc;
 	enum enroll_rc why;
 
 	memset(&tok, 0, sizeof(tok));
-	rc = store_enroll_token_find(st, sha256, &tok);
-	if (rc == STORE_NOTFOUND)
-		return ENROLL_TOKEN_UNKNOWN;
-	if (rc != STORE_OK)
-		return ENROLL_ERR_STORE;
+	why = token_read(st, sha256, &tok);
+	if (why != ENROLL_OK)
+		return why;
 	why = enroll_refused(&tok, now);
 	token_clear(&tok);
 	/* Usable again (a concurrent record failed, or the last use went
@@ -163,7 +174,6 @@ enroll_device(struct store *st, struct signer_client *signer,
 	struct idem_record rec;
 	struct enroll_result res;
 	struct token tok;
-	enum store_rc src;
 	enum enroll_rc rc;
 
 	memset(&res, 0, sizeof(res));
@@ -188,12 +198,9 @@ enroll_device(struct store *st, struct signer_client *signer,
 	 * ca signs anything. The use itself is taken by the record, in the
 	 * same unit of work as the device, so there is nothing to give
 	 * back on any failure below. */
-	src = store_enroll_token_find(st, sha256, &tok);
-	if (src == STORE_NOTFOUND)
-		return ENROLL_TOKEN_UNKNOWN;
-	if (src != STORE_OK)
-		return ENROLL_ERR_STORE;
-	rc = enroll_refused(&tok, now);
+	rc = token_read(st, sha256, &tok);
+	if (rc == ENROLL_OK)
+		rc = enroll_refused(&tok, now);
 	if (rc != ENROLL_OK)
 		goto out;
 	snprintf(res.token_id, sizeof(res.token_id), "%s", tok.id);
