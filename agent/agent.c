@@ -57,6 +57,25 @@
  * in blocks, one write per block instead of one per report. */
 #define CONFIG_SEQ_BLOCK 1024u
 
+/*
+ * A limit on connections being made at once in a many-agent context
+ * (fleet-sim's shards): at most max hold a slot, the others wait in the
+ * queue, oldest first, and a freed slot admits the next from the loop
+ * (not inside the callback that freed it). max 0: no limit (fleet-agent).
+ */
+struct agent_gate_slot {
+	lws_dll2_t wait; /* in the gate's queue */
+	bool held;
+};
+
+struct agent_gate {
+	unsigned max, inflight;
+	lws_dll2_owner_t queue;
+	lws_sorted_usec_list_t sul_admit;
+	struct lws_context *ctx;
+	void (*retry)(struct agent_gate_slot *slot); /* a queued one's turn */
+};
+
 struct fleet_agent {
 	/* configuration (owned copies) */
 	char *name, *api_url, *device_url, *ca_file, *state_dir;
@@ -159,12 +178,10 @@ struct fleet_agent {
 	struct buf rx_next;
 	struct backoff bo_next;
 	lws_sorted_usec_list_t sul_next;
-	lws_dll2_t next_wait; /* in agent_shared's queue for a slot */
-	bool next_slot; /* holds one of the context's slots */
+	struct agent_gate_slot next_slot; /* agent_shared's next_gate */
 	/* Many-agent contexts: a connection being made holds one of the
 	 * context's connect slots until it is established or ends. */
-	lws_dll2_t conn_wait; /* in agent_shared's queue for one */
-	bool conn_slot;
+	struct agent_gate_slot conn_slot; /* agent_shared's conn_gate */
 
 	/* signed updates (update.c; docs/agent.md "Updates") */
 	struct agent_update *update; /* NULL: no update keys configured */
@@ -735,17 +752,13 @@ struct agent_shared {
 	char *ca_file; /* the trust anchors every agent here uses */
 	struct fleet_agent *wake; /* agents with an update worker */
 	struct agent_wheel *wheel; /* NULL: the agents' timers are lws's */
-	/* Renewal connections being made at once (many-agent contexts):
-	 * at most next_max, the others wait in next_queue, oldest first. */
-	unsigned next_max, next_inflight;
-	lws_dll2_owner_t next_queue;
-	lws_sorted_usec_list_t sul_admit;
-	/* Channel connections being made at once (many-agent contexts):
-	 * at most conn_max, the others wait in conn_queue, oldest first. */
-	unsigned conn_max, conn_inflight;
-	lws_dll2_owner_t conn_queue;
-	lws_sorted_usec_list_t sul_conn_admit;
+	/* Renewal and channel connections being made at once (many-agent
+	 * contexts; no limit otherwise). */
+	struct agent_gate next_gate, conn_gate;
 };
+
+static void agent_conn_retry(struct agent_gate_slot *slot);
+static void agent_next_retry(struct agent_gate_slot *slot);
 
 static void
 agent_wheel_turn(lws_sorted_usec_list_t *sul)
@@ -868,6 +881,10 @@ agent_context_make(unsigned max_conns, void *ev_loop, char *err, size_t errlen)
 		free(sh);
 		return NULL;
 	}
+	sh->next_gate.ctx = sh->ctx;
+	sh->next_gate.retry = agent_next_retry;
+	sh->conn_gate.ctx = sh->ctx;
+	sh->conn_gate.retry = agent_conn_retry;
 	/* Many agents: their timers on a wheel (fleet-agent's one agent
 	 * keeps lws's timers, and no 10 Hz turn on a device). */
 	if (max_conns > 1) {
@@ -879,8 +896,8 @@ agent_context_make(unsigned max_conns, void *ev_loop, char *err, size_t errlen)
 			return NULL;
 		}
 		sh->wheel->ctx = sh->ctx;
-		sh->next_max = AGENT_RENEW_CONNECTS_MAX;
-		sh->conn_max = AGENT_CONNECTS_MAX;
+		sh->next_gate.max = AGENT_RENEW_CONNECTS_MAX;
+		sh->conn_gate.max = AGENT_CONNECTS_MAX;
 		sh->wheel->turned = (uint64_t)(lws_now_usecs() / WHEEL_TICK_US);
 		lws_sul_schedule(sh->ctx, 0, &sh->wheel->sul_turn,
 				 agent_wheel_turn, WHEEL_TICK_US);
@@ -915,8 +932,8 @@ fleet_agent_context_free(struct lws_context *ctx)
 	sh = lws_context_user(ctx);
 	if (sh->wheel != NULL)
 		lws_sul_cancel(&sh->wheel->sul_turn);
-	lws_sul_cancel(&sh->sul_admit);
-	lws_sul_cancel(&sh->sul_conn_admit);
+	lws_sul_cancel(&sh->next_gate.sul_admit);
+	lws_sul_cancel(&sh->conn_gate.sul_admit);
 	lws_context_destroy(ctx);
 	free(sh->wheel);
 	/* lws frees no client context it was given (the vhost's is ours). */
@@ -987,42 +1004,56 @@ static void agent_next_promote(struct fleet_agent *a, bool close_old,
 			       const char *why);
 static void agent_renew_connect(struct fleet_agent *a);
 
-static void agent_conn_admit_cb(lws_sorted_usec_list_t *sul);
-
-/* The connection being made is established or ended: its connect slot
- * goes to the agent waiting longest, from the loop (not inside this
- * callback). */
-static void
-agent_conn_slot_free(struct fleet_agent *a)
-{
-	struct agent_shared *sh = lws_context_user(a->ctx);
-
-	if (!a->conn_slot)
-		return;
-	a->conn_slot = false;
-	sh->conn_inflight--;
-	if (sh->conn_queue.count > 0)
-		lws_sul_schedule(a->ctx, 0, &sh->sul_conn_admit,
-				 agent_conn_admit_cb, 1);
-}
-
-/* A connection may be made now (a slot taken), or a waits in the queue
- * (false). Always true in a context without slots (fleet-agent). */
+/* A slot of g for s: true when s may connect now, false when it waits
+ * in g's queue (g's retry calls again). Always true without a limit. */
 static bool
-agent_conn_slot_take(struct fleet_agent *a)
+agent_gate_take(struct agent_gate *g, struct agent_gate_slot *s)
 {
-	struct agent_shared *sh = lws_context_user(a->ctx);
-
-	if (sh == NULL || sh->conn_max == 0 || a->conn_slot)
+	if (g->max == 0 || s->held)
 		return true;
-	if (sh->conn_inflight >= sh->conn_max) {
-		if (a->conn_wait.owner == NULL)
-			lws_dll2_add_tail(&a->conn_wait, &sh->conn_queue);
+	if (g->inflight >= g->max) {
+		if (s->wait.owner == NULL)
+			lws_dll2_add_tail(&s->wait, &g->queue);
 		return false;
 	}
-	sh->conn_inflight++;
-	a->conn_slot = true;
+	g->inflight++;
+	s->held = true;
 	return true;
+}
+
+/* Slots are free: the ones waiting longest try again. */
+static void
+agent_gate_admit_cb(lws_sorted_usec_list_t *sul)
+{
+	struct agent_gate *g =
+		lws_container_of(sul, struct agent_gate, sul_admit);
+	lws_dll2_t *d;
+
+	while (g->inflight < g->max &&
+	       (d = lws_dll2_get_head(&g->queue)) != NULL) {
+		lws_dll2_remove(d);
+		g->retry(lws_container_of(d, struct agent_gate_slot, wait));
+	}
+}
+
+/* The connection s was made for is established or ended: its slot goes
+ * to the one waiting longest, from the loop (not inside this callback). */
+static void
+agent_gate_free(struct agent_gate *g, struct agent_gate_slot *s)
+{
+	if (!s->held)
+		return;
+	s->held = false;
+	g->inflight--;
+	if (g->queue.count > 0)
+		lws_sul_schedule(g->ctx, 0, &g->sul_admit, agent_gate_admit_cb,
+				 1);
+}
+
+static struct agent_shared *
+agent_shared_of(const struct fleet_agent *a)
+{
+	return lws_context_user(a->ctx);
 }
 
 /* Called once per connection, whichever way it ended. */
@@ -1034,7 +1065,7 @@ agent_disconnected(struct fleet_agent *a, const char *why)
 
 	if (!a->live)
 		return;
-	agent_conn_slot_free(a);
+	agent_gate_free(&agent_shared_of(a)->conn_gate, &a->conn_slot);
 	/* The renewal's connection is being made: it takes over (the server
 	 * closes a session its device replaced; that is no failure). */
 	if (a->next_live && !a->stopping) {
@@ -1115,8 +1146,8 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 
 	if (a->stopping || a->live)
 		return;
-	if (!agent_conn_slot_take(a))
-		return; /* agent_conn_admit_cb calls again */
+	if (!agent_gate_take(&agent_shared_of(a)->conn_gate, &a->conn_slot))
+		return; /* agent_conn_retry calls again */
 	agent_connect_info(a, &i, &a->wsi);
 	a->attempts++;
 	a->live = true;
@@ -1135,22 +1166,14 @@ agent_connect_cb(lws_sorted_usec_list_t *sul)
 		agent_disconnected(a, "connect failed");
 }
 
-/* Connect slots are free: the agents waiting longest connect. */
+/* A connect slot is free for the agent waiting longest (conn_gate). */
 static void
-agent_conn_admit_cb(lws_sorted_usec_list_t *sul)
+agent_conn_retry(struct agent_gate_slot *slot)
 {
-	struct agent_shared *sh =
-		lws_container_of(sul, struct agent_shared, sul_conn_admit);
-	lws_dll2_t *d;
+	struct fleet_agent *a =
+		lws_container_of(slot, struct fleet_agent, conn_slot);
 
-	while (sh->conn_inflight < sh->conn_max &&
-	       (d = lws_dll2_get_head(&sh->conn_queue)) != NULL) {
-		struct fleet_agent *a =
-			lws_container_of(d, struct fleet_agent, conn_wait);
-
-		lws_dll2_remove(d);
-		agent_connect_cb(&a->sul_connect);
-	}
+	agent_connect_cb(&a->sul_connect);
 }
 
 static void
@@ -2133,7 +2156,6 @@ agent_cert_issued(struct fleet_agent *a, const struct proto_msg *m)
 /* ---- make-before-break: the renewal's connection beside the session ---- */
 
 static void agent_next_cb(lws_sorted_usec_list_t *sul);
-static void agent_next_slot_free(struct fleet_agent *a);
 
 /* A renewal's certificate waits to be presented. */
 static bool
@@ -2180,7 +2202,7 @@ agent_next_failed(struct fleet_agent *a, const char *why)
 	ERR_clear_error();
 	a->tls_alert = 0;
 	a->new_failed++;
-	agent_next_slot_free(a);
+	agent_gate_free(&agent_shared_of(a)->next_gate, &a->next_slot);
 	if (a->stopping)
 		return;
 	ms = backoff_next(&a->bo_next);
@@ -2196,23 +2218,6 @@ agent_next_failed(struct fleet_agent *a, const char *why)
  * (it is closed once the new one is welcomed). Not welcomed yet, or
  * offline: the next connection of the session presents the new identity
  * anyway (agent_ssl_identity), or agent_cert_welcome calls again. */
-static void agent_admit_cb(lws_sorted_usec_list_t *sul);
-
-/* The renewal's connection ended (welcomed or failed): its slot goes to
- * the next agent waiting, from the loop (not inside this callback). */
-static void
-agent_next_slot_free(struct fleet_agent *a)
-{
-	struct agent_shared *sh = lws_context_user(a->ctx);
-
-	if (!a->next_slot)
-		return;
-	a->next_slot = false;
-	sh->next_inflight--;
-	if (sh->next_queue.count > 0)
-		lws_sul_schedule(a->ctx, 0, &sh->sul_admit, agent_admit_cb, 1);
-}
-
 static void
 agent_renew_connect(struct fleet_agent *a)
 {
@@ -2222,18 +2227,10 @@ agent_renew_connect(struct fleet_agent *a)
 	if (a->stopping || a->next_live || !agent_renew_pending(a) ||
 	    !a->welcomed || a->wsi == NULL)
 		return;
-	if (sh->next_max > 0 && !a->next_slot) {
-		if (sh->next_inflight >= sh->next_max) {
-			if (a->next_wait.owner == NULL)
-				lws_dll2_add_tail(&a->next_wait,
-						  &sh->next_queue);
-			return;
-		}
-		sh->next_inflight++;
-		a->next_slot = true;
-	}
+	if (!agent_gate_take(&sh->next_gate, &a->next_slot))
+		return; /* agent_next_retry calls again */
 	if (agent_ssl_identity_new(a) != 0) {
-		agent_next_slot_free(a);
+		agent_gate_free(&sh->next_gate, &a->next_slot);
 		log_write(LOG_LEVEL_ERROR, a->logctx,
 			  "the new identity does not load");
 		return;
@@ -2248,22 +2245,14 @@ agent_renew_connect(struct fleet_agent *a)
 		agent_next_failed(a, "connect failed");
 }
 
-/* Slots are free: the agents waiting longest connect. */
+/* A renewal slot is free for the agent waiting longest (next_gate). */
 static void
-agent_admit_cb(lws_sorted_usec_list_t *sul)
+agent_next_retry(struct agent_gate_slot *slot)
 {
-	struct agent_shared *sh =
-		lws_container_of(sul, struct agent_shared, sul_admit);
-	lws_dll2_t *d;
+	struct fleet_agent *a =
+		lws_container_of(slot, struct fleet_agent, next_slot);
 
-	while (sh->next_inflight < sh->next_max &&
-	       (d = lws_dll2_get_head(&sh->next_queue)) != NULL) {
-		struct fleet_agent *a =
-			lws_container_of(d, struct fleet_agent, next_wait);
-
-		lws_dll2_remove(d);
-		agent_renew_connect(a); /* no longer due: takes no slot */
-	}
+	agent_renew_connect(a); /* no longer due: takes no slot */
 }
 
 static void
@@ -2316,7 +2305,7 @@ agent_next_promote(struct fleet_agent *a, bool close_old, const char *why)
 	a->wsi_next = NULL;
 	a->next_live = false;
 	a->conn_new = true;
-	agent_next_slot_free(a);
+	agent_gate_free(&agent_shared_of(a)->next_gate, &a->next_slot);
 	if (a->next_established) {
 		a->established_ms = a->last_rx_ms = clock_mono_ms();
 		a->heartbeat_s = DEFAULT_HEARTBEAT_S;
@@ -2860,7 +2849,7 @@ agent_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
 			agent_disconnected(a, why);
 		return 0;
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
-		agent_conn_slot_free(a);
+		agent_gate_free(&agent_shared_of(a)->conn_gate, &a->conn_slot);
 		agent_ssl_drop_identity(wsi);
 		/* A resumed session never asked for the identity loaded
 		 * for it. */
@@ -3063,8 +3052,8 @@ fleet_agent_stop(struct fleet_agent *a)
 	lws_sul_cancel(&a->sul_config);
 	lws_sul_cancel(&a->sul_renew);
 	lws_sul_cancel(&a->sul_next);
-	lws_dll2_remove(&a->next_wait);
-	lws_dll2_remove(&a->conn_wait);
+	lws_dll2_remove(&a->next_slot.wait);
+	lws_dll2_remove(&a->conn_slot.wait);
 	if (a->wsi != NULL)
 		lws_set_timeout(a->wsi, PENDING_TIMEOUT_USER_OK,
 				LWS_TO_KILL_ASYNC);
