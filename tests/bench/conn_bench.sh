@@ -359,11 +359,21 @@ for ((k = 0; k < nmosq; k++)); do
 	}
 	cat "$T/mqtt_idle$k.out"
 done
+# The figure is over the clients that did connect: a client that failed
+# holds nothing in Mosquitto.
+mosq_clients=$(sed -n 's/^mqtt_idle: \([0-9]*\) connected in.*/\1/p' "$T"/mqtt_idle*.out |
+	awk '{ n += $1 } END { print n + 0 }')
+if [ "$mosq_clients" != "$count" ]; then
+	echo "mosquitto: only $mosq_clients of $count clients connected (mqtt_idle's logs: LOGS=DIR keeps them)"
+	keep_logs
+	cp "$m"/mosquitto*.log "${LOGS:-/nonexistent}"/ 2>/dev/null || true
+fi
+[ "$mosq_clients" -gt 0 ] || { echo "mosquitto: no client connected" >&2; exit 1; }
 sleep "${SETTLE:-3}"
 mosq_after=$(mosq_rss)
-mosq_per=$(awk -v b="$mosq_before" -v a="$mosq_after" -v n="$count" \
+mosq_per=$(awk -v b="$mosq_before" -v a="$mosq_after" -v n="$mosq_clients" \
 	'BEGIN { printf "%.1f", (a - b) / n }')
-echo "mosquitto $(mosquitto -h 2>/dev/null | awk 'NR == 1 { print $3 }') RSS ($nmosq instance(s)): $mosq_before KiB idle -> $mosq_after KiB with $count mTLS clients"
+echo "mosquitto $(mosquitto -h 2>/dev/null | awk 'NR == 1 { print $3 }') RSS ($nmosq instance(s)): $mosq_before KiB idle -> $mosq_after KiB with $mosq_clients mTLS clients"
 echo "mosquitto memory per idle mTLS client: $mosq_per KiB"
 echo "figure: mosquitto_kib=$mosq_per"
 awk -v f="$fleetd_per" -v q="$mosq_per" \
