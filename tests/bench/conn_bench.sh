@@ -364,9 +364,9 @@ done
 mosq_clients=$(sed -n 's/^mqtt_idle: \([0-9]*\) connected in.*/\1/p' "$T"/mqtt_idle*.out |
 	awk '{ n += $1 } END { print n + 0 }')
 if [ "$mosq_clients" != "$count" ]; then
-	echo "mosquitto: only $mosq_clients of $count clients connected (mqtt_idle's logs: LOGS=DIR keeps them)"
+	echo "mosquitto: only $mosq_clients of $count clients connected (LOGS=DIR keeps mqtt_idle's and Mosquitto's logs)"
 	keep_logs
-	cp "$m"/mosquitto*.log "${LOGS:-/nonexistent}"/ 2>/dev/null || true
+	[ -z "${LOGS:-}" ] || cp "$m"/mosquitto*.log "$LOGS"/
 fi
 [ "$mosq_clients" -gt 0 ] || { echo "mosquitto: no client connected" >&2; exit 1; }
 sleep "${SETTLE:-3}"
