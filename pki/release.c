@@ -23,6 +23,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 
+#include "clock.h"
 #include "pki_int.h"
 #include "release.h"
 
@@ -117,59 +118,6 @@ is_installer(const char *s)
 	return i >= 1 && i <= PKI_RELEASE_INSTALLER_MAX;
 }
 
-static int
-digits(const char *s, int n)
-{
-	int v = 0, i;
-
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (s[i] - '0');
-	}
-	return v;
-}
-
-/* Exactly "YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC, no fraction): one
- * spelling per instant, so a signed time means one thing. */
-static bool
-parse_time(const char *s, time_t *out)
-{
-	static const int mdays[] = {31, 29, 31, 30, 31, 30,
-				    31, 31, 30, 31, 30, 31};
-	struct tm tm;
-	int y, mo, d, h, mi, se;
-	time_t t;
-
-	if (strlen(s) != 20 || s[4] != '-' || s[7] != '-' || s[10] != 'T' ||
-	    s[13] != ':' || s[16] != ':' || s[19] != 'Z')
-		return false;
-	y = digits(s, 4);
-	mo = digits(s + 5, 2);
-	d = digits(s + 8, 2);
-	h = digits(s + 11, 2);
-	mi = digits(s + 14, 2);
-	se = digits(s + 17, 2);
-	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
-	    h < 0 || h > 23 || mi < 0 || mi > 59 || se < 0 || se > 59)
-		return false;
-	if (mo == 2 && d == 29 &&
-	    !((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
-		return false;
-	memset(&tm, 0, sizeof(tm));
-	tm.tm_year = y - 1900;
-	tm.tm_mon = mo - 1;
-	tm.tm_mday = d;
-	tm.tm_hour = h;
-	tm.tm_min = mi;
-	tm.tm_sec = se;
-	t = timegm(&tm);
-	if (t == (time_t)-1)
-		return false;
-	*out = t;
-	return true;
-}
-
 static bool
 format_time(time_t t, char out[21])
 {
@@ -228,7 +176,13 @@ get_time(json_t *obj, const char *name, time_t *out)
 {
 	const char *s = get_text(obj, name, 20);
 
-	return s != NULL && parse_time(s, out);
+	int64_t t;
+
+	/* One spelling per instant, so a signed time means one thing. */
+	if (s == NULL || clock_parse_rfc3339(s, &t) != 0)
+		return false;
+	*out = (time_t)t;
+	return true;
 }
 
 static json_t *

@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "core/audit.h"
 
 /* 1..AUDIT_FILTER_TEXT_MAX bytes, no control characters (NULL: unset). */
@@ -56,32 +56,7 @@ audit_filter_check(const struct audit_filter *f)
 int64_t
 audit_time_parse(const char *s)
 {
-	static const char shape[] = "dddd-dd-ddTdd:dd:ddZ";
-	struct tm tm;
-	time_t t;
-	size_t i;
+	int64_t t;
 
-	if (strlen(s) != sizeof(shape) - 1)
-		return -1;
-	for (i = 0; shape[i] != '\0'; i++)
-		if (shape[i] == 'd' ? (s[i] < '0' || s[i] > '9')
-				    : s[i] != shape[i])
-			return -1;
-	memset(&tm, 0, sizeof(tm));
-#define NUM2(p) ((s[(p)] - '0') * 10 + (s[(p) + 1] - '0'))
-	tm.tm_year = NUM2(0) * 100 + NUM2(2) - 1900;
-	tm.tm_mon = NUM2(5) - 1;
-	tm.tm_mday = NUM2(8);
-	tm.tm_hour = NUM2(11);
-	tm.tm_min = NUM2(14);
-	tm.tm_sec = NUM2(17);
-	if (tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 59)
-		return -1;
-	/* Round trip: refuses 2026-02-30 and the like. */
-	t = timegm(&tm);
-	if (t <= 0 || tm.tm_mday != NUM2(8) || tm.tm_mon != NUM2(5) - 1)
-		return -1;
-#undef NUM2
-	return (int64_t)t;
+	return clock_parse_rfc3339(s, &t) == 0 && t > 0 ? t : -1;
 }
