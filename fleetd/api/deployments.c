@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "api/api_int.h"
+#include "clock.h"
 #include "core/selector.h"
 #include "core/store_deployments.h"
 #include "core/update.h"
@@ -176,13 +177,64 @@ out:
 	selector_free(sel);
 }
 
+/*
+ * A deployment document as the store wrote it gets "stalled_reason":
+ * core's update_deployment_stalled on the document's own status, pending
+ * count and artifact, or null.
+ */
+static int
+deployment_explain(json_t *doc, int64_t now)
+{
+	const json_t *art = json_object_get(doc, "artifact");
+	const json_t *pending =
+		json_object_get(json_object_get(doc, "counts"), "pending");
+	const char *status = json_string_value(json_object_get(doc, "status"));
+	const char *expires =
+		json_string_value(json_object_get(art, "expires_at"));
+	const char *aname = json_string_value(json_object_get(art, "name"));
+	const char *aversion =
+		json_string_value(json_object_get(art, "version"));
+	char name[256], reason[512];
+	struct update_stall_input in = {0};
+
+	snprintf(name, sizeof(name), "%s %s", aname != NULL ? aname : "?",
+		 aversion != NULL ? aversion : "?");
+	in.active = status != NULL && strcmp(status, "active") == 0;
+	in.pending = json_integer_value(pending);
+	in.artifact = name;
+	if (expires == NULL ||
+	    clock_parse_rfc3339(expires, &in.expires_at) != 0)
+		in.expires_at = 0;
+	return json_object_set_new(
+		doc, "stalled_reason",
+		update_deployment_stalled(&in, now, reason, sizeof(reason))
+			? json_string(reason)
+			: json_null());
+}
+
+/* Deployment id's document as the API shows it. */
+static enum deploy_rc
+deployment_read(struct api_call *c, const char *id, json_t **doc)
+{
+	enum deploy_rc rc = store_deployment_get(c->ctx->store, id, doc);
+
+	if (rc == DEPLOY_OK && deployment_explain(*doc, clock_wall_s()) != 0) {
+		json_decref(*doc);
+		*doc = NULL;
+		rc = DEPLOY_ERR_STORE;
+	}
+	return rc;
+}
+
 static void
 deployment_list(struct api_call *c)
 {
 	char after[PAGE_CURSOR_MAX], next[PAGE_CURSOR_MAX];
 	struct page page;
-	json_t *items = NULL;
+	json_t *items = NULL, *doc;
 	enum deploy_rc rc;
+	int64_t now;
+	size_t i;
 
 	if (api_page_parse(c, PAGE_CURSOR_TIME_ID, &page, after) != 0)
 		return;
@@ -190,6 +242,15 @@ deployment_list(struct api_call *c)
 	if (rc != DEPLOY_OK) {
 		api_deploy_refused(c, rc);
 		return;
+	}
+	now = clock_wall_s();
+	json_array_foreach(items, i, doc)
+	{
+		if (deployment_explain(doc, now) != 0) {
+			json_decref(items);
+			api_deploy_refused(c, DEPLOY_ERR_STORE);
+			return;
+		}
 	}
 	api_list(c, items, next);
 }
@@ -200,7 +261,7 @@ deployment_show(struct api_call *c, const char *id)
 	json_t *doc = NULL;
 	enum deploy_rc rc;
 
-	rc = store_deployment_get(c->ctx->store, id, &doc);
+	rc = deployment_read(c, id, &doc);
 	if (rc != DEPLOY_OK) {
 		api_deploy_refused(c, rc);
 		return;
@@ -245,7 +306,7 @@ deployment_cancel(struct api_call *c, const char *id)
 
 	rc = store_deployment_cancel(c->ctx->store, id, c->actor, &superseded);
 	if (rc == DEPLOY_OK)
-		rc = store_deployment_get(c->ctx->store, id, &doc);
+		rc = deployment_read(c, id, &doc);
 	if (rc != DEPLOY_OK) {
 		api_deploy_refused(c, rc);
 		return;

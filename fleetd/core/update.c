@@ -6,9 +6,11 @@
  */
 #include "core/update.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "core/store_deployments.h"
 
 static const char *const state_names[UPDATE_STATE_COUNT] = {
@@ -192,6 +194,26 @@ bool
 update_artifact_offerable(int64_t expires_at, int64_t now)
 {
 	return now < expires_at;
+}
+
+bool
+update_deployment_stalled(const struct update_stall_input *d, int64_t now,
+			  char *reason, size_t len)
+{
+	char when[40];
+
+	if (!d->active || d->pending <= 0 || d->expires_at <= 0 ||
+	    update_artifact_offerable(d->expires_at, now))
+		return false;
+	clock_format_rfc3339((time_t)d->expires_at, when, sizeof(when));
+	snprintf(reason, len,
+		 "artifact expired: %s expired at %s; its %lld pending "
+		 "device(s) are not offered it, since agents refuse an "
+		 "expired release (cancel this deployment and deploy a newer "
+		 "release)",
+		 d->artifact != NULL ? d->artifact : "the artifact", when,
+		 (long long)d->pending);
+	return true;
 }
 
 size_t

@@ -156,6 +156,28 @@ void update_plan_add(struct update_plan_counts *p,
  */
 bool update_artifact_offerable(int64_t expires_at, int64_t now);
 
+/*
+ * Why an active deployment waits for nothing. Once its artifact expired,
+ * its `pending` rows are never offered it (update_artifact_offerable):
+ * they would stay pending until cancelled, and a deployment of no
+ * campaign has no driver to pause it and say so.
+ */
+struct update_stall_input {
+	bool active; /* the deployment's status is "active" */
+	int64_t pending; /* its rows never offered */
+	int64_t expires_at; /* the artifact's expiry, epoch s (0: unknown) */
+	const char *artifact; /* "name version" */
+};
+
+/*
+ * When d is active with pending rows and its artifact expired at or
+ * before now, writes into reason (at most len bytes) how many devices
+ * wait, for which artifact and since when, and what to do; returns true.
+ * Else returns false and leaves reason untouched.
+ */
+bool update_deployment_stalled(const struct update_stall_input *d, int64_t now,
+			       char *reason, size_t len);
+
 struct update_offer;
 
 /*

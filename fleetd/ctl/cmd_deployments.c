@@ -178,14 +178,18 @@ static const struct ctl_help show_help = {
 	"deployments show", "ID [--watch] [--interval SECONDS]",
 	"Shows a deployment: its artifact, how many devices are in each state\n"
 	"(pending, offered, downloading, ..., committed, failed, rolled_back,\n"
-	"refused, superseded) and the failures with their reason.\n"
+	"refused, superseded) and the failures with their reason; STALLED\n"
+	"when its artifact expired while devices were still pending (they\n"
+	"are never offered an expired release: cancel it, deploy a newer "
+	"one).\n"
 	"\n"
-	"With --watch it follows the deployment until no device is open (or\n"
-	"Ctrl-C): a live progress bar on a terminal, one line per change of\n"
-	"the counts otherwise (with -o json: nothing until the end). It then\n"
-	"exits 0 if no device failed, rolled back or refused, 1 if some did,\n"
-	"130 after Ctrl-C (the deployment goes on; offline devices get it\n"
-	"when they reconnect).\n"
+	"With --watch it follows the deployment until no device is open or it\n"
+	"stalls (or Ctrl-C): a live progress bar on a terminal, one line per\n"
+	"change of the counts otherwise (with -o json: nothing until the "
+	"end).\n"
+	"It then exits 0 if no device failed, rolled back or refused, 1 if\n"
+	"some did or it stalled, 130 after Ctrl-C (the deployment goes on;\n"
+	"offline devices get it when they reconnect).\n"
 	"\n"
 	"Options:\n"
 	"  --watch            follow it until nothing is open\n"
@@ -256,6 +260,13 @@ progress_line(const json_t *doc, bool bar, char *line, size_t len)
 			 count_of(doc, "verifying"));
 }
 
+/* Why the deployment waits for nothing (its artifact expired), or NULL. */
+static const char *
+stalled_reason(const json_t *doc)
+{
+	return json_string_value(json_object_get(doc, "stalled_reason"));
+}
+
 static const struct ctl_column failure_cols[] = {
 	CTL_COL_KEY("DEVICE", "device_id"),
 	CTL_COL_KEY("STATE", "state"),
@@ -280,6 +291,8 @@ print_deployment(struct ctl *ctl, const json_t *doc)
 	ctl_print_field("ARTIFACT:", artifact_cell(doc, b, sizeof(b)));
 	ctl_print_field("STATUS:",
 			ctl_text_or_dash(doc, "status", b, sizeof(b)));
+	if (stalled_reason(doc) != NULL)
+		ctl_print_field("STALLED:", stalled_reason(doc));
 	ctl_print_field("SELECTOR:",
 			ctl_text_or_dash(doc, "selector", b, sizeof(b)));
 	ctl_print_field("BY:",
@@ -324,7 +337,8 @@ show_get(void *arg, bool bar, char *line, size_t len, bool *finished)
 	json_decref(p->doc);
 	p->doc = doc;
 	progress_line(doc, bar, line, len);
-	*finished = num_of(doc, "open") == 0;
+	/* A stalled deployment's open rows wait for nothing: stop there. */
+	*finished = num_of(doc, "open") == 0 || stalled_reason(doc) != NULL;
 	return 0;
 }
 
@@ -365,7 +379,10 @@ deployments_show(struct ctl *ctl, int argc, char **argv)
 		printf("stopped watching; the deployment goes on (%lld "
 		       "open)\n",
 		       num_of(p.doc, "open"));
-	if (a.watch && rc == 0 && failures_of(p.doc) > 0)
+	if (a.watch && rc == 0 && stalled_reason(p.doc) != NULL)
+		rc = ctl_fail("deployment %s stalled: %s", argv[optind],
+			      stalled_reason(p.doc));
+	else if (a.watch && rc == 0 && failures_of(p.doc) > 0)
 		rc = ctl_fail("deployment %s: %lld device%s failed, rolled "
 			      "back or refused",
 			      argv[optind], failures_of(p.doc),

@@ -437,7 +437,8 @@ out:
 	"json_build_object('id', dp.id, 'artifact_id', dp.artifact_id, "     \
 	"'artifact', json_build_object('name', a.name, 'version', "          \
 	"a.version, 'version_int', a.version_int, 'sha256', a.sha256, "      \
-	"'size', a.size), 'selector', dp.selector, 'campaign_id', "          \
+	"'size', a.size, 'expires_at', fleet_ts(a.expires_at)), "            \
+	"'selector', dp.selector, 'campaign_id', "                           \
 	"dp.campaign_id, 'status', dp.status, 'created_by', dp.created_by, " \
 	"'created_at', fleet_ts(dp.created_at), 'finished_at', "             \
 	"fleet_ts(dp.finished_at), 'counts', (SELECT "                       \

@@ -11,6 +11,10 @@
 #   `fleetctl campaigns show`; a resume is paused again at once;
 # - a device that says hello after the expiry gets no update.offer and
 #   its row stays pending (not marked offered);
+# - a plain deployment (no campaign) whose pending device was never
+#   offered it says it stalled, and why, in GET /api/v1/deployments/{id},
+#   the list and `fleetctl deployments show`; `--watch` stops there and
+#   exits 1; a cancel ends the stall;
 # - a campaign or deployment of the expired artifact is refused.
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
@@ -27,6 +31,9 @@ enrollment_token 2 exp
 device_enroll e1 plc-x
 device_enroll e2 plc-x
 E2=$(id_of e2)
+enrollment_token 1 lone
+device_enroll e3 plc-x
+E3=$(id_of e3)
 hello() {
 	printf '{"type":"hello","agent_version":"0.2.0","fw_version":"1.0","fw_version_num":1,"model":"plc-x","boot_id":"b1","keyset_version":1}'
 }
@@ -60,6 +67,13 @@ check "the driver admits both devices" wait_for "two deployment rows" 15 two_row
 out=$(ws e1 "send $(hello)" "drain 2" "close")
 check "before the expiry the connected device gets update.offer" \
 	test -n "$(of_type "$out" update.offer)"
+# A plain deployment to a device that stays offline: pending, not stalled.
+post /api/v1/deployments "{\"artifact_id\": \"$ART\", \"device_id\": \"$E3\"}"
+assert_eq "$STATUS" 201 "a plain deployment to the offline device"
+DID=$(jq -r .id <<<"$BODY")
+api GET "/api/v1/deployments/$DID"
+assert_eq "$(jq -r .artifact.expires_at <<<"$BODY")" "$EXPIRES" "the deployment shows its artifact's expiry"
+assert_eq "$(jq -r .stalled_reason <<<"$BODY")" null "before the expiry it is not stalled"
 
 # ---- at the expiry: paused with the reason --------------------------------
 status_is() {
@@ -86,6 +100,27 @@ assert_eq "$(psql_q "SELECT state FROM deployment_devices WHERE device_id = '$E2
 out=$(ws e1 "send $(hello)" "drain 2" "close")
 check "the device offered before the expiry is not offered again" \
 	test -z "$(of_type "$out" update.offer)"
+
+# ---- the plain deployment says it stalled ---------------------------------
+api GET "/api/v1/deployments/$DID"
+STALLED=$(jq -r .stalled_reason <<<"$BODY")
+check "GET deployment: stalled, naming the artifact and its expiry ($STALLED)" \
+	grep -q "artifact expired: plc-fw 2.0 expired at $EXPIRES; its 1 pending device" <<<"$STALLED"
+assert_eq "$(jq -r '.status + " " + (.counts.pending | tostring)' <<<"$BODY")" "active 1" \
+	"still active with its device pending"
+api GET "/api/v1/deployments?limit=100"
+check "the list says the same" \
+	test "$(jq -r --arg id "$DID" '.items[] | select(.id == $id) | .stalled_reason' <<<"$BODY")" = "$STALLED"
+FLEET_TOKEN=$TOKEN fleetctl deployments show "$DID" </dev/null >"$T/dshow.out" 2>&1 || true
+check "fleetctl deployments show prints STALLED with the reason" \
+	grep -q "STALLED: *artifact expired: plc-fw 2.0" "$T/dshow.out"
+rc=0
+FLEET_TOKEN=$TOKEN timeout 20 fleetctl deployments show "$DID" --watch </dev/null >"$T/dwatch.out" 2>&1 || rc=$?
+assert_eq "$rc" 1 "fleetctl deployments show --watch stops at the stall and exits 1"
+check "... saying why" grep -q "deployment $DID stalled: artifact expired" "$T/dwatch.out"
+post "/api/v1/deployments/$DID/cancel" '{}'
+assert_eq "$STATUS $(jq -r '.status + " " + (.stalled_reason | tostring)' <<<"$BODY")" \
+	"200 cancelled null" "a cancelled deployment is not stalled"
 
 # ---- a resume is paused again; new rollouts of it are refused ---------------
 post "/api/v1/campaigns/$CID/resume" '{}'

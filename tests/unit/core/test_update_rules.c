@@ -279,6 +279,41 @@ test_offers_expired(void **state)
 	free(list);
 }
 
+/* An active deployment with pending rows stalls once its artifact
+ * expired, and the reason says which, when and how many wait. */
+static void
+test_deployment_stalled(void **state)
+{
+	struct update_stall_input d = {true, 3, 1796126400, "plc-fw 2.0"};
+	char reason[512] = "untouched";
+
+	(void)state;
+	assert_false(update_deployment_stalled(&d, 1796126399, reason,
+					       sizeof(reason)));
+	assert_string_equal(reason, "untouched");
+	assert_true(update_deployment_stalled(&d, 1796126400, reason,
+					      sizeof(reason)));
+	assert_non_null(strstr(reason, "artifact expired: plc-fw 2.0 expired "
+				       "at 2026-12-01T12:00:00Z"));
+	assert_non_null(strstr(reason, "its 3 pending device(s)"));
+	/* Nothing pending, not active, or no known expiry: no stall. */
+	d.pending = 0;
+	assert_false(update_deployment_stalled(&d, 1796126401, reason,
+					       sizeof(reason)));
+	d.pending = 3;
+	d.active = false;
+	assert_false(update_deployment_stalled(&d, 1796126401, reason,
+					       sizeof(reason)));
+	d.active = true;
+	d.expires_at = 0;
+	assert_false(update_deployment_stalled(&d, 1796126401, reason,
+					       sizeof(reason)));
+	/* A short buffer is cut, never overrun. */
+	d.expires_at = 1796126400;
+	assert_true(update_deployment_stalled(&d, 1796126401, reason, 9));
+	assert_string_equal(reason, "artifact");
+}
+
 int
 main(void)
 {
@@ -289,6 +324,7 @@ main(void)
 		cmocka_unit_test(test_targets_and_plan),
 		cmocka_unit_test(test_counts),
 		cmocka_unit_test(test_offers_expired),
+		cmocka_unit_test(test_deployment_stalled),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
