@@ -37,7 +37,8 @@
 # up after fleetd's memory is measured), FLEET_SIM (another fleet-sim
 # binary, e.g. an older build for a before/after pair), SIM_WRAP (a command
 # the simulators run under, e.g. "valgrind --tool=massif --vgdb=yes":
-# docs/internals/fleet-sim.md).
+# docs/internals/fleet-sim.md), MQTT_INFLIGHT (handshakes each mqtt_idle
+# keeps in flight, default 64).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: conn_bench.sh BUILD_DIR [COUNT]}" && pwd)
@@ -348,7 +349,9 @@ sleep 1
 mosq_before=$(mosq_rss)
 for ((k = 0; k < nmosq; k++)); do
 	n=$((count / nmosq + (k < count % nmosq ? 1 : 0)))
+	# Its own loopback source address each, as the simulators have.
 	bench_spawn "$mqtt_idle" --port "${MOSQ_PORTS[k]}" --count "$n" --ca "$m/ca.pem" \
+		--sources "127.0.0.$((1 + k % 250))" --inflight "${MQTT_INFLIGHT:-64}" \
 		--cert "$m/client.pem" --key "$m/client.key" >"$T/mqtt_idle$k.out" 2>"$T/mqtt_idle$k.log"
 done
 for ((k = 0; k < nmosq; k++)); do

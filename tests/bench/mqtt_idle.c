@@ -120,6 +120,11 @@ conn_open(struct conn *c, SSL_CTX *ctx, int ep, const struct in_addr *src,
 	if (c->fd < 0)
 		return -1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* The port is chosen by connect(), per destination: a bind() that
+	 * chose it would reserve it, and one source address would then hold
+	 * at most the ephemeral range (28,232 ports) of connections. */
+	setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one,
+		   sizeof(one));
 	if (bind(c->fd, (struct sockaddr *)&from, sizeof(from)) != 0 ||
 	    (connect(c->fd, (const struct sockaddr *)dst, sizeof(*dst)) != 0 &&
 	     errno != EINPROGRESS)) {
