@@ -19,7 +19,9 @@
 # once per batch since session 23, so this now changes only the other
 # statements; enrollment records stay durable: their transactions set
 # synchronous_commit on themselves), IDEMPOTENCY=1 (an
-# Idempotency-Key on every request, as fleet-agent sends).
+# Idempotency-Key on every request, as fleet-agent sends), SQL (a
+# statement run on the bench database before fleetd starts, e.g. a
+# migration's change undone for a before/after pair).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "${1:?usage: enroll_bench.sh BUILD_DIR [bench args]}" && pwd)
@@ -35,6 +37,10 @@ bench_pg_stats_on
 if [ "${RESERVE_ASYNC:-0}" = 1 ]; then
 	psql -X -q -d fleet_bench -c "ALTER DATABASE fleet_bench SET synchronous_commit TO off" >/dev/null
 	echo "PostgreSQL: synchronous_commit off by default (RESERVE_ASYNC=1); enrollment records durable"
+fi
+if [ -n "${SQL:-}" ]; then
+	psql -X -q -v ON_ERROR_STOP=1 -d fleet_bench -c "$SQL" >/dev/null
+	echo "PostgreSQL: ran SQL=$SQL"
 fi
 workers=${WORKERS:-$(nproc)}
 bench_start_fleetd "workers = $workers
