@@ -41,7 +41,8 @@ notify() { psql_q "NOTIFY fleet_campaign, 'test'" >/dev/null; }
 q_is() { [ "$(psql_q "$1")" = "$2" ]; }
 driver_pid() {
 	psql_q "SELECT substring(application_name FROM 'pid=([0-9]+)') FROM \
-pg_stat_activity WHERE application_name LIKE 'fleetd campaign driver pid=%'"
+pg_stat_activity WHERE datname = current_database() AND \
+application_name LIKE 'fleetd campaign driver pid=%'"
 }
 one_driver() { [ "$(driver_pid | grep -c .)" = 1 ]; }
 
@@ -188,7 +189,7 @@ ok "an offer to a device the selector no longer matches is withdrawn"
 # the driver killed: another takes over; nothing admitted twice
 kill -KILL "$DRV"
 wait_for "another driver" 20 q_is "SELECT count(*) FROM pg_stat_activity WHERE \
-application_name LIKE 'fleetd campaign driver pid=%' AND application_name <> \
+datname = current_database() AND application_name LIKE 'fleetd campaign driver pid=%' AND application_name <> \
 'fleetd campaign driver pid=$DRV'" 1
 NEW=$(driver_pid)
 check "a new driver after kill -9 ($DRV -> $NEW)" [ "$NEW" != "$DRV" ]

@@ -11,6 +11,8 @@
 # whichever worker holds it; after SIGKILL of a net worker its devices come
 # back and no device stays online without a live connection.
 # (Agent restart and reconnect backoff are covered by test_agent.sh.)
+# It stops PostgreSQL under fleetd: a cluster of its own, not the suite's.
+HARNESS_PRIVATE_PG=1
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 . "$FLEET_SOURCE_DIR/tests/lib/devices.sh"
 
@@ -436,11 +438,11 @@ sim_all_online_api() {
 }
 check "before the outage: every fleet-sim device online" \
 	wait_for "sim devices online" 10 sim_all_online_api
-pgcluster_stop "$FLEET_TESTPG_DIR" fast
+pgcluster_stop "$HARNESS_PG_DIR" fast
 # A duration, not a wait: the outage must last longer than
 # heartbeat_timeout (6 s), so that every worker row looks dead afterwards.
 sleep 8
-pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+pgcluster_start "$HARNESS_PG_DIR" "$PGCLUSTER_TEST_OPTIONS"
 check "after the outage: every fleet-sim device online again" \
 	wait_for "sim devices online after the outage" 20 sim_all_online_api
 live_workers() {

@@ -258,7 +258,7 @@ spawn listen psql -X -d "$DB" -f "$T/listen.fifo"
 LISTEN_PID=$LAST_PID
 exec 7>"$T/listen.fifo"
 echo "LISTEN fleet_config;" >&7
-listening() { [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE query = 'LISTEN fleet_config;'")" = 1 ]; }
+listening() { [ "$(psql_q "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN fleet_config;'")" = 1 ]; }
 wait_for "psql listens on fleet_config" 10 listening
 START=$(date +%s%N)
 api POST /api/v1/config/clone "${JSON[@]}" -H 'Idempotency-Key: clone-1' \

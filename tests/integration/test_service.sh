@@ -12,6 +12,8 @@
 # after restarts and SIGHUP; a missing user or wrong key modes refuse to
 # start; started by an ordinary user, nothing changes hands and no user is
 # needed (docs/internals/privsep.md).
+# It stops PostgreSQL under fleetd: a cluster of its own, not the suite's.
+HARNESS_PRIVATE_PG=1
 . "$FLEET_SOURCE_DIR/tests/lib/harness.sh"
 
 harness_init
@@ -287,7 +289,7 @@ assert_eq "$(psql_q "SELECT uses_left FROM enrollment_tokens WHERE id = '$ENROLL
 
 # --- PostgreSQL restarts under fleetd ----------------------------------------------
 FLEETD_BEFORE=$FLEETD_PID
-pgcluster_stop "$FLEET_TESTPG_DIR" fast
+pgcluster_stop "$HARNESS_PG_DIR" fast
 hz=$(curl -s --max-time 15 --cacert "$FLEET_CA" -o "$T/hz.body" -w '%{http_code} %{content_type}' \
 	"$FLEET_SERVER/healthz" || echo "000 -")
 assert_eq "${hz%% *}" 503 "/healthz answers 503 while PostgreSQL is down"
@@ -300,7 +302,7 @@ done
 assert_eq "$api_codes" "503,503,503,503,503,503,503,503,503,503," "API calls answer 503 during the outage"
 enroll_batch pg-down 4
 assert_eq "$OK201/$OK503/$BAD" "0/4/" "enrollments answer 503 during the outage"
-pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+pgcluster_start "$HARNESS_PG_DIR" "$PGCLUSTER_TEST_OPTIONS"
 check "/healthz is 200 again after PostgreSQL is back" wait_healthy
 assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after PostgreSQL is back, all of 40 requests succeed"
 enroll_batch pg-back 4
@@ -311,8 +313,8 @@ assert_eq "$(devices)" "$ENROLLED" "devices still = successful enrollments"
 
 # A quick restart while nobody calls: idle pooled connections must notice
 # the server went away, so not even the first request afterwards fails.
-pgcluster_stop "$FLEET_TESTPG_DIR" fast
-pgcluster_start "$FLEET_TESTPG_DIR" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+pgcluster_stop "$HARNESS_PG_DIR" fast
+pgcluster_start "$HARNESS_PG_DIR" "$PGCLUSTER_TEST_OPTIONS"
 assert_eq "$(get_batch 40 /api/v1/devices)" 40 "after an unobserved PostgreSQL restart, all of 40 requests succeed"
 
 # --- SIGTERM: exit 0, within seconds, no children left ----------------------------

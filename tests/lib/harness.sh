@@ -70,6 +70,15 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 TEST_NAME=$(basename "$0" .sh)
 T=$(mktemp -d "/tmp/fleet-$TEST_NAME.XXXXXX")
 [ "$(id -u)" != 0 ] || chmod 0711 "$T"
+# HARNESS_PRIVATE_PG=1 (set before sourcing): a cluster of the test's own
+# in $T/pg, for a test that stops and starts PostgreSQL under fleetd;
+# the others share the suite's cluster and run side by side with it.
+# Either way $HARNESS_PG_DIR is the cluster the test's database is in.
+HARNESS_PG_DIR=$FLEET_TESTPG_DIR
+if [ "${HARNESS_PRIVATE_PG:-0}" = 1 ]; then
+	HARNESS_PG_DIR=$T/pg
+	export PGHOST=$HARNESS_PG_DIR
+fi
 DB="t_${TEST_NAME}_$$"
 export FLEETD_DATABASE="host=$PGHOST user=postgres dbname=$DB connect_timeout=5"
 PASSED=0
@@ -102,10 +111,16 @@ harness_cleanup() {
 		rc=1
 	fi
 	dropdb --if-exists "$DB" >/dev/null 2>&1
+	[ "$HARNESS_PG_DIR" = "$FLEET_TESTPG_DIR" ] ||
+		pgcluster_stop "$HARNESS_PG_DIR" immediate
 	rm -rf "$T"
 	exit "$rc"
 }
 trap harness_cleanup EXIT
+if [ "$HARNESS_PG_DIR" != "$FLEET_TESTPG_DIR" ]; then
+	pgcluster_init "$HARNESS_PG_DIR"
+	pgcluster_start "$HARNESS_PG_DIR" "$PGCLUSTER_TEST_OPTIONS"
+fi
 
 ok() {
 	PASSED=$((PASSED + 1))

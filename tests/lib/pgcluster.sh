@@ -8,6 +8,8 @@
 # Sourced by tests/lib/testpg.sh and deploy/local/up.sh.
 
 PG_BINDIR=${PG_BINDIR:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}
+# The test clusters' settings: throwaway data, no durability needed.
+PGCLUSTER_TEST_OPTIONS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 
 pg_as_owner() {
 	if [ "$(id -u)" = 0 ]; then

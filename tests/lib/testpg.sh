@@ -24,7 +24,7 @@ start)
 	fi
 	dir=$(mktemp -d /tmp/fleet-testpg.XXXXXX)
 	pgcluster_init "$dir"
-	pgcluster_start "$dir" "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+	pgcluster_start "$dir" "$PGCLUSTER_TEST_OPTIONS"
 	cat >"$envfile" <<EOT
 export FLEET_TESTPG_DIR=$dir
 export PGHOST=$dir
