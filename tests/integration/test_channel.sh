@@ -23,15 +23,19 @@ fleetd_start 2
 TOKEN=$(admin_token operator)
 enrollment_token 100 t-chan
 
-# s_client_upgrade [s_client args...]: a websocket upgrade through openssl
-# s_client on the device listener; prints everything s_client says.
+# s_client_upgrade HOLD [s_client args...]: a websocket upgrade through
+# openssl s_client on the device listener; prints everything s_client says.
 UPGRADE_REQ='GET /agent/v1 HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: fleet.v1\r\n\r\n'
-# The `sleep 2` is a duration, not a wait: the client holds its end open
-# for 2 s after the request while the server answers (nothing to observe
-# from inside the pipeline; a refused handshake ends s_client at once and
-# `timeout 10` bounds the whole call).
+# HOLD is a duration, not a wait: the client holds its end open for HOLD
+# seconds after the request while the server answers (nothing to observe
+# from inside the pipeline). A refused handshake ends s_client as soon as
+# the server's alert arrives, so a refusal is given 8 s (a loaded machine
+# took over 2 s to send it), and an accepted upgrade, whose connection
+# stays open, 2 s; `timeout 10` bounds the whole call.
 s_client_upgrade() {
-	(printf "$UPGRADE_REQ"; sleep 2) | timeout 10 openssl s_client \
+	local hold=$1
+	shift
+	(printf "$UPGRADE_REQ"; sleep "$hold") | timeout 10 openssl s_client \
 		-connect "127.0.0.1:$DEVICE_PORT" -servername localhost \
 		-CAfile "$FLEET_CA" -quiet "$@" 2>&1 | tr -d '\0' || true
 }
@@ -71,12 +75,12 @@ for n in a b c d e f g h i j k l; do
 done
 
 # ---- handshake refusals (openssl s_client as the outside client) ---------
-out=$(s_client_upgrade -cert "$T/dev/a.pem" -key "$T/dev/a.key")
+out=$(s_client_upgrade 2 -cert "$T/dev/a.pem" -key "$T/dev/a.key")
 check "valid certificate: HTTP/1.1 101" grep -q 'HTTP/1.1 101' <<<"$out"
 check "valid certificate: subprotocol fleet.v1" \
 	grep -qi 'Sec-WebSocket-Protocol: fleet.v1' <<<"$out"
 
-out=$(s_client_upgrade)
+out=$(s_client_upgrade 8)
 check "no client certificate: no 101" bash -c "! grep -q ' 101' <<<'$out'"
 check "no client certificate: alert certificate required" \
 	grep -q 'certificate required' <<<"$out"
@@ -90,7 +94,7 @@ openssl req -new -key "$T/dev/b.key" -subj "/CN=$(id_of b)" \
 openssl x509 -req -in "$T/foreign.csr" -CA "$T/foreign-ca.pem" \
 	-CAkey "$T/foreign-ca.key" -CAcreateserial -days 30 \
 	-out "$T/foreign.pem" 2>/dev/null
-out=$(s_client_upgrade -cert "$T/foreign.pem" -key "$T/dev/b.key")
+out=$(s_client_upgrade 8 -cert "$T/foreign.pem" -key "$T/dev/b.key")
 check "foreign CA: no 101" bash -c "! grep -q ' 101' <<<'$out'"
 check "foreign CA: alert unknown ca" grep -q 'unknown ca' <<<"$out"
 
@@ -101,7 +105,7 @@ issuing_ca_sign "$T/foreign.csr" "$T/expired.pem" \
 	cat "$T/expired.pem.log"
 check "expired certificate is from the fleet CA (openssl verify says expired)" \
 	bash -c "openssl verify -CAfile '$FLEET_CA' '$T/expired.pem' 2>&1 | grep -q 'expired'"
-out=$(s_client_upgrade -cert "$T/expired.pem" -key "$T/dev/b.key")
+out=$(s_client_upgrade 8 -cert "$T/expired.pem" -key "$T/dev/b.key")
 check "expired certificate: no 101" bash -c "! grep -q ' 101' <<<'$out'"
 check "expired certificate: alert certificate expired" \
 	grep -q 'certificate expired' <<<"$out"
@@ -346,7 +350,7 @@ for n in "${victims[@]}"; do
 		test "$ms" -lt 1000
 	check "decommissioned device $n: close code 1008" grep -q '^CLOSE 1008' "$T/ws-$n.log"
 	assert_eq "$(device_field "$(id_of "$n")" online)" false "decommissioned device $n offline"
-	out=$(s_client_upgrade -cert "$T/dev/$n.pem" -key "$T/dev/$n.key")
+	out=$(s_client_upgrade 8 -cert "$T/dev/$n.pem" -key "$T/dev/$n.key")
 	check "decommissioned device $n: reconnect gets no 101" \
 		bash -c "! grep -q ' 101' <<<'$out'"
 	check "decommissioned device $n: alert certificate revoked" \

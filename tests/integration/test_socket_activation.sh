@@ -51,17 +51,21 @@ check "8 simulated devices online" wait_for "8 online" 60 sim_online_is 8
 # still needs no backoff when no connection fails.
 attempts0=$(sim attempts)
 : >"$T/during.txt"
-# Requests until fleetd is back; those started after the HUP (marked in
-# inside.txt) are the ones the restart could have refused.
+# healthz_once: one request, its status (or curl's exit) into during.txt;
+# curl's exit code 7 would be a refused connection.
+healthz_once() {
+	curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 \
+		--cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >>"$T/during.txt" ||
+		echo "curl-exit-$?" >>"$T/during.txt"
+}
+# Requests in a loop until fleetd is back, and two started right after the
+# HUP (the old fleetd stopping, the new one not yet serving), so that some
+# certainly fall into the restart however slow the machine is.
 requests_during() {
 	local i
 	for ((i = 0; i < 60; i++)); do
 		[ ! -e "$T/restarted" ] || break
-		[ ! -e "$T/hupped" ] || echo "$i" >>"$T/inside.txt"
-		# curl's exit code 7: the connection was refused.
-		curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 \
-			--cacert "$FLEET_CA" "$FLEET_SERVER/healthz" >>"$T/during.txt" ||
-			echo "curl-exit-$?" >>"$T/during.txt"
+		healthz_once
 		sleep 0.1
 	done
 }
@@ -69,17 +73,17 @@ requests_during &
 REQ_PID=$!
 sleep 0.5
 kill -HUP "$HOLD_PID"
-touch "$T/hupped"
+healthz_once &
+GAP1_PID=$!
+healthz_once
 new_fleetd() { [ "$(cat "$T/fleetd.pid")" != "$FLEETD_PID" ]; }
 check "the service manager restarted fleetd" wait_for "a new fleetd" 30 new_fleetd
 wait_healthy
 touch "$T/restarted"
-wait "$REQ_PID"
+wait "$REQ_PID" "$GAP1_PID"
 FLEETD_PID=$(cat "$T/fleetd.pid")
 n=$(grep -c . "$T/during.txt")
-inside=$(grep -c . "$T/inside.txt" || true)
-echo "# requests around the restart: $n, $inside of them after the HUP; answers: $(sort "$T/during.txt" | uniq -c | tr '\n' ';')"
-check "requests were made during the restart ($inside after the HUP)" test "$inside" -ge 1
+echo "# requests around the restart: $n; answers: $(sort "$T/during.txt" | uniq -c | tr '\n' ';')"
 assert_eq "$(grep -c 'curl-exit-7' "$T/during.txt" || true)" 0 \
 	"no request was refused during the restart"
 assert_eq "$(grep -vc '^200$' "$T/during.txt" || true)" 0 \
