@@ -2,23 +2,26 @@
 # SPDX-License-Identifier: Apache-2.0
 # A highly available PostgreSQL for fleetd on one machine, with Debian's
 # pg_auto_failover (packages pg-auto-failover-cli and
-# postgresql-15-auto-failover): a monitor, a primary and a secondary on
-# loopback, synchronous replication, automatic failover. For trying the
-# set-up of docs/ha.md and for tests/integration/test_pg_failover.sh; in
-# production the three run on three hosts (docs/ha.md).
+# postgresql-15-auto-failover): a monitor, a primary and two secondaries
+# on loopback, every commit waiting for at least one secondary
+# (number_sync_standbys = 1), automatic failover. For trying the set-up of
+# docs/ha.md and for tests/integration/test_pg_failover.sh; in production
+# each runs on its own host (docs/ha.md). Why two secondaries and not one:
+# docs/internals/ha-topology.md.
 #
-#   pg_auto_failover.sh up DIR MONITOR_PORT NODE1_PORT NODE2_PORT
-#       creates (or restarts) the formation in DIR, waits until node 2 is
-#       a streaming secondary, and prints the libpq connection string for
-#       fleetd: both hosts, target_session_attrs=read-write.
+#   pg_auto_failover.sh up DIR MONITOR_PORT NODE1_PORT NODE2_PORT NODE3_PORT
+#       creates (or restarts) the formation in DIR, waits until nodes 2
+#       and 3 are streaming secondaries, and prints the libpq connection
+#       string for fleetd: all three hosts, target_session_attrs=read-write.
 #   pg_auto_failover.sh failover DIR
 #       a switchover through the monitor (pg_autoctl perform failover);
-#       waits until the other node is primary and the old one secondary.
+#       waits until another node is primary and the others secondaries.
 #   pg_auto_failover.sh crash DIR
 #       a host failure: SIGKILL to the primary's keeper and PostgreSQL; the
 #       monitor notices and promotes the secondary (the monitor's health
-#       checks are shortened by `up`, see below); waits until it is
-#       primary, then restarts the crashed node, which rejoins as secondary.
+#       checks are shortened by `up`, see below); waits until another
+#       node is primary, then restarts the crashed node, which rejoins as
+#       a secondary.
 #   pg_auto_failover.sh state DIR     the monitor's view of the nodes
 #   pg_auto_failover.sh primary DIR   the port of the current primary
 #   pg_auto_failover.sh down DIR      stops every process it started, by pid
@@ -85,12 +88,29 @@ wait_state() {
 	return 1
 }
 
-# A basebackup waits for a checkpoint (spread over minutes by default):
-# ask the primary for one now while node 2 catches up.
-checkpoint_until_secondary() {
-	local i port
-	for ((i = 0; i < 120; i++)); do
-		if state 2>/dev/null | grep -Eq "^ *node2 .*\| *secondary *\| *secondary *$"; then
+# settled: one node is primary and every other one a secondary, each in
+# the state the monitor assigned it.
+settled() {
+	state 2>/dev/null | awk -F'|' -v nodes="$(cat "$dir/nodes")" '
+		NR > 2 { gsub(/ /, "", $6); gsub(/ /, "", $7) }
+		NR > 2 && $6 == $7 && $6 == "primary" { p++ }
+		NR > 2 && $6 == $7 && $6 == "secondary" { s++ }
+		END { exit !(p == 1 && p + s == nodes) }'
+}
+
+# joined N: node N is a secondary, as the monitor assigned it.
+joined() {
+	state 2>/dev/null | grep -Eq "^ *node$1 .*\| *secondary *\| *secondary *$"
+}
+
+# wait_checkpointing TIMEOUT_S CMD...: until CMD succeeds. A joining
+# node's basebackup waits for a checkpoint (spread over minutes by
+# default): ask the primary for one meanwhile.
+wait_checkpointing() {
+	local i port timeout=$1
+	shift
+	for ((i = 0; i < timeout * 2; i++)); do
+		if "$@"; then
 			return 0
 		fi
 		port=$(primary_port 2>/dev/null || true)
@@ -99,10 +119,14 @@ checkpoint_until_secondary() {
 			>/dev/null 2>&1 || true
 		sleep 0.5
 	done
-	echo "pg_auto_failover: node2 did not become a secondary in 60 s" >&2
+	echo "pg_auto_failover: timed out after $timeout s waiting for: $*" >&2
 	state >&2 || true
 	return 1
 }
+
+# wait_settled TIMEOUT_S: until one node is primary and the others
+# secondaries.
+wait_settled() { wait_checkpointing "$1" settled; }
 
 # The port of the node that takes writes now.
 primary_port() {
@@ -112,12 +136,24 @@ primary_port() {
 		grep .
 }
 
+# monitor_sql: SQL on stdin, run on the monitor's database.
+monitor_sql() {
+	as_owner "$PG_BINDIR/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 \
+		-p "$(cat "$dir/monitor.port")" -U postgres -d pg_auto_failover \
+		>/dev/null
+}
+
 up() {
-	local mport=$1 p1=$2 p2=$3 n port
+	local mport=$1 n port ports
+	shift
+	ports=("$@")
 	mkdir -p "$dir"
 	echo "$mport" >"$dir/monitor.port"
-	touch "$dir/monitor.log" "$dir/node1.log" "$dir/node2.log" \
-		"$dir/failover.log"
+	echo "${#ports[@]}" >"$dir/nodes"
+	touch "$dir/monitor.log" "$dir/failover.log"
+	for n in "${!ports[@]}"; do
+		touch "$dir/node$((n + 1)).log"
+	done
 	[ "$(id -u)" != 0 ] || chown -R postgres:postgres "$dir"
 	chmod 0711 "$dir"
 	if [ ! -f "$dir/monitor/PG_VERSION" ]; then
@@ -130,8 +166,7 @@ up() {
 	# Faster failure detection than the defaults (20 s unhealthy, 30 s to
 	# demote), for a demonstration and tests; docs/ha.md discusses them.
 	wait_state 30 "Name"
-	as_owner "$PG_BINDIR/psql" -X -q -h 127.0.0.1 -p "$mport" -U postgres \
-		-d pg_auto_failover >/dev/null <<'SQL'
+	monitor_sql <<'SQL'
 ALTER SYSTEM SET pgautofailover.health_check_period = 1000;
 ALTER SYSTEM SET pgautofailover.health_check_timeout = 1000;
 ALTER SYSTEM SET pgautofailover.health_check_max_retries = 1;
@@ -139,10 +174,12 @@ ALTER SYSTEM SET pgautofailover.health_check_retry_delay = 500;
 ALTER SYSTEM SET pgautofailover.node_considered_unhealthy_timeout = 5000;
 SELECT pg_reload_conf();
 SQL
-	for n in 1 2; do
+	# One node at a time: node 1 becomes the primary, each other one
+	# joins it as a secondary.
+	for n in "${!ports[@]}"; do
+		port=${ports[$n]}
+		n=$((n + 1))
 		running "node$n" && continue
-		port=$p1
-		[ "$n" = 1 ] || port=$p2
 		if [ -f "$dir/node$n/PG_VERSION" ]; then
 			start "node$n" pg_autoctl run --pgdata "$dir/node$n"
 		else
@@ -152,25 +189,34 @@ SQL
 				--auth trust --no-ssl --dbname "$DBNAME" \
 				--monitor "$(monitor_uri)" --run
 		fi
-		# node 1 first: it becomes the primary
-		[ "$n" = 2 ] || wait_state 60 "^ *node1 .*\| *(wait_primary|single|primary) *\|"
+		if [ "$n" = 1 ]; then
+			wait_state 60 "^ *node1 .*\| *(wait_primary|single|primary) *\|"
+		else
+			wait_checkpointing 90 joined "$n"
+		fi
 	done
-	checkpoint_until_secondary
-	wait_state 60 "\| *primary *\| *primary *$"
-	echo "host=127.0.0.1,127.0.0.1 port=$p1,$p2 dbname=$DBNAME user=postgres target_session_attrs=read-write connect_timeout=3"
+	wait_settled 60
+	# Every commit waits for one of the two secondaries, also while the
+	# monitor is in the middle of a failover (docs/internals/ha-topology.md).
+	monitor_sql <<'SQL'
+SELECT pgautofailover.set_formation_number_sync_standbys('default', 1);
+SQL
+	wait_settled 60
+	echo "host=$(printf '127.0.0.1,%.0s' "${ports[@]}" | sed 's/,$//')" \
+		"port=$(IFS=,; echo "${ports[*]}")" \
+		"dbname=$DBNAME user=postgres target_session_attrs=read-write connect_timeout=3"
 }
 
 failover() {
 	local before after
 	before=$(primary_port)
 	ctl perform failover --pgdata "$dir/monitor" --wait 60 >>"$dir/failover.log" 2>&1
-	wait_state 60 "\| *primary *\| *primary *$"
+	wait_settled 90
 	after=$(primary_port)
 	if [ "$before" = "$after" ]; then
 		echo "pg_auto_failover: the primary is still on port $after" >&2
 		return 1
 	fi
-	wait_state 60 "\| *secondary *\| *secondary *$"
 }
 
 # tree_pids PID: PID and all its descendants.
@@ -209,12 +255,12 @@ crash() {
 	done
 	rm -f "$dir/$name.pid"
 	start "$name" pg_autoctl run --pgdata "$dir/$name"
-	wait_state 90 "\| *secondary *\| *secondary *$"
+	wait_settled 90
 }
 
 down() {
 	local name pid i
-	for name in node2 node1 monitor; do
+	for name in $(seq -f 'node%.0f' "$(cat "$dir/nodes" 2>/dev/null || echo 0)" -1 1) monitor; do
 		[ -f "$dir/$name.pid" ] || continue
 		pid=$(cat "$dir/$name.pid")
 		kill -TERM "$pid" 2>/dev/null || true
@@ -241,7 +287,7 @@ command -v pg_autoctl >/dev/null || {
 }
 dir=$(mkdir -p "$dir" && cd "$dir" && pwd)
 case $cmd in
-up) [ $# = 5 ] || usage; up "$3" "$4" "$5" ;;
+up) [ $# = 6 ] || usage; up "${@:3}" ;;
 failover) failover ;;
 crash) crash ;;
 state) state ;;
