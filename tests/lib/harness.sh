@@ -113,7 +113,7 @@ harness_cleanup() {
 	dropdb --if-exists "$DB" >/dev/null 2>&1
 	[ "$HARNESS_PG_DIR" = "$FLEET_TESTPG_DIR" ] ||
 		pgcluster_stop "$HARNESS_PG_DIR" immediate
-	rm -rf "$T"
+	[ -n "${HARNESS_KEEP:-}" ] || rm -rf "$T"
 	exit "$rc"
 }
 trap harness_cleanup EXIT
