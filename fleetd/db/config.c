@@ -74,12 +74,6 @@ static const struct selector_columns config_columns = {
 
 /* --- small helpers ---------------------------------------------------- */
 
-static int
-tx(PGconn *conn, const char *sql)
-{
-	return db_exec(conn, sql) == 0 ? 0 : -1;
-}
-
 static enum config_rc
 rollback(PGconn *conn, enum config_rc rc)
 {
@@ -201,7 +195,7 @@ store_config_profile_create(struct store *st, const struct config_profile *p,
 	json_t *details;
 	int ok, irc;
 
-	if (conn == NULL || tx(conn, "BEGIN") != 0)
+	if (conn == NULL || db_exec(conn, "BEGIN") != 0)
 		return CONFIG_ERR_STORE;
 	if (idem != NULL) {
 		irc = db_idem_insert(conn, idem);
@@ -224,7 +218,7 @@ store_config_profile_create(struct store *st, const struct config_profile *p,
 	     audit_write(conn, actor, "config.profile.create", p->id,
 			 details) == DB_OK;
 	json_decref(details);
-	if (!ok || tx(conn, "COMMIT") != 0)
+	if (!ok || db_exec(conn, "COMMIT") != 0)
 		return rollback(conn, CONFIG_ERR_STORE);
 	return CONFIG_OK;
 }
@@ -759,7 +753,7 @@ store_config_publish(struct store *st, const struct config_publish *req,
 	memset(&rows, 0, sizeof(rows));
 	memset(out, 0, sizeof(*out));
 	failed_device[0] = '\0';
-	if (conn == NULL || tx(conn, "BEGIN") != 0)
+	if (conn == NULL || db_exec(conn, "BEGIN") != 0)
 		return CONFIG_ERR_STORE;
 	/* Serialises publishes of this profile; sets and clones that read
 	 * its latest version take the row FOR SHARE. */
@@ -859,7 +853,7 @@ store_config_publish(struct store *st, const struct config_publish *req,
 	if (details == NULL ||
 	    audit_write(conn, req->actor, "config.publish", profile_id,
 			details) != DB_OK ||
-	    tx(conn, "COMMIT") != 0)
+	    db_exec(conn, "COMMIT") != 0)
 		goto fail;
 	rc = CONFIG_OK;
 	goto out;
@@ -1041,7 +1035,7 @@ store_config_device_set(struct store *st, const struct config_set *req,
 	config_compute_init(&cc);
 	memset(&target, 0, sizeof(target));
 	memset(&none, 0, sizeof(none));
-	if (conn == NULL || tx(conn, "BEGIN") != 0)
+	if (conn == NULL || db_exec(conn, "BEGIN") != 0)
 		return CONFIG_ERR_STORE;
 	if (req->profile != NULL) {
 		rc = resolve_version(conn, req->profile, req->version, true,
@@ -1179,7 +1173,7 @@ store_config_device_set(struct store *st, const struct config_set *req,
 			details) != DB_OK)
 		goto fail;
 	rc = device_config_read(conn, req->device_id, out);
-	if (rc != CONFIG_OK || tx(conn, "COMMIT") != 0) {
+	if (rc != CONFIG_OK || db_exec(conn, "COMMIT") != 0) {
 		if (rc == CONFIG_OK)
 			device_config_clear(out);
 		rc = CONFIG_ERR_STORE;
@@ -1428,7 +1422,8 @@ store_config_clone(struct store *st, const struct config_clone *req,
 	if (conn == NULL)
 		return CONFIG_ERR_STORE;
 	/* A dry run reads one snapshot and writes nothing. */
-	if (tx(conn, req->dry_run ? "BEGIN ISOLATION LEVEL REPEATABLE READ "
+	if (db_exec(conn, req->dry_run
+				  ? "BEGIN ISOLATION LEVEL REPEATABLE READ "
 				    "READ ONLY"
 				  : "BEGIN") != 0)
 		return CONFIG_ERR_STORE;
@@ -1516,7 +1511,7 @@ store_config_clone(struct store *st, const struct config_clone *req,
 			goto fail;
 		}
 	}
-	if (tx(conn, "COMMIT") != 0)
+	if (db_exec(conn, "COMMIT") != 0)
 		goto fail;
 	rc = CONFIG_OK;
 	goto out;
@@ -1552,7 +1547,8 @@ store_config_change_get(struct store *st, const char *id,
 	snprintf(hb, sizeof(hb), "%ld", heartbeat_timeout_s);
 	snprintf(lim, sizeof(lim), "%d", CONFIG_FAILED_LIST_MAX + 1);
 	/* One snapshot for the row, the counts and the failures. */
-	if (tx(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
+	if (db_exec(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") !=
+	    0)
 		return CONFIG_ERR_STORE;
 	res = db_query(
 		conn,

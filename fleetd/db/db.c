@@ -152,6 +152,15 @@ db_exec(PGconn *conn, const char *sql)
 		log_warn("postgresql: %s: %s", sql, PQresultErrorMessage(res));
 		metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
 		rc = -1;
+	} else if (strcmp(sql, "COMMIT") == 0 &&
+		   strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+		/* The server answers the COMMIT of a transaction in which a
+		 * statement failed with success and the tag ROLLBACK: nothing
+		 * was written, whatever the caller made of that statement. */
+		log_warn("postgresql: COMMIT rolled back: a statement of the "
+			 "transaction had failed");
+		metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
+		rc = -1;
 	}
 	PQclear(res);
 	return rc;

@@ -28,7 +28,9 @@ uint64_t db_session(const struct db *db);
 /* After a failed query: true if the connection is gone (answer 503). */
 bool db_lost(struct db *db);
 
-/* Runs a command without results ("BEGIN", "COMMIT", "ROLLBACK"). 0/-1. */
+/* Runs a command without results ("BEGIN", "COMMIT", "ROLLBACK"). 0/-1.
+ * A "COMMIT" that the server turned into a rollback (a statement of the
+ * transaction had failed) is -1. */
 int db_exec(PGconn *conn, const char *sql);
 
 #endif

@@ -335,13 +335,6 @@ out:
 	return rc;
 }
 
-/* One transaction of a store function. */
-static int
-tx(PGconn *conn, const char *what)
-{
-	return db_exec(conn, what) == 0 ? 0 : -1;
-}
-
 static enum store_rc
 rollback(PGconn *conn, enum store_rc rc)
 {
@@ -445,7 +438,7 @@ store_device_set_labels(struct store *st, const char *id, int64_t revision,
 		goto out;
 	snprintf(rev, sizeof(rev), "%" PRId64, revision);
 	params[2] = text;
-	if (tx(conn, "BEGIN") != 0)
+	if (db_exec(conn, "BEGIN") != 0)
 		goto out;
 	res = db_query(conn,
 		       "UPDATE devices SET labels = $3::jsonb, "
@@ -464,7 +457,7 @@ store_device_set_labels(struct store *st, const char *id, int64_t revision,
 		rc = rollback(conn, STORE_ERR);
 		goto out;
 	}
-	rc = tx(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+	rc = db_exec(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
 out:
 	PQclear(res);
 	free(text);
@@ -488,7 +481,7 @@ store_device_decommission(struct store *st, const char *id, int64_t if_match,
 	if (conn == NULL)
 		return STORE_ERR;
 	snprintf(rev, sizeof(rev), "%" PRId64, if_match);
-	if (tx(conn, "BEGIN") != 0)
+	if (db_exec(conn, "BEGIN") != 0)
 		return STORE_ERR;
 	res = db_query(conn,
 		       "UPDATE devices SET status = 'decommissioned', "
@@ -521,7 +514,7 @@ store_device_decommission(struct store *st, const char *id, int64_t if_match,
 		goto out;
 	}
 	PQclear(res);
-	rc = tx(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
+	rc = db_exec(conn, "COMMIT") == 0 ? STORE_OK : STORE_ERR;
 out:
 	json_decref(details);
 	return rc;
