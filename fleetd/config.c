@@ -16,6 +16,10 @@
 
 static const struct config_key fleetd_keys[] = {
 	KEY("database", CONFIG_STRING, database, 0, 0, ""),
+	/* a COMMIT waiting for a synchronous standby fails after this
+	 * (docs/ha.md); 0 = waits for ever */
+	KEY("database_commit_timeout", CONFIG_DURATION, database_commit_timeout,
+	    0, 3600, "10s"),
 	KEY("pki_dir", CONFIG_STRING, pki_dir, 0, 0, "/var/lib/fleetd/pki"),
 	KEY("api_bind", CONFIG_STRING, api_bind, 0, 0, "127.0.0.1"),
 	KEY("api_port", CONFIG_INT, api_port, 1, 65535, "8443"),

@@ -11,6 +11,7 @@
 
 struct fleetd_config {
 	char *database; /* libpq connection string */
+	long database_commit_timeout; /* s a COMMIT may wait; 0: for ever */
 	char *pki_dir; /* from `fleetd pki init` */
 	char *api_bind; /* address the api listener binds */
 	long api_port;

@@ -8,6 +8,7 @@
 #include "cmd_pki.h"
 #include "cmd_token.h"
 #include "config.h"
+#include "db/db.h"
 #include "db/migrate.h"
 #include "fleet_paths.h"
 #include "fleet_version.h"
@@ -73,6 +74,7 @@ load_config(const char *path, struct fleetd_config *cfg)
 	}
 	(void)log_level_parse(cfg->log_level, &level);
 	log_setup("fleetd", level, cfg->log_syslog != 0);
+	db_commit_timeout_set(cfg->database_commit_timeout);
 	return 0;
 }
 

@@ -84,7 +84,7 @@ static const struct {
 				   "thread, listener and loop)."},
 	[METRIC_DB_ERRORS] = {"fleetd_db_errors_total", "counter",
 			      "PostgreSQL failures by kind (connection, "
-			      "statement)."},
+			      "statement, commit_timeout)."},
 	[METRIC_SIGNER_SECONDS] = {"fleetd_signer_request_duration_seconds",
 				   "histogram",
 				   "Round trip of a request to the ca process, "

@@ -8,7 +8,11 @@
  */
 #include "db/db.h"
 
+#include <errno.h>
 #include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +23,19 @@
 #include "log.h"
 
 #define DB_LOG_EVERY_MS 5000
+
+/* Set once per process before the threads start (db_commit_timeout_set). */
+static _Atomic long commit_timeout_s;
+
+/* A WARNING (SQLSTATE 01000) arrived on this thread's connection during
+ * the statement db_exec runs. The notice receiver runs on the thread that
+ * reads the answer, and each connection belongs to one thread. */
+static _Thread_local bool warned;
+
+/* This thread's last unit of work had a COMMIT that no standby confirmed
+ * in time: a 503 (retry later), not a 500. Cleared by db_conn(), which
+ * starts every unit of work. */
+static _Thread_local bool commit_unconfirmed;
 
 struct db {
 	char *conninfo;
@@ -71,11 +88,25 @@ db_log_failure(struct db *db, const char *what)
 	log_warn("postgresql %s failed: %.*s", what, (int)len, msg);
 }
 
+/* Notices are logged at debug level; a WARNING is remembered for db_exec:
+ * during a COMMIT it is the server saying "canceling wait for synchronous
+ * replication": committed here, maybe not on the standby. */
 static void
-db_quiet_notices(void *arg, const char *message)
+db_notices(void *arg, const PGresult *res)
 {
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
 	(void)arg;
-	log_debug("postgresql: %s", message);
+	if (state != NULL && strcmp(state, "01000") == 0)
+		warned = true;
+	log_debug("postgresql: %s", PQresultErrorMessage(res));
+}
+
+void
+db_commit_timeout_set(long seconds)
+{
+	if (seconds >= 0)
+		atomic_store(&commit_timeout_s, seconds);
 }
 
 /*
@@ -101,6 +132,7 @@ db_notice_hangup(PGconn *conn)
 PGconn *
 db_conn(struct db *db)
 {
+	commit_unconfirmed = false;
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		db_notice_hangup(db->conn);
 	if (db->conn == NULL) {
@@ -108,7 +140,7 @@ db_conn(struct db *db)
 		metrics_add(METRIC_DB_CONNECTIONS, db->conn != NULL ? 1 : 0,
 			    NULL);
 		if (db->conn != NULL)
-			PQsetNoticeProcessor(db->conn, db_quiet_notices, NULL);
+			PQsetNoticeReceiver(db->conn, db_notices, NULL);
 		db->session++;
 	} else if (PQstatus(db->conn) != CONNECTION_OK) {
 		PQreset(db->conn);
@@ -118,6 +150,18 @@ db_conn(struct db *db)
 		db_log_failure(db, "connection");
 		metrics_add(METRIC_DB_ERRORS, 1, "kind", "connection", NULL);
 		return NULL;
+	}
+	/* A COMMIT given up on (db_commit) may still be running: start
+	 * over on a new server session. */
+	if (PQtransactionStatus(db->conn) == PQTRANS_ACTIVE) {
+		log_warn("postgresql: connection still busy with a cancelled "
+			 "COMMIT; reconnecting");
+		PQreset(db->conn);
+		db->session++;
+		if (PQstatus(db->conn) != CONNECTION_OK) {
+			db_log_failure(db, "connection");
+			return NULL;
+		}
 	}
 	/* A handler that bailed out mid-transaction must not leak it. */
 	if (PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
@@ -139,21 +183,117 @@ db_session(const struct db *db)
 bool
 db_lost(struct db *db)
 {
-	return db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK;
+	return db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
+	       commit_unconfirmed;
+}
+
+/* wait_readable: until the connection has input or ms pass. 1, 0 (time
+ * is up) or -1 (the connection failed). */
+static int
+wait_readable(PGconn *conn, uint64_t deadline_ms)
+{
+	uint64_t now = clock_mono_ms();
+	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+	int n;
+
+	if (pfd.fd < 0)
+		return -1;
+	if (now >= deadline_ms)
+		return 0;
+	n = poll(&pfd, 1, (int)(deadline_ms - now));
+	if (n < 0)
+		return errno == EINTR ? 1 : -1;
+	return n > 0;
+}
+
+/* The COMMIT's last result, or NULL when the connection failed or gave no
+ * answer by deadline_ms. */
+static PGresult *
+commit_result(PGconn *conn, uint64_t deadline_ms, bool *late)
+{
+	PGresult *res, *last = NULL;
+	int ready;
+
+	*late = false;
+	while (PQisBusy(conn)) {
+		ready = wait_readable(conn, deadline_ms);
+		if (ready <= 0) {
+			*late = ready == 0;
+			return NULL;
+		}
+		if (PQconsumeInput(conn) == 0)
+			return NULL;
+	}
+	while ((res = PQgetResult(conn)) != NULL) {
+		PQclear(last);
+		last = res;
+	}
+	return last;
+}
+
+/*
+ * A COMMIT bounded by the commit timeout. With synchronous replication the
+ * server waits for a standby after the commit record is flushed; when
+ * none answers it would wait for ever. Past the timeout the request is
+ * cancelled: the server stops waiting and answers with success and a
+ * WARNING ("canceling wait for synchronous replication"), which the
+ * notice receiver notes. (The server's statement_timeout cannot do this:
+ * it is disarmed before the commit runs.) A server that does not answer
+ * the cancel within another timeout leaves the connection busy: db_conn()
+ * then replaces it.
+ */
+static PGresult *
+db_commit(PGconn *conn)
+{
+	long timeout_s = atomic_load(&commit_timeout_s);
+	PGcancel *cancel;
+	PGresult *res;
+	char err[256];
+	bool late;
+
+	if (timeout_s == 0)
+		return PQexec(conn, "COMMIT");
+	if (PQsendQuery(conn, "COMMIT") == 0)
+		return NULL;
+	res = commit_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
+	if (!late)
+		return res;
+	cancel = PQgetCancel(conn);
+	if (cancel == NULL || PQcancel(cancel, err, sizeof(err)) == 0)
+		log_warn("postgresql: cancelling a waiting COMMIT: %s",
+			 cancel == NULL ? "out of memory" : err);
+	PQfreeCancel(cancel);
+	warned = true; /* cancelled: not known to be on a standby */
+	return commit_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
 }
 
 int
 db_exec(PGconn *conn, const char *sql)
 {
-	PGresult *res = PQexec(conn, sql);
+	bool commit = strcmp(sql, "COMMIT") == 0;
+	PGresult *res;
 	int rc = 0;
 
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		log_warn("postgresql: %s: %s", sql, PQresultErrorMessage(res));
+	warned = false;
+	res = commit ? db_commit(conn) : PQexec(conn, sql);
+	if (commit && warned) {
+		/* Cancelled while it waited for a standby (db_commit), or
+		 * the server warned otherwise: not acknowledged. */
+		log_warn("postgresql: COMMIT did not return within %ld s (no "
+			 "synchronous standby answered): it may be on the "
+			 "primary only, so it is not acknowledged",
+			 atomic_load(&commit_timeout_s));
+		metrics_add(METRIC_DB_ERRORS, 1, "kind", "commit_timeout",
+			    NULL);
+		commit_unconfirmed = true;
+		rc = -1;
+	} else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		log_warn("postgresql: %s: %s", sql,
+			 res != NULL ? PQresultErrorMessage(res)
+				     : PQerrorMessage(conn));
 		metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
 		rc = -1;
-	} else if (strcmp(sql, "COMMIT") == 0 &&
-		   strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
+	} else if (commit && strcmp(PQcmdStatus(res), "ROLLBACK") == 0) {
 		/* The server answers the COMMIT of a transaction in which a
 		 * statement failed with success and the tag ROLLBACK: nothing
 		 * was written, whatever the caller made of that statement. */

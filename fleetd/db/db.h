@@ -25,12 +25,22 @@ PGconn *db_conn(struct db *db);
  * connect and reconnect, so two calls on the same session can be told. */
 uint64_t db_session(const struct db *db);
 
-/* After a failed query: true if the connection is gone (answer 503). */
+/* After a failed query: true if the connection is gone, or if this
+ * thread's unit of work (since its db_conn()) had a COMMIT that no
+ * standby confirmed within the commit timeout (answer 503). */
 bool db_lost(struct db *db);
 
 /* Runs a command without results ("BEGIN", "COMMIT", "ROLLBACK"). 0/-1.
- * A "COMMIT" that the server turned into a rollback (a statement of the
- * transaction had failed) is -1. */
+ * A "COMMIT" is -1 when the server turned it into a rollback (a statement
+ * of the transaction had failed) and when it did not return within the
+ * commit timeout (below): the write may exist, but it is not known to be
+ * on a synchronous standby, so it must not be acknowledged. */
 int db_exec(PGconn *conn, const char *sql);
+
+/* How long a COMMIT may wait, in seconds (0: for ever, the default): with
+ * synchronous replication it waits for a standby, and when none answers
+ * it would wait until one does. Call once per process before the threads
+ * that use the database start. */
+void db_commit_timeout_set(long seconds);
 
 #endif

@@ -885,6 +885,7 @@ worker_main(int slot, int signer_fd, int api_fd, int device_fd, bool held,
 	store_ops.arg = &w;
 	/* Before any job thread looks an Idempotency-Key up. */
 	db_idem_retention_set(cfg->idempotency_retention);
+	db_commit_timeout_set(cfg->database_commit_timeout);
 	/* Separate capacity: API requests, device work, presence ticks. */
 	channel_threads =
 		cfg->job_threads > 2 ? (size_t)cfg->job_threads / 2 : 1;
