@@ -135,6 +135,12 @@ set_json_text(json_t *obj, const char *key, const char *text)
 	return v != NULL && json_object_set_new(obj, key, v) == 0;
 }
 
+/* The hello's facts commit without waiting for the WAL flush or a standby
+ * (DB_ASYNC_COMMIT): the welcome has been sent before they are written,
+ * so nothing acknowledged rests on them, and a reconnect storm is
+ * thousands of them a second. A crash of PostgreSQL may lose the last
+ * fraction of a second of them: those devices show the facts of their
+ * previous hello until their next one. */
 enum store_rc
 store_device_hello(struct store *st, const char *device_id,
 		   const struct device_hello *h)
@@ -179,6 +185,7 @@ store_device_hello(struct store *st, const char *device_id,
 		    "UPDATE devices SET fw_version = $2, agent_version = $3, "
 		    "model = coalesce($4, model), boot_id = $5, "
 		    "inventory = $6::jsonb, last_seen = now() "
+		    "FROM " DB_ASYNC_COMMIT " "
 		    "WHERE id = $1::uuid AND status = 'active'",
 		    6, params) == 0)
 		rc = STORE_OK;

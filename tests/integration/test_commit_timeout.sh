@@ -50,6 +50,17 @@ assert_eq "$(grep -c '^enroll d2: 503 ' "$T/enroll-d2.txt")" 1 \
 	"the refused enrollment was answered 503"
 api GET "/api/v1/devices/$D1"
 assert_eq "$STATUS" 200 "reads go on meanwhile"
+# A device connecting meanwhile: its session and its hello's facts are
+# written without waiting for a standby (nothing acknowledged rests on
+# them), so it shows online with what it said.
+HELLO='{"type":"hello","seq":1,"agent_version":"0.9.9","fw_version":"7.1.0","model":"ct-x","boot_id":"b0","uptime":5,"addresses":["127.0.0.1"],"config_version":0,"config_hash":"","inventory":{"ram_mb":64}}'
+ws_bg d1 ws-d1 "send $HELLO" "read 5" "drain 30"
+hello_stored() {
+	api GET "/api/v1/devices/$D1"
+	[ "$(jq -r '"\(.online) \(.fw_version)"' <<<"$BODY")" = "true 7.1.0" ]
+}
+wait_for "d1 online with its hello's firmware" 15 hello_stored || true
+check "a device connecting meanwhile is online with its hello's facts" hello_stored
 set +e
 FLEETD_DATABASE_COMMIT_TIMEOUT=1s timeout 30 fleetd token create --role viewer \
 	--name while-stuck >"$T/cli.out" 2>"$T/cli.err"
