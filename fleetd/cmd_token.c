@@ -66,9 +66,10 @@ token_create(const char *conninfo, enum token_role role, const char *name,
 	if (token_store(st, &tok, sha256, CLI_ACTOR, NULL) != TOKEN_OK) {
 		fprintf(stderr,
 			"fleetd token: could not store the token (%s)\n",
-			store_unavailable(st) ? "the database did not confirm "
-						"the write; try again"
-					      : "is the database migrated?");
+			store_write_unconfirmed(st)
+				? "the database did not confirm the write; "
+				  "try again"
+				: "is the database migrated?");
 		goto out;
 	}
 	printf("%s\n", text);

@@ -104,7 +104,12 @@ api_method_not_allowed(struct api_response *resp, const char *allow)
 void
 api_store_failed(struct api_call *c)
 {
-	if (c->ctx->store == NULL || store_unavailable(c->ctx->store))
+	if (c->ctx->store != NULL && store_write_unconfirmed(c->ctx->store))
+		api_problem(c->resp, 503, "service-unavailable",
+			    "the database did not confirm the write in time; "
+			    "it may have been made: retry (with the same "
+			    "Idempotency-Key, to get its answer)");
+	else if (c->ctx->store == NULL || store_unavailable(c->ctx->store))
 		api_problem(c->resp, 503, "service-unavailable",
 			    "the database is unreachable");
 	else

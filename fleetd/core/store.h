@@ -31,6 +31,11 @@ enum store_rc {
  * rather than a failed statement (a 500). */
 bool store_unavailable(struct store *st);
 
+/* After STORE_ERR: true when the write was not confirmed in time (no
+ * synchronous standby answered, docs/ha.md). It may have been made; it
+ * was not acknowledged. store_unavailable() is true then too. */
+bool store_write_unconfirmed(struct store *st);
+
 /*
  * The storage session the last call ran on. It changes whenever the
  * connection is made again (a restart, a failover), so a caller can tell

@@ -28,14 +28,17 @@
 static _Atomic long commit_timeout_s;
 
 /* A WARNING (SQLSTATE 01000) arrived on this thread's connection during
- * the statement db_exec runs. The notice receiver runs on the thread that
- * reads the answer, and each connection belongs to one thread. */
+ * the statement being waited for, or fleetd cancelled it. The notice
+ * receiver runs on the thread that reads the answer, and each connection
+ * belongs to one thread. */
 static _Thread_local bool warned;
 
-/* This thread's last unit of work had a COMMIT that no standby confirmed
- * in time: a 503 (retry later), not a 500. Cleared by db_conn(), which
- * starts every unit of work. */
-static _Thread_local bool commit_unconfirmed;
+/* Why this thread's unit of work failed when its own connection cannot
+ * tell: a commit that no standby confirmed in time, or the failure a
+ * group commit's leader handed over (db_failure_adopt). A 503 (retry
+ * later), not a 500. Cleared by db_conn(), which starts every unit of
+ * work. */
+static _Thread_local enum db_failure failure;
 
 struct db {
 	char *conninfo;
@@ -132,7 +135,7 @@ db_notice_hangup(PGconn *conn)
 PGconn *
 db_conn(struct db *db)
 {
-	commit_unconfirmed = false;
+	failure = DB_FAILURE_NONE;
 	if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK)
 		db_notice_hangup(db->conn);
 	if (db->conn == NULL) {
@@ -181,10 +184,33 @@ db_session(const struct db *db)
 }
 
 bool
+db_commit_unconfirmed(void)
+{
+	return failure == DB_FAILURE_UNCONFIRMED;
+}
+
+bool
 db_lost(struct db *db)
 {
 	return db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
-	       commit_unconfirmed;
+	       failure != DB_FAILURE_NONE;
+}
+
+enum db_failure
+db_failure(const struct db *db)
+{
+	if (failure != DB_FAILURE_NONE)
+		return failure;
+	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
+		return DB_FAILURE_LOST;
+	return DB_FAILURE_NONE;
+}
+
+void
+db_failure_adopt(enum db_failure f)
+{
+	if (f != DB_FAILURE_NONE)
+		failure = f;
 }
 
 /* wait_readable: until the connection has input or ms pass. 1, 0 (time
@@ -206,10 +232,10 @@ wait_readable(PGconn *conn, uint64_t deadline_ms)
 	return n > 0;
 }
 
-/* The COMMIT's last result, or NULL when the connection failed or gave no
- * answer by deadline_ms. */
+/* The last result of the statement sent, or NULL when the connection
+ * failed or gave no answer by deadline_ms (late then). */
 static PGresult *
-commit_result(PGconn *conn, uint64_t deadline_ms, bool *late)
+last_result(PGconn *conn, uint64_t deadline_ms, bool *late)
 {
 	PGresult *res, *last = NULL;
 	int ready;
@@ -232,39 +258,84 @@ commit_result(PGconn *conn, uint64_t deadline_ms, bool *late)
 }
 
 /*
- * A COMMIT bounded by the commit timeout. With synchronous replication the
- * server waits for a standby after the commit record is flushed; when
- * none answers it would wait for ever. Past the timeout the request is
- * cancelled: the server stops waiting and answers with success and a
- * WARNING ("canceling wait for synchronous replication"), which the
- * notice receiver notes. (The server's statement_timeout cannot do this:
- * it is disarmed before the commit runs.) A server that does not answer
- * the cancel within another timeout leaves the connection busy: db_conn()
- * then replaces it.
+ * The result of the statement just sent, within the commit timeout. With
+ * synchronous replication the server waits for a standby after a commit
+ * record is flushed, that of a COMMIT or of a statement outside a
+ * transaction; when none answers it would wait for ever. Past the timeout
+ * the statement is cancelled: the server stops waiting and answers with
+ * success and a WARNING ("canceling wait for synchronous replication"),
+ * or, if it had not reached its commit, with an error. Either way `warned`
+ * is set. (The server's statement_timeout cannot do this: it is disarmed
+ * before the commit runs.) A server that does not answer the cancel
+ * within another timeout leaves the connection busy: db_conn() then
+ * replaces it.
  */
 static PGresult *
-db_commit(PGconn *conn)
+bounded_result(PGconn *conn, long timeout_s)
 {
-	long timeout_s = atomic_load(&commit_timeout_s);
 	PGcancel *cancel;
 	PGresult *res;
 	char err[256];
 	bool late;
 
-	if (timeout_s == 0)
-		return PQexec(conn, "COMMIT");
-	if (PQsendQuery(conn, "COMMIT") == 0)
-		return NULL;
-	res = commit_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
+	res = last_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
 	if (!late)
 		return res;
 	cancel = PQgetCancel(conn);
 	if (cancel == NULL || PQcancel(cancel, err, sizeof(err)) == 0)
-		log_warn("postgresql: cancelling a waiting COMMIT: %s",
+		log_warn("postgresql: cancelling a statement: %s",
 			 cancel == NULL ? "out of memory" : err);
 	PQfreeCancel(cancel);
 	warned = true; /* cancelled: not known to be on a standby */
-	return commit_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
+	return last_result(conn, clock_mono_ms() + timeout_s * 1000, &late);
+}
+
+/* After a warned statement: logged, counted, and this thread's unit of
+ * work failed as unconfirmed. */
+static void
+unconfirmed(const char *what)
+{
+	log_warn("postgresql: %s did not return within %ld s (no synchronous "
+		 "standby answered): it may be on the primary only, so it is "
+		 "not acknowledged",
+		 what, atomic_load(&commit_timeout_s));
+	metrics_add(METRIC_DB_ERRORS, 1, "kind", "commit_timeout", NULL);
+	failure = DB_FAILURE_UNCONFIRMED;
+}
+
+bool
+db_bounded(PGconn *conn)
+{
+	return atomic_load(&commit_timeout_s) > 0 &&
+	       PQtransactionStatus(conn) == PQTRANS_IDLE;
+}
+
+PGresult *
+db_bounded_result(PGconn *conn)
+{
+	PGresult *res;
+
+	warned = false;
+	res = bounded_result(conn, atomic_load(&commit_timeout_s));
+	if (warned) {
+		unconfirmed("a statement");
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+/* A COMMIT, bounded by the commit timeout when there is one. */
+static PGresult *
+db_commit(PGconn *conn)
+{
+	long timeout_s = atomic_load(&commit_timeout_s);
+
+	if (timeout_s == 0)
+		return PQexec(conn, "COMMIT");
+	if (PQsendQuery(conn, "COMMIT") == 0)
+		return NULL;
+	return bounded_result(conn, timeout_s);
 }
 
 int
@@ -279,13 +350,7 @@ db_exec(PGconn *conn, const char *sql)
 	if (commit && warned) {
 		/* Cancelled while it waited for a standby (db_commit), or
 		 * the server warned otherwise: not acknowledged. */
-		log_warn("postgresql: COMMIT did not return within %ld s (no "
-			 "synchronous standby answered): it may be on the "
-			 "primary only, so it is not acknowledged",
-			 atomic_load(&commit_timeout_s));
-		metrics_add(METRIC_DB_ERRORS, 1, "kind", "commit_timeout",
-			    NULL);
-		commit_unconfirmed = true;
+		unconfirmed("COMMIT");
 		rc = -1;
 	} else if (PQresultStatus(res) != PGRES_COMMAND_OK) {
 		log_warn("postgresql: %s: %s", sql,

@@ -21,7 +21,8 @@
 #include "log.h"
 #include "secret.h"
 
-/* res if the statement succeeded; else logs, counts, clears, NULL. */
+/* res if the statement succeeded; else logs, counts, clears, NULL. NULL
+ * in: already logged (db_bounded_result) or out of memory. */
 static PGresult *
 query_checked(PGresult *res)
 {
@@ -29,17 +30,41 @@ query_checked(PGresult *res)
 
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return res;
-	log_warn("postgresql query failed: %s", PQresultErrorMessage(res));
-	metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
+	if (res != NULL) {
+		log_warn("postgresql query failed: %s",
+			 PQresultErrorMessage(res));
+		metrics_add(METRIC_DB_ERRORS, 1, "kind", "statement", NULL);
+	}
 	PQclear(res);
 	return NULL;
+}
+
+/* Outside a transaction a statement commits itself, and may wait for a
+ * standby as a COMMIT does: it is bounded as one (db.h). */
+static PGresult *
+exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
+{
+	if (!db_bounded(conn))
+		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	if (PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0) == 0)
+		return NULL;
+	return db_bounded_result(conn);
+}
+
+static PGresult *
+exec_prepared(PGconn *conn, const char *name, int n, const char *const *params)
+{
+	if (!db_bounded(conn))
+		return PQexecPrepared(conn, name, n, params, NULL, NULL, 0);
+	if (PQsendQueryPrepared(conn, name, n, params, NULL, NULL, 0) == 0)
+		return NULL;
+	return db_bounded_result(conn);
 }
 
 PGresult *
 db_query(PGconn *conn, const char *sql, int n, const char *const *params)
 {
-	return query_checked(
-		PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0));
+	return query_checked(exec_params(conn, sql, n, params));
 }
 
 enum store_rc
@@ -152,8 +177,7 @@ db_query_prepared(PGconn *conn, const char *sql, int n,
 
 	if (name == NULL)
 		return db_query(conn, sql, n, params);
-	return query_checked(
-		PQexecPrepared(conn, name, n, params, NULL, NULL, 0));
+	return query_checked(exec_prepared(conn, name, n, params));
 }
 
 enum store_rc

@@ -41,13 +41,15 @@ sync_standby fleet_missing_standby
 api POST /api/v1/tokens "${JSON[@]}" --data '{"uses": 1, "expires_in": "1h"}'
 assert_eq "$STATUS $CTYPE" "503 application/problem+json" \
 	"a token created while no standby answers: 503 problem+json, not a hang"
+assert_eq "$(jq -r '.detail | startswith("the database did not confirm the write in time")' <<<"$BODY")" true \
+	"the 503 says the write was not confirmed (it may have been made)"
 api PATCH "/api/v1/devices/$D1" "${JSON[@]}" --data '{"labels": {"room": "r1"}}'
 assert_eq "$STATUS $CTYPE" "503 application/problem+json" \
 	"a device's labels changed while no standby answers: 503 problem+json"
 check "an enrollment while no standby answers is refused" \
 	not device_enroll d2 2>"$T/enroll-d2.txt"
-assert_eq "$(grep -c '^enroll d2: 503 ' "$T/enroll-d2.txt")" 1 \
-	"the refused enrollment was answered 503"
+assert_eq "$(grep -c '^enroll d2: 503 .*did not confirm the write' "$T/enroll-d2.txt")" 1 \
+	"the refused enrollment was answered 503, the write not confirmed"
 api GET "/api/v1/devices/$D1"
 assert_eq "$STATUS" 200 "reads go on meanwhile"
 # A device connecting meanwhile: its session and its hello's facts are
