@@ -576,9 +576,20 @@ static void
 renew_batch(struct store *st, struct group_commit_slot **v, size_t n)
 {
 	PGconn *conn = store_conn(st);
+	int why;
 
 	if (conn != NULL && renew_batch_write(conn, v, n) == 0)
 		return;
+	/* Gone, or no standby confirmed the commit in time: each record
+	 * alone would fare no better, and wait as long again. */
+	why = store_failure(st);
+	if (why != 0) {
+		for (size_t i = 0; i < n; i++) {
+			v[i]->rc = STORE_ERR;
+			v[i]->why = why;
+		}
+		return;
+	}
 	if (n > 1)
 		log_warn("renewal: a batch of %zu records failed; writing "
 			 "each in its own transaction",
@@ -588,6 +599,8 @@ renew_batch(struct store *st, struct group_commit_slot **v, size_t n)
 		struct cert_record copy = *r->rec;
 
 		v[i]->rc = db_unit(st, record_renewal, &copy, r->audit, NULL);
+		if (v[i]->rc == STORE_ERR)
+			v[i]->why = store_failure(st);
 	}
 }
 
@@ -603,8 +616,12 @@ store_cert_record_renewal(struct store *st, const struct cert_record *rec,
 			  const struct audit_entry *audit)
 {
 	struct renew_record r = {rec, audit};
+	int why = 0;
+	enum store_rc rc = group_commit(&renew_queue, st, &r, &why);
 
-	return group_commit(&renew_queue, st, &r);
+	if (rc == STORE_ERR)
+		store_failure_adopt(why); /* the leader's 503 is ours */
+	return rc;
 }
 
 struct installed_arg {

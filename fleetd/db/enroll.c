@@ -489,18 +489,28 @@ out:
 static void
 enroll_batch(struct store *st, struct group_commit_slot **v, size_t n)
 {
+	int why;
+
 	if (enroll_batch_tx(st, v, n) == 0)
 		return; /* every rc set */
-	if (n == 1) {
-		v[0]->rc = STORE_ERR;
+	/* Gone, or no standby confirmed the commit in time: each record
+	 * alone would fare no better, and wait as long again. */
+	why = store_failure(st);
+	if (n == 1 || why != 0) {
+		for (size_t i = 0; i < n; i++) {
+			v[i]->rc = STORE_ERR;
+			v[i]->why = why;
+		}
 		return;
 	}
 	log_warn("enrollment: a batch of %zu records failed; writing each "
 		 "in its own transaction",
 		 n);
 	for (size_t i = 0; i < n; i++)
-		if (enroll_batch_tx(st, &v[i], 1) != 0)
+		if (enroll_batch_tx(st, &v[i], 1) != 0) {
 			v[i]->rc = STORE_ERR;
+			v[i]->why = store_failure(st);
+		}
 }
 
 _Static_assert(ENROLL_BATCH_MAX <= GROUP_COMMIT_BATCH_MAX,
@@ -517,6 +527,10 @@ store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct idem_record *idem)
 {
 	struct enroll_record rec = {e, audit, idem};
+	int why = 0;
+	enum store_rc rc = group_commit(&enroll_queue, st, &rec, &why);
 
-	return group_commit(&enroll_queue, st, &rec);
+	if (rc == STORE_ERR)
+		store_failure_adopt(why); /* the leader's 503 is ours */
+	return rc;
 }

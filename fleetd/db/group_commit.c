@@ -66,8 +66,17 @@ group_commit_next(struct group_commit *q)
 	return s;
 }
 
+static enum store_rc
+group_commit_answer(const struct group_commit_slot *self, int *why)
+{
+	if (why != NULL)
+		*why = self->why;
+	return self->rc;
+}
+
 enum store_rc
-group_commit(struct group_commit *q, struct store *st, const void *record)
+group_commit(struct group_commit *q, struct store *st, const void *record,
+	     int *why)
 {
 	struct group_commit_slot self, *batch[GROUP_COMMIT_BATCH_MAX], *next;
 	size_t max = q->batch_max, n;
@@ -82,7 +91,7 @@ group_commit(struct group_commit *q, struct store *st, const void *record)
 		struct group_commit_slot *one = &self;
 
 		q->run(st, &one, 1);
-		return self.rc;
+		return group_commit_answer(&self, why);
 	}
 	pthread_mutex_lock(&q->mu);
 	if (q->tail != NULL)
@@ -100,7 +109,7 @@ group_commit(struct group_commit *q, struct store *st, const void *record)
 		/* Written by another caller's batch. */
 		pthread_mutex_unlock(&q->mu);
 		pthread_cond_destroy(&self.cond);
-		return self.rc;
+		return group_commit_answer(&self, why);
 	}
 	n = group_commit_take(q, &self, batch, max);
 	pthread_mutex_unlock(&q->mu);
@@ -130,5 +139,5 @@ group_commit(struct group_commit *q, struct store *st, const void *record)
 	}
 	pthread_mutex_unlock(&q->mu);
 	pthread_cond_destroy(&self.cond);
-	return self.rc;
+	return group_commit_answer(&self, why);
 }

@@ -22,6 +22,8 @@
 struct group_commit_slot {
 	const void *record; /* the caller's, borrowed; read by run */
 	enum store_rc rc; /* STORE_ERR until run sets it */
+	int why; /* with STORE_ERR: why, as run saw it on the leader's
+		  * connection (enum db_failure; 0: not known) */
 	bool done; /* rc is final */
 	bool lead; /* woken to write the queue */
 	pthread_cond_t cond;
@@ -57,9 +59,9 @@ struct group_commit {
  * Queues record and returns its rc once a batch has written it: the
  * caller's own batch when it leads one, another caller's otherwise.
  * record is borrowed until the call returns; st is used only if this
- * caller leads.
+ * caller leads. *why (if why is not NULL) gets the slot's why.
  */
 enum store_rc group_commit(struct group_commit *q, struct store *st,
-			   const void *record);
+			   const void *record, int *why);
 
 #endif

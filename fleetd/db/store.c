@@ -55,6 +55,18 @@ store_unavailable(struct store *st)
 	return db_lost(st->db);
 }
 
+int
+store_failure(const struct store *st)
+{
+	return (int)db_failure(st->db);
+}
+
+void
+store_failure_adopt(int why)
+{
+	db_failure_adopt((enum db_failure)why);
+}
+
 bool
 store_write_unconfirmed(struct store *st)
 {

@@ -19,4 +19,10 @@ void store_free(struct store *st);
 /* A healthy connection, or NULL when PostgreSQL is unreachable. */
 PGconn *store_conn(struct store *st);
 
+/* Why the unit of work on st failed (enum db_failure, db/db.h), without
+ * touching the connection; and the same adopted by this thread, for the
+ * callers whose records a group commit's leader wrote. */
+int store_failure(const struct store *st);
+void store_failure_adopt(int why);
+
 #endif

@@ -50,6 +50,16 @@ check "an enrollment while no standby answers is refused" \
 	not device_enroll d2 2>"$T/enroll-d2.txt"
 assert_eq "$(grep -c '^enroll d2: 503 .*did not confirm the write' "$T/enroll-d2.txt")" 1 \
 	"the refused enrollment was answered 503, the write not confirmed"
+# Enrollments at once share one commit (a group commit): the callers
+# whose records another's batch wrote answer 503 as that one does.
+pids=()
+for i in 1 2 3 4 5 6; do
+	device_enroll "p$i" 2>"$T/enroll-p$i.txt" &
+	pids+=("$!")
+done
+wait "${pids[@]}" || true
+assert_eq "$(cat "$T"/enroll-p?.txt | grep -c '^enroll p[0-9]: 503 ')" 6 \
+	"six enrollments at once: each answered 503, none 500"
 api GET "/api/v1/devices/$D1"
 assert_eq "$STATUS" 200 "reads go on meanwhile"
 # A device connecting meanwhile: its session and its hello's facts are

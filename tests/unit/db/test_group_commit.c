@@ -133,13 +133,13 @@ test_lone_record_at_once(void **state)
 
 	(void)state;
 	seen_reset();
-	assert_int_equal(group_commit(&queue2, NULL, &r), STORE_OK);
+	assert_int_equal(group_commit(&queue2, NULL, &r, NULL), STORE_OK);
 	assert_int_equal(seen.calls, 1);
 	assert_int_equal(seen.max_n, 1);
 	assert_true(pthread_equal(seen.last_thread, pthread_self()));
 	assert_int_equal(seen.written[5], 1);
 	r.id = 14;
-	assert_int_equal(group_commit(&queue2, NULL, &r), STORE_CONFLICT);
+	assert_int_equal(group_commit(&queue2, NULL, &r, NULL), STORE_CONFLICT);
 	assert_queue_idle(&queue2);
 }
 
@@ -159,7 +159,7 @@ caller(void *arg)
 	for (int k = 0; k < PER_THREAD; k++) {
 		struct record r = {a->t * PER_THREAD + k, false};
 
-		if (group_commit(a->q, NULL, &r) != want_rc(r.id)) {
+		if (group_commit(a->q, NULL, &r, NULL) != want_rc(r.id)) {
 			pthread_mutex_lock(&seen.mu);
 			failures++;
 			pthread_mutex_unlock(&seen.mu);
@@ -214,7 +214,7 @@ gated_caller(void *arg)
 {
 	struct record *r = arg;
 
-	if (group_commit(&queue2, NULL, r) != want_rc(r->id)) {
+	if (group_commit(&queue2, NULL, r, NULL) != want_rc(r->id)) {
 		pthread_mutex_lock(&seen.mu);
 		failures++;
 		pthread_mutex_unlock(&seen.mu);
