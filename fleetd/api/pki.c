@@ -113,12 +113,8 @@ api_pki_crl(struct api_call *c)
 			    "the certificate authority is unavailable");
 		return;
 	case CRL_ERR_STORE:
-		if (store_unavailable(c->ctx->store)) {
-			api_problem(c->resp, 503, "service-unavailable",
-				    "the database is unreachable");
-			return;
-		}
-		break;
+		api_store_failed(c);
+		return;
 	case CRL_ERR_NOMEM:
 		break;
 	}

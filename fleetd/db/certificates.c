@@ -249,14 +249,11 @@ db_crl_save(PGconn *conn, const char *sql, const char *issuer, uint64_t number,
 	snprintf(num, sizeof(num), "%" PRIu64, number);
 	snprintf(gen, sizeof(gen), "%" PRId64, generation);
 	snprintf(va, sizeof(va), "%ld", validity_s);
-	res = PQexecParams(conn, sql, issuer != NULL ? 5 : 4, NULL, params,
-			   lengths, formats, 0);
-	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-		log_warn("postgresql: crl store: %s",
-			 PQresultErrorMessage(res));
-		PQclear(res);
+	/* bounded by the commit timeout, as every self-committing write */
+	res = db_query_binary(conn, sql, issuer != NULL ? 5 : 4, params,
+			      lengths, formats);
+	if (res == NULL)
 		return STORE_ERR;
-	}
 	stored = strtol(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 	return stored == 1 ? STORE_OK : STORE_CONFLICT;

@@ -42,11 +42,14 @@ query_checked(PGresult *res)
 /* Outside a transaction a statement commits itself, and may wait for a
  * standby as a COMMIT does: it is bounded as one (db.h). */
 static PGresult *
-exec_params(PGconn *conn, const char *sql, int n, const char *const *params)
+exec_params(PGconn *conn, const char *sql, int n, const char *const *params,
+	    const int *lengths, const int *formats)
 {
 	if (!db_bounded(conn))
-		return PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
-	if (PQsendQueryParams(conn, sql, n, NULL, params, NULL, NULL, 0) == 0)
+		return PQexecParams(conn, sql, n, NULL, params, lengths,
+				    formats, 0);
+	if (PQsendQueryParams(conn, sql, n, NULL, params, lengths, formats,
+			      0) == 0)
 		return NULL;
 	return db_bounded_result(conn);
 }
@@ -64,7 +67,15 @@ exec_prepared(PGconn *conn, const char *name, int n, const char *const *params)
 PGresult *
 db_query(PGconn *conn, const char *sql, int n, const char *const *params)
 {
-	return query_checked(exec_params(conn, sql, n, params));
+	return query_checked(exec_params(conn, sql, n, params, NULL, NULL));
+}
+
+PGresult *
+db_query_binary(PGconn *conn, const char *sql, int n, const char *const *params,
+		const int *lengths, const int *formats)
+{
+	return query_checked(
+		exec_params(conn, sql, n, params, lengths, formats));
 }
 
 enum store_rc

@@ -30,6 +30,12 @@ enum db_rc {
 PGresult *db_query(PGconn *conn, const char *sql, int n,
 		   const char *const *params);
 
+/* db_query with parameter lengths and formats (1: binary), as
+ * PQexecParams takes them; results in text. */
+PGresult *db_query_binary(PGconn *conn, const char *sql, int n,
+			  const char *const *params, const int *lengths,
+			  const int *formats);
+
 /* Runs a statement whose rows are not wanted: STORE_OK or STORE_ERR. */
 enum store_rc db_command(PGconn *conn, const char *sql, int n,
 			 const char *const *params);
