@@ -189,13 +189,6 @@ db_commit_unconfirmed(void)
 	return failure == DB_FAILURE_UNCONFIRMED;
 }
 
-bool
-db_lost(struct db *db)
-{
-	return db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK ||
-	       failure != DB_FAILURE_NONE;
-}
-
 enum db_failure
 db_failure(const struct db *db)
 {
@@ -204,6 +197,12 @@ db_failure(const struct db *db)
 	if (db->conn == NULL || PQstatus(db->conn) != CONNECTION_OK)
 		return DB_FAILURE_LOST;
 	return DB_FAILURE_NONE;
+}
+
+bool
+db_lost(struct db *db)
+{
+	return db_failure(db) != DB_FAILURE_NONE;
 }
 
 void
