@@ -581,10 +581,7 @@ renew_batch(struct store *st, struct group_commit_slot **v, size_t n)
 	 * alone would fare no better, and wait as long again. */
 	why = store_failure(st);
 	if (why != 0) {
-		for (size_t i = 0; i < n; i++) {
-			v[i]->rc = STORE_ERR;
-			v[i]->why = why;
-		}
+		group_commit_fail(v, n, why);
 		return;
 	}
 	if (n > 1)
@@ -613,12 +610,7 @@ store_cert_record_renewal(struct store *st, const struct cert_record *rec,
 			  const struct audit_entry *audit)
 {
 	struct renew_record r = {rec, audit};
-	int why = 0;
-	enum store_rc rc = group_commit(&renew_queue, st, &r, &why);
-
-	if (rc == STORE_ERR)
-		store_failure_adopt(why); /* the leader's 503 is ours */
-	return rc;
+	return store_group_commit(&renew_queue, st, &r);
 }
 
 struct installed_arg {

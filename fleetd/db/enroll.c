@@ -497,20 +497,15 @@ enroll_batch(struct store *st, struct group_commit_slot **v, size_t n)
 	 * alone would fare no better, and wait as long again. */
 	why = store_failure(st);
 	if (n == 1 || why != 0) {
-		for (size_t i = 0; i < n; i++) {
-			v[i]->rc = STORE_ERR;
-			v[i]->why = why;
-		}
+		group_commit_fail(v, n, why);
 		return;
 	}
 	log_warn("enrollment: a batch of %zu records failed; writing each "
 		 "in its own transaction",
 		 n);
 	for (size_t i = 0; i < n; i++)
-		if (enroll_batch_tx(st, &v[i], 1) != 0) {
-			v[i]->rc = STORE_ERR;
-			v[i]->why = store_failure(st);
-		}
+		if (enroll_batch_tx(st, &v[i], 1) != 0)
+			group_commit_fail(&v[i], 1, store_failure(st));
 }
 
 _Static_assert(ENROLL_BATCH_MAX <= GROUP_COMMIT_BATCH_MAX,
@@ -527,10 +522,5 @@ store_enroll_record(struct store *st, const struct enrollment *e,
 		    const struct idem_record *idem)
 {
 	struct enroll_record rec = {e, audit, idem};
-	int why = 0;
-	enum store_rc rc = group_commit(&enroll_queue, st, &rec, &why);
-
-	if (rc == STORE_ERR)
-		store_failure_adopt(why); /* the leader's 503 is ours */
-	return rc;
+	return store_group_commit(&enroll_queue, st, &rec);
 }

@@ -66,6 +66,15 @@ group_commit_next(struct group_commit *q)
 	return s;
 }
 
+void
+group_commit_fail(struct group_commit_slot **v, size_t n, int why)
+{
+	for (size_t i = 0; i < n; i++) {
+		v[i]->rc = STORE_ERR;
+		v[i]->why = why;
+	}
+}
+
 static enum store_rc
 group_commit_answer(const struct group_commit_slot *self, int *why)
 {

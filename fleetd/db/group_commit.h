@@ -64,4 +64,7 @@ struct group_commit {
 enum store_rc group_commit(struct group_commit *q, struct store *st,
 			   const void *record, int *why);
 
+/* For run: every slot of v[0..n) failed (STORE_ERR), for the reason why. */
+void group_commit_fail(struct group_commit_slot **v, size_t n, int why);
+
 #endif

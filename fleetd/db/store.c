@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "db/db.h"
+#include "db/group_commit.h"
 
 struct store {
 	struct db *db;
@@ -61,10 +62,15 @@ store_failure(const struct store *st)
 	return (int)db_failure(st->db);
 }
 
-void
-store_failure_adopt(int why)
+enum store_rc
+store_group_commit(struct group_commit *q, struct store *st, const void *record)
 {
-	db_failure_adopt((enum db_failure)why);
+	int why = 0;
+	enum store_rc rc = group_commit(q, st, record, &why);
+
+	if (rc == STORE_ERR)
+		db_failure_adopt((enum db_failure)why);
+	return rc;
 }
 
 bool

@@ -19,10 +19,17 @@ void store_free(struct store *st);
 /* A healthy connection, or NULL when PostgreSQL is unreachable. */
 PGconn *store_conn(struct store *st);
 
+struct group_commit;
+
 /* Why the unit of work on st failed (enum db_failure, db/db.h), without
- * touching the connection; and the same adopted by this thread, for the
- * callers whose records a group commit's leader wrote. */
+ * touching the connection: what a group commit's run puts in a failed
+ * slot's why. */
 int store_failure(const struct store *st);
-void store_failure_adopt(int why);
+
+/* group_commit() for a store function: a record that another caller's
+ * batch failed to write fails on this thread for the same reason, so
+ * that store_unavailable() answers for it as for the leader's. */
+enum store_rc store_group_commit(struct group_commit *q, struct store *st,
+				 const void *record);
 
 #endif
